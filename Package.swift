@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+//
+// oisp-sensor — an OISP sensor in Swift.
+// Targets are layered by stage of the data path; a lower stage never imports a higher one:
+//   OISPEvent → OISPConfig → OISPPipeline → OISPPluginHost → OISPCLI → executables
+// Exporter plugins (Plugins/) see only the C header in sdk/include/oisp (target COISPExporterABI).
+import PackageDescription
+
+let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "oisp-sensor",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "oisp-sensor", targets: ["oisp-sensor"]),
+        .executable(name: "oisp", targets: ["oisp"]),
+        .library(name: "oisp-exporter-file", type: .dynamic, targets: ["FileExporter"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+    ],
+    targets: [
+        // The stable C ABI for exporters: the very header vendors compile against.
+        .target(name: "COISPExporterABI", path: "sdk", sources: ["src"], publicHeadersPath: "include"),
+        // libltdl (GNU libtool's portable dlopen wrapper) from libltdl-dev.
+        .systemLibrary(name: "CLTDL", path: "Sources/CLTDL"),
+
+        .target(name: "OISPEvent", swiftSettings: swift5),
+        .target(name: "OISPConfig", dependencies: ["OISPEvent", "TOMLKit"], swiftSettings: swift5),
+        .target(name: "OISPPipeline", dependencies: ["OISPEvent", "OISPConfig",
+                                                   .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swift5),
+        .target(name: "OISPPluginHost", dependencies: ["OISPEvent", "OISPConfig", "OISPPipeline",
+                                                     "COISPExporterABI", "CLTDL",
+                                                     .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swift5),
+        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPPipeline", "OISPPluginHost",
+                                              .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                              .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swift5),
+        .executableTarget(name: "oisp-sensor", dependencies: ["OISPCLI"], swiftSettings: swift5),
+        .executableTarget(name: "oisp", dependencies: ["OISPCLI"], swiftSettings: swift5),
+
+        // Reference exporter written in Swift against the C header only.
+        .target(name: "FileExporter", dependencies: ["COISPExporterABI"], path: "Plugins/FileExporter",
+                swiftSettings: swift5),
+
+        .testTarget(name: "OISPSensorTests",
+                    dependencies: ["OISPEvent", "OISPConfig", "OISPPipeline", "OISPPluginHost", "OISPCLI"],
+                    exclude: ["Fixtures"],
+                    swiftSettings: swift5),
+    ]
+)

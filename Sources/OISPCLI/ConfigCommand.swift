@@ -1,0 +1,25 @@
+import ArgumentParser
+import Foundation
+import OISPConfig
+
+/// `config check`.
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Work with config.toml.", subcommands: [Check.self], defaultSubcommand: Check.self)
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "check",
+            abstract: "Validate config.toml and print the resolved configuration with secrets masked.")
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let config = try global.loadConfig()
+            for w in config.warnings { printError("warning: \(w)") }
+            print(config.maskedTOML(), terminator: "")
+            let enabled = config.exports.filter(\.enabled).map(\.name)
+            printError("config OK: \(config.file) (\(enabled.isEmpty ? "no exporters enabled" : "exporters: " + enabled.joined(separator: ", ")))")
+        }
+    }
+}

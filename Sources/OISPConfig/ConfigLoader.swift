@@ -1,0 +1,278 @@
+import Foundation
+import OISPEvent
+import TOMLKit
+
+extension SensorConfig {
+    /// The default config path when neither `-c` nor `OISP_CONFIG` is given.
+    public static let defaultPath = "/etc/oisp/config.toml"
+
+    /// Loads and validates a config file.
+    /// - Parameters:
+    ///   - path: the file to read.
+    ///   - env: the environment used for `${VAR}` expansion.
+    /// - Throws: `ConfigError` naming file, line, key and what was expected.
+    public static func load(path: String, env: [String: String] = ProcessInfo.processInfo.environment) throws -> SensorConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let why = FileManager.default.fileExists(atPath: path) ? "cannot be read (permissions?)" : "does not exist"
+            throw ConfigError(file: path, message: "config file \(why)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, message: "config file is not valid UTF-8")
+        }
+        return try parse(text, file: path, env: env)
+    }
+
+    /// Resolves which file to read: an explicit path, else `OISP_CONFIG`, else the default path
+    /// if it exists, else the embedded default configuration.
+    public static func resolve(explicitPath: String?, env: [String: String] = ProcessInfo.processInfo.environment) throws -> SensorConfig {
+        if let p = explicitPath, !p.isEmpty { return try load(path: p, env: env) }
+        if let p = env["OISP_CONFIG"], !p.isEmpty { return try load(path: p, env: env) }
+        if FileManager.default.fileExists(atPath: defaultPath) { return try load(path: defaultPath, env: env) }
+        return try parse(embeddedDefault, file: "<embedded default>", env: env)
+    }
+
+    /// Parses and validates config text.
+    public static func parse(_ text: String, file: String, env: [String: String] = ProcessInfo.processInfo.environment) throws -> SensorConfig {
+        let (normalized, keyLines) = TOMLNormalizer.normalize(text)
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: normalized)
+        } catch let e as TOMLParseError {
+            throw ConfigError(file: file, line: e.source.begin.line, column: e.source.begin.column,
+                              message: "TOML syntax error: \(e.description)")
+        }
+        var unset: [(String, String)] = []
+        let root = convert(table, path: [], env: env, unset: &unset)
+        var b = Builder(file: file, keyLines: keyLines)
+        for (key, name) in unset {
+            b.warn(key, "environment variable \(name) is not set; expanded to an empty string")
+        }
+        return try b.build(root)
+    }
+
+    private static func convert(_ v: TOMLValueConvertible, path: [String], env: [String: String],
+                                unset: inout [(String, String)]) -> JSONValue {
+        switch v.type {
+        case .table:
+            let t = v.table!
+            var o = JSONObject()
+            for k in t.keys { if let c = t[k] { o.appendUnchecked(k, convert(c, path: path + [k], env: env, unset: &unset)) } }
+            return .object(o)
+        case .array:
+            return .array(v.array!.map { convert($0, path: path, env: env, unset: &unset) })
+        case .string:
+            var missing: [String] = []
+            let s = EnvExpansion.expand(v.string!, env: env, unset: &missing)
+            for m in missing { unset.append((path.joined(separator: "."), m)) }
+            return .string(s)
+        case .int: return .int(Int64(v.int!))
+        case .double: return .double(v.double!)
+        case .bool: return .bool(v.bool!)
+        default: return .string(v.debugDescription)
+        }
+    }
+}
+
+/// Walks the parsed document, fills `SensorConfig` and reports errors with lines.
+private struct Builder {
+    let file: String
+    let keyLines: [String: Int]
+    var warnings: [ConfigWarning] = []
+
+    init(file: String, keyLines: [String: Int]) { self.file = file; self.keyLines = keyLines }
+
+    func line(_ key: String) -> Int? {
+        var k = key
+        while true {
+            if let l = keyLines[k] { return l }
+            guard let dot = k.lastIndex(of: ".") else { return nil }
+            k = String(k[..<dot])
+        }
+    }
+    mutating func warn(_ key: String, _ msg: String) {
+        warnings.append(ConfigWarning(file: file, line: line(key), key: key, message: msg))
+    }
+    func fail(_ key: String, _ msg: String) -> ConfigError { ConfigError(file: file, line: line(key), key: key, message: msg) }
+
+    static func describe(_ v: JSONValue) -> String {
+        switch v {
+        case .null: return "null"
+        case .bool(let b): return "boolean \(b)"
+        case .int(let i): return "integer \(i)"
+        case .double(let d): return "float \(d)"
+        case .string(let s): return "string \"\(s.count > 40 ? String(s.prefix(40)) + "…" : s)\""
+        case .array: return "an array"
+        case .object: return "a table"
+        }
+    }
+
+    func bool(_ o: JSONObject, _ k: String, _ path: String) throws -> Bool? {
+        guard let v = o[k] else { return nil }
+        guard let b = v.boolValue else { throw fail("\(path).\(k)", "expected a boolean (true/false), got \(Builder.describe(v))") }
+        return b
+    }
+    func string(_ o: JSONObject, _ k: String, _ path: String) throws -> String? {
+        guard let v = o[k] else { return nil }
+        guard let s = v.stringValue else { throw fail("\(path).\(k)", "expected a string, got \(Builder.describe(v))") }
+        return s
+    }
+    func int(_ o: JSONObject, _ k: String, _ path: String, min: Int64 = 0) throws -> Int? {
+        guard let v = o[k] else { return nil }
+        guard case .int(let i) = v else { throw fail("\(path).\(k)", "expected an integer, got \(Builder.describe(v))") }
+        guard i >= min else { throw fail("\(path).\(k)", "expected an integer >= \(min), got \(i)") }
+        return Int(i)
+    }
+    func double(_ o: JSONObject, _ k: String, _ path: String) throws -> Double? {
+        guard let v = o[k] else { return nil }
+        guard let d = v.doubleValue else { throw fail("\(path).\(k)", "expected a number, got \(Builder.describe(v))") }
+        return d
+    }
+    func oneOf(_ o: JSONObject, _ k: String, _ path: String, _ allowed: [String]) throws -> String? {
+        guard let s = try string(o, k, path) else { return nil }
+        guard allowed.contains(s.lowercased()) else {
+            throw fail("\(path).\(k)", "expected one of \(allowed.joined(separator: ", ")), got \"\(s)\"")
+        }
+        return s.lowercased()
+    }
+    func stringArray(_ o: JSONObject, _ k: String, _ path: String, allowSingle: Bool = false) throws -> [String]? {
+        guard let v = o[k] else { return nil }
+        if allowSingle, let s = v.stringValue { return [s] }
+        guard let a = v.arrayValue else { throw fail("\(path).\(k)", "expected an array of strings, got \(Builder.describe(v))") }
+        return try a.map {
+            guard let s = $0.stringValue else { throw fail("\(path).\(k)", "expected an array of strings, found \(Builder.describe($0))") }
+            return s
+        }
+    }
+    func table(_ o: JSONObject, _ k: String, _ path: String) throws -> JSONObject? {
+        guard let v = o[k] else { return nil }
+        guard let t = v.objectValue else { throw fail(path.isEmpty ? k : "\(path).\(k)", "expected a table, got \(Builder.describe(v))") }
+        return t
+    }
+    mutating func unknown(_ o: JSONObject, _ path: String, known: Set<String>) {
+        for k in o.keys where !known.contains(k) {
+            warn(path.isEmpty ? k : "\(path).\(k)", "unknown key (ignored)")
+        }
+    }
+
+    mutating func policy(_ o: JSONObject, _ path: String, base: ExportPolicy) throws -> ExportPolicy {
+        var p = base
+        if let v = try int(o, "batch_size", path, min: 1) { p.batchSize = v }
+        if let v = try int(o, "flush_interval_ms", path, min: 1) { p.flushIntervalMs = v }
+        if let v = try int(o, "queue_size", path, min: 1) { p.queueSize = v }
+        if let v = try int(o, "timeout_ms", path, min: 1) { p.timeoutMs = v }
+        if let r = try table(o, "retry_on_failure", path) {
+            let rp = "\(path).retry_on_failure"
+            if let v = try bool(r, "enabled", rp) { p.retry.enabled = v }
+            if let v = try int(r, "initial_interval_ms", rp, min: 1) { p.retry.initialIntervalMs = v }
+            if let v = try int(r, "max_interval_ms", rp, min: 1) { p.retry.maxIntervalMs = v }
+            if let v = try int(r, "max_elapsed_ms", rp) { p.retry.maxElapsedMs = v }
+            if let v = try double(r, "multiplier", rp) {
+                guard v >= 1 else { throw fail("\(rp).multiplier", "expected a number >= 1, got \(v)") }
+                p.retry.multiplier = v
+            }
+            if let v = try double(r, "randomization_factor", rp) {
+                guard (0...1).contains(v) else { throw fail("\(rp).randomization_factor", "expected a number in 0...1, got \(v)") }
+                p.retry.randomizationFactor = v
+            }
+            unknown(r, rp, known: ["enabled", "initial_interval_ms", "max_interval_ms", "max_elapsed_ms", "multiplier", "randomization_factor"])
+        }
+        return p
+    }
+
+    mutating func build(_ rootValue: JSONValue) throws -> SensorConfig {
+        guard let root = rootValue.objectValue else { throw ConfigError(file: file, message: "expected a TOML document") }
+        var c = SensorConfig(file: file)
+        c.resolved = root
+        unknown(root, "", known: ["sensor", "capture", "redaction", "plugins", "pipeline", "metrics", "export"])
+
+        if let s = try table(root, "sensor", "") {
+            c.sensor.name = try string(s, "name", "sensor")
+            c.sensor.hostname = try string(s, "hostname", "sensor")
+            if let l = try oneOf(s, "log_level", "sensor", ["trace", "debug", "info", "notice", "warn", "warning", "error", "critical"]) {
+                c.sensor.logLevel = l
+            }
+            unknown(s, "sensor", known: ["name", "log_level", "hostname"])
+        }
+        if let s = try table(root, "capture", "") {
+            let p = "capture"
+            if let v = try bool(s, "ssl", p) { c.capture.ssl = v }
+            if let v = try bool(s, "process", p) { c.capture.process = v }
+            if let v = try bool(s, "network", p) { c.capture.network = v }
+            if let v = try bool(s, "file", p) { c.capture.file = v }
+            if let v = try stringArray(s, "process_filter", p, allowSingle: true) { c.capture.processFilter = v }
+            if let v = s["pid_filter"] {
+                guard let a = v.arrayValue, a.allSatisfy({ if case .int = $0 { return true }; return false }) else {
+                    throw fail("capture.pid_filter", "expected an array of integers, got \(Builder.describe(v))")
+                }
+                c.capture.pidFilter = a.compactMap(\.intValue)
+            }
+            if let v = try stringArray(s, "ssl_binary_paths", p) { c.capture.sslBinaryPaths = v }
+            if let v = try int(s, "max_capture_bytes", p, min: 256) { c.capture.maxCaptureBytes = v }
+            unknown(s, p, known: ["ssl", "process", "network", "file", "process_filter", "pid_filter", "ssl_binary_paths", "max_capture_bytes"])
+        }
+        if let s = try table(root, "redaction", "") {
+            let p = "redaction"
+            if let m = try oneOf(s, "mode", p, SensorConfig.Redaction.Mode.allCases.map(\.rawValue)) {
+                c.redaction.mode = SensorConfig.Redaction.Mode(rawValue: m)!
+            }
+            c.redaction.hashSalt = try string(s, "hash_salt", p)
+            if let v = s["custom_patterns"] {
+                guard let a = v.arrayValue else { throw fail("redaction.custom_patterns", "expected an array of regexes or {name, pattern} tables") }
+                for (i, e) in a.enumerated() {
+                    if let str = e.stringValue {
+                        c.redaction.customPatterns.append(.init(name: "custom_\(i + 1)", pattern: str))
+                    } else if let t = e.objectValue, let pat = t["pattern"]?.stringValue {
+                        c.redaction.customPatterns.append(.init(name: t["name"]?.stringValue ?? "custom_\(i + 1)", pattern: pat))
+                    } else {
+                        throw fail("redaction.custom_patterns", "entry \(i + 1): expected a regex string or a {name, pattern} table")
+                    }
+                }
+                for cp in c.redaction.customPatterns {
+                    do { _ = try NSRegularExpression(pattern: cp.pattern) } catch {
+                        throw fail("redaction.custom_patterns", "pattern '\(cp.name)' is not a valid regular expression: \(cp.pattern)")
+                    }
+                }
+            }
+            let toggles = ["redact_api_keys", "redact_emails", "redact_credit_cards", "redact_ssn",
+                           "redact_phone_numbers", "redact_ip_addresses", "redact_jwt", "redact_private_keys"]
+            for t in toggles { if let v = try bool(s, t, p) { c.redaction.toggles[t] = v } }
+            unknown(s, p, known: Set(["mode", "hash_salt", "custom_patterns"] + toggles))
+        }
+        if let s = try table(root, "plugins", "") {
+            var dirs: [String] = []
+            if let v = try stringArray(s, "dir", "plugins", allowSingle: true) { dirs += v }
+            if let v = try stringArray(s, "dirs", "plugins", allowSingle: true) { dirs += v }
+            c.plugins.dirs = dirs
+            unknown(s, "plugins", known: ["dir", "dirs"])
+        }
+        if let s = try table(root, "pipeline", "") {
+            c.pipeline.defaults = try policy(s, "pipeline", base: ExportPolicy())
+            c.pipeline.spoolDir = try string(s, "spool_dir", "pipeline")
+            if let v = try int(s, "spool_max_bytes", "pipeline") { c.pipeline.spoolMaxBytes = Int64(v) }
+            unknown(s, "pipeline", known: ["batch_size", "flush_interval_ms", "queue_size", "timeout_ms", "retry_on_failure", "spool_dir", "spool_max_bytes"])
+        }
+        if let s = try table(root, "metrics", "") {
+            if let v = try bool(s, "enabled", "metrics") { c.metrics.enabled = v }
+            if let v = try string(s, "addr", "metrics") ?? string(s, "listen", "metrics") { c.metrics.addr = v }
+            unknown(s, "metrics", known: ["enabled", "addr", "listen"])
+        }
+        if let e = try table(root, "export", "") {
+            for (name, v) in e {
+                let p = "export.\(name)"
+                guard let t = v.objectValue else { throw fail(p, "expected a table [export.\(name)], got \(Builder.describe(v))") }
+                guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }), !name.isEmpty else {
+                    throw fail(p, "exporter names may contain only letters, digits, '_' and '-'")
+                }
+                let enabled = try bool(t, "enabled", p) ?? false
+                let plugin = try string(t, "plugin", p)
+                let pol = try policy(t, p, base: c.pipeline.defaults)
+                var settings = t
+                for k in ["enabled", "plugin", "queue_size", "retry_on_failure"] { settings[k] = nil }
+                c.exports.append(ExportConfig(name: name, enabled: enabled, plugin: plugin, settings: settings,
+                                              policy: pol, line: line(p)))
+            }
+        }
+        c.warnings = warnings
+        return c
+    }
+}

@@ -1,0 +1,119 @@
+import OISPEvent
+
+/// The sensor's whole configuration, as read from config.toml, `${ENV}`-expanded and validated.
+public struct SensorConfig: Sendable {
+    /// Where it came from ("<embedded default>" when no file was read).
+    public var file: String
+    public var sensor = Sensor()
+    public var capture = Capture()
+    public var redaction = Redaction()
+    public var plugins = Plugins()
+    public var pipeline = Pipeline()
+    public var metrics = Metrics()
+    /// `[export.<name>]` tables in file order.
+    public var exports: [ExportConfig] = []
+    /// Unknown keys, unset variables: reported, not fatal.
+    public var warnings: [ConfigWarning] = []
+    /// The whole resolved document (env-expanded), for `config check`.
+    public var resolved: JSONObject = JSONObject()
+
+    public init(file: String) { self.file = file }
+
+    public struct Sensor: Sendable, Equatable {
+        public var name: String?
+        public var logLevel: String = "info"
+        public var hostname: String?
+        public init() {}
+    }
+
+    public struct Capture: Sendable, Equatable {
+        public var ssl = true
+        public var process = true
+        public var network = true
+        public var file = false
+        public var processFilter: [String] = []
+        public var pidFilter: [Int64] = []
+        public var sslBinaryPaths: [String] = []
+        public var maxCaptureBytes: Int = 16384
+        public init() {}
+    }
+
+    public struct CustomPattern: Sendable, Equatable {
+        public var name: String
+        public var pattern: String
+        public init(name: String, pattern: String) { self.name = name; self.pattern = pattern }
+    }
+
+    public struct Redaction: Sendable, Equatable {
+        public enum Mode: String, Sendable, CaseIterable { case safe, full, minimal }
+        public var mode: Mode = .safe
+        public var customPatterns: [CustomPattern] = []
+        public var hashSalt: String?
+        /// Per-detector toggles (`redact_api_keys`, `redact_emails`, ...), default on.
+        public var toggles: [String: Bool] = [:]
+        public init() {}
+        public func isEnabled(_ detector: String) -> Bool { toggles[detector] ?? true }
+    }
+
+    public struct Plugins: Sendable, Equatable {
+        /// Directories searched for `liboisp-exporter-<name>.so`, in order.
+        public var dirs: [String] = []
+        public init() {}
+    }
+
+    /// Defaults for every exporter's queue/batch/retry policy (overridable per `[export.<name>]`).
+    public struct Pipeline: Sendable, Equatable {
+        public var defaults = ExportPolicy()
+        public var spoolDir: String?
+        public var spoolMaxBytes: Int64 = 1 << 30
+        public init() {}
+    }
+
+    public struct Metrics: Sendable, Equatable {
+        public var enabled = true
+        public var addr = "127.0.0.1:9464"
+        public init() {}
+    }
+}
+
+/// Retry policy, with the OpenTelemetry Collector's `retry_on_failure` defaults.
+public struct RetryPolicy: Sendable, Equatable {
+    public var enabled = true
+    public var initialIntervalMs: Int = 5000
+    public var maxIntervalMs: Int = 30000
+    /// Give up on a batch after this long (0 = never); the batch is then dropped and counted.
+    public var maxElapsedMs: Int = 300_000
+    public var multiplier: Double = 1.5
+    public var randomizationFactor: Double = 0.5
+    public init() {}
+}
+
+/// The reliability settings the host applies to every exporter alike.
+public struct ExportPolicy: Sendable, Equatable {
+    public var batchSize: Int = 512
+    public var flushIntervalMs: Int = 1000
+    /// Bounded queue length in events; when full, the oldest queued events are dropped and counted.
+    public var queueSize: Int = 65536
+    public var timeoutMs: Int = 30000
+    public var retry = RetryPolicy()
+    public init() {}
+}
+
+/// One `[export.<name>]` table.
+public struct ExportConfig: Sendable, Equatable {
+    public var name: String
+    public var enabled: Bool
+    /// Explicit plugin path (`plugin = "..."`); otherwise `liboisp-exporter-<name>.so` is searched.
+    public var plugin: String?
+    /// The exporter's own keys, passed to the plugin untouched (env-expanded), without the
+    /// host-owned `enabled`, `plugin`, `queue_size` and `retry_on_failure`.
+    public var settings: JSONObject
+    public var policy: ExportPolicy
+    /// The line of the `[export.<name>]` header.
+    public var line: Int?
+    public init(name: String, enabled: Bool, plugin: String? = nil, settings: JSONObject = JSONObject(),
+                policy: ExportPolicy = ExportPolicy(), line: Int? = nil) {
+        self.name = name; self.enabled = enabled; self.plugin = plugin; self.settings = settings
+        self.policy = policy; self.line = line
+    }
+}

@@ -1,0 +1,195 @@
+/// Error thrown for malformed JSON, with the byte offset where parsing stopped.
+public struct JSONParseError: Error, CustomStringConvertible, Equatable {
+    public let offset: Int
+    public let reason: String
+    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+}
+
+/// A strict RFC 8259 JSON parser over UTF-8 bytes that keeps object key order.
+public struct JSONParser {
+    /// Parses one JSON document; trailing whitespace is allowed, anything else is an error.
+    public static func parse<C: Collection>(_ bytes: C) throws -> JSONValue where C.Element == UInt8 {
+        if let r = try bytes.withContiguousStorageIfAvailable({ try parse(buffer: $0) }) { return r }
+        let a = Array(bytes)
+        return try a.withUnsafeBufferPointer { try parse(buffer: $0) }
+    }
+
+    public static func parse(_ string: String) throws -> JSONValue {
+        var s = string
+        return try s.withUTF8 { try parse(buffer: $0) }
+    }
+
+    public static func parse(buffer: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
+        var p = Cursor(buf: buffer)
+        p.skipWS()
+        let v = try p.value(depth: 0)
+        p.skipWS()
+        if p.i != buffer.count { throw p.fail("unexpected data after the JSON value") }
+        return v
+    }
+
+    struct Cursor {
+        let buf: UnsafeBufferPointer<UInt8>
+        var i = 0
+        init(buf: UnsafeBufferPointer<UInt8>) { self.buf = buf }
+
+        func fail(_ r: String) -> JSONParseError { JSONParseError(offset: i, reason: r) }
+
+        @inline(__always) mutating func skipWS() {
+            while i < buf.count {
+                let c = buf[i]
+                if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1 } else { break }
+            }
+        }
+
+        mutating func expect(_ lit: StaticString) throws {
+            let n = lit.utf8CodeUnitCount
+            guard i + n <= buf.count else { throw fail("truncated literal") }
+            let p = lit.utf8Start
+            for k in 0..<n where buf[i + k] != p[k] { throw fail("invalid literal") }
+            i += n
+        }
+
+        mutating func value(depth: Int) throws -> JSONValue {
+            guard depth < 512 else { throw fail("nesting deeper than 512") }
+            guard i < buf.count else { throw fail("unexpected end of input") }
+            switch buf[i] {
+            case UInt8(ascii: "{"):
+                i += 1
+                var obj = JSONObject()
+                skipWS()
+                if i < buf.count && buf[i] == UInt8(ascii: "}") { i += 1; return .object(obj) }
+                while true {
+                    skipWS()
+                    guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                    let k = try string()
+                    skipWS()
+                    guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                    i += 1
+                    skipWS()
+                    let v = try value(depth: depth + 1)
+                    obj[k] = v
+                    skipWS()
+                    guard i < buf.count else { throw fail("unterminated object") }
+                    if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if buf[i] == UInt8(ascii: "}") { i += 1; return .object(obj) }
+                    throw fail("expected ',' or '}'")
+                }
+            case UInt8(ascii: "["):
+                i += 1
+                var arr: [JSONValue] = []
+                skipWS()
+                if i < buf.count && buf[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+                while true {
+                    skipWS()
+                    arr.append(try value(depth: depth + 1))
+                    skipWS()
+                    guard i < buf.count else { throw fail("unterminated array") }
+                    if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if buf[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+                    throw fail("expected ',' or ']'")
+                }
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): try expect("true"); return .bool(true)
+            case UInt8(ascii: "f"): try expect("false"); return .bool(false)
+            case UInt8(ascii: "n"): try expect("null"); return .null
+            default: return try number()
+            }
+        }
+
+        mutating func number() throws -> JSONValue {
+            let start = i
+            var isInt = true
+            if i < buf.count && buf[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < buf.count, buf[i] >= 0x30 && buf[i] <= 0x39 else { throw fail("invalid value") }
+            if buf[i] == 0x30 { i += 1 } else { while i < buf.count && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 } }
+            if i < buf.count && buf[i] == UInt8(ascii: ".") {
+                isInt = false; i += 1
+                guard i < buf.count, buf[i] >= 0x30 && buf[i] <= 0x39 else { throw fail("digit expected after '.'") }
+                while i < buf.count && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 }
+            }
+            if i < buf.count && (buf[i] == UInt8(ascii: "e") || buf[i] == UInt8(ascii: "E")) {
+                isInt = false; i += 1
+                if i < buf.count && (buf[i] == UInt8(ascii: "+") || buf[i] == UInt8(ascii: "-")) { i += 1 }
+                guard i < buf.count, buf[i] >= 0x30 && buf[i] <= 0x39 else { throw fail("digit expected in exponent") }
+                while i < buf.count && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 }
+            }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: buf[start..<i]), as: UTF8.self)
+            if isInt, let v = Int64(text) { return .int(v) }
+            guard let d = Double(text) else { throw fail("invalid number") }
+            return .double(d)
+        }
+
+        mutating func hex4() throws -> UInt32 {
+            guard i + 4 <= buf.count else { throw fail("truncated \\u escape") }
+            var v: UInt32 = 0
+            for _ in 0..<4 {
+                let c = buf[i]
+                let d: UInt32
+                switch c {
+                case 0x30...0x39: d = UInt32(c - 0x30)
+                case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+                case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+                default: throw fail("invalid hex digit in \\u escape")
+                }
+                v = v << 4 | d
+                i += 1
+            }
+            return v
+        }
+
+        mutating func string() throws -> String {
+            i += 1 // opening quote
+            let start = i
+            // Fast path: no escapes.
+            while i < buf.count {
+                let c = buf[i]
+                if c == 0x22 {
+                    let s = String(decoding: UnsafeBufferPointer(rebasing: buf[start..<i]), as: UTF8.self)
+                    i += 1
+                    return s
+                }
+                if c == 0x5C { break }
+                if c < 0x20 { throw fail("control character in string") }
+                i += 1
+            }
+            var out = [UInt8](UnsafeBufferPointer(rebasing: buf[start..<i]))
+            while i < buf.count {
+                let c = buf[i]
+                if c == 0x22 { i += 1; return String(decoding: out, as: UTF8.self) }
+                if c < 0x20 { throw fail("control character in string") }
+                if c != 0x5C { out.append(c); i += 1; continue }
+                i += 1
+                guard i < buf.count else { break }
+                let e = buf[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if scalar >= 0xD800 && scalar < 0xDC00 {
+                        // surrogate pair
+                        if i + 6 <= buf.count && buf[i] == 0x5C && buf[i + 1] == UInt8(ascii: "u") {
+                            i += 2
+                            let lo = try hex4()
+                            if lo >= 0xDC00 && lo < 0xE000 {
+                                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (lo - 0xDC00)
+                            } else { scalar = 0xFFFD }
+                        } else { scalar = 0xFFFD }
+                    } else if scalar >= 0xDC00 && scalar < 0xE000 { scalar = 0xFFFD }
+                    let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+                    out.append(contentsOf: String(Character(u)).utf8)
+                default: throw fail("invalid escape")
+                }
+            }
+            throw fail("unterminated string")
+        }
+    }
+}

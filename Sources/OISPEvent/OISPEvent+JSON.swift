@@ -1,0 +1,267 @@
+/// Error for a JSON document that is not a valid OISP event.
+public struct OISPEventDecodingError: Error, CustomStringConvertible, Equatable {
+    public let field: String
+    public let reason: String
+    public var description: String { "invalid OISP event: \(field): \(reason)" }
+}
+
+// MARK: - Writing
+
+extension JSONWriter {
+    @inline(__always) mutating func key(_ k: StaticString, first: inout Bool) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+        bytes.append(UInt8(ascii: "\""))
+        raw(k)
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+    @inline(__always) mutating func field(_ k: StaticString, _ v: String?, _ first: inout Bool) {
+        guard let v else { return }
+        key(k, first: &first); string(v)
+    }
+    @inline(__always) mutating func field(_ k: StaticString, _ v: Int64?, _ first: inout Bool) {
+        guard let v else { return }
+        key(k, first: &first); int(v)
+    }
+    @inline(__always) mutating func field(_ k: StaticString, _ v: JSONObject?, _ first: inout Bool) {
+        guard let v else { return }
+        key(k, first: &first); object(v)
+    }
+}
+
+extension OISPEvent {
+    /// Appends the event as one compact JSON object (no newline) — the hot path of every output.
+    public func write(to w: inout JSONWriter) {
+        var f = true
+        w.bytes.append(UInt8(ascii: "{"))
+        w.field("oisp_version", oispVersion, &f)
+        w.field("event_id", eventID, &f)
+        w.field("event_type", eventType, &f)
+        w.field("ts", ts.rfc3339, &f)
+        if let tsMono { w.field("ts_mono", Int64(truncatingIfNeeded: tsMono), &f) }
+        if let h = host {
+            w.key("host", first: &f)
+            var g = true
+            w.bytes.append(UInt8(ascii: "{"))
+            w.field("hostname", h.hostname, &g); w.field("device_id", h.deviceID, &g)
+            w.field("os", h.os, &g); w.field("os_version", h.osVersion, &g); w.field("arch", h.arch, &g)
+            w.bytes.append(UInt8(ascii: "}"))
+        }
+        if let a = actor {
+            w.key("actor", first: &f)
+            var g = true
+            w.bytes.append(UInt8(ascii: "{"))
+            w.field("uid", a.uid, &g); w.field("user", a.user, &g); w.field("gid", a.gid, &g)
+            w.field("session_id", a.sessionID, &g)
+            if let id = a.identity {
+                w.key("identity", first: &g)
+                var k = true
+                w.bytes.append(UInt8(ascii: "{"))
+                w.field("provider", id.provider, &k); w.field("email", id.email, &k); w.field("user_id", id.userID, &k)
+                w.bytes.append(UInt8(ascii: "}"))
+            }
+            w.bytes.append(UInt8(ascii: "}"))
+        }
+        if let p = process {
+            w.key("process", first: &f)
+            var g = true
+            w.bytes.append(UInt8(ascii: "{"))
+            w.field("pid", p.pid, &g); w.field("ppid", p.ppid, &g); w.field("exe", p.exe, &g)
+            w.field("name", p.name, &g); w.field("cmdline", p.cmdline, &g); w.field("cwd", p.cwd, &g)
+            w.field("tid", p.tid, &g); w.field("uid", p.uid, &g); w.field("container_id", p.containerID, &g)
+            w.field("pod_name", p.podName, &g); w.field("pod_namespace", p.podNamespace, &g)
+            w.field("hash", p.hash, &g)
+            w.bytes.append(UInt8(ascii: "}"))
+        }
+        w.field("app", app, &f)
+        do {
+            w.key("source", first: &f)
+            var g = true
+            w.bytes.append(UInt8(ascii: "{"))
+            w.field("collector", source.collector, &g); w.field("collector_version", source.collectorVersion, &g)
+            w.field("capture_method", source.captureMethod, &g); w.field("capture_point", source.capturePoint, &g)
+            w.field("sensor_host", source.sensorHost, &g)
+            w.bytes.append(UInt8(ascii: "}"))
+        }
+        if let c = confidence {
+            w.key("confidence", first: &f)
+            var g = true
+            w.bytes.append(UInt8(ascii: "{"))
+            w.field("level", c.level, &g); w.field("completeness", c.completeness, &g)
+            w.key("reasons", first: &g)
+            w.bytes.append(UInt8(ascii: "["))
+            for (i, r) in c.reasons.enumerated() {
+                if i > 0 { w.bytes.append(UInt8(ascii: ",")) }
+                w.string(r)
+            }
+            w.bytes.append(UInt8(ascii: "]"))
+            w.bytes.append(UInt8(ascii: "}"))
+        }
+        w.field("attrs", attrs, &f)
+        w.field("ext", ext, &f)
+        if let rel = relatedEvents {
+            w.key("related_events", first: &f)
+            w.bytes.append(UInt8(ascii: "["))
+            for (i, r) in rel.enumerated() {
+                if i > 0 { w.bytes.append(UInt8(ascii: ",")) }
+                var g = true
+                w.bytes.append(UInt8(ascii: "{"))
+                w.field("event_id", r.eventID, &g); w.field("relationship", r.relationship, &g)
+                w.bytes.append(UInt8(ascii: "}"))
+            }
+            w.bytes.append(UInt8(ascii: "]"))
+        }
+        if let t = traceContext {
+            w.key("trace_context", first: &f)
+            var g = true
+            w.bytes.append(UInt8(ascii: "{"))
+            w.field("trace_id", t.traceID, &g); w.field("span_id", t.spanID, &g); w.field("trace_flags", t.traceFlags, &g)
+            w.bytes.append(UInt8(ascii: "}"))
+        }
+        w.key("data", first: &f)
+        w.object(data)
+        w.bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// The event as compact JSON bytes (no trailing newline).
+    public func jsonBytes() -> [UInt8] {
+        var w = JSONWriter(capacity: 1024)
+        write(to: &w)
+        return w.bytes
+    }
+
+    /// The event as compact JSON text.
+    public func jsonString() -> String { String(decoding: jsonBytes(), as: UTF8.self) }
+
+    /// The event as a JSON value (slower than `write(to:)`; for transformations).
+    public func jsonValue() -> JSONValue {
+        // Round-trips through the writer so there is one definition of the wire form.
+        (try? JSONParser.parse(jsonBytes())) ?? .null
+    }
+}
+
+// MARK: - Reading
+
+private struct Reader {
+    let obj: JSONObject
+    let path: String
+    func fail(_ k: String, _ r: String) -> OISPEventDecodingError {
+        OISPEventDecodingError(field: path.isEmpty ? k : "\(path).\(k)", reason: r)
+    }
+    func string(_ k: String) throws -> String? {
+        guard let v = obj[k], !v.isNull else { return nil }
+        guard let s = v.stringValue else { throw fail(k, "expected a string") }
+        return s
+    }
+    func requiredString(_ k: String) throws -> String {
+        guard let s = try string(k) else { throw fail(k, "missing") }
+        return s
+    }
+    func int(_ k: String) throws -> Int64? {
+        guard let v = obj[k], !v.isNull else { return nil }
+        guard let i = v.intValue else { throw fail(k, "expected an integer") }
+        return i
+    }
+    func object(_ k: String) throws -> JSONObject? {
+        guard let v = obj[k], !v.isNull else { return nil }
+        guard let o = v.objectValue else { throw fail(k, "expected an object") }
+        return o
+    }
+    func sub(_ k: String) throws -> Reader? {
+        guard let o = try object(k) else { return nil }
+        return Reader(obj: o, path: path.isEmpty ? k : "\(path).\(k)")
+    }
+}
+
+extension OISPEvent {
+    /// Builds an event from a parsed JSON object, validating the envelope.
+    public init(json: JSONObject) throws {
+        let r = Reader(obj: json, path: "")
+        oispVersion = try r.string("oisp_version") ?? oispSpecVersion
+        eventID = try r.requiredString("event_id")
+        eventType = try r.requiredString("event_type")
+        guard eventType.contains(".") else { throw r.fail("event_type", "expected category.name, got \(eventType)") }
+        let tsText = try r.requiredString("ts")
+        guard let t = Timestamp(rfc3339: tsText) else { throw r.fail("ts", "not RFC 3339: \(tsText)") }
+        ts = t
+        tsMono = try r.int("ts_mono").map { UInt64(bitPattern: $0) }
+        if let h = try r.sub("host") {
+            host = Host(hostname: try h.string("hostname") ?? "", deviceID: try h.string("device_id"),
+                        os: try h.string("os"), osVersion: try h.string("os_version"), arch: try h.string("arch"))
+        }
+        if let a = try r.sub("actor") {
+            var identity: Identity?
+            if let i = try a.sub("identity") {
+                identity = Identity(provider: try i.requiredString("provider"), email: try i.string("email"),
+                                    userID: try i.string("user_id"))
+            }
+            actor = Actor(uid: try a.int("uid"), user: try a.string("user"), gid: try a.int("gid"),
+                          sessionID: try a.string("session_id"), identity: identity)
+        }
+        if let p = try r.sub("process") {
+            guard let pid = try p.int("pid") else { throw p.fail("pid", "missing") }
+            process = Process(pid: pid, ppid: try p.int("ppid"), exe: try p.string("exe"), name: try p.string("name"),
+                              cmdline: try p.string("cmdline"), cwd: try p.string("cwd"), tid: try p.int("tid"),
+                              uid: try p.int("uid"), containerID: try p.string("container_id"),
+                              podName: try p.string("pod_name"), podNamespace: try p.string("pod_namespace"),
+                              hash: try p.string("hash"))
+        }
+        app = try r.object("app")
+        if let s = try r.sub("source") {
+            source = Source(collector: try s.string("collector") ?? "oisp-sensor",
+                            collectorVersion: try s.string("collector_version"),
+                            captureMethod: try s.string("capture_method"), capturePoint: try s.string("capture_point"),
+                            sensorHost: try s.string("sensor_host"))
+        } else {
+            source = Source()
+        }
+        if let c = try r.sub("confidence") {
+            var reasons: [String] = []
+            if let arr = c.obj["reasons"]?.arrayValue {
+                for v in arr {
+                    guard let s = v.stringValue else { throw c.fail("reasons", "expected strings") }
+                    reasons.append(s)
+                }
+            }
+            confidence = Confidence(level: try c.string("level") ?? "low",
+                                    completeness: try c.string("completeness") ?? "metadata_only", reasons: reasons)
+        }
+        attrs = try r.object("attrs")
+        ext = try r.object("ext")
+        if let v = json["related_events"], !v.isNull {
+            guard let arr = v.arrayValue else { throw r.fail("related_events", "expected an array") }
+            relatedEvents = try arr.map { e in
+                guard let o = e.objectValue else { throw r.fail("related_events", "expected objects") }
+                let rr = Reader(obj: o, path: "related_events")
+                return RelatedEvent(eventID: try rr.requiredString("event_id"),
+                                    relationship: try rr.string("relationship") ?? "related")
+            }
+        }
+        if let t = try r.sub("trace_context") {
+            traceContext = TraceContext(traceID: try t.requiredString("trace_id"), spanID: try t.requiredString("span_id"),
+                                        traceFlags: try t.int("trace_flags"))
+        }
+        guard let d = try r.object("data") else { throw r.fail("data", "missing") }
+        data = d
+    }
+
+    /// Parses one event from JSON bytes (one JSONL line without its newline).
+    public init<C: Collection>(jsonBytes: C) throws where C.Element == UInt8 {
+        guard case .object(let o) = try JSONParser.parse(jsonBytes) else {
+            throw OISPEventDecodingError(field: "$", reason: "expected a JSON object")
+        }
+        try self.init(json: o)
+    }
+}
+
+extension OISPEvent: Codable {
+    public init(from decoder: Decoder) throws {
+        let v = try JSONValue(from: decoder)
+        guard case .object(let o) = v else {
+            throw OISPEventDecodingError(field: "$", reason: "expected a JSON object")
+        }
+        try self.init(json: o)
+    }
+    public func encode(to encoder: Encoder) throws { try jsonValue().encode(to: encoder) }
+}

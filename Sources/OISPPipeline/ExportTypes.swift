@@ -1,0 +1,61 @@
+import OISPEvent
+
+/// One serialised, redacted event as handed to exporters. The JSON bytes are shared (copy on
+/// write) between every exporter's queue.
+public struct ExportRecord: Sendable {
+    public var eventID: String
+    public var eventType: String
+    public var timestampNs: Int64
+    public var partitionKey: String
+    public var flags: UInt32
+    public var json: [UInt8]
+
+    public init(eventID: String, eventType: String, timestampNs: Int64, partitionKey: String, flags: UInt32 = 0, json: [UInt8]) {
+        self.eventID = eventID; self.eventType = eventType; self.timestampNs = timestampNs
+        self.partitionKey = partitionKey; self.flags = flags; self.json = json
+    }
+
+    /// Serialises an event (after redaction) into a record.
+    public init(event: OISPEvent, flags: UInt32 = 0) {
+        let host = event.host?.hostname ?? ""
+        let pk = event.process.map { "\(host)/\($0.pid)" } ?? host
+        self.init(eventID: event.eventID, eventType: event.eventType, timestampNs: event.ts.nanoseconds,
+                  partitionKey: pk, flags: flags, json: event.jsonBytes())
+    }
+}
+
+/// A batch as handed to an exporter: the same `id` on every retry, `attempt` counting from 1.
+public struct ExportBatch: Sendable {
+    public var id: UInt64
+    public var attempt: Int
+    public var records: ArraySlice<ExportRecord>
+    public init(id: UInt64, attempt: Int, records: ArraySlice<ExportRecord>) {
+        self.id = id; self.attempt = attempt; self.records = records
+    }
+}
+
+/// What an exporter says about one batch (Fluent Bit's OK / RETRY / ERROR).
+public enum ExportOutcome: Equatable, Sendable {
+    case ok
+    /// Transient failure. `accepted` leading records were delivered and are not resent;
+    /// `retryAfterMs` is the backend's Retry-After, when it gave one.
+    case retry(accepted: Int, retryAfterMs: Int?, message: String)
+    /// The batch can never succeed: it is dropped and counted.
+    case permanent(message: String)
+}
+
+/// An exporter backend: built-in (JSONL) or a plugin instance. Calls on one sink are never
+/// concurrent: the pipeline drives each sink from one worker thread.
+public protocol ExportSink: AnyObject {
+    /// Sends one batch; blocks until the backend answered.
+    func export(_ batch: ExportBatch) -> ExportOutcome
+    /// Flushes anything buffered inside the sink (shutdown, reload).
+    func flush(timeoutMs: Int) -> ExportOutcome
+    /// Releases the sink; no call follows.
+    func close()
+}
+
+/// A processing stage run on every event before fan-out (redaction is one). Returns false to drop.
+public protocol EventStage: AnyObject {
+    func process(_ event: inout OISPEvent) -> Bool
+}

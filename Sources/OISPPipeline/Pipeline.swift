@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import OISPConfig
+import OISPEvent
+
+/// Source → stages (redaction) → serialise once → fan-out to every exporter's own queue.
+/// `submit` never blocks on an exporter.
+public final class Pipeline: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stages: [EventStage]
+    private var workers: [ExporterWorker] = []
+    private var retired: [ExporterWorker] = []
+    private let logger: Logger
+    private var submitted: UInt64 = 0
+    private var droppedByStage: UInt64 = 0
+    private var byType: [String: UInt64] = [:]
+
+    public init(stages: [EventStage] = [], logger: Logger) {
+        self.stages = stages
+        self.logger = logger
+    }
+
+    /// Adds an exporter and starts its worker.
+    @discardableResult
+    public func addExporter(name: String, sink: ExportSink, policy: ExportPolicy) -> ExporterWorker {
+        let w = ExporterWorker(name: name, sink: sink, policy: policy, logger: logger)
+        w.start()
+        lock.lock(); workers.append(w); lock.unlock()
+        return w
+    }
+
+    /// Removes an exporter: it sends what it has queued (until `timeout`) and is closed.
+    public func removeExporter(name: String, timeout: TimeInterval) {
+        lock.lock()
+        let gone = workers.filter { $0.name == name }
+        workers.removeAll { $0.name == name }
+        lock.unlock()
+        for w in gone { w.stop(timeout: timeout) }
+        lock.withLock { retired += gone }
+    }
+
+    public var exporterNames: [String] { lock.lock(); defer { lock.unlock() }; return workers.map(\.name) }
+
+    /// Runs the stages and hands the event to every exporter.
+    public func submit(_ event: OISPEvent) {
+        submit(CollectionOfOne(event))
+    }
+
+    /// Runs the stages on each event and hands the survivors to every exporter in one step.
+    public func submit<S: Sequence>(_ events: S) where S.Element == OISPEvent {
+        lock.lock()
+        let stages = self.stages
+        let workers = self.workers
+        lock.unlock()
+        var records: [ExportRecord] = []
+        var dropped: UInt64 = 0
+        var types: [String: UInt64] = [:]
+        for var e in events {
+            var keep = true
+            for s in stages where !s.process(&e) { keep = false; break }
+            if !keep { dropped += 1; continue }
+            types[e.eventType, default: 0] += 1
+            records.append(ExportRecord(event: e))
+        }
+        lock.lock()
+        submitted += UInt64(records.count)
+        droppedByStage += dropped
+        for (t, n) in types { byType[t, default: 0] += n }
+        lock.unlock()
+        guard !records.isEmpty else { return }
+        for w in workers { w.enqueue(records) }
+    }
+
+    /// Blocks until every exporter's queue is empty (or the timeout passes).
+    @discardableResult
+    public func drain(timeout: TimeInterval) -> Bool {
+        let ws = lock.withLock { workers }
+        let deadline = Date().addingTimeInterval(timeout)
+        var ok = true
+        for w in ws { ok = w.drain(timeout: max(0, deadline.timeIntervalSinceNow)) && ok }
+        return ok
+    }
+
+    /// Stops every exporter after it has sent what it holds (SIGINT/SIGTERM path).
+    public func shutdown(timeout: TimeInterval) {
+        let ws = lock.withLock { () -> [ExporterWorker] in let w = workers; workers = []; return w }
+        // Stop all in parallel so one slow backend does not eat the others' time.
+        let group = DispatchGroup()
+        for w in ws {
+            group.enter()
+            Thread.detachNewThread { w.stop(timeout: timeout); group.leave() }
+        }
+        group.wait()
+        lock.withLock { retired += ws }
+    }
+
+    /// Counters: events submitted (after stages), dropped by stages, by type; per exporter.
+    public struct Stats: Sendable {
+        public var submitted: UInt64
+        public var droppedByStage: UInt64
+        public var byType: [String: UInt64]
+        public var exporters: [String: ExporterStats]
+    }
+
+    public var stats: Stats {
+        let (s, d, t, ws) = lock.withLock { (submitted, droppedByStage, byType, retired + workers) }
+        var ex: [String: ExporterStats] = [:]
+        for w in ws { ex[w.name] = w.snapshot }
+        return Stats(submitted: s, droppedByStage: d, byType: t, exporters: ex)
+    }
+}

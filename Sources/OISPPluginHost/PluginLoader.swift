@@ -1,0 +1,97 @@
+import CLTDL
+import COISPExporterABI
+import Foundation
+
+/// The host's exporter ABI version.
+public let hostABIMajor = UInt32(OISP_EXPORTER_ABI_MAJOR)
+public let hostABIMinor = UInt32(OISP_EXPORTER_ABI_MINOR)
+
+/// A plugin file that passed every load-time check: its table is valid for the process's life.
+public final class LoadedPlugin: @unchecked Sendable {
+    public let path: String
+    public let name: String
+    public let version: String
+    public let description: String?
+    public let configSchema: String?
+    public let abiMajor: UInt32
+    public let abiMinor: UInt32
+    let table: UnsafePointer<oisp_exporter_plugin>
+
+    init(path: String, table: UnsafePointer<oisp_exporter_plugin>) {
+        self.path = path
+        self.table = table
+        let t = table.pointee
+        name = String(cString: t.name)
+        version = t.version.map { String(cString: $0) } ?? "?"
+        description = t.description.map { String(cString: $0) }
+        configSchema = t.config_schema.map { String(cString: $0) }
+        abiMajor = t.abi_major
+        abiMinor = t.abi_minor
+    }
+}
+
+/// Why a plugin was refused.
+public struct PluginLoadError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// Loads exporter plugins with libltdl. Modules are made resident: never unloaded, because the
+/// Swift runtime cannot unload images and plugins may keep threads until destroy.
+public enum PluginLoader {
+    private static let initOnce: Void = { _ = lt_dlinit() }()
+    private static let lock = NSLock()
+    private static var cache: [String: LoadedPlugin] = [:]
+
+    /// Loads (or returns the already loaded) plugin at `path`, after the ownership/permission
+    /// checks, the entry symbol lookup and the ABI version check.
+    public static func load(path: String) throws -> LoadedPlugin {
+        _ = initOnce
+        lock.lock(); defer { lock.unlock() }
+        if let p = cache[path] { return p }
+        if let why = PluginSecurity.check(path: path) { throw PluginLoadError(path: path, reason: "refused: \(why)") }
+
+        var advise: lt_dladvise?
+        lt_dladvise_init(&advise)
+        lt_dladvise_resident(&advise)
+        lt_dladvise_local(&advise)
+        let handle = lt_dlopenadvise(path, advise)
+        lt_dladvise_destroy(&advise)
+        guard let handle else {
+            let err = lt_dlerror().map { String(cString: $0) } ?? "unknown error"
+            throw PluginLoadError(path: path, reason: "cannot load: \(err)")
+        }
+        guard let sym = lt_dlsym(handle, OISP_EXPORTER_ENTRY_SYMBOL) else {
+            throw PluginLoadError(path: path, reason: "missing entry symbol \(OISP_EXPORTER_ENTRY_SYMBOL) — not an oisp exporter plugin")
+        }
+        let entry = unsafeBitCast(sym, to: (@convention(c) (UInt32, UInt32) -> UnsafePointer<oisp_exporter_plugin>?).self)
+        guard let table = entry(hostABIMajor, hostABIMinor) else {
+            throw PluginLoadError(path: path, reason: "plugin declined to serve host ABI \(hostABIMajor).\(hostABIMinor)")
+        }
+        let t = table.pointee
+        let need = MemoryLayout<oisp_exporter_plugin>.size
+        guard t.struct_size >= need || t.abi_major != hostABIMajor else {
+            throw PluginLoadError(path: path, reason: "plugin table is \(t.struct_size) bytes, ABI \(hostABIMajor).0 needs at least \(need)")
+        }
+        guard t.abi_major == hostABIMajor else {
+            throw PluginLoadError(path: path, reason: "ABI major mismatch: plugin built for ABI \(t.abi_major).\(t.abi_minor), host supports \(hostABIMajor).\(hostABIMinor)")
+        }
+        guard t.abi_minor <= hostABIMinor else {
+            throw PluginLoadError(path: path, reason: "plugin needs ABI \(t.abi_major).\(t.abi_minor), newer than host ABI \(hostABIMajor).\(hostABIMinor)")
+        }
+        var missing: [String] = []
+        if t.name == nil { missing.append("name") }
+        if t.version == nil { missing.append("version") }
+        if t.on_create == nil { missing.append("on_create") }
+        if t.on_export == nil { missing.append("on_export") }
+        if t.on_destroy == nil { missing.append("on_destroy") }
+        if t.last_error == nil { missing.append("last_error") }
+        guard missing.isEmpty else {
+            throw PluginLoadError(path: path, reason: "plugin table lacks required \(missing.joined(separator: ", "))")
+        }
+        let p = LoadedPlugin(path: path, table: table)
+        cache[path] = p
+        return p
+    }
+}

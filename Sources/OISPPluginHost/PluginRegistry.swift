@@ -1,0 +1,157 @@
+import Foundation
+import Logging
+import OISPConfig
+import OISPEvent
+import OISPPipeline
+
+/// One entry of `oisp plugins list`.
+public struct PluginInfo: Sendable, Equatable {
+    public var name: String
+    public var version: String?
+    public var abi: String?
+    public var path: String
+    public var description: String?
+    /// Export instances (`[export.<name>]`) that enable this plugin.
+    public var enabledBy: [String]
+    public var loaded: Bool
+    /// Why it was refused (nil when loaded).
+    public var reason: String?
+
+    public var json: JSONValue {
+        var o = JSONObject()
+        o["name"] = .string(name)
+        o.set("version", version.map(JSONValue.string))
+        o.set("abi_version", abi.map(JSONValue.string))
+        o["path"] = .string(path)
+        o.set("description", description.map(JSONValue.string))
+        o["enabled"] = .bool(!enabledBy.isEmpty)
+        o["enabled_by"] = .array(enabledBy.map(JSONValue.string))
+        o["status"] = .string(loaded ? "loaded" : "refused")
+        o.set("reason", reason.map(JSONValue.string))
+        return .object(o)
+    }
+}
+
+/// Finds plugins and turns `[export.<name>]` tables into running sinks.
+public struct PluginRegistry {
+    public static let filePrefix = "liboisp-exporter-"
+    public static let fileSuffix = ".so"
+    /// Built-in exporters that need no plugin file.
+    public static let builtins: Set<String> = ["jsonl"]
+
+    public let directories: [String]
+
+    /// Search order: `[plugins] dir(s)`, `OISP_PLUGIN_PATH` (colon-separated), the directory of
+    /// the running executable (development builds put plugins beside it), then the system
+    /// directories `/usr/local/lib/oisp/plugins` and `/usr/lib/oisp/plugins`.
+    public init(config: SensorConfig, env: [String: String] = ProcessInfo.processInfo.environment,
+                executablePath: String? = Bundle.main.executablePath) {
+        var dirs = config.plugins.dirs
+        if let p = env["OISP_PLUGIN_PATH"] { dirs += p.split(separator: ":").map(String.init) }
+        if let exe = executablePath {
+            dirs.append(URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent().path)
+        }
+        dirs += ["/usr/local/lib/oisp/plugins", "/usr/lib/oisp/plugins"]
+        var seen = Set<String>()
+        directories = dirs.filter { !$0.isEmpty && seen.insert($0).inserted }
+    }
+
+    /// Every `liboisp-exporter-*.so` in the search directories, first one of a name first.
+    public func candidateFiles() -> [String] {
+        var out: [String] = []
+        for d in directories {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: d) else { continue }
+            for n in names.sorted() where n.hasPrefix(PluginRegistry.filePrefix) && n.hasSuffix(PluginRegistry.fileSuffix) {
+                out.append((d as NSString).appendingPathComponent(n))
+            }
+        }
+        return out
+    }
+
+    static func nameFromFile(_ path: String) -> String {
+        var n = (path as NSString).lastPathComponent
+        n.removeFirst(min(n.count, filePrefix.count))
+        if n.hasSuffix(fileSuffix) { n.removeLast(fileSuffix.count) }
+        return n
+    }
+
+    /// The plugin file for an exporter: its explicit `plugin` path or the first
+    /// `liboisp-exporter-<name>.so` found in the search directories.
+    public func resolve(_ export: ExportConfig) -> String? {
+        if let p = export.plugin { return p }
+        for d in directories {
+            let p = (d as NSString).appendingPathComponent("\(PluginRegistry.filePrefix)\(export.name)\(PluginRegistry.fileSuffix)")
+            if FileManager.default.fileExists(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    /// What `oisp plugins list` shows: every plugin file found (and every explicit path), loaded
+    /// or refused with the reason.
+    public func list(config: SensorConfig) -> [PluginInfo] {
+        var files = candidateFiles()
+        for e in config.exports { if let p = e.plugin, !files.contains(p) { files.append(p) } }
+        var out: [PluginInfo] = []
+        var namesSeen: [String: String] = [:]
+        for f in files {
+            let enabledBy = config.exports.filter { $0.enabled && resolve($0) == f }.map(\.name)
+            do {
+                let p = try PluginLoader.load(path: f)
+                var info = PluginInfo(name: p.name, version: p.version, abi: "\(p.abiMajor).\(p.abiMinor)", path: f,
+                                      description: p.description, enabledBy: enabledBy, loaded: true, reason: nil)
+                if let first = namesSeen[p.name] {
+                    info.loaded = false
+                    info.reason = "shadowed by \(first) (earlier in the search path)"
+                } else {
+                    namesSeen[p.name] = f
+                }
+                out.append(info)
+            } catch let e as PluginLoadError {
+                out.append(PluginInfo(name: PluginRegistry.nameFromFile(f), version: nil, abi: nil, path: f, description: nil,
+                                      enabledBy: enabledBy, loaded: false, reason: e.reason))
+            } catch {
+                out.append(PluginInfo(name: PluginRegistry.nameFromFile(f), version: nil, abi: nil, path: f, description: nil,
+                                      enabledBy: enabledBy, loaded: false, reason: "\(error)"))
+            }
+        }
+        return out
+    }
+
+    /// A failure to start one exporter (the sensor keeps running without it).
+    public struct StartFailure: Sendable, CustomStringConvertible {
+        public let exporter: String
+        public let reason: String
+        public var description: String { "exporter \(exporter) not started: \(reason)" }
+    }
+
+    /// Makes the sink for one enabled exporter.
+    public func makeSink(_ export: ExportConfig, logger: Logger) throws -> ExportSink {
+        if export.plugin == nil && PluginRegistry.builtins.contains(export.name) {
+            return try JSONLSink(settings: export.settings)
+        }
+        guard let path = resolve(export) else {
+            throw PluginLoadError(path: "\(PluginRegistry.filePrefix)\(export.name)\(PluginRegistry.fileSuffix)",
+                                  reason: "not found in plugin directories: \(directories.joined(separator: ", "))")
+        }
+        let plugin = try PluginLoader.load(path: path)
+        return try PluginSink(plugin: plugin, exporterName: export.name, settings: export.settings, logger: logger)
+    }
+
+    /// Starts every enabled exporter of `config` in `pipeline`. Refused ones are logged and
+    /// returned; the others run.
+    public func startExporters(_ config: SensorConfig, in pipeline: Pipeline, logger: Logger) -> [StartFailure] {
+        var failures: [StartFailure] = []
+        for e in config.exports where e.enabled {
+            do {
+                let sink = try makeSink(e, logger: logger)
+                pipeline.addExporter(name: e.name, sink: sink, policy: e.policy)
+                logger.info("exporter started", metadata: ["exporter": "\(e.name)"])
+            } catch {
+                let f = StartFailure(exporter: e.name, reason: "\(error)")
+                logger.error("\(f.description)")
+                failures.append(f)
+            }
+        }
+        return failures
+    }
+}

@@ -1,0 +1,191 @@
+import COISPExporterABI
+import Foundation
+import Logging
+import OISPConfig
+import OISPEvent
+import OISPPipeline
+
+/// Per-instance state behind the host API table given to a plugin (`host_ctx`).
+final class HostContext {
+    let exporter: String
+    var logger: Logger
+    let lock = NSLock()
+    var counters: [String: UInt64] = [:]
+    init(exporter: String, logger: Logger) {
+        self.exporter = exporter
+        self.logger = logger
+        self.logger[metadataKey: "exporter"] = "\(exporter)"
+    }
+}
+
+private let hostLog: @convention(c) (UnsafeMutableRawPointer?, oisp_log_level, UnsafePointer<CChar>?, Int) -> Void = { ctx, level, msg, len in
+    guard let ctx, let msg else { return }
+    let c = Unmanaged<HostContext>.fromOpaque(ctx).takeUnretainedValue()
+    let text = String(decoding: UnsafeRawBufferPointer(start: msg, count: max(0, len)), as: UTF8.self)
+    let l: Logger.Level
+    switch level {
+    case OISP_LOG_TRACE: l = .trace
+    case OISP_LOG_DEBUG: l = .debug
+    case OISP_LOG_INFO: l = .info
+    case OISP_LOG_WARN: l = .warning
+    default: l = .error
+    }
+    c.logger.log(level: l, "\(text)", metadata: ["source": "plugin"])
+}
+
+private let hostCounterAdd: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, UInt64) -> Void = { ctx, name, delta in
+    guard let ctx, let name else { return }
+    let c = Unmanaged<HostContext>.fromOpaque(ctx).takeUnretainedValue()
+    let n = String(cString: name)
+    c.lock.lock(); c.counters[n, default: 0] &+= delta; c.lock.unlock()
+}
+
+private let hostNow: @convention(c) (UnsafeMutableRawPointer?) -> Int64 = { _ in Timestamp.now().nanoseconds }
+
+/// Error from a plugin's `on_create`.
+public struct PluginCreateError: Error, CustomStringConvertible {
+    public let exporter: String
+    public let path: String
+    public let code: String
+    public let message: String
+    public var description: String { "exporter \(exporter) (\(path)): create failed (\(code)): \(message)" }
+}
+
+/// A plugin instance driven as an `ExportSink` by the pipeline.
+public final class PluginSink: ExportSink, @unchecked Sendable {
+    public let plugin: LoadedPlugin
+    public let exporterName: String
+    private let instance: OpaquePointer
+    private let context: HostContext
+    private let hostAPI: UnsafeMutablePointer<oisp_host_api>
+    private var typeCStrings: [String: UnsafeMutablePointer<CChar>] = [:]
+    private var arena: [UInt8] = []
+    private var closed = false
+
+    /// Creates an instance of `plugin` with the exporter's own settings.
+    /// - Throws: `PluginCreateError` with the plugin's own error text.
+    public init(plugin: LoadedPlugin, exporterName: String, settings: JSONObject, logger: Logger) throws {
+        self.plugin = plugin
+        self.exporterName = exporterName
+        context = HostContext(exporter: exporterName, logger: logger)
+        let hostAPI = UnsafeMutablePointer<oisp_host_api>.allocate(capacity: 1)
+        self.hostAPI = hostAPI
+        hostAPI.initialize(to: oisp_host_api(struct_size: MemoryLayout<oisp_host_api>.size,
+                                             host_ctx: Unmanaged.passRetained(context).toOpaque(),
+                                             callback_log: hostLog, callback_counter_add: hostCounterAdd,
+                                             callback_now_ns: hostNow))
+        // Config strings live until on_create returns.
+        let json = JSONValue.object(settings).jsonString()
+        var scalars: [(String, String)] = []
+        for (k, v) in settings {
+            switch v {
+            case .string(let s): scalars.append((k, s))
+            case .int(let i): scalars.append((k, String(i)))
+            case .double(let d): scalars.append((k, String(d)))
+            case .bool(let b): scalars.append((k, b ? "true" : "false"))
+            default: break
+            }
+        }
+        var cstrs: [UnsafeMutablePointer<CChar>] = []
+        defer { cstrs.forEach { free($0) } }
+        func dup(_ s: String) -> UnsafeMutablePointer<CChar> { let p = strdup(s)!; cstrs.append(p); return p }
+        let entries = scalars.map { oisp_config_entry(key: dup($0.0), value: dup($0.1)) }
+        let namePtr = dup(exporterName)
+        let jsonPtr = dup(json)
+        var out: OpaquePointer?
+        let table = plugin.table
+        let rc = entries.withUnsafeBufferPointer { eb -> oisp_export_result in
+            var cfg = oisp_exporter_config(struct_size: MemoryLayout<oisp_exporter_config>.size,
+                                           instance_name: namePtr, json: jsonPtr, json_len: strlen(jsonPtr),
+                                           entries: eb.baseAddress, entry_count: eb.count)
+            return table.pointee.on_create(&cfg, hostAPI, &out)
+        }
+        guard rc == OISP_EXPORT_OK, let inst = out else {
+            var msg = "no error text"
+            if let inst = out {
+                if let e = plugin.table.pointee.last_error(inst) { msg = String(cString: e) }
+                plugin.table.pointee.on_destroy(inst)
+            }
+            Unmanaged<HostContext>.fromOpaque(hostAPI.pointee.host_ctx).release()
+            hostAPI.deallocate()
+            throw PluginCreateError(exporter: exporterName, path: plugin.path,
+                                    code: String(cString: oisp_export_result_name(Int32(rc.rawValue))), message: msg)
+        }
+        instance = inst
+    }
+
+    /// Counters the plugin added through the host API.
+    public var pluginCounters: [String: UInt64] { context.lock.withLock { context.counters } }
+
+    private func lastError() -> String {
+        plugin.table.pointee.last_error(instance).map { String(cString: $0) } ?? "no error text"
+    }
+
+    private func cType(_ t: String) -> UnsafeMutablePointer<CChar> {
+        if let p = typeCStrings[t] { return p }
+        let p = strdup(t)!
+        typeCStrings[t] = p
+        return p
+    }
+
+    public func export(_ batch: ExportBatch) -> ExportOutcome {
+        // Lay every record's bytes out in one arena so all pointers stay valid for the call.
+        arena.removeAll(keepingCapacity: true)
+        var offsets: [(json: Int, jlen: Int, pk: Int, pklen: Int, id: Int, idlen: Int)] = []
+        offsets.reserveCapacity(batch.records.count)
+        for r in batch.records {
+            let j = arena.count; arena.append(contentsOf: r.json)
+            let p = arena.count; arena.append(contentsOf: r.partitionKey.utf8)
+            let i = arena.count; arena.append(contentsOf: r.eventID.utf8)
+            offsets.append((j, r.json.count, p, r.partitionKey.utf8.count, i, r.eventID.utf8.count))
+        }
+        let types = batch.records.map { cType($0.eventType) }
+        var status = oisp_export_status(struct_size: MemoryLayout<oisp_export_status>.size, accepted: 0, retry_after_ms: 0)
+        let rc: oisp_export_result = arena.withUnsafeBufferPointer { buf in
+            let base = buf.baseAddress
+            var recs: [oisp_record] = []
+            recs.reserveCapacity(offsets.count)
+            for (k, (o, r)) in zip(offsets, batch.records).enumerated() {
+                recs.append(oisp_record(struct_size: MemoryLayout<oisp_record>.size, event_type: types[k],
+                                        timestamp_ns: r.timestampNs,
+                                        partition_key: oisp_bytes(ptr: base.map { $0 + o.pk }, len: o.pklen),
+                                        event_id: oisp_bytes(ptr: base.map { $0 + o.id }, len: o.idlen),
+                                        flags: r.flags, reserved0: 0,
+                                        json: oisp_bytes(ptr: base.map { $0 + o.json }, len: o.jlen)))
+            }
+            return recs.withUnsafeBufferPointer { rb in
+                var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
+                                   attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count)
+                return plugin.table.pointee.on_export(instance, &b, &status)
+            }
+        }
+        switch rc {
+        case OISP_EXPORT_OK: return .ok
+        case OISP_EXPORT_RETRY:
+            return .retry(accepted: Int(status.accepted), retryAfterMs: status.retry_after_ms > 0 ? Int(status.retry_after_ms) : nil,
+                          message: lastError())
+        default:
+            return .permanent(message: "\(String(cString: oisp_export_result_name(Int32(rc.rawValue)))): \(lastError())")
+        }
+    }
+
+    public func flush(timeoutMs: Int) -> ExportOutcome {
+        guard let f = plugin.table.pointee.on_flush else { return .ok }
+        let rc = f(instance, UInt32(clamping: timeoutMs))
+        switch rc {
+        case OISP_EXPORT_OK: return .ok
+        case OISP_EXPORT_RETRY: return .retry(accepted: 0, retryAfterMs: nil, message: lastError())
+        default: return .permanent(message: lastError())
+        }
+    }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        plugin.table.pointee.on_destroy(instance)
+        Unmanaged<HostContext>.fromOpaque(hostAPI.pointee.host_ctx).release()
+        hostAPI.deallocate()
+        for p in typeCStrings.values { free(p) }
+        typeCStrings = [:]
+    }
+}

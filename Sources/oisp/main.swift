@@ -1,0 +1,3 @@
+import OISPCLI
+
+OISPCommand.main()

@@ -1,0 +1,123 @@
+/*
+ * A complete oisp-sensor exporter in plain C, built against oisp/exporter.h alone:
+ *
+ *   cc -shared -fPIC -O2 -I sdk/include -o liboisp-exporter-cfile.so sdk/examples/file_exporter.c
+ *
+ * It appends each event as one JSON line to `path` (config key), and shows the whole ABI:
+ * the entry symbol, the plugin table, create/export/flush/destroy, last_error, the host's
+ * logging and counters, and the RETRY / PERMANENT result codes. It depends on libc only.
+ *
+ *   [export.cfile]
+ *   enabled = true
+ *   path = "/var/log/oisp/c-events.jsonl"
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "oisp/exporter.h"
+
+struct oisp_exporter_instance {
+    int fd;
+    const oisp_host_api *host; /* valid until on_destroy returns */
+    char error[512];
+};
+
+static void set_error(oisp_exporter_instance *in, const char *what, const char *detail) {
+    snprintf(in->error, sizeof in->error, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+}
+
+static void host_log(oisp_exporter_instance *in, oisp_log_level level, const char *msg) {
+    in->host->callback_log(in->host->host_ctx, level, msg, strlen(msg));
+}
+
+static oisp_export_result cfile_create(const oisp_exporter_config *config, const oisp_host_api *host,
+                                       oisp_exporter_instance **out) {
+    oisp_exporter_instance *in = calloc(1, sizeof *in);
+    if (!in) return OISP_EXPORT_PERMANENT;
+    in->fd = -1;
+    in->host = host;
+    *out = in; /* handed back even on failure, so the host can read last_error */
+
+    const char *path = NULL;
+    for (size_t i = 0; i < config->entry_count; i++)
+        if (strcmp(config->entries[i].key, "path") == 0) path = config->entries[i].value;
+    if (!path || !*path) {
+        set_error(in, "key 'path': required (the file to append events to)", NULL);
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
+    in->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (in->fd < 0) {
+        set_error(in, path, strerror(errno));
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
+    host_log(in, OISP_LOG_INFO, "C file exporter ready");
+    return OISP_EXPORT_OK;
+}
+
+/* Writes all of buf, or fails. */
+static int write_all(int fd, const char *buf, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static oisp_export_result cfile_export(oisp_exporter_instance *in, const oisp_batch *batch,
+                                       oisp_export_status *status) {
+    for (size_t i = 0; i < batch->count; i++) {
+        const oisp_record *r = &batch->records[i];
+        if (write_all(in->fd, (const char *)r->json.ptr, r->json.len) != 0 || write_all(in->fd, "\n", 1) != 0) {
+            set_error(in, "write failed", strerror(errno));
+            status->accepted = i; /* the first i records are written; resend the rest */
+            return OISP_EXPORT_RETRY;
+        }
+    }
+    in->host->callback_counter_add(in->host->host_ctx, "lines_written", batch->count);
+    return OISP_EXPORT_OK;
+}
+
+static oisp_export_result cfile_flush(oisp_exporter_instance *in, uint32_t timeout_ms) {
+    (void)timeout_ms;
+    return fsync(in->fd) == 0 ? OISP_EXPORT_OK : OISP_EXPORT_RETRY;
+}
+
+static void cfile_destroy(oisp_exporter_instance *in) {
+    if (!in) return;
+    if (in->fd >= 0) close(in->fd);
+    free(in);
+}
+
+static const char *cfile_last_error(oisp_exporter_instance *in) {
+    return in && in->error[0] ? in->error : NULL;
+}
+
+static const oisp_exporter_plugin plugin = {
+    .struct_size = sizeof(oisp_exporter_plugin),
+    .abi_major = OISP_EXPORTER_ABI_MAJOR,
+    .abi_minor = OISP_EXPORTER_ABI_MINOR,
+    .name = "cfile",
+    .version = "0.1.0",
+    .description = "Appends each event as one JSON line to a file (plain-C example)",
+    .config_schema = "{\"type\":\"object\",\"required\":[\"path\"],\"properties\":{\"path\":{\"type\":\"string\"}}}",
+    .capabilities = 0,
+    .on_create = cfile_create,
+    .on_export = cfile_export,
+    .on_flush = cfile_flush,
+    .on_destroy = cfile_destroy,
+    .last_error = cfile_last_error,
+};
+
+const oisp_exporter_plugin *oisp_exporter_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
+    (void)host_abi_minor; /* we need only 1.0 */
+    return host_abi_major == OISP_EXPORTER_ABI_MAJOR ? &plugin : NULL;
+}
