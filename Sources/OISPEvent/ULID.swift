@@ -18,7 +18,7 @@ public enum ULID {
     /// A new ULID for now.
     public static func make() -> String { make(milliseconds: UInt64(Timestamp.now().nanoseconds / 1_000_000)) }
 
-    static func encode(milliseconds: UInt64, randomHigh: UInt16, randomLow: UInt64) -> String {
+    public static func encode(milliseconds: UInt64, randomHigh: UInt16, randomLow: UInt64) -> String {
         // 128 bits: [48 time][80 random] → 26 chars of 5 bits (130 bits, top 2 zero).
         let hi: UInt64 = (milliseconds << 16) | UInt64(randomHigh) // top 64 bits
         let lo: UInt64 = randomLow                                   // bottom 64 bits

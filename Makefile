@@ -1,0 +1,31 @@
+# oisp-sensor — the two set-up commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+SWIFT ?= swift
+CONFIG ?= debug
+# System packages the build and the tests need (Debian 12).
+APT_PACKAGES := libltdl-dev libbpf-dev libelf-dev librdkafka-dev libcurl4-openssl-dev zlib1g-dev \
+                clang-14 llvm-14 bpftool gcc make python3 python3-venv
+BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
+
+.PHONY: deps build run test demo clean
+
+deps: ## install the system packages (idempotent)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c $(CONFIG)
+
+run: build ## build, then run the sensor's main job on the embedded default config
+	$(BIN)/oisp-sensor demo --count 4
+
+test: deps ## build once, then run every test suite
+	$(SWIFT) build -c $(CONFIG) --build-tests
+	$(SWIFT) test -c $(CONFIG) --skip-build --disable-swift-testing
+
+clean:
+	rm -rf .build

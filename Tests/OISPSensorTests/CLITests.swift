@@ -1,0 +1,108 @@
+import Foundation
+import OISPEvent
+import XCTest
+
+final class CLITests: XCTestCase {
+    func testDemoProducesValidJSONLThatReplays() throws {
+        let dir = try TestSupport.tempDir("demo")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = dir.appendingPathComponent("f.jsonl")
+        let r = try TestSupport.run(TestSupport.sensor, ["demo", "--output", f.path, "--count", "8"], env: ["NODE_NAME": "node-a"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = TestSupport.lines(f)
+        XCTAssertGreaterThan(lines.count, 40)
+        let events = try lines.map { try OISPEvent(jsonBytes: Array($0.utf8)) }
+        for (line, e) in zip(lines, events) {
+            XCTAssertEqual(e.jsonString(), line, "round-trips byte for byte through the event model")
+            XCTAssertTrue(ULID.isValid(e.eventID))
+            XCTAssertEqual(e.host?.hostname, "node-a")
+        }
+        let types = Set(events.map(\.eventType))
+        for t in ["process.exec", "network.connect", "ai.request", "ai.streaming_chunk", "ai.response", "process.exit"] {
+            XCTAssertTrue(types.contains(t), "demo emits \(t)")
+        }
+        XCTAssertEqual(Set(events.map(\.eventID)).count, events.count, "event ids are unique")
+
+        // replay → same events again (with a bad line in the middle that is reported and skipped)
+        var input = lines
+        input.insert("{not json", at: 3)
+        let inFile = dir.appendingPathComponent("in.jsonl")
+        try TestSupport.write(input.joined(separator: "\n") + "\n", to: inFile)
+        let out = dir.appendingPathComponent("out.jsonl")
+        let r2 = try TestSupport.run(TestSupport.oisp, ["replay", "--input", inFile.path, "--output", out.path])
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        XCTAssertTrue(r2.stderr.contains("line=4"), r2.stderr)
+        XCTAssertEqual(TestSupport.lines(out), lines)
+    }
+
+    func testJSONLOutputAppends() throws {
+        let dir = try TestSupport.tempDir("append")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = dir.appendingPathComponent("f.jsonl")
+        for _ in 0..<2 { XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-o", f.path, "-n", "1"]).status, 0) }
+        let lines = TestSupport.lines(f)
+        XCTAssertEqual(lines.count % 2, 0)
+        XCTAssertEqual(Set(lines).count, lines.count)
+        let data = try Data(contentsOf: f)
+        XCTAssertEqual(data.last, 0x0A, "never a partial line at EOF")
+    }
+
+    func testConfigCheckGoodAndBad() throws {
+        let dir = try TestSupport.tempDir("cfg")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = dir.appendingPathComponent("good.toml")
+        try TestSupport.write("""
+        [sensor]
+        name = "k8s-${NODE_NAME}"
+
+        [export.otlp]
+        enabled = true
+        endpoint = "http://otel-collector.observability:4317"
+        headers = {
+          "x-node-name" = "${NODE_NAME}",
+          "x-cluster" = "production"
+        }
+
+        [export.kafka]
+        enabled = false
+        brokers = ["kafka-0:9092", "kafka-1:9092"]
+        topic = "oisp-events"
+        compression = "snappy"
+        batch_size = 500
+        sasl_password = "${KAFKA_PASSWORD}"
+        """, to: good)
+        let r = try TestSupport.run(TestSupport.oisp, ["config", "check", "-c", good.path],
+                                    env: ["NODE_NAME": "node-9", "KAFKA_PASSWORD": "s3cr3t-value"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("k8s-node-9"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("\"node-9\""), r.stdout)
+        XCTAssertFalse(r.stdout.contains("s3cr3t-value") || r.stderr.contains("s3cr3t-value"), "secrets masked")
+
+        let bad = dir.appendingPathComponent("bad.toml")
+        try TestSupport.write("[sensor]\nname = \"x\"\n[export.kafka]\nenabled = true\nbatch_size = \"lots\"\n", to: bad)
+        let r2 = try TestSupport.run(TestSupport.oisp, ["config", "check", "-c", bad.path])
+        XCTAssertNotEqual(r2.status, 0)
+        XCTAssertTrue(r2.stderr.contains("\(bad.path):5"), r2.stderr)
+        XCTAssertTrue(r2.stderr.contains("export.kafka.batch_size"), r2.stderr)
+        XCTAssertTrue(r2.stderr.contains("expected an integer"), r2.stderr)
+
+        let missing = try TestSupport.run(TestSupport.oisp, ["config", "check", "-c", dir.appendingPathComponent("nope.toml").path])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("does not exist"), missing.stderr)
+
+        let viaEnv = try TestSupport.run(TestSupport.oisp, ["config", "check"], env: ["OISP_CONFIG": bad.path])
+        XCTAssertNotEqual(viaEnv.status, 0, "OISP_CONFIG is honoured")
+    }
+
+    func testRecordSaysCaptureIsUnavailable() throws {
+        let r = try TestSupport.run(TestSupport.sensor, ["record", "--output", "/dev/null"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("capture not available"), r.stderr)
+    }
+
+    func testVersion() throws {
+        let r = try TestSupport.run(TestSupport.oisp, ["version"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertTrue(r.stdout.contains("exporter ABI 1.0"))
+    }
+}

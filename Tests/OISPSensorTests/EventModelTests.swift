@@ -1,0 +1,79 @@
+import Foundation
+import OISPEvent
+import XCTest
+
+final class EventModelTests: XCTestCase {
+    func sampleEvent() -> OISPEvent {
+        OISPEvent(eventType: "ai.request", ts: Timestamp(rfc3339: "2025-12-22T14:30:16.345678Z")!,
+                  host: .init(hostname: "node-1", os: "linux", arch: "x86_64"),
+                  actor: .init(uid: 1000, user: "alice", identity: .init(provider: "okta", email: "a@example.com")),
+                  process: .init(pid: 12345, ppid: 1234, exe: "/usr/bin/python3", name: "python3", cmdline: "python3 x.py",
+                                 uid: 1000, containerID: "abc123", podName: "web-0", podNamespace: "prod"),
+                  source: .init(collectorVersion: "0.1.0", captureMethod: "ebpf_uprobe", capturePoint: "ssl_write"),
+                  confidence: .init(level: "high", completeness: "full", reasons: ["tls_boundary_capture"]),
+                  attrs: ["team": "ml"], relatedEvents: [.init(eventID: ULID.make(), relationship: "parent")],
+                  traceContext: .init(traceID: "4bf92f3577b34da6a3ce929d0e0e4736", spanID: "00f067aa0ba902b7", traceFlags: 1),
+                  data: ["request_id": "req_1", "model": ["id": "gpt-4o"], "streaming": true,
+                         "messages": [["role": "user", "content": "quote \" backslash \\ newline \n tab \t ctrl \u{01} emoji 🚀"]],
+                         "parameters": ["temperature": 0.7, "max_tokens": 4096]])
+    }
+
+    func testRoundTripThroughJSON() throws {
+        let e = sampleEvent()
+        let bytes = e.jsonBytes()
+        XCTAssertFalse(bytes.contains(0x0A), "one event must be one line")
+        let back = try OISPEvent(jsonBytes: bytes)
+        XCTAssertEqual(back, e)
+        // Foundation's parser agrees it is valid JSON with the documented keys.
+        let obj = try JSONSerialization.jsonObject(with: Data(bytes)) as! [String: Any]
+        XCTAssertEqual(obj["oisp_version"] as? String, "0.1")
+        XCTAssertEqual(obj["event_type"] as? String, "ai.request")
+        XCTAssertEqual(obj["ts"] as? String, "2025-12-22T14:30:16.345678Z")
+        XCTAssertEqual((obj["process"] as? [String: Any])?["pid"] as? Int, 12345)
+        XCTAssertEqual((obj["source"] as? [String: Any])?["collector"] as? String, "oisp-sensor")
+        let msg = (((obj["data"] as? [String: Any])?["messages"] as? [[String: Any]])?.first?["content"]) as? String
+        XCTAssertEqual(msg, "quote \" backslash \\ newline \n tab \t ctrl \u{01} emoji 🚀")
+        XCTAssertNil(obj["app"], "unknown optional fields are omitted, never null")
+    }
+
+    func testCodableMatchesFastPath() throws {
+        let e = sampleEvent()
+        let viaCodable = try JSONDecoder().decode(OISPEvent.self, from: JSONEncoder().encode(e))
+        XCTAssertEqual(viaCodable.eventID, e.eventID)
+        XCTAssertEqual(viaCodable.process, e.process)
+        XCTAssertEqual(viaCodable.data["model"], e.data["model"])
+        XCTAssertEqual(viaCodable.data["messages"]?.arrayValue?.first?["content"], e.data["messages"]?.arrayValue?.first?["content"])
+        XCTAssertEqual(viaCodable.data["parameters"]?["max_tokens"], .int(4096))
+    }
+
+    func testULID() {
+        let a = ULID.make(milliseconds: 1_700_000_000_000)
+        let b = ULID.make(milliseconds: 1_700_000_000_001)
+        XCTAssertTrue(ULID.isValid(a))
+        XCTAssertEqual(a.count, 26)
+        XCTAssertLessThan(a, b, "ULIDs sort by time")
+        XCTAssertEqual(ULID.encode(milliseconds: 0, randomHigh: 0, randomLow: 0), String(repeating: "0", count: 26))
+        XCTAssertEqual(ULID.encode(milliseconds: (1 << 48) - 1, randomHigh: .max, randomLow: .max), "7" + String(repeating: "Z", count: 25))
+        XCTAssertFalse(ULID.isValid("not-a-ulid"))
+    }
+
+    func testTimestamps() {
+        XCTAssertEqual(Timestamp(rfc3339: "2025-12-22T14:30:16Z")?.nanoseconds, 1_766_413_816_000_000_000)
+        XCTAssertEqual(Timestamp(rfc3339: "2025-12-22T15:30:16.5+01:00")?.nanoseconds, 1_766_413_816_500_000_000)
+        XCTAssertEqual(Timestamp(nanoseconds: 1_766_413_816_000_001_000).rfc3339, "2025-12-22T14:30:16.000001Z")
+        XCTAssertNil(Timestamp(rfc3339: "2025-13-22T14:30:16Z"))
+        XCTAssertNil(Timestamp(rfc3339: "yesterday"))
+    }
+
+    func testMalformedEventsAreRejectedWithTheField() {
+        XCTAssertThrowsError(try OISPEvent(jsonBytes: Array(#"{"event_id":"x","event_type":"ai.request","data":{}}"#.utf8))) {
+            XCTAssertEqual(($0 as? OISPEventDecodingError)?.field, "ts")
+        }
+        XCTAssertThrowsError(try OISPEvent(jsonBytes: Array(#"{"event_id":"x","event_type":"ai.request","ts":"2025-01-01T00:00:00Z","process":{"pid":"one"},"data":{}}"#.utf8))) {
+            XCTAssertEqual(($0 as? OISPEventDecodingError)?.field, "process.pid")
+        }
+        XCTAssertThrowsError(try JSONParser.parse(#"{"a":1,}"#))
+        XCTAssertThrowsError(try JSONParser.parse(#"{"a":"unterminated}"#))
+        XCTAssertEqual(try JSONParser.parse(#"{"s":"\u00e9\ud83d\ude80"}"#)["s"]?.stringValue, "é🚀")
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import OISPConfig
+import OISPEvent
+import OISPPipeline
+import OISPPluginHost
+import XCTest
+
+/// A sink that fails as told, recording every call (in-process peer for retry semantics).
+final class ScriptedSink: ExportSink, @unchecked Sendable {
+    let lock = NSLock()
+    var script: [ExportOutcome]
+    var delivered: [String] = []
+    var calls: [(id: UInt64, attempt: Int, count: Int)] = []
+    var closed = false
+    init(script: [ExportOutcome]) { self.script = script }
+    func export(_ batch: ExportBatch) -> ExportOutcome {
+        lock.lock(); defer { lock.unlock() }
+        calls.append((batch.id, batch.attempt, batch.records.count))
+        let o = script.isEmpty ? .ok : script.removeFirst()
+        switch o {
+        case .ok: delivered += batch.records.map(\.eventID)
+        case .retry(let acc, _, _): delivered += batch.records.prefix(acc).map(\.eventID)
+        case .permanent: break
+        }
+        return o
+    }
+    func flush(timeoutMs: Int) -> ExportOutcome { .ok }
+    func close() { lock.withLock { closed = true } }
+}
+
+final class PipelineTests: XCTestCase {
+    let logger = Logger(label: "test")
+
+    func events(_ n: Int) -> [OISPEvent] {
+        (0..<n).map { i in OISPEvent(eventType: "ai.request", process: .init(pid: 100), data: ["i": .int(Int64(i))]) }
+    }
+
+    func fastPolicy(batch: Int = 10) -> ExportPolicy {
+        var p = ExportPolicy()
+        p.batchSize = batch
+        p.flushIntervalMs = 20
+        p.retry.initialIntervalMs = 5
+        p.retry.maxIntervalMs = 20
+        return p
+    }
+
+    func testRetryableFailuresDeliverEveryEventOnceInOrder() {
+        let sink = ScriptedSink(script: [.retry(accepted: 0, retryAfterMs: nil, message: "503"),
+                                         .retry(accepted: 4, retryAfterMs: 5, message: "partial"),
+                                         .retry(accepted: 0, retryAfterMs: nil, message: "503")])
+        let p = Pipeline(logger: logger)
+        p.addExporter(name: "s", sink: sink, policy: fastPolicy())
+        let evs = events(95)
+        p.submit(evs)
+        XCTAssertTrue(p.drain(timeout: 10))
+        p.shutdown(timeout: 5)
+        XCTAssertEqual(sink.delivered, evs.map(\.eventID), "every event exactly once, in order")
+        let st = p.stats.exporters["s"]!
+        XCTAssertEqual(st.exported, 95)
+        XCTAssertEqual(st.retries, 3)
+        XCTAssertEqual(st.droppedTotal, 0)
+        // The retried batch keeps its id; attempts count up.
+        XCTAssertEqual(sink.calls[0].id, sink.calls[1].id)
+        XCTAssertEqual(sink.calls.prefix(4).map(\.attempt), [1, 2, 3, 4])
+        XCTAssertEqual(sink.calls[2].count, 6, "partial success: only the unaccepted records are resent")
+        XCTAssertTrue(sink.closed)
+    }
+
+    func testPermanentFailuresAreCountedNotRetried() {
+        let sink = ScriptedSink(script: [.permanent(message: "400 bad request")])
+        let p = Pipeline(logger: logger)
+        p.addExporter(name: "s", sink: sink, policy: fastPolicy())
+        let evs = events(25)
+        p.submit(evs)
+        p.drain(timeout: 10)
+        p.shutdown(timeout: 5)
+        let st = p.stats.exporters["s"]!
+        XCTAssertEqual(st.failedPermanent, 1)
+        XCTAssertEqual(st.dropped["permanent"], 10)
+        XCTAssertEqual(st.exported, 15)
+        XCTAssertEqual(sink.calls.count, 3, "the rejected batch is not retried")
+        XCTAssertEqual(sink.delivered, Array(evs.map(\.eventID).dropFirst(10)))
+    }
+
+    func testSlowExporterDoesNotBlockOthersAndQueueIsBounded() {
+        final class Stuck: ExportSink, @unchecked Sendable {
+            let gate = DispatchSemaphore(value: 0)
+            func export(_ batch: ExportBatch) -> ExportOutcome { gate.wait(); return .ok }
+            func flush(timeoutMs: Int) -> ExportOutcome { .ok }
+            func close() {}
+        }
+        let stuck = Stuck()
+        let fast = ScriptedSink(script: [])
+        let p = Pipeline(logger: logger)
+        var small = fastPolicy(batch: 5)
+        small.queueSize = 20
+        p.addExporter(name: "stuck", sink: stuck, policy: small)
+        p.addExporter(name: "fast", sink: fast, policy: fastPolicy())
+        let start = Date()
+        p.submit(events(200))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.0, "submit never waits for an exporter")
+        let deadline = Date().addingTimeInterval(5)
+        while fast.lock.withLock({ fast.delivered.count }) < 200 && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(fast.lock.withLock { fast.delivered.count }, 200)
+        let st = p.stats.exporters["stuck"]!
+        XCTAssertLessThanOrEqual(st.queueLength, 20)
+        XCTAssertGreaterThan(st.dropped["queue_full"] ?? 0, 0)
+        for _ in 0..<100 { stuck.gate.signal() }
+        p.shutdown(timeout: 5)
+    }
+
+    func testRetryThroughRealPluginViaCLI() throws {
+        let dir = try TestSupport.tempDir("flaky")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("flaky.c").path],
+                                      to: dir.appendingPathComponent("liboisp-exporter-flaky.so"))
+        let sink = dir.appendingPathComponent("delivered.jsonl")
+        let cfg = dir.appendingPathComponent("config.toml")
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [export.flaky]
+        enabled = true
+        path = "\(sink.path)"
+        fail_times = 4
+        batch_size = 7
+        flush_interval_ms = 50
+        retry_on_failure = { initial_interval_ms = 5, max_interval_ms = 40 }
+        """, to: cfg)
+        // Record input with the demo generator, then replay it through the flaky plugin.
+        let input = dir.appendingPathComponent("in.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "--count", "5", "--output", input.path]).status, 0)
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "-c", cfg.path, "--input", input.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let sent = TestSupport.lines(input).map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        let got = TestSupport.lines(sink).map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        XCTAssertEqual(got, sent, "every event exactly once, in order, after 4 RETRY answers")
+        let calls = TestSupport.lines(URL(fileURLWithPath: sink.path + ".calls")).map { $0.split(separator: " ") }
+        XCTAssertEqual(calls.prefix(5).map { String($0[1]) }, ["1", "2", "3", "4", "5"], "attempts of the first batch")
+        XCTAssertEqual(Set(calls.prefix(5).map { String($0[0]) }).count, 1, "same batch id on every retry")
+        XCTAssertTrue(r.stderr.contains("will retry"), r.stderr)
+
+        // PERMANENT: logged, counted, never retried.
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [export.flaky]
+        enabled = true
+        path = "\(dir.appendingPathComponent("perm.jsonl").path)"
+        mode = "permanent"
+        batch_size = 1000
+        """, to: cfg)
+        let r2 = try TestSupport.run(TestSupport.sensor, ["replay", "-c", cfg.path, "--input", input.path])
+        XCTAssertNotEqual(r2.status, 0, "lost events make replay exit non-zero")
+        XCTAssertTrue(r2.stderr.contains("rejected batch permanently"), r2.stderr)
+        XCTAssertTrue(r2.stderr.contains("dropped_permanent=\(sent.count)"), r2.stderr)
+        XCTAssertEqual(TestSupport.lines(URL(fileURLWithPath: dir.appendingPathComponent("perm.jsonl").path + ".calls")).count, 1)
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import XCTest
+
+/// Helpers shared by the tests: where the built products are, running the CLI, compiling C
+/// fixtures with `cc`, temporary directories.
+enum TestSupport {
+    /// The build products directory (the test bundle lives there, beside `oisp-sensor` and the plugins).
+    static let binDir: URL = {
+        if let d = ProcessInfo.processInfo.environment["OISP_BIN_DIR"] { return URL(fileURLWithPath: d) }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var u = URL(fileURLWithPath: exe)
+        while u.path != "/" {
+            u.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: u.appendingPathComponent("oisp-sensor").path) { return u }
+        }
+        return URL(fileURLWithPath: exe).deletingLastPathComponent()
+    }()
+
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var sensor: String { binDir.appendingPathComponent("oisp-sensor").path }
+    static var oisp: String { binDir.appendingPathComponent("oisp").path }
+    static var fixtures: URL { packageRoot.appendingPathComponent("Tests/OISPSensorTests/Fixtures") }
+    static var sdkInclude: String { packageRoot.appendingPathComponent("sdk/include").path }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a program to completion and captures its output.
+    @discardableResult
+    static func run(_ exe: String, _ args: [String], env: [String: String] = [:], stdin: Data? = nil,
+                    timeout: TimeInterval = 120) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        var e = ProcessInfo.processInfo.environment
+        e["OISP_CONFIG"] = nil
+        e["OISP_PLUGIN_PATH"] = nil
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("oisp-out-\(UUID().uuidString)")
+        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("oisp-err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
+        p.standardOutput = try FileHandle(forWritingTo: outURL)
+        p.standardError = try FileHandle(forWritingTo: errURL)
+        if let stdin {
+            let pipe = Pipe()
+            p.standardInput = pipe
+            try p.run()
+            pipe.fileHandleForWriting.write(stdin)
+            try pipe.fileHandleForWriting.close()
+        } else {
+            p.standardInput = FileHandle.nullDevice
+            try p.run()
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning { p.terminate(); p.waitUntilExit(); XCTFail("\(exe) \(args) timed out") }
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus,
+                      stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+    }
+
+    /// A fresh root-owned 0755 directory (plugin directories must not be group/world-writable).
+    static func tempDir(_ label: String = "t") throws -> URL {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("oisp-\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        chmod(u.path, 0o755)
+        return u
+    }
+
+    /// Compiles C sources into a shared object with `cc -shared -fPIC` against the SDK header.
+    static func compilePlugin(_ sources: [String], to out: URL, extraFlags: [String] = []) throws {
+        let r = try run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O1", "-Wall", "-I", sdkInclude] + extraFlags + ["-o", out.path] + sources)
+        guard r.status == 0 else { throw NSError(domain: "cc", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
+        chmod(out.path, 0o755)
+    }
+
+    static func write(_ text: String, to url: URL) throws {
+        try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    static func lines(_ url: URL) -> [String] {
+        ((try? String(contentsOf: url, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+}
