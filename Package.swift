@@ -26,9 +26,12 @@ let package = Package(
         .target(name: "COISPExporterABI", path: "sdk", sources: ["src"], publicHeadersPath: "include"),
         // libltdl (GNU libtool's portable dlopen wrapper) from libltdl-dev.
         .systemLibrary(name: "CLTDL", path: "Sources/CLTDL"),
+        // libbpf loader for bpf/oisp.bpf.c (libbpf-dev, libelf-dev).
+        .target(name: "COISPBPF", linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]),
 
         .target(name: "OISPEvent", swiftSettings: swift5),
         .target(name: "OISPConfig", dependencies: ["OISPEvent", "TOMLKit"], swiftSettings: swift5),
+        .target(name: "OISPCapture", dependencies: ["OISPEvent", "OISPConfig", "COISPBPF"], swiftSettings: swift5),
         .target(name: "OISPPipeline", dependencies: ["OISPEvent", "OISPConfig",
                                                    .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swift5),
@@ -36,7 +39,7 @@ let package = Package(
                                                      "COISPExporterABI", "CLTDL",
                                                      .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swift5),
-        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPPipeline", "OISPPluginHost",
+        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPPipeline", "OISPPluginHost",
                                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swift5),
@@ -48,7 +51,7 @@ let package = Package(
                 swiftSettings: swift5),
 
         .testTarget(name: "OISPSensorTests",
-                    dependencies: ["OISPEvent", "OISPConfig", "OISPPipeline", "OISPPluginHost", "OISPCLI"],
+                    dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPPipeline", "OISPPluginHost", "OISPCLI"],
                     exclude: ["Fixtures"],
                     swiftSettings: swift5),
     ]

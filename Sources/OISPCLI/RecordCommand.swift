@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import OISPCapture
+import OISPEvent
 
-/// `record`: capture → pipeline → exporters.
+/// `record`: eBPF capture → pipeline → exporters.
 struct RecordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record",
@@ -13,13 +15,65 @@ struct RecordCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Also write events to this JSONL file ('-' for stdout).")
     var output: String?
 
+    @Flag(name: .customLong("no-network"), help: "Do not capture connects.")
+    var noNetwork = false
+
+    @Option(name: .long, help: "Stop after this many seconds (default: run until SIGINT/SIGTERM).")
+    var duration: Double?
+
+    @Flag(name: .long, help: "Also emit raw plaintext chunks as capture.ssl_data events.")
+    var raw = false
+
+    @Option(name: .long, help: "Write this file once probes are attached (for supervisors and tests).")
+    var readyFile: String?
+
     func run() throws {
         var config = try global.loadConfig()
         capture.apply(to: &config)
+        if noNetwork { config.capture.network = false }
         let logger = global.logger(for: config)
-        // eBPF capture is not part of this build yet; say so instead of pretending to capture.
-        logger.error("eBPF capture is not available in this build of oisp-sensor; nothing can be recorded. Use 'demo' for synthetic events or 'replay --input FILE' to export recorded events.")
-        printError("error: capture not available: this build has no eBPF capture backend yet (see README: What works)")
-        throw ExitCode(69) // EX_UNAVAILABLE
+
+        guard let object = BPFCapture.locateObject() else {
+            printError("error: capture not available: BPF object oisp.bpf.o not found (set OISP_BPF_OBJECT, or build with 'make build')")
+            throw ExitCode(69)
+        }
+        var opts = BPFCapture.Options(objectPath: object)
+        opts.maxCaptureBytes = config.capture.maxCaptureBytes
+        opts.ssl = config.capture.ssl
+        opts.process = config.capture.process
+        opts.network = config.capture.network
+        opts.sslBinaryPaths = config.capture.sslBinaryPaths
+        if config.capture.pidFilter.count == 1 { opts.targetPID = UInt32(config.capture.pidFilter[0]) }
+
+        let runtime = try SensorRuntime(config: config, logger: logger, output: output)
+        let cap: BPFCapture
+        do {
+            cap = try BPFCapture(options: opts)
+        } catch {
+            printError("error: capture not available: \(error)")
+            runtime.finish(timeout: 5)
+            throw ExitCode(69)
+        }
+        let builder = CaptureEventBuilder(hostname: sensorHostname(config.sensor.hostname), sensorName: config.sensor.name,
+                                          version: OISPVersion.current, processFilter: config.capture.processFilter,
+                                          pidFilter: config.capture.pidFilter)
+        let stage = CaptureStage(builder: builder, pipeline: runtime.pipeline, emitRaw: raw, config: config, logger: logger)
+        cap.start { records in stage.handle(records) }
+        for e in cap.attachErrors { logger.warning("probe attach failed: \(e)") }
+        logger.info("capture started", metadata: ["probed": "\(cap.probedPaths.joined(separator: ","))", "bpf_object": "\(object)"])
+        if let readyFile { _ = FileManager.default.createFile(atPath: readyFile, contents: Data("ready\n".utf8)) }
+
+        runtime.handleSignals()
+        let deadline = duration.map { Date().addingTimeInterval($0) }
+        while !runtime.isStopRequested {
+            if let d = deadline, Date() >= d { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        cap.stop()
+        stage.finish()
+        let lost = cap.lostRecords
+        if lost > 0 { logger.error("ring buffer overflowed: records lost in the kernel", metadata: ["lost": "\(lost)"]) }
+        runtime.finish()
+        logger.info("record finished", metadata: ["ring_buffer_lost": "\(lost)"])
     }
 }

@@ -34,7 +34,8 @@ public struct SensorConfig: Sendable {
         public var processFilter: [String] = []
         public var pidFilter: [Int64] = []
         public var sslBinaryPaths: [String] = []
-        public var maxCaptureBytes: Int = 16384
+        /// Plaintext captured per SSL call (16 KiB chunks); beyond it the event is marked truncated.
+        public var maxCaptureBytes: Int = 262144
         public init() {}
     }
 

@@ -94,10 +94,12 @@ final class CLITests: XCTestCase {
         XCTAssertNotEqual(viaEnv.status, 0, "OISP_CONFIG is honoured")
     }
 
-    func testRecordSaysCaptureIsUnavailable() throws {
-        let r = try TestSupport.run(TestSupport.sensor, ["record", "--output", "/dev/null"])
-        XCTAssertNotEqual(r.status, 0)
+    func testRecordSaysWhyCaptureIsUnavailable() throws {
+        let r = try TestSupport.run(TestSupport.sensor, ["record", "--output", "/dev/null"],
+                                    env: ["OISP_BPF_OBJECT": "/nonexistent/oisp.bpf.o"])
+        XCTAssertEqual(r.status, 69)
         XCTAssertTrue(r.stderr.contains("capture not available"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("oisp.bpf.o not found"), r.stderr)
     }
 
     func testVersion() throws {

@@ -1,0 +1,61 @@
+/* User-space side of the BPF programs in bpf/oisp.bpf.c: open → configure → load → attach →
+ * poll → close, with one cleanup path (libbpf-bootstrap's lifecycle). */
+#ifndef OISP_BPF_LOADER_H
+#define OISP_BPF_LOADER_H
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+/* The record layouts shared with the kernel side (bpf/oisp.h). */
+#include "../../../bpf/oisp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct oisp_bpf oisp_bpf;
+
+typedef struct oisp_bpf_options {
+    uint32_t max_capture_bytes;
+    uint32_t target_pid;
+    uint32_t capture_ssl;
+    uint32_t capture_process;
+    uint32_t capture_network;
+    uint32_t wakeup_bytes;
+    uint32_t ring_bytes;      /* ring buffer size, power of two; 0 = 16 MiB */
+    uint32_t noop_ssl_probes; /* attach programs that return at once (benchmark baseline) */
+} oisp_bpf_options;
+
+/** Makes sure tracefs is mounted at /sys/kernel/tracing. Returns 0 or -errno. */
+int oisp_bpf_ensure_tracefs(char *err, size_t errlen);
+
+/** Opens and loads the BPF object file. NULL on error, with the reason in err. */
+oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *opts, char *err, size_t errlen);
+
+/** Attaches the exec/exit/connect tracepoints. Returns 0 or -errno. */
+int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen);
+
+/** Attaches uprobe+uretprobe on SSL_write, SSL_read, SSL_write_ex, SSL_read_ex in a library or
+ *  an executable (all processes mapping it). Returns how many of the 4 functions were found
+ *  and attached (0 when the file has none), or -errno. */
+int oisp_bpf_attach_ssl(oisp_bpf *b, const char *binary_path, char *err, size_t errlen);
+
+/** One ring-buffer record; return non-zero to stop the current poll. */
+typedef int (*oisp_bpf_sample_fn)(void *ctx, const void *data, size_t len);
+
+/** Waits up to timeout_ms for a wake-up, then consumes everything pending (records submitted
+ *  without a wake-up included). Returns records consumed or -errno. */
+int oisp_bpf_poll(oisp_bpf *b, int timeout_ms, oisp_bpf_sample_fn fn, void *ctx);
+
+/** Records the kernel side could not write (ring buffer full), summed over CPUs. */
+uint64_t oisp_bpf_lost(oisp_bpf *b);
+
+/** Detaches and frees everything. */
+void oisp_bpf_close(oisp_bpf *b);
+
+/** libbpf version string. */
+const char *oisp_bpf_libbpf_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,168 @@
+import Foundation
+import OISPEvent
+
+/// Turns kernel records into OISP events (`process.exec`, `process.exit`, `network.connect`)
+/// and plaintext chunks attributed to their connection, with process facts from /proc.
+public final class CaptureEventBuilder: @unchecked Sendable {
+    public let processes = ProcessTable()
+    private let host: OISPEvent.Host
+    private let sensorName: String?
+    private let version: String
+    private let processFilter: Set<String>
+    private let pidFilter: Set<Int64>
+    private let monoToWallOffset: Int64
+    private var lastConnect: [Int64: (ip: String, port: Int)] = [:]      // by tid
+    private var lastConnectByPid: [Int64: (ip: String, port: Int)] = [:]
+    private var sslPeer: [PlaintextChunk.ConnectionID: (ip: String, port: Int)] = [:]
+
+    public init(hostname: String, sensorName: String?, version: String, processFilter: [String] = [], pidFilter: [Int64] = []) {
+        host = OISPEvent.Host(hostname: hostname, os: "linux", arch: CaptureEventBuilder.arch())
+        self.sensorName = sensorName
+        self.version = version
+        self.processFilter = Set(processFilter)
+        self.pidFilter = Set(pidFilter)
+        var rt = timespec(), mt = timespec()
+        clock_gettime(CLOCK_REALTIME, &rt)
+        clock_gettime(CLOCK_MONOTONIC, &mt)
+        monoToWallOffset = (Int64(rt.tv_sec) - Int64(mt.tv_sec)) * 1_000_000_000 + (Int64(rt.tv_nsec) - Int64(mt.tv_nsec))
+    }
+
+    static func arch() -> String {
+        var u = utsname()
+        uname(&u)
+        return withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    func wall(_ mono: UInt64) -> Timestamp { Timestamp(nanoseconds: Int64(mono) + monoToWallOffset) }
+
+    func source(_ method: String, _ point: String) -> OISPEvent.Source {
+        OISPEvent.Source(collectorVersion: version, captureMethod: method, capturePoint: point, sensorHost: sensorName)
+    }
+
+    /// Whether events of this process pass `process_filter` / `--pid`.
+    public func wanted(pid: Int64, comm: String, exe: String?) -> Bool {
+        if !pidFilter.isEmpty && !pidFilter.contains(pid) { return false }
+        if processFilter.isEmpty { return true }
+        if processFilter.contains(comm) { return true }
+        if let exe, processFilter.contains((exe as NSString).lastPathComponent) { return true }
+        return false
+    }
+
+    /// Output of one batch of records.
+    public struct Output {
+        public var events: [OISPEvent] = []
+        public var chunks: [PlaintextChunk] = []
+    }
+
+    /// Also turn every chunk into a `capture.ssl_data` event, in order with the others.
+    public var emitRawEvents = false
+
+    public func process(_ records: [CaptureRecord]) -> Output {
+        var out = Output()
+        for r in records {
+            switch r {
+            case .exec(let pid, let ppid, let uid, let ts, let comm, let filename):
+                var p = ProcessTable.read(pid: Int64(pid))
+                p.ppid = Int64(ppid)
+                p.uid = Int64(uid)
+                if p.exe == nil { p.exe = filename }
+                if p.name == nil { p.name = comm }
+                p.startMono = ts
+                processes.set(p)
+                guard wanted(pid: Int64(pid), comm: comm, exe: p.exe) else { continue }
+                var data = JSONObject()
+                data["exe"] = .string(p.exe ?? filename)
+                data["args"] = .array((p.cmdline ?? "").split(separator: " ").map { .string(String($0)) })
+                data.set("cwd", p.cwd.map(JSONValue.string))
+                let shells: Set<String> = ["sh", "bash", "dash", "zsh", "fish"]
+                data["is_shell"] = .bool(shells.contains(p.name ?? comm))
+                out.events.append(OISPEvent(eventType: "process.exec", ts: wall(ts), tsMono: ts, host: host,
+                                            actor: .init(uid: Int64(uid)), process: p.oisp,
+                                            source: source("ebpf_tracepoint", "sched_process_exec"),
+                                            confidence: .init(level: "high", completeness: "full", reasons: ["kernel_tracepoint"]),
+                                            data: data))
+            case .exit(let pid, let ppid, let uid, let ts, let comm, let status):
+                var p = processes.exited(Int64(pid), now: ts) ?? ProcessInfoRecord(pid: Int64(pid), ppid: Int64(ppid), uid: Int64(uid), name: comm)
+                if p.ppid == nil { p.ppid = Int64(ppid) }
+                lastConnectByPid[Int64(pid)] = nil
+                sslPeer = sslPeer.filter { $0.key.pid != Int64(pid) }
+                guard wanted(pid: Int64(pid), comm: comm, exe: p.exe) else { continue }
+                let sig = status & 0x7f
+                let code = (status >> 8) & 0xff
+                var data = JSONObject()
+                data["exit_code"] = .int(Int64(code))
+                if sig != 0 { data["signal"] = .int(Int64(sig)) }
+                if let start = p.startMono, ts > start { data["runtime_ms"] = .int(Int64((ts - start) / 1_000_000)) }
+                data["termination_type"] = .string(sig == 0 ? "normal" : (status & 0x80 != 0 ? "coredump" : "signaled"))
+                out.events.append(OISPEvent(eventType: "process.exit", ts: wall(ts), tsMono: ts, host: host,
+                                            actor: .init(uid: Int64(uid)), process: p.oisp,
+                                            source: source("ebpf_tracepoint", "sched_process_exit"),
+                                            confidence: .init(level: "high", completeness: "full", reasons: ["kernel_tracepoint"]),
+                                            data: data))
+            case .connect(let c):
+                let ok = c.result == 0 || c.result == -115 // EINPROGRESS: non-blocking connect under way
+                if ok {
+                    lastConnect[Int64(c.tid)] = (c.ip, Int(c.port))
+                    lastConnectByPid[Int64(c.pid)] = (c.ip, Int(c.port))
+                }
+                let p = processes.get(Int64(c.pid))
+                guard wanted(pid: Int64(c.pid), comm: c.comm, exe: p.exe) else { continue }
+                var data = JSONObject()
+                data["dest"] = ["ip": .string(c.ip), "port": .int(Int64(c.port)), "is_private": .bool(CaptureEventBuilder.isPrivate(c.ip))]
+                data["protocol"] = "tcp"
+                data["success"] = .bool(ok)
+                if !ok { data["error"] = .string(String(cString: strerror(-c.result))) }
+                out.events.append(OISPEvent(eventType: "network.connect", ts: wall(c.tsMono), tsMono: c.tsMono, host: host,
+                                            actor: .init(uid: Int64(c.uid)), process: p.oisp,
+                                            source: source("ebpf_tracepoint", "sys_exit_connect"),
+                                            confidence: .init(level: "high", completeness: "full", reasons: ["kernel_tracepoint"]),
+                                            data: data))
+            case .sslData(let d):
+                let p = processes.get(Int64(d.pid))
+                guard wanted(pid: Int64(d.pid), comm: d.comm, exe: p.exe) else { continue }
+                let id = PlaintextChunk.ConnectionID(pid: Int64(d.pid), handle: d.ssl)
+                if sslPeer[id] == nil, let peer = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] { sslPeer[id] = peer }
+                let peer = sslPeer[id]
+                let chunk = PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: d.bytes, ts: wall(d.tsMono),
+                                           tid: Int64(d.tid), truncated: d.truncated, remoteIP: peer?.ip, remotePort: peer?.port)
+                if emitRawEvents { out.events.append(rawEvent(chunk)) }
+                out.chunks.append(chunk)
+            }
+        }
+        return out
+    }
+
+    /// The OISP envelope for events about a process (used by the decoder's output).
+    public func envelope(pid: Int64) -> (host: OISPEvent.Host, process: OISPEvent.Process, source: OISPEvent.Source) {
+        (host, processes.get(pid).oisp, source("ebpf_uprobe", "ssl"))
+    }
+
+    /// A low-level event carrying one plaintext chunk (`capture.ssl_data`), for recording raw
+    /// capture and for replaying it through the decoder.
+    public func rawEvent(_ c: PlaintextChunk) -> OISPEvent {
+        var data = JSONObject()
+        data["direction"] = .string(c.isWrite ? "write" : "read")
+        data["ssl"] = .string(String(c.connection.handle, radix: 16))
+        data["length"] = .int(Int64(c.bytes.count))
+        data["truncated"] = .bool(c.truncated)
+        if let s = String(validating: c.bytes, as: UTF8.self) {
+            data["text"] = .string(s)
+        } else {
+            data["base64"] = .string(Data(c.bytes).base64EncodedString())
+        }
+        if let ip = c.remoteIP, let port = c.remotePort { data["dest"] = ["ip": .string(ip), "port": .int(Int64(port))] }
+        var src = source("ebpf_uprobe", c.isWrite ? "ssl_write" : "ssl_read")
+        src.capturePoint = c.isWrite ? "ssl_write" : "ssl_read"
+        var proc = processes.get(c.connection.pid).oisp
+        proc.tid = c.tid
+        return OISPEvent(eventType: "capture.ssl_data", ts: c.ts, host: host, process: proc, source: src,
+                         confidence: .init(level: "high", completeness: c.truncated ? "partial" : "full", reasons: ["tls_boundary_capture"]),
+                         data: data)
+    }
+
+    static func isPrivate(_ ip: String) -> Bool {
+        if ip.hasPrefix("10.") || ip.hasPrefix("192.168.") || ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("fe80") || ip.hasPrefix("fd") { return true }
+        if ip.hasPrefix("172."), let second = Int(ip.split(separator: ".")[1]), (16...31).contains(second) { return true }
+        return false
+    }
+}

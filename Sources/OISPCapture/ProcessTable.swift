@@ -1,0 +1,82 @@
+import Foundation
+import OISPEvent
+
+/// What the sensor knows about a process, read from /proc once and cached until it exits.
+public struct ProcessInfoRecord: Sendable {
+    public var pid: Int64
+    public var ppid: Int64?
+    public var uid: Int64?
+    public var exe: String?
+    public var name: String?
+    public var cmdline: String?
+    public var cwd: String?
+    public var containerID: String?
+    public var startMono: UInt64?
+
+    public var oisp: OISPEvent.Process {
+        OISPEvent.Process(pid: pid, ppid: ppid, exe: exe, name: name, cmdline: cmdline, cwd: cwd, uid: uid,
+                          containerID: containerID)
+    }
+}
+
+/// pid → process facts, to enrich every event.
+public final class ProcessTable: @unchecked Sendable {
+    private var table: [Int64: ProcessInfoRecord] = [:]
+    /// Exited processes stay known for a while: their last TLS data may still be in flight.
+    private var exited: [(pid: Int64, at: UInt64)] = []
+    private let lock = NSLock()
+    public static let exitGraceNanoseconds: UInt64 = 10_000_000_000
+    public init() {}
+
+    /// Reads /proc/<pid> (exe, cmdline, cwd, status, cgroup).
+    public static func read(pid: Int64) -> ProcessInfoRecord {
+        let root = "/proc/\(pid)"
+        var r = ProcessInfoRecord(pid: pid)
+        r.exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/exe")
+        r.cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/cwd")
+        if let d = FileManager.default.contents(atPath: "\(root)/cmdline"), !d.isEmpty {
+            r.cmdline = d.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+        }
+        if let s = try? String(contentsOfFile: "\(root)/status", encoding: .utf8) {
+            for line in s.split(separator: "\n") {
+                if line.hasPrefix("PPid:") { r.ppid = Int64(line.dropFirst(5).trimmingCharacters(in: .whitespaces)) }
+                if line.hasPrefix("Uid:") { r.uid = line.dropFirst(4).split(whereSeparator: { $0 == "\t" || $0 == " " }).first.flatMap { Int64($0) } }
+                if line.hasPrefix("Name:") { r.name = line.dropFirst(5).trimmingCharacters(in: .whitespaces) }
+            }
+        }
+        if let exe = r.exe { r.name = (exe as NSString).lastPathComponent }
+        if let cg = try? String(contentsOfFile: "\(root)/cgroup", encoding: .utf8) { r.containerID = containerID(fromCgroup: cg) }
+        return r
+    }
+
+    /// A 64-hex-digit container id in a cgroup path (docker, containerd, cri-o), if any.
+    public static func containerID(fromCgroup text: String) -> String? {
+        let hex = Set("0123456789abcdef")
+        for line in text.split(separator: "\n") {
+            for part in line.split(whereSeparator: { $0 == "/" || $0 == "-" || $0 == ":" || $0 == "." }) {
+                if part.count == 64 && part.allSatisfy({ hex.contains($0) }) { return String(part) }
+            }
+        }
+        return nil
+    }
+
+    /// The cached record, reading /proc on first sight.
+    public func get(_ pid: Int64) -> ProcessInfoRecord {
+        if let r = lock.withLock({ table[pid] }) { return r }
+        let r = ProcessTable.read(pid: pid)
+        lock.withLock { table[pid] = r }
+        return r
+    }
+
+    public func set(_ r: ProcessInfoRecord) { lock.withLock { table[r.pid] = r } }
+    /// Marks a process as exited; its record is dropped after `exitGraceNanoseconds`.
+    public func exited(_ pid: Int64, now: UInt64) -> ProcessInfoRecord? {
+        lock.lock(); defer { lock.unlock() }
+        exited.append((pid, now))
+        while let first = exited.first, first.at + ProcessTable.exitGraceNanoseconds < now {
+            exited.removeFirst()
+            table[first.pid] = nil
+        }
+        return table[pid]
+    }
+}

@@ -1,0 +1,27 @@
+/// A piece of plaintext seen at the TLS boundary of one connection — what capture hands to the
+/// decoder (and what recorded `capture.ssl_data` events carry, so decoding can be replayed).
+public struct PlaintextChunk: Sendable, Equatable {
+    /// Connection identity: process and its SSL* (or socket) handle.
+    public struct ConnectionID: Hashable, Sendable {
+        public var pid: Int64
+        public var handle: UInt64
+        public init(pid: Int64, handle: UInt64) { self.pid = pid; self.handle = handle }
+    }
+    public var connection: ConnectionID
+    /// true: application → network (requests); false: network → application (responses).
+    public var isWrite: Bool
+    public var bytes: [UInt8]
+    public var ts: Timestamp
+    public var tid: Int64?
+    /// Bytes of this call were cut at the capture limit.
+    public var truncated: Bool
+    /// Remote peer, when capture attributed the connection.
+    public var remoteIP: String?
+    public var remotePort: Int?
+
+    public init(connection: ConnectionID, isWrite: Bool, bytes: [UInt8], ts: Timestamp, tid: Int64? = nil,
+                truncated: Bool = false, remoteIP: String? = nil, remotePort: Int? = nil) {
+        self.connection = connection; self.isWrite = isWrite; self.bytes = bytes; self.ts = ts; self.tid = tid
+        self.truncated = truncated; self.remoteIP = remoteIP; self.remotePort = remotePort
+    }
+}

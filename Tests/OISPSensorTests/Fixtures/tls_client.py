@@ -1,0 +1,31 @@
+"""Test client using python's ssl module (SSL_read_ex/SSL_write_ex).
+Usage: tls_client.py PORT MODE. Modes: simple | threads | big"""
+import http.client, ssl, sys, threading
+
+port, mode = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+
+def post(path, body, marker):
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+    c.request("POST", path, body=body, headers={"Content-Type": "application/json", "X-Marker": marker})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return data
+
+if mode == "simple":
+    print(post("/py/simple", b'{"model":"gpt-4o","messages":[{"role":"user","content":"python hello"}]}', "PY-SIMPLE").decode())
+elif mode == "threads":
+    def worker(tag):
+        for i in range(5):
+            post("/py/thread-" + tag, (("THREAD-" + tag + "-") * 200).encode(), "T" + tag)
+    ts = [threading.Thread(target=worker, args=(t,)) for t in ("AAAA", "BBBB")]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    print("threads done")
+elif mode == "big":
+    body = bytes((i * 7 + 3) % 251 for i in range(65536))
+    body = body.hex().encode()[:65536]  # 64 KiB of printable text
+    print(post("/py/big", body, "PY-BIG").decode())

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+/* oisp-sensor kernel side: TLS plaintext at the SSL_read/SSL_write boundary (uprobes), process
+ * lifecycle and connects (tracepoints). Only uprobes and tracepoints are used, so it runs on
+ * kernels without kprobe or fentry support. Records go to one ring buffer with batched wake-ups. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "oisp.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct oisp_config);
+} oisp_cfg SEC(".maps");
+
+/* Ring-buffer records that could not be written (buffer full): index 0. */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} lost SEC(".maps");
+
+struct ssl_args {
+    __u64 ssl;
+    __u64 buf;
+    __u64 out_len; /* size_t* for the _ex variants, else 0 */
+};
+
+/* In-flight SSL calls, keyed by pid_tgid (one call per thread at a time). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u64);
+    __type(value, struct ssl_args);
+} write_args SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u64);
+    __type(value, struct ssl_args);
+} read_args SEC(".maps");
+
+struct connect_args {
+    __s32 fd;
+    __u32 pad;
+    __u64 uaddr;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u64);
+    __type(value, struct connect_args);
+} connect_args_map SEC(".maps");
+
+/* Scratch space for one record (too big for the BPF stack). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct oisp_ssl_data);
+} scratch SEC(".maps");
+
+static __always_inline struct oisp_config *get_config(void) {
+    __u32 k = 0;
+    return bpf_map_lookup_elem(&oisp_cfg, &k);
+}
+
+static __always_inline int wanted(struct oisp_config *c, __u32 pid) {
+    return !c->target_pid || c->target_pid == pid;
+}
+
+static __always_inline void count_lost(void) {
+    __u32 k = 0;
+    __u64 *v = bpf_map_lookup_elem(&lost, &k);
+    if (v) *v += 1;
+}
+
+/* Submit with batched wake-ups: wake the consumer only once enough data is pending. */
+static __always_inline void submit(void *data, __u64 size, struct oisp_config *c) {
+    __u64 flags = BPF_RB_NO_WAKEUP;
+    if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= c->wakeup_bytes) flags = BPF_RB_FORCE_WAKEUP;
+    if (bpf_ringbuf_output(&events, data, size, flags) != 0) count_lost();
+}
+
+static __always_inline void fill_header(struct oisp_ev_header *h, __u32 kind) {
+    __u64 id = bpf_get_current_pid_tgid();
+    h->kind = kind;
+    h->pid = id >> 32;
+    h->tid = (__u32)id;
+    h->uid = (__u32)bpf_get_current_uid_gid();
+    h->ts_ns = bpf_ktime_get_ns();
+    bpf_get_current_comm(&h->comm, sizeof(h->comm));
+}
+
+static __always_inline int enter(void *map, __u64 ssl, __u64 buf, __u64 out_len) {
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_ssl) return 0;
+    __u64 id = bpf_get_current_pid_tgid();
+    if (!wanted(c, id >> 32)) return 0;
+    struct ssl_args a = { .ssl = ssl, .buf = buf, .out_len = out_len };
+    bpf_map_update_elem(map, &id, &a, BPF_ANY);
+    return 0;
+}
+
+static __always_inline int leave(void *map, int ret, __u32 direction) {
+    __u64 id = bpf_get_current_pid_tgid();
+    struct ssl_args *a = bpf_map_lookup_elem(map, &id);
+    if (!a) return 0;
+    struct ssl_args args = *a;
+    bpf_map_delete_elem(map, &id);
+    struct oisp_config *c = get_config();
+    if (!c) return 0;
+
+    __u64 total = 0;
+    if (args.out_len) {
+        if (ret != 1) return 0; /* _ex: 1 on success, bytes in *out_len */
+        bpf_probe_read_user(&total, sizeof(total), (void *)args.out_len);
+    } else {
+        if (ret <= 0) return 0;
+        total = (__u64)ret;
+    }
+    if (total == 0) return 0;
+
+    __u32 zero = 0;
+    struct oisp_ssl_data *d = bpf_map_lookup_elem(&scratch, &zero);
+    if (!d) return 0;
+    fill_header(&d->h, OISP_EV_SSL_DATA);
+    d->ssl = args.ssl;
+    d->direction = direction;
+    d->total_len = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
+    __u64 limit = c->max_capture_bytes;
+    d->flags = total > limit ? OISP_FLAG_TRUNCATED : 0;
+    __u64 want = total > limit ? limit : total;
+
+    for (int i = 0; i < OISP_MAX_CHUNKS; i++) {
+        __u64 off = (__u64)i * OISP_CHUNK_MAX;
+        if (off >= want) break;
+        __u64 n = want - off;
+        if (n > OISP_CHUNK_MAX) n = OISP_CHUNK_MAX;
+        d->offset = (__u32)off;
+        d->len = (__u32)n;
+        /* Bound n for the verifier: 1..OISP_CHUNK_MAX. */
+        n &= (OISP_CHUNK_MAX * 2 - 1);
+        if (n == 0 || n > OISP_CHUNK_MAX) break;
+        if (bpf_probe_read_user(d->data, n, (void *)(args.buf + off)) != 0) {
+            d->len = 0;
+            d->flags |= OISP_FLAG_TRUNCATED;
+            n = 0;
+        }
+        submit(d, offsetof(struct oisp_ssl_data, data) + n, c);
+        if (n == 0) break;
+    }
+    if (want < total) {
+        /* Mark the cut with an empty record carrying the truncation flag at the cut offset. */
+        d->offset = (__u32)want;
+        d->len = 0;
+        d->flags |= OISP_FLAG_TRUNCATED;
+        submit(d, offsetof(struct oisp_ssl_data, data), c);
+    }
+    return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num) { return enter(&write_args, (__u64)ssl, (__u64)buf, 0); }
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_exit, int ret) { return leave(&write_args, ret, OISP_DIR_WRITE); }
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num) { return enter(&read_args, (__u64)ssl, (__u64)buf, 0); }
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_exit, int ret) { return leave(&read_args, ret, OISP_DIR_READ); }
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, size_t num, size_t *written) {
+    return enter(&write_args, (__u64)ssl, (__u64)buf, (__u64)written);
+}
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_ex_exit, int ret) { return leave(&write_args, ret, OISP_DIR_WRITE); }
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num, size_t *readbytes) {
+    return enter(&read_args, (__u64)ssl, (__u64)buf, (__u64)readbytes);
+}
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_ex_exit, int ret) { return leave(&read_args, ret, OISP_DIR_READ); }
+
+/* Programs that do nothing: attached instead of the real ones by the benchmark, to measure the
+ * kernel's own uprobe trap cost. */
+SEC("uprobe")
+int BPF_KPROBE(noop_enter) { return 0; }
+SEC("uretprobe")
+int BPF_KRETPROBE(noop_exit) { return 0; }
+
+SEC("tracepoint/sched/sched_process_exec")
+int handle_exec(struct trace_event_raw_sched_process_exec *ctx) {
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_process) return 0;
+    struct oisp_exec e = {};
+    fill_header(&e.h, OISP_EV_EXEC);
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    e.ppid = BPF_CORE_READ(task, real_parent, tgid);
+    unsigned int off = ctx->__data_loc_filename & 0xFFFF;
+    bpf_probe_read_kernel_str(e.filename, sizeof(e.filename), (void *)ctx + off);
+    /* exec events always wake the consumer: it attaches to new binaries */
+    if (bpf_ringbuf_output(&events, &e, sizeof(e), BPF_RB_FORCE_WAKEUP) != 0) count_lost();
+    return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int handle_exit(struct trace_event_raw_sched_process_template *ctx) {
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_process) return 0;
+    __u64 id = bpf_get_current_pid_tgid();
+    if ((__u32)id != (id >> 32)) return 0; /* threads: only the group leader's exit */
+    struct oisp_exit e = {};
+    fill_header(&e.h, OISP_EV_EXIT);
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    e.ppid = BPF_CORE_READ(task, real_parent, tgid);
+    e.exit_code = BPF_CORE_READ(task, exit_code);
+    submit(&e, sizeof(e), c);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int handle_connect_enter(struct trace_event_raw_sys_enter *ctx) {
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_network) return 0;
+    __u64 id = bpf_get_current_pid_tgid();
+    if (!wanted(c, id >> 32)) return 0;
+    struct connect_args a = { .fd = (__s32)ctx->args[0], .uaddr = (__u64)ctx->args[1] };
+    bpf_map_update_elem(&connect_args_map, &id, &a, BPF_ANY);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int handle_connect_exit(struct trace_event_raw_sys_exit *ctx) {
+    __u64 id = bpf_get_current_pid_tgid();
+    struct connect_args *a = bpf_map_lookup_elem(&connect_args_map, &id);
+    if (!a) return 0;
+    struct connect_args args = *a;
+    bpf_map_delete_elem(&connect_args_map, &id);
+    struct oisp_config *c = get_config();
+    if (!c) return 0;
+    struct oisp_connect e = {};
+    fill_header(&e.h, OISP_EV_CONNECT);
+    e.fd = args.fd;
+    e.ret = (__s32)ctx->ret;
+    __u16 family = 0;
+    bpf_probe_read_user(&family, sizeof(family), (void *)args.uaddr);
+    if (family == AF_INET) {
+        struct sockaddr_in sa = {};
+        bpf_probe_read_user(&sa, sizeof(sa), (void *)args.uaddr);
+        e.port = __builtin_bswap16(sa.sin_port);
+        __builtin_memcpy(e.addr, &sa.sin_addr, 4);
+    } else if (family == AF_INET6) {
+        struct sockaddr_in6 sa = {};
+        bpf_probe_read_user(&sa, sizeof(sa), (void *)args.uaddr);
+        e.port = __builtin_bswap16(sa.sin6_port);
+        __builtin_memcpy(e.addr, &sa.sin6_addr, 16);
+    } else {
+        return 0; /* unix sockets etc. */
+    }
+    e.family = family;
+    submit(&e, sizeof(e), c);
+    return 0;
+}
