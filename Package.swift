@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
     ],
     targets: [
         // The stable C ABI for exporters: the very header vendors compile against.
@@ -29,9 +31,15 @@ let package = Package(
         // libbpf loader for bpf/oisp.bpf.c (libbpf-dev, libelf-dev).
         .target(name: "COISPBPF", linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]),
 
-        .target(name: "OISPEvent", swiftSettings: swift5),
+        .target(name: "OISPEvent", dependencies: ["CZlibCrypto"], swiftSettings: swift5),
         .target(name: "OISPConfig", dependencies: ["OISPEvent", "TOMLKit"], swiftSettings: swift5),
         .target(name: "OISPCapture", dependencies: ["OISPEvent", "OISPConfig", "COISPBPF"], swiftSettings: swift5),
+        // zlib + libcrypto (SHA-256/HMAC) from zlib1g-dev and libssl-dev.
+        .systemLibrary(name: "CZlibCrypto", path: "Sources/CZlibCrypto"),
+        .target(name: "OISPDecode", dependencies: ["OISPEvent", "OISPConfig", "CZlibCrypto",
+                                                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                                                 .product(name: "NIOCore", package: "swift-nio")],
+                swiftSettings: swift5),
         .target(name: "OISPPipeline", dependencies: ["OISPEvent", "OISPConfig",
                                                    .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swift5),
@@ -39,7 +47,7 @@ let package = Package(
                                                      "COISPExporterABI", "CLTDL",
                                                      .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swift5),
-        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPPipeline", "OISPPluginHost",
+        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPPipeline", "OISPPluginHost",
                                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swift5),
@@ -51,7 +59,7 @@ let package = Package(
                 swiftSettings: swift5),
 
         .testTarget(name: "OISPSensorTests",
-                    dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPPipeline", "OISPPluginHost", "OISPCLI"],
+                    dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPPipeline", "OISPPluginHost", "OISPCLI"],
                     exclude: ["Fixtures"],
                     swiftSettings: swift5),
     ]

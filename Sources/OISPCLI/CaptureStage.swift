@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OISPCapture
 import OISPConfig
+import OISPDecode
 import OISPEvent
 import OISPPipeline
 
@@ -12,6 +13,8 @@ final class CaptureStage: @unchecked Sendable {
     let pipeline: Pipeline
     let emitRaw: Bool
     let logger: Logger
+    let decoder: AIDecoder
+    private var lastSweep = Timestamp.now()
 
     init(builder: CaptureEventBuilder, pipeline: Pipeline, emitRaw: Bool, config: SensorConfig, logger: Logger) {
         self.builder = builder
@@ -19,11 +22,32 @@ final class CaptureStage: @unchecked Sendable {
         self.emitRaw = emitRaw
         self.logger = logger
         builder.emitRawEvents = emitRaw
+        decoder = CaptureStage.makeDecoder(config: config) { pid in
+            let e = builder.envelope(pid: pid)
+            return (e.host, e.process, e.source)
+        }
+    }
+
+    /// The decoder configured from `[decode]` and `[redaction] hash_salt`.
+    static func makeDecoder(config: SensorConfig, envelope: @escaping AIDecoder.Envelope) -> AIDecoder {
+        var o = AIDecoder.Options()
+        o.streamingChunks = config.decode.streamingChunks
+        o.maxBodyBytes = config.decode.maxBodyBytes
+        o.hashKey = Array((config.redaction.hashSalt ?? "").utf8)
+        let extra = config.decode.providers.compactMap { try? ProviderEntry(json: $0) }
+        return AIDecoder(registry: ProviderRegistry(extra: extra), options: o, envelope: envelope)
     }
 
     func handle(_ records: [CaptureRecord]) {
         let out = builder.process(records)
-        if !out.events.isEmpty { pipeline.submit(out.events) }
+        var events = out.events
+        events += decoder.feed(out.chunks)
+        for r in records {
+            if case .exit(let pid, _, _, _, _, _) = r { events += decoder.processExited(pid: Int64(pid)) }
+        }
+        let now = Timestamp.now()
+        if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { decoder.sweep(now: now); lastSweep = now }
+        if !events.isEmpty { pipeline.submit(events) }
     }
 
     func finish() {}

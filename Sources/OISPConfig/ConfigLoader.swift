@@ -183,7 +183,7 @@ private struct Builder {
         guard let root = rootValue.objectValue else { throw ConfigError(file: file, message: "expected a TOML document") }
         var c = SensorConfig(file: file)
         c.resolved = root
-        unknown(root, "", known: ["sensor", "capture", "redaction", "plugins", "pipeline", "metrics", "export"])
+        unknown(root, "", known: ["sensor", "capture", "redaction", "plugins", "pipeline", "metrics", "export", "decode"])
 
         if let s = try table(root, "sensor", "") {
             c.sensor.name = try string(s, "name", "sensor")
@@ -255,6 +255,17 @@ private struct Builder {
             if let v = try bool(s, "enabled", "metrics") { c.metrics.enabled = v }
             if let v = try string(s, "addr", "metrics") ?? string(s, "listen", "metrics") { c.metrics.addr = v }
             unknown(s, "metrics", known: ["enabled", "addr", "listen"])
+        }
+        if let s = try table(root, "decode", "") {
+            if let v = try bool(s, "streaming_chunks", "decode") { c.decode.streamingChunks = v }
+            if let v = try int(s, "max_body_bytes", "decode", min: 1024) { c.decode.maxBodyBytes = v }
+            if let v = s["providers"] {
+                guard let a = v.arrayValue, a.allSatisfy({ $0.objectValue?["name"]?.stringValue != nil }) else {
+                    throw fail("decode.providers", "expected [[decode.providers]] tables, each with a name")
+                }
+                c.decode.providers = a.compactMap(\.objectValue)
+            }
+            unknown(s, "decode", known: ["streaming_chunks", "max_body_bytes", "providers"])
         }
         if let e = try table(root, "export", "") {
             for (name, v) in e {

@@ -10,6 +10,7 @@ public struct SensorConfig: Sendable {
     public var plugins = Plugins()
     public var pipeline = Pipeline()
     public var metrics = Metrics()
+    public var decode = Decode()
     /// `[export.<name>]` tables in file order.
     public var exports: [ExportConfig] = []
     /// Unknown keys, unset variables: reported, not fatal.
@@ -67,6 +68,16 @@ public struct SensorConfig: Sendable {
         public var defaults = ExportPolicy()
         public var spoolDir: String?
         public var spoolMaxBytes: Int64 = 1 << 30
+        public init() {}
+    }
+
+    /// `[decode]`: how captured plaintext becomes AI events.
+    public struct Decode: Sendable, Equatable {
+        /// Emit `ai.streaming_chunk` events for streamed responses.
+        public var streamingChunks = true
+        public var maxBodyBytes = 16 << 20
+        /// Extra provider entries (`[[decode.providers]]`), same fields as the built-in registry.
+        public var providers: [JSONObject] = []
         public init() {}
     }
 

@@ -1,6 +1,6 @@
 """Test client using python's ssl module (SSL_read_ex/SSL_write_ex).
 Usage: tls_client.py PORT MODE. Modes: simple | threads | big"""
-import http.client, ssl, sys, threading
+import http.client, json, ssl, sys, threading
 
 port, mode = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context()
@@ -25,6 +25,18 @@ elif mode == "threads":
     [t.start() for t in ts]
     [t.join() for t in ts]
     print("threads done")
+elif mode == "openai":
+    # An OpenAI SDK-style call: Host api.openai.com, bearer key, JSON body; then a streamed one.
+    for stream in (False, True):
+        c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+        body = json.dumps({"model": "gpt-4o-mini", "stream": stream, "temperature": 0.2,
+                           "messages": [{"role": "system", "content": "Be brief."},
+                                        {"role": "user", "content": "Say hello " + ("streamed" if stream else "plain")}]})
+        c.request("POST", "/v1/chat/completions", body=body, headers={
+            "Host": "api.openai.com", "Authorization": "Bearer sk-proj-TESTKEY1234567890abcdefghij",
+            "Content-Type": "application/json"})
+        print(c.getresponse().read().decode()[:200])
+        c.close()
 elif mode == "big":
     body = bytes((i * 7 + 3) % 251 for i in range(65536))
     body = body.hex().encode()[:65536]  # 64 KiB of printable text

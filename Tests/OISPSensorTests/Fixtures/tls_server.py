@@ -17,8 +17,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(n)
+        if self.path.endswith("/chat/completions"):
+            return self._openai(json.loads(body or b"{}"))
         marker = self.headers.get("X-Marker", "none")
         self._reply(json.dumps({"received_bytes": len(body), "marker": "RESPONSE-" + marker}).encode())
+
+    def _openai(self, req):
+        """Answers like OpenAI's chat completions API (JSON, or SSE when stream is true)."""
+        model = req.get("model", "gpt-4o")
+        text = "Hello from the test model."
+        if req.get("stream"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("x-request-id", "req_stream_1")
+            self.end_headers()
+            def send(obj):
+                data = ("data: " + (obj if isinstance(obj, str) else json.dumps(obj)) + "\n\n").encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            send({"id": "chatcmpl-s1", "model": model, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+            for w in text.split(" "):
+                send({"id": "chatcmpl-s1", "model": model, "choices": [{"index": 0, "delta": {"content": w + " "}}]})
+            send({"id": "chatcmpl-s1", "model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            send({"id": "chatcmpl-s1", "model": model, "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17}})
+            send("[DONE]")
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        out = {"id": "chatcmpl-t1", "object": "chat.completion", "model": model,
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+               "usage": {"prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17}}
+        self._reply(json.dumps(out).encode())
 
     def do_GET(self):
         self._reply(json.dumps({"path": self.path, "marker": "RESPONSE-GET"}).encode())

@@ -1,0 +1,223 @@
+import Foundation
+import OISPEvent
+
+/// Decodes captured TLS plaintext into OISP AI events. One instance per sensor; state is kept
+/// per connection (pid + SSL*) so interleaved connections never mix. Usable on its own from
+/// recorded chunks (tests, `replay` of raw capture).
+public final class AIDecoder: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// Emit `ai.streaming_chunk` events for streamed responses.
+        public var streamingChunks = true
+        /// Largest body kept per message (bigger ones are cut and the event marked partial).
+        public var maxBodyBytes = 16 << 20
+        /// Key for the `auth.key_hash` HMAC (`[redaction] hash_salt`).
+        public var hashKey: [UInt8] = []
+        /// Connections idle this long are forgotten.
+        public var idleTimeoutNs: Int64 = 300_000_000_000
+        public init() {}
+    }
+
+    /// Counters for the metrics endpoint.
+    public struct Stats: Sendable, Equatable {
+        public var chunks: UInt64 = 0
+        public var requests: UInt64 = 0
+        public var responses: UInt64 = 0
+        public var aiEvents: UInt64 = 0
+        /// Connections whose state was reset after malformed input.
+        public var parseErrors: UInt64 = 0
+        public var http2Connections: UInt64 = 0
+        public var serverSideConnections: UInt64 = 0
+    }
+
+    /// Envelope supplier: host, process and source for events of a pid.
+    public typealias Envelope = (Int64) -> (host: OISPEvent.Host?, process: OISPEvent.Process?, source: OISPEvent.Source)
+
+    let registry: ProviderRegistry
+    let options: Options
+    private let envelope: Envelope
+    private var connections: [PlaintextChunk.ConnectionID: Connection] = [:]
+    public private(set) var stats = Stats()
+    public private(set) var lastErrors: [String] = []
+
+    public init(registry: ProviderRegistry = ProviderRegistry(), options: Options = Options(), envelope: @escaping Envelope) {
+        self.registry = registry
+        self.options = options
+        self.envelope = envelope
+    }
+
+    func makeEvent(_ type: String, ts: Timestamp, connection: PlaintextChunk.ConnectionID, point: String, complete: Bool,
+                   data: JSONObject) -> OISPEvent {
+        let env = envelope(connection.pid)
+        var src = env.source
+        src.capturePoint = point
+        stats.aiEvents += 1
+        return OISPEvent(eventType: type, ts: ts, host: env.host, process: env.process, source: src,
+                         confidence: .init(level: "high", completeness: complete ? "full" : "partial",
+                                           reasons: ["tls_boundary_capture", "known_endpoint"]),
+                         data: data)
+    }
+
+    /// Feeds one chunk; returns the events it completes.
+    public func feed(_ chunk: PlaintextChunk) -> [OISPEvent] {
+        stats.chunks += 1
+        let conn: Connection
+        if let c = connections[chunk.connection] { conn = c } else {
+            conn = Connection(id: chunk.connection, decoder: self, remotePort: chunk.remotePort)
+            connections[chunk.connection] = conn
+        }
+        conn.lastSeen = chunk.ts
+        do {
+            return try conn.feed(chunk)
+        } catch {
+            stats.parseErrors += 1
+            lastErrors.append("\(chunk.connection.pid)/\(String(chunk.connection.handle, radix: 16)): \(error)")
+            if lastErrors.count > 20 { lastErrors.removeFirst() }
+            connections[chunk.connection] = nil // reset; events already decoded are kept
+            return []
+        }
+    }
+
+    /// Feeds many chunks in order.
+    public func feed<S: Sequence>(_ chunks: S) -> [OISPEvent] where S.Element == PlaintextChunk {
+        var out: [OISPEvent] = []
+        for c in chunks { out += feed(c) }
+        return out
+    }
+
+    /// The connection closed (or its process exited): finish read-until-close responses.
+    public func close(_ id: PlaintextChunk.ConnectionID, ts: Timestamp = .now()) -> [OISPEvent] {
+        guard let c = connections.removeValue(forKey: id) else { return [] }
+        return c.close(ts: ts)
+    }
+
+    /// Closes every connection of a process.
+    public func processExited(pid: Int64, ts: Timestamp = .now()) -> [OISPEvent] {
+        var out: [OISPEvent] = []
+        for id in connections.keys where id.pid == pid { out += close(id, ts: ts) }
+        return out
+    }
+
+    /// Forgets idle connections.
+    public func sweep(now: Timestamp) {
+        connections = connections.filter { now.nanoseconds - $0.value.lastSeen.nanoseconds < options.idleTimeoutNs }
+    }
+
+    public var openConnections: Int { connections.count }
+
+    func counted(request: Bool) { if request { stats.requests += 1 } else { stats.responses += 1 } }
+    func countedH2() { stats.http2Connections += 1 }
+    func countedServerSide() { stats.serverSideConnections += 1 }
+}
+
+/// State of one connection.
+final class Connection {
+    enum Mode { case unknown, http1, http2, serverSide, opaque }
+    let id: PlaintextChunk.ConnectionID
+    unowned let decoder: AIDecoder
+    let remotePort: Int?
+    var mode: Mode = .unknown
+    var lastSeen = Timestamp(nanoseconds: 0)
+    var requestParser = HTTP1Parser(isRequest: true)
+    var responseParser = HTTP1Parser(isRequest: false)
+    var current: AIExchange?           // request being written (HTTP/1.1)
+    var pending: [AIExchange] = []     // requests awaiting responses, in order
+    var h2: HTTP2Session?
+    var preface: [UInt8] = []
+
+    init(id: PlaintextChunk.ConnectionID, decoder: AIDecoder, remotePort: Int?) {
+        self.id = id
+        self.decoder = decoder
+        self.remotePort = remotePort
+    }
+
+    static let h2Preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    static let methods = ["GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "HEAD ", "OPTIONS "]
+
+    func feed(_ c: PlaintextChunk) throws -> [OISPEvent] {
+        if mode == .unknown {
+            let start = String(decoding: c.bytes.prefix(8), as: UTF8.self)
+            if c.isWrite {
+                preface += c.bytes
+                if preface.count < Connection.h2Preface.count && Connection.h2Preface.starts(with: preface) { return [] }
+                if preface.starts(with: Connection.h2Preface) {
+                    mode = .http2
+                    decoder.countedH2()
+                    h2 = HTTP2Session(connection: self)
+                    let bytes = Array(preface.dropFirst(Connection.h2Preface.count))
+                    preface = []
+                    return try h2!.feed(bytes, isWrite: true, ts: c.ts)
+                }
+                let p = String(decoding: preface.prefix(8), as: UTF8.self)
+                if Connection.methods.contains(where: { p.hasPrefix($0) }) {
+                    mode = .http1
+                    let bytes = preface
+                    preface = []
+                    return try feedHTTP1(bytes, isWrite: true, ts: c.ts, truncated: c.truncated)
+                }
+                mode = .opaque
+                return []
+            } else {
+                // The first bytes arrive by read: this process is the server side (or the
+                // protocol is server-first). AI events come from the client side only.
+                if Connection.methods.contains(where: { start.hasPrefix($0) }) || Connection.h2Preface.starts(with: c.bytes.prefix(24)) {
+                    mode = .serverSide
+                    decoder.countedServerSide()
+                }
+                return []
+            }
+        }
+        switch mode {
+        case .http1: return try feedHTTP1(c.bytes, isWrite: c.isWrite, ts: c.ts, truncated: c.truncated)
+        case .http2: return try h2!.feed(c.bytes, isWrite: c.isWrite, ts: c.ts)
+        default: return []
+        }
+    }
+
+    func feedHTTP1(_ bytes: [UInt8], isWrite: Bool, ts: Timestamp, truncated: Bool) throws -> [OISPEvent] {
+        var out: [OISPEvent] = []
+        if isWrite {
+            for ev in try requestParser.feed(bytes) {
+                switch ev {
+                case .head(let h):
+                    let x = AIExchange(decoder: decoder, connection: id, remotePort: remotePort)
+                    x.requestHeadReceived(h, ts: ts)
+                    current = x
+                    responseParser.pendingRequestMethods.append(h.method)
+                case .body(let b): current?.requestBodyReceived(b)
+                case .end:
+                    guard let x = current else { continue }
+                    decoder.counted(request: true)
+                    out += x.requestCompleted(ts: ts, truncated: truncated)
+                    pending.append(x)
+                    current = nil
+                    if pending.count > 64 { pending.removeFirst() }
+                }
+            }
+        } else {
+            for ev in try responseParser.feed(bytes) {
+                switch ev {
+                case .head(let h):
+                    if (100..<200).contains(h.status) { continue }
+                    pending.first?.responseHeadReceived(h, ts: ts)
+                case .body(let b): if let x = pending.first { out += x.responseBodyReceived(b, ts: ts) }
+                case .end:
+                    guard !pending.isEmpty else { continue }
+                    let x = pending.removeFirst()
+                    decoder.counted(request: false)
+                    out += x.responseCompleted(ts: ts, truncated: truncated)
+                }
+            }
+        }
+        return out
+    }
+
+    func close(ts: Timestamp) -> [OISPEvent] {
+        var out: [OISPEvent] = []
+        if mode == .http1, responseParser.inMessage {
+            for ev in responseParser.finishUntilClose() {
+                if case .end = ev, !pending.isEmpty { out += pending.removeFirst().responseCompleted(ts: ts, truncated: false) }
+            }
+        }
+        return out
+    }
+}

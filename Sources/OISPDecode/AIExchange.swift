@@ -1,0 +1,276 @@
+import Foundation
+import OISPEvent
+
+/// One request/response pair on a connection (an HTTP/1.1 message pair or an HTTP/2 stream),
+/// turned into OISP events as its parts complete.
+final class AIExchange {
+    let decoder: AIDecoder
+    let connection: PlaintextChunk.ConnectionID
+    let remotePort: Int?
+    var match: ProviderMatch?
+    var requestHead: HTTPHead?
+    var requestBody: [UInt8] = []
+    var requestStart: Timestamp?
+    var requestEnd: Timestamp?
+    var requestTruncated = false
+    var requestEvent: OISPEvent?
+    let requestID = "req_" + ULID.make()
+    var responseHead: HTTPHead?
+    var responseBody: [UInt8] = []
+    var responseStart: Timestamp?
+    var firstTokenAt: Timestamp?
+    var sse: SSEParser?
+    var ndjson: [UInt8]?
+    var acc: AIResponseAccumulator?
+    var chunkIndex: Int64 = 0
+    var bodyOverflow = false
+    var family: APIFamily? { match?.family }
+
+    init(decoder: AIDecoder, connection: PlaintextChunk.ConnectionID, remotePort: Int?) {
+        self.decoder = decoder
+        self.connection = connection
+        self.remotePort = remotePort
+    }
+
+    var isAI: Bool { match != nil }
+
+    var traceContext: OISPEvent.TraceContext {
+        let h = Hashing.sha256(Array(requestID.utf8))
+        return .init(traceID: Hashing.hexString(Array(h[0..<16])), spanID: Hashing.hexString(Array(h[16..<24])), traceFlags: 1)
+    }
+
+    func requestHeadReceived(_ head: HTTPHead, ts: Timestamp) {
+        requestHead = head
+        requestStart = ts
+        match = decoder.registry.match(authority: head.authority, path: head.path, remotePort: remotePort)
+    }
+
+    func requestBodyReceived(_ bytes: [UInt8]) {
+        guard isAI else { return }
+        if requestBody.count + bytes.count > decoder.options.maxBodyBytes { requestTruncated = true; return }
+        requestBody += bytes
+    }
+
+    static func decodedBody(_ body: [UInt8], head: HTTPHead?) -> [UInt8] {
+        let enc = head?.header("content-encoding")?.lowercased() ?? ""
+        if enc.contains("gzip") { return (try? BodyCodecs.inflate(body, gzip: true)) ?? body }
+        if enc.contains("deflate") { return (try? BodyCodecs.inflate(body, gzip: false)) ?? body }
+        return body
+    }
+
+    func requestCompleted(ts: Timestamp, truncated: Bool) -> [OISPEvent] {
+        requestEnd = ts
+        guard let match, let head = requestHead else { return [] }
+        requestTruncated = requestTruncated || truncated
+        let body = AIExchange.decodedBody(requestBody, head: head)
+        let json = try? JSONParser.parse(body)
+        let r = AIRequestReader.read(family: match.family, path: head.path, body: json)
+        acc = AIResponseAccumulator(family: match.family)
+        var d = JSONObject()
+        d["request_id"] = .string(requestID)
+        var provider = JSONObject()
+        provider["name"] = .string(match.provider)
+        let host = head.authority ?? "unknown"
+        provider["endpoint"] = .string("https://\(host)\(head.path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.path)")
+        provider.set("region", match.region.map(JSONValue.string))
+        d["provider"] = .object(provider)
+        if let model = r.model ?? match.pathModel { d["model"] = ["id": .string(model)] }
+        d["auth"] = .object(AuthInfo.read(head, hashKey: decoder.options.hashKey))
+        d["request_type"] = .string(match.family.requestType)
+        d["streaming"] = .bool(r.streaming)
+        if !match.family.isEmbedding {
+            d["messages"] = .array(r.messages)
+            d["messages_count"] = .int(Int64(r.messages.count))
+            d["has_system_prompt"] = .bool(r.messages.contains { $0["role"]?.stringValue == "system" })
+            if !r.tools.isEmpty { d["tools"] = .array(r.tools); d["tools_count"] = .int(Int64(r.tools.count)) }
+            d.set("tool_choice", r.toolChoice.map(JSONValue.string))
+            if !r.parameters.isEmpty { d["parameters"] = .object(r.parameters) }
+            let chars = r.messages.reduce(0) { $0 + Int($1["content_length"]?.intValue ?? 0) }
+            d["estimated_tokens"] = .int(Int64((chars + 3) / 4))
+        } else if let n = r.inputCount {
+            d["input_count"] = .int(Int64(n))
+        }
+        if json == nil && !body.isEmpty { d["body_parse_error"] = true }
+        var e = decoder.makeEvent("ai.request", ts: requestStart ?? ts, connection: connection, point: "ssl_write",
+                                  complete: !requestTruncated && json != nil, data: d)
+        e.traceContext = traceContext
+        requestEvent = e
+        return [e]
+    }
+
+    func responseHeadReceived(_ head: HTTPHead, ts: Timestamp) {
+        responseHead = head
+        responseStart = ts
+        guard isAI else { return }
+        if head.contentType.contains("text/event-stream") { sse = SSEParser() }
+        else if head.contentType.contains("ndjson") || (match?.family == .ollamaChat || match?.family == .ollamaGenerate) { ndjson = [] }
+    }
+
+    var encoded: Bool { !(responseHead?.header("content-encoding") ?? "identity").lowercased().contains("identity") }
+
+    func responseBodyReceived(_ bytes: [UInt8], ts: Timestamp) -> [OISPEvent] {
+        guard isAI else { return [] }
+        if sse != nil && !encoded {
+            return sse!.feed(bytes).flatMap { streamed($0.data, event: $0.event, ts: ts) }
+        }
+        if ndjson != nil && !encoded {
+            ndjson! += bytes
+            var out: [OISPEvent] = []
+            while let nl = ndjson!.firstIndex(of: 10) {
+                let line = Array(ndjson![..<nl])
+                ndjson!.removeFirst(nl + 1)
+                out += streamed(String(decoding: line, as: UTF8.self), event: nil, ts: ts)
+            }
+            if ndjson!.count > decoder.options.maxBodyBytes { ndjson = []; bodyOverflow = true }
+            return out
+        }
+        if responseBody.count + bytes.count > decoder.options.maxBodyBytes { bodyOverflow = true; return [] }
+        responseBody += bytes
+        return []
+    }
+
+    /// One streamed event (SSE data or NDJSON line) → accumulator (+ a streaming chunk event).
+    func streamed(_ text: String, event: String?, ts: Timestamp) -> [OISPEvent] {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        guard !t.isEmpty, t != "[DONE]", let v = try? JSONParser.parse(t), acc != nil else { return [] }
+        let delta = acc!.consumeStream(v, event: event)
+        if delta.content != nil || !delta.toolCalls.isEmpty, firstTokenAt == nil { firstTokenAt = ts }
+        guard decoder.options.streamingChunks, !delta.isEmpty, delta.content != nil || !delta.toolCalls.isEmpty || delta.finishReason != nil else { return [] }
+        var d = JSONObject()
+        d["request_id"] = .string(requestID)
+        d["chunk_index"] = .int(chunkIndex)
+        chunkIndex += 1
+        var dd = JSONObject()
+        dd.set("content", delta.content.map(JSONValue.string))
+        dd.set("role", delta.role.map(JSONValue.string))
+        if !delta.toolCalls.isEmpty { dd["tool_calls"] = .array(delta.toolCalls) }
+        d["delta"] = .object(dd)
+        d.set("finish_reason", delta.finishReason.map(JSONValue.string))
+        var e = decoder.makeEvent("ai.streaming_chunk", ts: ts, connection: connection, point: "ssl_read", complete: true, data: d)
+        if let r = requestEvent { e.relatedEvents = [.init(eventID: r.eventID, relationship: "parent")] }
+        e.traceContext = traceContext
+        return [e]
+    }
+
+    func responseCompleted(ts: Timestamp, truncated: Bool) -> [OISPEvent] {
+        guard isAI, acc != nil, let match else { return [] }
+        var out: [OISPEvent] = []
+        if sse != nil {
+            if encoded { out += SSEParserFeedAll(AIExchange.decodedBody(responseBody, head: responseHead), ts: ts) }
+            out += sse!.finish().flatMap { streamed($0.data, event: $0.event, ts: ts) }
+        } else if ndjson != nil {
+            if encoded { ndjson = AIExchange.decodedBody(responseBody, head: responseHead) }
+            for line in ndjson!.split(separator: 10) { out += streamed(String(decoding: line, as: UTF8.self), event: nil, ts: ts) }
+        } else {
+            let body = AIExchange.decodedBody(responseBody, head: responseHead)
+            if let v = try? JSONParser.parse(body) { acc!.consumeBody(v) }
+            else if let s = String(validating: body, as: UTF8.self), s.contains("data:") {
+                var p = SSEParser()
+                for ev in p.feed(body) + p.finish() { out += streamed(ev.data, event: ev.event, ts: ts) }
+            }
+        }
+        let status = responseHead?.status ?? 0
+        let a = acc!
+        let latency = requestEnd.map { max(0, (ts.nanoseconds - $0.nanoseconds) / 1_000_000) }
+        var d = JSONObject()
+        d["request_id"] = .string(requestID)
+        let providerID = a.providerRequestID ?? responseHead?.header("x-request-id") ?? responseHead?.header("request-id")
+            ?? responseHead?.header("x-amzn-requestid")
+        d.set("provider_request_id", providerID.map(JSONValue.string))
+        d["provider"] = ["name": .string(match.provider)]
+        let model = a.model ?? requestEvent?.data["model"]?["id"]?.stringValue ?? match.pathModel
+        if match.family.isEmbedding {
+            var e = JSONObject()
+            e["request_id"] = .string(requestID)
+            e["provider"] = ["name": .string(match.provider)]
+            if let model { e["model"] = ["id": .string(model)] }
+            e.set("input_count", requestEvent?.data["input_count"])
+            e.set("total_tokens", a.embeddingTokens.map(JSONValue.int))
+            e.set("dimensions", a.embeddingDimensions.map { .int(Int64($0)) })
+            e.set("latency_ms", latency.map(JSONValue.int))
+            e["status_code"] = .int(Int64(status))
+            e["success"] = .bool((200..<300).contains(status))
+            var ev = decoder.makeEvent("ai.embedding", ts: ts, connection: connection, point: "ssl_read", complete: !truncated, data: e)
+            if let r = requestEvent { ev.relatedEvents = [.init(eventID: r.eventID, relationship: "caused_by")] }
+            ev.traceContext = traceContext
+            return out + [ev]
+        }
+        if let model { d["model"] = ["id": .string(model)] }
+        d["status_code"] = .int(Int64(status))
+        d["success"] = .bool((200..<300).contains(status) && a.error == nil)
+        if let err = a.error { d["error"] = .object(err) }
+        else if !(200..<300).contains(status) {
+            d["error"] = ["type": "http_error", "message": .string(String(decoding: responseBody.prefix(512), as: UTF8.self)), "code": .int(Int64(status))]
+        }
+        for (k, v) in a.responseFields() { d[k] = v }
+        if !(200..<300).contains(status) { d["finish_reason"] = "error" }
+        d.set("latency_ms", latency.map(JSONValue.int))
+        if let ft = firstTokenAt, let re = requestEnd, sse != nil || ndjson != nil {
+            d["time_to_first_token_ms"] = .int(max(0, (ft.nanoseconds - re.nanoseconds) / 1_000_000))
+        }
+        var resp = decoder.makeEvent("ai.response", ts: ts, connection: connection, point: "ssl_read",
+                                     complete: !truncated && !bodyOverflow, data: d)
+        if let r = requestEvent { resp.relatedEvents = [.init(eventID: r.eventID, relationship: "caused_by")] }
+        resp.traceContext = traceContext
+        out.append(resp)
+        for t in a.toolCalls {
+            var td = JSONObject()
+            td.set("call_id", t.id.map(JSONValue.string))
+            td["tool"] = ["name": .string(t.name), "tool_type": "function"]
+            td["arguments"] = .string(t.arguments)
+            td["arguments_hash"] = .string(Hashing.keyed(t.arguments, key: []))
+            td["triggered_by"] = .string(resp.eventID)
+            td["request_id"] = .string(requestID)
+            var te = decoder.makeEvent("agent.tool_call", ts: ts, connection: connection, point: "ssl_read", complete: true, data: td)
+            te.relatedEvents = [.init(eventID: resp.eventID, relationship: "caused_by")]
+            te.traceContext = traceContext
+            out.append(te)
+        }
+        return out
+    }
+
+    private func SSEParserFeedAll(_ body: [UInt8], ts: Timestamp) -> [OISPEvent] {
+        sse!.feed(body).flatMap { streamed($0.data, event: $0.event, ts: ts) }
+    }
+}
+
+/// The `ai.request.auth` block: type, key prefix and keyed hash — never the key.
+enum AuthInfo {
+    static let knownPrefixes = ["sk-proj-", "sk-svcacct-", "sk-admin-", "sk-ant-admin01-", "sk-ant-api03-", "sk-ant-", "sk-or-v1-",
+                                "sk-", "gsk_", "xai-", "pplx-", "hf_", "r8_", "fw_", "AIza", "ya29.", "AKIA", "ASIA", "eyJ"]
+
+    static func prefix(_ key: String) -> String {
+        for p in knownPrefixes where key.hasPrefix(p) { return p }
+        return String(key.prefix(min(4, max(0, key.count / 4))))
+    }
+
+    static func read(_ head: HTTPHead, hashKey: [UInt8]) -> JSONObject {
+        var key: String?
+        var type = "api_key"
+        if let a = head.header("authorization") {
+            let parts = a.split(separator: " ", maxSplits: 1).map(String.init)
+            let scheme = parts.first?.lowercased() ?? ""
+            if scheme == "bearer", parts.count == 2 {
+                key = parts[1]
+                if key!.hasPrefix("ya29.") || key!.hasPrefix("eyJ") { type = "o_auth" }
+            } else if scheme == "aws4-hmac-sha256", let r = a.range(of: "Credential=") {
+                key = String(a[r.upperBound...].prefix { $0 != "/" })
+                type = "service_account"
+            } else if scheme == "basic" {
+                key = parts.count == 2 ? parts[1] : nil
+            } else {
+                key = a
+            }
+        } else if let k = head.header("x-api-key") ?? head.header("api-key") ?? head.header("x-goog-api-key") {
+            key = k
+        } else if let q = head.path.split(separator: "?", maxSplits: 1).dropFirst().first {
+            for kv in q.split(separator: "&") where kv.hasPrefix("key=") { key = String(kv.dropFirst(4)) }
+        }
+        var o = JSONObject()
+        guard let key, !key.isEmpty else { o["type"] = "none"; return o }
+        o["type"] = .string(type)
+        o["key_prefix"] = .string(prefix(key))
+        o["key_hash"] = .string(Hashing.keyed(key, key: hashKey))
+        return o
+    }
+}

@@ -1,0 +1,158 @@
+import CZlibCrypto
+
+/// Content-Encoding (gzip, deflate) with zlib, bounded in output size.
+public enum BodyCodecs {
+    public struct DecompressError: Error, CustomStringConvertible { public let description: String }
+
+    /// Inflates gzip or zlib/raw deflate data. Output is capped at `limit` bytes.
+    public static func inflate(_ input: [UInt8], gzip: Bool, limit: Int = 64 << 20) throws -> [UInt8] {
+        var strm = z_stream()
+        // 16+MAX_WBITS: gzip; 32+MAX_WBITS: auto-detect zlib/gzip; -MAX_WBITS: raw deflate.
+        let bits: Int32 = gzip ? 16 + 15 : 32 + 15
+        guard inflateInit2_(&strm, bits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw DecompressError(description: "zlib init failed")
+        }
+        defer { inflateEnd(&strm) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var input = input
+        let rc: Int32 = input.withUnsafeMutableBufferPointer { ib in
+            strm.next_in = ib.baseAddress
+            strm.avail_in = UInt32(ib.count)
+            var rc: Int32 = Z_OK
+            repeat {
+                rc = chunk.withUnsafeMutableBufferPointer { cb in
+                    strm.next_out = cb.baseAddress
+                    strm.avail_out = UInt32(cb.count)
+                    return CZlibCrypto.inflate(&strm, Z_NO_FLUSH)
+                }
+                let produced = chunk.count - Int(strm.avail_out)
+                out.append(contentsOf: chunk[0..<produced])
+                if out.count > limit { return Z_MEM_ERROR }
+            } while rc == Z_OK && (strm.avail_in > 0 || strm.avail_out == 0)
+            return rc
+        }
+        if rc == Z_DATA_ERROR && !gzip {
+            // Some servers send raw deflate for "deflate".
+            return try inflateRaw(input, limit: limit)
+        }
+        guard rc == Z_STREAM_END || rc == Z_OK || rc == Z_BUF_ERROR else {
+            throw DecompressError(description: "zlib inflate failed (\(rc))")
+        }
+        return out
+    }
+
+    static func inflateRaw(_ input: [UInt8], limit: Int) throws -> [UInt8] {
+        var strm = z_stream()
+        guard inflateInit2_(&strm, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw DecompressError(description: "zlib init failed")
+        }
+        defer { inflateEnd(&strm) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var input = input
+        let rc: Int32 = input.withUnsafeMutableBufferPointer { ib in
+            strm.next_in = ib.baseAddress
+            strm.avail_in = UInt32(ib.count)
+            var rc: Int32 = Z_OK
+            repeat {
+                rc = chunk.withUnsafeMutableBufferPointer { cb in
+                    strm.next_out = cb.baseAddress
+                    strm.avail_out = UInt32(cb.count)
+                    return CZlibCrypto.inflate(&strm, Z_NO_FLUSH)
+                }
+                out.append(contentsOf: chunk[0..<(chunk.count - Int(strm.avail_out))])
+                if out.count > limit { return Z_MEM_ERROR }
+            } while rc == Z_OK && (strm.avail_in > 0 || strm.avail_out == 0)
+            return rc
+        }
+        guard rc == Z_STREAM_END || rc == Z_OK || rc == Z_BUF_ERROR else { throw DecompressError(description: "raw inflate failed (\(rc))") }
+        return out
+    }
+
+    /// gzip-compresses (used by tests and exporters).
+    public static func gzip(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+        var strm = z_stream()
+        deflateInit2_(&strm, level, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        defer { deflateEnd(&strm) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var input = input
+        input.withUnsafeMutableBufferPointer { ib in
+            strm.next_in = ib.baseAddress
+            strm.avail_in = UInt32(ib.count)
+            var rc: Int32 = Z_OK
+            repeat {
+                rc = chunk.withUnsafeMutableBufferPointer { cb in
+                    strm.next_out = cb.baseAddress
+                    strm.avail_out = UInt32(cb.count)
+                    return deflate(&strm, Z_FINISH)
+                }
+                out.append(contentsOf: chunk[0..<(chunk.count - Int(strm.avail_out))])
+            } while rc == Z_OK
+        }
+        return out
+    }
+}
+
+/// Incremental server-sent-events parser (text/event-stream): `event:`, `data:` (multi-line),
+/// `id:`, comments; events end at a blank line. Handles CRLF, LF and split UTF-8.
+public struct SSEParser {
+    public struct Event: Sendable, Equatable {
+        public var event: String?
+        public var data: String
+    }
+    private var line: [UInt8] = []
+    private var event: String?
+    private var data: [String] = []
+    private var lastWasCR = false
+    public static let maxLine = 4 << 20
+
+    public init() {}
+
+    public mutating func feed(_ bytes: [UInt8]) -> [Event] {
+        var out: [Event] = []
+        for b in bytes {
+            if b == 10 && lastWasCR { lastWasCR = false; continue }
+            lastWasCR = b == 13
+            if b == 10 || b == 13 {
+                finishLine(&out)
+            } else if line.count < SSEParser.maxLine {
+                line.append(b)
+            }
+        }
+        return out
+    }
+
+    /// Ends the stream: a final event without a trailing blank line is still delivered.
+    public mutating func finish() -> [Event] {
+        var out: [Event] = []
+        if !line.isEmpty { finishLine(&out) }
+        if !data.isEmpty { out.append(Event(event: event, data: data.joined(separator: "\n"))) }
+        data = []; event = nil
+        return out
+    }
+
+    private mutating func finishLine(_ out: inout [Event]) {
+        defer { line.removeAll(keepingCapacity: true) }
+        if line.isEmpty {
+            if !data.isEmpty { out.append(Event(event: event, data: data.joined(separator: "\n"))) }
+            data = []; event = nil
+            return
+        }
+        if line[0] == UInt8(ascii: ":") { return }
+        let s = String(decoding: line, as: UTF8.self)
+        let field: Substring, value: Substring
+        if let c = s.firstIndex(of: ":") {
+            field = s[..<c]
+            var v = s[s.index(after: c)...]
+            if v.hasPrefix(" ") { v = v.dropFirst() }
+            value = v
+        } else { field = Substring(s); value = "" }
+        switch field {
+        case "data": data.append(String(value))
+        case "event": event = String(value)
+        default: break
+        }
+    }
+}

@@ -1,0 +1,161 @@
+/// Incremental HTTP/1.1 parser for one direction of one connection: start line, headers,
+/// Content-Length and chunked bodies, keep-alive (any number of messages back to back).
+/// Bytes may arrive in pieces of any size. Memory is bounded: heads over 64 KiB are errors,
+/// body bytes are passed on as they arrive.
+public struct HTTP1Parser {
+    public let isRequest: Bool
+    public static let maxHeadBytes = 64 * 1024
+
+    private enum State {
+        case head
+        case fixed(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers
+        case untilClose
+    }
+    private var state: State = .head
+    private var buffer: [UInt8] = []
+    /// For responses: methods of requests sent, oldest first (HEAD responses have no body).
+    public var pendingRequestMethods: [String] = []
+
+    public init(isRequest: Bool) { self.isRequest = isRequest }
+
+    /// Whether a message is in progress (head seen, end not yet).
+    public var inMessage: Bool { if case .head = state { return !buffer.isEmpty } ; return true }
+
+    public mutating func reset() { state = .head; buffer = [] }
+
+    /// The body has no length (response read until the connection closes): end it now.
+    public mutating func finishUntilClose() -> [HTTPParseEvent] {
+        if case .untilClose = state { state = .head; return [.end] }
+        return []
+    }
+
+    /// Feeds bytes; returns the parse events they complete.
+    public mutating func feed(_ bytes: [UInt8]) throws -> [HTTPParseEvent] {
+        buffer.append(contentsOf: bytes)
+        var out: [HTTPParseEvent] = []
+        var pos = 0
+        defer { if pos > 0 { buffer.removeFirst(pos) } }
+        loop: while true {
+            switch state {
+            case .head:
+                // skip stray CRLFs between messages
+                while pos < buffer.count && (buffer[pos] == 13 || buffer[pos] == 10) { pos += 1 }
+                guard let end = findHeadEnd(from: pos) else {
+                    if buffer.count - pos > HTTP1Parser.maxHeadBytes { throw HTTPParseError(reason: "HTTP head larger than 64 KiB") }
+                    break loop
+                }
+                let head = try parseHead(buffer[pos..<end.start])
+                pos = end.after
+                out.append(.head(head))
+                let te = head.header("transfer-encoding")?.lowercased() ?? ""
+                var noBody = false
+                if !isRequest {
+                    let m = pendingRequestMethods.isEmpty ? "" : pendingRequestMethods.removeFirst()
+                    noBody = m == "HEAD" || head.status == 204 || head.status == 304 || (100..<200).contains(head.status)
+                }
+                if noBody {
+                    out.append(.end)
+                } else if te.contains("chunked") {
+                    state = .chunkSize
+                } else if let cl = head.header("content-length") {
+                    guard let n = Int(cl.trimmingCharacters(in: .whitespaces)), n >= 0 else {
+                        throw HTTPParseError(reason: "invalid Content-Length: \(cl)")
+                    }
+                    if n == 0 { out.append(.end) } else { state = .fixed(remaining: n) }
+                } else if isRequest {
+                    out.append(.end)
+                } else {
+                    state = .untilClose
+                }
+            case .fixed(let remaining):
+                let avail = buffer.count - pos
+                if avail == 0 { break loop }
+                let n = min(avail, remaining)
+                out.append(.body(Array(buffer[pos..<(pos + n)])))
+                pos += n
+                if n == remaining { state = .head; out.append(.end) } else { state = .fixed(remaining: remaining - n); break loop }
+            case .chunkSize:
+                guard let lineEnd = findCRLF(from: pos) else {
+                    if buffer.count - pos > 1024 { throw HTTPParseError(reason: "chunk size line too long") }
+                    break loop
+                }
+                let line = String(decoding: buffer[pos..<lineEnd], as: UTF8.self)
+                let hex = line.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+                guard let size = Int(hex, radix: 16), size >= 0 else { throw HTTPParseError(reason: "invalid chunk size '\(line.prefix(20))'") }
+                pos = lineEnd + 2
+                state = size == 0 ? .trailers : .chunkData(remaining: size)
+            case .chunkData(let remaining):
+                let avail = buffer.count - pos
+                if avail == 0 { break loop }
+                let n = min(avail, remaining)
+                out.append(.body(Array(buffer[pos..<(pos + n)])))
+                pos += n
+                if n == remaining { state = .chunkDataEnd } else { state = .chunkData(remaining: remaining - n); break loop }
+            case .chunkDataEnd:
+                if buffer.count - pos < 2 { break loop }
+                guard buffer[pos] == 13 && buffer[pos + 1] == 10 else { throw HTTPParseError(reason: "missing CRLF after chunk") }
+                pos += 2
+                state = .chunkSize
+            case .trailers:
+                guard let lineEnd = findCRLF(from: pos) else {
+                    if buffer.count - pos > 8192 { throw HTTPParseError(reason: "trailers too long") }
+                    break loop
+                }
+                let empty = lineEnd == pos
+                pos = lineEnd + 2
+                if empty { state = .head; out.append(.end) }
+            case .untilClose:
+                if pos < buffer.count { out.append(.body(Array(buffer[pos...]))); pos = buffer.count }
+                break loop
+            }
+        }
+        return out
+    }
+
+    private func findCRLF(from: Int) -> Int? {
+        var i = from
+        while i + 1 < buffer.count {
+            if buffer[i] == 13 && buffer[i + 1] == 10 { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    private func findHeadEnd(from: Int) -> (start: Int, after: Int)? {
+        var i = from
+        while i + 3 < buffer.count {
+            if buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 { return (i, i + 4) }
+            i += 1
+        }
+        return nil
+    }
+
+    private func parseHead(_ bytes: ArraySlice<UInt8>) throws -> HTTPHead {
+        let text = String(decoding: bytes, as: UTF8.self)
+        var lines = text.components(separatedBy: "\r\n")
+        guard !lines.isEmpty else { throw HTTPParseError(reason: "empty head") }
+        let start = lines.removeFirst()
+        var head = HTTPHead(isRequest: isRequest)
+        let parts = start.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true).map(String.init)
+        if isRequest {
+            guard parts.count == 3, parts[2].hasPrefix("HTTP/1."), parts[0].allSatisfy({ $0.isUppercase || $0 == "-" }) else {
+                throw HTTPParseError(reason: "not an HTTP/1.x request line: \(start.prefix(60))")
+            }
+            head.method = parts[0]; head.path = parts[1]; head.version = parts[2]
+        } else {
+            guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), (100...999).contains(status) else {
+                throw HTTPParseError(reason: "not an HTTP/1.x status line: \(start.prefix(60))")
+            }
+            head.version = parts[0]; head.status = status
+        }
+        for l in lines where !l.isEmpty {
+            guard let colon = l.firstIndex(of: ":") else { throw HTTPParseError(reason: "malformed header line") }
+            head.headers.append((String(l[..<colon]), l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+        }
+        return head
+    }
+}
