@@ -12,7 +12,8 @@ final class HTTP2Session {
     private var hpack: [Bool: HPACKDecoder]
     private var headerBlock: [Bool: (stream: UInt32, bytes: [UInt8], endStream: Bool)] = [:]
     private var streams: [UInt32: AIExchange] = [:]
-    static let maxFrame = 16 << 20
+    /// Frames beyond this are treated as corruption (peers rarely raise SETTINGS_MAX_FRAME_SIZE past 16 KiB).
+    static let maxFrame = 4 << 20
 
     init(connection: Connection) {
         self.connection = connection

@@ -99,6 +99,36 @@ final class CaptureTests: XCTestCase {
         session.outputs[name] = String(decoding: data, as: UTF8.self)
     }
 
+    /// nginx (h2 + TLS) answering like OpenAI's chat completions API, for HTTP/2 decoding.
+    static func startNginx(in dir: URL) throws -> (Process, Int)? {
+        guard FileManager.default.fileExists(atPath: "/usr/sbin/nginx") else { return nil }
+        let r = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+        guard let port = Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        let body = #"{"id":"chatcmpl-H2","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hello over any HTTP version."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}"#
+        let conf = """
+        daemon off; master_process off; worker_processes 1; pid \(dir.path)/nginx.pid; error_log \(dir.path)/nginx.err;
+        events {}
+        http {
+          access_log off; client_body_temp_path \(dir.path); proxy_temp_path \(dir.path); fastcgi_temp_path \(dir.path);
+          uwsgi_temp_path \(dir.path); scgi_temp_path \(dir.path);
+          server {
+            listen 127.0.0.1:\(port) ssl http2;
+            ssl_certificate \(dir.path)/cert.pem; ssl_certificate_key \(dir.path)/key.pem;
+            location = /v1/chat/completions { default_type application/json; add_header x-request-id req-nginx; return 200 '\(body)'; }
+          }
+        }
+        """
+        let cf = dir.appendingPathComponent("nginx.conf")
+        try TestSupport.write(conf, to: cf)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+        p.arguments = ["-c", cf.path, "-p", dir.path]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        usleep(400_000)
+        return p.isRunning ? (p, port) : nil
+    }
+
     override class func setUp() {
         super.setUp()
         if let why = prerequisiteProblem() { session.skipReason = why; return }
@@ -106,6 +136,8 @@ final class CaptureTests: XCTestCase {
             work = try TestSupport.tempDir("capture")
             let (server, port) = try startServer(in: work)
             defer { server.terminate() }
+            let nginx = try startNginx(in: work)
+            defer { nginx?.0.terminate() }
             let (sensor, out, err) = try startSensor(config: """
             [sensor]
             name = "capture-test"
@@ -113,7 +145,7 @@ final class CaptureTests: XCTestCase {
             flush_interval_ms = 50
             """, dir: work, name: "main")
             let url = "https://127.0.0.1:\(port)"
-            runClient("curl", "curl", ["-sk", "\(url)/v1/chat/completions", "-H", "X-Test-Header: hello-from-curl",
+            runClient("curl", "curl", ["-sk", "\(url)/curl/echo", "-H", "X-Test-Header: hello-from-curl",
                                        "-H", "X-Marker: CURL", "-H", "Content-Type: application/json",
                                        "-d", #"{"model":"gpt-4o","messages":[{"role":"user","content":"curl says hi"}]}"#])
             runClient("python", "python3", [TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "simple"])
@@ -129,6 +161,14 @@ final class CaptureTests: XCTestCase {
                 req.end(body);
                 """])
             runClient("short", "sh", ["-c", "exit 3"])
+            runClient("openai", "python3", [TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "openai"])
+            if let (_, h2port) = nginx {
+                let req = #"{"model":"gpt-4o","messages":[{"role":"user","content":"Same call, two protocols"}],"temperature":0.5}"#
+                for (name, flag) in [("h2", "--http2"), ("h1", "--http1.1")] {
+                    runClient(name, "curl", ["-sk", flag, "https://127.0.0.1:\(h2port)/v1/chat/completions", "-H", "Host: api.openai.com",
+                                             "-H", "Authorization: Bearer sk-proj-H2TESTKEY00000000000000", "-H", "Content-Type: application/json", "-d", req])
+                }
+            }
             stopSensor(sensor)
             session.stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
             session.events = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
@@ -157,7 +197,7 @@ final class CaptureTests: XCTestCase {
         XCTAssertTrue(Self.session.outputs["curl"]?.contains("RESPONSE-CURL") == true, "client worked: \(Self.session.outputs)")
         let w = streams(pid: pid, write: true).values.joined()
         let r = streams(pid: pid, write: false).values.joined()
-        XCTAssertTrue(w.contains("POST /v1/chat/completions HTTP/1.1\r\n"), "request line: \(w.prefix(300)) — \(Self.session.stderr)")
+        XCTAssertTrue(w.contains("POST /curl/echo HTTP/1.1\r\n"), "request line: \(w.prefix(300)) — \(Self.session.stderr)")
         XCTAssertTrue(w.contains("X-Test-Header: hello-from-curl\r\n"), "header")
         XCTAssertTrue(w.contains(#""content":"curl says hi""#), "request body")
         XCTAssertTrue(r.contains("RESPONSE-CURL"), "response body")
@@ -235,6 +275,45 @@ final class CaptureTests: XCTestCase {
         XCTAssertEqual(exit.data["exit_code"]?.intValue, 3)
         XCTAssertEqual(exit.data["termination_type"]?.stringValue, "normal")
         XCTAssertEqual(exit.process?.ppid, Int64(getpid()))
+    }
+
+    func testOpenAIStyleCallDecodesEndToEnd() throws {
+        try Self.skipOrFail()
+        let pid = try XCTUnwrap(Self.session.clientPIDs["openai"])
+        let reqs = events(pid: pid, type: "ai.request"), resps = events(pid: pid, type: "ai.response")
+        XCTAssertEqual(reqs.count, 2, "plain + streamed: \(Self.session.outputs["openai"] ?? "")")
+        XCTAssertEqual(resps.count, 2)
+        XCTAssertEqual(reqs.first?.data["provider"]?["name"], "openai")
+        XCTAssertEqual(reqs.first?.data["model"]?["id"], "gpt-4o-mini")
+        XCTAssertEqual(reqs.first?.data["auth"]?["key_prefix"], "sk-proj-")
+        XCTAssertEqual(reqs.first?.process?.name?.hasPrefix("python"), true)
+        for r in resps {
+            XCTAssertEqual(r.data["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue?.hasPrefix("Hello from the test model."), true)
+            XCTAssertEqual(r.data["usage"]?["total_tokens"], 17)
+        }
+        XCTAssertEqual(Set(reqs.compactMap { $0.data["request_id"]?.stringValue }), Set(resps.compactMap { $0.data["request_id"]?.stringValue }))
+        XCTAssertFalse(events(pid: pid, type: "ai.streaming_chunk").isEmpty)
+        XCTAssertFalse(Self.session.events.contains { $0.eventType.hasPrefix("ai.") && $0.jsonString().contains("TESTKEY1234567890") }, "the API key never appears in AI events")
+    }
+
+    func testHTTP2DecodesLikeHTTP1() throws {
+        try Self.skipOrFail()
+        guard let h2 = Self.session.clientPIDs["h2"], let h1 = Self.session.clientPIDs["h1"] else {
+            throw XCTSkip("nginx with http2 is not installed here")
+        }
+        func pair(_ pid: Int32) throws -> (JSONObject, JSONObject) {
+            let q = try XCTUnwrap(events(pid: pid, type: "ai.request").first, "pid \(pid): \(Self.session.outputs)")
+            let a = try XCTUnwrap(events(pid: pid, type: "ai.response").first)
+            var qd = q.data, ad = a.data
+            for k in ["request_id"] { qd[k] = nil; ad[k] = nil }
+            ad["latency_ms"] = nil
+            return (qd, ad)
+        }
+        let (q2, a2) = try pair(h2), (q1, a1) = try pair(h1)
+        XCTAssertEqual(q2, q1, "ai.request over h2 equals the one over HTTP/1.1")
+        XCTAssertEqual(a2, a1, "ai.response over h2 equals the one over HTTP/1.1")
+        XCTAssertEqual(a2["choices"]?.arrayValue?.first?["message"]?["content"], "Hello over any HTTP version.")
+        XCTAssertEqual(q2["messages"]?.arrayValue?.first?["content"], "Same call, two protocols")
     }
 
     func testTruncationIsMarkedAtTheConfiguredLimit() throws {

@@ -1,0 +1,348 @@
+import Foundation
+import OISPDecode
+import OISPEvent
+import XCTest
+
+/// Golden tests: realistic request/response bytes per provider, split at random points with
+/// both directions interleaved, decoded into the expected OISP events.
+final class DecoderTests: XCTestCase {
+    struct Conversation {
+        var request: [UInt8]
+        var response: [UInt8]
+        var remotePort: Int? = 443
+    }
+
+    static func http(_ head: String, _ body: String) -> [UInt8] {
+        Array((head.replacingOccurrences(of: "\n", with: "\r\n") + "Content-Length: \(body.utf8.count)\r\n\r\n" + body).utf8)
+    }
+
+    static func chunked(_ head: String, _ pieces: [String]) -> [UInt8] {
+        var s = head.replacingOccurrences(of: "\n", with: "\r\n") + "Transfer-Encoding: chunked\r\n\r\n"
+        for p in pieces { s += String(p.utf8.count, radix: 16) + "\r\n" + p + "\r\n" }
+        return Array((s + "0\r\n\r\n").utf8)
+    }
+
+    static func sse(_ events: [String]) -> [String] { events.map { "data: \($0)\n\n" } }
+
+    /// Decodes with random splits, interleaving writes and reads as a real client would
+    /// (whole request first, then the response), with a second unrelated connection in between.
+    func decode(_ convs: [Conversation], seed: UInt64 = 42, streamingChunks: Bool = true) -> [OISPEvent] {
+        var rng = SplitMix(seed: seed)
+        var o = AIDecoder.Options()
+        o.streamingChunks = streamingChunks
+        let decoder = AIDecoder(options: o) { pid in
+            (OISPEvent.Host(hostname: "node-1"), OISPEvent.Process(pid: pid, name: "python3"), OISPEvent.Source(captureMethod: "ebpf_uprobe"))
+        }
+        var out: [OISPEvent] = []
+        var t: Int64 = 1_700_000_000_000_000_000
+        func pieces(_ b: [UInt8]) -> [[UInt8]] {
+            var res: [[UInt8]] = [], i = 0
+            while i < b.count { let n = min(b.count - i, 1 + Int(rng.next() % 97)); res.append(Array(b[i..<(i + n)])); i += n }
+            return res
+        }
+        let conn = PlaintextChunk.ConnectionID(pid: 4242, handle: 0xabc)
+        let noise = PlaintextChunk.ConnectionID(pid: 4242, handle: 0xdef)
+        for c in convs {
+            for p in pieces(c.request) {
+                t += 1_000_000
+                out += decoder.feed(PlaintextChunk(connection: conn, isWrite: true, bytes: p, ts: Timestamp(nanoseconds: t), remotePort: c.remotePort))
+                out += decoder.feed(PlaintextChunk(connection: noise, isWrite: true, bytes: Array("GET /x HTTP/1.1\r\n".utf8), ts: Timestamp(nanoseconds: t)))
+            }
+            for p in pieces(c.response) {
+                t += 5_000_000
+                out += decoder.feed(PlaintextChunk(connection: conn, isWrite: false, bytes: p, ts: Timestamp(nanoseconds: t), remotePort: c.remotePort))
+            }
+        }
+        XCTAssertEqual(decoder.stats.parseErrors, 0, decoder.lastErrors.joined(separator: "; "))
+        return out
+    }
+
+    func only(_ evs: [OISPEvent], _ type: String) -> [OISPEvent] { evs.filter { $0.eventType == type } }
+
+    // MARK: OpenAI
+
+    let openAIChatRequest = #"{"model":"gpt-4o","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"What's the weather in Paris?"}],"tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather","parameters":{"type":"object"}}}],"tool_choice":"auto","temperature":0.3,"max_tokens":256}"#
+
+    func testOpenAIChatWithToolCall() throws {
+        let req = Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-proj-abcdefghijklmnopqrstuvwxyz0123456789\nContent-Type: application/json\nUser-Agent: OpenAI/Python 1.54.0\n", openAIChatRequest)
+        let resp = Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\nx-request-id: req_abc123\n",
+                             #"{"id":"chatcmpl-AB12","object":"chat.completion","created":1732000000,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":82,"completion_tokens":17,"total_tokens":99,"prompt_tokens_details":{"cached_tokens":64},"completion_tokens_details":{"reasoning_tokens":0}}}"#)
+        let evs = decode([Conversation(request: req, response: resp)])
+        XCTAssertEqual(evs.map(\.eventType), ["ai.request", "ai.response", "agent.tool_call"])
+        let r = evs[0].data
+        XCTAssertEqual(r["provider"]?["name"], "openai")
+        XCTAssertEqual(r["provider"]?["endpoint"], "https://api.openai.com/v1/chat/completions")
+        XCTAssertEqual(r["model"]?["id"], "gpt-4o")
+        XCTAssertEqual(r["auth"]?["type"], "api_key")
+        XCTAssertEqual(r["auth"]?["key_prefix"], "sk-proj-")
+        XCTAssertTrue(r["auth"]?["key_hash"]?.stringValue?.hasPrefix("sha256:") == true)
+        XCTAssertFalse(evs[0].jsonString().contains("abcdefghijklmnop"), "never the key")
+        XCTAssertEqual(r["request_type"], "chat")
+        XCTAssertEqual(r["streaming"], false)
+        XCTAssertEqual(r["messages_count"], 2)
+        XCTAssertEqual(r["messages"]?.arrayValue?[1]["role"], "user")
+        XCTAssertEqual(r["messages"]?.arrayValue?[1]["content"], "What's the weather in Paris?")
+        XCTAssertEqual(r["has_system_prompt"], true)
+        XCTAssertEqual(r["tools"]?.arrayValue?.first?["name"], "get_weather")
+        XCTAssertEqual(r["tools_count"], 1)
+        XCTAssertEqual(r["tool_choice"], "auto")
+        XCTAssertEqual(r["parameters"]?["temperature"], 0.3)
+        XCTAssertEqual(r["parameters"]?["max_tokens"], 256)
+        XCTAssertNotNil(r["estimated_tokens"]?.intValue)
+        let s = evs[1].data
+        XCTAssertEqual(s["request_id"], r["request_id"], "request and response correlated")
+        XCTAssertEqual(evs[1].relatedEvents?.first?.eventID, evs[0].eventID)
+        XCTAssertEqual(evs[1].traceContext?.traceID, evs[0].traceContext?.traceID)
+        XCTAssertEqual(evs[1].traceContext?.traceID.count, 32)
+        XCTAssertEqual(s["provider_request_id"], "chatcmpl-AB12")
+        XCTAssertEqual(s["model"]?["id"], "gpt-4o-2024-08-06")
+        XCTAssertEqual(s["status_code"], 200)
+        XCTAssertEqual(s["success"], true)
+        XCTAssertEqual(s["finish_reason"], "tool_calls")
+        XCTAssertEqual(s["usage"], ["prompt_tokens": 82, "completion_tokens": 17, "total_tokens": 99, "cached_tokens": 64, "reasoning_tokens": 0])
+        XCTAssertEqual(s["tool_calls"]?.arrayValue?.first?["name"], "get_weather")
+        XCTAssertEqual(s["tool_calls"]?.arrayValue?.first?["arguments"], #"{"city":"Paris"}"#)
+        XCTAssertEqual(s["tool_calls_count"], 1)
+        XCTAssertEqual(s["latency_ms"]?.intValue.map { $0 >= 0 }, true)
+        let tc = evs[2].data
+        XCTAssertEqual(tc["call_id"], "call_1")
+        XCTAssertEqual(tc["tool"]?["name"], "get_weather")
+        XCTAssertEqual(tc["triggered_by"]?.stringValue, evs[1].eventID)
+    }
+
+    func testOpenAIChatStreamingSSE() throws {
+        let req = Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-abc123def456ghi789\nContent-Type: application/json\n",
+                            #"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Count to three"}]}"#)
+        let resp = Self.chunked("HTTP/1.1 200 OK\nContent-Type: text/event-stream; charset=utf-8\n", Self.sse([
+            #"{"id":"chatcmpl-S1","object":"chat.completion.chunk","model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+            #"{"id":"chatcmpl-S1","object":"chat.completion.chunk","model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":"One, "},"finish_reason":null}]}"#,
+            #"{"id":"chatcmpl-S1","object":"chat.completion.chunk","model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":"two, "},"finish_reason":null}]}"#,
+            #"{"id":"chatcmpl-S1","object":"chat.completion.chunk","model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":"three."},"finish_reason":null}]}"#,
+            #"{"id":"chatcmpl-S1","object":"chat.completion.chunk","model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            #"{"id":"chatcmpl-S1","object":"chat.completion.chunk","model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":6,"total_tokens":16}}"#,
+            "[DONE]"]))
+        let evs = decode([Conversation(request: req, response: resp)])
+        XCTAssertEqual(evs.first?.eventType, "ai.request")
+        XCTAssertEqual(evs.first?.data["streaming"], true)
+        let chunks = only(evs, "ai.streaming_chunk")
+        XCTAssertEqual(chunks.map { $0.data["delta"]?["content"]?.stringValue ?? "" }.joined(), "One, two, three.")
+        XCTAssertEqual(chunks.map { $0.data["chunk_index"]!.intValue! }, Array(0..<Int64(chunks.count)))
+        let resp1 = try XCTUnwrap(only(evs, "ai.response").first)
+        XCTAssertEqual(resp1.data["choices"]?.arrayValue?.first?["message"]?["content"], "One, two, three.")
+        XCTAssertEqual(resp1.data["finish_reason"], "stop")
+        XCTAssertEqual(resp1.data["usage"]?["total_tokens"], 16)
+        XCTAssertEqual(resp1.data["provider_request_id"], "chatcmpl-S1")
+        XCTAssertNotNil(resp1.data["time_to_first_token_ms"]?.intValue)
+        XCTAssertLessThanOrEqual(resp1.data["time_to_first_token_ms"]!.intValue!, resp1.data["latency_ms"]!.intValue!)
+        XCTAssertEqual(evs.last?.eventType, "ai.response")
+
+        let quiet = decode([Conversation(request: req, response: resp)], streamingChunks: false)
+        XCTAssertEqual(quiet.map(\.eventType), ["ai.request", "ai.response"], "streaming chunks are configurable")
+    }
+
+    func testOpenAIEmbeddings() {
+        let req = Self.http("POST /v1/embeddings HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-proj-xyzxyzxyzxyzxyzxyz\nContent-Type: application/json\n",
+                            #"{"model":"text-embedding-3-small","input":["first doc","second doc"]}"#)
+        let resp = Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\n",
+                             #"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,-0.2,0.3,0.4]},{"object":"embedding","index":1,"embedding":[0.5,0.6,0.7,0.8]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":6,"total_tokens":6}}"#)
+        let evs = decode([Conversation(request: req, response: resp)])
+        XCTAssertEqual(evs.map(\.eventType), ["ai.request", "ai.embedding"])
+        XCTAssertEqual(evs[0].data["request_type"], "embedding")
+        let e = evs[1].data
+        XCTAssertEqual(e["provider"]?["name"], "openai")
+        XCTAssertEqual(e["model"]?["id"], "text-embedding-3-small")
+        XCTAssertEqual(e["input_count"], 2)
+        XCTAssertEqual(e["total_tokens"], 6)
+        XCTAssertEqual(e["dimensions"], 4)
+        XCTAssertNotNil(e["latency_ms"])
+    }
+
+    // MARK: Anthropic
+
+    func testAnthropicMessages() {
+        let req = Self.http("POST /v1/messages HTTP/1.1\nHost: api.anthropic.com\nx-api-key: sk-ant-api03-AAAABBBBCCCCDDDDEEEE\nanthropic-version: 2023-06-01\nContent-Type: application/json\n",
+                            #"{"model":"claude-sonnet-4-5","max_tokens":1024,"system":"You are a code reviewer.","messages":[{"role":"user","content":[{"type":"text","text":"Review: exec(input)"}]}],"tools":[{"name":"run_linter","description":"Lint code","input_schema":{"type":"object"}}]}"#)
+        let resp = Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\nrequest-id: req_011CTest\n",
+                             #"{"id":"msg_01XYZ","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"This is command injection."},{"type":"tool_use","id":"toolu_01","name":"run_linter","input":{"path":"a.py"}}],"stop_reason":"tool_use","usage":{"input_tokens":120,"output_tokens":40,"cache_read_input_tokens":100}}"#)
+        let evs = decode([Conversation(request: req, response: resp)])
+        XCTAssertEqual(evs.map(\.eventType), ["ai.request", "ai.response", "agent.tool_call"])
+        let r = evs[0].data
+        XCTAssertEqual(r["provider"]?["name"], "anthropic")
+        XCTAssertEqual(r["auth"]?["key_prefix"], "sk-ant-api03-")
+        XCTAssertEqual(r["messages"]?.arrayValue?.map { $0["role"]!.stringValue! }, ["system", "user"])
+        XCTAssertEqual(r["messages"]?.arrayValue?.last?["content"], "Review: exec(input)")
+        XCTAssertEqual(r["parameters"]?["max_tokens"], 1024)
+        XCTAssertEqual(r["tools"]?.arrayValue?.first?["name"], "run_linter")
+        let s = evs[1].data
+        XCTAssertEqual(s["provider_request_id"], "msg_01XYZ")
+        XCTAssertEqual(s["choices"]?.arrayValue?.first?["message"]?["content"], "This is command injection.")
+        XCTAssertEqual(s["finish_reason"], "tool_calls")
+        XCTAssertEqual(s["usage"], ["prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160, "cached_tokens": 100])
+        XCTAssertEqual(s["tool_calls"]?.arrayValue?.first?["arguments"], #"{"path":"a.py"}"#)
+    }
+
+    func testAnthropicStreaming() {
+        let req = Self.http("POST /v1/messages HTTP/1.1\nHost: api.anthropic.com\nx-api-key: sk-ant-api03-ZZZZYYYYXXXX\nContent-Type: application/json\n",
+                            #"{"model":"claude-haiku-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hi"}]}"#)
+        let events = [
+            ("message_start", #"{"type":"message_start","message":{"id":"msg_S1","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":null,"usage":{"input_tokens":9,"output_tokens":1}}}"#),
+            ("content_block_start", #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+            ("ping", #"{"type":"ping"}"#),
+            ("content_block_delta", #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#),
+            ("content_block_delta", #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" there!"}}"#),
+            ("content_block_stop", #"{"type":"content_block_stop","index":0}"#),
+            ("message_delta", #"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":5}}"#),
+            ("message_stop", #"{"type":"message_stop"}"#)]
+        let resp = Self.chunked("HTTP/1.1 200 OK\nContent-Type: text/event-stream\n", events.map { "event: \($0.0)\ndata: \($0.1)\n\n" })
+        let evs = decode([Conversation(request: req, response: resp)])
+        let s = only(evs, "ai.response").first!.data
+        XCTAssertEqual(s["choices"]?.arrayValue?.first?["message"]?["content"], "Hello there!")
+        XCTAssertEqual(s["finish_reason"], "stop")
+        XCTAssertEqual(s["usage"]?["prompt_tokens"], 9)
+        XCTAssertEqual(s["usage"]?["completion_tokens"], 5)
+        XCTAssertEqual(s["model"]?["id"], "claude-haiku-4-5-20251001")
+        XCTAssertEqual(only(evs, "ai.streaming_chunk").compactMap { $0.data["delta"]?["content"]?.stringValue }, ["Hello", " there!"])
+    }
+
+    // MARK: Gemini, Ollama, Bedrock
+
+    func testGeminiGenerateContent() {
+        let req = Self.http("POST /v1beta/models/gemini-2.0-flash:generateContent HTTP/1.1\nHost: generativelanguage.googleapis.com\nx-goog-api-key: AIzaSyA1234567890abcdefghijklmnopqrstu\nContent-Type: application/json\n",
+                            #"{"systemInstruction":{"parts":[{"text":"Answer in French."}]},"contents":[{"role":"user","parts":[{"text":"Good morning"}]}],"generationConfig":{"temperature":0.5,"maxOutputTokens":100}}"#)
+        let resp = Self.http("HTTP/1.1 200 OK\nContent-Type: application/json; charset=UTF-8\n",
+                             #"{"candidates":[{"content":{"parts":[{"text":"Bonjour"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":2,"totalTokenCount":10},"modelVersion":"gemini-2.0-flash","responseId":"resp-g1"}"#)
+        let evs = decode([Conversation(request: req, response: resp)])
+        XCTAssertEqual(evs.map(\.eventType), ["ai.request", "ai.response"])
+        XCTAssertEqual(evs[0].data["provider"]?["name"], "google")
+        XCTAssertEqual(evs[0].data["model"]?["id"], "gemini-2.0-flash")
+        XCTAssertEqual(evs[0].data["auth"]?["key_prefix"], "AIza")
+        XCTAssertEqual(evs[0].data["messages"]?.arrayValue?.map { $0["role"]!.stringValue! }, ["system", "user"])
+        XCTAssertEqual(evs[0].data["parameters"]?["max_tokens"], 100)
+        XCTAssertEqual(evs[1].data["choices"]?.arrayValue?.first?["message"]?["content"], "Bonjour")
+        XCTAssertEqual(evs[1].data["finish_reason"], "stop")
+        XCTAssertEqual(evs[1].data["usage"]?["total_tokens"], 10)
+    }
+
+    func testOllamaChatStreamingNDJSON() {
+        let req = Self.http("POST /api/chat HTTP/1.1\nHost: localhost:11434\nContent-Type: application/json\n",
+                            #"{"model":"llama3.1:8b","messages":[{"role":"user","content":"Classify: invoice wrong"}],"options":{"temperature":0}}"#)
+        let lines = [#"{"model":"llama3.1:8b","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"bill"},"done":false}"#,
+                     #"{"model":"llama3.1:8b","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"ing"},"done":false}"#,
+                     #"{"model":"llama3.1:8b","created_at":"2025-01-01T00:00:01Z","message":{"role":"assistant","content":""},"done_reason":"stop","done":true,"prompt_eval_count":26,"eval_count":3}"#]
+        let resp = Self.chunked("HTTP/1.1 200 OK\nContent-Type: application/x-ndjson\n", lines.map { $0 + "\n" })
+        let evs = decode([Conversation(request: req, response: resp, remotePort: 11434)])
+        XCTAssertEqual(evs.first?.data["provider"]?["name"], "ollama")
+        XCTAssertEqual(evs.first?.data["auth"]?["type"], "none")
+        XCTAssertEqual(evs.first?.data["streaming"], true)
+        let s = only(evs, "ai.response").first!.data
+        XCTAssertEqual(s["choices"]?.arrayValue?.first?["message"]?["content"], "billing")
+        XCTAssertEqual(s["usage"], ["prompt_tokens": 26, "completion_tokens": 3, "total_tokens": 29])
+        XCTAssertEqual(s["finish_reason"], "stop")
+    }
+
+    func testBedrockConverse() {
+        let req = Self.http("POST /model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse HTTP/1.1\nHost: bedrock-runtime.us-east-1.amazonaws.com\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20250101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc\nContent-Type: application/json\n",
+                            #"{"messages":[{"role":"user","content":[{"text":"Summarise the doc"}]}],"system":[{"text":"Be short"}],"inferenceConfig":{"maxTokens":200,"temperature":0.1}}"#)
+        let resp = Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\nx-amzn-RequestId: 5e1d-bedrock\n",
+                             #"{"output":{"message":{"role":"assistant","content":[{"text":"It is short."}]}},"stopReason":"end_turn","usage":{"inputTokens":15,"outputTokens":4,"totalTokens":19},"metrics":{"latencyMs":300}}"#)
+        let evs = decode([Conversation(request: req, response: resp)])
+        XCTAssertEqual(evs.map(\.eventType), ["ai.request", "ai.response"])
+        XCTAssertEqual(evs[0].data["provider"]?["name"], "aws_bedrock")
+        XCTAssertEqual(evs[0].data["provider"]?["region"], "us-east-1")
+        XCTAssertEqual(evs[0].data["model"]?["id"], "anthropic.claude-3-5-sonnet-20240620-v1:0")
+        XCTAssertEqual(evs[0].data["auth"]?["key_prefix"], "AKIA")
+        XCTAssertFalse(evs[0].jsonString().contains("IOSFODNN7"))
+        XCTAssertEqual(evs[1].data["choices"]?.arrayValue?.first?["message"]?["content"], "It is short.")
+        XCTAssertEqual(evs[1].data["provider_request_id"], "5e1d-bedrock")
+        XCTAssertEqual(evs[1].data["usage"]?["total_tokens"], 19)
+        XCTAssertEqual(evs[1].data["finish_reason"], "stop")
+    }
+
+    // MARK: transport details
+
+    func testGzipAndKeepAliveThreeRequests() {
+        let body = #"{"id":"chatcmpl-G","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"gzipped answer"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#
+        let gz = BodyCodecs.gzip(Array(body.utf8))
+        var resp = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: \(gz.count)\r\n\r\n".utf8)
+        resp += gz
+        var convs: [Conversation] = []
+        for i in 0..<3 {
+            convs.append(Conversation(request: Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-k\nAccept-Encoding: gzip\n",
+                                                         #"{"model":"gpt-4o","messages":[{"role":"user","content":"q\#(i)"}]}"#), response: resp))
+        }
+        let evs = decode(convs)
+        let reqs = only(evs, "ai.request"), resps = only(evs, "ai.response")
+        XCTAssertEqual(reqs.count, 3)
+        XCTAssertEqual(resps.count, 3)
+        for (q, a) in zip(reqs, resps) {
+            XCTAssertEqual(q.data["request_id"], a.data["request_id"])
+            XCTAssertEqual(a.data["choices"]?.arrayValue?.first?["message"]?["content"], "gzipped answer")
+        }
+        XCTAssertEqual(reqs.map { $0.data["messages"]!.arrayValue![0]["content"]!.stringValue! }, ["q0", "q1", "q2"])
+    }
+
+    func testNonAITrafficProducesNothingAndErrorsReset() {
+        let decoder = AIDecoder { _ in (nil, OISPEvent.Process(pid: 1), OISPEvent.Source()) }
+        let id = PlaintextChunk.ConnectionID(pid: 1, handle: 1)
+        var evs = decoder.feed(PlaintextChunk(connection: id, isWrite: true, bytes: Array("GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n".utf8), ts: .now()))
+        evs += decoder.feed(PlaintextChunk(connection: id, isWrite: false, bytes: Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi".utf8), ts: .now()))
+        XCTAssertTrue(evs.isEmpty)
+        // A malformed chunked body resets the connection and is counted.
+        let bad = PlaintextChunk.ConnectionID(pid: 1, handle: 2)
+        _ = decoder.feed(PlaintextChunk(connection: bad, isWrite: true, bytes: Array("POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nTransfer-Encoding: chunked\r\n\r\nZZZZ\r\n".utf8), ts: .now()))
+        XCTAssertEqual(decoder.stats.parseErrors, 1)
+        // An HTTP/2 frame with an absurd length.
+        let h2 = PlaintextChunk.ConnectionID(pid: 1, handle: 3)
+        var bytes = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+        bytes += [0xff, 0xff, 0xff, 0x00, 0x00, 0, 0, 0, 1]
+        _ = decoder.feed(PlaintextChunk(connection: h2, isWrite: true, bytes: bytes, ts: .now()))
+        XCTAssertEqual(decoder.stats.parseErrors, 2)
+        XCTAssertEqual(decoder.openConnections, 1, "bad connections are dropped, good ones kept")
+    }
+
+    /// Property test: ≥100k random and mutated inputs never crash and never grow state unboundedly.
+    func testFuzzRandomAndMutatedInputs() {
+        var rng = SplitMix(seed: 7)
+        let seeds: [[UInt8]] = [
+            Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\n", openAIChatRequest),
+            Self.chunked("HTTP/1.1 200 OK\nContent-Type: text/event-stream\n", Self.sse([#"{"choices":[{"delta":{"content":"x"}}]}"#, "[DONE]"])),
+            Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 1, 0, 0, 16, 0, 0, 0, 5, 1, 4, 0, 0, 0, 1, 0x82, 0x84, 0x87, 0x41, 0x8a],
+        ]
+        let decoder = AIDecoder { _ in (nil, nil, OISPEvent.Source()) }
+        var total = 0
+        for i in 0..<100_000 {
+            var input: [UInt8]
+            if i % 2 == 0 {
+                input = seeds[Int(rng.next() % UInt64(seeds.count))]
+                for _ in 0..<(1 + Int(rng.next() % 8)) where !input.isEmpty {
+                    let p = Int(rng.next() % UInt64(input.count))
+                    switch rng.next() % 3 {
+                    case 0: input[p] = UInt8(truncatingIfNeeded: rng.next())
+                    case 1: input.remove(at: p)
+                    default: input.insert(UInt8(truncatingIfNeeded: rng.next()), at: p)
+                    }
+                }
+                input = Array(input.prefix(Int(rng.next() % UInt64(input.count + 1))))
+            } else {
+                input = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            let id = PlaintextChunk.ConnectionID(pid: Int64(i % 50), handle: rng.next() % 4)
+            total += decoder.feed(PlaintextChunk(connection: id, isWrite: rng.next() % 3 != 0, bytes: input, ts: .now())).count
+        }
+        XCTAssertLessThanOrEqual(decoder.openConnections, 200, "state is bounded by live connections")
+        print("fuzz: 100000 inputs, \(decoder.stats.parseErrors) resets, \(total) events")
+    }
+}
+
+/// Deterministic PRNG for reproducible splits.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
