@@ -40,6 +40,7 @@ let package = Package(
                                                  .product(name: "NIOHPACK", package: "swift-nio-http2"),
                                                  .product(name: "NIOCore", package: "swift-nio")],
                 swiftSettings: swift5),
+        .target(name: "OISPRedact", dependencies: ["OISPEvent", "OISPConfig"], swiftSettings: swift5),
         .target(name: "OISPPipeline", dependencies: ["OISPEvent", "OISPConfig",
                                                    .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swift5),
@@ -47,7 +48,7 @@ let package = Package(
                                                      "COISPExporterABI", "CLTDL",
                                                      .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swift5),
-        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPPipeline", "OISPPluginHost",
+        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost",
                                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swift5),
@@ -59,7 +60,7 @@ let package = Package(
                 swiftSettings: swift5),
 
         .testTarget(name: "OISPSensorTests",
-                    dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPPipeline", "OISPPluginHost", "OISPCLI"],
+                    dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPCLI"],
                     exclude: ["Fixtures"],
                     swiftSettings: swift5),
     ]

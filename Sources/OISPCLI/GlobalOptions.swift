@@ -73,3 +73,5 @@ public struct CaptureOptions: ParsableArguments {
         if !pid.isEmpty { c.capture.pidFilter = pid }
     }
 }
+
+func OISPConfigMode(_ s: String) -> SensorConfig.Redaction.Mode? { SensorConfig.Redaction.Mode(rawValue: s) }

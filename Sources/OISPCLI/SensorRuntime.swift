@@ -4,6 +4,7 @@ import OISPConfig
 import OISPEvent
 import OISPPipeline
 import OISPPluginHost
+import OISPRedact
 
 /// Builds the pipeline for a command: the configured exporters plus an optional `--output`,
 /// and stops it cleanly on SIGINT/SIGTERM.
@@ -19,7 +20,11 @@ final class SensorRuntime: @unchecked Sendable {
     init(config: SensorConfig, logger: Logger, output: String?) throws {
         self.config = config
         self.logger = logger
-        pipeline = Pipeline(stages: [], logger: logger)
+        let redactor = try Redactor(config: config.redaction)
+        if config.redaction.mode == .full {
+            logger.warning("redaction mode is 'full': prompts and responses are exported as captured (auth headers are still removed)")
+        }
+        pipeline = Pipeline(stages: [RedactionStage(redactor)], logger: logger)
         if let output {
             var policy = config.pipeline.defaults
             policy.flushIntervalMs = min(policy.flushIntervalMs, 200)
@@ -64,5 +69,15 @@ final class SensorRuntime: @unchecked Sendable {
             logger.info("exporter finished", metadata: md)
         }
         return s
+    }
+}
+
+/// The redaction stage: runs before fan-out, so exporters only ever receive redacted bytes.
+final class RedactionStage: EventStage {
+    let redactor: Redactor
+    init(_ r: Redactor) { redactor = r }
+    func process(_ event: inout OISPEvent) -> Bool {
+        redactor.redact(&event)
+        return true
     }
 }

@@ -19,8 +19,11 @@ public struct ExportRecord: Sendable {
     public init(event: OISPEvent, flags: UInt32 = 0) {
         let host = event.host?.hostname ?? ""
         let pk = event.process.map { "\(host)/\($0.pid)" } ?? host
+        var f = flags
+        if event.ext?["oisp.redaction"] != nil { f |= 2 }       // OISP_RECORD_FLAG_REDACTED
+        if event.confidence?.completeness == "partial" { f |= 1 } // OISP_RECORD_FLAG_TRUNCATED
         self.init(eventID: event.eventID, eventType: event.eventType, timestampNs: event.ts.nanoseconds,
-                  partitionKey: pk, flags: flags, json: event.jsonBytes())
+                  partitionKey: pk, flags: f, json: event.jsonBytes())
     }
 }
 

@@ -1,0 +1,148 @@
+import Foundation
+import OISPConfig
+import OISPEvent
+
+/// Applies `[redaction]` to events: `safe` replaces each finding with `[REDACTED:<type>]`,
+/// `minimal` replaces every content field with a `$redacted` object (length, keyed hash,
+/// findings), `full` keeps content. Sensitive header values in captured HTTP text are removed in
+/// every mode. What was redacted is recorded in `ext["oisp.redaction"]`.
+public final class Redactor: @unchecked Sendable {
+    public let mode: SensorConfig.Redaction.Mode
+    public let scanner: SecretScanner
+    let key: [UInt8]
+    private let headerOnly: SecretScanner
+
+    /// Keys whose string values are message content (replaced whole in `minimal` mode).
+    static let contentKeys: Set<String> = ["content", "arguments", "text", "base64", "prompt", "input", "instructions", "partial_json"]
+    /// Keys never scanned: identifiers and hashes the sensor itself made.
+    static let skipKeys: Set<String> = ["request_id", "key_hash", "arguments_hash", "content_hash", "hash", "provider_request_id",
+                                        "call_id", "triggered_by", "key_prefix", "endpoint", "ssl"]
+
+    /// - Throws: `ConfigError`-style text when a custom pattern does not compile.
+    public init(config: SensorConfig.Redaction) throws {
+        mode = config.mode
+        var t = SecretScanner.Toggles()
+        t.apiKeys = config.isEnabled("redact_api_keys")
+        t.emails = config.isEnabled("redact_emails")
+        t.creditCards = config.isEnabled("redact_credit_cards")
+        t.ssn = config.isEnabled("redact_ssn")
+        t.phones = config.isEnabled("redact_phone_numbers")
+        t.ips = config.isEnabled("redact_ip_addresses")
+        t.jwt = config.isEnabled("redact_jwt")
+        t.privateKeys = config.isEnabled("redact_private_keys")
+        var custom: [(String, NSRegularExpression)] = []
+        for p in config.customPatterns {
+            do { custom.append((p.name, try NSRegularExpression(pattern: p.pattern))) } catch {
+                throw RedactionConfigError(pattern: p.name, regex: p.pattern)
+            }
+        }
+        scanner = SecretScanner(toggles: t, custom: custom)
+        var none = SecretScanner.Toggles()
+        none.apiKeys = false; none.emails = false; none.creditCards = false; none.ssn = false
+        none.phones = false; none.ips = false; none.jwt = false; none.privateKeys = false
+        headerOnly = SecretScanner(toggles: none)
+        if let salt = config.hashSalt, !salt.isEmpty {
+            key = Array(salt.utf8)
+        } else {
+            // Stable per machine without configuration; set hash_salt to share hashes across nodes.
+            let mid = (try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8)) ?? "oisp-sensor"
+            key = Hashing.sha256(Array("oisp-redaction:\(mid)".utf8))
+        }
+    }
+
+    public struct RedactionConfigError: Error, CustomStringConvertible {
+        public let pattern: String
+        public let regex: String
+        public var description: String { "[redaction] custom pattern '\(pattern)' is not a valid regular expression: \(regex)" }
+    }
+
+    /// The keyed hash used in markers.
+    public func hash(_ s: String) -> String { Hashing.keyed(s, key: key) }
+
+    struct Tally {
+        var counts: [String: Int] = [:]
+        var fields: [JSONValue] = []
+    }
+
+    /// Redacts one event in place; returns whether anything was changed.
+    @discardableResult
+    public func redact(_ e: inout OISPEvent) -> Bool {
+        var tally = Tally()
+        let sc = mode == .full ? headerOnly : scanner
+        // command lines carry secrets too (curl -H "Authorization: …", --api-key …)
+        if var p = e.process, let cmd = p.cmdline, mode != .full {
+            if let r = redactString(cmd, path: "process.cmdline", scanner: sc, content: false, tally: &tally) { p.cmdline = r.stringValue; e.process = p }
+        }
+        var changed = false
+        let newData = walk(.object(e.data), key: "", path: "data", scanner: sc, tally: &tally, changed: &changed)
+        if changed || !tally.counts.isEmpty {
+            e.data = newData.objectValue ?? e.data
+            var ext = e.ext ?? JSONObject()
+            var info = JSONObject()
+            info["mode"] = .string(mode.rawValue)
+            info["findings"] = .array(tally.counts.sorted { $0.key < $1.key }.map { ["type": .string($0.key), "count": .int(Int64($0.value))] })
+            info["fields"] = .array(tally.fields)
+            ext["oisp.redaction"] = .object(info)
+            e.ext = ext
+            return true
+        }
+        return false
+    }
+
+    private func walk(_ v: JSONValue, key: String, path: String, scanner sc: SecretScanner, tally: inout Tally, changed: inout Bool) -> JSONValue {
+        switch v {
+        case .object(let o):
+            var out = JSONObject()
+            for (k, x) in o {
+                if Redactor.skipKeys.contains(k) { out.appendUnchecked(k, x); continue }
+                out.appendUnchecked(k, walk(x, key: k, path: "\(path).\(k)", scanner: sc, tally: &tally, changed: &changed))
+            }
+            return .object(out)
+        case .array(let a):
+            var out: [JSONValue] = []
+            out.reserveCapacity(a.count)
+            for (i, x) in a.enumerated() { out.append(walk(x, key: key, path: "\(path)[\(i)]", scanner: sc, tally: &tally, changed: &changed)) }
+            return .array(out)
+        case .string(let s):
+            if let r = redactString(s, path: path, scanner: sc, content: Redactor.contentKeys.contains(key), tally: &tally) {
+                changed = true
+                return r
+            }
+            return v
+        default:
+            return v
+        }
+    }
+
+    /// The replacement for one string, or nil when it stays as it is.
+    func redactString(_ s: String, path: String, scanner sc: SecretScanner, content: Bool, tally: inout Tally) -> JSONValue? {
+        if s.isEmpty { return nil }
+        let findings = sc.scan(s)
+        if mode == .minimal && content {
+            var counts: [String: Int] = [:]
+            for f in findings { counts[f.type, default: 0] += 1; tally.counts[f.type, default: 0] += 1 }
+            var r = JSONObject()
+            r["reason"] = "minimal_mode"
+            r["detector"] = .string(findings.isEmpty ? "content" : "secrets")
+            r["original_length"] = .int(Int64(s.count))
+            r["hash"] = .string(hash(s))
+            r["findings"] = .array(counts.sorted { $0.key < $1.key }.map { ["type": .string($0.key), "count": .int(Int64($0.value))] })
+            tally.fields.append(["path": .string(path), "original_length": .int(Int64(s.count)), "hash": r["hash"]!])
+            return ["$redacted": .object(r)]
+        }
+        guard !findings.isEmpty else { return nil }
+        var out = [UInt8]()
+        let bytes = Array(s.utf8)
+        out.reserveCapacity(bytes.count)
+        var pos = 0
+        for f in findings {
+            out += bytes[pos..<f.start]
+            out += Array("[REDACTED:\(f.type)]".utf8)
+            pos = f.end
+            tally.counts[f.type, default: 0] += 1
+        }
+        out += bytes[pos...]
+        tally.fields.append(["path": .string(path), "original_length": .int(Int64(s.count)), "hash": .string(hash(s))])
+        return .string(String(decoding: out, as: UTF8.self))
+    }
+}
