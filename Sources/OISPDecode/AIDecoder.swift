@@ -187,8 +187,9 @@ final class Connection {
                 case .end:
                     guard let x = current else { continue }
                     decoder.counted(request: true)
+                    let answered = x.responseEndedEarly != nil
                     out += x.requestCompleted(ts: ts, truncated: truncated)
-                    pending.append(x)
+                    if !answered { pending.append(x) }
                     current = nil
                     if pending.count > 64 { pending.removeFirst() }
                 }
@@ -198,11 +199,11 @@ final class Connection {
                 switch ev {
                 case .head(let h):
                     if (100..<200).contains(h.status) { continue }
-                    pending.first?.responseHeadReceived(h, ts: ts)
-                case .body(let b): if let x = pending.first { out += x.responseBodyReceived(b, ts: ts) }
+                    (pending.first ?? current)?.responseHeadReceived(h, ts: ts)
+                case .body(let b): if let x = pending.first ?? current { out += x.responseBodyReceived(b, ts: ts) }
                 case .end:
-                    guard !pending.isEmpty else { continue }
-                    let x = pending.removeFirst()
+                    // A response may end before its request body was fully written (early answer).
+                    guard let x = pending.isEmpty ? current : pending.removeFirst() else { continue }
                     decoder.counted(request: false)
                     out += x.responseCompleted(ts: ts, truncated: truncated)
                 }

@@ -24,6 +24,8 @@ final class AIExchange {
     var acc: AIResponseAccumulator?
     var chunkIndex: Int64 = 0
     var bodyOverflow = false
+    /// The response finished before the request did (servers may answer before reading the body).
+    var responseEndedEarly: (ts: Timestamp, truncated: Bool)?
     var family: APIFamily? { match?.family }
 
     init(decoder: AIDecoder, connection: PlaintextChunk.ConnectionID, remotePort: Int?) {
@@ -43,6 +45,7 @@ final class AIExchange {
         requestHead = head
         requestStart = ts
         match = decoder.registry.match(authority: head.authority, path: head.path, remotePort: remotePort)
+        if let match { acc = AIResponseAccumulator(family: match.family) }
     }
 
     func requestBodyReceived(_ bytes: [UInt8]) {
@@ -65,7 +68,6 @@ final class AIExchange {
         let body = AIExchange.decodedBody(requestBody, head: head)
         let json = try? JSONParser.parse(body)
         let r = AIRequestReader.read(family: match.family, path: head.path, body: json)
-        acc = AIResponseAccumulator(family: match.family)
         var d = JSONObject()
         d["request_id"] = .string(requestID)
         var provider = JSONObject()
@@ -95,6 +97,10 @@ final class AIExchange {
                                   complete: !requestTruncated && json != nil, data: d)
         e.traceContext = traceContext
         requestEvent = e
+        if let early = responseEndedEarly {
+            responseEndedEarly = nil
+            return [e] + responseCompleted(ts: max(early.ts, ts), truncated: early.truncated)
+        }
         return [e]
     }
 
@@ -154,6 +160,7 @@ final class AIExchange {
 
     func responseCompleted(ts: Timestamp, truncated: Bool) -> [OISPEvent] {
         guard isAI, acc != nil, let match else { return [] }
+        if requestEnd == nil { responseEndedEarly = (ts, truncated); return [] }
         var out: [OISPEvent] = []
         if sse != nil {
             if encoded { out += SSEParserFeedAll(AIExchange.decodedBody(responseBody, head: responseHead), ts: ts) }

@@ -136,10 +136,13 @@ final class HTTP2Session {
         guard let x = streams[stream] else { return [] }
         if isWrite {
             connection.decoder.counted(request: true)
+            let answered = x.responseEndedEarly != nil
+            if answered { streams[stream] = nil }
             return x.requestCompleted(ts: ts, truncated: false)
         }
-        streams[stream] = nil
         connection.decoder.counted(request: false)
-        return x.responseCompleted(ts: ts, truncated: false)
+        let out = x.responseCompleted(ts: ts, truncated: false)
+        if x.responseEndedEarly == nil { streams[stream] = nil } // else kept until the request ends
+        return out
     }
 }

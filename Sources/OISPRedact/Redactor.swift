@@ -16,7 +16,9 @@ public final class Redactor: @unchecked Sendable {
     static let contentKeys: Set<String> = ["content", "arguments", "text", "base64", "prompt", "input", "instructions", "partial_json"]
     /// Keys never scanned: identifiers and hashes the sensor itself made.
     static let skipKeys: Set<String> = ["request_id", "key_hash", "arguments_hash", "content_hash", "hash", "provider_request_id",
-                                        "call_id", "triggered_by", "key_prefix", "endpoint", "ssl"]
+                                        "call_id", "triggered_by", "key_prefix", "endpoint", "ssl",
+                                        // connection and process metadata, not content
+                                        "dest", "src", "tls", "exe", "cwd", "model", "provider", "role", "finish_reason"]
 
     /// - Throws: `ConfigError`-style text when a custom pattern does not compile.
     public init(config: SensorConfig.Redaction) throws {

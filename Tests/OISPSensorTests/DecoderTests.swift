@@ -281,6 +281,22 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(reqs.map { $0.data["messages"]!.arrayValue![0]["content"]!.stringValue! }, ["q0", "q1", "q2"])
     }
 
+    func testResponseBeforeRequestBodyIsStillPaired() {
+        let decoder = AIDecoder { _ in (nil, OISPEvent.Process(pid: 1), OISPEvent.Source()) }
+        let id = PlaintextChunk.ConnectionID(pid: 1, handle: 9)
+        let body = #"{"model":"gpt-4o","messages":[{"role":"user","content":"early"}]}"#
+        var evs = decoder.feed(PlaintextChunk(connection: id, isWrite: true, bytes: Array("POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nContent-Length: \(body.utf8.count)\r\n\r\n".utf8), ts: .now()))
+        evs += decoder.feed(PlaintextChunk(connection: id, isWrite: false, bytes: Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\n", #"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#), ts: .now()))
+        XCTAssertTrue(evs.isEmpty)
+        evs += decoder.feed(PlaintextChunk(connection: id, isWrite: true, bytes: Array(body.utf8), ts: .now()))
+        XCTAssertEqual(evs.map(\.eventType), ["ai.request", "ai.response"])
+        XCTAssertEqual(evs.last?.data["choices"]?.arrayValue?.first?["message"]?["content"], "ok")
+        // the next exchange on the connection pairs normally
+        evs = decoder.feed(PlaintextChunk(connection: id, isWrite: true, bytes: Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\n", body), ts: .now()))
+        evs += decoder.feed(PlaintextChunk(connection: id, isWrite: false, bytes: Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\n", #"{"id":"y","choices":[{"index":0,"message":{"role":"assistant","content":"second"},"finish_reason":"stop"}]}"#), ts: .now()))
+        XCTAssertEqual(evs.last?.data["choices"]?.arrayValue?.first?["message"]?["content"], "second")
+    }
+
     func testNonAITrafficProducesNothingAndErrorsReset() {
         let decoder = AIDecoder { _ in (nil, OISPEvent.Process(pid: 1), OISPEvent.Source()) }
         let id = PlaintextChunk.ConnectionID(pid: 1, handle: 1)
