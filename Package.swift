@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "oisp-sensor", targets: ["oisp-sensor"]),
         .executable(name: "oisp", targets: ["oisp"]),
         .library(name: "oisp-exporter-file", type: .dynamic, targets: ["FileExporter"]),
+        .library(name: "oisp-exporter-kafka", type: .dynamic, targets: ["KafkaExporter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -58,6 +59,10 @@ let package = Package(
         // Reference exporter written in Swift against the C header only.
         .target(name: "FileExporter", dependencies: ["COISPExporterABI"], path: "Plugins/FileExporter",
                 swiftSettings: swift5),
+
+        // Kafka exporter in plain C on librdkafka (librdkafka-dev).
+        .target(name: "KafkaExporter", dependencies: ["COISPExporterABI"], path: "Plugins/KafkaExporter",
+                linkerSettings: [.linkedLibrary("rdkafka")]),
 
         .testTarget(name: "OISPSensorTests",
                     dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPCLI"],

@@ -76,16 +76,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
                                              callback_now_ns: hostNow))
         // Config strings live until on_create returns.
         let json = JSONValue.object(settings).jsonString()
-        var scalars: [(String, String)] = []
-        for (k, v) in settings {
-            switch v {
-            case .string(let s): scalars.append((k, s))
-            case .int(let i): scalars.append((k, String(i)))
-            case .double(let d): scalars.append((k, String(d)))
-            case .bool(let b): scalars.append((k, b ? "true" : "false"))
-            default: break
-            }
-        }
+        let scalars = PluginSink.flatten(settings)
         var cstrs: [UnsafeMutablePointer<CChar>] = []
         defer { cstrs.forEach { free($0) } }
         func dup(_ s: String) -> UnsafeMutablePointer<CChar> { let p = strdup(s)!; cstrs.append(p); return p }
@@ -112,6 +103,36 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
                                     code: String(cString: oisp_export_result_name(Int32(rc.rawValue))), message: msg)
         }
         instance = inst
+    }
+
+    /// The config as flat key/value text for C plugins: scalars as they are, arrays of scalars
+    /// comma-joined, nested tables as `parent.child` keys (e.g. `headers.x-cluster`,
+    /// `librdkafka.queue.buffering.max.ms`).
+    static func flatten(_ o: JSONObject, prefix: String = "") -> [(String, String)] {
+        var out: [(String, String)] = []
+        for (k, v) in o {
+            let key = prefix.isEmpty ? k : "\(prefix).\(k)"
+            switch v {
+            case .string(let s): out.append((key, s))
+            case .int(let i): out.append((key, String(i)))
+            case .double(let d): out.append((key, String(d)))
+            case .bool(let b): out.append((key, b ? "true" : "false"))
+            case .array(let a):
+                let parts = a.compactMap { e -> String? in
+                    switch e {
+                    case .string(let s): return s
+                    case .int(let i): return String(i)
+                    case .double(let d): return String(d)
+                    case .bool(let b): return b ? "true" : "false"
+                    default: return nil
+                    }
+                }
+                if parts.count == a.count { out.append((key, parts.joined(separator: ","))) }
+            case .object(let sub): out += flatten(sub, prefix: key)
+            case .null: break
+            }
+        }
+        return out
     }
 
     /// Counters the plugin added through the host API.

@@ -152,7 +152,8 @@ typedef struct oisp_export_status {
     uint64_t retry_after_ms;
 } oisp_export_status;
 
-/** One top-level scalar configuration entry, rendered as text (booleans "true"/"false"). */
+/** One configuration entry rendered as text: scalars as written (booleans "true"/"false"),
+ *  arrays of scalars comma-joined, nested tables flattened to "parent.child" keys. */
 typedef struct oisp_config_entry {
     /** OWNERSHIP: host, NUL-terminated, call duration (on_create). */
     const char *key;
@@ -172,8 +173,8 @@ typedef struct oisp_exporter_config {
     /** The whole table as a JSON object. OWNERSHIP: host, NUL-terminated, call duration. */
     const char *json;
     size_t json_len;
-    /** Top-level scalar keys, for plugins that would rather not parse JSON.
-     *  OWNERSHIP: host, call duration. */
+    /** The same table flattened to key/value text, for plugins that would rather not parse
+     *  JSON. OWNERSHIP: host, call duration. */
     const oisp_config_entry *entries;
     size_t entry_count;
 } oisp_exporter_config;

@@ -1,0 +1,308 @@
+/*
+ * oisp-sensor Kafka exporter (liboisp-exporter-kafka.so), built on librdkafka.
+ * It sees only oisp/exporter.h. At-least-once: an export call returns OK only after every
+ * record of its batch has a successful delivery report; a broker that is down or times out
+ * gives RETRY (the host retries the batch), a record the broker can never take gives PERMANENT.
+ *
+ * [export.kafka]
+ * enabled = true
+ * brokers = ["kafka-0:9092", "kafka-1:9092"]   # or "a:9092,b:9092"
+ * topic = "oisp-events"
+ * compression = "snappy"                        # snappy|gzip|lz4|zstd|none
+ * batch_size = 100
+ * linger_ms = 5
+ * key_mode = "host"                             # event_id | host | pid | none
+ * acks = "all"
+ * timeout_ms = 30000
+ * tls = false
+ * sasl_mechanism = "SCRAM-SHA-512"  sasl_username = "..."  sasl_password = "${KAFKA_PASSWORD}"
+ * [export.kafka.librdkafka]                     # any other librdkafka property, passed through
+ * "queue.buffering.max.kbytes" = "65536"
+ */
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "oisp/exporter.h"
+
+enum key_mode { KEY_EVENT_ID, KEY_HOST, KEY_PID, KEY_NONE };
+
+/* Delivery state of one record of the batch in flight. */
+struct slot {
+    int done;
+    rd_kafka_resp_err_t err;
+};
+
+struct oisp_exporter_instance {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    char topic[256];
+    enum key_mode key_mode;
+    int timeout_ms;
+    const oisp_host_api *host;
+    char error[1024];
+};
+
+static void set_error(oisp_exporter_instance *in, const char *fmt, const char *a, const char *b) {
+    snprintf(in->error, sizeof in->error, fmt, a ? a : "", b ? b : "");
+}
+
+static void host_log(oisp_exporter_instance *in, oisp_log_level lvl, const char *msg) {
+    if (in->host) in->host->callback_log(in->host->host_ctx, lvl, msg, strlen(msg));
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    (void)opaque;
+    struct slot *s = m->_private;
+    if (!s) return;
+    s->err = m->err;
+    s->done = 1;
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    oisp_exporter_instance *in = rd_kafka_opaque(rk);
+    if (!in || level > 4) return; /* warnings and worse only */
+    char msg[1200];
+    snprintf(msg, sizeof msg, "librdkafka %s: %s", fac, buf);
+    host_log(in, level <= 3 ? OISP_LOG_ERROR : OISP_LOG_WARN, msg);
+}
+
+static int set(rd_kafka_conf_t *conf, oisp_exporter_instance *in, const char *k, const char *v) {
+    char err[512];
+    if (rd_kafka_conf_set(conf, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
+        snprintf(in->error, sizeof in->error, "librdkafka property '%s' = '%s': %s", k, v, err);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *get(const oisp_exporter_config *c, const char *key) {
+    for (size_t i = 0; i < c->entry_count; i++)
+        if (strcmp(c->entries[i].key, key) == 0) return c->entries[i].value;
+    return NULL;
+}
+
+static int is_true(const char *v) { return v && (!strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1")); }
+
+static oisp_export_result kafka_create(const oisp_exporter_config *c, const oisp_host_api *host,
+                                       oisp_exporter_instance **out) {
+    oisp_exporter_instance *in = calloc(1, sizeof *in);
+    if (!in) return OISP_EXPORT_PERMANENT;
+    *out = in;
+    in->host = host;
+    const char *brokers = get(c, "brokers");
+    const char *topic = get(c, "topic");
+    if (!brokers || !*brokers) { set_error(in, "key 'brokers': required (array or comma-separated host:port list)%s%s", NULL, NULL); return OISP_EXPORT_INVALID_CONFIG; }
+    if (!topic || !*topic) topic = "oisp-events";
+    snprintf(in->topic, sizeof in->topic, "%s", topic);
+    const char *km = get(c, "key_mode");
+    in->key_mode = KEY_HOST;
+    if (km) {
+        if (!strcmp(km, "event_id")) in->key_mode = KEY_EVENT_ID;
+        else if (!strcmp(km, "host")) in->key_mode = KEY_HOST;
+        else if (!strcmp(km, "pid")) in->key_mode = KEY_PID;
+        else if (!strcmp(km, "none")) in->key_mode = KEY_NONE;
+        else { set_error(in, "key 'key_mode': expected event_id, host, pid or none, got '%s'%s", km, NULL); return OISP_EXPORT_INVALID_CONFIG; }
+    }
+    const char *to = get(c, "timeout_ms");
+    in->timeout_ms = to ? atoi(to) : 30000;
+    if (in->timeout_ms <= 0) in->timeout_ms = 30000;
+
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char buf[64];
+    const char *comp = get(c, "compression");
+    if (comp && strcmp(comp, "snappy") && strcmp(comp, "gzip") && strcmp(comp, "lz4") && strcmp(comp, "zstd") && strcmp(comp, "none")) {
+        set_error(in, "key 'compression': expected snappy, gzip, lz4, zstd or none, got '%s'%s", comp, NULL);
+        rd_kafka_conf_destroy(conf);
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
+    if (set(conf, in, "bootstrap.servers", brokers) ||
+        set(conf, in, "compression.codec", comp ? comp : "snappy") ||
+        set(conf, in, "acks", get(c, "acks") ? get(c, "acks") : "all") ||
+        set(conf, in, "enable.idempotence", get(c, "idempotence") && !is_true(get(c, "idempotence")) ? "false" : "true") ||
+        set(conf, in, "linger.ms", get(c, "linger_ms") ? get(c, "linger_ms") : "5") ||
+        (snprintf(buf, sizeof buf, "%d", in->timeout_ms), set(conf, in, "message.timeout.ms", buf)) ||
+        set(conf, in, "client.id", "oisp-sensor")) {
+        rd_kafka_conf_destroy(conf);
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
+    if (get(c, "batch_size") && set(conf, in, "batch.num.messages", get(c, "batch_size"))) { rd_kafka_conf_destroy(conf); return OISP_EXPORT_INVALID_CONFIG; }
+    int tls = is_true(get(c, "tls"));
+    const char *mech = get(c, "sasl_mechanism");
+    if (mech || tls) {
+        if (set(conf, in, "security.protocol", mech ? (tls ? "sasl_ssl" : "sasl_plaintext") : "ssl")) { rd_kafka_conf_destroy(conf); return OISP_EXPORT_INVALID_CONFIG; }
+    }
+    if (mech && (set(conf, in, "sasl.mechanism", mech) ||
+                 (get(c, "sasl_username") && set(conf, in, "sasl.username", get(c, "sasl_username"))) ||
+                 (get(c, "sasl_password") && set(conf, in, "sasl.password", get(c, "sasl_password"))))) {
+        rd_kafka_conf_destroy(conf);
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
+    if (get(c, "ca_file") && set(conf, in, "ssl.ca.location", get(c, "ca_file"))) { rd_kafka_conf_destroy(conf); return OISP_EXPORT_INVALID_CONFIG; }
+    /* [export.kafka.librdkafka] pass-through */
+    for (size_t i = 0; i < c->entry_count; i++) {
+        const char *k = c->entries[i].key;
+        if (strncmp(k, "librdkafka.", 11) == 0 && set(conf, in, k + 11, c->entries[i].value)) {
+            rd_kafka_conf_destroy(conf);
+            return OISP_EXPORT_INVALID_CONFIG;
+        }
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_opaque(conf, in);
+    char err[512];
+    in->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!in->rk) {
+        set_error(in, "creating the Kafka producer failed: %s%s", err, NULL);
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
+    in->rkt = rd_kafka_topic_new(in->rk, in->topic, NULL);
+    char msg[512];
+    snprintf(msg, sizeof msg, "kafka exporter: topic %s, brokers %s, compression %s", in->topic, brokers, comp ? comp : "snappy");
+    host_log(in, OISP_LOG_INFO, msg);
+    return OISP_EXPORT_OK;
+}
+
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static int retriable(rd_kafka_resp_err_t e) {
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_batch *b, oisp_export_status *st) {
+    struct slot *slots = calloc(b->count ? b->count : 1, sizeof *slots);
+    if (!slots) return OISP_EXPORT_RETRY;
+    size_t queued = 0;
+    rd_kafka_resp_err_t produce_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0; i < b->count; i++) {
+        const oisp_record *r = &b->records[i];
+        const void *key = NULL;
+        size_t keylen = 0;
+        char pidkey[32];
+        switch (in->key_mode) {
+        case KEY_EVENT_ID: key = r->event_id.ptr; keylen = r->event_id.len; break;
+        case KEY_HOST: {
+            /* partition key is "host/pid": the host part keeps a node's events together */
+            const char *pk = (const char *)r->partition_key.ptr;
+            size_t n = r->partition_key.len, h = 0;
+            while (h < n && pk[h] != '/') h++;
+            key = pk; keylen = h;
+            break;
+        }
+        case KEY_PID: {
+            const char *pk = (const char *)r->partition_key.ptr;
+            size_t n = r->partition_key.len, h = 0;
+            while (h < n && pk[h] != '/') h++;
+            size_t len = h < n ? n - h - 1 : 0;
+            if (len >= sizeof pidkey) len = sizeof pidkey - 1;
+            memcpy(pidkey, pk + (h < n ? h + 1 : n), len);
+            pidkey[len] = 0;
+            key = pidkey; keylen = len;
+            break;
+        }
+        case KEY_NONE: break;
+        }
+        rd_kafka_resp_err_t e;
+        for (;;) {
+            e = rd_kafka_producev(in->rk, RD_KAFKA_V_RKT(in->rkt), RD_KAFKA_V_VALUE((void *)r->json.ptr, r->json.len),
+                                  RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_HEADER("event_type", r->event_type, -1),
+                                  RD_KAFKA_V_HEADER("oisp_version", "0.1", -1),
+                                  RD_KAFKA_V_OPAQUE(&slots[i]), RD_KAFKA_V_END);
+            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+            rd_kafka_poll(in->rk, 50); /* local queue full: let deliveries drain */
+        }
+        if (e) { produce_err = e; break; }
+        queued++;
+    }
+    /* Wait for every delivery report of this batch, bounded by timeout_ms. */
+    long deadline = now_ms() + in->timeout_ms + 1000;
+    size_t done = 0;
+    while (now_ms() < deadline) {
+        rd_kafka_poll(in->rk, 20);
+        done = 0;
+        for (size_t i = 0; i < queued; i++) done += slots[i].done;
+        if (done == queued) break;
+    }
+    oisp_export_result res = OISP_EXPORT_OK;
+    if (done < queued) {
+        /* Not confirmed in time: purge what is still queued so it is not sent after the retry. */
+        rd_kafka_purge(in->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(in->rk, 0);
+        set_error(in, "delivery not confirmed within timeout_ms (brokers unreachable?)%s%s", NULL, NULL);
+        res = OISP_EXPORT_RETRY;
+    }
+    size_t accepted = 0;
+    while (accepted < queued && slots[accepted].done && slots[accepted].err == RD_KAFKA_RESP_ERR_NO_ERROR) accepted++;
+    if (res == OISP_EXPORT_OK) {
+        for (size_t i = 0; i < queued; i++) {
+            if (slots[i].err) {
+                set_error(in, "delivery failed: %s%s", rd_kafka_err2str(slots[i].err), NULL);
+                res = retriable(slots[i].err) ? OISP_EXPORT_RETRY : OISP_EXPORT_PERMANENT;
+                break;
+            }
+        }
+    }
+    if (res == OISP_EXPORT_OK && produce_err) {
+        set_error(in, "produce failed: %s%s", rd_kafka_err2str(produce_err), NULL);
+        res = retriable(produce_err) ? OISP_EXPORT_RETRY : OISP_EXPORT_PERMANENT;
+    }
+    if (res == OISP_EXPORT_RETRY) st->accepted = accepted;
+    if (res == OISP_EXPORT_OK) in->host->callback_counter_add(in->host->host_ctx, "kafka_messages", queued);
+    free(slots);
+    return res;
+}
+
+static oisp_export_result kafka_flush(oisp_exporter_instance *in, uint32_t timeout_ms) {
+    return rd_kafka_flush(in->rk, (int)timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? OISP_EXPORT_OK : OISP_EXPORT_RETRY;
+}
+
+static void kafka_destroy(oisp_exporter_instance *in) {
+    if (!in) return;
+    if (in->rk) {
+        rd_kafka_flush(in->rk, 5000);
+        if (in->rkt) rd_kafka_topic_destroy(in->rkt);
+        rd_kafka_destroy(in->rk);
+    }
+    free(in);
+}
+
+static const char *kafka_last_error(oisp_exporter_instance *in) { return in && in->error[0] ? in->error : NULL; }
+
+static const oisp_exporter_plugin plugin = {
+    .struct_size = sizeof(oisp_exporter_plugin),
+    .abi_major = OISP_EXPORTER_ABI_MAJOR,
+    .abi_minor = OISP_EXPORTER_ABI_MINOR,
+    .name = "kafka",
+    .version = "0.1.0",
+    .description = "Apache Kafka producer (librdkafka), at-least-once, one message per event",
+    .config_schema = "{\"type\":\"object\",\"required\":[\"brokers\"],\"properties\":{\"brokers\":{},\"topic\":{\"type\":\"string\"},"
+                     "\"compression\":{\"enum\":[\"snappy\",\"gzip\",\"lz4\",\"zstd\",\"none\"]},\"key_mode\":{\"enum\":[\"event_id\",\"host\",\"pid\",\"none\"]}}}",
+    .capabilities = 0,
+    .on_create = kafka_create,
+    .on_export = kafka_export,
+    .on_flush = kafka_flush,
+    .on_destroy = kafka_destroy,
+    .last_error = kafka_last_error,
+};
+
+const oisp_exporter_plugin *oisp_exporter_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
+    (void)host_abi_minor;
+    return host_abi_major == OISP_EXPORTER_ABI_MAJOR ? &plugin : NULL;
+}
