@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "oisp", targets: ["oisp"]),
         .library(name: "oisp-exporter-file", type: .dynamic, targets: ["FileExporter"]),
         .library(name: "oisp-exporter-kafka", type: .dynamic, targets: ["KafkaExporter"]),
+        .library(name: "oisp-exporter-otlp", type: .dynamic, targets: ["OTLPExporter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The stable C ABI for exporters: the very header vendors compile against.
@@ -63,6 +65,13 @@ let package = Package(
         // Kafka exporter in plain C on librdkafka (librdkafka-dev).
         .target(name: "KafkaExporter", dependencies: ["COISPExporterABI"], path: "Plugins/KafkaExporter",
                 linkerSettings: [.linkedLibrary("rdkafka")]),
+
+        // libcurl wrapper shared by the HTTP-based plugins (libcurl4-openssl-dev).
+        .target(name: "COISPHTTP", path: "Plugins/Shared/COISPHTTP", linkerSettings: [.linkedLibrary("curl")]),
+        // OTLP exporter (traces/logs over gRPC or HTTP), Swift on swift-protobuf + libcurl.
+        .target(name: "OTLPExporter", dependencies: ["COISPExporterABI", "COISPHTTP", "CZlibCrypto",
+                                                   .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                path: "Plugins/OTLPExporter", exclude: ["proto", "regenerate.sh"], swiftSettings: swift5),
 
         .testTarget(name: "OISPSensorTests",
                     dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPCLI"],

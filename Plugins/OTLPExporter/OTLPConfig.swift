@@ -1,0 +1,60 @@
+import Foundation
+
+/// `[export.otlp]` keys (the OpenTelemetry exporter's names where they exist).
+struct OTLPConfig {
+    enum Proto: String { case grpc, httpProtobuf = "http/protobuf", httpJSON = "http/json" }
+    var endpoint = "http://localhost:4317"
+    var proto = Proto.grpc
+    var headers: [(String, String)] = []
+    var insecure = false
+    var insecureSkipVerify = false
+    var caFile: String?
+    var certFile: String?
+    var keyFile: String?
+    var gzip = true
+    var timeoutMs = 10000
+    var traces = true
+    var logs = false
+    var pairTimeoutMs: Int64 = 300_000
+    var serviceName = "oisp-sensor"
+
+    struct Invalid: Error { let message: String }
+
+    init(entries: [(String, String)]) throws {
+        var sawPort = false
+        for (k, v) in entries {
+            switch k {
+            case "endpoint": endpoint = v
+            case "protocol":
+                guard let p = Proto(rawValue: v) else { throw Invalid(message: "key 'protocol': expected grpc, http/protobuf or http/json, got '\(v)'") }
+                proto = p
+            case "insecure": insecure = v == "true"
+            case "insecure_skip_verify", "tls_insecure_skip_verify": insecureSkipVerify = v == "true"
+            case "ca_file": caFile = v
+            case "cert_file": certFile = v
+            case "key_file": keyFile = v
+            case "compression":
+                guard v == "gzip" || v == "none" else { throw Invalid(message: "key 'compression': expected gzip or none, got '\(v)'") }
+                gzip = v == "gzip"
+            case "timeout_ms":
+                guard let t = Int(v), t > 0 else { throw Invalid(message: "key 'timeout_ms': expected a positive integer") }
+                timeoutMs = t
+            case "signals":
+                let s = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                for x in s where x != "traces" && x != "logs" { throw Invalid(message: "key 'signals': expected traces and/or logs, got '\(x)'") }
+                traces = s.contains("traces"); logs = s.contains("logs")
+            case "pair_timeout_ms": pairTimeoutMs = Int64(v) ?? pairTimeoutMs
+            case "service_name": serviceName = v
+            default:
+                if k.hasPrefix("headers.") { headers.append((String(k.dropFirst(8)), v)) }
+                if k == "port" { sawPort = true }
+            }
+        }
+        _ = sawPort
+        guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
+            throw Invalid(message: "key 'endpoint': expected http://host:port or https://host:port, got '\(endpoint)'")
+        }
+        while endpoint.hasSuffix("/") { endpoint.removeLast() }
+        if insecure && endpoint.hasPrefix("https://") && proto == .grpc { endpoint = "http://" + endpoint.dropFirst(8) }
+    }
+}

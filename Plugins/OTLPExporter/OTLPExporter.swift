@@ -1,0 +1,352 @@
+// The OTLP exporter plugin (liboisp-exporter-otlp.so): OISP events → OTLP traces (one span per
+// AI call, GenAI semantic conventions) and/or logs, over gRPC (HTTP/2 via libcurl) or
+// HTTP/protobuf / HTTP/JSON. It sees only the C header; retries are the host's.
+import COISPExporterABI
+import COISPHTTP
+import CZlibCrypto
+import Foundation
+import SwiftProtobuf
+
+typealias TraceRequest = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest
+typealias TraceResponse = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse
+typealias LogsRequest = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest
+typealias LogsResponse = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse
+
+final class OTLPInstance {
+    var config: OTLPConfig!
+    let http = oisp_http_new()
+    var error: UnsafeMutablePointer<CChar>?
+    var host: UnsafePointer<oisp_host_api>?
+    var spans: SpanBuilder!
+    var queuedSpans: [Span] = []   // built but not yet accepted by the backend (retry keeps them)
+    var resourceAttrs: [KV] = []
+
+    func setError(_ s: String) { free(error); error = strdup(s) }
+
+    func log(_ level: oisp_log_level, _ s: String) {
+        guard let host else { return }
+        var m = s
+        m.withUTF8 { b in b.withMemoryRebound(to: CChar.self) { host.pointee.callback_log(host.pointee.host_ctx, level, $0.baseAddress, $0.count) } }
+    }
+    func count(_ name: String, _ n: Int) {
+        guard let host, n > 0 else { return }
+        host.pointee.callback_counter_add(host.pointee.host_ctx, name, UInt64(n))
+    }
+
+    enum Outcome { case ok, retry(Int?), permanent }
+
+    static func gzip(_ d: Data) -> Data {
+        var strm = z_stream()
+        deflateInit2_(&strm, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        defer { deflateEnd(&strm) }
+        var input = [UInt8](d)
+        var out = [UInt8](repeating: 0, count: Int(deflateBound(&strm, UInt(input.count))) + 32)
+        let n: Int = input.withUnsafeMutableBufferPointer { ib in
+            out.withUnsafeMutableBufferPointer { ob in
+                strm.next_in = ib.baseAddress; strm.avail_in = UInt32(ib.count)
+                strm.next_out = ob.baseAddress; strm.avail_out = UInt32(ob.count)
+                _ = deflate(&strm, Z_FINISH)
+                return ob.count - Int(strm.avail_out)
+            }
+        }
+        return Data(out[0..<n])
+    }
+
+    /// OTLP/JSON wants ids as hex and enums as numbers; swift-protobuf writes base64 and names.
+    static func otlpJSON(_ m: Message) throws -> Data {
+        var o = JSONEncodingOptions()
+        o.alwaysPrintEnumsAsInts = true
+        let raw = try m.jsonUTF8Data(options: o)
+        guard var obj = try JSONSerialization.jsonObject(with: raw) as? [String: Any] else { return raw }
+        func fix(_ v: Any) -> Any {
+            if var d = v as? [String: Any] {
+                for (k, x) in d {
+                    if ["traceId", "spanId", "parentSpanId"].contains(k), let s = x as? String, let b = Data(base64Encoded: s) {
+                        d[k] = b.map { String(format: "%02x", $0) }.joined()
+                    } else { d[k] = fix(x) }
+                }
+                return d
+            }
+            if let a = v as? [Any] { return a.map(fix) }
+            return v
+        }
+        obj = fix(obj) as! [String: Any]
+        return try JSONSerialization.data(withJSONObject: obj)
+    }
+
+    /// Sends one request for a signal; parses partial success.
+    func send(signal: String, message: Message) -> Outcome {
+        let c = config!
+        var body: Data
+        var headers = c.headers.map { "\($0.0): \($0.1)" }
+        var url: String
+        var version: Int32
+        do {
+            switch c.proto {
+            case .grpc:
+                let service = signal == "traces" ? "opentelemetry.proto.collector.trace.v1.TraceService" : "opentelemetry.proto.collector.logs.v1.LogsService"
+                url = "\(c.endpoint)/\(service)/Export"
+                var payload = try message.serializedData()
+                var flag: UInt8 = 0
+                if c.gzip { payload = OTLPInstance.gzip(payload); flag = 1; headers.append("grpc-encoding: gzip") }
+                body = Data([flag]) + withUnsafeBytes(of: UInt32(payload.count).bigEndian) { Data($0) } + payload
+                headers += ["content-type: application/grpc", "te: trailers", "grpc-accept-encoding: gzip", "user-agent: oisp-sensor-otlp/0.1"]
+                version = c.endpoint.hasPrefix("https://") ? Int32(OISP_HTTP_2_TLS) : Int32(OISP_HTTP_2_PRIOR_KNOWLEDGE)
+            case .httpProtobuf, .httpJSON:
+                url = "\(c.endpoint)/v1/\(signal)"
+                if c.endpoint.hasSuffix("/v1/\(signal)") { url = c.endpoint }
+                body = c.proto == .httpJSON ? try OTLPInstance.otlpJSON(message) : try message.serializedData()
+                headers.append(c.proto == .httpJSON ? "Content-Type: application/json" : "Content-Type: application/x-protobuf")
+                if c.gzip { body = OTLPInstance.gzip(body); headers.append("Content-Encoding: gzip") }
+                version = Int32(OISP_HTTP_DEFAULT)
+            }
+        } catch {
+            setError("encoding the OTLP request failed: \(error)")
+            return .permanent
+        }
+        var rs = oisp_http_response()
+        let cstrs = headers.map { strdup($0) }
+        defer { cstrs.forEach { free($0) }; oisp_http_response_free(&rs) }
+        let rc: Int32 = body.withUnsafeBytes { b in
+            cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { hp in
+                withOptionalCString(c.caFile) { ca in withOptionalCString(c.certFile) { cert in withOptionalCString(c.keyFile) { key in
+                    var rq = oisp_http_request()
+                    rq.method = ("POST" as StaticString).utf8Start.withMemoryRebound(to: CChar.self, capacity: 5) { $0 }
+                    return url.withCString { u in
+                        rq.url = u
+                        rq.headers = hp.baseAddress
+                        rq.header_count = hp.count
+                        rq.body = b.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                        rq.body_len = b.count
+                        rq.http_version = version
+                        rq.timeout_ms = c.timeoutMs
+                        rq.ca_file = ca; rq.cert_file = cert; rq.key_file = key
+                        rq.insecure_skip_verify = c.insecureSkipVerify ? 1 : 0
+                        return oisp_http_perform(http, &rq, &rs)
+                    }
+                } } }
+            }
+        }
+        if rc != 0 {
+            setError("\(c.proto.rawValue) \(url): \(String(cString: withUnsafeBytes(of: rs.error) { Array($0.bindMemory(to: CChar.self)) + [0] }))")
+            return .retry(nil)
+        }
+        let hdrs = String(cString: rs.headers)
+        func header(_ name: String) -> String? {
+            var last: String?
+            for line in hdrs.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                if line[..<colon].lowercased() == name { last = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
+            }
+            return last
+        }
+        let respBody = Data(bytes: rs.body, count: rs.body_len)
+        let retryAfter = header("retry-after").flatMap { Int($0) }.map { $0 * 1000 }
+        if c.proto == .grpc {
+            guard rs.status == 200 else {
+                setError("gRPC \(url): HTTP \(rs.status)")
+                return [429, 502, 503, 504].contains(Int(rs.status)) ? .retry(retryAfter) : .permanent
+            }
+            let code = Int(header("grpc-status") ?? "0") ?? 0
+            if code != 0 {
+                let msg = (header("grpc-message") ?? "").removingPercentEncoding ?? ""
+                setError("gRPC status \(code): \(msg)")
+                // UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED, CANCELLED, OUT_OF_RANGE, DATA_LOSS
+                return [1, 4, 8, 10, 11, 14, 15].contains(code) ? .retry(retryAfter) : .permanent
+            }
+            if respBody.count >= 5 { partialSuccess(signal: signal, Data(respBody.dropFirst(5))) }
+            return .ok
+        }
+        switch rs.status {
+        case 200..<300:
+            if c.proto == .httpProtobuf { partialSuccess(signal: signal, respBody) }
+            return .ok
+        case 429, 502, 503, 504:
+            setError("HTTP \(rs.status) from \(url)")
+            return .retry(retryAfter)
+        default:
+            setError("HTTP \(rs.status) from \(url): \(String(decoding: respBody.prefix(300), as: UTF8.self))")
+            return .permanent
+        }
+    }
+
+    func partialSuccess(signal: String, _ d: Data) {
+        if signal == "traces", let r = try? TraceResponse(serializedBytes: d), r.hasPartialSuccess, r.partialSuccess.rejectedSpans > 0 {
+            count("otlp_rejected_spans", Int(r.partialSuccess.rejectedSpans))
+            log(OISP_LOG_WARN, "OTLP partial success: \(r.partialSuccess.rejectedSpans) spans rejected: \(r.partialSuccess.errorMessage)")
+        }
+        if signal == "logs", let r = try? LogsResponse(serializedBytes: d), r.hasPartialSuccess, r.partialSuccess.rejectedLogRecords > 0 {
+            count("otlp_rejected_logs", Int(r.partialSuccess.rejectedLogRecords))
+            log(OISP_LOG_WARN, "OTLP partial success: \(r.partialSuccess.rejectedLogRecords) log records rejected: \(r.partialSuccess.errorMessage)")
+        }
+    }
+
+    func resource(from e: [String: Any]?) -> Opentelemetry_Proto_Resource_V1_Resource {
+        var r = Opentelemetry_Proto_Resource_V1_Resource()
+        let hostName = (e?["host"] as? [String: Any])?["hostname"] as? String ?? ProcessInfo.processInfo.hostName
+        let sensor = (e?["source"] as? [String: Any])?["sensor_host"] as? String
+        r.attributes = [kv("service.name", config.serviceName), kv("host.name", hostName),
+                        kv("k8s.node.name", ProcessInfo.processInfo.environment["NODE_NAME"]),
+                        kv("oisp.sensor.name", sensor), kv("telemetry.sdk.name", "oisp-sensor")].compactMap { $0 }
+        return r
+    }
+
+    func scope() -> Opentelemetry_Proto_Common_V1_InstrumentationScope {
+        var s = Opentelemetry_Proto_Common_V1_InstrumentationScope()
+        s.name = "oisp-sensor"
+        s.version = "0.1.0"
+        return s
+    }
+
+    func sendSpans(_ spans: [Span], sample: [String: Any]?) -> Outcome {
+        guard !spans.isEmpty else { return .ok }
+        var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+        rs.resource = resource(from: sample)
+        var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+        ss.scope = scope()
+        ss.spans = spans
+        rs.scopeSpans = [ss]
+        var req = TraceRequest()
+        req.resourceSpans = [rs]
+        return send(signal: "traces", message: req)
+    }
+
+    func sendLogs(_ events: [(json: String, e: [String: Any])]) -> Outcome {
+        guard !events.isEmpty else { return .ok }
+        var rl = Opentelemetry_Proto_Logs_V1_ResourceLogs()
+        rl.resource = resource(from: events.first?.e)
+        var sl = Opentelemetry_Proto_Logs_V1_ScopeLogs()
+        sl.scope = scope()
+        sl.logRecords = events.map { item in
+            var l = Opentelemetry_Proto_Logs_V1_LogRecord()
+            l.timeUnixNano = rfc3339Nanos(item.e["ts"] as? String)
+            l.observedTimeUnixNano = UInt64(Date().timeIntervalSince1970 * 1e9)
+            l.severityNumber = .info
+            l.severityText = "INFO"
+            l.eventName = item.e["event_type"] as? String ?? ""
+            var body = Opentelemetry_Proto_Common_V1_AnyValue()
+            body.stringValue = item.json
+            l.body = body
+            let tc = item.e["trace_context"] as? [String: Any]
+            if let t = hexBytes(tc?["trace_id"] as? String), t.count == 16 { l.traceID = t }
+            if let s = hexBytes(tc?["span_id"] as? String), s.count == 8 { l.spanID = s }
+            let d = item.e["data"] as? [String: Any]
+            l.attributes = spans.commonAttributes(item.e) + [
+                kv("gen_ai.provider.name", (d?["provider"] as? [String: Any])?["name"]),
+                kv("gen_ai.request.model", (d?["model"] as? [String: Any])?["id"]),
+                kv("oisp.request_id", d?["request_id"])].compactMap { $0 }
+            return l
+        }
+        rl.scopeLogs = [sl]
+        var req = LogsRequest()
+        req.resourceLogs = [rl]
+        return send(signal: "logs", message: req)
+    }
+}
+
+func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let s else { return body(nil) }
+    return s.withCString { body($0) }
+}
+
+private func inst(_ p: OpaquePointer?) -> OTLPInstance { Unmanaged<OTLPInstance>.fromOpaque(UnsafeRawPointer(p!)).takeUnretainedValue() }
+
+private let onCreate: @convention(c) (UnsafePointer<oisp_exporter_config>?, UnsafePointer<oisp_host_api>?,
+                                      UnsafeMutablePointer<OpaquePointer?>?) -> oisp_export_result = { cfg, host, out in
+    let i = OTLPInstance()
+    i.host = host
+    out?.pointee = OpaquePointer(Unmanaged.passRetained(i).toOpaque())
+    guard let cfg else { i.setError("no configuration"); return OISP_EXPORT_INVALID_CONFIG }
+    var entries: [(String, String)] = []
+    for k in 0..<cfg.pointee.entry_count {
+        let e = cfg.pointee.entries[k]
+        entries.append((String(cString: e.key), String(cString: e.value)))
+    }
+    do { i.config = try OTLPConfig(entries: entries) } catch let e as OTLPConfig.Invalid {
+        i.setError(e.message); return OISP_EXPORT_INVALID_CONFIG
+    } catch { i.setError("\(error)"); return OISP_EXPORT_INVALID_CONFIG }
+    guard i.http != nil else { i.setError("libcurl could not be initialised"); return OISP_EXPORT_INVALID_CONFIG }
+    i.spans = SpanBuilder(pairTimeoutMs: i.config.pairTimeoutMs)
+    i.log(OISP_LOG_INFO, "otlp exporter: \(i.config.proto.rawValue) → \(i.config.endpoint) (signals: \(i.config.traces ? "traces " : "")\(i.config.logs ? "logs" : ""))")
+    return OISP_EXPORT_OK
+}
+
+private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?,
+                                      UnsafeMutablePointer<oisp_export_status>?) -> oisp_export_result = { p, batch, status in
+    let i = inst(p)
+    guard let batch else { return OISP_EXPORT_OK }
+    var events: [(json: String, e: [String: Any])] = []
+    // Events already turned into spans on an earlier try are kept in queuedSpans; a retried batch
+    // must not build them twice.
+    let firstTry = batch.pointee.attempt <= 1 || i.queuedSpans.isEmpty
+    for k in 0..<batch.pointee.count {
+        let r = batch.pointee.records[k]
+        let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
+        guard let obj = JSONAny.object(buf) else { continue }
+        events.append((String(decoding: buf, as: UTF8.self), obj))
+    }
+    let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+    if i.config.traces && firstTry { i.queuedSpans += i.spans.consume(events.map(\.e), nowNs: now) }
+    var result = OISP_EXPORT_OK
+    if i.config.traces {
+        switch i.sendSpans(i.queuedSpans, sample: events.first?.e) {
+        case .ok: i.count("otlp_spans", i.queuedSpans.count); i.queuedSpans = []
+        case .retry(let after): status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0)); return OISP_EXPORT_RETRY
+        case .permanent: i.queuedSpans = []; result = OISP_EXPORT_PERMANENT
+        }
+    }
+    if i.config.logs {
+        switch i.sendLogs(events) {
+        case .ok: i.count("otlp_logs", events.count)
+        case .retry(let after):
+            // traces (if any) went out: retrying the batch must not resend them — they are gone
+            // from queuedSpans and the builder only consumes on a first try.
+            status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0)); return OISP_EXPORT_RETRY
+        case .permanent: result = OISP_EXPORT_PERMANENT
+        }
+    }
+    return result
+}
+
+private let onFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_result = { p, _ in
+    let i = inst(p)
+    guard i.config.traces else { return OISP_EXPORT_OK }
+    i.queuedSpans += i.spans.drain()
+    switch i.sendSpans(i.queuedSpans, sample: nil) {
+    case .ok: i.queuedSpans = []; return OISP_EXPORT_OK
+    case .retry: return OISP_EXPORT_RETRY
+    case .permanent: i.queuedSpans = []; return OISP_EXPORT_PERMANENT
+    }
+}
+
+private let onDestroy: @convention(c) (OpaquePointer?) -> Void = { p in
+    guard let p else { return }
+    let u = Unmanaged<OTLPInstance>.fromOpaque(UnsafeRawPointer(p))
+    let i = u.takeUnretainedValue()
+    oisp_http_free(i.http)
+    free(i.error)
+    u.release()
+}
+
+private let lastError: @convention(c) (OpaquePointer?) -> UnsafePointer<CChar>? = { p in
+    guard let p else { return nil }
+    return UnsafePointer(inst(p).error)
+}
+
+private let pluginTable: UnsafeMutablePointer<oisp_exporter_plugin> = {
+    let t = UnsafeMutablePointer<oisp_exporter_plugin>.allocate(capacity: 1)
+    t.initialize(to: oisp_exporter_plugin(
+        struct_size: MemoryLayout<oisp_exporter_plugin>.size,
+        abi_major: UInt32(OISP_EXPORTER_ABI_MAJOR), abi_minor: UInt32(OISP_EXPORTER_ABI_MINOR),
+        name: UnsafePointer(strdup("otlp")), version: UnsafePointer(strdup("0.1.0")),
+        description: UnsafePointer(strdup("OpenTelemetry OTLP traces/logs over gRPC or HTTP (GenAI semantic conventions)")),
+        config_schema: UnsafePointer(strdup(#"{"type":"object","properties":{"endpoint":{"type":"string"},"protocol":{"enum":["grpc","http/protobuf","http/json"]},"headers":{"type":"object"},"compression":{"enum":["gzip","none"]},"signals":{"type":"array"}}}"#)),
+        capabilities: 0,
+        on_create: onCreate, on_export: onExport, on_flush: onFlush, on_destroy: onDestroy, last_error: lastError))
+    return t
+}()
+
+@_cdecl("oisp_exporter_entry")
+public func oispOTLPEntry(_ hostMajor: UInt32, _ hostMinor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
+    hostMajor == UInt32(OISP_EXPORTER_ABI_MAJOR) ? UnsafePointer(pluginTable) : nil
+}

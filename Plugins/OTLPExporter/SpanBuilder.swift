@@ -1,0 +1,230 @@
+import Foundation
+import SwiftProtobuf
+
+typealias KV = Opentelemetry_Proto_Common_V1_KeyValue
+typealias Span = Opentelemetry_Proto_Trace_V1_Span
+
+func kv(_ k: String, _ v: Any?) -> KV? {
+    guard let v else { return nil }
+    var a = Opentelemetry_Proto_Common_V1_AnyValue()
+    switch v {
+    case let s as String: a.stringValue = s
+    case let b as Bool: a.boolValue = b
+    case let i as Int64: a.intValue = i
+    case let i as Int: a.intValue = Int64(i)
+    case let d as Double: a.doubleValue = d
+    case let arr as [String]:
+        var av = Opentelemetry_Proto_Common_V1_ArrayValue()
+        av.values = arr.map { var x = Opentelemetry_Proto_Common_V1_AnyValue(); x.stringValue = $0; return x }
+        a.arrayValue = av
+    default: a.stringValue = "\(v)"
+    }
+    var out = KV()
+    out.key = k
+    out.value = a
+    return out
+}
+
+/// FNV-1a, for deterministic ids derived from event ids when no trace context was set.
+func fnv(_ s: String, seed: UInt64) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
+    for b in s.utf8 { h ^= UInt64(b); h = h &* 0x100_0000_01b3 }
+    return h
+}
+
+func bytes(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * $0)) } }
+
+func hexBytes(_ s: String?) -> Data? {
+    guard let s, s.count % 2 == 0, !s.isEmpty else { return nil }
+    var out = Data()
+    var it = s.makeIterator()
+    while let a = it.next(), let b = it.next() {
+        guard let x = UInt8(String([a, b]), radix: 16) else { return nil }
+        out.append(x)
+    }
+    return out
+}
+
+func rfc3339Nanos(_ s: String?) -> UInt64 {
+    guard let s else { return 0 }
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    if let d = f.date(from: s) {
+        // keep microseconds the formatter drops
+        var frac: UInt64 = 0
+        if let dot = s.firstIndex(of: "."), let z = s[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) {
+            let digits = String(s[s.index(after: dot)..<z].prefix(9))
+            frac = UInt64(digits.padding(toLength: 9, withPad: "0", startingAt: 0)) ?? 0
+        }
+        return UInt64(floor(d.timeIntervalSince1970)) * 1_000_000_000 + frac
+    }
+    f.formatOptions = [.withInternetDateTime]
+    return f.date(from: s).map { UInt64($0.timeIntervalSince1970 * 1e9) } ?? 0
+}
+
+/// Turns OISP events into spans per the OpenTelemetry GenAI semantic conventions: one CLIENT
+/// span per AI call (request → response), built in bounded state so a request and its response
+/// may arrive in different batches; an unanswered request becomes an error span after
+/// `pairTimeoutMs` (or at shutdown). Other events become standalone spans.
+final class SpanBuilder {
+    struct Pending { var event: [String: Any]; var startNs: UInt64; var seenAt: UInt64 }
+    private var pending: [String: Pending] = [:]      // request_id → request
+    private var order: [String] = []
+    let pairTimeoutNs: UInt64
+    static let maxPending = 10_000
+
+    init(pairTimeoutMs: Int64) { pairTimeoutNs = UInt64(max(1, pairTimeoutMs)) * 1_000_000 }
+
+    static func ids(_ e: [String: Any]) -> (Data, Data) {
+        let tc = e["trace_context"] as? [String: Any]
+        if let t = hexBytes(tc?["trace_id"] as? String), t.count == 16, let s = hexBytes(tc?["span_id"] as? String), s.count == 8 {
+            return (t, s)
+        }
+        let id = (e["data"] as? [String: Any])?["request_id"] as? String ?? e["event_id"] as? String ?? UUID().uuidString
+        return (Data(bytes(fnv(id, seed: 1)) + bytes(fnv(id, seed: 2))), Data(bytes(fnv(id, seed: 3))))
+    }
+
+    static func operation(_ requestType: String?) -> String {
+        switch requestType {
+        case "chat": return "chat"
+        case "completion": return "text_completion"
+        case "embedding": return "embeddings"
+        default: return requestType ?? "chat"
+        }
+    }
+
+    func commonAttributes(_ e: [String: Any]) -> [KV] {
+        let p = e["process"] as? [String: Any]
+        return [kv("process.pid", p?["pid"]), kv("process.executable.name", p?["name"]), kv("process.executable.path", p?["exe"]),
+                kv("oisp.event_id", e["event_id"]), kv("oisp.event_type", e["event_type"])].compactMap { $0 }
+    }
+
+    /// Consumes a batch of events; returns finished spans.
+    func consume(_ events: [[String: Any]], nowNs: UInt64) -> [Span] {
+        var spans: [Span] = []
+        for e in events {
+            let type = e["event_type"] as? String ?? ""
+            let data = e["data"] as? [String: Any] ?? [:]
+            let ts = rfc3339Nanos(e["ts"] as? String)
+            switch type {
+            case "ai.request":
+                guard let rid = data["request_id"] as? String else { continue }
+                if pending[rid] == nil { order.append(rid) }
+                pending[rid] = Pending(event: e, startNs: ts, seenAt: nowNs)
+                if order.count > SpanBuilder.maxPending, let old = order.first {
+                    order.removeFirst()
+                    if let p = pending.removeValue(forKey: old) { spans.append(unanswered(p, reason: "pairing state full")) }
+                }
+            case "ai.response", "ai.embedding":
+                let rid = data["request_id"] as? String ?? ""
+                let req = pending.removeValue(forKey: rid)
+                if req != nil { order.removeAll { $0 == rid } }
+                let latency = UInt64(max(0, num(data["latency_ms"]) ?? 0))
+                let start = req?.startNs ?? (ts > latency * 1_000_000 ? ts - latency * 1_000_000 : ts)
+                spans.append(aiSpan(request: req?.event, response: e, start: start, end: ts))
+            case "ai.streaming_chunk":
+                continue // the call's span carries the stream's outcome
+            case "agent.tool_call":
+                var s = standalone(e, name: "execute_tool \((data["tool"] as? [String: Any])?["name"] as? String ?? "")", ts: ts)
+                s.attributes += [kv("gen_ai.operation.name", "execute_tool"), kv("gen_ai.tool.name", (data["tool"] as? [String: Any])?["name"]),
+                                 kv("gen_ai.tool.call.id", data["call_id"])].compactMap { $0 }
+                spans.append(s)
+            default:
+                spans.append(standalone(e, name: type, ts: ts))
+            }
+        }
+        // unanswered requests past the pairing timeout
+        for rid in order {
+            guard let p = pending[rid], nowNs >= p.seenAt + pairTimeoutNs else { break }
+            pending[rid] = nil
+            spans.append(unanswered(p, reason: "no response within pair timeout"))
+        }
+        order.removeAll { pending[$0] == nil }
+        return spans
+    }
+
+    /// Everything still waiting for a response (shutdown), as error spans.
+    func drain() -> [Span] {
+        let out = order.compactMap { pending[$0] }.map { unanswered($0, reason: "sensor stopped before the response") }
+        pending = [:]; order = []
+        return out
+    }
+
+    var pendingCount: Int { pending.count }
+
+    func unanswered(_ p: Pending, reason: String) -> Span {
+        var s = aiSpan(request: p.event, response: nil, start: p.startNs, end: p.startNs)
+        s.status.code = .error
+        s.status.message = reason
+        s.attributes.append(kv("error.type", "no_response")!)
+        return s
+    }
+
+    func aiSpan(request: [String: Any]?, response: [String: Any]?, start: UInt64, end: UInt64) -> Span {
+        let q = request?["data"] as? [String: Any] ?? [:]
+        let a = response?["data"] as? [String: Any] ?? [:]
+        let anchor = request ?? response ?? [:]
+        var s = Span()
+        let (t, sid) = SpanBuilder.ids(anchor)
+        s.traceID = t
+        s.spanID = sid
+        s.kind = .client
+        s.startTimeUnixNano = start
+        s.endTimeUnixNano = max(start, end)
+        let requestType = q["request_type"] as? String ?? (response?["event_type"] as? String == "ai.embedding" ? "embedding" : "chat")
+        let op = SpanBuilder.operation(requestType)
+        let reqModel = (q["model"] as? [String: Any])?["id"] as? String
+        let respModel = (a["model"] as? [String: Any])?["id"] as? String
+        s.name = "\(op) \(reqModel ?? respModel ?? "")".trimmingCharacters(in: .whitespaces)
+        let provider = ((q["provider"] ?? a["provider"]) as? [String: Any])?["name"] as? String
+        let endpoint = (q["provider"] as? [String: Any])?["endpoint"] as? String
+        let host = endpoint.flatMap { URL(string: $0)?.host }
+        let usage = a["usage"] as? [String: Any]
+        let params = q["parameters"] as? [String: Any]
+        var finish: [String] = []
+        for c in a["choices"] as? [[String: Any]] ?? [] { if let f = c["finish_reason"] as? String { finish.append(f) } }
+        if finish.isEmpty, let f = a["finish_reason"] as? String { finish = [f] }
+        s.attributes = [
+            kv("gen_ai.operation.name", op), kv("gen_ai.provider.name", provider), kv("gen_ai.system", provider),
+            kv("gen_ai.request.model", reqModel), kv("gen_ai.response.model", respModel),
+            kv("gen_ai.response.id", a["provider_request_id"]),
+            kv("gen_ai.usage.input_tokens", usage?["prompt_tokens"]), kv("gen_ai.usage.output_tokens", usage?["completion_tokens"]),
+            finish.isEmpty ? nil : kv("gen_ai.response.finish_reasons", finish),
+            kv("gen_ai.request.temperature", params?["temperature"]), kv("gen_ai.request.max_tokens", params?["max_tokens"]),
+            kv("gen_ai.request.top_p", params?["top_p"]),
+            kv("server.address", host), kv("oisp.request_id", q["request_id"] ?? a["request_id"]),
+            kv("oisp.streaming", q["streaming"]), kv("gen_ai.usage.total_tokens", usage?["total_tokens"]),
+            kv("oisp.time_to_first_token_ms", a["time_to_first_token_ms"]), kv("http.response.status_code", a["status_code"]),
+        ].compactMap { $0 } + commonAttributes(anchor)
+        if let success = a["success"] as? Bool, !success {
+            s.status.code = .error
+            s.status.message = ((a["error"] as? [String: Any])?["message"] as? String) ?? "request failed"
+            if let t = (a["error"] as? [String: Any])?["type"] as? String { s.attributes.append(kv("error.type", t)!) }
+        } else if response != nil {
+            s.status.code = .ok
+        }
+        return s
+    }
+
+    func standalone(_ e: [String: Any], name: String, ts: UInt64) -> Span {
+        var s = Span()
+        let tc = e["trace_context"] as? [String: Any]
+        let id = e["event_id"] as? String ?? UUID().uuidString
+        s.traceID = hexBytes(tc?["trace_id"] as? String) ?? Data(bytes(fnv(id, seed: 1)) + bytes(fnv(id, seed: 2)))
+        s.spanID = Data(bytes(fnv(id, seed: 5)))
+        if let parent = hexBytes(tc?["span_id"] as? String), parent.count == 8 { s.parentSpanID = parent }
+        s.kind = .internal
+        s.name = name
+        s.startTimeUnixNano = ts
+        let data = e["data"] as? [String: Any] ?? [:]
+        let runtime = (data["runtime_ms"] as? NSNumber)?.uint64Value ?? UInt64(max(0, num(data["latency_ms"]) ?? 0))
+        s.endTimeUnixNano = ts
+        if runtime > 0 && ts > runtime * 1_000_000 { s.startTimeUnixNano = ts - runtime * 1_000_000 }
+        s.attributes = commonAttributes(e)
+        if let dest = data["dest"] as? [String: Any] {
+            s.attributes += [kv("server.address", dest["ip"]), kv("server.port", dest["port"])].compactMap { $0 }
+        }
+        if let code = data["exit_code"] { s.attributes.append(kv("process.exit.code", code)!) }
+        return s
+    }
+}

@@ -1,0 +1,86 @@
+"""Test peer: an OTLP receiver built on the official definitions (opentelemetry-proto + grpcio).
+Serves TraceService/LogsService over gRPC and /v1/traces, /v1/logs over HTTP (protobuf or JSON),
+and appends every request it accepts — signal, transport, metadata/headers, decoded content —
+as one JSON line to OUT. Usage: otlp_receiver.py OUT PORTFILE [--fail-first N]"""
+import gzip, json, sys, threading
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import grpc
+from google.protobuf.json_format import MessageToDict, Parse
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+out_path, port_file = sys.argv[1], sys.argv[2]
+fail_first = int(sys.argv[sys.argv.index("--fail-first") + 1]) if "--fail-first" in sys.argv else 0
+lock = threading.Lock()
+state = {"calls": 0}
+
+def should_fail():
+    with lock:
+        state["calls"] += 1
+        return state["calls"] <= fail_first
+
+def record(signal, transport, meta, msg):
+    d = MessageToDict(msg, preserving_proto_field_name=True)
+    with lock, open(out_path, "a") as f:
+        f.write(json.dumps({"signal": signal, "transport": transport, "metadata": meta, "request": d}) + "\n")
+
+class Trace(trace_service_pb2_grpc.TraceServiceServicer):
+    def Export(self, request, context):
+        if should_fail():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+        record("traces", "grpc", dict(context.invocation_metadata()), request)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+    def Export(self, request, context):
+        if should_fail():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+        record("logs", "grpc", dict(context.invocation_metadata()), request)
+        return logs_service_pb2.ExportLogsServiceResponse()
+
+class HTTP(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        kinds = {"/v1/traces": ("traces", trace_service_pb2.ExportTraceServiceRequest, trace_service_pb2.ExportTraceServiceResponse),
+                 "/v1/logs": ("logs", logs_service_pb2.ExportLogsServiceRequest, logs_service_pb2.ExportLogsServiceResponse)}
+        if self.path not in kinds:
+            self.send_response(404); self.end_headers(); return
+        if should_fail():
+            self.send_response(503); self.send_header("Retry-After", "1"); self.send_header("Content-Length", "0"); self.end_headers(); return
+        signal, req_t, resp_t = kinds[self.path]
+        msg = req_t()
+        try:
+            if "json" in self.headers.get("Content-Type", ""):
+                Parse(body.decode(), msg)
+            else:
+                msg.ParseFromString(body)
+        except Exception as e:
+            self.send_response(400); self.send_header("Content-Length", "0"); self.end_headers()
+            print("bad request:", e, file=sys.stderr); return
+        record(signal, "http", {k.lower(): v for k, v in self.headers.items()}, msg)
+        out = resp_t().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *a):
+        pass
+
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Trace(), server)
+logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
+grpc_port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+httpd = ThreadingHTTPServer(("127.0.0.1", 0), HTTP)
+threading.Thread(target=httpd.serve_forever, daemon=True).start()
+with open(port_file + ".tmp", "w") as f:
+    f.write(f"{grpc_port} {httpd.server_address[1]}")
+import os
+os.rename(port_file + ".tmp", port_file)
+server.wait_for_termination()
