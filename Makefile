@@ -10,7 +10,13 @@ BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 BPF_CLANG ?= $(shell command -v clang-14 || command -v clang)
 BPF_OUT = .build/bpf
 
-.PHONY: deps build bpf run test demo clean
+VENV = .build/venv
+# Test peers from PyPI, pinned: rotel (a real OTLP collector), the official OTLP definitions + grpcio
+# for the recording receiver, and the official Python OTLP exporter for the side-by-side benchmark.
+PY_TEST_PACKAGES = rotel==0.0.1a15 opentelemetry-proto==1.45.2 grpcio==1.85.3 opentelemetry-sdk==1.45.2 \
+                   opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2
+
+.PHONY: deps build bpf run test test-peers demo clean
 
 bpf: deps ## compile the CO-RE BPF programs (vmlinux.h from this kernel's BTF) into the bin dir
 	@mkdir -p $(BPF_OUT) $(BIN)
@@ -33,7 +39,11 @@ build: deps
 run: build ## build, then run the sensor's main job on the embedded default config
 	$(BIN)/oisp-sensor demo --count 4
 
-test: deps ## build once, then run every test suite
+test-peers: deps ## Python test peers in a venv (idempotent)
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --disable-pip-version-check $(PY_TEST_PACKAGES)
+
+test: deps test-peers ## build once, then run every test suite
 	$(SWIFT) build -c $(CONFIG) --build-tests
 	$(MAKE) bpf
 	$(SWIFT) test -c $(CONFIG) --skip-build --disable-swift-testing

@@ -134,13 +134,15 @@ final class OTLPInstance {
         let hdrs = String(cString: rs.headers)
         func header(_ name: String) -> String? {
             var last: String?
-            for line in hdrs.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            // "\r\n" is one Character in Swift: split on unicode scalars
+            for line in hdrs.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n") {
                 guard let colon = line.firstIndex(of: ":") else { continue }
                 if line[..<colon].lowercased() == name { last = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
             }
             return last
         }
         let respBody = Data(bytes: rs.body, count: rs.body_len)
+        if ProcessInfo.processInfo.environment["OISP_OTLP_DEBUG"] != nil { log(OISP_LOG_INFO, "response \(rs.status) headers: \(hdrs.replacingOccurrences(of: "\r\n", with: " | "))") }
         let retryAfter = header("retry-after").flatMap { Int($0) }.map { $0 * 1000 }
         if c.proto == .grpc {
             guard rs.status == 200 else {

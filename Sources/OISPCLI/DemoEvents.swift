@@ -56,6 +56,8 @@ struct DemoEventGenerator {
                                     "protocol": "tcp", "success": true,
                                     "tls": ["version": "TLSv1.3", "sni": .string(s.host), "alpn": "h2"]]))
         let requestID = "req_" + ULID.make()
+        let h = Hashing.sha256(Array(requestID.utf8))
+        let trace = OISPEvent.TraceContext(traceID: Hashing.hexString(Array(h[0..<16])), spanID: Hashing.hexString(Array(h[16..<24])), traceFlags: 1)
         src.capturePoint = "ssl_write"
         let endpoint = "https://\(s.host)\(s.path)"
         let request = OISPEvent(eventType: "ai.request", ts: next(3), host: host, actor: actor, process: proc, source: src,
@@ -70,14 +72,16 @@ struct DemoEventGenerator {
                                        "messages_count": 2, "has_system_prompt": true,
                                        "parameters": ["temperature": 0.2, "max_tokens": 1024],
                                        "estimated_tokens": .int(Int64(s.prompt.count / 4 + 12))])
-        out.append(request)
+        var requestWithTrace = request
+        requestWithTrace.traceContext = trace
+        out.append(requestWithTrace)
         src.capturePoint = "ssl_read"
         let words = s.answer.split(separator: " ", omittingEmptySubsequences: false)
         let ttft: Int64 = 180 + Int64.random(in: 0..<120, using: &rng)
         for (i, w) in words.enumerated() {
             out.append(OISPEvent(eventType: "ai.streaming_chunk", ts: next(i == 0 ? ttft : 25), host: host, actor: actor,
                                  process: proc, source: src,
-                                 relatedEvents: [.init(eventID: request.eventID, relationship: "parent")],
+                                 relatedEvents: [.init(eventID: request.eventID, relationship: "parent")], traceContext: trace,
                                  data: ["request_id": .string(requestID), "chunk_index": .int(Int64(i)),
                                         "delta": ["content": .string((i == 0 ? "" : " ") + w)]]))
         }
@@ -86,7 +90,7 @@ struct DemoEventGenerator {
         let latency = (t - request.ts.nanoseconds) / 1_000_000 + 20
         out.append(OISPEvent(eventType: "ai.response", ts: next(20), host: host, actor: actor, process: proc, source: src,
                              confidence: .init(level: "high", completeness: "full", reasons: ["tls_boundary_capture", "known_endpoint"]),
-                             relatedEvents: [.init(eventID: request.eventID, relationship: "parent")],
+                             relatedEvents: [.init(eventID: request.eventID, relationship: "caused_by")], traceContext: trace,
                              data: ["request_id": .string(requestID), "provider_request_id": .string("chatcmpl-" + ULID.make().lowercased()),
                                     "provider": ["name": .string(s.provider)], "model": ["id": .string(s.model)],
                                     "status_code": 200, "success": true,

@@ -1,0 +1,237 @@
+import Foundation
+import OISPEvent
+import XCTest
+
+/// The OTLP exporter plugin against a recording receiver built on the official OTLP definitions
+/// (opentelemetry-proto + grpcio), directly and through rotel, a real OpenTelemetry collector.
+final class OTLPExporterTests: XCTestCase {
+    var dir: URL!
+    var receiver: Process?
+    var rotel: Process?
+    var grpcPort = 0, httpPort = 0
+    var out: URL { dir.appendingPathComponent("received.jsonl") }
+
+    static var python: String { TestSupport.packageRoot.appendingPathComponent(".build/venv/bin/python").path }
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.python) else {
+            XCTFail("test peers missing: run `make test-peers` (creates .build/venv)")
+            throw XCTSkip("no venv")
+        }
+        dir = try TestSupport.tempDir("otlp")
+    }
+
+    override func tearDown() {
+        receiver?.terminate(); rotel?.terminate()
+        receiver?.waitUntilExit(); rotel?.waitUntilExit()
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func startReceiver(failFirst: Int = 0) throws {
+        let ports = dir.appendingPathComponent("ports")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.python)
+        p.arguments = [TestSupport.fixtures.appendingPathComponent("otlp_receiver.py").path, out.path, ports.path] + (failFirst > 0 ? ["--fail-first", "\(failFirst)"] : [])
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        receiver = p
+        for _ in 0..<200 {
+            if let s = try? String(contentsOf: ports, encoding: .utf8) {
+                let parts = s.split(separator: " ").compactMap { Int($0) }
+                grpcPort = parts[0]; httpPort = parts[1]; return
+            }
+            usleep(50_000)
+        }
+        XCTFail("receiver did not start")
+    }
+
+    func freePort() throws -> Int {
+        let r = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+        return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
+    }
+
+    /// rotel receiving OTLP gRPC + HTTP and forwarding over OTLP/gRPC to the recording receiver.
+    func startRotel() throws -> (Int, Int) {
+        let g = try freePort(), h = try freePort()
+        let agent = TestSupport.packageRoot.appendingPathComponent(".build/venv/lib/python3.11/site-packages/rotel/rotel-agent").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: agent)
+        p.arguments = ["start", "--otlp-grpc-endpoint", "127.0.0.1:\(g)", "--otlp-http-endpoint", "127.0.0.1:\(h)", "--exporter", "otlp",
+                       "--otlp-exporter-endpoint", "http://127.0.0.1:\(grpcPort)", "--otlp-exporter-protocol", "grpc",
+                       "--pid-file", dir.appendingPathComponent("rotel.pid").path]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        rotel = p
+        // wait until it listens
+        for _ in 0..<100 {
+            let r = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1',\(g)),1)"])
+            if r.status == 0 { return (g, h) }
+            usleep(100_000)
+        }
+        XCTFail("rotel did not start")
+        return (g, h)
+    }
+
+    func fixtures(_ n: Int = 6) throws -> (URL, [OISPEvent]) {
+        let f = dir.appendingPathComponent("fixtures.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "--count", "\(n)", "--output", f.path]).status, 0)
+        return (f, TestSupport.lines(f).map { try! OISPEvent(jsonBytes: Array($0.utf8)) })
+    }
+
+    func replay(_ input: URL, endpoint: String, proto: String, extra: String = "") throws -> TestSupport.Result {
+        let cfg = dir.appendingPathComponent("otlp.toml")
+        try TestSupport.write("""
+        [sensor]
+        name = "k8s-${NODE_NAME}"
+
+        [export.otlp]
+        enabled = true
+        endpoint = "\(endpoint)"
+        protocol = "\(proto)"
+        headers = {
+          "x-node-name" = "${NODE_NAME}",
+          "x-cluster" = "production"
+        }
+        \(extra)
+        """, to: cfg)
+        return try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path], env: ["NODE_NAME": "worker-3"])
+    }
+
+    func received(wait spans: Int = 1) -> [JSONValue] {
+        let deadline = Date().addingTimeInterval(10)
+        var all: [JSONValue] = []
+        while Date() < deadline {
+            all = TestSupport.lines(out).compactMap { try? JSONParser.parse($0) }
+            if self.spans(all).count >= spans { break }
+            usleep(100_000)
+        }
+        return all
+    }
+
+    func spans(_ reqs: [JSONValue]) -> [JSONValue] {
+        reqs.filter { $0["signal"]?.stringValue == "traces" }.flatMap { r in
+            (r["request"]?["resource_spans"]?.arrayValue ?? []).flatMap { rs in
+                (rs["scope_spans"]?.arrayValue ?? []).flatMap { $0["spans"]?.arrayValue ?? [] }
+            }
+        }
+    }
+
+    func attr(_ span: JSONValue, _ key: String) -> JSONValue? {
+        guard let a = span["attributes"]?.arrayValue?.first(where: { $0["key"]?.stringValue == key }) else { return nil }
+        let v = a["value"]
+        return v?["string_value"] ?? v?["int_value"] ?? v?["double_value"] ?? v?["bool_value"] ?? v?["array_value"]
+    }
+
+    func checkAISpans(_ got: [JSONValue], _ events: [OISPEvent], file: StaticString = #filePath, line: UInt = #line) {
+        let calls = events.filter { $0.eventType == "ai.response" }
+        let ai = spans(got).filter { attr($0, "gen_ai.operation.name") != nil && $0["kind"]?.stringValue == "SPAN_KIND_CLIENT" }
+        XCTAssertEqual(ai.count, calls.count, "one span per AI call", file: file, line: line)
+        for resp in calls {
+            let rid = resp.data["request_id"]!.stringValue!
+            guard let s = ai.first(where: { attr($0, "oisp.request_id")?.stringValue == rid }) else { XCTFail("no span for \(rid)", file: file, line: line); continue }
+            let req = events.first { $0.eventType == "ai.request" && $0.data["request_id"]?.stringValue == rid }!
+            XCTAssertEqual(attr(s, "gen_ai.operation.name")?.stringValue, "chat", file: file, line: line)
+            XCTAssertEqual(attr(s, "gen_ai.provider.name")?.stringValue, req.data["provider"]?["name"]?.stringValue, file: file, line: line)
+            XCTAssertEqual(attr(s, "gen_ai.request.model")?.stringValue, req.data["model"]?["id"]?.stringValue, file: file, line: line)
+            XCTAssertEqual(attr(s, "gen_ai.response.model")?.stringValue, resp.data["model"]?["id"]?.stringValue, file: file, line: line)
+            XCTAssertEqual(attr(s, "gen_ai.usage.input_tokens")?.stringValue, String(resp.data["usage"]!["prompt_tokens"]!.intValue!), file: file, line: line)
+            XCTAssertEqual(attr(s, "gen_ai.usage.output_tokens")?.stringValue, String(resp.data["usage"]!["completion_tokens"]!.intValue!), file: file, line: line)
+            XCTAssertEqual(attr(s, "gen_ai.response.finish_reasons")?["values"]?.arrayValue?.first?["string_value"]?.stringValue, "stop", file: file, line: line)
+            XCTAssertNotNil(attr(s, "server.address"), file: file, line: line)
+            XCTAssertEqual(attr(s, "process.pid")?.stringValue, String(req.process!.pid), file: file, line: line)
+            XCTAssertEqual(attr(s, "process.executable.name")?.stringValue, req.process?.name, file: file, line: line)
+            XCTAssertEqual(s["name"]?.stringValue, "chat \(req.data["model"]!["id"]!.stringValue!)", file: file, line: line)
+            // the span runs from the request to the response
+            let start = UInt64(s["start_time_unix_nano"]!.stringValue!)!, end = UInt64(s["end_time_unix_nano"]!.stringValue!)!
+            XCTAssertEqual(Int64(start) / 1000, req.ts.nanoseconds / 1000, file: file, line: line)
+            XCTAssertEqual(Int64(end) / 1000, resp.ts.nanoseconds / 1000, file: file, line: line)
+        }
+        let resource = got.first { $0["signal"]?.stringValue == "traces" }?["request"]?["resource_spans"]?.arrayValue?.first?["resource"]?["attributes"]?.arrayValue ?? []
+        let keys = resource.compactMap { $0["key"]?.stringValue }
+        XCTAssertTrue(keys.contains("service.name") && keys.contains("host.name") && keys.contains("k8s.node.name"), "\(keys)", file: file, line: line)
+    }
+
+    func testGRPCDirectCarriesHeadersAndGenAISpans() throws {
+        try startReceiver()
+        let (input, events) = try fixtures()
+        let r = try replay(input, endpoint: "http://127.0.0.1:\(grpcPort)", proto: "grpc")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let got = received()
+        XCTAssertEqual(got.first?["transport"]?.stringValue, "grpc")
+        XCTAssertEqual(got.first?["metadata"]?["x-node-name"]?.stringValue, "worker-3", "headers from the multi-line inline table, ${NODE_NAME} expanded")
+        XCTAssertEqual(got.first?["metadata"]?["x-cluster"]?.stringValue, "production")
+        checkAISpans(got, events)
+    }
+
+    func testHTTPProtobufDirect() throws {
+        try startReceiver()
+        let (input, events) = try fixtures()
+        let r = try replay(input, endpoint: "http://127.0.0.1:\(httpPort)", proto: "http/protobuf")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let got = received()
+        XCTAssertEqual(got.first?["transport"]?.stringValue, "http")
+        XCTAssertEqual(got.first?["metadata"]?["x-node-name"]?.stringValue, "worker-3")
+        XCTAssertEqual(got.first?["metadata"]?["content-type"]?.stringValue, "application/x-protobuf")
+        checkAISpans(got, events)
+    }
+
+    func testThroughRotelCollectorOverGRPCAndHTTP() throws {
+        try startReceiver()
+        let (g, h) = try startRotel()
+        let (input, events) = try fixtures()
+        XCTAssertEqual(try replay(input, endpoint: "http://127.0.0.1:\(g)", proto: "grpc").status, 0)
+        let n = events.filter { $0.eventType == "ai.response" }.count
+        var got = received(wait: n)
+        checkAISpans(got, events)
+        try FileManager.default.removeItem(at: out)
+        XCTAssertEqual(try replay(input, endpoint: "http://127.0.0.1:\(h)", proto: "http/protobuf").status, 0)
+        got = received(wait: n)
+        checkAISpans(got, events)
+    }
+
+    func testLogsSignalOneRecordPerEvent() throws {
+        try startReceiver()
+        let (input, events) = try fixtures(2)
+        let r = try replay(input, endpoint: "http://127.0.0.1:\(httpPort)", proto: "http/json", extra: "signals = [\"logs\"]")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        usleep(300_000)
+        let logs = TestSupport.lines(out).compactMap { try? JSONParser.parse($0) }.filter { $0["signal"]?.stringValue == "logs" }
+        let records = logs.flatMap { ($0["request"]?["resource_logs"]?.arrayValue ?? []).flatMap { ($0["scope_logs"]?.arrayValue ?? []).flatMap { $0["log_records"]?.arrayValue ?? [] } } }
+        XCTAssertEqual(records.count, events.count)
+        let bodies = records.compactMap { $0["body"]?["string_value"]?.stringValue }.map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        XCTAssertEqual(Set(bodies), Set(events.map(\.eventID)), "body = the event JSON")
+        XCTAssertTrue(records.contains { $0["trace_id"] != nil }, "AI events carry their trace id")
+    }
+
+    func testRetryableFailuresThenSuccessAndSplitBatches() throws {
+        try startReceiver(failFirst: 2)
+        let (input, events) = try fixtures(4)
+        // batch_size 3: requests and their responses land in different batches
+        let r = try replay(input, endpoint: "http://127.0.0.1:\(grpcPort)", proto: "grpc",
+                           extra: "batch_size = 3\nretry_on_failure = { initial_interval_ms = 50, max_interval_ms = 200 }")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("will retry"), r.stderr)
+        checkAISpans(received(wait: 4), events)
+    }
+
+    func testUnansweredRequestBecomesErrorSpan() throws {
+        try startReceiver()
+        let (_, events) = try fixtures(1)
+        let lone = dir.appendingPathComponent("lone.jsonl")
+        try TestSupport.write(events.filter { $0.eventType == "ai.request" }.map { $0.jsonString() }.joined(separator: "\n") + "\n", to: lone)
+        XCTAssertEqual(try replay(lone, endpoint: "http://127.0.0.1:\(grpcPort)", proto: "grpc").status, 0)
+        let s = spans(received()).first { attr($0, "gen_ai.operation.name") != nil }
+        XCTAssertEqual(s?["status"]?["code"]?.stringValue, "STATUS_CODE_ERROR")
+        XCTAssertEqual(attr(s ?? .null, "error.type")?.stringValue, "no_response")
+    }
+
+    func testUnreachableCollectorIsRetriedNotCrashing() throws {
+        let (input, _) = try fixtures(1)
+        let port = try freePort()
+        let r = try replay(input, endpoint: "http://127.0.0.1:\(port)", proto: "grpc",
+                           extra: "timeout_ms = 500\nretry_on_failure = { initial_interval_ms = 50, max_elapsed_ms = 1000 }")
+        XCTAssertEqual(r.status, 75, "lost events are reported by the exit code")
+        XCTAssertTrue(r.stderr.contains("retries exhausted"), r.stderr)
+    }
+}
