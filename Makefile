@@ -14,7 +14,8 @@ VENV = .build/venv
 # Test peers from PyPI, pinned: rotel (a real OTLP collector), the official OTLP definitions + grpcio
 # for the recording receiver, and the official Python OTLP exporter for the side-by-side benchmark.
 PY_TEST_PACKAGES = rotel==0.0.1a15 opentelemetry-proto==1.45.2 grpcio==1.85.3 opentelemetry-sdk==1.45.2 \
-                   opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2
+                   opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 \
+                   osmem-server==0.1.6 "moto[server]==5.2.1" boto3==1.43.11
 
 .PHONY: deps build bpf run test test-peers demo clean
 

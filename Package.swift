@@ -17,6 +17,9 @@ let package = Package(
         .library(name: "oisp-exporter-file", type: .dynamic, targets: ["FileExporter"]),
         .library(name: "oisp-exporter-kafka", type: .dynamic, targets: ["KafkaExporter"]),
         .library(name: "oisp-exporter-otlp", type: .dynamic, targets: ["OTLPExporter"]),
+        .library(name: "oisp-exporter-http", type: .dynamic, targets: ["HTTPExporter"]),
+        .library(name: "oisp-exporter-elasticsearch", type: .dynamic, targets: ["ElasticsearchExporter"]),
+        .library(name: "oisp-exporter-loki", type: .dynamic, targets: ["LokiExporter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -72,6 +75,13 @@ let package = Package(
         .target(name: "OTLPExporter", dependencies: ["COISPExporterABI", "COISPHTTP", "CZlibCrypto",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 path: "Plugins/OTLPExporter", exclude: ["proto", "regenerate.sh"], swiftSettings: swift5),
+
+        // Plugin-side kit (C table glue, libcurl client, config helpers) linked into each Swift plugin.
+        .target(name: "OISPExporterKit", dependencies: ["COISPExporterABI", "COISPHTTP", "CZlibCrypto"],
+                path: "Plugins/Shared/ExporterKit", swiftSettings: swift5),
+        .target(name: "HTTPExporter", dependencies: ["OISPExporterKit", "COISPExporterABI"], path: "Plugins/HTTPExporter", swiftSettings: swift5),
+        .target(name: "ElasticsearchExporter", dependencies: ["OISPExporterKit", "COISPExporterABI"], path: "Plugins/ElasticsearchExporter", swiftSettings: swift5),
+        .target(name: "LokiExporter", dependencies: ["OISPExporterKit", "COISPExporterABI"], path: "Plugins/LokiExporter", swiftSettings: swift5),
 
         .testTarget(name: "OISPSensorTests",
                     dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPCLI"],

@@ -1,0 +1,108 @@
+// [export.elasticsearch] — Fluent Bit's `es` output: host, port (9200), index, logstash_format,
+// logstash_prefix, logstash_dateformat (%Y.%m.%d), time_key (@timestamp), http_user/http_passwd,
+// http_api_key / cloud_id, tls, tls_verify, suppress_type_name, compress (gzip), path.
+// `_bulk` NDJSON with `_id` = event_id (a retried batch is idempotent). Per-item results: items
+// that failed with 429/5xx are the only ones sent again on the retry; items rejected for good
+// (mapping errors, 400) are logged and counted.
+import COISPExporterABI
+import Foundation
+import OISPExporterKit
+
+final class ElasticsearchOutput: Exporter {
+    let http = HTTPClient()
+    let url: String
+    let index: String
+    let logstash: Bool
+    let prefix: String
+    let dateFormat: String
+    let timeKey: String
+    let suppressType: Bool
+    let gzip: Bool
+    var headers = ["Content-Type: application/x-ndjson"]
+    let host: PluginHost
+    /// Items of the current batch still to send (after a partial failure), by batch id.
+    var pending: (batch: UInt64, records: [Record])?
+
+    init(config c: Config, host: PluginHost) throws {
+        self.host = host
+        var base = try baseURL(c, defaultPort: 9200)
+        if let cloud = c.string("cloud_id"), let decoded = ElasticsearchOutput.cloudHost(cloud) { base = "https://\(decoded):443" }
+        url = base + c.string("path", default: "") + "/_bulk"
+        index = c.string("index", default: "oisp-events")
+        logstash = try c.bool("logstash_format", default: false)
+        prefix = c.string("logstash_prefix", default: "logstash")
+        dateFormat = c.string("logstash_dateformat", default: "%Y.%m.%d")
+        timeKey = c.string("time_key", default: "@timestamp")
+        suppressType = try c.bool("suppress_type_name", default: true)
+        gzip = c.string("compress") == "gzip"
+        http.options = try httpOptions(c)
+        if let key = c.string("http_api_key") ?? c.string("api_key") { headers.append("Authorization: ApiKey \(key)") }
+        if gzip { headers.append("Content-Encoding: gzip") }
+        host.info("elasticsearch output → \(url) (index \(logstash ? prefix + "-" + dateFormat : index))")
+    }
+
+    /// cloud_id = "name:base64(host$es_uuid$kibana_uuid)" → "<es_uuid>.<host>".
+    static func cloudHost(_ id: String) -> String? {
+        guard let b64 = id.split(separator: ":", maxSplits: 1).last, let d = Data(base64Encoded: String(b64)),
+              let s = String(data: d, encoding: .utf8) else { return nil }
+        let parts = s.split(separator: "$")
+        return parts.count >= 2 ? "\(parts[1]).\(parts[0])" : nil
+    }
+
+    func indexName(_ r: Record) -> String {
+        logstash ? "\(prefix)-\(strftimeUTC(dateFormat, Int(r.timestampNs / 1_000_000_000)))" : index
+    }
+
+    func export(_ batch: [Record], batchID: UInt64, attempt: Int) -> ExportResult {
+        var records = batch
+        if let p = pending, p.batch == batchID, attempt > 1 { records = p.records } // resend only failed items
+        pending = nil
+        var body = Data()
+        for r in records {
+            let action = suppressType ? #"{"index":{"_index":"\#(indexName(r))","_id":"\#(r.eventID)"}}"# :
+                #"{"index":{"_index":"\#(indexName(r))","_type":"_doc","_id":"\#(r.eventID)"}}"#
+            body.append(Data(action.utf8)); body.append(10)
+            let ts = strftimeUTC("%Y-%m-%dT%H:%M:%S", Int(r.timestampNs / 1_000_000_000)) + String(format: ".%06dZ", Int((r.timestampNs / 1000) % 1_000_000))
+            var doc = Data("{\"\(timeKey)\":\"\(ts)\"".utf8)
+            if r.json.count > 2 { doc.append(UInt8(ascii: ",")) }
+            doc.append(r.json.dropFirst())
+            body.append(doc); body.append(10)
+        }
+        let resp = http.request("POST", url, headers: headers, body: gzip ? gzipData(body) : body)
+        let overall = HTTPClient.classify(resp, what: "POST \(url)")
+        guard case .ok = overall else { return overall }
+        guard let obj = JSONAny.object(resp.body) else { return .retry(message: "unreadable _bulk response") }
+        guard obj["errors"] as? Bool == true else { host.count("es_documents", records.count); return .ok }
+        let items = obj["items"] as? [[String: Any]] ?? []
+        var retry: [Record] = [], rejected: [String] = []
+        for (i, item) in items.enumerated() where i < records.count {
+            let result = (item["index"] ?? item["create"]) as? [String: Any] ?? [:]
+            let status = Int((result["status"] as? Int64) ?? 200)
+            if status == 429 || status >= 500 { retry.append(records[i]) }
+            else if status >= 300 && status != 409 {
+                let err = result["error"] as? [String: Any]
+                rejected.append("\(records[i].eventID): \(status) \(err?["type"] as? String ?? "") \(err?["reason"] as? String ?? "")")
+            }
+        }
+        host.count("es_documents", records.count - retry.count - rejected.count)
+        if !rejected.isEmpty {
+            host.count("es_rejected_documents", rejected.count)
+            host.warn("elasticsearch rejected \(rejected.count) documents permanently: \(rejected.prefix(3).joined(separator: "; "))")
+        }
+        if !retry.isEmpty {
+            pending = (batchID, retry)
+            return .retry(message: "\(retry.count) of \(records.count) bulk items failed with 429/5xx")
+        }
+        if rejected.count == records.count { return .permanent(message: "all \(rejected.count) documents rejected: \(rejected.first ?? "")") }
+        return .ok
+    }
+
+    func flush() -> ExportResult { .ok }
+}
+
+@_cdecl("oisp_exporter_entry")
+public func oispESEntry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
+    guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
+    return makePluginTable(name: "elasticsearch", version: "0.1.0", description: "Elasticsearch/OpenSearch _bulk output (Fluent Bit es options)",
+                           schema: nil) { try ElasticsearchOutput(config: $0, host: $1) }
+}

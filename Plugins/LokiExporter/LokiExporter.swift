@@ -1,0 +1,142 @@
+// [export.loki] — Fluent Bit's `loki` output: host, port (3100), uri (/loki/api/v1/push), labels
+// ("job=oisp-sensor, cluster=production, event_type, $process['name']"), tenant_id
+// (X-Scope-OrgID), line_format (json | key_value), http_user/http_passwd, tls, compress (gzip).
+// Streams are grouped by label set with entries sorted by time; 429/5xx retry, 400 is permanent.
+import COISPExporterABI
+import Foundation
+import OISPExporterKit
+
+final class LokiOutput: Exporter {
+    enum Label { case fixed(String, String); case field(String, [String]) }
+    let http = HTTPClient()
+    let url: String
+    var labels: [Label] = []
+    let lineFormat: String
+    var headers = ["Content-Type: application/json"]
+    let host: PluginHost
+
+    init(config c: Config, host: PluginHost) throws {
+        self.host = host
+        url = try baseURL(c, defaultPort: 3100) + c.string("uri", default: "/loki/api/v1/push")
+        lineFormat = c.string("line_format", default: "json")
+        guard lineFormat == "json" || lineFormat == "key_value" else { throw ConfigError("line_format", "expected json or key_value, got '\(lineFormat)'") }
+        http.options = try httpOptions(c)
+        if let t = c.string("tenant_id") { headers.append("X-Scope-OrgID: \(t)") }
+        if c.string("compress") == "gzip" { headers.append("Content-Encoding: gzip") }
+        let spec = c.string("labels", default: "job=oisp-sensor")
+        for raw in spec.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !raw.isEmpty {
+            if let eq = raw.firstIndex(of: "="), !raw.hasPrefix("$") {
+                let k = String(raw[..<eq]).trimmingCharacters(in: .whitespaces)
+                let v = String(raw[raw.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+                try LokiOutput.checkName(k)
+                if v.hasPrefix("$") { labels.append(.field(k, try LokiOutput.accessor(v))) } else { labels.append(.fixed(k, v)) }
+            } else if raw.hasPrefix("$") {
+                let path = try LokiOutput.accessor(raw)
+                labels.append(.field(path.last!.replacingOccurrences(of: ".", with: "_"), path))
+            } else {
+                try LokiOutput.checkName(raw.replacingOccurrences(of: ".", with: "_"))
+                labels.append(.field(raw.replacingOccurrences(of: ".", with: "_"), [raw]))
+            }
+        }
+        host.info("loki output → \(url)")
+    }
+
+    static func checkName(_ n: String) throws {
+        guard let f = n.first, f.isLetter || f == "_", n.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            throw ConfigError("labels", "invalid label name '\(n)' (expected [a-zA-Z_][a-zA-Z0-9_]*)")
+        }
+    }
+
+    /// `$process['name']` → ["process", "name"]
+    static func accessor(_ s: String) throws -> [String] {
+        var parts: [String] = []
+        var rest = s.dropFirst()
+        let head = rest.prefix { $0 != "[" }
+        parts.append(String(head)); rest = rest.dropFirst(head.count)
+        while rest.hasPrefix("['") {
+            rest = rest.dropFirst(2)
+            guard let end = rest.range(of: "']") else { throw ConfigError("labels", "malformed record accessor '\(s)'") }
+            parts.append(String(rest[..<end.lowerBound])); rest = rest[end.upperBound...]
+        }
+        guard rest.isEmpty, !parts[0].isEmpty else { throw ConfigError("labels", "malformed record accessor '\(s)'") }
+        return parts
+    }
+
+    func value(_ obj: [String: Any], _ path: [String]) -> String? {
+        var cur: Any? = obj
+        for p in path { cur = (cur as? [String: Any])?[p] }
+        switch cur {
+        case let s as String: return s
+        case let i as Int64: return String(i)
+        case let b as Bool: return String(b)
+        default: return nil
+        }
+    }
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default: if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
+            }
+        }
+        return out
+    }
+
+    func line(_ r: Record, _ obj: [String: Any]) -> String {
+        if lineFormat == "json" { return String(decoding: r.json, as: UTF8.self) }
+        return obj.keys.sorted().compactMap { k -> String? in
+            guard let v = obj[k] else { return nil }
+            if let s = v as? String { return "\(k)=\(s)" }
+            if let d = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed]) { return "\(k)=\(String(decoding: d, as: UTF8.self))" }
+            return nil
+        }.joined(separator: " ")
+    }
+
+    func export(_ records: [Record], batchID: UInt64, attempt: Int) -> ExportResult {
+        var streams: [String: (labels: [(String, String)], entries: [(Int64, String)])] = [:]
+        var order: [String] = []
+        for r in records {
+            let obj = r.object
+            var ls: [(String, String)] = []
+            for l in labels {
+                switch l {
+                case .fixed(let k, let v): ls.append((k, v))
+                case .field(let k, let path): if let v = value(obj, path) { ls.append((k, v)) }
+                }
+            }
+            ls.sort { $0.0 < $1.0 }
+            let key = ls.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+            if streams[key] == nil { streams[key] = (ls, []); order.append(key) }
+            streams[key]!.entries.append((r.timestampNs, line(r, obj)))
+        }
+        var body = "{\"streams\":["
+        for (i, key) in order.enumerated() {
+            let s = streams[key]!
+            if i > 0 { body += "," }
+            body += "{\"stream\":{" + s.labels.map { "\"\($0.0)\":\"\(LokiOutput.escape($0.1))\"" }.joined(separator: ",") + "},\"values\":["
+            body += s.entries.sorted { $0.0 < $1.0 }.map { "[\"\($0.0)\",\"\(LokiOutput.escape($0.1))\"]" }.joined(separator: ",")
+            body += "]}"
+        }
+        body += "]}"
+        var data = Data(body.utf8)
+        if headers.contains("Content-Encoding: gzip") { data = gzipData(data) }
+        let result = HTTPClient.classify(http.request("POST", url, headers: headers, body: data), what: "POST \(url)")
+        if case .ok = result { host.count("loki_entries", records.count) }
+        return result
+    }
+
+    func flush() -> ExportResult { .ok }
+}
+
+@_cdecl("oisp_exporter_entry")
+public func oispLokiEntry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
+    guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
+    return makePluginTable(name: "loki", version: "0.1.0", description: "Grafana Loki push output (Fluent Bit loki options)",
+                           schema: nil) { try LokiOutput(config: $0, host: $1) }
+}

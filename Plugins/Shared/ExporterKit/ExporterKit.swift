@@ -1,0 +1,352 @@
+// Plugin-side helpers shared (statically) by the Swift exporter plugins: the C table glue,
+// config access, an HTTP client over libcurl, JSON values. Plugins see only the C header;
+// this kit is plugin code, not the sensor core.
+import COISPExporterABI
+import COISPHTTP
+import CZlibCrypto
+import Foundation
+
+/// One record handed to an exporter.
+public struct Record {
+    public let eventType: String
+    public let timestampNs: Int64
+    public let partitionKey: String
+    public let eventID: String
+    public let json: Data
+    /// The event as plain Swift values (lazily decoded).
+    public var object: [String: Any] { JSONAny.object(json) ?? [:] }
+}
+
+/// What an export returns to the host.
+public enum ExportResult {
+    case ok
+    case retry(message: String, retryAfterMs: Int? = nil, accepted: Int = 0)
+    case permanent(message: String)
+}
+
+/// Services of the host for one instance.
+public final class PluginHost {
+    let api: UnsafePointer<oisp_host_api>?
+    public let instanceName: String
+    init(api: UnsafePointer<oisp_host_api>?, instanceName: String) { self.api = api; self.instanceName = instanceName }
+    public func log(_ level: oisp_log_level, _ s: String) {
+        guard let api else { return }
+        var m = s
+        m.withUTF8 { b in b.withMemoryRebound(to: CChar.self) { api.pointee.callback_log(api.pointee.host_ctx, level, $0.baseAddress, $0.count) } }
+    }
+    public func info(_ s: String) { log(OISP_LOG_INFO, s) }
+    public func warn(_ s: String) { log(OISP_LOG_WARN, s) }
+    public func count(_ name: String, _ n: Int) {
+        guard let api, n > 0 else { return }
+        api.pointee.callback_counter_add(api.pointee.host_ctx, name, UInt64(n))
+    }
+}
+
+/// An exporter implemented in Swift with ExporterKit.
+public protocol Exporter: AnyObject {
+    init(config: Config, host: PluginHost) throws
+    /// `batchID`/`attempt` let an exporter resend only what failed on the previous attempt.
+    func export(_ records: [Record], batchID: UInt64, attempt: Int) -> ExportResult
+    func flush() -> ExportResult
+}
+
+/// Config error naming the key.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ key: String, _ message: String) { description = "key '\(key)': \(message)" }
+}
+
+/// The exporter's `[export.<name>]` table: flat entries (nested tables as `a.b`) and the JSON.
+public struct Config {
+    public let entries: [(String, String)]
+    public let json: [String: Any]
+    public func string(_ k: String) -> String? { entries.last { $0.0 == k }?.1 }
+    public func string(_ k: String, default d: String) -> String { string(k) ?? d }
+    public func bool(_ k: String, default d: Bool) throws -> Bool {
+        guard let v = string(k)?.lowercased() else { return d }
+        switch v {
+        case "true", "on", "yes", "1": return true
+        case "false", "off", "no", "0": return false
+        default: throw ConfigError(k, "expected on/off (true/false), got '\(v)'")
+        }
+    }
+    public func int(_ k: String, default d: Int) throws -> Int {
+        guard let v = string(k) else { return d }
+        guard let i = Int(v) else { throw ConfigError(k, "expected an integer, got '\(v)'") }
+        return i
+    }
+    /// Keys under a table, e.g. `prefix("header")` for `header.Authorization`.
+    public func table(_ prefix: String) -> [(String, String)] {
+        entries.filter { $0.0.hasPrefix(prefix + ".") }.map { (String($0.0.dropFirst(prefix.count + 1)), $0.1) }
+    }
+    /// Sizes like "100M", "5K", "1G" (Fluent Bit style).
+    public func size(_ k: String, default d: Int) throws -> Int {
+        guard var v = string(k)?.uppercased().trimmingCharacters(in: .whitespaces) else { return d }
+        var mult = 1
+        if v.hasSuffix("B") { v.removeLast() }
+        switch v.last {
+        case "K": mult = 1 << 10; v.removeLast()
+        case "M": mult = 1 << 20; v.removeLast()
+        case "G": mult = 1 << 30; v.removeLast()
+        default: break
+        }
+        guard let n = Int(v), n > 0 else { throw ConfigError(k, "expected a size like 100M, got '\(string(k)!)'") }
+        return n * mult
+    }
+    /// Durations like "1m", "30s", "500ms", "1h" (Fluent Bit style), in milliseconds.
+    public func duration(_ k: String, defaultMs d: Int) throws -> Int {
+        guard let v = string(k)?.lowercased().trimmingCharacters(in: .whitespaces) else { return d }
+        let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        for (u, m) in units where v.hasSuffix(u) {
+            if let n = Double(v.dropLast(u.count)) { return Int(n * Double(m)) }
+        }
+        if let n = Int(v) { return n * 1000 }
+        throw ConfigError(k, "expected a duration like 1m, 30s or 500ms, got '\(v)'")
+    }
+}
+
+/// HTTP via libcurl (COISPHTTP), one connection cache per instance.
+public final class HTTPClient {
+    let h = oisp_http_new()
+    public struct Options {
+        public var timeoutMs = 30000
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public var verify = true
+        public var userpwd: String?
+        public var awsSigV4: String?
+        public init() {}
+    }
+    public struct Response {
+        public var status: Int
+        public var body: Data
+        public var headers: [(String, String)]
+        public var error: String?
+        public func header(_ n: String) -> String? { headers.last { $0.0.lowercased() == n.lowercased() }?.1 }
+        public var retryAfterMs: Int? { header("retry-after").flatMap { Int($0) }.map { $0 * 1000 } }
+    }
+    public var options = Options()
+    public init() {}
+    deinit { oisp_http_free(h) }
+
+    public func request(_ method: String, _ url: String, headers: [String], body: Data) -> Response {
+        var rs = oisp_http_response()
+        let cstrs = headers.map { strdup($0) }
+        defer { cstrs.forEach { free($0) }; oisp_http_response_free(&rs) }
+        let o = options
+        let rc: Int32 = body.withUnsafeBytes { b in
+            cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { hp in
+                opt(o.caFile) { ca in opt(o.certFile) { cert in opt(o.keyFile) { key in opt(o.userpwd) { up in opt(o.awsSigV4) { sig in
+                    method.withCString { m in url.withCString { u in
+                        var rq = oisp_http_request()
+                        rq.method = m; rq.url = u
+                        rq.headers = hp.baseAddress; rq.header_count = hp.count
+                        rq.body = b.baseAddress?.assumingMemoryBound(to: UInt8.self); rq.body_len = b.count
+                        rq.timeout_ms = o.timeoutMs
+                        rq.ca_file = ca; rq.cert_file = cert; rq.key_file = key
+                        rq.insecure_skip_verify = o.verify ? 0 : 1
+                        rq.userpwd = up; rq.aws_sigv4 = sig
+                        return oisp_http_perform(h, &rq, &rs)
+                    } }
+                } } } } }
+            }
+        }
+        let hdrText = rs.headers.map { String(cString: $0) } ?? ""
+        var hdrs: [(String, String)] = []
+        for line in hdrText.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n") {
+            guard let c = line.firstIndex(of: ":") else { continue }
+            hdrs.append((String(line[..<c]), line[line.index(after: c)...].trimmingCharacters(in: .whitespaces)))
+        }
+        let err: String? = rc == 0 ? nil : withUnsafeBytes(of: rs.error) { String(cString: Array($0.bindMemory(to: CChar.self)) + [0]) }
+        return Response(status: Int(rs.status), body: rs.body.map { Data(bytes: $0, count: rs.body_len) } ?? Data(), headers: hdrs, error: err)
+    }
+
+    /// Fluent Bit's status policy: 2xx OK; 408, 429, 5xx and network errors RETRY (Retry-After
+    /// honoured); other 4xx PERMANENT with the response body.
+    public static func classify(_ r: Response, what: String) -> ExportResult {
+        if let e = r.error { return .retry(message: "\(what): \(e)") }
+        switch r.status {
+        case 200..<300: return .ok
+        case 408, 429, 500...599: return .retry(message: "\(what): HTTP \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self))", retryAfterMs: r.retryAfterMs)
+        default: return .permanent(message: "\(what): HTTP \(r.status): \(String(decoding: r.body.prefix(500), as: UTF8.self))")
+        }
+    }
+}
+
+func opt<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let s else { return body(nil) }
+    return s.withCString { body($0) }
+}
+
+/// gzip with zlib.
+public func gzipData(_ d: Data) -> Data {
+    var strm = z_stream()
+    deflateInit2_(&strm, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+    defer { deflateEnd(&strm) }
+    var input = [UInt8](d)
+    var out = [UInt8](repeating: 0, count: Int(deflateBound(&strm, UInt(input.count))) + 32)
+    let n: Int = input.withUnsafeMutableBufferPointer { ib in
+        out.withUnsafeMutableBufferPointer { ob in
+            strm.next_in = ib.baseAddress; strm.avail_in = UInt32(ib.count)
+            strm.next_out = ob.baseAddress; strm.avail_out = UInt32(ob.count)
+            _ = deflate(&strm, Z_FINISH)
+            return ob.count - Int(strm.avail_out)
+        }
+    }
+    return Data(out[0..<n])
+}
+
+/// strftime in UTC.
+public func strftimeUTC(_ format: String, _ seconds: Int) -> String {
+    var t = time_t(seconds)
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    var buf = [CChar](repeating: 0, count: 512)
+    let n = strftime(&buf, buf.count, format, &tmv)
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Decodes JSON into plain Swift values without NSNumber's bool/int ambiguity.
+public enum JSONAny: Decodable {
+    case null, bool(Bool), int(Int64), double(Double), string(String), array([JSONAny]), object([String: JSONAny])
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int64.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONAny].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONAny].self)) }
+    }
+    public var any: Any? {
+        switch self {
+        case .null: return nil
+        case .bool(let b): return b
+        case .int(let i): return i
+        case .double(let d): return d
+        case .string(let s): return s
+        case .array(let a): return a.map { $0.any as Any }
+        case .object(let o): return o.compactMapValues { $0.any }
+        }
+    }
+    public static func object(_ d: Data) -> [String: Any]? {
+        (try? JSONDecoder().decode(JSONAny.self, from: d))?.any as? [String: Any]
+    }
+}
+
+// MARK: - C table glue
+
+final class Box {
+    var exporter: Exporter?
+    var error: UnsafeMutablePointer<CChar>?
+    func setError(_ s: String) { free(error); error = strdup(s) }
+}
+
+nonisolated(unsafe) var exporterFactory: ((Config, PluginHost) throws -> Exporter)?
+
+private func box(_ p: OpaquePointer?) -> Box { Unmanaged<Box>.fromOpaque(UnsafeRawPointer(p!)).takeUnretainedValue() }
+
+private let kitCreate: @convention(c) (UnsafePointer<oisp_exporter_config>?, UnsafePointer<oisp_host_api>?,
+                                       UnsafeMutablePointer<OpaquePointer?>?) -> oisp_export_result = { cfg, host, out in
+    let b = Box()
+    out?.pointee = OpaquePointer(Unmanaged.passRetained(b).toOpaque())
+    guard let cfg, let factory = exporterFactory else { b.setError("no configuration"); return OISP_EXPORT_INVALID_CONFIG }
+    var entries: [(String, String)] = []
+    for k in 0..<cfg.pointee.entry_count {
+        entries.append((String(cString: cfg.pointee.entries[k].key), String(cString: cfg.pointee.entries[k].value)))
+    }
+    let json = JSONAny.object(Data(bytes: cfg.pointee.json, count: cfg.pointee.json_len)) ?? [:]
+    let name = cfg.pointee.instance_name.map { String(cString: $0) } ?? "exporter"
+    do {
+        b.exporter = try factory(Config(entries: entries, json: json), PluginHost(api: host, instanceName: name))
+        return OISP_EXPORT_OK
+    } catch {
+        b.setError("\(error)")
+        return OISP_EXPORT_INVALID_CONFIG
+    }
+}
+
+private let kitExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?,
+                                       UnsafeMutablePointer<oisp_export_status>?) -> oisp_export_result = { p, batch, status in
+    let b = box(p)
+    guard let e = b.exporter, let batch else { return OISP_EXPORT_OK }
+    var recs: [Record] = []
+    recs.reserveCapacity(batch.pointee.count)
+    for k in 0..<batch.pointee.count {
+        let r = batch.pointee.records[k]
+        recs.append(Record(eventType: r.event_type.map { String(cString: $0) } ?? "",
+                           timestampNs: r.timestamp_ns,
+                           partitionKey: String(decoding: UnsafeBufferPointer(start: r.partition_key.ptr, count: r.partition_key.len), as: UTF8.self),
+                           eventID: String(decoding: UnsafeBufferPointer(start: r.event_id.ptr, count: r.event_id.len), as: UTF8.self),
+                           json: Data(bytes: r.json.ptr, count: r.json.len)))
+    }
+    switch e.export(recs, batchID: batch.pointee.batch_id, attempt: Int(batch.pointee.attempt)) {
+    case .ok: return OISP_EXPORT_OK
+    case .retry(let m, let after, let acc):
+        b.setError(m)
+        status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0))
+        status?.pointee.accepted = acc
+        return OISP_EXPORT_RETRY
+    case .permanent(let m):
+        b.setError(m)
+        return OISP_EXPORT_PERMANENT
+    }
+}
+
+private let kitFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_result = { p, _ in
+    guard let e = box(p).exporter else { return OISP_EXPORT_OK }
+    switch e.flush() {
+    case .ok: return OISP_EXPORT_OK
+    case .retry(let m, _, _): box(p).setError(m); return OISP_EXPORT_RETRY
+    case .permanent(let m): box(p).setError(m); return OISP_EXPORT_PERMANENT
+    }
+}
+
+private let kitDestroy: @convention(c) (OpaquePointer?) -> Void = { p in
+    guard let p else { return }
+    let u = Unmanaged<Box>.fromOpaque(UnsafeRawPointer(p))
+    free(u.takeUnretainedValue().error)
+    u.release()
+}
+
+private let kitLastError: @convention(c) (OpaquePointer?) -> UnsafePointer<CChar>? = { p in
+    guard let p else { return nil }
+    return UnsafePointer(box(p).error)
+}
+
+/// Builds the plugin table for an ExporterKit exporter (call from `oisp_exporter_entry`).
+public func makePluginTable(name: String, version: String, description: String, schema: String?,
+                            factory: @escaping (Config, PluginHost) throws -> Exporter) -> UnsafePointer<oisp_exporter_plugin> {
+    exporterFactory = factory
+    let t = UnsafeMutablePointer<oisp_exporter_plugin>.allocate(capacity: 1)
+    t.initialize(to: oisp_exporter_plugin(
+        struct_size: MemoryLayout<oisp_exporter_plugin>.size,
+        abi_major: UInt32(OISP_EXPORTER_ABI_MAJOR), abi_minor: UInt32(OISP_EXPORTER_ABI_MINOR),
+        name: UnsafePointer(strdup(name)), version: UnsafePointer(strdup(version)),
+        description: UnsafePointer(strdup(description)), config_schema: schema.map { UnsafePointer(strdup($0)) },
+        capabilities: 0, on_create: kitCreate, on_export: kitExport, on_flush: kitFlush, on_destroy: kitDestroy,
+        last_error: kitLastError))
+    return UnsafePointer(t)
+}
+
+/// Base URL from Fluent Bit style host/port/tls keys.
+public func baseURL(_ c: Config, defaultPort: Int) throws -> String {
+    let host = c.string("host", default: "127.0.0.1")
+    let port = try c.int("port", default: defaultPort)
+    let tls = try c.bool("tls", default: false)
+    return "\(tls ? "https" : "http")://\(host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host):\(port)"
+}
+
+/// TLS and auth options shared by the HTTP-based outputs.
+public func httpOptions(_ c: Config) throws -> HTTPClient.Options {
+    var o = HTTPClient.Options()
+    o.verify = try c.bool("tls_verify", default: true) && !(try c.bool("tls.verify", default: true) == false)
+    o.caFile = c.string("ca_file") ?? c.string("tls.ca_file")
+    o.certFile = c.string("crt_file") ?? c.string("tls.crt_file")
+    o.keyFile = c.string("key_file") ?? c.string("tls.key_file")
+    o.timeoutMs = try c.int("timeout_ms", default: 30000)
+    if let u = c.string("http_user") { o.userpwd = "\(u):\(c.string("http_passwd") ?? "")" }
+    return o
+}

@@ -1,0 +1,268 @@
+import Foundation
+import OISPEvent
+import XCTest
+
+/// The Fluent Bit-style outputs (HTTP, Elasticsearch, Loki) against their peers: nginx as an
+/// HTTPS ingest endpoint (real product), osmem-server (OpenSearch API, real protocol server),
+/// and a Loki push-API receiver (protocol stand-in validating what Loki validates).
+final class FluentOutputsTests: XCTestCase {
+    var dir: URL!
+    var procs: [Process] = []
+    static var venv: URL { TestSupport.packageRoot.appendingPathComponent(".build/venv") }
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.venv.appendingPathComponent("bin/python").path) else {
+            XCTFail("test peers missing: run `make test-peers`"); throw XCTSkip("no venv")
+        }
+        dir = try TestSupport.tempDir("fluent")
+    }
+
+    override func tearDown() {
+        for p in procs where p.isRunning { p.terminate(); p.waitUntilExit() }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    @discardableResult
+    func start(_ exe: String, _ args: [String], portFile: URL? = nil) throws -> (Process, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        procs.append(p)
+        guard let portFile else { return (p, "") }
+        for _ in 0..<200 {
+            if let s = try? String(contentsOf: portFile, encoding: .utf8), !s.isEmpty { return (p, s.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            usleep(50_000)
+        }
+        throw NSError(domain: "peer", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(exe) did not start"])
+    }
+
+    func fixtures(_ n: Int = 4) throws -> (URL, [OISPEvent]) {
+        let f = dir.appendingPathComponent("fixtures.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "--count", "\(n)", "--output", f.path]).status, 0)
+        return (f, TestSupport.lines(f).map { try! OISPEvent(jsonBytes: Array($0.utf8)) })
+    }
+
+    func replay(_ input: URL, _ toml: String, env: [String: String] = [:]) throws -> TestSupport.Result {
+        let cfg = dir.appendingPathComponent("c-\(UUID().uuidString.prefix(6)).toml")
+        try TestSupport.write(toml, to: cfg)
+        return try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path], env: env)
+    }
+
+    func freePort() throws -> Int {
+        let r = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+        return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
+    }
+
+    // MARK: HTTP via nginx
+
+    func startNginx(port: Int) throws -> URL {
+        let d = dir.path
+        let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
+        if !FileManager.default.fileExists(atPath: cert) {
+            let g = try TestSupport.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                                                         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+            XCTAssertEqual(g.status, 0, g.stderr)
+        }
+        let inner = try freePort()
+        let conf = """
+        daemon off; master_process off; worker_processes 1; pid \(d)/nginx.pid; error_log \(d)/nginx.err;
+        events {}
+        http {
+          client_body_temp_path \(d); proxy_temp_path \(d); fastcgi_temp_path \(d); uwsgi_temp_path \(d); scgi_temp_path \(d);
+          client_body_buffer_size 16m; client_max_body_size 64m;
+          log_format ingest escape=json '{"uri":"$request_uri","method":"$request_method","authorization":"$http_authorization","content_type":"$content_type","body":"$request_body"}';
+          server {
+            listen 127.0.0.1:\(port) ssl;
+            ssl_certificate \(cert); ssl_certificate_key \(key);
+            location / { access_log \(d)/ingest.log ingest; proxy_pass http://127.0.0.1:\(inner)/ok; }
+          }
+          server { listen 127.0.0.1:\(inner); access_log off; location /ok { return 200 'ok'; } }
+        }
+        """
+        let cf = dir.appendingPathComponent("nginx.conf")
+        try TestSupport.write(conf, to: cf)
+        try start("/usr/sbin/nginx", ["-c", cf.path, "-p", d])
+        usleep(400_000)
+        return dir.appendingPathComponent("ingest.log")
+    }
+
+    func httpConfig(port: Int) -> String {
+        """
+        [export.http]
+        enabled = true
+        host = "127.0.0.1"
+        port = \(port)
+        uri = "/v1/logs"
+        tls = true
+        ca_file = "\(dir.appendingPathComponent("cert.pem").path)"
+        format = "json"
+        header = { Authorization = "Bearer ${LOG_TOKEN}" }
+        json_date_key = "date"
+        json_date_format = "iso8601"
+        retry_on_failure = { initial_interval_ms = 200, max_interval_ms = 1000 }
+        """
+    }
+
+    func ingested(_ log: URL) -> [JSONValue] { TestSupport.lines(log).compactMap { try? JSONParser.parse($0) } }
+
+    func testHTTPOutputLandsEveryEventWithTLSAndBearer() throws {
+        let port = try freePort()
+        let log = try startNginx(port: port)
+        let (input, events) = try fixtures()
+        let r = try replay(input, httpConfig(port: port), env: ["LOG_TOKEN": "tok-123"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let reqs = ingested(log)
+        XCTAssertFalse(reqs.isEmpty)
+        var ids: [String] = []
+        for q in reqs {
+            XCTAssertEqual(q["uri"], "/v1/logs")
+            XCTAssertEqual(q["method"], "POST")
+            XCTAssertEqual(q["authorization"], "Bearer tok-123")
+            XCTAssertEqual(q["content_type"], "application/json")
+            let arr = try XCTUnwrap(try JSONParser.parse(q["body"]!.stringValue!).arrayValue, "format json = one array per batch")
+            for e in arr {
+                XCTAssertNotNil(e["date"]?.stringValue, "json_date_key added")
+                var o = e.objectValue!
+                o["date"] = nil
+                ids.append(try OISPEvent(json: o).eventID)
+            }
+        }
+        XCTAssertEqual(ids, events.map(\.eventID), "every event, once, in order")
+    }
+
+    func testHTTPPeerDownThenUpLosesNothing() throws {
+        let port = try freePort()
+        let (input, events) = try fixtures(2)
+        let cfgText = httpConfig(port: port)
+        // nginx needs the certificate before the sensor starts, but must not listen yet
+        _ = try TestSupport.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.appendingPathComponent("key.pem").path,
+                                                 "-out", dir.appendingPathComponent("cert.pem").path, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        let cfg = dir.appendingPathComponent("down.toml")
+        try TestSupport.write(cfgText, to: cfg)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
+        p.arguments = ["replay", "--input", input.path, "-c", cfg.path]
+        p.environment = ["LOG_TOKEN": "t"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        sleep(3)
+        XCTAssertTrue(p.isRunning, "still retrying while the peer is down")
+        let log = try startNginx(port: port)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let ids = try ingested(log).flatMap { try JSONParser.parse($0["body"]!.stringValue!).arrayValue! }.map { e -> String in
+            var o = e.objectValue!; o["date"] = nil; return try OISPEvent(json: o).eventID
+        }
+        XCTAssertEqual(ids, events.map(\.eventID))
+    }
+
+    // MARK: Elasticsearch via osmem-server
+
+    func startOsmem() throws -> Int {
+        let port = try freePort()
+        try start(Self.venv.appendingPathComponent("lib/python3.11/site-packages/osmem_server/bin/osmem-server").path,
+                  ["-addr", "127.0.0.1:\(port)", "-no-stdin-watch"])
+        for _ in 0..<100 {
+            if (try? TestSupport.run("/usr/bin/env", ["curl", "-sf", "http://127.0.0.1:\(port)/"]))?.status == 0 { break }
+            usleep(100_000)
+        }
+        return port
+    }
+
+    func esCount(_ port: Int, _ index: String) throws -> Int {
+        let r = try TestSupport.run("/usr/bin/env", ["curl", "-s", "http://127.0.0.1:\(port)/\(index)/_count"])
+        return Int(try JSONParser.parse(r.stdout)["count"]?.intValue ?? -1)
+    }
+
+    func testElasticsearchLogstashFormatIndexesEveryEvent() throws {
+        let port = try startOsmem()
+        let (input, events) = try fixtures()
+        let r = try replay(input, """
+        [export.elasticsearch]
+        enabled = true
+        host = "127.0.0.1"
+        port = \(port)
+        index = "oisp-events"
+        logstash_format = "On"
+        logstash_prefix = "oisp"
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let day = events.first!.ts.rfc3339.prefix(10).replacingOccurrences(of: "-", with: ".")
+        XCTAssertEqual(try esCount(port, "oisp-\(day)"), events.count)
+        let s = try TestSupport.run("/usr/bin/env", ["curl", "-s", "http://127.0.0.1:\(port)/oisp-\(day)/_search?size=1000"])
+        let hits = try JSONParser.parse(s.stdout)["hits"]?["hits"]?.arrayValue ?? []
+        XCTAssertEqual(Set(hits.compactMap { $0["_id"]?.stringValue }), Set(events.map(\.eventID)), "_id = event_id")
+        XCTAssertNotNil(hits.first?["_source"]?["@timestamp"])
+    }
+
+    func testElasticsearchRetriesOnlyTheFailedItem() throws {
+        let upstream = try startOsmem()
+        let (input, events) = try fixtures(2)
+        let failID = events[3].eventID
+        let log = dir.appendingPathComponent("bulk.log"), pf = dir.appendingPathComponent("esport")
+        let (_, port) = try start(Self.venv.appendingPathComponent("bin/python").path,
+                                  [TestSupport.fixtures.appendingPathComponent("es_proxy.py").path, "\(upstream)", log.path, pf.path, failID], portFile: pf)
+        let r = try replay(input, """
+        [export.elasticsearch]
+        enabled = true
+        host = "127.0.0.1"
+        port = \(port)
+        index = "oisp-events"
+        batch_size = 1000
+        retry_on_failure = { initial_interval_ms = 100 }
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let calls = TestSupport.lines(log).map { try! JSONParser.parse($0).arrayValue!.map { $0.stringValue! } }
+        XCTAssertEqual(calls.count, 2)
+        XCTAssertEqual(calls.first?.count, events.count)
+        XCTAssertEqual(calls.last, [failID], "only the failed item is sent again")
+        XCTAssertEqual(try esCount(upstream, "oisp-events"), events.count)
+    }
+
+    // MARK: Loki
+
+    func startLoki(extra: [String] = []) throws -> (Int, URL) {
+        let out = dir.appendingPathComponent("loki.jsonl"), pf = dir.appendingPathComponent("lokiport")
+        let (_, port) = try start(Self.venv.appendingPathComponent("bin/python").path,
+                                  [TestSupport.fixtures.appendingPathComponent("loki_receiver.py").path, out.path, pf.path] + extra, portFile: pf)
+        return (Int(port)!, out)
+    }
+
+    func testLokiLabelsAndOrderedStreams() throws {
+        let (port, out) = try startLoki(extra: ["--rate-limit-first", "1"])
+        let (input, events) = try fixtures()
+        let r = try replay(input, """
+        [export.loki]
+        enabled = true
+        host = "127.0.0.1"
+        port = \(port)
+        labels = "job=oisp-sensor, cluster=production, event_type, $process['name']"
+        tenant_id = "team-a"
+        retry_on_failure = { initial_interval_ms = 100 }
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("will retry"), "429 is retried")
+        let got = TestSupport.lines(out).compactMap { try? JSONParser.parse($0) }
+        XCTAssertEqual(got.count, events.count)
+        XCTAssertEqual(Set(got.compactMap { try? OISPEvent(jsonBytes: Array($0["line"]!.stringValue!.utf8)).eventID }), Set(events.map(\.eventID)))
+        for g in got {
+            let e = try OISPEvent(jsonBytes: Array(g["line"]!.stringValue!.utf8))
+            XCTAssertEqual(g["labels"]?["job"], "oisp-sensor")
+            XCTAssertEqual(g["labels"]?["cluster"], "production")
+            XCTAssertEqual(g["labels"]?["event_type"]?.stringValue, e.eventType)
+            XCTAssertEqual(g["labels"]?["name"]?.stringValue, e.process?.name)
+            XCTAssertEqual(g["ts"]?.stringValue, String(e.ts.nanoseconds), "nanosecond string timestamps")
+            XCTAssertEqual(g["tenant"], "team-a")
+        }
+    }
+
+    func testLokiBadLabelIsAConfigError() throws {
+        let (port, _) = try startLoki()
+        let (input, _) = try fixtures(1)
+        let r = try replay(input, "[export.loki]\nenabled = true\nport = \(port)\nlabels = \"9bad=x\"\n")
+        XCTAssertTrue(r.stderr.contains("invalid label name '9bad'"), r.stderr)
+    }
+}
