@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "oisp-exporter-http", type: .dynamic, targets: ["HTTPExporter"]),
         .library(name: "oisp-exporter-elasticsearch", type: .dynamic, targets: ["ElasticsearchExporter"]),
         .library(name: "oisp-exporter-loki", type: .dynamic, targets: ["LokiExporter"]),
+        .library(name: "oisp-exporter-s3", type: .dynamic, targets: ["S3Exporter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -81,6 +82,7 @@ let package = Package(
                 path: "Plugins/Shared/ExporterKit", swiftSettings: swift5),
         .target(name: "HTTPExporter", dependencies: ["OISPExporterKit", "COISPExporterABI"], path: "Plugins/HTTPExporter", swiftSettings: swift5),
         .target(name: "ElasticsearchExporter", dependencies: ["OISPExporterKit", "COISPExporterABI"], path: "Plugins/ElasticsearchExporter", swiftSettings: swift5),
+        .target(name: "S3Exporter", dependencies: ["OISPExporterKit", "COISPExporterABI", "CZlibCrypto"], path: "Plugins/S3Exporter", swiftSettings: swift5),
         .target(name: "LokiExporter", dependencies: ["OISPExporterKit", "COISPExporterABI"], path: "Plugins/LokiExporter", swiftSettings: swift5),
 
         .testTarget(name: "OISPSensorTests",
