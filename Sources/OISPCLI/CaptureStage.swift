@@ -3,6 +3,7 @@ import Logging
 import OISPCapture
 import OISPConfig
 import OISPDecode
+import Metrics
 import OISPEvent
 import OISPPipeline
 
@@ -50,5 +51,20 @@ final class CaptureStage: @unchecked Sendable {
         if !events.isEmpty { pipeline.submit(events) }
     }
 
-    func finish() {}
+    private var reported = AIDecoder.Stats()
+
+    /// Moves decoder counters into Prometheus series.
+    func reportMetrics() {
+        let s = decoder.stats
+        func add(_ label: String, _ now: UInt64, _ before: UInt64, _ dims: [(String, String)] = []) {
+            if now > before { Counter(label: label, dimensions: dims).increment(by: Int(now - before)) }
+        }
+        add("oisp_capture_tls_chunks_total", s.chunks, reported.chunks)
+        add("oisp_decode_requests_total", s.requests, reported.requests)
+        add("oisp_decode_responses_total", s.responses, reported.responses)
+        add("oisp_decode_parse_errors_total", s.parseErrors, reported.parseErrors)
+        reported = s
+    }
+
+    func finish() { reportMetrics() }
 }

@@ -31,6 +31,7 @@ struct DemoCommand: ParsableCommand {
         let logger = global.logger(for: config)
         let anyExporter = config.exports.contains { $0.enabled }
         let runtime = try SensorRuntime(config: config, logger: logger, output: output ?? (anyExporter ? nil : "-"))
+        runtime.markReady()
         runtime.handleSignals()
         var gen = DemoEventGenerator(hostname: sensorHostname(config.sensor.hostname), sensorName: config.sensor.name)
         var n = 0

@@ -14,6 +14,9 @@ public struct GlobalOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Log format: text or json.")
     var format: String = "text"
 
+    @Option(name: .long, help: "Serve /metrics, /healthz and /readyz on this host:port (overrides [metrics] addr; enables it).")
+    var metricsAddr: String?
+
     public init() {}
 
     public func validate() throws {
@@ -25,7 +28,9 @@ public struct GlobalOptions: ParsableArguments {
     /// Loads the config, printing warnings; a bad config exits non-zero with file, line and key.
     func loadConfig() throws -> SensorConfig {
         do {
-            return try SensorConfig.resolve(explicitPath: config)
+            var c = try SensorConfig.resolve(explicitPath: config)
+            if let a = metricsAddr { c.metrics.addr = a; c.metrics.enabled = true }
+            return c
         } catch let e as ConfigError {
             FileHandle.standardError.write("error: \(e)\n".data(using: .utf8)!)
             throw ExitCode(78) // EX_CONFIG

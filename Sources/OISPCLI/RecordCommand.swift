@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OISPCapture
+import Metrics
 import OISPEvent
 
 /// `record`: eBPF capture → pipeline → exporters.
@@ -45,7 +46,7 @@ struct RecordCommand: ParsableCommand {
         opts.sslBinaryPaths = config.capture.sslBinaryPaths
         if config.capture.pidFilter.count == 1 { opts.targetPID = UInt32(config.capture.pidFilter[0]) }
 
-        let runtime = try SensorRuntime(config: config, logger: logger, output: output)
+        let runtime = try SensorRuntime(config: config, logger: logger, output: output, metricsByDefault: true)
         let cap: BPFCapture
         do {
             cap = try BPFCapture(options: opts)
@@ -61,13 +62,26 @@ struct RecordCommand: ParsableCommand {
         cap.start { records in stage.handle(records) }
         for e in cap.attachErrors { logger.warning("probe attach failed: \(e)") }
         logger.info("capture started", metadata: ["probed": "\(cap.probedPaths.joined(separator: ","))", "bpf_object": "\(object)"])
+        runtime.markReady()
         if let readyFile { _ = FileManager.default.createFile(atPath: readyFile, contents: Data("ready\n".utf8)) }
 
         runtime.handleSignals()
         let deadline = duration.map { Date().addingTimeInterval($0) }
+        var reportedLost: UInt64 = 0
+        var lastReport = Date()
         while !runtime.isStopRequested {
             if let d = deadline, Date() >= d { break }
             Thread.sleep(forTimeInterval: 0.05)
+            if Date().timeIntervalSince(lastReport) >= 1 {
+                lastReport = Date()
+                let lost = cap.lostRecords
+                if lost > reportedLost {
+                    Counter(label: "oisp_ringbuffer_lost_total").increment(by: Int(lost - reportedLost))
+                    logger.warning("ring buffer overflow: kernel records lost", metadata: ["lost_total": "\(lost)"])
+                    reportedLost = lost
+                }
+                stage.reportMetrics()
+            }
         }
         cap.stop()
         stage.finish()

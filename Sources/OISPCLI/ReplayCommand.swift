@@ -25,6 +25,7 @@ struct ReplayCommand: ParsableCommand {
         capture.apply(to: &config)
         let logger = global.logger(for: config)
         let runtime = try SensorRuntime(config: config, logger: logger, output: output)
+        runtime.markReady()
         runtime.handleSignals()
 
         let handle: FileHandle

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import Logging
 import OISPConfig
 import OISPEvent
@@ -16,10 +17,16 @@ final class SensorRuntime: @unchecked Sendable {
     private var signalSources: [DispatchSourceSignal] = []
     private let stopLock = NSLock()
     private var stopRequested = false
+    private var metrics: MetricsEndpoint?
+    /// Set once capture (if any) is attached and exporters are loaded: `/readyz`.
+    var isReady: Bool { stopLock.withLock { ready } }
+    private var ready = false
+    func markReady() { stopLock.withLock { ready = true } }
 
-    init(config: SensorConfig, logger: Logger, output: String?) throws {
+    init(config: SensorConfig, logger: Logger, output: String?, metricsByDefault: Bool = false) throws {
         self.config = config
         self.logger = logger
+        MetricsEndpoint.bootstrap()
         let redactor = try Redactor(config: config.redaction)
         if config.redaction.mode == .full {
             logger.warning("redaction mode is 'full': prompts and responses are exported as captured (auth headers are still removed)")
@@ -36,6 +43,18 @@ final class SensorRuntime: @unchecked Sendable {
             pipeline.addExporter(name: "output", sink: sink, policy: policy)
         }
         failures = PluginRegistry(config: config).startExporters(config, in: pipeline, logger: logger)
+        let started = config.exports.filter(\.enabled).count - failures.count
+        Gauge(label: "oisp_plugins_loaded").record(started)
+        Gauge(label: "oisp_plugins_refused").record(failures.count)
+        if config.metrics.enabled ?? metricsByDefault {
+            do {
+                let m = try MetricsEndpoint(addr: config.metrics.addr) { [weak self] in self?.isReady ?? false }
+                metrics = m
+                logger.info("metrics endpoint listening", metadata: ["addr": "\(m.boundAddress)"])
+            } catch {
+                logger.error("metrics endpoint not started: cannot listen on \(config.metrics.addr): \(error)")
+            }
+        }
     }
 
     var isStopRequested: Bool { stopLock.withLock { stopRequested } }
@@ -61,6 +80,10 @@ final class SensorRuntime: @unchecked Sendable {
     func finish(timeout: TimeInterval = 30) -> Pipeline.Stats {
         pipeline.drain(timeout: timeout)
         pipeline.shutdown(timeout: timeout)
+        if let l = ProcessInfo.processInfo.environment["OISP_METRICS_LINGER_MS"], let ms = Double(l) {
+            Thread.sleep(forTimeInterval: ms / 1000) // lets a scraper read the final counters (tests)
+        }
+        metrics?.close()
         let s = pipeline.stats
         for (name, e) in s.exporters.sorted(by: { $0.key < $1.key }) {
             var md: Logger.Metadata = ["exporter": "\(name)", "received": "\(e.received)", "exported": "\(e.exported)",
@@ -77,7 +100,13 @@ final class RedactionStage: EventStage {
     let redactor: Redactor
     init(_ r: Redactor) { redactor = r }
     func process(_ event: inout OISPEvent) -> Bool {
-        redactor.redact(&event)
+        if redactor.redact(&event), let findings = event.ext?["oisp.redaction"]?["findings"]?.arrayValue {
+            for f in findings {
+                if let t = f["type"]?.stringValue, let n = f["count"]?.intValue {
+                    Counter(label: "oisp_redaction_findings_total", dimensions: [("type", t)]).increment(by: Int(n))
+                }
+            }
+        }
         return true
     }
 }

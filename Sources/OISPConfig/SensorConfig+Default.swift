@@ -21,7 +21,6 @@ extension SensorConfig {
     queue_size = 65536
 
     [metrics]
-    enabled = false
     addr = "127.0.0.1:9464"
     """
 }

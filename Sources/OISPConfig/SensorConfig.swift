@@ -82,7 +82,8 @@ public struct SensorConfig: Sendable {
     }
 
     public struct Metrics: Sendable, Equatable {
-        public var enabled = true
+        /// nil: on for `record` (the daemon), off for one-shot commands unless asked for.
+        public var enabled: Bool?
         public var addr = "127.0.0.1:9464"
         public init() {}
     }

@@ -27,6 +27,7 @@ public final class AIDecoder: @unchecked Sendable {
         public var parseErrors: UInt64 = 0
         public var http2Connections: UInt64 = 0
         public var serverSideConnections: UInt64 = 0
+        public init() {}
     }
 
     /// Envelope supplier: host, process and source for events of a pid.

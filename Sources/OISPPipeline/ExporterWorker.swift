@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import OISPConfig
 import OISPEvent
 
@@ -22,6 +23,7 @@ public final class ExporterWorker: @unchecked Sendable {
     private var thread: Thread?
     private var finished = false
     private var nextBatchID: UInt64
+    private let m: WorkerMetrics
     private static let batchIDBase = UInt64(Timestamp.now().nanoseconds / 1000) << 20
 
     /// - Parameters:
@@ -36,6 +38,8 @@ public final class ExporterWorker: @unchecked Sendable {
         self.queue = RingQueue(capacity: policy.queueSize)
         self.stats.queueCapacity = policy.queueSize
         self.nextBatchID = ExporterWorker.batchIDBase
+        self.m = WorkerMetrics(exporter: name)
+        m.capacity.record(policy.queueSize)
     }
 
     /// Starts the worker thread.
@@ -52,10 +56,12 @@ public final class ExporterWorker: @unchecked Sendable {
         var added = 0
         for r in records {
             if queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }
-            if queue.pushDroppingOldest(r) != nil { stats.dropped["queue_full", default: 0] += 1 }
+            if queue.pushDroppingOldest(r) != nil { stats.dropped["queue_full", default: 0] += 1; m.dropped("queue_full", 1) }
             added += 1
         }
         stats.received += UInt64(added)
+        m.received.increment(by: added)
+        m.queueLength.record(queue.count)
         if queue.count >= policy.batchSize { cond.signal() }
         cond.unlock()
     }
@@ -114,6 +120,7 @@ public final class ExporterWorker: @unchecked Sendable {
                 break
             }
             let records = queue.popFirst(policy.batchSize)
+            m.queueLength.record(queue.count)
             if !queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }
             inFlight = records.count
             let id = nextBatchID
@@ -147,8 +154,10 @@ public final class ExporterWorker: @unchecked Sendable {
         var backoffMs = Double(policy.retry.initialIntervalMs)
         count { $0.batches += 1 }
         defer {
-            let secs = Double(Timestamp.monotonicNanoseconds() - started) / 1e9
+            let ns = Timestamp.monotonicNanoseconds() - started
+            let secs = Double(ns) / 1e9
             count { $0.batchLatencySum += secs; $0.batchLatencyCount += 1 }
+            m.batchDuration.recordNanoseconds(Int64(ns))
         }
         while offset < all.count {
             let batch = ExportBatch(id: id, attempt: attempt, records: all[offset...])
@@ -157,10 +166,12 @@ public final class ExporterWorker: @unchecked Sendable {
             case .ok:
                 let n = all.count - offset
                 count { $0.exported += UInt64(n) }
+                m.exported.increment(by: n)
                 return
             case .permanent(let message):
                 let n = all.count - offset
                 count { $0.failedPermanent += 1; $0.dropped["permanent", default: 0] += UInt64(n) }
+                m.failedPermanent.increment(); m.dropped("permanent", n)
                 logger.error("exporter rejected batch permanently; dropping it",
                              metadata: ["exporter": "\(name)", "batch_id": "\(id)", "events": "\(n)", "error": "\(message)"])
                 return
@@ -168,11 +179,13 @@ public final class ExporterWorker: @unchecked Sendable {
                 let acc = max(0, min(accepted, all.count - offset))
                 offset += acc
                 count { $0.failedRetryable += 1; $0.exported += UInt64(acc) }
+                m.failedRetryable.increment(); m.exported.increment(by: acc)
                 if offset >= all.count { return }
                 let elapsedMs = Double(Timestamp.monotonicNanoseconds() - started) / 1e6
                 let remaining = all.count - offset
                 if !policy.retry.enabled || (policy.retry.maxElapsedMs > 0 && elapsedMs >= Double(policy.retry.maxElapsedMs)) {
                     count { $0.dropped["retry_exhausted", default: 0] += UInt64(remaining) }
+                    m.dropped("retry_exhausted", remaining)
                     logger.error("exporter retries exhausted; dropping batch",
                                  metadata: ["exporter": "\(name)", "batch_id": "\(id)", "events": "\(remaining)",
                                             "attempts": "\(attempt)", "error": "\(message)"])
@@ -202,13 +215,40 @@ public final class ExporterWorker: @unchecked Sendable {
                 cond.unlock()
                 if giveUp {
                     count { $0.dropped["shutdown", default: 0] += UInt64(remaining) }
+                    m.dropped("shutdown", remaining)
                     logger.error("shutdown deadline reached while retrying; dropping batch",
                                  metadata: ["exporter": "\(name)", "batch_id": "\(id)", "events": "\(remaining)"])
                     return
                 }
                 attempt += 1
                 count { $0.retries += 1 }
+                m.retries.increment()
             }
         }
+    }
+}
+
+/// The exporter's Prometheus series (swift-metrics; the CLI bootstraps swift-prometheus).
+struct WorkerMetrics {
+    let exporter: String
+    let received, exported, failedRetryable, failedPermanent, retries: Counter
+    let queueLength, capacity: Gauge
+    let batchDuration: Timer
+
+    init(exporter: String) {
+        self.exporter = exporter
+        let d = [("exporter", exporter)]
+        received = Counter(label: "oisp_exporter_events_received_total", dimensions: d)
+        exported = Counter(label: "oisp_exporter_events_exported_total", dimensions: d)
+        failedRetryable = Counter(label: "oisp_exporter_batches_failed_total", dimensions: d + [("kind", "retryable")])
+        failedPermanent = Counter(label: "oisp_exporter_batches_failed_total", dimensions: d + [("kind", "permanent")])
+        retries = Counter(label: "oisp_exporter_retries_total", dimensions: d)
+        queueLength = Gauge(label: "oisp_exporter_queue_length", dimensions: d)
+        capacity = Gauge(label: "oisp_exporter_queue_capacity", dimensions: d)
+        batchDuration = Timer(label: "oisp_exporter_batch_duration_seconds", dimensions: d)
+    }
+
+    func dropped(_ reason: String, _ n: Int) {
+        Counter(label: "oisp_exporter_events_dropped_total", dimensions: [("exporter", exporter), ("reason", reason)]).increment(by: n)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import OISPConfig
 import OISPEvent
 
@@ -67,6 +68,8 @@ public final class Pipeline: @unchecked Sendable {
         droppedByStage += dropped
         for (t, n) in types { byType[t, default: 0] += n }
         lock.unlock()
+        for (t, n) in types { Counter(label: "oisp_events_total", dimensions: [("event_type", t)]).increment(by: Int(n)) }
+        if dropped > 0 { Counter(label: "oisp_events_dropped_total", dimensions: [("reason", "stage")]).increment(by: Int(dropped)) }
         guard !records.isEmpty else { return }
         for w in workers { w.enqueue(records) }
     }
