@@ -4,7 +4,7 @@ SWIFT ?= swift
 CONFIG ?= debug
 # System packages the build and the tests need (Debian 12).
 APT_PACKAGES := libltdl-dev libbpf-dev libelf-dev librdkafka-dev libcurl4-openssl-dev zlib1g-dev libssl-dev \
-                clang-14 llvm-14 bpftool gcc make python3 python3-venv curl openssl kcat nginx-light
+                clang-14 llvm-14 bpftool gcc make python3 python3-venv curl openssl kcat nginx-light prometheus
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 
 BPF_CLANG ?= $(shell command -v clang-14 || command -v clang)
@@ -15,9 +15,10 @@ VENV = .build/venv
 # for the recording receiver, and the official Python OTLP exporter for the side-by-side benchmark.
 PY_TEST_PACKAGES = rotel==0.0.1a15 opentelemetry-proto==1.45.2 grpcio==1.85.3 opentelemetry-sdk==1.45.2 \
                    opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 \
-                   osmem-server==0.1.6 "moto[server]==5.2.1" boto3==1.43.11
+                   osmem-server==0.1.6 "moto[server]==5.2.1" boto3==1.43.11 \
+                   kubernetes-validate==1.37.0 yamllint==1.38.0 PyYAML==6.0.4
 
-.PHONY: deps build bpf run test test-peers demo clean
+.PHONY: deps build bpf run test test-peers demo install clean
 
 bpf: deps ## compile the CO-RE BPF programs (vmlinux.h from this kernel's BTF) into the bin dir
 	@mkdir -p $(BPF_OUT) $(BIN)
@@ -48,6 +49,17 @@ test: deps test-peers ## build once, then run every test suite
 	$(SWIFT) build -c $(CONFIG) --build-tests
 	$(MAKE) bpf
 	$(SWIFT) test -c $(CONFIG) --skip-build --disable-swift-testing
+
+install: ## install binaries, plugins, BPF object and the systemd unit (non-Kubernetes hosts)
+	$(SWIFT) build -c release
+	$(MAKE) bpf CONFIG=release
+	install -d -m 0755 /usr/local/bin /usr/lib/oisp/plugins /etc/oisp /var/lib/oisp
+	install -m 0755 $$($(SWIFT) build -c release --show-bin-path)/oisp-sensor /usr/local/bin/oisp-sensor
+	ln -sf oisp-sensor /usr/local/bin/oisp
+	install -m 0644 $$($(SWIFT) build -c release --show-bin-path)/oisp.bpf.o /usr/lib/oisp/oisp.bpf.o
+	install -o root -m 0755 $$($(SWIFT) build -c release --show-bin-path)/liboisp-exporter-*.so /usr/lib/oisp/plugins/
+	test -f /etc/oisp/config.toml || install -m 0644 deploy/config.toml /etc/oisp/config.toml
+	install -m 0644 deploy/systemd/oisp-sensor.service /etc/systemd/system/oisp-sensor.service
 
 clean:
 	rm -rf .build

@@ -32,6 +32,7 @@ struct DemoCommand: ParsableCommand {
         let anyExporter = config.exports.contains { $0.enabled }
         let runtime = try SensorRuntime(config: config, logger: logger, output: output ?? (anyExporter ? nil : "-"))
         runtime.markReady()
+        runtime.overrides = { [capture] in capture.apply(to: &$0) }
         runtime.handleSignals()
         var gen = DemoEventGenerator(hostname: sensorHostname(config.sensor.hostname), sensorName: config.sensor.name)
         var n = 0

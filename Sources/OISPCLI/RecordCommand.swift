@@ -65,9 +65,11 @@ struct RecordCommand: ParsableCommand {
         runtime.markReady()
         if let readyFile { _ = FileManager.default.createFile(atPath: readyFile, contents: Data("ready\n".utf8)) }
 
+        runtime.overrides = { [capture] in capture.apply(to: &$0) }
         runtime.handleSignals()
         let deadline = duration.map { Date().addingTimeInterval($0) }
         var reportedLost: UInt64 = 0
+        Counter(label: "oisp_ringbuffer_lost_total").increment(by: 0)
         var lastReport = Date()
         while !runtime.isStopRequested {
             if let d = deadline, Date() >= d { break }

@@ -26,6 +26,7 @@ struct ReplayCommand: ParsableCommand {
         let logger = global.logger(for: config)
         let runtime = try SensorRuntime(config: config, logger: logger, output: output)
         runtime.markReady()
+        runtime.overrides = { [capture] in capture.apply(to: &$0) }
         runtime.handleSignals()
 
         let handle: FileHandle

@@ -10,8 +10,13 @@ import OISPRedact
 /// Builds the pipeline for a command: the configured exporters plus an optional `--output`,
 /// and stops it cleanly on SIGINT/SIGTERM.
 final class SensorRuntime: @unchecked Sendable {
-    let config: SensorConfig
+    private(set) var config: SensorConfig
     let logger: Logger
+    /// The file the config came from, re-read on SIGHUP (nil: embedded default, not reloadable).
+    var configPath: String?
+    /// Applies command-line overrides to a reloaded config.
+    var overrides: (inout SensorConfig) -> Void = { _ in }
+    private let reloadLock = NSLock()
     let pipeline: Pipeline
     private(set) var failures: [PluginRegistry.StartFailure] = []
     private var signalSources: [DispatchSourceSignal] = []
@@ -61,6 +66,11 @@ final class SensorRuntime: @unchecked Sendable {
 
     /// Installs SIGINT/SIGTERM handlers that request a stop (the caller then calls `finish`).
     func handleSignals(onStop: @escaping @Sendable () -> Void = {}) {
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hup.setEventHandler { [weak self] in self?.reload() }
+        hup.resume()
+        signalSources.append(hup)
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -73,6 +83,55 @@ final class SensorRuntime: @unchecked Sendable {
             s.resume()
             signalSources.append(s)
         }
+    }
+
+    /// SIGHUP: re-reads config.toml; exporters added, removed or reconfigured without losing queued
+    /// events (a replaced exporter drains its queue before it is closed). A bad file is rejected
+    /// with the reason logged and the running config kept.
+    func reload() {
+        reloadLock.lock(); defer { reloadLock.unlock() }
+        guard let path = configPath ?? (config.file.hasPrefix("<") ? nil : config.file) else {
+            logger.warning("SIGHUP ignored: running on the embedded default config (no file to reload)")
+            return
+        }
+        var new: SensorConfig
+        do { new = try SensorConfig.load(path: path) } catch {
+            logger.error("config reload rejected; keeping the running config", metadata: ["error": "\(error)"])
+            return
+        }
+        overrides(&new)
+        if new.redaction != config.redaction { logger.warning("config reload: [redaction] changes need a restart; kept the running redaction") }
+        let old = Dictionary(config.exports.filter(\.enabled).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let want = Dictionary(new.exports.filter(\.enabled).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let registry = PluginRegistry(config: new)
+        var added: [String] = [], removed: [String] = [], changed: [String] = []
+        for (name, e) in want where old[name] != e {
+            do {
+                let sink = try registry.makeSink(e, logger: logger)
+                if old[name] != nil {
+                    pipeline.replaceExporter(name: name, sink: sink, policy: e.policy, timeout: 30)
+                    changed.append(name)
+                } else {
+                    pipeline.addExporter(name: name, sink: sink, policy: e.policy)
+                    added.append(name)
+                }
+            } catch {
+                logger.error("config reload: exporter \(name) not started; keeping the previous one", metadata: ["error": "\(error)"])
+                if var keep = new.exports.first(where: { $0.name == name }), let prev = old[name] {
+                    keep = prev
+                    new.exports.removeAll { $0.name == name }
+                    new.exports.append(keep)
+                }
+            }
+        }
+        for (name, _) in old where want[name] == nil {
+            pipeline.removeExporter(name: name, timeout: 30)
+            removed.append(name)
+        }
+        new.redaction = config.redaction
+        config = new
+        logger.info("config reloaded", metadata: ["file": "\(path)", "added": "\(added.sorted())", "removed": "\(removed.sorted())",
+                                                  "reconfigured": "\(changed.sorted())"])
     }
 
     /// Sends everything queued, then stops every exporter. Returns the final counters.

@@ -40,6 +40,7 @@ public final class ExporterWorker: @unchecked Sendable {
         self.nextBatchID = ExporterWorker.batchIDBase
         self.m = WorkerMetrics(exporter: name)
         m.capacity.record(policy.queueSize)
+        for reason in ["queue_full", "permanent", "retry_exhausted", "shutdown"] { m.dropped(reason, 0) } // series exist from the start
     }
 
     /// Starts the worker thread.

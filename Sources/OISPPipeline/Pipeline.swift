@@ -40,6 +40,20 @@ public final class Pipeline: @unchecked Sendable {
         lock.withLock { retired += gone }
     }
 
+    /// Swaps an exporter for a new instance atomically: events submitted from now on go to the
+    /// new one; the old one sends what it had queued (until `timeout`) and is closed.
+    public func replaceExporter(name: String, sink: ExportSink, policy: ExportPolicy, timeout: TimeInterval) {
+        let w = ExporterWorker(name: name, sink: sink, policy: policy, logger: logger)
+        w.start()
+        lock.lock()
+        let old = workers.filter { $0.name == name }
+        workers.removeAll { $0.name == name }
+        workers.append(w)
+        lock.unlock()
+        for o in old { o.stop(timeout: timeout) }
+        lock.withLock { retired += old }
+    }
+
     public var exporterNames: [String] { lock.lock(); defer { lock.unlock() }; return workers.map(\.name) }
 
     /// Runs the stages and hands the event to every exporter.
