@@ -111,6 +111,8 @@ let metricHelp: [String: String] = [
     "oisp_decode_responses_total": "HTTP responses decoded from captured plaintext.",
     "oisp_decode_parse_errors_total": "Connections reset after malformed HTTP input.",
     "oisp_redaction_findings_total": "Secrets and PII replaced by redaction, by type.",
+    "oisp_exporter_spool_bytes": "Bytes waiting in an exporter's disk spool.",
+    "oisp_spool_corrupt_records_total": "Corrupt or torn spool records skipped.",
 ]
 
 /// swift-metrics → swift-prometheus with `# HELP` text and the sensor's histogram buckets.

@@ -160,6 +160,7 @@ private struct Builder {
         if let v = try int(o, "flush_interval_ms", path, min: 1) { p.flushIntervalMs = v }
         if let v = try int(o, "queue_size", path, min: 1) { p.queueSize = v }
         if let v = try int(o, "timeout_ms", path, min: 1) { p.timeoutMs = v }
+        if let v = try int(o, "queue_max_bytes", path, min: 1024) { p.queueMaxBytes = v }
         if let r = try table(o, "retry_on_failure", path) {
             let rp = "\(path).retry_on_failure"
             if let v = try bool(r, "enabled", rp) { p.retry.enabled = v }
@@ -248,8 +249,11 @@ private struct Builder {
         if let s = try table(root, "pipeline", "") {
             c.pipeline.defaults = try policy(s, "pipeline", base: ExportPolicy())
             c.pipeline.spoolDir = try string(s, "spool_dir", "pipeline")
-            if let v = try int(s, "spool_max_bytes", "pipeline") { c.pipeline.spoolMaxBytes = Int64(v) }
-            unknown(s, "pipeline", known: ["batch_size", "flush_interval_ms", "queue_size", "timeout_ms", "retry_on_failure", "spool_dir", "spool_max_bytes"])
+            if let v = try int(s, "spool_max_bytes", "pipeline", min: 4096) { c.pipeline.spoolMaxBytes = Int64(v) }
+            c.pipeline.defaults.spoolMaxBytes = c.pipeline.spoolMaxBytes
+            if let v = try oneOf(s, "spool_overflow", "pipeline", ["drop_oldest", "drop_newest", "block"]) { c.pipeline.defaults.spoolOverflow = v }
+            unknown(s, "pipeline", known: ["batch_size", "flush_interval_ms", "queue_size", "queue_max_bytes", "timeout_ms", "retry_on_failure",
+                                           "spool_dir", "spool_max_bytes", "spool_overflow"])
         }
         if let s = try table(root, "metrics", "") {
             if let v = try bool(s, "enabled", "metrics") { c.metrics.enabled = v }
@@ -276,9 +280,12 @@ private struct Builder {
                 }
                 let enabled = try bool(t, "enabled", p) ?? false
                 let plugin = try string(t, "plugin", p)
-                let pol = try policy(t, p, base: c.pipeline.defaults)
+                var pol = try policy(t, p, base: c.pipeline.defaults)
+                if let dir = c.pipeline.spoolDir, try bool(t, "spool", p) ?? true {
+                    pol.spoolDir = (dir as NSString).appendingPathComponent(name)
+                }
                 var settings = t
-                for k in ["enabled", "plugin", "queue_size", "retry_on_failure"] { settings[k] = nil }
+                for k in ["enabled", "plugin", "queue_size", "queue_max_bytes", "retry_on_failure", "spool"] { settings[k] = nil }
                 c.exports.append(ExportConfig(name: name, enabled: enabled, plugin: plugin, settings: settings,
                                               policy: pol, line: line(p)))
             }

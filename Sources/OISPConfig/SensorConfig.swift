@@ -108,7 +108,14 @@ public struct ExportPolicy: Sendable, Equatable {
     /// Bounded queue length in events; when full, the oldest queued events are dropped and counted.
     public var queueSize: Int = 65536
     public var timeoutMs: Int = 30000
+    /// Bound on the bytes of event JSON held in memory per exporter.
+    public var queueMaxBytes: Int = 64 << 20
     public var retry = RetryPolicy()
+    /// Disk spool directory for this exporter (`[pipeline] spool_dir`/<name>); nil: no spool.
+    public var spoolDir: String?
+    public var spoolMaxBytes: Int64 = 1 << 30
+    /// drop_oldest | drop_newest | block
+    public var spoolOverflow = "drop_oldest"
     public init() {}
 }
 

@@ -24,6 +24,10 @@ public final class ExporterWorker: @unchecked Sendable {
     private var finished = false
     private var nextBatchID: UInt64
     private let m: WorkerMetrics
+    /// Disk spool for overflow and outages (nil when `[pipeline] spool_dir` is not set).
+    public let spool: DiskSpool?
+    private var queueBytes = 0
+    private var reportedCorrupt: UInt64 = 0
     private static let batchIDBase = UInt64(Timestamp.now().nanoseconds / 1000) << 20
 
     /// - Parameters:
@@ -39,8 +43,19 @@ public final class ExporterWorker: @unchecked Sendable {
         self.stats.queueCapacity = policy.queueSize
         self.nextBatchID = ExporterWorker.batchIDBase
         self.m = WorkerMetrics(exporter: name)
+        var sp: DiskSpool?
+        if let dir = policy.spoolDir {
+            do {
+                sp = try DiskSpool(dir: URL(fileURLWithPath: dir), maxBytes: policy.spoolMaxBytes,
+                                   overflow: SpoolOverflow(rawValue: policy.spoolOverflow) ?? .dropOldest)
+                if sp!.bytes > 0 { logger.info("spooled events from an earlier run will be delivered first", metadata: ["exporter": "\(name)", "bytes": "\(sp!.bytes)"]) }
+            } catch {
+                logger.error("spool unavailable; overflow will be dropped", metadata: ["exporter": "\(name)", "dir": "\(dir)", "error": "\(error)"])
+            }
+        }
+        self.spool = sp
         m.capacity.record(policy.queueSize)
-        for reason in ["queue_full", "permanent", "retry_exhausted", "shutdown"] { m.dropped(reason, 0) } // series exist from the start
+        for reason in ["queue_full", "permanent", "retry_exhausted", "shutdown", "spool_full"] { m.dropped(reason, 0) } // series exist from the start
     }
 
     /// Starts the worker thread.
@@ -53,18 +68,44 @@ public final class ExporterWorker: @unchecked Sendable {
 
     /// Enqueues records without blocking; when the queue is full the oldest are dropped and counted.
     public func enqueue<S: Sequence>(_ records: S) where S.Element == ExportRecord {
+        var overflow: [ExportRecord] = []
+        let spooling = spool.map { !$0.isEmpty } ?? false
         cond.lock()
         var added = 0
         for r in records {
-            if queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }
-            if queue.pushDroppingOldest(r) != nil { stats.dropped["queue_full", default: 0] += 1; m.dropped("queue_full", 1) }
             added += 1
+            if spool != nil && (spooling || !overflow.isEmpty || queue.isFull || queueBytes + r.json.count > policy.queueMaxBytes) {
+                overflow.append(r) // keeps FIFO: memory queue first, then the spool
+                continue
+            }
+            if queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }
+            queueBytes += r.json.count
+            if let old = queue.pushDroppingOldest(r) {
+                queueBytes -= old.json.count
+                stats.dropped["queue_full", default: 0] += 1; m.dropped("queue_full", 1)
+            }
+            while queueBytes > policy.queueMaxBytes, let old = queue.popFirst() {
+                queueBytes -= old.json.count
+                stats.dropped["queue_full", default: 0] += 1; m.dropped("queue_full", 1)
+            }
         }
         stats.received += UInt64(added)
         m.received.increment(by: added)
         m.queueLength.record(queue.count)
         if queue.count >= policy.batchSize { cond.signal() }
         cond.unlock()
+        if !overflow.isEmpty { spoolRecords(overflow) }
+    }
+
+    private func spoolRecords(_ records: [ExportRecord]) {
+        guard let spool else { return }
+        let (droppedOldest, refused) = spool.append(records)
+        if droppedOldest + refused > 0 {
+            count { $0.dropped["spool_full", default: 0] += UInt64(droppedOldest + refused) }
+            m.dropped("spool_full", droppedOldest + refused)
+        }
+        m.spoolBytes.record(spool.bytes)
+        cond.lock(); cond.broadcast(); cond.unlock()
     }
 
     /// A snapshot of the counters.
@@ -83,7 +124,7 @@ public final class ExporterWorker: @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         flushRequested += 1
         cond.broadcast()
-        while (queue.count > 0 || inFlight > 0) && !finished {
+        while (queue.count > 0 || inFlight > 0 || !(spool?.isEmpty ?? true)) && !finished {
             if !cond.wait(until: deadline) { flushRequested -= 1; return false }
         }
         flushRequested -= 1
@@ -107,6 +148,7 @@ public final class ExporterWorker: @unchecked Sendable {
             cond.lock()
             while true {
                 if stopping || (flushRequested > 0 && !queue.isEmpty) || queue.count >= policy.batchSize { break }
+                if queue.isEmpty, let sp = spool, !sp.isEmpty { break }
                 if !queue.isEmpty {
                     let due = oldestEnqueuedAt + UInt64(policy.flushIntervalMs) * 1_000_000
                     let now = Timestamp.monotonicNanoseconds()
@@ -116,11 +158,37 @@ public final class ExporterWorker: @unchecked Sendable {
                     cond.wait()
                 }
             }
+            if stopping && spool != nil && Timestamp.monotonicNanoseconds() >= shutdownDeadline && !queue.isEmpty {
+                // out of time: keep what is left on disk for the next start
+                let rest = queue.popFirst(queue.count)
+                queueBytes = 0
+                cond.unlock()
+                spoolRecords(rest)
+                continue
+            }
             if queue.isEmpty && stopping {
                 cond.unlock()
                 break
             }
+            if queue.isEmpty, let sp = spool {
+                cond.unlock()
+                if let (recs, next) = sp.peek(max: policy.batchSize) {
+                    let id = cond.withLock { () -> UInt64 in nextBatchID += 1; return nextBatchID - 1 }
+                    if send(recs, id: id, fromSpool: true) { sp.commit(next) }
+                    m.spoolBytes.record(sp.bytes)
+                    if sp.corruptSkipped > reportedCorrupt {
+                        Counter(label: "oisp_spool_corrupt_records_total", dimensions: [("exporter", name)]).increment(by: Int(sp.corruptSkipped - reportedCorrupt))
+                        logger.warning("corrupt spool records skipped", metadata: ["exporter": "\(name)", "total": "\(sp.corruptSkipped)"])
+                        reportedCorrupt = sp.corruptSkipped
+                    }
+                } else if !sp.isEmpty {
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+                cond.lock(); cond.broadcast(); cond.unlock()
+                continue
+            }
             let records = queue.popFirst(policy.batchSize)
+            for r in records { queueBytes -= r.json.count }
             m.queueLength.record(queue.count)
             if !queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }
             inFlight = records.count
@@ -128,7 +196,7 @@ public final class ExporterWorker: @unchecked Sendable {
             nextBatchID += 1
             cond.unlock()
 
-            if !records.isEmpty { send(records, id: id) }
+            if !records.isEmpty { _ = send(records, id: id, fromSpool: false) }
 
             cond.lock()
             inFlight = 0
@@ -148,7 +216,10 @@ public final class ExporterWorker: @unchecked Sendable {
         cond.lock(); f(&stats); cond.unlock()
     }
 
-    private func send(_ all: [ExportRecord], id: UInt64) {
+    /// Sends a batch with retries. Returns whether every record was delivered; records given up on
+    /// go to the spool when there is one (spooled batches are never dropped: they stay on disk).
+    @discardableResult
+    private func send(_ all: [ExportRecord], id: UInt64, fromSpool: Bool) -> Bool {
         let started = Timestamp.monotonicNanoseconds()
         var offset = 0
         var attempt = 1
@@ -168,36 +239,46 @@ public final class ExporterWorker: @unchecked Sendable {
                 let n = all.count - offset
                 count { $0.exported += UInt64(n) }
                 m.exported.increment(by: n)
-                return
+                return true
             case .permanent(let message):
                 let n = all.count - offset
                 count { $0.failedPermanent += 1; $0.dropped["permanent", default: 0] += UInt64(n) }
                 m.failedPermanent.increment(); m.dropped("permanent", n)
                 logger.error("exporter rejected batch permanently; dropping it",
                              metadata: ["exporter": "\(name)", "batch_id": "\(id)", "events": "\(n)", "error": "\(message)"])
-                return
+                return true
             case .retry(let accepted, let retryAfterMs, let message):
                 let acc = max(0, min(accepted, all.count - offset))
                 offset += acc
                 count { $0.failedRetryable += 1; $0.exported += UInt64(acc) }
                 m.failedRetryable.increment(); m.exported.increment(by: acc)
-                if offset >= all.count { return }
+                if offset >= all.count { return true }
                 let elapsedMs = Double(Timestamp.monotonicNanoseconds() - started) / 1e6
                 let remaining = all.count - offset
-                if !policy.retry.enabled || (policy.retry.maxElapsedMs > 0 && elapsedMs >= Double(policy.retry.maxElapsedMs)) {
+                let exhausted = !policy.retry.enabled || (policy.retry.maxElapsedMs > 0 && elapsedMs >= Double(policy.retry.maxElapsedMs))
+                if exhausted && spool != nil {
+                    if fromSpool {
+                        if stopping { return false } // stays on disk for the next start
+                    } else {
+                        logger.warning("exporter still failing; batch moved to the disk spool",
+                                       metadata: ["exporter": "\(name)", "events": "\(remaining)", "error": "\(message)"])
+                        spoolRecords(Array(all[offset...]))
+                        return false
+                    }
+                } else if exhausted {
                     count { $0.dropped["retry_exhausted", default: 0] += UInt64(remaining) }
                     m.dropped("retry_exhausted", remaining)
                     logger.error("exporter retries exhausted; dropping batch",
                                  metadata: ["exporter": "\(name)", "batch_id": "\(id)", "events": "\(remaining)",
                                             "attempts": "\(attempt)", "error": "\(message)"])
-                    return
+                    return false
                 }
                 // Exponential backoff with jitter; Retry-After wins when the backend sent one.
                 let jitter = policy.retry.randomizationFactor
                 var waitMs = backoffMs * (1 - jitter + 2 * jitter * Double.random(in: 0...1))
                 if let ra = retryAfterMs, ra > 0 { waitMs = Double(ra) }
                 backoffMs = min(backoffMs * policy.retry.multiplier, Double(policy.retry.maxIntervalMs))
-                if policy.retry.maxElapsedMs > 0 {
+                if policy.retry.maxElapsedMs > 0 && !(fromSpool && spool != nil) {
                     waitMs = min(waitMs, max(1, Double(policy.retry.maxElapsedMs) - elapsedMs))
                 }
                 logger.warning("exporter failed, will retry",
@@ -214,18 +295,23 @@ public final class ExporterWorker: @unchecked Sendable {
                 }
                 let giveUp = stopping && Timestamp.monotonicNanoseconds() >= shutdownDeadline
                 cond.unlock()
+                if giveUp && spool != nil {
+                    if !fromSpool { spoolRecords(Array(all[offset...])) }
+                    return false
+                }
                 if giveUp {
                     count { $0.dropped["shutdown", default: 0] += UInt64(remaining) }
                     m.dropped("shutdown", remaining)
                     logger.error("shutdown deadline reached while retrying; dropping batch",
                                  metadata: ["exporter": "\(name)", "batch_id": "\(id)", "events": "\(remaining)"])
-                    return
+                    return false
                 }
                 attempt += 1
                 count { $0.retries += 1 }
                 m.retries.increment()
             }
         }
+        return true
     }
 }
 
@@ -233,7 +319,7 @@ public final class ExporterWorker: @unchecked Sendable {
 struct WorkerMetrics {
     let exporter: String
     let received, exported, failedRetryable, failedPermanent, retries: Counter
-    let queueLength, capacity: Gauge
+    let queueLength, capacity, spoolBytes: Gauge
     let batchDuration: Timer
 
     init(exporter: String) {
@@ -246,6 +332,7 @@ struct WorkerMetrics {
         retries = Counter(label: "oisp_exporter_retries_total", dimensions: d)
         queueLength = Gauge(label: "oisp_exporter_queue_length", dimensions: d)
         capacity = Gauge(label: "oisp_exporter_queue_capacity", dimensions: d)
+        spoolBytes = Gauge(label: "oisp_exporter_spool_bytes", dimensions: d)
         batchDuration = Timer(label: "oisp_exporter_batch_duration_seconds", dimensions: d)
     }
 

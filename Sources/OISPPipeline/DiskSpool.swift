@@ -1,0 +1,220 @@
+import CZlibCrypto
+import Foundation
+import Logging
+
+/// What happens when the spool is full.
+public enum SpoolOverflow: String, Sendable {
+    case dropOldest = "drop_oldest", dropNewest = "drop_newest", block
+}
+
+/// An append-only, checksummed, segmented on-disk queue for one exporter: batches go here when
+/// the memory queue is full or the backend is down, and are replayed in order when it recovers
+/// and after a restart. Each record is `magic | length | crc32 | payload`; a torn or corrupt
+/// record is detected, skipped (resynchronising on the next magic) and counted — never a crash.
+/// The read position is persisted after each delivered batch (at-least-once across crashes).
+public final class DiskSpool: @unchecked Sendable {
+    static let magic: UInt32 = 0x4F49_5350 // "OISP"
+    static let segmentBytes = 16 << 20
+    public let dir: URL
+    public let maxBytes: Int64
+    public let overflow: SpoolOverflow
+    private let lock = NSCondition()
+    private var segments: [Int] = []            // segment ids, oldest first
+    private var readSeg = 0, readOffset = 0      // cursor (segment id, byte offset)
+    private var writeHandle: FileHandle?
+    private var writeSeg = -1, writeSize = 0
+    private var totalBytes: Int64 = 0
+    private var pendingRecords = 0               // records written and not yet committed (approx.)
+    public private(set) var corruptSkipped: UInt64 = 0
+    public private(set) var droppedForSpace: UInt64 = 0
+
+    public init(dir: URL, maxBytes: Int64, overflow: SpoolOverflow) throws {
+        self.dir = dir
+        self.maxBytes = maxBytes
+        self.overflow = overflow
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        segments = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
+            .compactMap { $0.hasPrefix("seg-") && $0.hasSuffix(".spool") ? Int($0.dropFirst(4).dropLast(6)) : nil }.sorted()
+        if let c = try? String(contentsOf: dir.appendingPathComponent("cursor"), encoding: .utf8) {
+            let p = c.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if p.count == 2 { readSeg = p[0]; readOffset = p[1] }
+        }
+        segments.removeAll { $0 < readSeg }
+        if let first = segments.first, readSeg < first { readSeg = first; readOffset = 0 }
+        if segments.isEmpty { readSeg = 0; readOffset = 0 }
+        totalBytes = segments.reduce(0) { $0 + Int64(size(of: $1)) } - Int64(segments.first == readSeg ? readOffset : 0)
+        pendingRecords = totalBytes > 0 ? 1 : 0
+    }
+
+    func path(_ seg: Int) -> URL { dir.appendingPathComponent(String(format: "seg-%010d.spool", seg)) }
+    func size(of seg: Int) -> Int { ((try? FileManager.default.attributesOfItem(atPath: path(seg).path))?[.size] as? Int) ?? 0 }
+
+    /// Bytes held (not yet delivered).
+    public var bytes: Int64 { lock.withLock { max(0, totalBytes) } }
+    public var isEmpty: Bool { lock.withLock { totalBytes <= 0 } }
+
+    static func encode(_ r: ExportRecord) -> [UInt8] {
+        var p = [UInt8]()
+        func str(_ s: String) { let u = Array(s.utf8); p += withUnsafeBytes(of: UInt16(u.count).littleEndian, Array.init); p += u }
+        str(r.eventID); str(r.eventType); str(r.partitionKey)
+        p += withUnsafeBytes(of: r.timestampNs.littleEndian, Array.init)
+        p += withUnsafeBytes(of: r.flags.littleEndian, Array.init)
+        p += r.json
+        let crc = p.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+        return withUnsafeBytes(of: magic.littleEndian, Array.init) + withUnsafeBytes(of: UInt32(p.count).littleEndian, Array.init)
+            + withUnsafeBytes(of: crc.littleEndian, Array.init) + p
+    }
+
+    static func decode(_ p: ArraySlice<UInt8>) -> ExportRecord? {
+        var i = p.startIndex
+        func u16() -> Int? { guard i + 2 <= p.endIndex else { return nil }; defer { i += 2 }; return Int(p[i]) | Int(p[i + 1]) << 8 }
+        func str() -> String? { guard let n = u16(), i + n <= p.endIndex else { return nil }; defer { i += n }; return String(decoding: p[i..<(i + n)], as: UTF8.self) }
+        guard let id = str(), let type = str(), let pk = str(), i + 12 <= p.endIndex else { return nil }
+        var ts: Int64 = 0, flags: UInt32 = 0
+        for k in 0..<8 { ts |= Int64(p[i + k]) << (8 * k) }
+        i += 8
+        for k in 0..<4 { flags |= UInt32(p[i + k]) << (8 * k) }
+        i += 4
+        return ExportRecord(eventID: id, eventType: type, timestampNs: ts, partitionKey: pk, flags: flags, json: Array(p[i...]))
+    }
+
+    /// Appends records (fsync'd). Returns how many were dropped to make room (drop_oldest) or
+    /// refused (drop_newest); with `block` it waits for room.
+    public func append(_ records: [ExportRecord]) -> (droppedOldest: Int, refused: Int) {
+        guard !records.isEmpty else { return (0, 0) }
+        var data = [UInt8]()
+        for r in records { data += DiskSpool.encode(r) }
+        lock.lock(); defer { lock.unlock() }
+        var droppedOldest = 0
+        while totalBytes + Int64(data.count) > maxBytes {
+            switch overflow {
+            case .dropNewest:
+                droppedForSpace += UInt64(records.count)
+                return (0, records.count)
+            case .block:
+                if !lock.wait(until: Date().addingTimeInterval(1)) && totalBytes + Int64(data.count) > maxBytes && segments.count <= 1 {
+                    continue
+                }
+            case .dropOldest:
+                // drop the oldest whole segment (never the one being written)
+                guard segments.count > 1, let oldest = segments.first else {
+                    droppedForSpace += UInt64(records.count)
+                    return (0, records.count)
+                }
+                let n = countRecords(segment: oldest, from: oldest == readSeg ? readOffset : 0)
+                let sz = size(of: oldest) - (oldest == readSeg ? readOffset : 0)
+                try? FileManager.default.removeItem(at: path(oldest))
+                segments.removeFirst()
+                totalBytes -= Int64(sz)
+                droppedOldest += n
+                droppedForSpace += UInt64(n)
+                readSeg = segments.first ?? writeSeg
+                readOffset = 0
+                persistCursor()
+            }
+        }
+        if writeHandle == nil || writeSize + data.count > DiskSpool.segmentBytes {
+            try? writeHandle?.close()
+            writeSeg = (segments.last ?? readSeg) + (segments.isEmpty ? 0 : 1)
+            if segments.isEmpty { readSeg = writeSeg; readOffset = 0 }
+            FileManager.default.createFile(atPath: path(writeSeg).path, contents: nil)
+            writeHandle = try? FileHandle(forWritingTo: path(writeSeg))
+            _ = try? writeHandle?.seekToEnd()
+            writeSize = size(of: writeSeg)
+            if !segments.contains(writeSeg) { segments.append(writeSeg) }
+        }
+        do {
+            try writeHandle?.write(contentsOf: data)
+            try writeHandle?.synchronize()
+            writeSize += data.count
+            totalBytes += Int64(data.count)
+            pendingRecords += records.count
+        } catch {
+            return (droppedOldest, records.count)
+        }
+        lock.broadcast()
+        return (droppedOldest, 0)
+    }
+
+    private func countRecords(segment: Int, from: Int) -> Int {
+        guard let d = FileManager.default.contents(atPath: path(segment).path) else { return 0 }
+        var n = 0, i = from
+        let b = [UInt8](d)
+        while i + 12 <= b.count {
+            let len = Int(b[i + 4]) | Int(b[i + 5]) << 8 | Int(b[i + 6]) << 16 | Int(b[i + 7]) << 24
+            if i + 12 + len > b.count { break }
+            n += 1; i += 12 + len
+        }
+        return n
+    }
+
+    /// Reads up to `max` records from the cursor without consuming them; the returned token
+    /// is passed to `commit` once they were delivered.
+    public func peek(max: Int) -> (records: [ExportRecord], next: (Int, Int))? {
+        lock.lock(); defer { lock.unlock() }
+        var seg = readSeg, off = readOffset
+        var out: [ExportRecord] = []
+        while out.count < max, let idx = segments.firstIndex(of: seg) {
+            guard let d = FileManager.default.contents(atPath: path(seg).path) else { break }
+            let b = [UInt8](d)
+            while out.count < max && off + 12 <= b.count {
+                let m = UInt32(b[off]) | UInt32(b[off + 1]) << 8 | UInt32(b[off + 2]) << 16 | UInt32(b[off + 3]) << 24
+                let len = Int(b[off + 4]) | Int(b[off + 5]) << 8 | Int(b[off + 6]) << 16 | Int(b[off + 7]) << 24
+                let crc = UInt32(b[off + 8]) | UInt32(b[off + 9]) << 8 | UInt32(b[off + 10]) << 16 | UInt32(b[off + 11]) << 24
+                if m != DiskSpool.magic || len > 64 << 20 || off + 12 + len > b.count && seg != writeSeg {
+                    // corrupt or torn: resynchronise on the next magic
+                    corruptSkipped += 1
+                    var j = off + 1
+                    while j + 4 <= b.count && !(b[j] == 0x50 && b[j + 1] == 0x53 && b[j + 2] == 0x49 && b[j + 3] == 0x4F) { j += 1 }
+                    off = j + 4 <= b.count ? j : b.count
+                    continue
+                }
+                if off + 12 + len > b.count { break } // still being written
+                let payload = b[(off + 12)..<(off + 12 + len)]
+                let actual = payload.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+                if actual == crc, let r = DiskSpool.decode(payload) { out.append(r) } else { corruptSkipped += 1 }
+                off += 12 + len
+            }
+            if out.count >= max { break }
+            if seg == writeSeg || idx + 1 >= segments.count { break }
+            seg = segments[idx + 1]; off = 0
+        }
+        if out.isEmpty && (seg != readSeg || off != readOffset) {
+            // only corrupt data was passed: move the cursor over it
+            commitLocked((seg, off))
+        }
+        return out.isEmpty ? nil : (out, (seg, off))
+    }
+
+    /// Marks everything before `next` as delivered.
+    public func commit(_ next: (Int, Int)) {
+        lock.lock(); defer { lock.unlock() }
+        commitLocked(next)
+        lock.broadcast()
+    }
+
+    private func commitLocked(_ next: (Int, Int)) {
+        var freed = 0
+        while let first = segments.first, first < next.0 {
+            freed += size(of: first) - (first == readSeg ? readOffset : 0)
+            if first != writeSeg { try? FileManager.default.removeItem(at: path(first)) }
+            segments.removeFirst()
+        }
+        freed += next.1 - (next.0 == readSeg ? readOffset : 0)
+        readSeg = next.0; readOffset = next.1
+        totalBytes -= Int64(freed)
+        if readSeg == writeSeg && readOffset >= writeSize {
+            // fully drained: start over with an empty segment
+            try? writeHandle?.close(); writeHandle = nil
+            try? FileManager.default.removeItem(at: path(writeSeg))
+            segments.removeAll { $0 == writeSeg }
+            readOffset = 0
+            totalBytes = 0
+        }
+        persistCursor()
+    }
+
+    private func persistCursor() {
+        try? "\(readSeg) \(readOffset)\n".write(to: dir.appendingPathComponent("cursor"), atomically: true, encoding: .utf8)
+    }
+}
