@@ -28,6 +28,9 @@ struct RecordCommand: ParsableCommand {
     @Option(name: .long, help: "Write this file once probes are attached (for supervisors and tests).")
     var readyFile: String?
 
+    @Flag(name: .long, help: .hidden)
+    var noopProbes = false
+
     func run() throws {
         var config = try global.loadConfig()
         capture.apply(to: &config)
@@ -44,6 +47,7 @@ struct RecordCommand: ParsableCommand {
         opts.process = config.capture.process
         opts.network = config.capture.network
         opts.sslBinaryPaths = config.capture.sslBinaryPaths
+        opts.noopProbes = noopProbes
         if config.capture.pidFilter.count == 1 { opts.targetPID = UInt32(config.capture.pidFilter[0]) }
 
         let runtime = try SensorRuntime(config: config, logger: logger, output: output, metricsByDefault: true)

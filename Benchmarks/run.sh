@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs every benchmark side by side with its peer, in one go (< 10 minutes on 2 cores):
+#   pipeline  — events/s decode → redact (safe) → JSONL on one core, vs orjson parse+serialize
+#   capture   — ns per SSL call: no probes / empty probes (the kernel's trap) / full capture
+#   kafka     — events/s into librdkafka's mock cluster: oisp-sensor replay vs kcat -P
+#   idle      — RSS and CPU of `record` with no traffic (IDLE_SECONDS, default 60)
+# Usage: Benchmarks/run.sh [pipeline|capture|kafka|idle ...]   (needs root for capture/idle)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WHAT=${*:-pipeline capture kafka idle}
+OUT=${BENCH_DIR:-/tmp/oisp-bench}
+mkdir -p "$OUT"
+swift build -c release >/dev/null
+make -s bpf CONFIG=release >/dev/null
+BIN=$(swift build -c release --show-bin-path)
+S="$BIN/oisp-sensor"
+PY=.build/venv/bin/python
+echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2}')"
+
+if [[ $WHAT == *pipeline* ]]; then
+  "$S" bench make-input -o "$OUT/events.jsonl" -n 200000 >/dev/null
+  head -n 100000 "$OUT/events.jsonl" > "$OUT/events-100k.jsonl"
+  ours=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction safe)
+  full=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction full)
+  peer=$(taskset -c 0 $PY - "$OUT/events.jsonl" <<'PYEOF'
+import orjson, sys, time
+lines = open(sys.argv[1], "rb").read().splitlines()
+t = time.perf_counter()
+with open("/dev/null", "wb") as f:
+    for l in lines:
+        f.write(orjson.dumps(orjson.loads(l)) + b"\n")
+dt = time.perf_counter() - t
+print(f"{len(lines) / dt:.0f}")
+PYEOF
+)
+  cc -O2 -shared -fPIC -o "$OUT/malloc_count.so" Benchmarks/malloc_count.c -ldl
+  a200=$(LD_PRELOAD="$OUT/malloc_count.so" "$S" bench pipeline -i "$OUT/events.jsonl" 2>&1 >/dev/null | sed -n 's/malloc_calls=//p' | tail -1)
+  a100=$(LD_PRELOAD="$OUT/malloc_count.so" "$S" bench pipeline -i "$OUT/events-100k.jsonl" 2>&1 >/dev/null | sed -n 's/malloc_calls=//p' | tail -1)
+  rate=$(echo "$ours" | sed -E 's/.*= ([0-9]+) events\/s.*/\1/')
+  echo "$ours"
+  echo "$full"
+  echo "orjson round trip (parse+serialize only, same file): $peer events/s"
+  echo "allocations per event (slope 100k→200k events): $(( (a200 - a100) / 100000 ))"
+  echo "RATIO pipeline(safe)/orjson = $(awk -v a="$rate" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"
+fi
+
+if [[ $WHAT == *capture* ]]; then
+  cc -O2 -o "$OUT/ssl_loop" Benchmarks/ssl_loop.c -lssl -lcrypto
+  N=200000
+  a=$("$OUT/ssl_loop" $N)
+  run_with() {
+    rm -f "$OUT/ready"
+    "$S" record --no-process --no-network --ready-file "$OUT/ready" "$@" >/dev/null 2>"$OUT/record.err" &
+    local pid=$!
+    for _ in $(seq 300); do [ -f "$OUT/ready" ] && break; sleep 0.1; done
+    local v; v=$("$OUT/ssl_loop" $N)
+    kill -INT $pid; wait $pid || true
+    echo "$v"
+  }
+  b=$(run_with --noop-probes)
+  c=$(run_with --output /dev/null)
+  echo "capture: ns per SSL call — no probes $a, empty probes $b, full capture $c"
+  echo "RATIO capture (c-a)/(b-a) = $(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN{printf "%.2f", (c-a)/(b-a)}') (target <= 1.25)"
+fi
+
+if [[ $WHAT == *kafka* ]]; then
+  cc -O2 -o "$OUT/kafka_mock" Tests/OISPSensorTests/Fixtures/kafka_mock.c -lrdkafka
+  [ -f "$OUT/events.jsonl" ] || "$S" bench make-input -o "$OUT/events.jsonl" -n 200000 >/dev/null
+  head -n 100000 "$OUT/events.jsonl" > "$OUT/kafka-in.jsonl"
+  n=$(wc -l < "$OUT/kafka-in.jsonl")
+  mkfifo "$OUT/mockctl" 2>/dev/null || true
+  (sleep 600 > "$OUT/mockctl" &) ; "$OUT/kafka_mock" 1 < "$OUT/mockctl" > "$OUT/mock.out" 2>/dev/null &
+  mock=$!
+  for _ in $(seq 50); do grep -q 127.0.0.1 "$OUT/mock.out" 2>/dev/null && break; sleep 0.1; done
+  B=$(grep -m1 127.0.0.1 "$OUT/mock.out")
+  printf '[export.kafka]\nenabled = true\nbrokers = ["%s"]\ntopic = "bench-oisp"\ncompression = "snappy"\nbatch_size = 10000\nlinger_ms = 5\n[pipeline]\nqueue_size = 200000\n' "$B" > "$OUT/kafka.toml"
+  t0=$(date +%s.%N); "$S" replay -i "$OUT/kafka-in.jsonl" -c "$OUT/kafka.toml" 2>/dev/null; t1=$(date +%s.%N)
+  t2=$(date +%s.%N); kcat -P -b "$B" -t bench-kcat -z snappy -X linger.ms=5 -X batch.num.messages=10000 -l "$OUT/kafka-in.jsonl"; t3=$(date +%s.%N)
+  kill $mock 2>/dev/null || true
+  ours=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
+  peer=$(awk -v n="$n" -v a="$t2" -v b="$t3" 'BEGIN{printf "%.0f", n/(b-a)}')
+  echo "kafka: oisp-sensor replay $ours events/s (whole process: parse, redact, export, delivery reports); kcat -P $peer msgs/s"
+  echo "RATIO kafka ours/kcat = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}') (target >= 0.9)"
+fi
+
+if [[ $WHAT == *idle* ]]; then
+  SECS=${IDLE_SECONDS:-60}
+  rm -f "$OUT/ready"
+  "$S" record --output /dev/null --ready-file "$OUT/ready" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do [ -f "$OUT/ready" ] && break; sleep 0.1; done
+  t0=$(awk '{print $14+$15}' /proc/$pid/stat)
+  sleep "$SECS"
+  t1=$(awk '{print $14+$15}' /proc/$pid/stat)
+  rss=$(awk '/VmHWM/{print $2}' /proc/$pid/status)
+  kill -INT $pid; wait $pid || true
+  hz=$(getconf CLK_TCK)
+  echo "idle: record for ${SECS}s (probes attached, no AI traffic): peak RSS $((rss / 1024)) MiB, CPU $(awk -v a="$t0" -v b="$t1" -v s="$SECS" -v hz="$hz" 'BEGIN{printf "%.2f", 100*(b-a)/hz/s}')%"
+fi

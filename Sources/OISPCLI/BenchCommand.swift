@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import OISPConfig
+import OISPEvent
+import OISPPipeline
+import OISPRedact
+
+/// `bench pipeline`: events/s on one core through JSON decode → redaction (safe) → JSONL
+/// encode + write, for ~1 KiB AI events; plus allocations per event and peak RSS. The peer run
+/// (orjson) is done by Benchmarks/run.sh on the same input file.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Benchmarks (see Benchmarks/run.sh for the side-by-side runs).",
+        subcommands: [Pipeline.self, MakeInput.self])
+
+    struct MakeInput: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "make-input", abstract: "Write N ~1 KiB AI events as JSONL.")
+        @Option(name: .shortAndLong, help: "Output file.") var output: String
+        @Option(name: .shortAndLong, help: "Number of events.") var count: Int = 200_000
+
+        func run() throws {
+            var gen = DemoEventGenerator(hostname: "bench-node", sensorName: "bench")
+            var out = [UInt8]()
+            var n = 0
+            var i = 0
+            while n < count {
+                for var e in gen.scenario(i) where e.eventType.hasPrefix("ai.") && n < count {
+                    // pad prompts/answers to ~1 KiB with text that holds a secret and an email now and then
+                    let filler = String(repeating: "The quarterly report covers revenue, churn and hiring plans. ", count: 10)
+                    let secret = n % 10 == 0 ? " key sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12Mn34 mail ops@example.com" : ""
+                    e.attrs = ["note": .string(String((filler + secret).prefix(700)))]
+                    out += e.jsonBytes(); out.append(10); n += 1
+                }
+                i += 1
+            }
+            FileManager.default.createFile(atPath: output, contents: Data(out))
+            print("wrote \(n) events, \(out.count / max(1, n)) bytes/event on average")
+        }
+    }
+
+    struct Pipeline: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "pipeline", abstract: "Decode → redact → JSONL throughput on one core.")
+        @Option(name: .shortAndLong, help: "Input JSONL (from `bench make-input`).") var input: String
+        @Option(name: .long, help: "Redaction mode.") var redaction: String = "safe"
+        @Option(name: .long, help: "Where the JSONL goes.") var output: String = "/dev/null"
+
+        func run() throws {
+            guard let data = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
+            let lines = data.split(separator: 10)
+            var cfg = SensorConfig.Redaction()
+            cfg.mode = SensorConfig.Redaction.Mode(rawValue: redaction) ?? .safe
+            cfg.hashSalt = "bench"
+            let redactor = try Redactor(config: cfg)
+            let sink = try JSONLSink(path: output)
+            var batch = [ExportRecord]()
+            batch.reserveCapacity(512)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var n = 0, bytes = 0
+            for l in lines {
+                var e = try OISPEvent(jsonBytes: l)
+                redactor.redact(&e)
+                let r = ExportRecord(event: e)
+                bytes += r.json.count
+                batch.append(r)
+                n += 1
+                if batch.count == 512 { _ = sink.export(ExportBatch(id: 0, attempt: 1, records: batch[...])); batch.removeAll(keepingCapacity: true) }
+            }
+            if !batch.isEmpty { _ = sink.export(ExportBatch(id: 0, attempt: 1, records: batch[...])) }
+            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            var ru = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &ru)
+            let rate = Double(n) / secs
+            print(String(format: "pipeline: %d events (%.0f B avg) in %.3f s = %.0f events/s; peak RSS %.1f MiB; redaction=%@",
+                         n, Double(bytes) / Double(max(1, n)), secs, rate, Double(ru.ru_maxrss) / 1024, redaction))
+        }
+    }
+}
+
