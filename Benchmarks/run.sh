@@ -18,7 +18,7 @@ PY=.build/venv/bin/python
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2}')"
 
 if [[ $WHAT == *pipeline* ]]; then
-  "$S" bench make-input -o "$OUT/events.jsonl" -n 200000 >/dev/null
+  "$S" bench make-input -o "$OUT/events.jsonl" --count 200000 >/dev/null
   head -n 100000 "$OUT/events.jsonl" > "$OUT/events-100k.jsonl"
   ours=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction safe)
   full=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction full)
@@ -65,7 +65,7 @@ fi
 
 if [[ $WHAT == *kafka* ]]; then
   cc -O2 -o "$OUT/kafka_mock" Tests/OISPSensorTests/Fixtures/kafka_mock.c -lrdkafka
-  [ -f "$OUT/events.jsonl" ] || "$S" bench make-input -o "$OUT/events.jsonl" -n 200000 >/dev/null
+  [ -f "$OUT/events.jsonl" ] || "$S" bench make-input -o "$OUT/events.jsonl" --count 200000 >/dev/null
   head -n 100000 "$OUT/events.jsonl" > "$OUT/kafka-in.jsonl"
   n=$(wc -l < "$OUT/kafka-in.jsonl")
   mkfifo "$OUT/mockctl" 2>/dev/null || true

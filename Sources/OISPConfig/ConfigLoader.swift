@@ -19,7 +19,22 @@ extension SensorConfig {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(file: path, message: "config file is not valid UTF-8")
         }
-        return try parse(text, file: path, env: env)
+        var c = try parse(text, file: path, env: env)
+        // A literal secret in a file other users can read is a leak waiting to happen.
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IROTH != 0 {
+            for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                guard let eq = line.firstIndex(of: "=") else { continue }
+                let key = line[..<eq].trimmingCharacters(in: CharacterSet(charactersIn: " \t\"'{,"))
+                    .split(separator: ".").last.map(String.init) ?? ""
+                let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                if SensorConfig.isSecretKey(key), value.hasPrefix("\""), value.count > 2, !value.contains("${") {
+                    c.warnings.append(ConfigWarning(file: path, line: i + 1, key: key,
+                                                    message: "literal secret in a file readable by other users: use ${ENV_VAR} or chmod 600"))
+                }
+            }
+        }
+        return c
     }
 
     /// Resolves which file to read: an explicit path, else `OISP_CONFIG`, else the default path
@@ -33,7 +48,21 @@ extension SensorConfig {
 
     /// Parses and validates config text.
     public static func parse(_ text: String, file: String, env: [String: String] = ProcessInfo.processInfo.environment) throws -> SensorConfig {
-        let (normalized, keyLines) = TOMLNormalizer.normalize(text)
+        // TOML forbids raw control characters (tab aside); toml++ asserts on some of them, so
+        // reject them here with the line and column.
+        var line = 1, col = 0
+        for u in text.unicodeScalars {
+            col += 1
+            if u == "\n" { line += 1; col = 0; continue }
+            if (u.value < 0x20 && u != "\t" && u != "\r") || u.value == 0x7F {
+                throw ConfigError(file: file, line: line, column: col,
+                                  message: "TOML syntax error: control character U+\(String(format: "%04X", u.value)) is not allowed")
+            }
+        }
+        let (normalized, keyLines, headerError) = TOMLNormalizer.normalize(text)
+        if let h = headerError ?? TOMLNormalizer.checkValuePositions(normalized) {
+            throw ConfigError(file: file, line: h.line, message: "TOML syntax error: \(h.message)")
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: normalized)

@@ -5,7 +5,7 @@
 /// It also records the line of every key, so semantic errors can name a line.
 struct TOMLNormalizer {
     /// Output text and `dotted.key.path → 1-based line`.
-    static func normalize(_ src: String) -> (text: String, keyLines: [String: Int]) {
+    static func normalize(_ src: String) -> (text: String, keyLines: [String: Int], error: (line: Int, message: String)?) {
         let s = Array(src.unicodeScalars)
         var out = String.UnicodeScalarView()
         out.reserveCapacity(s.count)
@@ -17,6 +17,8 @@ struct TOMLNormalizer {
         var table: [String] = []    // current [table] path
         var atLineStart = true
         var inlineKeyStack: [String] = [] // key path of inline tables we are inside
+        var bracketDepth = 0        // open `[` of array values
+        var headerError: (line: Int, message: String)?
 
         func isBareKeyChar(_ c: Unicode.Scalar) -> Bool {
             (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "_" || c == "-"
@@ -60,9 +62,18 @@ struct TOMLNormalizer {
             if atLineStart && braceDepth == 0 {
                 var j = i
                 while j < s.count && (s[j] == " " || s[j] == "\t") { j += 1 }
-                if j < s.count && s[j] == "[" {
+                if j < s.count && s[j] == "[" && bracketDepth == 0 {
                     let isArray = j + 1 < s.count && s[j + 1] == "["
-                    if let (parts, _) = parseKey(j + (isArray ? 2 : 1)) { table = parts; record(parts) }
+                    var k = j + (isArray ? 2 : 1)
+                    while k < s.count && (s[k] == " " || s[k] == "\t") { k += 1 }
+                    // toml++ asserts (instead of reporting) on a header that does not start with a key
+                    if k >= s.count || !(isBareKeyChar(s[k]) || s[k] == "\"" || s[k] == "'") {
+                        if headerError == nil { headerError = (line, "table header must start with a key name") }
+                    } else if let (parts, _) = parseKey(k) { table = parts; record(parts) }
+                    // copy the header line as it is
+                    while i < s.count && s[i] != "\n" { out.append(s[i]); i += 1 }
+                    atLineStart = false
+                    continue
                 } else if j < s.count, s[j] != "#", s[j] != "\n", let (parts, e) = parseKey(j), e < s.count, s[e] == "=" {
                     record(table + parts)
                     inlineKeyStack = table + parts
@@ -146,10 +157,73 @@ struct TOMLNormalizer {
                 atLineStart = true
                 out.append(c); i += 1
                 continue
+            case "[":
+                bracketDepth += 1
+                out.append(c); i += 1
+            case "]":
+                if bracketDepth > 0 { bracketDepth -= 1 }
+                out.append(c); i += 1
             default:
                 out.append(c); i += 1
             }
         }
-        return (String(out), keyLines)
+        return (String(out), keyLines, headerError)
+    }
+}
+
+extension TOMLNormalizer {
+    /// toml++ 3.4 asserts (debug) or assumes (release) instead of reporting some malformed value
+    /// positions; find them first and report them as syntax errors: a missing value after `=`,
+    /// `[`, `{` or `,` (empty arrays/tables and trailing commas in arrays stay valid).
+    static func checkValuePositions(_ text: String) -> (line: Int, message: String)? {
+        let s = Array(text.unicodeScalars)
+        var i = 0, line = 1
+        var last: Unicode.Scalar = "\n"     // last significant character outside strings/comments
+        var lastLine = 1
+        var atLineStart = true
+        while i < s.count {
+            let c = s[i]
+            if c == "\n" {
+                if last == "=" { return (lastLine, "expected a value after '='") }
+                line += 1; atLineStart = true; i += 1; continue
+            }
+            if c == " " || c == "\t" || c == "\r" { i += 1; continue }
+            if c == "#" {
+                if last == "=" { return (lastLine, "expected a value after '='") }
+                while i < s.count && s[i] != "\n" { i += 1 }
+                continue
+            }
+            if atLineStart && c == "[" && last != "[" && last != "," && last != "=" {
+                // table header: skip to the end of the line
+                while i < s.count && s[i] != "\n" { i += 1 }
+                last = "\n"; atLineStart = false
+                continue
+            }
+            atLineStart = false
+            if c == "\"" || c == "'" {
+                let triple = i + 2 < s.count && s[i + 1] == c && s[i + 2] == c
+                i += triple ? 3 : 1
+                while i < s.count {
+                    if s[i] == "\\" && c == "\"" { i += 2; continue }
+                    if s[i] == "\n" { if !triple { break }; line += 1 }
+                    if s[i] == c && (!triple || (i + 2 < s.count && s[i + 1] == c && s[i + 2] == c)) { i += triple ? 3 : 1; break }
+                    i += 1
+                }
+                last = "v"; lastLine = line
+                continue
+            }
+            switch (last, c) {
+            case ("=", ","), ("=", "]"), ("=", "}"), ("=", "="):
+                return (line, "expected a value after '='")
+            case ("[", ","), ("[", "}"), ("{", ","), ("{", "]"), ("{", "="), (",", ","), (",", "}"), (",", "="):
+                return (line, "expected a value before '\(c)'")
+            default: break
+            }
+            last = (c == "=" || c == "[" || c == "]" || c == "{" || c == "}" || c == ",") ? c : "v"
+            lastLine = line
+            i += 1
+        }
+        if last == "=" { return (lastLine, "expected a value after '='") }
+        return nil
     }
 }

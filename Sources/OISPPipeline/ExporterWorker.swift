@@ -28,6 +28,8 @@ public final class ExporterWorker: @unchecked Sendable {
     public let spool: DiskSpool?
     private var queueBytes = 0
     private var reportedCorrupt: UInt64 = 0
+    /// A plugin call that did not return within timeout_ms: the exporter is parked until it does.
+    private var hungCall: DispatchSemaphore?
     private static let batchIDBase = UInt64(Timestamp.now().nanoseconds / 1000) << 20
 
     /// - Parameters:
@@ -203,9 +205,14 @@ public final class ExporterWorker: @unchecked Sendable {
             cond.broadcast()
             cond.unlock()
         }
-        let r = sink.flush(timeoutMs: policy.timeoutMs)
-        if case .ok = r {} else { logger.warning("exporter flush failed", metadata: ["exporter": "\(name)", "result": "\(r)"]) }
-        sink.close()
+        if let h = hungCall, h.wait(timeout: .now() + .seconds(2)) == .timedOut {
+            // never destroy an instance with a call in flight (ABI rule): leave it to process exit
+            logger.error("exporter still hung at shutdown; not flushed or destroyed", metadata: ["exporter": "\(name)"])
+        } else {
+            let r = sink.flush(timeoutMs: policy.timeoutMs)
+            if case .ok = r {} else { logger.warning("exporter flush failed", metadata: ["exporter": "\(name)", "result": "\(r)"]) }
+            sink.close()
+        }
         cond.lock()
         finished = true
         cond.broadcast()
@@ -214,6 +221,33 @@ public final class ExporterWorker: @unchecked Sendable {
 
     private func count(_ f: (inout ExporterStats) -> Void) {
         cond.lock(); f(&stats); cond.unlock()
+    }
+
+    /// Runs `sink.export` with the host's timeout (timeout_ms + 5 s grace for the plugin's own
+    /// timeout). A call that does not return is abandoned: the exporter is parked (no further
+    /// calls: the ABI forbids concurrent calls) and its batches count as failed until it returns.
+    private func callWithTimeout(_ batch: ExportBatch) -> ExportOutcome {
+        if let h = hungCall {
+            if h.wait(timeout: .now()) == .timedOut {
+                return .retry(accepted: 0, retryAfterMs: policy.timeoutMs, message: "previous export call still has not returned (plugin hung)")
+            }
+            hungCall = nil
+            logger.warning("hung export call returned; exporter resumes", metadata: ["exporter": "\(name)"])
+        }
+        let done = DispatchSemaphore(value: 0)
+        let box = OutcomeBox()
+        let sink = self.sink
+        Thread.detachNewThread {
+            box.value = sink.export(batch)
+            done.signal()
+        }
+        if done.wait(timeout: .now() + .milliseconds(policy.timeoutMs + min(5000, max(1000, policy.timeoutMs)))) == .timedOut {
+            hungCall = done
+            logger.error("export call did not return within timeout_ms; exporter parked until it does",
+                         metadata: ["exporter": "\(name)", "timeout_ms": "\(policy.timeoutMs)"])
+            return .retry(accepted: 0, retryAfterMs: nil, message: "export call timed out after \(policy.timeoutMs) ms")
+        }
+        return box.value ?? .retry(accepted: 0, retryAfterMs: nil, message: "no result")
     }
 
     /// Sends a batch with retries. Returns whether every record was delivered; records given up on
@@ -233,7 +267,7 @@ public final class ExporterWorker: @unchecked Sendable {
         }
         while offset < all.count {
             let batch = ExportBatch(id: id, attempt: attempt, records: all[offset...])
-            let outcome = sink.export(batch)
+            let outcome = callWithTimeout(batch)
             switch outcome {
             case .ok:
                 let n = all.count - offset
@@ -340,3 +374,5 @@ struct WorkerMetrics {
         Counter(label: "oisp_exporter_events_dropped_total", dimensions: [("exporter", exporter), ("reason", reason)]).increment(by: n)
     }
 }
+
+final class OutcomeBox: @unchecked Sendable { var value: ExportOutcome? }

@@ -6,7 +6,8 @@
 #include <string.h>
 #include "oisp/exporter.h"
 
-struct oisp_exporter_instance { FILE *out; FILE *calls; long fail_times; int permanent; long calls_made; char err[128]; };
+#include <unistd.h>
+struct oisp_exporter_instance { FILE *out; FILE *calls; long fail_times; int permanent; int hang; int garbage; long calls_made; char err[128]; };
 
 static oisp_export_result c(const oisp_exporter_config *cfg, const oisp_host_api *h, oisp_exporter_instance **o) {
     (void)h;
@@ -16,7 +17,11 @@ static oisp_export_result c(const oisp_exporter_config *cfg, const oisp_host_api
     for (size_t i = 0; i < cfg->entry_count; i++) {
         if (!strcmp(cfg->entries[i].key, "path")) path = cfg->entries[i].value;
         if (!strcmp(cfg->entries[i].key, "fail_times")) in->fail_times = atol(cfg->entries[i].value);
-        if (!strcmp(cfg->entries[i].key, "mode")) in->permanent = !strcmp(cfg->entries[i].value, "permanent");
+        if (!strcmp(cfg->entries[i].key, "mode")) {
+            in->permanent = !strcmp(cfg->entries[i].value, "permanent");
+            in->hang = !strcmp(cfg->entries[i].value, "hang");
+            in->garbage = !strcmp(cfg->entries[i].value, "garbage");
+        }
         if (!strcmp(cfg->entries[i].key, "fail_create")) { strcpy(in->err, "fail_create was set"); return OISP_EXPORT_INVALID_CONFIG; }
     }
     if (!path) { strcpy(in->err, "key 'path' is required"); return OISP_EXPORT_INVALID_CONFIG; }
@@ -29,6 +34,8 @@ static oisp_export_result c(const oisp_exporter_config *cfg, const oisp_host_api
 static oisp_export_result e(oisp_exporter_instance *in, const oisp_batch *b, oisp_export_status *s) {
     (void)s;
     in->calls_made++;
+    if (in->hang) { for (;;) sleep(3600); }
+    if (in->garbage) { strcpy(in->err, "plugin bug"); return (oisp_export_result)42; }
     oisp_export_result r = OISP_EXPORT_OK;
     if (in->permanent) { r = OISP_EXPORT_PERMANENT; strcpy(in->err, "backend said 400 Bad Request"); }
     else if (in->calls_made <= in->fail_times) { r = OISP_EXPORT_RETRY; strcpy(in->err, "backend unavailable (503)"); }

@@ -1,0 +1,177 @@
+import Foundation
+import OISPConfig
+import OISPEvent
+import XCTest
+
+/// Faults and bad input: hung and buggy plugins, fuzzed config, secrets and TLS, load.
+final class FaultTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws {
+        dir = try TestSupport.tempDir("faults")
+        try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("flaky.c").path], to: dir.appendingPathComponent("liboisp-exporter-flaky.so"))
+        try TestSupport.compilePlugin([TestSupport.packageRoot.appendingPathComponent("sdk/examples/file_exporter.c").path],
+                                      to: dir.appendingPathComponent("liboisp-exporter-cfile.so"))
+    }
+    override func tearDown() { try? FileManager.default.removeItem(at: dir) }
+
+    func input(_ n: Int = 3) throws -> (URL, [String]) {
+        let f = dir.appendingPathComponent("in.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "\(n)", "-o", f.path]).status, 0)
+        return (f, TestSupport.lines(f).map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID })
+    }
+
+    func ids(_ f: URL) -> [String] { TestSupport.lines(f).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)).eventID } }
+
+    func testHungPluginIsParkedAndOthersKeepExporting() throws {
+        let (f, all) = try input()
+        let good = dir.appendingPathComponent("good.jsonl")
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [export.flaky]
+        enabled = true
+        path = "\(dir.appendingPathComponent("hung.jsonl").path)"
+        mode = "hang"
+        timeout_ms = 500
+        [export.cfile]
+        enabled = true
+        path = "\(good.path)"
+        """, to: dir.appendingPathComponent("c.toml"))
+        let start = Date()
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "-i", f.path, "-c", dir.appendingPathComponent("c.toml").path, "--shutdown-timeout", "3"], timeout: 60)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 30, "a hung plugin does not hang the sensor")
+        XCTAssertTrue(r.stderr.contains("did not return within timeout_ms"), r.stderr)
+        XCTAssertEqual(ids(good), all, "the other exporter got everything")
+        XCTAssertEqual(r.status, 75, "events the hung exporter could not take are reported as lost")
+    }
+
+    func testGarbageResultCodeIsAClearPermanentError() throws {
+        let (f, all) = try input(1)
+        let good = dir.appendingPathComponent("good.jsonl")
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [export.flaky]
+        enabled = true
+        path = "\(dir.appendingPathComponent("x.jsonl").path)"
+        mode = "garbage"
+        [export.cfile]
+        enabled = true
+        path = "\(good.path)"
+        """, to: dir.appendingPathComponent("c.toml"))
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "-i", f.path, "-c", dir.appendingPathComponent("c.toml").path])
+        XCTAssertTrue(r.stderr.contains("UNKNOWN") && r.stderr.contains("plugin bug"), r.stderr)
+        XCTAssertEqual(ids(good), all)
+    }
+
+    func testConfigLoaderSurvivesFuzzedInput() {
+        let seed = """
+        [sensor]
+        name = "k8s-${NODE_NAME}"
+        [export.otlp]
+        enabled = true
+        headers = {
+          "x" = "${A:-b}",
+          y = [1, 2, "3"],
+        }
+        [redaction]
+        custom_patterns = [{ name = "n", pattern = "a+" }]
+        """
+        var rng = SplitMix(seed: UInt64(ProcessInfo.processInfo.environment["FUZZ_SEED"] ?? "99") ?? 99)
+        var bytes = Array(seed.utf8)
+        var errors = 0
+        for _ in 0..<20_000 {
+            var m = bytes
+            let alphabet = Array("{}[]=\"\n,#$".utf8)
+            for _ in 0..<(1 + Int(rng.next() % 4)) where !m.isEmpty {
+                let p = Int(rng.next() % UInt64(m.count))
+                switch rng.next() % 3 {
+                case 0: m[p] = UInt8(truncatingIfNeeded: rng.next() % 128)
+                case 1: m.remove(at: p)
+                default: m.insert(alphabet[Int(rng.next() % UInt64(alphabet.count))], at: p)
+                }
+            }
+            if ProcessInfo.processInfo.environment["FUZZ_DUMP"] != nil { try? Data(m).write(to: URL(fileURLWithPath: "/tmp/fuzz-last.toml")) }
+            do { _ = try SensorConfig.parse(String(decoding: m, as: UTF8.self), file: "fuzz.toml", env: ["A": "1"]) } catch { errors += 1 }
+            if rng.next() % 50 == 0 { bytes = Array(seed.utf8) }
+        }
+        XCTAssertGreaterThan(errors, 0)
+        print("config fuzz: 20000 mutated files, \(errors) rejected with an error, no crash")
+    }
+
+    func testSecretsNeverReachLogsAndWorldReadableSecretsWarn() throws {
+        let secret = "s3cr3t-\(UUID().uuidString)"
+        let cfg = dir.appendingPathComponent("c.toml")
+        try TestSupport.write("""
+        [export.otlp]
+        enabled = true
+        endpoint = "http://127.0.0.1:9"
+        headers = { authorization = "Bearer ${TOKEN}" }
+        timeout_ms = 300
+        retry_on_failure = { initial_interval_ms = 50, max_elapsed_ms = 500 }
+        [export.http]
+        enabled = true
+        port = 9
+        http_passwd = "literal-password-in-file"
+        http_user = "u"
+        retry_on_failure = { initial_interval_ms = 50, max_elapsed_ms = 500 }
+        """, to: cfg)
+        chmod(cfg.path, 0o644)
+        let r = try TestSupport.run(TestSupport.sensor, ["demo", "-n", "1", "-vv", "-c", cfg.path, "-o", "/dev/null"], env: ["TOKEN": secret])
+        XCTAssertFalse(r.stderr.contains(secret) || r.stdout.contains(secret), "the ${ENV} secret never appears in logs")
+        XCTAssertFalse(r.stderr.contains("literal-password-in-file"))
+        XCTAssertTrue(r.stderr.contains("literal secret in a file readable by other users"), r.stderr)
+        let check = try TestSupport.run(TestSupport.oisp, ["config", "check", "-c", cfg.path], env: ["TOKEN": secret])
+        XCTAssertFalse(check.stdout.contains(secret) || check.stderr.contains(secret))
+        chmod(cfg.path, 0o600)
+        let quiet = try TestSupport.run(TestSupport.oisp, ["config", "check", "-c", cfg.path], env: ["TOKEN": secret])
+        XCTAssertFalse(quiet.stderr.contains("readable by other users"))
+    }
+
+    func testTLSIsVerifiedByDefault() throws {
+        let cert = dir.appendingPathComponent("cert.pem"), key = dir.appendingPathComponent("key.pem"), pf = dir.appendingPathComponent("port")
+        _ = try TestSupport.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.path, "-out", cert.path,
+                                                 "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", TestSupport.fixtures.appendingPathComponent("tls_server.py").path, cert.path, key.path, pf.path]
+        try server.run()
+        defer { server.terminate() }
+        var port = ""
+        for _ in 0..<100 where port.isEmpty { port = (try? String(contentsOf: pf, encoding: .utf8)) ?? ""; usleep(50_000) }
+        let (f, _) = try input(1)
+        func run(_ extra: String) throws -> TestSupport.Result {
+            try TestSupport.write("[export.http]\nenabled = true\nport = \(port)\ntls = true\nuri = \"/ingest\"\nretry_on_failure = { initial_interval_ms = 50, max_elapsed_ms = 500 }\n\(extra)\n", to: dir.appendingPathComponent("t.toml"))
+            return try TestSupport.run(TestSupport.sensor, ["replay", "-i", f.path, "-c", dir.appendingPathComponent("t.toml").path])
+        }
+        let refused = try run("")
+        XCTAssertEqual(refused.status, 75)
+        XCTAssertTrue(refused.stderr.lowercased().contains("certificate"), refused.stderr)
+        XCTAssertEqual(try run("ca_file = \"\(cert.path)\"").status, 0, "trusted with ca_file")
+        XCTAssertEqual(try run("tls_verify = false").status, 0, "or with verification explicitly off")
+    }
+
+    /// A large recorded file at full speed through several exporters: counts equal end to end.
+    func testLoadCountsEqualEndToEnd() throws {
+        let f = dir.appendingPathComponent("load.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["bench", "make-input", "-o", f.path, "--count", "30000"]).status, 0)
+        let n = TestSupport.lines(f).count
+        let a = dir.appendingPathComponent("a.jsonl"), b = dir.appendingPathComponent("b.jsonl"), o = dir.appendingPathComponent("o.jsonl")
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [pipeline]
+        queue_size = 100000
+        [export.cfile]
+        enabled = true
+        path = "\(a.path)"
+        [export.file]
+        enabled = true
+        path = "\(b.path)"
+        """, to: dir.appendingPathComponent("c.toml"))
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "-i", f.path, "-c", dir.appendingPathComponent("c.toml").path, "-o", o.path], timeout: 300)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for out in [a, b, o] { XCTAssertEqual(TestSupport.lines(out).count, n, out.lastPathComponent) }
+        XCTAssertTrue(r.stderr.contains("exported=\(n)"), r.stderr)
+    }
+}
