@@ -46,7 +46,11 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             guard let data = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
-            let lines = data.split(separator: 10)
+            // the input as byte arrays, as lines arrive from capture (not timed)
+            let all = [UInt8](data)
+            var lines: [[UInt8]] = []
+            var start = 0
+            for (i, b) in all.enumerated() where b == 10 { lines.append(Array(all[start..<i])); start = i + 1 }
             var cfg = SensorConfig.Redaction()
             cfg.mode = SensorConfig.Redaction.Mode(rawValue: redaction) ?? .safe
             cfg.hashSalt = "bench"
