@@ -68,7 +68,7 @@ public struct JSONParser {
                     i += 1
                     skipWS()
                     let v = try value(depth: depth + 1)
-                    obj[k] = v
+                    obj.appendUnchecked(k, v) // duplicate keys: both kept, lookups see the first
                     skipWS()
                     guard i < buf.count else { throw fail("unterminated object") }
                     if buf[i] == UInt8(ascii: ",") { i += 1; continue }

@@ -126,7 +126,7 @@ extension OISPEvent {
 
     /// The event as compact JSON bytes (no trailing newline).
     public func jsonBytes() -> [UInt8] {
-        var w = JSONWriter(capacity: 1024)
+        var w = JSONWriter(capacity: 2048)
         write(to: &w)
         return w.bytes
     }

@@ -78,7 +78,7 @@ public final class Redactor: @unchecked Sendable {
         var changed = false
         let newData = walk(.object(e.data), key: "", path: "data", scanner: sc, tally: &tally, changed: &changed)
         if changed || !tally.counts.isEmpty {
-            e.data = newData.objectValue ?? e.data
+            if let d = newData?.objectValue { e.data = d }
             var ext = e.ext ?? JSONObject()
             var info = JSONObject()
             info["mode"] = .string(mode.rawValue)
@@ -91,28 +91,38 @@ public final class Redactor: @unchecked Sendable {
         return false
     }
 
-    private func walk(_ v: JSONValue, key: String, path: String, scanner sc: SecretScanner, tally: inout Tally, changed: inout Bool) -> JSONValue {
+    /// Returns the redacted value, or nil when nothing in it changed (no copies on the hot path).
+    private func walk(_ v: JSONValue, key: String, path: @autoclosure () -> String, scanner sc: SecretScanner, tally: inout Tally, changed: inout Bool) -> JSONValue? {
         switch v {
         case .object(let o):
-            var out = JSONObject()
+            var out: JSONObject?
+            var i = 0
             for (k, x) in o {
-                if Redactor.skipKeys.contains(k) { out.appendUnchecked(k, x); continue }
-                out.appendUnchecked(k, walk(x, key: k, path: "\(path).\(k)", scanner: sc, tally: &tally, changed: &changed))
+                defer { i += 1 }
+                if Redactor.skipKeys.contains(k) { continue }
+                if let r = walk(x, key: k, path: "\(path()).\(k)", scanner: sc, tally: &tally, changed: &changed) {
+                    if out == nil { out = o }
+                    out![k] = r
+                }
             }
-            return .object(out)
+            return out.map { .object($0) }
         case .array(let a):
-            var out: [JSONValue] = []
-            out.reserveCapacity(a.count)
-            for (i, x) in a.enumerated() { out.append(walk(x, key: key, path: "\(path)[\(i)]", scanner: sc, tally: &tally, changed: &changed)) }
-            return .array(out)
+            var out: [JSONValue]?
+            for (i, x) in a.enumerated() {
+                if let r = walk(x, key: key, path: "\(path())[\(i)]", scanner: sc, tally: &tally, changed: &changed) {
+                    if out == nil { out = a }
+                    out![i] = r
+                }
+            }
+            return out.map { .array($0) }
         case .string(let s):
-            if let r = redactString(s, path: path, scanner: sc, content: Redactor.contentKeys.contains(key), tally: &tally) {
+            if let r = redactString(s, path: path(), scanner: sc, content: Redactor.contentKeys.contains(key), tally: &tally) {
                 changed = true
                 return r
             }
-            return v
+            return nil
         default:
-            return v
+            return nil
         }
     }
 
