@@ -48,6 +48,7 @@ struct RecordCommand: ParsableCommand {
         opts.network = config.capture.network
         opts.sslBinaryPaths = config.capture.sslBinaryPaths
         opts.noopProbes = noopProbes
+        opts.ringBufferBytes = config.capture.ringBufferBytes
         if config.capture.pidFilter.count == 1 { opts.targetPID = UInt32(config.capture.pidFilter[0]) }
 
         let runtime = try SensorRuntime(config: config, logger: logger, output: output, metricsByDefault: true)

@@ -23,6 +23,7 @@ public final class BPFCapture: @unchecked Sendable {
         /// Extra executables/libraries to probe (statically linked OpenSSL, custom paths).
         public var sslBinaryPaths: [String] = []
         public var pollTimeoutMs: Int32 = 100
+        public var ringBufferBytes = 4 << 20
         public init(objectPath: String) { self.objectPath = objectPath }
     }
 
@@ -71,7 +72,8 @@ public final class BPFCapture: @unchecked Sendable {
         }
         var o = oisp_bpf_options(max_capture_bytes: UInt32(clamping: options.maxCaptureBytes), target_pid: options.targetPID,
                                  capture_ssl: options.ssl ? 1 : 0, capture_process: options.process ? 1 : 0,
-                                 capture_network: options.network ? 1 : 0, wakeup_bytes: 256 * 1024, ring_bytes: 0,
+                                 capture_network: options.network ? 1 : 0, wakeup_bytes: UInt32(min(256 * 1024, options.ringBufferBytes / 8)),
+                                 ring_bytes: UInt32(clamping: options.ringBufferBytes),
                                  noop_ssl_probes: options.noopProbes ? 1 : 0)
         guard let b = oisp_bpf_open(options.objectPath, &o, &err, err.count) else {
             throw CaptureError(String(cString: err))

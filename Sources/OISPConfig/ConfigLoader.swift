@@ -238,7 +238,11 @@ private struct Builder {
             }
             if let v = try stringArray(s, "ssl_binary_paths", p) { c.capture.sslBinaryPaths = v }
             if let v = try int(s, "max_capture_bytes", p, min: 256) { c.capture.maxCaptureBytes = v }
-            unknown(s, p, known: ["ssl", "process", "network", "file", "process_filter", "pid_filter", "ssl_binary_paths", "max_capture_bytes"])
+            if let v = try int(s, "ring_buffer_bytes", p, min: 262144) {
+                guard v & (v - 1) == 0 else { throw fail("capture.ring_buffer_bytes", "expected a power of two (e.g. 4194304), got \(v)") }
+                c.capture.ringBufferBytes = v
+            }
+            unknown(s, p, known: ["ssl", "process", "network", "file", "process_filter", "pid_filter", "ssl_binary_paths", "max_capture_bytes", "ring_buffer_bytes"])
         }
         if let s = try table(root, "redaction", "") {
             let p = "redaction"
