@@ -7,7 +7,7 @@
 # Usage: Benchmarks/run.sh [pipeline|capture|kafka|idle ...]   (needs root for capture/idle)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WHAT=${*:-pipeline capture kafka idle}
+WHAT=${*:-pipeline capture kafka otlp http idle}
 OUT=${BENCH_DIR:-/tmp/oisp-bench}
 mkdir -p "$OUT"
 swift build -c release >/dev/null
@@ -81,6 +81,72 @@ if [[ $WHAT == *kafka* ]]; then
   peer=$(awk -v n="$n" -v a="$t2" -v b="$t3" 'BEGIN{printf "%.0f", n/(b-a)}')
   echo "kafka: oisp-sensor replay $ours events/s (whole process: parse, redact, export, delivery reports); kcat -P $peer msgs/s"
   echo "RATIO kafka ours/kcat = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}') (target >= 0.9)"
+fi
+
+if [[ $WHAT == *otlp* ]]; then
+  # peer collector: rotel with a blackhole exporter, fed by us and by the official Python exporter
+  [ -f "$OUT/events.jsonl" ] || "$S" bench make-input -o "$OUT/events.jsonl" --count 200000 >/dev/null
+  # only the events that make spans (a request and its response per AI call): the same spans both sides
+  grep -m 40000 -E '"event_type":"ai\.(request|response)"' "$OUT/events.jsonl" > "$OUT/otlp-in.jsonl"
+  spans=$(grep -c '"event_type":"ai.response"' "$OUT/otlp-in.jsonl")
+  port=$($PY -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  ROTEL=.build/venv/lib/python3.11/site-packages/rotel/rotel-agent
+  $ROTEL start --otlp-grpc-endpoint 127.0.0.1:$port --otlp-http-endpoint 127.0.0.1:0 --exporter blackhole --pid-file "$OUT/rotel.pid" >/dev/null 2>&1 &
+  rpid=$!
+  sleep 1.5
+  printf '[export.otlp]\nenabled = true\nendpoint = "http://127.0.0.1:%s"\nbatch_size = 2048\n' "$port" > "$OUT/otlp.toml"
+  t0=$(date +%s.%N); "$S" replay -i "$OUT/otlp-in.jsonl" -c "$OUT/otlp.toml" 2>/dev/null; t1=$(date +%s.%N)
+  peer=$($PY - "$port" "$spans" <<'PYEOF'
+import sys, time
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+port, n = sys.argv[1], int(sys.argv[2])
+tp = TracerProvider()
+tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True), max_queue_size=n + 1, max_export_batch_size=2048))
+tr = tp.get_tracer("bench")
+t = time.perf_counter()
+for i in range(n):
+    with tr.start_as_current_span("chat gpt-4o", kind=trace.SpanKind.CLIENT) as s:
+        s.set_attribute("gen_ai.operation.name", "chat"); s.set_attribute("gen_ai.provider.name", "openai")
+        s.set_attribute("gen_ai.request.model", "gpt-4o"); s.set_attribute("gen_ai.usage.input_tokens", 120)
+        s.set_attribute("gen_ai.usage.output_tokens", 40); s.set_attribute("server.address", "api.openai.com")
+tp.force_flush(); tp.shutdown()
+print(f"{n / (time.perf_counter() - t):.0f}")
+PYEOF
+)
+  kill $rpid 2>/dev/null || true
+  ours=$(awk -v n="$spans" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
+  echo "otlp (gRPC into rotel): oisp-sensor replay $ours AI spans/s ($(wc -l < "$OUT/otlp-in.jsonl") events parsed, redacted, paired); official Python SDK exporter $peer spans/s"
+  echo "RATIO otlp ours/python = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}') (target >= 1)"
+fi
+
+if [[ $WHAT == *http* ]]; then
+  # peer: nginx as an ingest endpoint; baseline: curl posting the same lines in the same batch size
+  [ -f "$OUT/events.jsonl" ] || "$S" bench make-input -o "$OUT/events.jsonl" --count 200000 >/dev/null
+  head -n 50000 "$OUT/events.jsonl" > "$OUT/http-in.jsonl"
+  n=$(wc -l < "$OUT/http-in.jsonl")
+  port=$($PY -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  mkdir -p "$OUT/nginx"
+  cat > "$OUT/nginx/nginx.conf" <<NGX
+daemon off; master_process off; worker_processes 1; pid $OUT/nginx/pid; error_log $OUT/nginx/err;
+events {}
+http { access_log off; client_body_temp_path $OUT/nginx; client_max_body_size 64m; client_body_buffer_size 16m;
+  server { listen 127.0.0.1:$port; location / { return 200 'ok'; } } }
+NGX
+  /usr/sbin/nginx -c "$OUT/nginx/nginx.conf" -p "$OUT/nginx" & npid=$!
+  sleep 0.5
+  printf '[export.http]\nenabled = true\nport = %s\nuri = "/ingest"\nformat = "json_lines"\nbatch_size = 512\n' "$port" > "$OUT/http.toml"
+  t0=$(date +%s.%N); "$S" replay -i "$OUT/http-in.jsonl" -c "$OUT/http.toml" 2>/dev/null; t1=$(date +%s.%N)
+  rm -rf "$OUT/chunks"; mkdir -p "$OUT/chunks"; split -l 512 "$OUT/http-in.jsonl" "$OUT/chunks/c-"
+  args=(); for f in "$OUT"/chunks/c-*; do args+=(--data-binary "@$f" -H "Content-Type: application/x-ndjson" -o /dev/null "http://127.0.0.1:$port/ingest" --next); done
+  t2=$(date +%s.%N); curl -s "${args[@]}" -o /dev/null http://127.0.0.1:$port/ingest; t3=$(date +%s.%N)
+  kill $npid 2>/dev/null || true
+  ours=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
+  peer=$(awk -v n="$n" -v a="$t2" -v b="$t3" 'BEGIN{printf "%.0f", n/(b-a)}')
+  echo "http (json_lines, 512/batch into nginx): oisp-sensor replay $ours events/s; curl (one process, keep-alive, same batches) $peer events/s"
+  echo "RATIO http ours/curl = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"
 fi
 
 if [[ $WHAT == *idle* ]]; then

@@ -28,9 +28,11 @@ enum JSONAny: Decodable {
         }
     }
 
+    /// JSONSerialization (much faster than JSONDecoder for untyped JSON), with NSNumber turned
+    /// into Bool / Int64 / Double by its objCType so booleans and integers stay apart.
     static func object(_ bytes: UnsafeBufferPointer<UInt8>) -> [String: Any]? {
-        guard let j = try? JSONDecoder().decode(JSONAny.self, from: Data(bytes)) else { return nil }
-        return j.any as? [String: Any]
+        guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) else { return nil }
+        return native(o) as? [String: Any]
     }
 }
 
@@ -40,5 +42,20 @@ func num(_ v: Any?) -> Int64? {
     case let i as Int: return Int64(i)
     case let d as Double: return Int64(d)
     default: return nil
+    }
+}
+
+func native(_ v: Any) -> Any {
+    switch v {
+    case let d as [String: Any]: return d.mapValues(native)
+    case let a as [Any]: return a.map(native)
+    case let s as String: return s
+    case let n as NSNumber:
+        switch String(cString: n.objCType) {
+        case "c", "B": return n.boolValue
+        case "d", "f": return n.doubleValue
+        default: return n.int64Value
+        }
+    default: return v
     }
 }

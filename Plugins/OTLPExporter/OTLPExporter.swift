@@ -283,9 +283,11 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
     let firstTry = batch.pointee.attempt <= 1 || i.queuedSpans.isEmpty
     for k in 0..<batch.pointee.count {
         let r = batch.pointee.records[k]
+        // streamed chunks make no spans: with traces only, do not even parse them
+        if !i.config.logs, let t = r.event_type, strcmp(t, "ai.streaming_chunk") == 0 { continue }
         let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
         guard let obj = JSONAny.object(buf) else { continue }
-        events.append((String(decoding: buf, as: UTF8.self), obj))
+        events.append((i.config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
     }
     let now = UInt64(Date().timeIntervalSince1970 * 1e9)
     if i.config.traces && firstTry { i.queuedSpans += i.spans.consume(events.map(\.e), nowNs: now) }

@@ -45,21 +45,39 @@ func hexBytes(_ s: String?) -> Data? {
     return out
 }
 
-func rfc3339Nanos(_ s: String?) -> UInt64 {
-    guard let s else { return 0 }
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let d = f.date(from: s) {
-        // keep microseconds the formatter drops
-        var frac: UInt64 = 0
-        if let dot = s.firstIndex(of: "."), let z = s[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) {
-            let digits = String(s[s.index(after: dot)..<z].prefix(9))
-            frac = UInt64(digits.padding(toLength: 9, withPad: "0", startingAt: 0)) ?? 0
+/// RFC 3339 (`2025-12-22T14:30:16.345678Z`, or with an offset) → Unix nanoseconds; 0 when malformed.
+func rfc3339Nanos(_ str: String?) -> UInt64 {
+    guard var s = str else { return 0 }
+    return s.withUTF8 { u -> UInt64 in
+        func num(_ a: Int, _ n: Int) -> Int? {
+            guard a + n <= u.count else { return nil }
+            var v = 0
+            for k in a..<(a + n) { guard u[k] >= 48 && u[k] <= 57 else { return nil }; v = v * 10 + Int(u[k] - 48) }
+            return v
         }
-        return UInt64(floor(d.timeIntervalSince1970)) * 1_000_000_000 + frac
+        guard u.count >= 20, let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2),
+              let se = num(17, 2) else { return 0 }
+        var i = 19
+        var frac: UInt64 = 0, digits = 0
+        if i < u.count && u[i] == 46 {
+            i += 1
+            while i < u.count && u[i] >= 48 && u[i] <= 57 { if digits < 9 { frac = frac * 10 + UInt64(u[i] - 48); digits += 1 }; i += 1 }
+            for _ in digits..<9 { frac *= 10 }
+        }
+        var offset = 0
+        if i < u.count && (u[i] == 43 || u[i] == 45), let oh = num(i + 1, 2), let om = num(i + 4, 2) {
+            offset = (oh * 60 + om) * 60 * (u[i] == 43 ? 1 : -1)
+        }
+        // days from civil (Howard Hinnant's algorithm)
+        let yy = mo <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146097 + doe - 719468
+        let secs = days * 86400 + h * 3600 + mi * 60 + se - offset
+        return secs < 0 ? 0 : UInt64(secs) * 1_000_000_000 + frac
     }
-    f.formatOptions = [.withInternetDateTime]
-    return f.date(from: s).map { UInt64($0.timeIntervalSince1970 * 1e9) } ?? 0
 }
 
 /// Turns OISP events into spans per the OpenTelemetry GenAI semantic conventions: one CLIENT

@@ -55,7 +55,7 @@ struct ReplayCommand: ParsableCommand {
                 bad += 1
                 logger.warning("skipping invalid line", metadata: ["file": "\(input)", "line": "\(lineNo)", "error": "\(error)"])
             }
-            if batch.count >= 256 { runtime.pipeline.submit(batch); batch.removeAll(keepingCapacity: true) }
+            if batch.count >= 256 { runtime.pipeline.submit(batch, block: true); batch.removeAll(keepingCapacity: true) }
         }
         while !runtime.isStopRequested {
             let chunk = handle.readData(ofLength: 1 << 20)
@@ -69,7 +69,7 @@ struct ReplayCommand: ParsableCommand {
             pending.removeFirst(start)
         }
         if !pending.isEmpty { consume(pending[...]) }
-        if !batch.isEmpty { runtime.pipeline.submit(batch) }
+        if !batch.isEmpty { runtime.pipeline.submit(batch, block: true) }
         let stats = runtime.finish(timeout: shutdownTimeout)
         logger.info("replay finished", metadata: ["events": "\(good)", "invalid_lines": "\(bad)"])
         let lost = stats.exporters.values.reduce(0) { $0 + $1.droppedTotal }

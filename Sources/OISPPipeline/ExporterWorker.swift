@@ -69,13 +69,21 @@ public final class ExporterWorker: @unchecked Sendable {
     }
 
     /// Enqueues records without blocking; when the queue is full the oldest are dropped and counted.
-    public func enqueue<S: Sequence>(_ records: S) where S.Element == ExportRecord {
+    /// - Parameter block: wait for room instead of dropping or spooling (file sources such as
+    ///   `replay` can wait; capture never does).
+    public func enqueue<S: Sequence>(_ records: S, block: Bool = false) where S.Element == ExportRecord {
         var overflow: [ExportRecord] = []
         let spooling = spool.map { !$0.isEmpty } ?? false
         cond.lock()
         var added = 0
         for r in records {
             added += 1
+            if block {
+                while !finished && !queue.isEmpty && (queue.isFull || queueBytes + r.json.count > policy.queueMaxBytes) {
+                    cond.signal()
+                    cond.wait()
+                }
+            }
             if spool != nil && (spooling || !overflow.isEmpty || queue.isFull || queueBytes + r.json.count > policy.queueMaxBytes) {
                 overflow.append(r) // keeps FIFO: memory queue first, then the spool
                 continue
@@ -191,6 +199,7 @@ public final class ExporterWorker: @unchecked Sendable {
             }
             let records = queue.popFirst(policy.batchSize)
             for r in records { queueBytes -= r.json.count }
+            cond.broadcast() // room for blocked submitters
             m.queueLength.record(queue.count)
             if !queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }
             inFlight = records.count

@@ -62,7 +62,7 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     /// Runs the stages on each event and hands the survivors to every exporter in one step.
-    public func submit<S: Sequence>(_ events: S) where S.Element == OISPEvent {
+    public func submit<S: Sequence>(_ events: S, block: Bool = false) where S.Element == OISPEvent {
         lock.lock()
         let stages = self.stages
         let workers = self.workers
@@ -85,7 +85,7 @@ public final class Pipeline: @unchecked Sendable {
         for (t, n) in types { Counter(label: "oisp_events_total", dimensions: [("event_type", t)]).increment(by: Int(n)) }
         if dropped > 0 { Counter(label: "oisp_events_dropped_total", dimensions: [("reason", "stage")]).increment(by: Int(dropped)) }
         guard !records.isEmpty else { return }
-        for w in workers { w.enqueue(records) }
+        for w in workers { w.enqueue(records, block: block) }
     }
 
     /// Blocks until every exporter's queue is empty (or the timeout passes).

@@ -231,8 +231,26 @@ public enum JSONAny: Decodable {
         case .object(let o): return o.compactMapValues { $0.any }
         }
     }
+    /// JSONSerialization (much faster than JSONDecoder for untyped JSON), with NSNumber turned
+    /// into Bool / Int64 / Double by its objCType so booleans and integers stay apart.
     public static func object(_ d: Data) -> [String: Any]? {
-        (try? JSONDecoder().decode(JSONAny.self, from: d))?.any as? [String: Any]
+        guard let o = try? JSONSerialization.jsonObject(with: d) else { return nil }
+        return native(o) as? [String: Any]
+    }
+
+    static func native(_ v: Any) -> Any {
+        switch v {
+        case let d as [String: Any]: return d.mapValues(native)
+        case let a as [Any]: return a.map(native)
+        case let s as String: return s
+        case let n as NSNumber:
+            switch String(cString: n.objCType) {
+            case "c", "B": return n.boolValue
+            case "d", "f": return n.doubleValue
+            default: return n.int64Value
+            }
+        default: return v
+        }
     }
 }
 
