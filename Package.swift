@@ -80,7 +80,7 @@ let package = Package(
         // libcurl wrapper shared by the HTTP-based plugins (libcurl4-openssl-dev).
         .target(name: "COISPHTTP", path: "Plugins/Shared/COISPHTTP", linkerSettings: [.linkedLibrary("curl")]),
         // OTLP exporter (traces/logs over gRPC or HTTP), Swift on swift-protobuf + libcurl.
-        .target(name: "OTLPExporter", dependencies: ["COISPExporterABI", "COISPHTTP", "CZlibCrypto",
+        .target(name: "OTLPExporter", dependencies: ["COISPExporterABI", "COISPHTTP", "CZlibCrypto", "OISPExporterKit",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 path: "Plugins/OTLPExporter", exclude: ["proto", "regenerate.sh"], swiftSettings: swift5),
 

@@ -5,6 +5,7 @@ import COISPExporterABI
 import COISPHTTP
 import CZlibCrypto
 import Foundation
+import OISPExporterKit
 import SwiftProtobuf
 
 typealias TraceRequest = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest
@@ -34,23 +35,6 @@ final class OTLPInstance {
     }
 
     enum Outcome { case ok, retry(Int?), permanent }
-
-    static func gzip(_ d: Data) -> Data {
-        var strm = z_stream()
-        deflateInit2_(&strm, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-        defer { deflateEnd(&strm) }
-        var input = [UInt8](d)
-        var out = [UInt8](repeating: 0, count: Int(deflateBound(&strm, UInt(input.count))) + 32)
-        let n: Int = input.withUnsafeMutableBufferPointer { ib in
-            out.withUnsafeMutableBufferPointer { ob in
-                strm.next_in = ib.baseAddress; strm.avail_in = UInt32(ib.count)
-                strm.next_out = ob.baseAddress; strm.avail_out = UInt32(ob.count)
-                _ = deflate(&strm, Z_FINISH)
-                return ob.count - Int(strm.avail_out)
-            }
-        }
-        return Data(out[0..<n])
-    }
 
     /// OTLP/JSON wants ids as hex and enums as numbers; swift-protobuf writes base64 and names.
     static func otlpJSON(_ m: Message) throws -> Data {
@@ -88,7 +72,7 @@ final class OTLPInstance {
                 url = "\(c.endpoint)/\(service)/Export"
                 var payload = try message.serializedData()
                 var flag: UInt8 = 0
-                if c.gzip { payload = OTLPInstance.gzip(payload); flag = 1; headers.append("grpc-encoding: gzip") }
+                if c.gzip { payload = gzipData(payload); flag = 1; headers.append("grpc-encoding: gzip") }
                 body = Data([flag]) + withUnsafeBytes(of: UInt32(payload.count).bigEndian) { Data($0) } + payload
                 headers += ["content-type: application/grpc", "te: trailers", "grpc-accept-encoding: gzip", "user-agent: oisp-sensor-otlp/0.1"]
                 version = c.endpoint.hasPrefix("https://") ? Int32(OISP_HTTP_2_TLS) : Int32(OISP_HTTP_2_PRIOR_KNOWLEDGE)
@@ -97,7 +81,7 @@ final class OTLPInstance {
                 if c.endpoint.hasSuffix("/v1/\(signal)") { url = c.endpoint }
                 body = c.proto == .httpJSON ? try OTLPInstance.otlpJSON(message) : try message.serializedData()
                 headers.append(c.proto == .httpJSON ? "Content-Type: application/json" : "Content-Type: application/x-protobuf")
-                if c.gzip { body = OTLPInstance.gzip(body); headers.append("Content-Encoding: gzip") }
+                if c.gzip { body = gzipData(body); headers.append("Content-Encoding: gzip") }
                 version = Int32(OISP_HTTP_DEFAULT)
             }
         } catch {
@@ -286,7 +270,7 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
         // streamed chunks make no spans: with traces only, do not even parse them
         if !i.config.logs, let t = r.event_type, strcmp(t, "ai.streaming_chunk") == 0 { continue }
         let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
-        guard let obj = JSONAny.object(buf) else { continue }
+        guard let obj = JSONAny.object(Data(buf)) else { continue }
         events.append((i.config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
     }
     let now = UInt64(Date().timeIntervalSince1970 * 1e9)

@@ -6,45 +6,17 @@ public enum BodyCodecs {
 
     /// Inflates gzip or zlib/raw deflate data. Output is capped at `limit` bytes.
     public static func inflate(_ input: [UInt8], gzip: Bool, limit: Int = 64 << 20) throws -> [UInt8] {
-        var strm = z_stream()
-        // 16+MAX_WBITS: gzip; 32+MAX_WBITS: auto-detect zlib/gzip; -MAX_WBITS: raw deflate.
-        let bits: Int32 = gzip ? 16 + 15 : 32 + 15
-        guard inflateInit2_(&strm, bits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw DecompressError(description: "zlib init failed")
-        }
-        defer { inflateEnd(&strm) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        var input = input
-        let rc: Int32 = input.withUnsafeMutableBufferPointer { ib in
-            strm.next_in = ib.baseAddress
-            strm.avail_in = UInt32(ib.count)
-            var rc: Int32 = Z_OK
-            repeat {
-                rc = chunk.withUnsafeMutableBufferPointer { cb in
-                    strm.next_out = cb.baseAddress
-                    strm.avail_out = UInt32(cb.count)
-                    return CZlibCrypto.inflate(&strm, Z_NO_FLUSH)
-                }
-                let produced = chunk.count - Int(strm.avail_out)
-                out.append(contentsOf: chunk[0..<produced])
-                if out.count > limit { return Z_MEM_ERROR }
-            } while rc == Z_OK && (strm.avail_in > 0 || strm.avail_out == 0)
-            return rc
-        }
-        if rc == Z_DATA_ERROR && !gzip {
-            // Some servers send raw deflate for "deflate".
-            return try inflateRaw(input, limit: limit)
-        }
-        guard rc == Z_STREAM_END || rc == Z_OK || rc == Z_BUF_ERROR else {
-            throw DecompressError(description: "zlib inflate failed (\(rc))")
-        }
-        return out
+        // 16+MAX_WBITS: gzip; 32+MAX_WBITS: auto-detect zlib/gzip; -MAX_WBITS: raw deflate
+        // (some servers send raw deflate for "deflate").
+        if let out = try inflate(input, windowBits: gzip ? 16 + 15 : 32 + 15, limit: limit) { return out }
+        if !gzip, let out = try inflate(input, windowBits: -15, limit: limit) { return out }
+        throw DecompressError(description: "zlib inflate failed: not \(gzip ? "gzip" : "deflate") data")
     }
 
-    static func inflateRaw(_ input: [UInt8], limit: Int) throws -> [UInt8] {
+    /// nil on a data error (so the caller can try another format); throws on other failures.
+    static func inflate(_ input: [UInt8], windowBits: Int32, limit: Int) throws -> [UInt8]? {
         var strm = z_stream()
-        guard inflateInit2_(&strm, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        guard inflateInit2_(&strm, windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DecompressError(description: "zlib init failed")
         }
         defer { inflateEnd(&strm) }
@@ -66,7 +38,8 @@ public enum BodyCodecs {
             } while rc == Z_OK && (strm.avail_in > 0 || strm.avail_out == 0)
             return rc
         }
-        guard rc == Z_STREAM_END || rc == Z_OK || rc == Z_BUF_ERROR else { throw DecompressError(description: "raw inflate failed (\(rc))") }
+        if rc == Z_DATA_ERROR { return nil }
+        guard rc == Z_STREAM_END || rc == Z_OK || rc == Z_BUF_ERROR else { throw DecompressError(description: "zlib inflate failed (\(rc))") }
         return out
     }
 
