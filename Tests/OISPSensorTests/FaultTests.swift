@@ -175,3 +175,74 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("exported=\(n)"), r.stderr)
     }
 }
+
+/// Backend outage during a steady stream: the peer is killed for 30 s and restarted; every
+/// event arrives and the sensor's memory stays bounded meanwhile.
+final class OutageTests: XCTestCase {
+    func startIngest(port: Int, out: URL) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
+        import http.server
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                b = self.rfile.read(int(self.headers['Content-Length']))
+                with open('\(out.path)', 'ab') as f: f.write(b)
+                self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()
+            def log_message(self, *a): pass
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        http.server.ThreadingHTTPServer(('127.0.0.1', \(port)), H).serve_forever()
+        """]
+        try p.run()
+        usleep(500_000)
+        return p
+    }
+
+    func testPeerKilledFor30SecondsLosesNothingAndMemoryStaysBounded() throws {
+        let dir = try TestSupport.tempDir("outage")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = Int(try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
+        let received = dir.appendingPathComponent("received.jsonl"), all = dir.appendingPathComponent("all.jsonl")
+        try TestSupport.write("""
+        [pipeline]
+        flush_interval_ms = 100
+        queue_max_bytes = 16777216
+        [export.http]
+        enabled = true
+        port = \(port)
+        uri = "/ingest"
+        format = "json_lines"
+        timeout_ms = 1000
+        retry_on_failure = { initial_interval_ms = 200, max_interval_ms = 2000, max_elapsed_ms = 120000 }
+        """, to: dir.appendingPathComponent("c.toml"))
+        var server = try startIngest(port: port, out: received)
+        let sensor = Process()
+        sensor.executableURL = URL(fileURLWithPath: TestSupport.sensor)
+        sensor.arguments = ["demo", "-n", "500", "--interval-ms", "100", "-c", dir.appendingPathComponent("c.toml").path, "-o", all.path]
+        sensor.standardError = FileHandle.nullDevice
+        sensor.standardOutput = FileHandle.nullDevice
+        try sensor.run()
+        sleep(5)
+        server.terminate(); server.waitUntilExit()
+        var peakKiB = 0
+        for _ in 0..<30 {
+            sleep(1)
+            if let s = try? String(contentsOfFile: "/proc/\(sensor.processIdentifier)/status", encoding: .utf8),
+               let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+               let kb = Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "") {
+                peakKiB = max(peakKiB, kb)
+            }
+        }
+        XCTAssertTrue(sensor.isRunning, "the sensor stays up during the outage")
+        server = try startIngest(port: port, out: received)
+        defer { server.terminate() }
+        sensor.waitUntilExit()
+        XCTAssertEqual(sensor.terminationStatus, 0)
+        let sent = TestSupport.lines(all).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        let got = Set(TestSupport.lines(received).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)).eventID })
+        XCTAssertGreaterThan(sent.count, 1000)
+        XCTAssertEqual(Set(sent).subtracting(got), [], "every event arrives after the outage")
+        print("outage: \(sent.count) events, peak RSS during the 30 s outage \(peakKiB / 1024) MiB")
+        XCTAssertLessThan(peakKiB, 160 * 1024, "RSS stays bounded (queue_max_bytes 16 MiB + runtime)")
+    }
+}
