@@ -236,6 +236,62 @@ int handle_exit(struct trace_event_raw_sched_process_template *ctx) {
     return 0;
 }
 
+struct accept_args {
+    __u64 uaddr;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u64);
+    __type(value, struct accept_args);
+} accept_args_map SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int handle_accept_enter(struct trace_event_raw_sys_enter *ctx) {
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_network) return 0;
+    __u64 id = bpf_get_current_pid_tgid();
+    if (!wanted(c, id >> 32)) return 0;
+    struct accept_args a = { .uaddr = (__u64)ctx->args[1] };
+    if (!a.uaddr) return 0; /* caller did not ask for the peer address */
+    bpf_map_update_elem(&accept_args_map, &id, &a, BPF_ANY);
+    return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int handle_accept_exit(struct trace_event_raw_sys_exit *ctx) {
+    __u64 id = bpf_get_current_pid_tgid();
+    struct accept_args *a = bpf_map_lookup_elem(&accept_args_map, &id);
+    if (!a) return 0;
+    __u64 uaddr = a->uaddr;
+    bpf_map_delete_elem(&accept_args_map, &id);
+    struct oisp_config *c = get_config();
+    if (!c || ctx->ret < 0) return 0;
+    struct oisp_connect e = {};
+    fill_header(&e.h, OISP_EV_ACCEPT);
+    e.fd = (__s32)ctx->ret;
+    e.ret = 0;
+    __u16 family = 0;
+    bpf_probe_read_user(&family, sizeof(family), (void *)uaddr);
+    if (family == AF_INET) {
+        struct sockaddr_in sa = {};
+        bpf_probe_read_user(&sa, sizeof(sa), (void *)uaddr);
+        e.port = __builtin_bswap16(sa.sin_port);
+        __builtin_memcpy(e.addr, &sa.sin_addr, 4);
+    } else if (family == AF_INET6) {
+        struct sockaddr_in6 sa = {};
+        bpf_probe_read_user(&sa, sizeof(sa), (void *)uaddr);
+        e.port = __builtin_bswap16(sa.sin6_port);
+        __builtin_memcpy(e.addr, &sa.sin6_addr, 16);
+    } else {
+        return 0;
+    }
+    e.family = family;
+    submit(&e, sizeof(e), c);
+    return 0;
+}
+
 SEC("tracepoint/syscalls/sys_enter_connect")
 int handle_connect_enter(struct trace_event_raw_sys_enter *ctx) {
     struct oisp_config *c = get_config();

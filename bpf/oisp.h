@@ -13,6 +13,7 @@ enum oisp_ev_kind {
     OISP_EV_EXEC = 2,
     OISP_EV_EXIT = 3,
     OISP_EV_CONNECT = 4,
+    OISP_EV_ACCEPT = 5,   /* same layout as oisp_connect; addr/port are the peer's */
 };
 
 enum oisp_direction {

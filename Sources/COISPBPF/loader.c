@@ -127,6 +127,8 @@ int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen) {
         { "handle_exit", "sched", "sched_process_exit" },
         { "handle_connect_enter", "syscalls", "sys_enter_connect" },
         { "handle_connect_exit", "syscalls", "sys_exit_connect" },
+        { "handle_accept_enter", "syscalls", "sys_enter_accept4" },
+        { "handle_accept_exit", "syscalls", "sys_exit_accept4" },
     };
     for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
         struct bpf_program *p = bpf_object__find_program_by_name(b->obj, progs[i][0]);

@@ -117,11 +117,26 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                                             source: source("ebpf_tracepoint", "sys_exit_connect"),
                                             confidence: .init(level: "high", completeness: "full", reasons: ["kernel_tracepoint"]),
                                             data: data))
+            case .accept(let c):
+                let p = processes.get(Int64(c.pid))
+                guard wanted(pid: Int64(c.pid), comm: c.comm, exe: p.exe) else { continue }
+                var data = JSONObject()
+                data["src"] = ["ip": .string(c.ip), "port": .int(Int64(c.port)), "is_private": .bool(CaptureEventBuilder.isPrivate(c.ip))]
+                data["protocol"] = "tcp"
+                data["success"] = true
+                data["fd"] = .int(Int64(c.fd))
+                out.events.append(OISPEvent(eventType: "network.accept", ts: wall(c.tsMono), tsMono: c.tsMono, host: host,
+                                            actor: .init(uid: Int64(c.uid)), process: p.oisp,
+                                            source: source("ebpf_tracepoint", "sys_exit_accept4"),
+                                            confidence: .init(level: "high", completeness: "full", reasons: ["kernel_tracepoint"]),
+                                            data: data))
             case .sslData(let d):
                 let p = processes.get(Int64(d.pid))
                 guard wanted(pid: Int64(d.pid), comm: d.comm, exe: p.exe) else { continue }
                 let id = PlaintextChunk.ConnectionID(pid: Int64(d.pid), handle: d.ssl)
-                if sslPeer[id] == nil, let peer = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] { sslPeer[id] = peer }
+                if sslPeer[id] == nil, let peer = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] ?? CaptureEventBuilder.establishedPeer(pid: Int64(d.pid)) {
+                    sslPeer[id] = peer
+                }
                 let peer = sslPeer[id]
                 let chunk = PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: d.bytes, ts: wall(d.tsMono),
                                            tid: Int64(d.tid), truncated: d.truncated, remoteIP: peer?.ip, remotePort: peer?.port)
@@ -158,6 +173,47 @@ public final class CaptureEventBuilder: @unchecked Sendable {
         return OISPEvent(eventType: "capture.ssl_data", ts: c.ts, host: host, process: proc, source: src,
                          confidence: .init(level: "high", completeness: c.truncated ? "partial" : "full", reasons: ["tls_boundary_capture"]),
                          data: data)
+    }
+
+    /// For connections opened before the sensor started: the process's established TCP peer on
+    /// port 443 (or any, if there is exactly one), from /proc/<pid>/fd and /proc/net/tcp{,6}.
+    static func establishedPeer(pid: Int64) -> (ip: String, port: Int)? {
+        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return nil }
+        var inodes = Set<String>()
+        for fd in fds {
+            if let t = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), t.hasPrefix("socket:[") {
+                inodes.insert(String(t.dropFirst(8).dropLast()))
+            }
+        }
+        guard !inodes.isEmpty else { return nil }
+        var peers: [(String, Int)] = []
+        for (file, v6) in [("tcp", false), ("tcp6", true)] {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/net/\(file)", encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let f = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard f.count > 9, f[3] == "01", inodes.contains(String(f[9])) else { continue } // 01 = ESTABLISHED
+                let rem = f[2].split(separator: ":")
+                guard rem.count == 2, let port = Int(rem[1], radix: 16) else { continue }
+                peers.append((hexAddress(String(rem[0]), v6: v6), port))
+            }
+        }
+        return peers.first { $0.1 == 443 } ?? (peers.count == 1 ? peers[0] : nil)
+    }
+
+    /// /proc/net/tcp addresses: little-endian 32-bit words in hex.
+    public static func hexAddress(_ h: String, v6: Bool) -> String {
+        var bytes: [UInt8] = []
+        var i = h.startIndex
+        while i < h.endIndex, let j = h.index(i, offsetBy: 8, limitedBy: h.endIndex) {
+            let word = UInt32(h[i..<j], radix: 16) ?? 0
+            bytes += [UInt8(word & 0xff), UInt8(word >> 8 & 0xff), UInt8(word >> 16 & 0xff), UInt8(word >> 24)]
+            i = j
+        }
+        if !v6 || (bytes.count == 16 && bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff) {
+            let b = v6 ? Array(bytes[12..<16]) : bytes
+            return b.map(String.init).joined(separator: ".")
+        }
+        return stride(from: 0, to: bytes.count, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
     }
 
     static func isPrivate(_ ip: String) -> Bool {

@@ -7,6 +7,8 @@ public enum CaptureRecord: Sendable {
     case exec(pid: UInt32, ppid: UInt32, uid: UInt32, tsMono: UInt64, comm: String, filename: String)
     case exit(pid: UInt32, ppid: UInt32, uid: UInt32, tsMono: UInt64, comm: String, exitStatus: Int32)
     case connect(Connect)
+    /// An accepted inbound connection (the peer's address).
+    case accept(Connect)
 
     public struct SSLData: Sendable {
         public var pid: UInt32
@@ -77,7 +79,7 @@ public enum CaptureRecord: Sendable {
             guard raw.count >= MemoryLayout<oisp_exit>.size else { return nil }
             let e = raw.loadUnaligned(as: oisp_exit.self)
             return .exit(pid: h.pid, ppid: e.ppid, uid: h.uid, tsMono: h.ts_ns, comm: comm, exitStatus: e.exit_code)
-        case Int32(OISP_EV_CONNECT.rawValue):
+        case Int32(OISP_EV_CONNECT.rawValue), Int32(OISP_EV_ACCEPT.rawValue):
             guard raw.count >= MemoryLayout<oisp_connect>.size else { return nil }
             let e = raw.loadUnaligned(as: oisp_connect.self)
             let v6 = e.family == 10
@@ -90,8 +92,9 @@ public enum CaptureRecord: Sendable {
                 }
                 return groups.joined(separator: ":")
             }
-            return .connect(Connect(pid: h.pid, tid: h.tid, uid: h.uid, tsMono: h.ts_ns, comm: comm, fd: e.fd,
-                                    result: e.ret, ip: ip, port: e.port, isIPv6: v6 && !ip.contains(".")))
+            let conn = Connect(pid: h.pid, tid: h.tid, uid: h.uid, tsMono: h.ts_ns, comm: comm, fd: e.fd,
+                               result: e.ret, ip: ip, port: e.port, isIPv6: v6 && !ip.contains("."))
+            return Int32(h.kind) == Int32(OISP_EV_ACCEPT.rawValue) ? .accept(conn) : .connect(conn)
         default:
             return nil
         }

@@ -208,6 +208,10 @@ final class CaptureTests: XCTestCase {
         // The connection is attributed to the server's address.
         let conn = events(pid: pid, type: "network.connect")
         XCTAssertTrue(conn.contains { $0.data["dest"]?["ip"]?.stringValue == "127.0.0.1" }, "\(conn.map(\.data))")
+        // ... and the server side saw the accept (accept4 tracepoint), from curl's source port
+        let accepts = events(pid: nil, type: "network.accept")
+        XCTAssertTrue(accepts.contains { $0.data["src"]?["ip"]?.stringValue == "127.0.0.1" && $0.process?.name?.hasPrefix("python") == true },
+                      "\(accepts.map(\.data))")
     }
 
     func testPythonSSLExVariantsCaptured() throws {

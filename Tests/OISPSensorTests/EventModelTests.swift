@@ -1,4 +1,5 @@
 import Foundation
+import OISPCapture
 import OISPEvent
 import XCTest
 
@@ -44,6 +45,12 @@ final class EventModelTests: XCTestCase {
         XCTAssertEqual(viaCodable.data["model"], e.data["model"])
         XCTAssertEqual(viaCodable.data["messages"]?.arrayValue?.first?["content"], e.data["messages"]?.arrayValue?.first?["content"])
         XCTAssertEqual(viaCodable.data["parameters"]?["max_tokens"], .int(4096))
+    }
+
+    func testProcNetTCPAddresses() {
+        XCTAssertEqual(CaptureEventBuilder.hexAddress("0100007F", v6: false), "127.0.0.1")
+        XCTAssertEqual(CaptureEventBuilder.hexAddress("0000000000000000FFFF00000100007F", v6: true), "127.0.0.1")
+        XCTAssertEqual(CaptureEventBuilder.hexAddress("B80D0120000000000000000001000000", v6: true), "2001:db8:0:0:0:0:0:1")
     }
 
     func testULID() {
