@@ -162,8 +162,9 @@ typedef struct oisp_config_entry {
 } oisp_config_entry;
 
 /** The exporter's own configuration: its `[export.<name>]` table, `${ENV}` already expanded,
- *  without the keys the host owns (enabled, plugin, batch_size, flush_interval_ms,
- *  queue_size, retry_on_failure, timeout_ms is passed through). */
+ *  without the keys only the host uses (enabled, plugin, queue_size, queue_max_bytes,
+ *  retry_on_failure, spool). batch_size, flush_interval_ms and timeout_ms are applied by the
+ *  host and also passed through, so a plugin can size its own buffers and timeouts. */
 typedef struct oisp_exporter_config {
     /** sizeof(oisp_exporter_config) as the host knows it. */
     size_t struct_size;
