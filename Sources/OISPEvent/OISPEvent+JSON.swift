@@ -38,7 +38,10 @@ extension OISPEvent {
         w.field("oisp_version", oispVersion, &f)
         w.field("event_id", eventID, &f)
         w.field("event_type", eventType, &f)
-        w.field("ts", ts.rfc3339, &f)
+        w.key("ts", first: &f)
+        w.bytes.append(UInt8(ascii: "\""))
+        ts.writeRFC3339(into: &w.bytes)
+        w.bytes.append(UInt8(ascii: "\""))
         if let tsMono { w.field("ts_mono", Int64(truncatingIfNeeded: tsMono), &f) }
         if let h = host {
             w.key("host", first: &f)
@@ -175,22 +178,60 @@ private struct Reader {
 }
 
 extension OISPEvent {
-    /// Builds an event from a parsed JSON object, validating the envelope.
+    /// Builds an event from a parsed JSON object, validating the envelope (one pass over the
+    /// top-level members: this is on the replay hot path).
     public init(json: JSONObject) throws {
         let r = Reader(obj: json, path: "")
-        oispVersion = try r.string("oisp_version") ?? oispSpecVersion
-        eventID = try r.requiredString("event_id")
-        eventType = try r.requiredString("event_type")
+        var version: JSONValue?, id: JSONValue?, type: JSONValue?, tsv: JSONValue?, mono: JSONValue?
+        var hostV: JSONValue?, actorV: JSONValue?, procV: JSONValue?, appV: JSONValue?, srcV: JSONValue?, confV: JSONValue?
+        var attrsV: JSONValue?, extV: JSONValue?, relV: JSONValue?, traceV: JSONValue?, dataV: JSONValue?
+        for (k, v) in json {
+            switch k {
+            case "oisp_version": if version == nil { version = v }
+            case "event_id": if id == nil { id = v }
+            case "event_type": if type == nil { type = v }
+            case "ts": if tsv == nil { tsv = v }
+            case "ts_mono": if mono == nil { mono = v }
+            case "host": if hostV == nil { hostV = v }
+            case "actor": if actorV == nil { actorV = v }
+            case "process": if procV == nil { procV = v }
+            case "app": if appV == nil { appV = v }
+            case "source": if srcV == nil { srcV = v }
+            case "confidence": if confV == nil { confV = v }
+            case "attrs": if attrsV == nil { attrsV = v }
+            case "ext": if extV == nil { extV = v }
+            case "related_events": if relV == nil { relV = v }
+            case "trace_context": if traceV == nil { traceV = v }
+            case "data": if dataV == nil { dataV = v }
+            default: break
+            }
+        }
+        func str(_ v: JSONValue?, _ k: String, required: Bool = false) throws -> String? {
+            guard let v, !v.isNull else { if required { throw r.fail(k, "missing") }; return nil }
+            guard let s = v.stringValue else { throw r.fail(k, "expected a string") }
+            return s
+        }
+        func obj(_ v: JSONValue?, _ k: String) throws -> Reader? {
+            guard let v, !v.isNull else { return nil }
+            guard let o = v.objectValue else { throw r.fail(k, "expected an object") }
+            return Reader(obj: o, path: k)
+        }
+        oispVersion = try str(version, "oisp_version") ?? oispSpecVersion
+        eventID = try str(id, "event_id", required: true)!
+        eventType = try str(type, "event_type", required: true)!
         guard eventType.contains(".") else { throw r.fail("event_type", "expected category.name, got \(eventType)") }
-        let tsText = try r.requiredString("ts")
+        let tsText = try str(tsv, "ts", required: true)!
         guard let t = Timestamp(rfc3339: tsText) else { throw r.fail("ts", "not RFC 3339: \(tsText)") }
         ts = t
-        tsMono = try r.int("ts_mono").map { UInt64(bitPattern: $0) }
-        if let h = try r.sub("host") {
+        if let m = mono, !m.isNull {
+            guard let i = m.intValue else { throw r.fail("ts_mono", "expected an integer") }
+            tsMono = UInt64(bitPattern: i)
+        }
+        if let h = try obj(hostV, "host") {
             host = Host(hostname: try h.string("hostname") ?? "", deviceID: try h.string("device_id"),
                         os: try h.string("os"), osVersion: try h.string("os_version"), arch: try h.string("arch"))
         }
-        if let a = try r.sub("actor") {
+        if let a = try obj(actorV, "actor") {
             var identity: Identity?
             if let i = try a.sub("identity") {
                 identity = Identity(provider: try i.requiredString("provider"), email: try i.string("email"),
@@ -199,7 +240,7 @@ extension OISPEvent {
             actor = Actor(uid: try a.int("uid"), user: try a.string("user"), gid: try a.int("gid"),
                           sessionID: try a.string("session_id"), identity: identity)
         }
-        if let p = try r.sub("process") {
+        if let p = try obj(procV, "process") {
             guard let pid = try p.int("pid") else { throw p.fail("pid", "missing") }
             process = Process(pid: pid, ppid: try p.int("ppid"), exe: try p.string("exe"), name: try p.string("name"),
                               cmdline: try p.string("cmdline"), cwd: try p.string("cwd"), tid: try p.int("tid"),
@@ -207,8 +248,8 @@ extension OISPEvent {
                               podName: try p.string("pod_name"), podNamespace: try p.string("pod_namespace"),
                               hash: try p.string("hash"))
         }
-        app = try r.object("app")
-        if let s = try r.sub("source") {
+        app = try obj(appV, "app")?.obj
+        if let s = try obj(srcV, "source") {
             source = Source(collector: try s.string("collector") ?? "oisp-sensor",
                             collectorVersion: try s.string("collector_version"),
                             captureMethod: try s.string("capture_method"), capturePoint: try s.string("capture_point"),
@@ -216,7 +257,7 @@ extension OISPEvent {
         } else {
             source = Source()
         }
-        if let c = try r.sub("confidence") {
+        if let c = try obj(confV, "confidence") {
             var reasons: [String] = []
             if let arr = c.obj["reasons"]?.arrayValue {
                 for v in arr {
@@ -227,9 +268,9 @@ extension OISPEvent {
             confidence = Confidence(level: try c.string("level") ?? "low",
                                     completeness: try c.string("completeness") ?? "metadata_only", reasons: reasons)
         }
-        attrs = try r.object("attrs")
-        ext = try r.object("ext")
-        if let v = json["related_events"], !v.isNull {
+        attrs = try obj(attrsV, "attrs")?.obj
+        ext = try obj(extV, "ext")?.obj
+        if let v = relV, !v.isNull {
             guard let arr = v.arrayValue else { throw r.fail("related_events", "expected an array") }
             relatedEvents = try arr.map { e in
                 guard let o = e.objectValue else { throw r.fail("related_events", "expected objects") }
@@ -238,11 +279,11 @@ extension OISPEvent {
                                     relationship: try rr.string("relationship") ?? "related")
             }
         }
-        if let t = try r.sub("trace_context") {
+        if let t = try obj(traceV, "trace_context") {
             traceContext = TraceContext(traceID: try t.requiredString("trace_id"), spanID: try t.requiredString("span_id"),
                                         traceFlags: try t.int("trace_flags"))
         }
-        guard let d = try r.object("data") else { throw r.fail("data", "missing") }
+        guard let d = try obj(dataV, "data")?.obj else { throw r.fail("data", "missing") }
         data = d
     }
 

@@ -29,13 +29,19 @@ public struct Timestamp: Equatable, Comparable, Hashable, Sendable, CustomString
 
     /// RFC 3339 UTC with microsecond precision.
     public var rfc3339: String {
+        var o: [UInt8] = []
+        o.reserveCapacity(27)
+        writeRFC3339(into: &o)
+        return String(decoding: o, as: UTF8.self)
+    }
+
+    /// Appends the RFC 3339 text (27 bytes) to `o` without intermediate strings.
+    public func writeRFC3339(into o: inout [UInt8]) {
         var secs = time_t(nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000)
         let micros = Int((nanoseconds - Int64(secs) * 1_000_000_000) / 1000)
         var tmv = tm()
         gmtime_r(&secs, &tmv)
         func d2(_ v: Int32, _ out: inout [UInt8]) { out.append(UInt8(48 + v / 10)); out.append(UInt8(48 + v % 10)) }
-        var o: [UInt8] = []
-        o.reserveCapacity(27)
         let y = Int(tmv.tm_year) + 1900
         o.append(UInt8(48 + (y / 1000) % 10)); o.append(UInt8(48 + (y / 100) % 10))
         o.append(UInt8(48 + (y / 10) % 10)); o.append(UInt8(48 + y % 10))
@@ -45,17 +51,20 @@ public struct Timestamp: Equatable, Comparable, Hashable, Sendable, CustomString
         o.append(UInt8(ascii: ":")); d2(tmv.tm_min, &o)
         o.append(UInt8(ascii: ":")); d2(tmv.tm_sec, &o)
         o.append(UInt8(ascii: "."))
-        var m = micros
-        var digits = [UInt8](repeating: 48, count: 6)
-        for k in stride(from: 5, through: 0, by: -1) { digits[k] = UInt8(48 + m % 10); m /= 10 }
-        o.append(contentsOf: digits)
+        let m = micros
+        var div = 100_000
+        while div > 0 { o.append(UInt8(48 + (m / div) % 10)); div /= 10 }
         o.append(UInt8(ascii: "Z"))
-        return String(decoding: o, as: UTF8.self)
     }
 
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`), returning nil when malformed.
-    public init?(rfc3339 s: String) {
-        let u = Array(s.utf8)
+    public init?(rfc3339 str: String) {
+        var str = str
+        guard let v = str.withUTF8({ Timestamp.parse(rfc3339: $0) }) else { return nil }
+        self.nanoseconds = v
+    }
+
+    static func parse(rfc3339 u: UnsafeBufferPointer<UInt8>) -> Int64? {
         func num(_ a: Int, _ n: Int) -> Int? {
             guard a + n <= u.count else { return nil }
             var v = 0
@@ -94,6 +103,6 @@ public struct Timestamp: Equatable, Comparable, Hashable, Sendable, CustomString
         t.tm_year = Int32(year - 1900); t.tm_mon = Int32(mon - 1); t.tm_mday = Int32(day)
         t.tm_hour = Int32(hh); t.tm_min = Int32(mm); t.tm_sec = Int32(ss)
         let secs = Int64(timegm(&t)) - Int64(offset)
-        self.nanoseconds = secs * 1_000_000_000 + frac
+        return secs * 1_000_000_000 + frac
     }
 }
