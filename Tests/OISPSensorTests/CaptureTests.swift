@@ -102,8 +102,7 @@ final class CaptureTests: XCTestCase {
     /// nginx (h2 + TLS) answering like OpenAI's chat completions API, for HTTP/2 decoding.
     static func startNginx(in dir: URL) throws -> (Process, Int)? {
         guard FileManager.default.fileExists(atPath: "/usr/sbin/nginx") else { return nil }
-        let r = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-        guard let port = Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        let port = try TestSupport.freePort()
         let body = #"{"id":"chatcmpl-H2","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hello over any HTTP version."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}"#
         let conf = """
         daemon off; master_process off; worker_processes 1; pid \(dir.path)/nginx.pid; error_log \(dir.path)/nginx.err;

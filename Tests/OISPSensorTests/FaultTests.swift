@@ -201,7 +201,7 @@ final class OutageTests: XCTestCase {
     func testPeerKilledFor30SecondsLosesNothingAndMemoryStaysBounded() throws {
         let dir = try TestSupport.tempDir("outage")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let port = Int(try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
+        let port = try TestSupport.freePort()
         let received = dir.appendingPathComponent("received.jsonl"), all = dir.appendingPathComponent("all.jsonl")
         try TestSupport.write("""
         [pipeline]

@@ -51,10 +51,6 @@ final class FluentOutputsTests: XCTestCase {
         return try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path], env: env)
     }
 
-    func freePort() throws -> Int {
-        let r = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-        return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
-    }
 
     // MARK: HTTP via nginx
 
@@ -66,7 +62,7 @@ final class FluentOutputsTests: XCTestCase {
                                                          "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
             XCTAssertEqual(g.status, 0, g.stderr)
         }
-        let inner = try freePort()
+        let inner = try TestSupport.freePort()
         let conf = """
         daemon off; master_process off; worker_processes 1; pid \(d)/nginx.pid; error_log \(d)/nginx.err;
         events {}
@@ -109,7 +105,7 @@ final class FluentOutputsTests: XCTestCase {
     func ingested(_ log: URL) -> [JSONValue] { TestSupport.lines(log).compactMap { try? JSONParser.parse($0) } }
 
     func testHTTPOutputLandsEveryEventWithTLSAndBearer() throws {
-        let port = try freePort()
+        let port = try TestSupport.freePort()
         let log = try startNginx(port: port)
         let (input, events) = try fixtures()
         let r = try replay(input, httpConfig(port: port), env: ["LOG_TOKEN": "tok-123"])
@@ -134,7 +130,7 @@ final class FluentOutputsTests: XCTestCase {
     }
 
     func testHTTPPeerDownThenUpLosesNothing() throws {
-        let port = try freePort()
+        let port = try TestSupport.freePort()
         let (input, events) = try fixtures(2)
         let cfgText = httpConfig(port: port)
         // nginx needs the certificate before the sensor starts, but must not listen yet
@@ -162,7 +158,7 @@ final class FluentOutputsTests: XCTestCase {
     // MARK: Elasticsearch via osmem-server
 
     func startOsmem() throws -> Int {
-        let port = try freePort()
+        let port = try TestSupport.freePort()
         try start(Self.venv.appendingPathComponent("lib/python3.11/site-packages/osmem_server/bin/osmem-server").path,
                   ["-addr", "127.0.0.1:\(port)", "-no-stdin-watch"])
         for _ in 0..<100 {

@@ -45,14 +45,10 @@ final class OTLPExporterTests: XCTestCase {
         XCTFail("receiver did not start")
     }
 
-    func freePort() throws -> Int {
-        let r = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-        return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
-    }
 
     /// rotel receiving OTLP gRPC + HTTP and forwarding over OTLP/gRPC to the recording receiver.
     func startRotel() throws -> (Int, Int) {
-        let g = try freePort(), h = try freePort()
+        let g = try TestSupport.freePort(), h = try TestSupport.freePort()
         let agent = TestSupport.packageRoot.appendingPathComponent(".build/venv/lib/python3.11/site-packages/rotel/rotel-agent").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: agent)
@@ -228,7 +224,7 @@ final class OTLPExporterTests: XCTestCase {
 
     func testUnreachableCollectorIsRetriedNotCrashing() throws {
         let (input, _) = try fixtures(1)
-        let port = try freePort()
+        let port = try TestSupport.freePort()
         let r = try replay(input, endpoint: "http://127.0.0.1:\(port)", proto: "grpc",
                            extra: "timeout_ms = 500\nretry_on_failure = { initial_interval_ms = 50, max_elapsed_ms = 1000 }")
         XCTAssertEqual(r.status, 75, "lost events are reported by the exit code")

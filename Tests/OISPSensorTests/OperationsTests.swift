@@ -15,10 +15,6 @@ final class OperationsTests: XCTestCase {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    func freePort() throws -> Int {
-        let r = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-        return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
-    }
 
     func get(_ url: String) throws -> (Int, String) {
         let r = try TestSupport.run("/usr/bin/env", ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", url])
@@ -51,7 +47,7 @@ final class OperationsTests: XCTestCase {
     }
 
     func testMetricsMoveDuringReplayAndPassPromtool() throws {
-        let port = try freePort()
+        let port = try TestSupport.freePort()
         let input = dir.appendingPathComponent("in.jsonl")
         XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "300", "-o", input.path]).status, 0)
         let p = try launch(["demo", "-n", "300", "--interval-ms", "10", "-o", dir.appendingPathComponent("o.jsonl").path,
@@ -89,7 +85,7 @@ final class OperationsTests: XCTestCase {
         let text = try String(contentsOf: rules, encoding: .utf8)
         let names = Set(text.matches(of: try Regex("oisp_[a-z_]+")).map { String(text[$0.range]) })
         XCTAssertFalse(names.isEmpty)
-        let port = try freePort()
+        let port = try TestSupport.freePort()
         let p = try launch(["record", "--metrics-addr", "127.0.0.1:\(port)", "--output", dir.appendingPathComponent("r.jsonl").path, "--no-ssl"])
         waitFor("http://127.0.0.1:\(port)/readyz", timeout: 30)
         let (_, live) = try get("http://127.0.0.1:\(port)/metrics")
@@ -100,7 +96,7 @@ final class OperationsTests: XCTestCase {
     }
 
     func testRealPrometheusScrapesTheSensor() throws {
-        let port = try freePort(), promPort = try freePort()
+        let port = try TestSupport.freePort(), promPort = try TestSupport.freePort()
         _ = try launch(["demo", "-n", "1000", "--interval-ms", "20", "-o", "/dev/null", "--metrics-addr", "127.0.0.1:\(port)"])
         waitFor("http://127.0.0.1:\(port)/healthz")
         let cfg = dir.appendingPathComponent("prometheus.yml")

@@ -14,8 +14,7 @@ final class S3ExporterTests: XCTestCase {
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.python) else { XCTFail("run `make test-peers`"); throw XCTSkip("no venv") }
         dir = try TestSupport.tempDir("s3")
-        let r = try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-        port = Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
+        port = try TestSupport.freePort()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TestSupport.packageRoot.appendingPathComponent(".build/venv/bin/moto_server").path)
         p.arguments = ["-H", "127.0.0.1", "-p", "\(port)"]

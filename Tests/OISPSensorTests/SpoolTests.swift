@@ -70,7 +70,7 @@ final class SpoolTests: XCTestCase {
         let dir = try TestSupport.tempDir("spool-e2e")
         defer { try? FileManager.default.removeItem(at: dir) }
         let python = TestSupport.packageRoot.appendingPathComponent(".build/venv/bin/python").path
-        let port = Int(try TestSupport.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines))!
+        let port = try TestSupport.freePort()
         let spoolDir = dir.appendingPathComponent("spool")
         let cfg = dir.appendingPathComponent("c.toml")
         try TestSupport.write("""

@@ -66,6 +66,23 @@ enum TestSupport {
                       stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
     }
 
+    /// A free TCP port on 127.0.0.1 (bound to port 0, read back, released).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard ok else { throw NSError(domain: "bind", code: Int(errno)) }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
     /// A fresh root-owned 0755 directory (plugin directories must not be group/world-writable).
     static func tempDir(_ label: String = "t") throws -> URL {
         let u = FileManager.default.temporaryDirectory.appendingPathComponent("oisp-\(label)-\(UUID().uuidString.prefix(8))")
