@@ -15,6 +15,7 @@ public final class Pipeline: @unchecked Sendable {
     private var submitted: UInt64 = 0
     private var droppedByStage: UInt64 = 0
     private var byType: [String: UInt64] = [:]
+    private var typeCounters: [String: Counter] = [:]   // created once per event type, not per submit
 
     public init(stages: [EventStage] = [], logger: Logger) {
         self.stages = stages
@@ -80,9 +81,15 @@ public final class Pipeline: @unchecked Sendable {
         lock.lock()
         submitted += UInt64(records.count)
         droppedByStage += dropped
-        for (t, n) in types { byType[t, default: 0] += n }
+        var counters: [(Counter, Int)] = []
+        for (t, n) in types {
+            byType[t, default: 0] += n
+            let c = typeCounters[t] ?? Counter(label: "oisp_events_total", dimensions: [("event_type", t)])
+            typeCounters[t] = c
+            counters.append((c, Int(n)))
+        }
         lock.unlock()
-        for (t, n) in types { Counter(label: "oisp_events_total", dimensions: [("event_type", t)]).increment(by: Int(n)) }
+        for (c, n) in counters { c.increment(by: n) }
         if dropped > 0 { Counter(label: "oisp_events_dropped_total", dimensions: [("reason", "stage")]).increment(by: Int(dropped)) }
         guard !records.isEmpty else { return }
         for w in workers { w.enqueue(records, block: block) }
