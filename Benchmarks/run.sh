@@ -22,6 +22,7 @@ if [[ $WHAT == *pipeline* ]]; then
   head -n 100000 "$OUT/events.jsonl" > "$OUT/events-100k.jsonl"
   ours=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction safe)
   full=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction full)
+  general=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --general)
   peer=$(taskset -c 0 $PY - "$OUT/events.jsonl" <<'PYEOF'
 import orjson, sys, time
 lines = open(sys.argv[1], "rb").read().splitlines()
@@ -39,6 +40,7 @@ PYEOF
   rate=$(echo "$ours" | sed -E 's/.*= ([0-9]+) events\/s.*/\1/')
   echo "$ours"
   echo "$full"
+  echo "general path only (parse into a tree, redact, serialise): $general"
   echo "orjson round trip (parse+serialize only, same file): $peer events/s"
   echo "allocations per event (slope 100k→200k events): $(( (a200 - a100) / 100000 ))"
   echo "RATIO pipeline(safe)/orjson = $(awk -v a="$rate" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"

@@ -28,7 +28,7 @@ struct BenchCommand: ParsableCommand {
                     // pad prompts/answers to ~1 KiB with text that holds a secret and an email now and then
                     let filler = String(repeating: "The quarterly report covers revenue, churn and hiring plans. ", count: 10)
                     let secret = n % 10 == 0 ? " key sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12Mn34 mail ops@example.com" : ""
-                    e.attrs = ["note": .string(String((filler + secret).prefix(700)))]
+                    e.data["note"] = .string(String((filler + secret).prefix(700)))
                     out += e.jsonBytes(); out.append(10); n += 1
                 }
                 i += 1
@@ -43,6 +43,7 @@ struct BenchCommand: ParsableCommand {
         @Option(name: .shortAndLong, help: "Input JSONL (from `bench make-input`).") var input: String
         @Option(name: .long, help: "Redaction mode.") var redaction: String = "safe"
         @Option(name: .long, help: "Where the JSONL goes.") var output: String = "/dev/null"
+        @Flag(name: .long, help: "Always take the general path (parse into an event tree, redact, serialise).") var general = false
 
         func run() throws {
             guard let data = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
@@ -59,11 +60,17 @@ struct BenchCommand: ParsableCommand {
             var batch = [ExportRecord]()
             batch.reserveCapacity(512)
             let t0 = DispatchTime.now().uptimeNanoseconds
-            var n = 0, bytes = 0
+            var n = 0, bytes = 0, fast = 0
+            let stage = RedactionStage(redactor)
             for l in lines {
-                var e = try OISPEvent(jsonBytes: l)
-                redactor.redact(&e)
-                let r = ExportRecord(event: e)
+                let r: ExportRecord
+                if !general, let c = l.withUnsafeBufferPointer({ stage.record(canonical: $0) }) {
+                    r = c; fast += 1
+                } else {
+                    var e = try OISPEvent(jsonBytes: l)
+                    _ = stage.process(&e)
+                    r = ExportRecord(event: e)
+                }
                 bytes += r.json.count
                 batch.append(r)
                 n += 1
@@ -74,8 +81,8 @@ struct BenchCommand: ParsableCommand {
             var ru = rusage()
             getrusage(RUSAGE_SELF.rawValue, &ru)
             let rate = Double(n) / secs
-            print(String(format: "pipeline: %d events (%.0f B avg) in %.3f s = %.0f events/s; peak RSS %.1f MiB; redaction=%@",
-                         n, Double(bytes) / Double(max(1, n)), secs, rate, Double(ru.ru_maxrss) / 1024, redaction))
+            print(String(format: "pipeline: %d events (%.0f B avg) in %.3f s = %.0f events/s; peak RSS %.1f MiB; redaction=%@; %d via the byte lane",
+                         n, Double(bytes) / Double(max(1, n)), secs, rate, Double(ru.ru_maxrss) / 1024, redaction, fast))
         }
     }
 }

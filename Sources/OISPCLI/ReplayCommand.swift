@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OISPEvent
+import OISPPipeline
 
 /// `replay`: re-emit recorded JSONL through the pipeline (redaction included) and the exporters.
 struct ReplayCommand: ParsableCommand {
@@ -40,8 +41,10 @@ struct ReplayCommand: ParsableCommand {
         var lineNo = 0
         var bad = 0
         var good = 0
-        var batch: [OISPEvent] = []
+        var batch: [ExportRecord] = []
         batch.reserveCapacity(256)
+        let pipeline = runtime.pipeline
+        let stage = runtime.redaction
         var pending: [UInt8] = []
         func consume(_ line: ArraySlice<UInt8>) {
             lineNo += 1
@@ -49,13 +52,19 @@ struct ReplayCommand: ParsableCommand {
             if l.last == 0x0D { l = l.dropLast() }
             if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
             do {
-                batch.append(try OISPEvent(jsonBytes: l))
+                // lines in the sensor's own form are redacted where they lie; others are parsed
+                if let r = l.withUnsafeBufferPointer({ stage.record(canonical: $0) }) {
+                    batch.append(r)
+                } else {
+                    var e = try OISPEvent(jsonBytes: l)
+                    if let r = pipeline.record(for: &e) { batch.append(r) }
+                }
                 good += 1
             } catch {
                 bad += 1
                 logger.warning("skipping invalid line", metadata: ["file": "\(input)", "line": "\(lineNo)", "error": "\(error)"])
             }
-            if batch.count >= 256 { runtime.pipeline.submit(batch, block: true); batch.removeAll(keepingCapacity: true) }
+            if batch.count >= 256 { pipeline.submit(records: batch, block: true); batch.removeAll(keepingCapacity: true) }
         }
         while !runtime.isStopRequested {
             let chunk = handle.readData(ofLength: 1 << 20)
@@ -69,7 +78,7 @@ struct ReplayCommand: ParsableCommand {
             pending.removeFirst(start)
         }
         if !pending.isEmpty { consume(pending[...]) }
-        if !batch.isEmpty { runtime.pipeline.submit(batch, block: true) }
+        if !batch.isEmpty { pipeline.submit(records: batch, block: true) }
         let stats = runtime.finish(timeout: shutdownTimeout)
         logger.info("replay finished", metadata: ["events": "\(good)", "invalid_lines": "\(bad)"])
         let lost = stats.exporters.values.reduce(0) { $0 + $1.droppedTotal }

@@ -18,6 +18,8 @@ final class SensorRuntime: @unchecked Sendable {
     var overrides: (inout SensorConfig) -> Void = { _ in }
     private let reloadLock = NSLock()
     let pipeline: Pipeline
+    /// The redaction stage (also used directly by replay's byte-level lane).
+    let redaction: RedactionStage
     private(set) var failures: [PluginRegistry.StartFailure] = []
     private var signalSources: [DispatchSourceSignal] = []
     private let stopLock = NSLock()
@@ -36,7 +38,8 @@ final class SensorRuntime: @unchecked Sendable {
         if config.redaction.mode == .full {
             logger.warning("redaction mode is 'full': prompts and responses are exported as captured (auth headers are still removed)")
         }
-        pipeline = Pipeline(stages: [RedactionStage(redactor)], logger: logger)
+        redaction = RedactionStage(redactor)
+        pipeline = Pipeline(stages: [redaction], logger: logger)
         if let output {
             var policy = config.pipeline.defaults
             policy.flushIntervalMs = min(policy.flushIntervalMs, 200)
@@ -167,5 +170,16 @@ final class RedactionStage: EventStage {
             }
         }
         return true
+    }
+
+    /// The same redaction done on the bytes of a line in the sensor's own JSON form (replay's
+    /// hot path); nil when the line needs the general path (parse → `process` → serialise).
+    func record(canonical line: UnsafeBufferPointer<UInt8>) -> ExportRecord? {
+        guard let c = redactor.redactCanonical(line) else { return nil }
+        for f in c.findings {
+            Counter(label: "oisp_redaction_findings_total", dimensions: [("type", f.type)]).increment(by: f.count)
+        }
+        return ExportRecord(eventID: c.eventID, eventType: c.eventType, timestampNs: c.timestampNs, partitionKey: c.partitionKey,
+                            flags: (c.redacted ? 2 : 0) | (c.partial ? 1 : 0), json: c.json)
     }
 }

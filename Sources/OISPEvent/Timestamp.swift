@@ -64,7 +64,8 @@ public struct Timestamp: Equatable, Comparable, Hashable, Sendable, CustomString
         self.nanoseconds = v
     }
 
-    static func parse(rfc3339 u: UnsafeBufferPointer<UInt8>) -> Int64? {
+    /// Parses RFC 3339 bytes into nanoseconds since the epoch, or nil when malformed.
+    public static func parse(rfc3339 u: UnsafeBufferPointer<UInt8>) -> Int64? {
         func num(_ a: Int, _ n: Int) -> Int? {
             guard a + n <= u.count else { return nil }
             var v = 0
@@ -103,6 +104,9 @@ public struct Timestamp: Equatable, Comparable, Hashable, Sendable, CustomString
         t.tm_year = Int32(year - 1900); t.tm_mon = Int32(mon - 1); t.tm_mday = Int32(day)
         t.tm_hour = Int32(hh); t.tm_min = Int32(mm); t.tm_sec = Int32(ss)
         let secs = Int64(timegm(&t)) - Int64(offset)
-        return secs * 1_000_000_000 + frac
+        // nanoseconds since 1970 fit in Int64 until 2262: later (or absurd) years are malformed here
+        let (ns, overflow) = secs.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow, ns <= Int64.max - frac else { return nil }
+        return ns + frac
     }
 }

@@ -64,34 +64,42 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Runs the stages on each event and hands the survivors to every exporter in one step.
     public func submit<S: Sequence>(_ events: S, block: Bool = false) where S.Element == OISPEvent {
-        lock.lock()
-        let stages = self.stages
-        let workers = self.workers
-        lock.unlock()
         var records: [ExportRecord] = []
-        var dropped: UInt64 = 0
-        var types: [String: UInt64] = [:]
         for var e in events {
-            var keep = true
-            for s in stages where !s.process(&e) { keep = false; break }
-            if !keep { dropped += 1; continue }
-            types[e.eventType, default: 0] += 1
-            records.append(ExportRecord(event: e))
+            if let r = record(for: &e) { records.append(r) }
         }
+        submit(records: records, block: block)
+    }
+
+    /// Runs the stages on one event and serialises it; nil when a stage dropped it (counted).
+    public func record(for event: inout OISPEvent) -> ExportRecord? {
+        let stages = lock.withLock { self.stages }
+        for s in stages where !s.process(&event) {
+            lock.withLock { droppedByStage += 1 }
+            Counter(label: "oisp_events_dropped_total", dimensions: [("reason", "stage")]).increment()
+            return nil
+        }
+        return ExportRecord(event: event)
+    }
+
+    /// Hands records that already went through the stages (`record(for:)`, or a lane that does
+    /// the same work on bytes) to every exporter, counting them by type.
+    public func submit(records: [ExportRecord], block: Bool = false) {
+        guard !records.isEmpty else { return }
+        var types: [String: Int] = [:]
+        for r in records { types[r.eventType, default: 0] += 1 }
         lock.lock()
+        let workers = self.workers
         submitted += UInt64(records.count)
-        droppedByStage += dropped
         var counters: [(Counter, Int)] = []
         for (t, n) in types {
-            byType[t, default: 0] += n
+            byType[t, default: 0] += UInt64(n)
             let c = typeCounters[t] ?? Counter(label: "oisp_events_total", dimensions: [("event_type", t)])
             typeCounters[t] = c
-            counters.append((c, Int(n)))
+            counters.append((c, n))
         }
         lock.unlock()
         for (c, n) in counters { c.increment(by: n) }
-        if dropped > 0 { Counter(label: "oisp_events_dropped_total", dimensions: [("reason", "stage")]).increment(by: Int(dropped)) }
-        guard !records.isEmpty else { return }
         for w in workers { w.enqueue(records, block: block) }
     }
 

@@ -10,7 +10,7 @@ public final class Redactor: @unchecked Sendable {
     public let mode: SensorConfig.Redaction.Mode
     public let scanner: SecretScanner
     let key: [UInt8]
-    private let headerOnly: SecretScanner
+    let headerOnly: SecretScanner
 
     /// Keys whose string values are message content (replaced whole in `minimal` mode).
     static let contentKeys: Set<String> = ["content", "arguments", "text", "base64", "prompt", "input", "instructions", "partial_json"]

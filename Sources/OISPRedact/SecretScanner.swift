@@ -3,6 +3,13 @@ import Glibc
 #endif
 import Foundation
 
+/// [A-Za-z0-9_-] by byte value, built once.
+private let keyCharTable: UnsafePointer<Bool> = {
+    let t = UnsafeMutablePointer<Bool>.allocate(capacity: 256)
+    for c in 0..<256 { t[c] = SecretScanner.isKeyChar(UInt8(c)) }
+    return UnsafePointer(t)
+}()
+
 /// A detected secret or PII span in UTF-8 bytes.
 public struct Finding: Equatable, Sendable {
     public var start: Int
@@ -35,6 +42,8 @@ public struct SecretScanner: Sendable {
     }
     @inline(__always) static func isKeyChar(_ c: UInt8) -> Bool { isAlnum(c) || c == 95 || c == 45 } // [A-Za-z0-9_-]
     @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+    @inline(__always) static func isAlpha(_ c: UInt8) -> Bool { (c >= 65 && c <= 90) || (c >= 97 && c <= 122) }
+    @inline(__always) static func isBase64(_ c: UInt8) -> Bool { isAlnum(c) || c == 47 || c == 43 }
     @inline(__always) static func isUpperOrDigit(_ c: UInt8) -> Bool { (c >= 65 && c <= 90) || isDigit(c) }
     @inline(__always) static func lower(_ c: UInt8) -> UInt8 { (c >= 65 && c <= 90) ? c + 32 : c }
 
@@ -65,6 +74,7 @@ public struct SecretScanner: Sendable {
     }
 
     public func scan(bytes b: UnsafeBufferPointer<UInt8>) -> [Finding] {
+        let kc = keyCharTable // one table load per byte in the word loops below
         var out: [Finding] = []
         let n = b.count
         var i = 0
@@ -75,15 +85,39 @@ public struct SecretScanner: Sendable {
             let prev: UInt8 = i > 0 ? b[i - 1] : 32
             if lineStart, let f = headerLine(b, i) { out.append(f); i = f.end; lineStart = false; continue }
             lineStart = c == 10
-            let tokenStart = !SecretScanner.isKeyChar(prev) && prev != 46 && prev != 47 && prev != 43
+            let tokenStart = !kc[Int(prev)] && prev != 46 && prev != 47 && prev != 43
+            if tokenStart && SecretScanner.isAlpha(c) {
+                // A short word of letters and digits (most of any prose) can only start `bearer `,
+                // an `…key=`-style assignment, an IPv6 address or an AWS secret: every other
+                // detector needs 10+ word characters. Skip it whole when none of those fits.
+                var e = i + 1
+                while e < n && kc[Int(b[e])] { e += 1 }
+                let len = e - i
+                if len < 10 {
+                    let l = SecretScanner.lower(c)
+                    var maybe = len == 6 && l == 98 // bearer
+                    if !maybe && len >= 3 && (l == 97 || l == 115 || l == 99 || l == 116 || l == 112) {
+                        switch (SecretScanner.lower(b[e - 3]), SecretScanner.lower(b[e - 2]), SecretScanner.lower(b[e - 1])) {
+                        case (107, 101, 121), (114, 101, 116), (107, 101, 110), (111, 114, 100), (115, 119, 100), (112, 119, 100): maybe = true
+                        default: break
+                        }
+                    }
+                    if !maybe && e < n && (b[e] == 58 || b[e] == 46) { maybe = true }                 // IPv6
+                    // AWS secret: 40 base64 characters, so a short word must go on with '/' or '+'
+                    if !maybe && e < n && (b[e] == 47 || b[e] == 43) { maybe = true }
+                    if !maybe { i = e; lineStart = false; continue }
+                }
+            }
             if tokenStart {
                 if let f = token(b, i) {
                     if f.type == "api_key" && (SecretScanner.hasPrefix(b, i, "AKIA") || SecretScanner.hasPrefix(b, i, "ASIA")) { lastAWSKeyEnd = f.end }
                     out.append(f); i = f.end; continue
                 }
-                if toggles.apiKeys, let f = awsSecret(b, i, nearKey: i - lastAWSKeyEnd < 200) { out.append(f); i = f.end; continue }
-                if let f = numeric(b, i) { out.append(f); i = f.end; continue }
-                if toggles.ips, let f = ipv6(b, i) { out.append(f); i = f.end; continue }
+                // cheap gates first: an AWS secret is exactly 40 base64 characters
+                if toggles.apiKeys, i + 40 <= n, SecretScanner.isBase64(b[i + 39]), i + 40 == n || !SecretScanner.isBase64(b[i + 40]),
+                   let f = awsSecret(b, i, nearKey: i - lastAWSKeyEnd < 200) { out.append(f); i = f.end; continue }
+                if SecretScanner.isDigit(c) || c == 43 || c == 40, let f = numeric(b, i) { out.append(f); i = f.end; continue }
+                if toggles.ips, SecretScanner.isHex(c) || c == 58, let f = ipv6(b, i) { out.append(f); i = f.end; continue }
             }
             if c == 64, toggles.emails, let f = email(b, i) { // '@'
                 // drop a finding the email overlaps (its local part may have matched a token)
@@ -91,6 +125,12 @@ public struct SecretScanner: Sendable {
                 out.append(f); i = f.end; continue
             }
             i += 1
+            // the rest of a word: no position inside a run of [A-Za-z0-9_-] starts a token, a line
+            // or an email, so step over it at once
+            if kc[Int(c)] {
+                while i < n && kc[Int(b[i])] { i += 1 }
+                lineStart = false
+            }
         }
         if !custom.isEmpty {
             let str = String(decoding: b, as: UTF8.self)

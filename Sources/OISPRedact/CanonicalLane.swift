@@ -1,0 +1,554 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import OISPEvent
+
+/// One event redacted by the canonical lane: the output bytes plus the envelope fields the
+/// pipeline routes on.
+public struct CanonicalEvent: Sendable {
+    public var json: [UInt8]
+    public var eventID: String
+    public var eventType: String
+    public var timestampNs: Int64
+    /// `host/pid` (or the host alone), as `ExportRecord` partitions.
+    public var partitionKey: String
+    /// `ext["oisp.redaction"]` is present (added now or carried in).
+    public var redacted: Bool
+    /// `confidence.completeness == "partial"`.
+    public var partial: Bool
+    /// What this pass found, by type, sorted by type.
+    public var findings: [(type: String, count: Int)]
+}
+
+extension Redactor {
+    /// Redacts one event given as JSON bytes **in the exact form this sensor writes** (compact,
+    /// envelope keys in the writer's order, canonical numbers, escapes and timestamps) without
+    /// building a tree: strings are scanned where they lie and only findings are rewritten. The
+    /// result is byte for byte what `OISPEvent(jsonBytes:)` → `redact(_:)` → `jsonBytes()` gives.
+    ///
+    /// Returns nil when the line is not in that form, is not valid, or needs a change this lane
+    /// does not make (minimal mode, a finding inside an escaped string, findings when the event
+    /// already has `ext`); the caller then takes the general path, which also reports errors.
+    public func redactCanonical(_ line: UnsafeBufferPointer<UInt8>) -> CanonicalEvent? {
+        guard mode != .minimal, line.count > 2 else { return nil }
+        var lane = CanonicalLane(buf: line, redactor: self, scanner: mode == .full ? headerOnly : scanner, scanCmdline: mode != .full)
+        return lane.run()
+    }
+}
+
+/// The validating single-pass scanner behind `redactCanonical`. Every check mirrors what the
+/// general path (parse → `OISPEvent(json:)` → `JSONWriter`) would do to the same bytes; any
+/// difference makes it give up rather than guess.
+struct CanonicalLane {
+    let buf: UnsafeBufferPointer<UInt8>
+    let redactor: Redactor
+    let sc: SecretScanner
+    let scanCmdline: Bool
+    var i = 0
+    var keyStart = 0
+    /// Splices into the input: (offset, bytes removed, bytes inserted).
+    var edits: [(at: Int, remove: Int, bytes: [UInt8])] = []
+    var counts: [String: Int] = [:]
+    var fields: [JSONValue] = []
+    /// Path of the value being walked under `data`, only turned into text for a finding.
+    var path: [(start: Int, end: Int, index: Int)] = []
+    var scratch: [UInt8] = []
+
+    var eventID = "", eventType = "", hostname = "", pid: Int64?
+    var tsNs: Int64 = 0
+    var extHasRedaction = false, partial = false
+    var extInsertAt = -1
+
+    init(buf: UnsafeBufferPointer<UInt8>, redactor: Redactor, scanner: SecretScanner, scanCmdline: Bool) {
+        self.buf = buf; self.redactor = redactor; self.sc = scanner; self.scanCmdline = scanCmdline
+    }
+
+    // Envelope members in the writer's order; bit masks of the required ones.
+    static let top: [[UInt8]] = ["oisp_version", "event_id", "event_type", "ts", "ts_mono", "host", "actor", "process", "app",
+                                 "source", "confidence", "attrs", "ext", "related_events", "trace_context", "data"].map { Array($0.utf8) }
+    static let topRequired: UInt32 = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 9 | 1 << 15
+    static let hostKeys: [[UInt8]] = ["hostname", "device_id", "os", "os_version", "arch"].map { Array($0.utf8) }
+    static let actorKeys: [[UInt8]] = ["uid", "user", "gid", "session_id", "identity"].map { Array($0.utf8) }
+    static let identityKeys: [[UInt8]] = ["provider", "email", "user_id"].map { Array($0.utf8) }
+    static let processKeys: [[UInt8]] = ["pid", "ppid", "exe", "name", "cmdline", "cwd", "tid", "uid", "container_id",
+                                         "pod_name", "pod_namespace", "hash"].map { Array($0.utf8) }
+    static let processInts: UInt32 = 1 << 0 | 1 << 1 | 1 << 6 | 1 << 7
+    static let sourceKeys: [[UInt8]] = ["collector", "collector_version", "capture_method", "capture_point", "sensor_host"].map { Array($0.utf8) }
+    static let confidenceKeys: [[UInt8]] = ["level", "completeness", "reasons"].map { Array($0.utf8) }
+    static let relatedKeys: [[UInt8]] = ["event_id", "relationship"].map { Array($0.utf8) }
+    static let traceKeys: [[UInt8]] = ["trace_id", "span_id", "trace_flags"].map { Array($0.utf8) }
+    static let skipKeys: [[UInt8]] = Redactor.skipKeys.map { Array($0.utf8) }
+    static let redactionKey: [UInt8] = Array("oisp.redaction".utf8)
+    static let partialValue: [UInt8] = Array("partial".utf8)
+
+    // MARK: - Driver
+
+    mutating func run() -> CanonicalEvent? {
+        guard buf[0] == UInt8(ascii: "{") else { return nil }
+        i = 1
+        var last = -1, first = true, seen: UInt32 = 0
+        while true {
+            guard let k = nextKey(CanonicalLane.top, &last, &first) else { return nil }
+            if k < 0 { break }
+            seen |= 1 << UInt32(k)
+            if k >= 13 && extInsertAt < 0 { extInsertAt = keyStart }
+            switch k {
+            case 0: guard string() != nil else { return nil }
+            case 1: guard let r = string(), !r.escaped else { return nil }; eventID = text(r)
+            case 2:
+                guard let r = string(), !r.escaped, buf[r.start..<r.end].contains(UInt8(ascii: ".")) else { return nil }
+                eventType = text(r)
+            case 3: guard timestamp() else { return nil }
+            case 4: guard int() != nil else { return nil }
+            case 5: guard host() else { return nil }
+            case 6: guard actor() else { return nil }
+            case 7: guard process() else { return nil }
+            case 8, 11: guard peek(UInt8(ascii: "{")), value(scan: false, depth: 1) else { return nil }
+            case 9: guard flatStrings(CanonicalLane.sourceKeys, required: 1) else { return nil }
+            case 10: guard confidence() else { return nil }
+            case 12: guard ext() else { return nil }
+            case 13: guard related() else { return nil }
+            case 14: guard trace() else { return nil }
+            case 15: guard peek(UInt8(ascii: "{")), value(scan: true, depth: 1) else { return nil }
+            default: return nil
+            }
+        }
+        guard i == buf.count, seen & CanonicalLane.topRequired == CanonicalLane.topRequired else { return nil }
+        let found = counts.sorted { $0.key < $1.key }
+        if !found.isEmpty {
+            if seen & (1 << 12) != 0 { return nil } // merging into an existing ext: general path
+            var info = JSONObject()
+            info["mode"] = .string(redactor.mode.rawValue)
+            info["findings"] = .array(found.map { ["type": .string($0.key), "count": .int(Int64($0.value))] })
+            info["fields"] = .array(fields)
+            var w = JSONWriter(capacity: 256)
+            w.raw("\"ext\":")
+            var ext = JSONObject()
+            ext["oisp.redaction"] = .object(info)
+            w.object(ext)
+            w.raw(",")
+            edits.append((extInsertAt, 0, w.bytes))
+        }
+        var out: [UInt8]
+        if edits.isEmpty {
+            out = Array(buf)
+        } else {
+            out = []
+            out.reserveCapacity(buf.count + 256)
+            var pos = 0
+            for e in edits.sorted(by: { $0.at < $1.at }) {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[pos..<e.at]))
+                out.append(contentsOf: e.bytes)
+                pos = e.at + e.remove
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[pos...]))
+        }
+        let pk = pid.map { "\(hostname)/\($0)" } ?? hostname
+        return CanonicalEvent(json: out, eventID: eventID, eventType: eventType, timestampNs: tsNs, partitionKey: pk,
+                              redacted: extHasRedaction || !found.isEmpty, partial: partial,
+                              findings: found.map { (type: $0.key, count: $0.value) })
+    }
+
+    // MARK: - Tokens
+
+    @inline(__always) func peek(_ c: UInt8) -> Bool { i < buf.count && buf[i] == c }
+
+    func text(_ r: (start: Int, end: Int, escaped: Bool)) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: buf[r.start..<r.end]), as: UTF8.self)
+    }
+
+    func equals(_ start: Int, _ end: Int, _ name: [UInt8]) -> Bool {
+        guard end - start == name.count else { return false }
+        var k = 0
+        while k < name.count { if buf[start + k] != name[k] { return false }; k += 1 }
+        return true
+    }
+
+    /// Reads `,"key":` (or the closing `}`) of an envelope object whose keys must come from
+    /// `names`, in that order, each at most once. Returns the key's index, -1 at `}`, nil otherwise.
+    mutating func nextKey(_ names: [[UInt8]], _ last: inout Int, _ first: inout Bool) -> Int? {
+        guard i < buf.count else { return nil }
+        if buf[i] == UInt8(ascii: "}") { i += 1; return -1 }
+        if !first { guard buf[i] == UInt8(ascii: ",") else { return nil }; i += 1 }
+        first = false
+        keyStart = i
+        guard peek(UInt8(ascii: "\"")), let r = string(), !r.escaped, peek(UInt8(ascii: ":")) else { return nil }
+        i += 1
+        var k = last + 1
+        while k < names.count {
+            if equals(r.start, r.end, names[k]) { last = k; return k }
+            k += 1
+        }
+        return nil
+    }
+
+    /// A string at `i` written the way `JSONWriter.string` writes it: returns the bytes between the
+    /// quotes and whether they hold escapes; nil when invalid or not canonical.
+    mutating func string() -> (start: Int, end: Int, escaped: Bool)? {
+        guard peek(UInt8(ascii: "\"")) else { return nil }
+        i += 1
+        let start = i
+        var escaped = false
+        let n = buf.count
+        let base = buf.baseAddress!
+        while i < n {
+            // eight plain bytes at a time: no quote, backslash, control or non-ASCII byte
+            while i + 8 <= n {
+                let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                let q = w ^ 0x2222_2222_2222_2222, bs = w ^ 0x5C5C_5C5C_5C5C_5C5C
+                let special = ((q &- ones) & ~q) | ((bs &- ones) & ~bs) | (w &- 0x2020_2020_2020_2020) | w
+                if special & highs != 0 { break }
+                i += 8
+            }
+            guard i < n else { break }
+            let c = buf[i]
+            if c == 0x22 { let r = (start, i, escaped); i += 1; return r }
+            if c < 0x20 { return nil }
+            if c == 0x5C {
+                escaped = true
+                guard i + 1 < n else { return nil }
+                switch buf[i + 1] {
+                case 0x22, 0x5C, UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"), UInt8(ascii: "b"), UInt8(ascii: "f"): i += 2
+                case UInt8(ascii: "u"):
+                    // only control characters without a short form, as \u00xx with lowercase hex
+                    guard i + 5 < n, buf[i + 2] == 0x30, buf[i + 3] == 0x30, buf[i + 4] == 0x30 || buf[i + 4] == 0x31 else { return nil }
+                    let h = buf[i + 5]
+                    let v: UInt8
+                    if h >= 0x30 && h <= 0x39 { v = h - 0x30 } else if h >= 0x61 && h <= 0x66 { v = h - 0x61 + 10 } else { return nil }
+                    let code = (buf[i + 4] - 0x30) << 4 | v
+                    if code == 0x08 || code == 0x09 || code == 0x0A || code == 0x0C || code == 0x0D { return nil }
+                    i += 6
+                default: return nil
+                }
+                continue
+            }
+            if c >= 0x80 { guard utf8Sequence() else { return nil }; continue }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Validates one multi-byte UTF-8 sequence at `i` (RFC 3629 ranges) and steps over it.
+    mutating func utf8Sequence() -> Bool {
+        let n = buf.count
+        let c = buf[i]
+        func cont(_ k: Int, _ lo: UInt8 = 0x80, _ hi: UInt8 = 0xBF) -> Bool { k < n && buf[k] >= lo && buf[k] <= hi }
+        switch c {
+        case 0xC2...0xDF: guard cont(i + 1) else { return false }; i += 2
+        case 0xE0: guard cont(i + 1, 0xA0), cont(i + 2) else { return false }; i += 3
+        case 0xE1...0xEC, 0xEE...0xEF: guard cont(i + 1), cont(i + 2) else { return false }; i += 3
+        case 0xED: guard cont(i + 1, 0x80, 0x9F), cont(i + 2) else { return false }; i += 3
+        case 0xF0: guard cont(i + 1, 0x90), cont(i + 2), cont(i + 3) else { return false }; i += 4
+        case 0xF1...0xF3: guard cont(i + 1), cont(i + 2), cont(i + 3) else { return false }; i += 4
+        case 0xF4: guard cont(i + 1, 0x80, 0x8F), cont(i + 2), cont(i + 3) else { return false }; i += 4
+        default: return false
+        }
+        return true
+    }
+
+    /// A JSON number in the form the writer gives it (integers that fit in Int64 other than -0;
+    /// other numbers as `JSONWriter.double` prints them). Returns the value when it is an integer.
+    mutating func number() -> (isInt: Bool, value: Int64)? {
+        let start = i
+        let n = buf.count
+        var neg = false
+        if peek(UInt8(ascii: "-")) { neg = true; i += 1 }
+        let ds = i
+        guard i < n, buf[i] >= 0x30 && buf[i] <= 0x39 else { return nil }
+        if buf[i] == 0x30 { i += 1 } else { while i < n && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 } }
+        var isInt = true
+        if peek(UInt8(ascii: ".")) {
+            isInt = false; i += 1
+            guard i < n, buf[i] >= 0x30 && buf[i] <= 0x39 else { return nil }
+            while i < n && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 }
+        }
+        if i < n && (buf[i] == UInt8(ascii: "e") || buf[i] == UInt8(ascii: "E")) {
+            isInt = false; i += 1
+            if i < n && (buf[i] == UInt8(ascii: "+") || buf[i] == UInt8(ascii: "-")) { i += 1 }
+            guard i < n, buf[i] >= 0x30 && buf[i] <= 0x39 else { return nil }
+            while i < n && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 }
+        }
+        if isInt {
+            let digits = i - ds
+            guard digits <= 18, !(neg && digits == 1 && buf[ds] == 0x30) else { return nil }
+            var v: Int64 = 0
+            for k in ds..<i { v = v * 10 + Int64(buf[k] - 0x30) }
+            return (true, neg ? -v : v)
+        }
+        // Non-integers: what the writer would print for the parsed value must be these bytes.
+        guard let d = Double(String(decoding: UnsafeBufferPointer(rebasing: buf[start..<i]), as: UTF8.self)) else { return nil }
+        var w = JSONWriter(capacity: 32)
+        w.double(d)
+        guard w.bytes.count == i - start, w.bytes.elementsEqual(UnsafeBufferPointer(rebasing: buf[start..<i])) else { return nil }
+        return (false, 0)
+    }
+
+    mutating func int() -> Int64? {
+        guard let r = number(), r.isInt else { return nil }
+        return r.value
+    }
+
+    mutating func literal(_ s: StaticString) -> Bool {
+        let n = s.utf8CodeUnitCount
+        guard i + n <= buf.count else { return false }
+        for k in 0..<n where buf[i + k] != s.utf8Start[k] { return false }
+        i += n
+        return true
+    }
+
+    mutating func timestamp() -> Bool {
+        guard let r = string(), !r.escaped, r.end - r.start == 27,
+              let ns = Timestamp.parse(rfc3339: UnsafeBufferPointer(rebasing: buf[r.start..<r.end])) else { return false }
+        scratch.removeAll(keepingCapacity: true)
+        Timestamp(nanoseconds: ns).writeRFC3339(into: &scratch)
+        guard scratch.elementsEqual(UnsafeBufferPointer(rebasing: buf[r.start..<r.end])) else { return false }
+        tsNs = ns
+        return true
+    }
+
+    // MARK: - Envelope objects
+
+    /// An object whose members are all optional-or-required strings from `names`.
+    mutating func flatStrings(_ names: [[UInt8]], required: UInt32) -> Bool {
+        guard peek(UInt8(ascii: "{")) else { return false }
+        i += 1
+        var last = -1, first = true, seen: UInt32 = 0
+        while true {
+            guard let k = nextKey(names, &last, &first) else { return false }
+            if k < 0 { break }
+            seen |= 1 << UInt32(k)
+            guard string() != nil else { return false }
+        }
+        return seen & required == required
+    }
+
+    mutating func host() -> Bool {
+        guard peek(UInt8(ascii: "{")) else { return false }
+        i += 1
+        var last = -1, first = true, seen: UInt32 = 0
+        while true {
+            guard let k = nextKey(CanonicalLane.hostKeys, &last, &first) else { return false }
+            if k < 0 { break }
+            seen |= 1 << UInt32(k)
+            guard let r = string() else { return false }
+            if k == 0 { guard !r.escaped else { return false }; hostname = text(r) }
+        }
+        return seen & 1 == 1
+    }
+
+    mutating func actor() -> Bool {
+        guard peek(UInt8(ascii: "{")) else { return false }
+        i += 1
+        var last = -1, first = true
+        while true {
+            guard let k = nextKey(CanonicalLane.actorKeys, &last, &first) else { return false }
+            if k < 0 { return true }
+            switch k {
+            case 0, 2: guard int() != nil else { return false }
+            case 4: guard flatStrings(CanonicalLane.identityKeys, required: 1) else { return false }
+            default: guard string() != nil else { return false }
+            }
+        }
+    }
+
+    mutating func process() -> Bool {
+        guard peek(UInt8(ascii: "{")) else { return false }
+        i += 1
+        var last = -1, first = true, seen: UInt32 = 0
+        while true {
+            guard let k = nextKey(CanonicalLane.processKeys, &last, &first) else { return false }
+            if k < 0 { break }
+            seen |= 1 << UInt32(k)
+            if CanonicalLane.processInts & (1 << UInt32(k)) != 0 {
+                guard let v = int() else { return false }
+                if k == 0 { pid = v }
+            } else {
+                guard let r = string() else { return false }
+                if k == 4 && scanCmdline && r.end > r.start {
+                    guard scanString(r, cmdline: true) else { return false }
+                }
+            }
+        }
+        return seen & 1 == 1
+    }
+
+    mutating func confidence() -> Bool {
+        guard peek(UInt8(ascii: "{")) else { return false }
+        i += 1
+        var last = -1, first = true, seen: UInt32 = 0
+        while true {
+            guard let k = nextKey(CanonicalLane.confidenceKeys, &last, &first) else { return false }
+            if k < 0 { break }
+            seen |= 1 << UInt32(k)
+            if k == 2 {
+                guard peek(UInt8(ascii: "[")) else { return false }
+                i += 1
+                if peek(UInt8(ascii: "]")) { i += 1; continue }
+                while true {
+                    guard string() != nil, i < buf.count else { return false }
+                    if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                    guard buf[i] == UInt8(ascii: "]") else { return false }
+                    i += 1
+                    break
+                }
+            } else {
+                guard let r = string() else { return false }
+                if k == 1 { partial = equals(r.start, r.end, CanonicalLane.partialValue) }
+            }
+        }
+        return seen == 7
+    }
+
+    mutating func ext() -> Bool {
+        guard peek(UInt8(ascii: "{")) else { return false }
+        i += 1
+        if peek(UInt8(ascii: "}")) { i += 1; return true }
+        while true {
+            guard let r = string(), peek(UInt8(ascii: ":")) else { return false }
+            i += 1
+            if !r.escaped && equals(r.start, r.end, CanonicalLane.redactionKey) { extHasRedaction = true }
+            guard value(scan: false, depth: 2), i < buf.count else { return false }
+            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+            guard buf[i] == UInt8(ascii: "}") else { return false }
+            i += 1
+            return true
+        }
+    }
+
+    mutating func related() -> Bool {
+        guard peek(UInt8(ascii: "[")) else { return false }
+        i += 1
+        if peek(UInt8(ascii: "]")) { i += 1; return true }
+        while true {
+            guard flatStrings(CanonicalLane.relatedKeys, required: 3), i < buf.count else { return false }
+            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+            guard buf[i] == UInt8(ascii: "]") else { return false }
+            i += 1
+            return true
+        }
+    }
+
+    mutating func trace() -> Bool {
+        guard peek(UInt8(ascii: "{")) else { return false }
+        i += 1
+        var last = -1, first = true, seen: UInt32 = 0
+        while true {
+            guard let k = nextKey(CanonicalLane.traceKeys, &last, &first) else { return false }
+            if k < 0 { break }
+            seen |= 1 << UInt32(k)
+            if k == 2 { guard int() != nil else { return false } } else { guard string() != nil else { return false } }
+        }
+        return seen & 3 == 3
+    }
+
+    // MARK: - Free-form values (app, attrs, ext, data)
+
+    func isSkipKey(_ start: Int, _ end: Int) -> Bool {
+        for k in CanonicalLane.skipKeys where equals(start, end, k) { return true }
+        return false
+    }
+
+    /// Any JSON value; strings are scanned for secrets when `scan` (under `data`, outside the
+    /// identifier keys the general path skips too).
+    mutating func value(scan: Bool, depth: Int) -> Bool {
+        guard depth < 512, i < buf.count else { return false }
+        switch buf[i] {
+        case UInt8(ascii: "{"):
+            i += 1
+            if peek(UInt8(ascii: "}")) { i += 1; return true }
+            while true {
+                guard let r = string(), peek(UInt8(ascii: ":")) else { return false }
+                i += 1
+                let sub = scan && !(r.escaped ? false : isSkipKey(r.start, r.end))
+                if sub { path.append((r.escaped ? -1 : r.start, r.end, -1)) }
+                guard value(scan: sub, depth: depth + 1), i < buf.count else { return false }
+                if sub { path.removeLast() }
+                if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                guard buf[i] == UInt8(ascii: "}") else { return false }
+                i += 1
+                return true
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            if peek(UInt8(ascii: "]")) { i += 1; return true }
+            var index = 0
+            while true {
+                if scan { path.append((0, 0, index)) }
+                guard value(scan: scan, depth: depth + 1), i < buf.count else { return false }
+                if scan { path.removeLast() }
+                index += 1
+                if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                guard buf[i] == UInt8(ascii: "]") else { return false }
+                i += 1
+                return true
+            }
+        case UInt8(ascii: "\""):
+            guard let r = string() else { return false }
+            return !scan || r.end == r.start || scanString(r, cmdline: false)
+        case UInt8(ascii: "t"): return literal("true")
+        case UInt8(ascii: "f"): return literal("false")
+        case UInt8(ascii: "n"): return literal("null")
+        default: return number() != nil
+        }
+    }
+
+    /// `data.a.b[2].c` as the general path writes it; nil when a key on the way is escaped.
+    func pathText() -> String? {
+        var s = "data"
+        let b = buf
+        for c in path {
+            if c.index >= 0 { s += "[\(c.index)]"; continue }
+            guard c.start >= 0 else { return nil }
+            s += "." + String(decoding: UnsafeBufferPointer(rebasing: b[c.start..<c.end]), as: UTF8.self)
+        }
+        return s
+    }
+
+    /// Scans one string value; findings become an edit (the redacted text, escaped as the writer
+    /// escapes) plus a `fields` entry. False when the general path must take over (a finding
+    /// under a key that was escaped, whose path text this lane does not rebuild).
+    mutating func scanString(_ r: (start: Int, end: Int, escaped: Bool), cmdline: Bool) -> Bool {
+        if !r.escaped { return scanDecoded(UnsafeBufferPointer(rebasing: buf[r.start..<r.end]), r, cmdline: cmdline) }
+        // decode first: canonical escapes stand for one byte each (\n, \", \u00xx …)
+        scratch.removeAll(keepingCapacity: true)
+        var k = r.start
+        while k < r.end {
+            let c = buf[k]
+            if c != 0x5C { scratch.append(c); k += 1; continue }
+            let e = buf[k + 1]
+            switch e {
+            case UInt8(ascii: "n"): scratch.append(0x0A); k += 2
+            case UInt8(ascii: "r"): scratch.append(0x0D); k += 2
+            case UInt8(ascii: "t"): scratch.append(0x09); k += 2
+            case UInt8(ascii: "b"): scratch.append(0x08); k += 2
+            case UInt8(ascii: "f"): scratch.append(0x0C); k += 2
+            case UInt8(ascii: "u"): scratch.append((buf[k + 4] - 0x30) << 4 | (buf[k + 5] >= 0x61 ? buf[k + 5] - 0x61 + 10 : buf[k + 5] - 0x30)); k += 6
+            default: scratch.append(e); k += 2
+            }
+        }
+        let decoded = scratch
+        return decoded.withUnsafeBufferPointer { scanDecoded($0, r, cmdline: cmdline) }
+    }
+
+    mutating func scanDecoded(_ bytes: UnsafeBufferPointer<UInt8>, _ r: (start: Int, end: Int, escaped: Bool), cmdline: Bool) -> Bool {
+        let found = sc.scan(bytes: bytes)
+        if found.isEmpty { return true }
+        guard let p = cmdline ? "process.cmdline" : pathText() else { return false }
+        var out = ""
+        var pos = 0
+        for f in found {
+            out += String(decoding: UnsafeBufferPointer(rebasing: bytes[pos..<f.start]), as: UTF8.self)
+            out += "[REDACTED:\(f.type)]"
+            pos = f.end
+            counts[f.type, default: 0] += 1
+        }
+        out += String(decoding: UnsafeBufferPointer(rebasing: bytes[pos...]), as: UTF8.self)
+        var w = JSONWriter(capacity: out.utf8.count + 8)
+        w.string(out)
+        edits.append((r.start - 1, r.end - r.start + 2, w.bytes))
+        let original = String(decoding: bytes, as: UTF8.self)
+        fields.append(["path": .string(p), "original_length": .int(Int64(original.count)), "hash": .string(redactor.hash(original))])
+        return true
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import OISPConfig
+import OISPEvent
+import OISPPipeline
+import OISPRedact
+import XCTest
+
+/// The byte-level redaction lane must give exactly what the general path (parse → redact →
+/// serialise) gives, or decline; it must never accept a line the general path rejects.
+final class CanonicalLaneTests: XCTestCase {
+    static func redactor(_ mode: SensorConfig.Redaction.Mode) throws -> Redactor {
+        var cfg = SensorConfig.Redaction()
+        cfg.mode = mode
+        cfg.hashSalt = "lane-test"
+        return try Redactor(config: cfg)
+    }
+
+    /// The general path's bytes and record for one line, or nil when it rejects the line.
+    static func general(_ line: [UInt8], _ r: Redactor) -> ExportRecord? {
+        guard var e = try? OISPEvent(jsonBytes: line) else { return nil }
+        r.redact(&e)
+        return ExportRecord(event: e)
+    }
+
+    static func lane(_ line: [UInt8], _ r: Redactor) -> CanonicalEvent? {
+        line.withUnsafeBufferPointer { r.redactCanonical($0) }
+    }
+
+    /// Varied events: secrets in content, arguments, nested arrays and the command line; skip
+    /// keys; escapes; non-ASCII; doubles, nulls, booleans; optional envelope parts on and off.
+    static func corpus(_ n: Int) -> [OISPEvent] {
+        var out: [OISPEvent] = []
+        for i in 0..<n {
+            let type = RedactionTests.types[i % RedactionTests.types.count]
+            let secret = RedactionTests.secret(type, i)
+            let text = i % 3 == 0 ? RedactionTests.embed(type, secret, i) : "plain words number \(i) with nothing to hide"
+            var data: JSONObject = ["request_id": .string("req_\(i)"), "provider": "openai", "model": "gpt-4o-mini"]
+            var msgs: [JSONValue] = [["role": "system", "content": .string(i % 5 == 0 ? "Tabs\tand \"quotes\" and \\ and \u{1}" : "You are helpful")],
+                                     ["role": "user", "content": .string(text)]]
+            if i % 4 == 0 { msgs.append(["role": "assistant", "content": .string("Olá — ünïcödé ✓ 🚀 \(i)")]) }
+            if i % 6 == 0 { msgs.append(["role": "user", "content": .array([["type": "text", "text": .string("see \(RedactionTests.secret("email", i))")]])]) }
+            data["messages"] = .array(msgs)
+            data["temperature"] = [.double(0.7), .double(1.0), .int(1), .double(1e-7), .double(123456.789), .null][i % 6]
+            data["stream"] = .bool(i % 2 == 0)
+            if i % 7 == 0 { data["tool_calls"] = .array([["id": .string("call_\(i)"), "arguments": .string(#"{"token":"\#(RedactionTests.secret("api_key", i))"}"#)]]) }
+            if i % 9 == 0 { data["key_hash"] = .string("sha256:\(RedactionTests.r(64, "0123456789abcdef"))") }
+            var e = OISPEvent(eventType: i % 2 == 0 ? "ai.request" : "ai.response",
+                              ts: Timestamp(nanoseconds: 1_764_000_000_000_000_000 + Int64(i) * 1_234_000),
+                              host: i % 11 == 0 ? nil : .init(hostname: "node-\(i % 3)", os: "linux"),
+                              process: i % 13 == 0 ? nil : .init(pid: Int64(1000 + i), ppid: 1, exe: "/usr/bin/python3", name: "python3",
+                                                                cmdline: i % 8 == 0 ? "curl -H \"Authorization: Bearer \(RedactionTests.secret("api_key", 0))\" https://x" : "python3 app.py"),
+                              source: .init(captureMethod: "ebpf_uprobe"),
+                              confidence: i % 5 == 1 ? .init(level: "medium", completeness: "partial", reasons: ["truncated"]) : nil,
+                              attrs: i % 10 == 0 ? ["note": .string("attrs are not scanned \(secret)")] : nil,
+                              ext: i % 17 == 0 ? ["vendor.x": .int(Int64(i))] : nil,
+                              relatedEvents: i % 2 == 1 ? [.init(eventID: ULID.make(), relationship: "response_to")] : nil,
+                              traceContext: i % 3 == 1 ? .init(traceID: String(repeating: "a", count: 32), spanID: String(repeating: "b", count: 16), traceFlags: 1) : nil,
+                              data: data)
+            if i % 19 == 0 { e.tsMono = UInt64(i) * 99 }
+            out.append(e)
+        }
+        return out
+    }
+
+    func testLaneMatchesGeneralPathByteForByte() throws {
+        let events = CanonicalLaneTests.corpus(900)
+        for mode in [SensorConfig.Redaction.Mode.safe, .full] {
+            let r = try CanonicalLaneTests.redactor(mode)
+            var taken = 0, redacted = 0
+            for e in events {
+                let line = e.jsonBytes()
+                let want = try XCTUnwrap(CanonicalLaneTests.general(line, r))
+                guard let got = CanonicalLaneTests.lane(line, r) else {
+                    // the one documented decline for canonical input: findings to merge into an existing ext
+                    XCTAssertTrue(e.ext != nil && want.json != line,
+                                  "lane declined a canonical line: \(String(decoding: line, as: UTF8.self))")
+                    continue
+                }
+                taken += 1
+                XCTAssertEqual(String(decoding: got.json, as: UTF8.self), String(decoding: want.json, as: UTF8.self))
+                XCTAssertEqual(got.eventID, want.eventID)
+                XCTAssertEqual(got.eventType, want.eventType)
+                XCTAssertEqual(got.timestampNs, want.timestampNs)
+                XCTAssertEqual(got.partitionKey, want.partitionKey)
+                XCTAssertEqual((got.redacted ? 2 : 0) | (got.partial ? 1 : 0), want.flags)
+                if got.redacted { redacted += 1 }
+            }
+            // the lane carries the bulk, including events it redacts
+            XCTAssertGreaterThan(taken, events.count * 9 / 10, "mode \(mode)")
+            if mode == .safe { XCTAssertGreaterThan(redacted, 100) }
+        }
+        // minimal mode always takes the general path
+        let m = try CanonicalLaneTests.redactor(.minimal)
+        XCTAssertNil(CanonicalLaneTests.lane(events[0].jsonBytes(), m))
+    }
+
+    func testSecretsNeverPassTheLane() throws {
+        let r = try CanonicalLaneTests.redactor(.safe)
+        for (i, type) in RedactionTests.types.enumerated() {
+            for k in 0..<20 {
+                let s = RedactionTests.secret(type, i * 20 + k)
+                let e = OISPEvent(eventType: "ai.request", host: .init(hostname: "h"), data: ["messages": .array([["role": "user", "content": .string(RedactionTests.embed(type, s, k))]])])
+                let line = e.jsonBytes()
+                guard let got = CanonicalLaneTests.lane(line, r) else { continue }
+                let text = String(decoding: got.json, as: UTF8.self)
+                // a secret that needed JSON escaping (a private key's newlines) is compared escaped
+                let shown = String(decoding: JSONValue.string(s).jsonBytes().dropFirst().dropLast(), as: UTF8.self)
+                XCTAssertFalse(text.contains(shown), "\(type) leaked: \(text)")
+                XCTAssertEqual(got.json, CanonicalLaneTests.general(line, r)?.json)
+            }
+        }
+    }
+
+    func testNonCanonicalLinesGoToTheGeneralPath() throws {
+        let r = try CanonicalLaneTests.redactor(.safe)
+        let base = #"{"oisp_version":"0.1","event_id":"01J0000000000000000000000A","event_type":"ai.request","ts":"2025-12-22T14:30:16.345678Z","source":{"collector":"oisp-sensor"},"data":{"x":1}}"#
+        XCTAssertNotNil(CanonicalLaneTests.lane(Array(base.utf8), r))
+        let variants = [
+            base.replacingOccurrences(of: #""data":"#, with: #""data" :"#),                        // whitespace
+            base.replacingOccurrences(of: #","x":1"#, with: #","x":1"#) + " ",                      // trailing space
+            base.replacingOccurrences(of: #""oisp_version":"0.1","event_id""#, with: #""event_id""#)
+                .replacingOccurrences(of: #""ai.request","#, with: #""ai.request","oisp_version":"0.1","#), // order
+            base.replacingOccurrences(of: #""source""#, with: #""vendor":1,"source""#),               // unknown key
+            base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":1e2}"#),                         // number form
+            base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":"a\/b"}"#),                      // escape form
+            base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":"\u0041"}"#),                    // escape form
+            base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":-0}"#),                          // -0
+            base.replacingOccurrences(of: "345678Z", with: "345678123Z"),                          // ns precision
+            base.replacingOccurrences(of: "T14:30:16.345678Z", with: "T16:30:16.345678+02:00"),      // offset
+            base.replacingOccurrences(of: #","source":{"collector":"oisp-sensor"}"#, with: ""),     // default filled in
+            base.replacingOccurrences(of: #"{"collector":"oisp-sensor"}"#, with: #"{"collector":null}"#),
+        ]
+        for v in variants {
+            let line = Array(v.utf8)
+            XCTAssertNil(CanonicalLaneTests.lane(line, r), v)
+        }
+        // invalid UTF-8 inside a string: the general path decodes it as U+FFFD, so the lane declines
+        var bad = Array(base.utf8)
+        let at = bad.firstIndex(of: UInt8(ascii: "1"))! // in "x":1 → "x":"<ff>"
+        bad.replaceSubrange(at...at, with: [0x22, 0xFF, 0x22])
+        XCTAssertNil(CanonicalLaneTests.lane(bad, r))
+    }
+
+    /// Random byte edits of canonical lines: whenever the lane accepts, the general path accepts
+    /// too and writes the same bytes.
+    func testMutatedLinesNeverDiverge() throws {
+        let r = try CanonicalLaneTests.redactor(.safe)
+        let lines = CanonicalLaneTests.corpus(60).map { $0.jsonBytes() }
+        var rng = SplitMix(seed: 99)
+        let alphabet: [UInt8] = Array(#"{}[]:,"\ 0123456789.-eEtrufalsn/abcu"#.utf8) + [0x00, 0x1F, 0x7F, 0xC3, 0xA9, 0xFF, 0xED, 0xA0]
+        var accepted = 0
+        for k in 0..<20_000 {
+            var l = lines[k % lines.count]
+            for _ in 0...(rng.next() % 3) {
+                let p = Int(rng.next() % UInt64(l.count))
+                let c = alphabet[Int(rng.next() % UInt64(alphabet.count))]
+                switch rng.next() % 3 {
+                case 0: l[p] = c
+                case 1: l.insert(c, at: p)
+                default: l.remove(at: p)
+                }
+            }
+            guard let got = CanonicalLaneTests.lane(l, r) else { continue }
+            accepted += 1
+            let want = CanonicalLaneTests.general(l, r)
+            XCTAssertNotNil(want, "lane accepted what the general path rejects: \(String(decoding: l, as: UTF8.self))")
+            if let want { XCTAssertEqual(got.json, want.json, String(decoding: l, as: UTF8.self)) }
+        }
+        XCTAssertGreaterThan(accepted, 100) // some edits stay valid and canonical (inside strings)
+    }
+}
