@@ -30,14 +30,15 @@ struct ReplayCommand: ParsableCommand {
         runtime.overrides = { [capture] in capture.apply(to: &$0) }
         runtime.handleSignals()
 
-        let handle: FileHandle
-        if input == "-" { handle = .standardInput } else {
-            guard let h = FileHandle(forReadingAtPath: input) else {
-                printError("error: cannot open \(input) for reading")
+        let fd: Int32
+        if input == "-" { fd = STDIN_FILENO } else {
+            fd = open(input, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                printError("error: cannot open \(input) for reading: \(String(cString: strerror(errno)))")
                 throw ExitCode(66) // EX_NOINPUT
             }
-            handle = h
         }
+        defer { if fd != STDIN_FILENO { close(fd) } }
         var lineNo = 0
         var bad = 0
         var good = 0
@@ -45,15 +46,15 @@ struct ReplayCommand: ParsableCommand {
         batch.reserveCapacity(256)
         let pipeline = runtime.pipeline
         let stage = runtime.redaction
-        var pending: [UInt8] = []
-        func consume(_ line: ArraySlice<UInt8>) {
+        func consume(_ line: UnsafeBufferPointer<UInt8>) {
             lineNo += 1
-            var l = line
-            if l.last == 0x0D { l = l.dropLast() }
+            var n = line.count
+            if n > 0 && line[n - 1] == 0x0D { n -= 1 }
+            let l = UnsafeBufferPointer(rebasing: line[0..<n])
             if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
             do {
                 // lines in the sensor's own form are redacted where they lie; others are parsed
-                if let r = l.withUnsafeBufferPointer({ stage.record(canonical: $0) }) {
+                if let r = stage.record(canonical: l) {
                     batch.append(r)
                 } else {
                     var e = try OISPEvent(jsonBytes: l)
@@ -66,18 +67,38 @@ struct ReplayCommand: ParsableCommand {
             }
             if batch.count >= 256 { pipeline.submit(records: batch, block: true); batch.removeAll(keepingCapacity: true) }
         }
-        while !runtime.isStopRequested {
-            let chunk = handle.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { break }
-            pending.append(contentsOf: chunk)
-            var start = 0
-            while let nl = pending[start...].firstIndex(of: 0x0A) {
-                consume(pending[start..<nl])
-                start = nl + 1
+        // One reused buffer, lines handed on in place: no copy per line or per read.
+        var buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 16)
+        defer { buf.deallocate() }
+        var have = 0
+        var eof = false
+        while !eof && !runtime.isStopRequested {
+            if have == buf.count { // one line longer than the buffer: grow it
+                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buf.count * 2, alignment: 16)
+                bigger.copyMemory(from: UnsafeRawBufferPointer(buf))
+                buf.deallocate()
+                buf = bigger
             }
-            pending.removeFirst(start)
+            let n = read(fd, buf.baseAddress! + have, buf.count - have)
+            if n < 0 {
+                if errno == EINTR { continue }
+                printError("error: reading \(input): \(String(cString: strerror(errno)))")
+                break
+            }
+            if n == 0 { eof = true } else { have += n }
+            let bytes = buf.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var start = 0
+            while start < have, let nl = memchr(bytes + start, 0x0A, have - start) {
+                let end = bytes.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+                consume(UnsafeBufferPointer(start: bytes + start, count: end - start))
+                start = end + 1
+            }
+            if eof && start < have { consume(UnsafeBufferPointer(start: bytes + start, count: have - start)); start = have }
+            if start > 0 {
+                memmove(bytes, bytes + start, have - start)
+                have -= start
+            }
         }
-        if !pending.isEmpty { consume(pending[...]) }
         if !batch.isEmpty { pipeline.submit(records: batch, block: true) }
         let stats = runtime.finish(timeout: shutdownTimeout)
         logger.info("replay finished", metadata: ["events": "\(good)", "invalid_lines": "\(bad)"])
