@@ -42,32 +42,47 @@ struct ReplayCommand: ParsableCommand {
         var lineNo = 0
         var bad = 0
         var good = 0
-        var batch: [ExportRecord] = []
-        batch.reserveCapacity(256)
         let pipeline = runtime.pipeline
         let stage = runtime.redaction
-        func consume(_ line: UnsafeBufferPointer<UInt8>) {
-            lineNo += 1
-            var n = line.count
-            if n > 0 && line[n - 1] == 0x0D { n -= 1 }
-            let l = UnsafeBufferPointer(rebasing: line[0..<n])
-            if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
-            do {
-                // lines in the sensor's own form are redacted where they lie; others are parsed
-                if let r = stage.record(canonical: l) {
-                    batch.append(r)
-                } else {
-                    var e = try OISPEvent(jsonBytes: l)
-                    if let r = pipeline.record(for: &e) { batch.append(r) }
-                }
-                good += 1
-            } catch {
-                bad += 1
-                logger.warning("skipping invalid line", metadata: ["file": "\(input)", "line": "\(lineNo)", "error": "\(error)"])
-            }
-            if batch.count >= 256 { pipeline.submit(records: batch, block: true); batch.removeAll(keepingCapacity: true) }
+        let file = input
+
+        /// What one worker made of its share of complete lines.
+        final class Part: @unchecked Sendable {
+            var records: [ExportRecord] = []
+            var lines = 0, good = 0, bad = 0
+            var errors: [(line: Int, error: String)] = []
         }
-        // One reused buffer, lines handed on in place: no copy per line or per read.
+        /// Redacts (and, off the canonical lane, parses) the lines in `chunk`, in order.
+        @Sendable func process(_ chunk: UnsafeBufferPointer<UInt8>, into part: Part) {
+            var start = 0
+            let base = chunk.baseAddress!
+            while start < chunk.count {
+                let nl = memchr(base + start, 0x0A, chunk.count - start)
+                let end = nl.map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) } ?? chunk.count
+                part.lines += 1
+                var n = end - start
+                if n > 0 && chunk[start + n - 1] == 0x0D { n -= 1 }
+                let l = UnsafeBufferPointer(rebasing: chunk[start..<(start + n)])
+                start = end + 1
+                if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                do {
+                    // lines in the sensor's own form are redacted where they lie; others are parsed
+                    if let r = stage.record(canonical: l) {
+                        part.records.append(r)
+                    } else {
+                        var e = try OISPEvent(jsonBytes: l)
+                        if let r = pipeline.record(for: &e) { part.records.append(r) }
+                    }
+                    part.good += 1
+                } catch {
+                    part.bad += 1
+                    part.errors.append((part.lines, "\(error)"))
+                }
+            }
+        }
+        // One reused buffer; each read's complete lines are split between the cores, and the
+        // results are handed to the pipeline in file order.
+        let workers = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
         var buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 16)
         defer { buf.deallocate() }
         var have = 0
@@ -87,19 +102,46 @@ struct ReplayCommand: ParsableCommand {
             }
             if n == 0 { eof = true } else { have += n }
             let bytes = buf.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            var start = 0
-            while start < have, let nl = memchr(bytes + start, 0x0A, have - start) {
-                let end = bytes.distance(to: nl.assumingMemoryBound(to: UInt8.self))
-                consume(UnsafeBufferPointer(start: bytes + start, count: end - start))
-                start = end + 1
+            // complete lines end at the last newline (at end of input: everything)
+            var usable = 0
+            if eof { usable = have } else {
+                var k = have
+                while k > 0 && bytes[k - 1] != 0x0A { k -= 1 }
+                usable = k
             }
-            if eof && start < have { consume(UnsafeBufferPointer(start: bytes + start, count: have - start)); start = have }
-            if start > 0 {
-                memmove(bytes, bytes + start, have - start)
-                have -= start
+            if usable == 0 { continue }
+            // cut into one share per worker at line boundaries
+            var cuts = [0]
+            for k in 1..<workers {
+                let want = max(cuts.last!, usable * k / workers)
+                if want >= usable { break }
+                guard let nl = memchr(bytes + want, 0x0A, usable - want) else { break }
+                let at = bytes.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
+                if at < usable && at > cuts.last! { cuts.append(at) }
+            }
+            cuts.append(usable)
+            let parts = (0..<(cuts.count - 1)).map { _ in Part() }
+            let chunks = (0..<(cuts.count - 1)).map { UnsafeBufferPointer(start: bytes + cuts[$0], count: cuts[$0 + 1] - cuts[$0]) }
+            if parts.count == 1 { process(chunks[0], into: parts[0]) } else {
+                DispatchQueue.concurrentPerform(iterations: parts.count) { process(chunks[$0], into: parts[$0]) }
+            }
+            for p in parts {
+                for (rel, err) in p.errors {
+                    logger.warning("skipping invalid line", metadata: ["file": "\(file)", "line": "\(lineNo + rel)", "error": "\(err)"])
+                }
+                lineNo += p.lines; good += p.good; bad += p.bad
+                var i = 0
+                while i < p.records.count { // slices keep the queues' blocking fair
+                    let j = min(p.records.count, i + 512)
+                    pipeline.submit(records: Array(p.records[i..<j]), block: true)
+                    i = j
+                }
+            }
+            if usable > 0 {
+                memmove(bytes, bytes + usable, have - usable)
+                have -= usable
             }
         }
-        if !batch.isEmpty { pipeline.submit(records: batch, block: true) }
         let stats = runtime.finish(timeout: shutdownTimeout)
         logger.info("replay finished", metadata: ["events": "\(good)", "invalid_lines": "\(bad)"])
         let lost = stats.exporters.values.reduce(0) { $0 + $1.droppedTotal }
