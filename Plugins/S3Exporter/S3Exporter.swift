@@ -1,10 +1,13 @@
 // [export.s3] — Fluent Bit's `s3` output: bucket, region, endpoint (S3-compatible stores, path
 // style), store_dir (events are appended to local chunk files first: a restart or an outage loses
 // nothing, leftover chunks upload on start), total_file_size ("100M"), upload_timeout ("1m"),
-// use_put_object, s3_key_format (strftime fields, $UUID, $INDEX, $TAG), compression (gzip),
+// use_put_object (Off, the default: multipart upload in upload_chunk_size parts), s3_key_format (strftime fields, $UUID, $INDEX, $TAG), compression (gzip),
 // content_type. Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else
 // the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile from
-// `profile` or AWS_PROFILE). Requests are signed with libcurl's built-in AWS SigV4.
+// `profile` or AWS_PROFILE); web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, as EKS IRSA
+// sets them) and `role_arn` (STS AssumeRole) give temporary credentials, refreshed before expiry
+// (`sts_endpoint` or AWS_ENDPOINT_URL_STS for a private STS). Requests are signed with libcurl's
+// built-in AWS SigV4.
 import COISPExporterABI
 import Foundation
 import OISPExporterKit
@@ -22,8 +25,22 @@ final class S3Output: Exporter {
     let gzip: Bool
     let contentType: String
     let tag: String
+    /// use_put_object = false (Fluent Bit's default): CreateMultipartUpload, UploadPart per
+    /// upload_chunk_size, CompleteMultipartUpload; true: one PutObject per chunk file.
+    let multipart: Bool
+    let uploadChunkSize: Int
     let host: PluginHost
     var credentials: (id: String, secret: String, token: String?)
+    /// Where temporary credentials come from (refreshed five minutes before they expire).
+    enum Refresh {
+        case none
+        case webIdentity(roleArn: String, tokenFile: String, session: String)
+        case assumeRole(roleArn: String, session: String, externalID: String?, base: (id: String, secret: String, token: String?))
+    }
+    var refresh = Refresh.none
+    var expiresAt = Date.distantPast
+    let stsEndpoint: String
+    let stsHTTP = HTTPClient()
     var index = 0
     var current: (url: URL, fd: FileHandle, opened: Date, size: Int)?
 
@@ -45,14 +62,41 @@ final class S3Output: Exporter {
         guard comp == "gzip" || comp == "none" || comp.isEmpty else { throw ConfigError("compression", "expected gzip, got '\(comp)'") }
         gzip = comp == "gzip"
         contentType = c.string("content_type", default: "application/json")
-        if try !c.bool("use_put_object", default: true) {
-            host.warn("s3: use_put_object off (multipart upload) is not implemented; chunks up to total_file_size are uploaded with PutObject")
+        multipart = try !c.bool("use_put_object", default: false)
+        uploadChunkSize = try c.size("upload_chunk_size", default: 5 << 20)
+        guard uploadChunkSize >= 5 << 20 && uploadChunkSize <= 50 << 20 else {
+            throw ConfigError("upload_chunk_size", "expected a size from 5M (S3's smallest part) to 50M, got \(uploadChunkSize) bytes")
         }
         http.options = try httpOptions(c)
-        guard let creds = S3Output.findCredentials(profile: c.string("profile")) else {
-            throw ConfigError("credentials", "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a shared credentials file")
+        let env = ProcessInfo.processInfo.environment
+        var sts = c.string("sts_endpoint") ?? env["AWS_ENDPOINT_URL_STS"] ?? "https://sts.\(region).amazonaws.com"
+        while sts.hasSuffix("/") { sts.removeLast() }
+        stsEndpoint = sts
+        stsHTTP.options = http.options
+        let session = env["AWS_ROLE_SESSION_NAME"] ?? "oisp-sensor-\(ProcessInfo.processInfo.hostName)"
+        if (env["AWS_ACCESS_KEY_ID"] ?? "").isEmpty, let tokenFile = env["AWS_WEB_IDENTITY_TOKEN_FILE"], !tokenFile.isEmpty {
+            // EKS IRSA / any OIDC federation: AssumeRoleWithWebIdentity, refreshed before expiry
+            guard let role = env["AWS_ROLE_ARN"], !role.isEmpty else {
+                throw ConfigError("credentials", "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not")
+            }
+            guard FileManager.default.isReadableFile(atPath: tokenFile) else {
+                throw ConfigError("credentials", "web identity token file \(tokenFile) (AWS_WEB_IDENTITY_TOKEN_FILE) is not readable")
+            }
+            refresh = .webIdentity(roleArn: role, tokenFile: tokenFile, session: session)
+            credentials = ("", "", nil)
+        } else {
+            guard let creds = S3Output.findCredentials(profile: c.string("profile")) else {
+                throw ConfigError("credentials", "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, or a shared credentials file")
+            }
+            credentials = creds
+            if let role = c.string("role_arn"), !role.isEmpty {
+                // Fluent Bit's role_arn: STS AssumeRole with the credentials found above
+                refresh = .assumeRole(roleArn: role, session: session, externalID: c.string("external_id"), base: creds)
+            }
         }
-        credentials = creds
+        if case .none = refresh {} else if let e = refreshCredentials() {
+            host.warn("s3: \(e); will try again before the first upload")
+        }
         do { try FileManager.default.createDirectory(at: storeDir, withIntermediateDirectories: true) } catch {
             throw ConfigError("store_dir", "cannot create \(storeDir.path): \(error)")
         }
@@ -95,29 +139,147 @@ final class S3Output: Exporter {
         return k.hasPrefix("/") ? String(k.dropFirst()) : k
     }
 
-    /// Uploads one chunk file; deletes it only after S3 said 200.
+    static let emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+    static func sha256Hex(_ d: Data) -> String {
+        var md = [UInt8](repeating: 0, count: 32)
+        d.withUnsafeBytes { b in _ = SHA256(b.baseAddress?.assumingMemoryBound(to: UInt8.self), b.count, &md) }
+        return md.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// One signed request (libcurl SigV4). S3 requires the payload hash header; curl signs it
+    /// with the rest.
+    func s3(_ method: String, _ url: String, headers: [String] = [], body: Data = Data()) -> HTTPClient.Response {
+        var h = headers
+        if let t = credentials.token { h.append("x-amz-security-token: \(t)") }
+        h.append("x-amz-content-sha256: " + (body.isEmpty ? S3Output.emptySHA256 : S3Output.sha256Hex(body)))
+        http.options.userpwd = "\(credentials.id):\(credentials.secret)"
+        http.options.awsSigV4 = "aws:amz:\(region):s3"
+        return http.request(method, url, headers: h, body: body)
+    }
+
+    /// Query values as SigV4 canonicalises them (RFC 3986 unreserved characters kept).
+    static func queryEncode(_ s: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+    }
+
+    /// The text of the first `<name>` element of an S3 XML answer.
+    static func xmlValue(_ body: Data, _ name: String) -> String? {
+        let t = String(decoding: body, as: UTF8.self)
+        guard let a = t.range(of: "<\(name)>"), let b = t.range(of: "</\(name)>", range: a.upperBound..<t.endIndex) else { return nil }
+        return String(t[a.upperBound..<b.lowerBound])
+    }
+
+    static func formEncode(_ s: String) -> String { queryEncode(s) }
+
+    /// Fetches temporary credentials from STS (AssumeRoleWithWebIdentity or AssumeRole); returns
+    /// an error text, or nil when the credentials are fresh. The token and keys are never logged.
+    func refreshCredentials() -> String? {
+        var form = "Version=2011-06-15&DurationSeconds=3600"
+        let what: String
+        stsHTTP.options.userpwd = nil
+        stsHTTP.options.awsSigV4 = nil
+        var headers = ["Content-Type: application/x-www-form-urlencoded"]
+        switch refresh {
+        case .none: return nil
+        case .webIdentity(let role, let file, let session):
+            what = "STS AssumeRoleWithWebIdentity for \(role)"
+            guard let token = try? String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty else {
+                return "\(what): cannot read the web identity token file \(file)"
+            }
+            form += "&Action=AssumeRoleWithWebIdentity&RoleArn=\(S3Output.formEncode(role))&RoleSessionName=\(S3Output.formEncode(session))&WebIdentityToken=\(S3Output.formEncode(token))"
+        case .assumeRole(let role, let session, let ext, let base):
+            what = "STS AssumeRole for \(role)"
+            form += "&Action=AssumeRole&RoleArn=\(S3Output.formEncode(role))&RoleSessionName=\(S3Output.formEncode(session))"
+            if let ext { form += "&ExternalId=\(S3Output.formEncode(ext))" }
+            stsHTTP.options.userpwd = "\(base.id):\(base.secret)"
+            stsHTTP.options.awsSigV4 = "aws:amz:\(region):sts"
+            if let t = base.token { headers.append("x-amz-security-token: \(t)") }
+            headers.append("x-amz-content-sha256: " + S3Output.sha256Hex(Data(form.utf8)))
+        }
+        let r = stsHTTP.request("POST", stsEndpoint + "/", headers: headers, body: Data(form.utf8))
+        if let e = r.error { return "\(what): \(e)" }
+        guard r.status == 200, let id = S3Output.xmlValue(r.body, "AccessKeyId"), let secret = S3Output.xmlValue(r.body, "SecretAccessKey") else {
+            let code = S3Output.xmlValue(r.body, "Code") ?? "", msg = S3Output.xmlValue(r.body, "Message") ?? ""
+            return "\(what): HTTP \(r.status) \(code) \(msg)"
+        }
+        credentials = (id, secret, S3Output.xmlValue(r.body, "SessionToken"))
+        let exp = S3Output.xmlValue(r.body, "Expiration") ?? ""
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let g = ISO8601DateFormatter()
+        expiresAt = f.date(from: exp) ?? g.date(from: exp) ?? Date().addingTimeInterval(900)
+        host.info("s3: temporary credentials from \(what), valid until \(exp)")
+        return nil
+    }
+
+    /// Uploads one chunk file; deletes it only after S3 confirmed the whole object.
     func upload(_ file: URL) -> ExportResult {
+        if case .none = refresh {} else if Date().addingTimeInterval(300) >= expiresAt, let e = refreshCredentials() {
+            return .retry(message: "s3: \(e)")
+        }
         guard var body = FileManager.default.contents(atPath: file.path) else { return .ok }
         if body.isEmpty { try? FileManager.default.removeItem(at: file); return .ok }
         var headers = ["Content-Type: \(contentType)"]
         if gzip { body = gzipData(body); headers.append("Content-Encoding: gzip") }
-        if let t = credentials.token { headers.append("x-amz-security-token: \(t)") }
-        // S3 requires the payload hash header; curl then signs it with the rest (SigV4).
-        var md = [UInt8](repeating: 0, count: 32)
-        body.withUnsafeBytes { b in _ = SHA256(b.baseAddress?.assumingMemoryBound(to: UInt8.self), b.count, &md) }
-        headers.append("x-amz-content-sha256: " + md.map { String(format: "%02x", $0) }.joined())
         let key = objectKey()
-        let url = "\(endpoint)/\(bucket)/\(key)"
-        http.options.userpwd = "\(credentials.id):\(credentials.secret)"
-        http.options.awsSigV4 = "aws:amz:\(region):s3"
-        let r = http.request("PUT", url, headers: headers, body: body)
-        let result = HTTPClient.classify(r, what: "PUT s3://\(bucket)/\(key)")
+        let result = multipart ? uploadMultipart(key: key, body: body, headers: headers) : putObject(key: key, body: body, headers: headers)
         if case .ok = result {
             try? FileManager.default.removeItem(at: file)
             host.count("s3_objects", 1)
-            host.info("s3: uploaded \(body.count) bytes to s3://\(bucket)/\(key)")
+            host.info("s3: uploaded \(body.count) bytes to s3://\(bucket)/\(key)\(multipart ? " (multipart)" : "")")
         }
         return result
+    }
+
+    func putObject(key: String, body: Data, headers: [String]) -> ExportResult {
+        let r = s3("PUT", "\(endpoint)/\(bucket)/\(key)", headers: headers, body: body)
+        return HTTPClient.classify(r, what: "PUT s3://\(bucket)/\(key)")
+    }
+
+    /// CreateMultipartUpload → UploadPart (upload_chunk_size each, the last one shorter) →
+    /// CompleteMultipartUpload. Any failure aborts the upload (AbortMultipartUpload, so no
+    /// orphaned parts are billed) and the chunk file stays for the next attempt.
+    func uploadMultipart(key: String, body: Data, headers: [String]) -> ExportResult {
+        let object = "\(endpoint)/\(bucket)/\(key)"
+        let what = "multipart upload to s3://\(bucket)/\(key)"
+        let created = s3("POST", object + "?uploads=", headers: headers)
+        if case .ok = HTTPClient.classify(created, what: what) {} else { return HTTPClient.classify(created, what: "CreateMultipartUpload for s3://\(bucket)/\(key)") }
+        guard let uploadID = S3Output.xmlValue(created.body, "UploadId"), !uploadID.isEmpty else {
+            return .retry(message: "\(what): CreateMultipartUpload answered without an UploadId")
+        }
+        let q = "uploadId=" + S3Output.queryEncode(uploadID)
+        func abort(_ r: ExportResult) -> ExportResult {
+            _ = s3("DELETE", "\(object)?\(q)")
+            return r
+        }
+        var etags: [String] = []
+        var offset = 0
+        while offset < body.count {
+            let end = min(body.count, offset + uploadChunkSize)
+            let part = body.subdata(in: offset..<end)
+            let n = etags.count + 1
+            let r = s3("PUT", "\(object)?partNumber=\(n)&\(q)", headers: ["Content-Type: application/octet-stream"], body: part)
+            let c = HTTPClient.classify(r, what: "UploadPart \(n) of s3://\(bucket)/\(key)")
+            guard case .ok = c else { return abort(c) }
+            guard let etag = r.header("etag"), !etag.isEmpty else { return abort(.retry(message: "\(what): part \(n) answered without an ETag")) }
+            etags.append(etag)
+            offset = end
+        }
+        var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        for (i, e) in etags.enumerated() { xml += "<Part><PartNumber>\(i + 1)</PartNumber><ETag>\(e)</ETag></Part>" }
+        xml += "</CompleteMultipartUpload>"
+        let done = s3("POST", "\(object)?\(q)", headers: ["Content-Type: application/xml"], body: Data(xml.utf8))
+        let c = HTTPClient.classify(done, what: "CompleteMultipartUpload for s3://\(bucket)/\(key)")
+        guard case .ok = c else { return abort(c) }
+        // S3 may answer 200 and put the error in the body (documented for CompleteMultipartUpload)
+        if let code = S3Output.xmlValue(done.body, "Code") {
+            return abort(.retry(message: "\(what): CompleteMultipartUpload failed: \(code) \(S3Output.xmlValue(done.body, "Message") ?? "")"))
+        }
+        host.count("s3_parts", etags.count)
+        return .ok
     }
 
     func closeCurrent() {

@@ -34,6 +34,11 @@ final class S3ExporterTests: XCTestCase {
         iam.put_user_policy(UserName="oisp", PolicyName="s3", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
         k = iam.create_access_key(UserName="oisp")["AccessKey"]
         boto3.client("s3", **kw).create_bucket(Bucket="oisp-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        # use up whatever is left of the unauthenticated budget, so signatures are checked from here on
+        bad = boto3.client("s3", endpoint_url=kw["endpoint_url"], region_name="eu-west-1", aws_access_key_id=k["AccessKeyId"], aws_secret_access_key="wrong")
+        for i in range(10):
+            try: bad.list_buckets()
+            except Exception: break
         print(k["AccessKeyId"], k["SecretAccessKey"])
         """
         let s = try TestSupport.run(Self.python, ["-c", setup])
@@ -68,6 +73,11 @@ final class S3ExporterTests: XCTestCase {
 
     /// Every object's decompressed lines → event ids.
     func objects() throws -> (keys: [String], ids: [String]) {
+        let o = try objectsWithETags()
+        return (o.keys, o.ids)
+    }
+
+    func objectsWithETags() throws -> (keys: [String], ids: [String], etags: [String]) {
         let r = try TestSupport.run(Self.python, ["-c", """
         import boto3, gzip, json, subprocess
         s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:\(port)", region_name="eu-west-1", aws_access_key_id="\(keyID)", aws_secret_access_key="\(secret)")
@@ -77,13 +87,15 @@ final class S3ExporterTests: XCTestCase {
             # moto rejects boto3's signature for keys containing '='; curl's SigV4 GET works
             raw = subprocess.run(["curl", "-sf", "--aws-sigv4", "aws:amz:eu-west-1:s3", "--user", "\(keyID):\(secret)", "-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
                                   "http://127.0.0.1:\(port)/oisp-archive/" + o["Key"]], capture_output=True, check=True).stdout
-            body = gzip.decompress(raw)
+            body = gzip.decompress(raw) if raw[:2] == bytes([0x1f, 0x8b]) else raw
+            out.setdefault("etags", []).append(o["ETag"])
             out["ids"] += [json.loads(l)["event_id"] for l in body.splitlines() if l]
         print(json.dumps(out))
         """])
         XCTAssertEqual(r.status, 0, r.stderr)
         let j = try JSONParser.parse(r.stdout)
-        return (j["keys"]?.arrayValue?.compactMap(\.stringValue) ?? [], j["ids"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        return (j["keys"]?.arrayValue?.compactMap(\.stringValue) ?? [], j["ids"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                j["etags"]?.arrayValue?.compactMap(\.stringValue) ?? [])
     }
 
     func testReplayUploadsEveryEventWithTheKeyFormat() throws {
@@ -133,5 +145,106 @@ final class S3ExporterTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("from an earlier run will be uploaded"), r.stderr)
         XCTAssertEqual(Set(try objects().ids), Set(kept), "everything that was on disk is in S3")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store.appendingPathComponent("s3").path).filter { $0.hasPrefix("chunk-") }, [])
+    }
+
+    /// use_put_object = false (Fluent Bit's default): one object built from upload_chunk_size
+    /// parts — S3 gives a multipart object an ETag ending in "-<parts>".
+    func testMultipartUploadInParts() throws {
+        let f = dir.appendingPathComponent("big.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["bench", "make-input", "-o", f.path, "--count", "8000"]).status, 0)
+        let ids = TestSupport.lines(f).map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        let size = try FileManager.default.attributesOfItem(atPath: f.path)[.size] as! Int
+        let cfg = dir.appendingPathComponent("mp.toml")
+        try TestSupport.write("""
+        [export.s3]
+        enabled = true
+        bucket = "oisp-archive"
+        region = "eu-west-1"
+        endpoint = "http://127.0.0.1:\(port)"
+        store_dir = "\(dir.appendingPathComponent("store").path)"
+        total_file_size = "100M"
+        upload_chunk_size = "5M"
+        use_put_object = false
+        s3_key_format = "/oisp/$TAG/$UUID.jsonl"
+        batch_size = 4000
+        """, to: cfg)
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", f.path, "-c", cfg.path],
+                                    env: ["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secret])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("(multipart)"), r.stderr)
+        let o = try objectsWithETags()
+        XCTAssertEqual(o.ids.count, ids.count)
+        XCTAssertEqual(Set(o.ids), Set(ids))
+        XCTAssertEqual(o.etags.count, 1, "one object: \(o.keys)")
+        let parts = (size + (5 << 20) - 1) / (5 << 20)
+        XCTAssertGreaterThanOrEqual(parts, 2)
+        XCTAssertTrue(o.etags.first?.hasSuffix("-\(parts)\"") ?? false, "ETag \(o.etags) for \(size) bytes")
+        // a part size S3 would refuse is a config error, said plainly
+        try TestSupport.write((try String(contentsOf: cfg, encoding: .utf8)).replacingOccurrences(of: "upload_chunk_size = \"5M\"", with: "upload_chunk_size = \"1M\""), to: cfg)
+        let bad = try TestSupport.run(TestSupport.sensor, ["replay", "--input", f.path, "-c", cfg.path],
+                                      env: ["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secret])
+        XCTAssertTrue(bad.stderr.contains("upload_chunk_size"), bad.stderr)
+    }
+
+    /// EKS IRSA-style credentials: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN → STS
+    /// AssumeRoleWithWebIdentity (moto's STS; a moto without signature checking, since real STS
+    /// takes that call unsigned) → the temporary key and session token sign the uploads.
+    func testWebIdentityCredentialsFromSTS() throws {
+        let port2 = try TestSupport.freePort()
+        let log = dir.appendingPathComponent("moto2.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.packageRoot.appendingPathComponent(".build/venv/bin/moto_server").path)
+        p.arguments = ["-H", "127.0.0.1", "-p", "\(port2)"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: log)
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        let mk = try TestSupport.run(Self.python, ["-c", """
+        import boto3, time
+        for i in range(100):
+            try:
+                boto3.client("s3", endpoint_url="http://127.0.0.1:\(port2)", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b").create_bucket(Bucket="irsa"); break
+            except Exception: time.sleep(0.1)
+        """])
+        XCTAssertEqual(mk.status, 0, mk.stderr)
+        let token = dir.appendingPathComponent("token")
+        let secretToken = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6b2lzcCJ9.c2lnbmF0dXJlLXZhbHVl"
+        try TestSupport.write(secretToken, to: token)
+        let cfg = dir.appendingPathComponent("irsa.toml")
+        try TestSupport.write("""
+        [export.s3]
+        enabled = true
+        bucket = "irsa"
+        region = "us-east-1"
+        endpoint = "http://127.0.0.1:\(port2)"
+        sts_endpoint = "http://127.0.0.1:\(port2)"
+        store_dir = "\(dir.appendingPathComponent("irsa-store").path)"
+        use_put_object = true
+        s3_key_format = "/irsa/$UUID.jsonl"
+        """, to: cfg)
+        let f = dir.appendingPathComponent("in.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "2", "-o", f.path]).status, 0)
+        let ids = TestSupport.lines(f).map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        let env = ["AWS_WEB_IDENTITY_TOKEN_FILE": token.path, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/oisp-sensor"]
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", f.path, "-c", cfg.path, "-v"], env: env)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("temporary credentials from STS AssumeRoleWithWebIdentity"), r.stderr)
+        XCTAssertFalse(r.stderr.contains(secretToken), "the web identity token reached the log")
+        let moto = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertTrue(moto.contains("\"POST / HTTP/1.1\" 200"), "STS was asked: \(moto)")
+        let got = try TestSupport.run(Self.python, ["-c", """
+        import boto3, json
+        s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:\(port2)", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+        ids = []
+        for o in s3.list_objects_v2(Bucket="irsa").get("Contents", []):
+            ids += [json.loads(l)["event_id"] for l in s3.get_object(Bucket="irsa", Key=o["Key"])["Body"].read().splitlines() if l]
+        print(json.dumps(ids))
+        """])
+        XCTAssertEqual(got.status, 0, got.stderr)
+        XCTAssertEqual(Set(try JSONParser.parse(got.stdout).arrayValue?.compactMap(\.stringValue) ?? []), Set(ids))
+        // half a configuration is refused with the missing piece named
+        let half = try TestSupport.run(TestSupport.sensor, ["replay", "--input", f.path, "-c", cfg.path], env: ["AWS_WEB_IDENTITY_TOKEN_FILE": token.path])
+        XCTAssertTrue(half.stderr.contains("AWS_ROLE_ARN"), half.stderr)
     }
 }
