@@ -3,11 +3,16 @@
 #   pipeline  — events/s decode → redact (safe) → JSONL on one core, vs orjson parse+serialize
 #   capture   — ns per SSL call: no probes / empty probes (the kernel's trap) / full capture
 #   kafka     — events/s into librdkafka's mock cluster: oisp-sensor replay vs kcat -P
+#   otlp      — AI spans/s into rotel over gRPC: oisp-sensor replay vs the official Python exporter
+#   http      — events/s into nginx: replay vs curl posting the same bodies
+#   s3        — events/s into moto's S3: replay vs boto3 put_object of the same chunk bodies
+#   es        — events/s into osmem-server (OpenSearch API): replay vs curl posting the same _bulk bodies
+#   loki      — events/s into the Loki push test receiver: replay vs curl posting the same push bodies
 #   idle      — RSS and CPU of `record` with no traffic (IDLE_SECONDS, default 60)
 # Usage: Benchmarks/run.sh [pipeline|capture|kafka|idle ...]   (needs root for capture/idle)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WHAT=${*:-pipeline capture kafka otlp http idle}
+WHAT=${*:-pipeline capture kafka otlp http s3 es loki idle}
 OUT=${BENCH_DIR:-/tmp/oisp-bench}
 mkdir -p "$OUT"
 swift build -c release >/dev/null
@@ -149,6 +154,106 @@ NGX
   peer=$(awk -v n="$n" -v a="$t2" -v b="$t3" 'BEGIN{printf "%.0f", n/(b-a)}')
   echo "http (json_lines, 512/batch into nginx): oisp-sensor replay $ours events/s; curl (one process, keep-alive, same batches) $peer events/s"
   echo "RATIO http ours/curl = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"
+fi
+
+free_port() { $PY -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN{printf "%.0f", n/(b-a)}'; }
+
+if [[ $WHAT == *s3* ]]; then
+  # peer: moto's S3 server; baseline: boto3 put_object of the same chunk bodies (one client, keep-alive)
+  [ -f "$OUT/events.jsonl" ] || "$S" bench make-input -o "$OUT/events.jsonl" --count 200000 >/dev/null
+  head -n 50000 "$OUT/events.jsonl" > "$OUT/s3-in.jsonl"
+  n=$(wc -l < "$OUT/s3-in.jsonl")
+  port=$(free_port)
+  .build/venv/bin/moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 & mpid=$!
+  $PY - "$port" <<'PYEOF'
+import boto3, sys, time
+for i in range(100):
+    try:
+        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b").create_bucket(Bucket="bench"); break
+    except Exception: time.sleep(0.1)
+PYEOF
+  rm -rf "$OUT/s3store"
+  printf '[export.s3]\nenabled = true\nbucket = "bench"\nregion = "us-east-1"\nendpoint = "http://127.0.0.1:%s"\nstore_dir = "%s"\ntotal_file_size = "4M"\nuse_put_object = true\nbatch_size = 2048\ns3_key_format = "/ours/$UUID.jsonl"\n' "$port" "$OUT/s3store" > "$OUT/s3.toml"
+  t0=$(date +%s.%N); AWS_ACCESS_KEY_ID=a AWS_SECRET_ACCESS_KEY=b "$S" replay -i "$OUT/s3-in.jsonl" -c "$OUT/s3.toml" 2>/dev/null; t1=$(date +%s.%N)
+  rm -rf "$OUT/s3chunks"; mkdir -p "$OUT/s3chunks"; split -C 4M "$OUT/s3-in.jsonl" "$OUT/s3chunks/c-"
+  peer=$($PY - "$port" "$OUT/s3chunks" "$n" <<'PYEOF'
+import boto3, os, sys, time
+s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+files = sorted(os.listdir(sys.argv[2]))
+t = time.perf_counter()
+for f in files:
+    s3.put_object(Bucket="bench", Key="boto3/" + f, Body=open(os.path.join(sys.argv[2], f), "rb").read(), ContentType="application/json")
+print(f"{int(sys.argv[3]) / (time.perf_counter() - t):.0f}")
+PYEOF
+)
+  kill $mpid 2>/dev/null || true
+  ours=$(rate "$n" "$t0" "$t1")
+  echo "s3 (PutObject of 4 MiB chunks into moto): oisp-sensor replay $ours events/s (store_dir fsync + upload); boto3 put_object of the same chunks $peer events/s"
+  echo "RATIO s3 ours/boto3 = $(ratio "$ours" "$peer")"
+fi
+
+if [[ $WHAT == *es* ]]; then
+  # peer: osmem-server (OpenSearch API); baseline: curl posting the same _bulk NDJSON bodies
+  [ -f "$OUT/events.jsonl" ] || "$S" bench make-input -o "$OUT/events.jsonl" --count 200000 >/dev/null
+  head -n 50000 "$OUT/events.jsonl" > "$OUT/es-in.jsonl"
+  n=$(wc -l < "$OUT/es-in.jsonl")
+  port=$(free_port)
+  OSMEM=.build/venv/lib/python3.11/site-packages/osmem_server/bin/osmem-server
+  $OSMEM -addr "127.0.0.1:$port" -no-stdin-watch >/dev/null 2>&1 & epid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+  printf '[export.elasticsearch]\nenabled = true\nhost = "127.0.0.1"\nport = %s\nindex = "ours"\nbatch_size = 1000\n' "$port" > "$OUT/es.toml"
+  t0=$(date +%s.%N); "$S" replay -i "$OUT/es-in.jsonl" -c "$OUT/es.toml" 2>/dev/null; t1=$(date +%s.%N)
+  rm -rf "$OUT/eschunks"; mkdir -p "$OUT/eschunks"
+  $PY - "$OUT/es-in.jsonl" "$OUT/eschunks" <<'PYEOF'
+import json, sys
+lines = open(sys.argv[1], "rb").read().splitlines()
+for k in range(0, len(lines), 1000):
+    with open(f"{sys.argv[2]}/b-{k // 1000:05d}", "wb") as f:
+        for l in lines[k:k + 1000]:
+            f.write(json.dumps({"index": {"_index": "curl", "_id": json.loads(l)["event_id"]}}).encode() + b"\n" + l + b"\n")
+PYEOF
+  args=(); for f in "$OUT"/eschunks/b-*; do args+=(--data-binary "@$f" -H "Content-Type: application/x-ndjson" -H "Expect:" -o /dev/null "http://127.0.0.1:$port/_bulk" --next); done
+  t2=$(date +%s.%N); curl -s "${args[@]}" -o /dev/null "http://127.0.0.1:$port/"; t3=$(date +%s.%N)
+  c1=$(curl -s "http://127.0.0.1:$port/ours/_count"); c2=$(curl -s "http://127.0.0.1:$port/curl/_count")
+  kill $epid 2>/dev/null || true
+  ours=$(rate "$n" "$t0" "$t1"); peer=$(rate "$n" "$t2" "$t3")
+  echo "elasticsearch (_bulk of 1000 into osmem-server): oisp-sensor replay $ours events/s (count $c1); curl, same bodies $peer events/s (count $c2)"
+  echo "RATIO es ours/curl = $(ratio "$ours" "$peer")"
+fi
+
+if [[ $WHAT == *loki* ]]; then
+  # peer: the Loki push test receiver (Python, validates like Loki); baseline: curl posting the same push bodies
+  [ -f "$OUT/events.jsonl" ] || "$S" bench make-input -o "$OUT/events.jsonl" --count 200000 >/dev/null
+  # in time order: the receiver refuses out-of-order entries per stream, as Loki before 2.4 did
+  head -n 20000 "$OUT/events.jsonl" | $PY -c 'import sys, json; ls = sys.stdin.buffer.read().splitlines(); ls.sort(key=lambda l: json.loads(l)["ts"]); sys.stdout.buffer.write(b"\n".join(ls) + b"\n")' > "$OUT/loki-in.jsonl"
+  n=$(wc -l < "$OUT/loki-in.jsonl")
+  rm -f "$OUT/loki.port" "$OUT/loki.out"
+  $PY Tests/OISPSensorTests/Fixtures/loki_receiver.py /dev/null "$OUT/loki.port" >/dev/null 2>&1 & lpid=$!
+  for _ in $(seq 100); do [ -s "$OUT/loki.port" ] && break; sleep 0.1; done
+  port=$(cat "$OUT/loki.port")
+  printf '[export.loki]\nenabled = true\nhost = "127.0.0.1"\nport = %s\nlabels = "job=oisp-sensor, event_type"\nbatch_size = 1000\n' "$port" > "$OUT/loki.toml"
+  t0=$(date +%s.%N); "$S" replay -i "$OUT/loki-in.jsonl" -c "$OUT/loki.toml" 2>/dev/null; t1=$(date +%s.%N)
+  rm -rf "$OUT/lokichunks"; mkdir -p "$OUT/lokichunks"
+  $PY - "$OUT/loki-in.jsonl" "$OUT/lokichunks" <<'PYEOF'
+import json, sys, time
+lines = open(sys.argv[1], "rb").read().splitlines()
+base = time.time_ns()
+for k in range(0, len(lines), 1000):
+    streams = {}
+    for j, l in enumerate(lines[k:k + 1000]):
+        t = json.loads(l)["event_type"]
+        streams.setdefault(t, []).append([str(base + k + j), l.decode()])
+    body = {"streams": [{"stream": {"job": "curl", "event_type": t}, "values": v} for t, v in streams.items()]}
+    open(f"{sys.argv[2]}/p-{k // 1000:05d}", "w").write(json.dumps(body))
+PYEOF
+  args=(); for f in "$OUT"/lokichunks/p-*; do args+=(--data-binary "@$f" -H "Content-Type: application/json" -H "Expect:" -o /dev/null "http://127.0.0.1:$port/loki/api/v1/push" --next); done
+  t2=$(date +%s.%N); curl -s "${args[@]}" -o /dev/null "http://127.0.0.1:$port/ready"; t3=$(date +%s.%N)
+  kill $lpid 2>/dev/null || true
+  ours=$(rate "$n" "$t0" "$t1"); peer=$(rate "$n" "$t2" "$t3")
+  echo "loki (push of 1000 into the Python test receiver): oisp-sensor replay $ours events/s; curl, same bodies $peer events/s"
+  echo "RATIO loki ours/curl = $(ratio "$ours" "$peer")"
 fi
 
 if [[ $WHAT == *idle* ]]; then

@@ -73,41 +73,40 @@ final class LokiOutput: Exporter {
         }
     }
 
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default: if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
-            }
-        }
-        return out
-    }
-
-    func line(_ r: Record, _ obj: [String: Any]) -> String {
-        if lineFormat == "json" { return String(decoding: r.json, as: UTF8.self) }
-        return obj.keys.sorted().compactMap { k -> String? in
-            guard let v = obj[k] else { return nil }
+    func line(_ r: Record, _ obj: [String: Any]?) -> Data {
+        if lineFormat == "json" { return r.json }
+        let o = obj ?? r.object
+        return Data(o.keys.sorted().compactMap { k -> String? in
+            guard let v = o[k] else { return nil }
             if let s = v as? String { return "\(k)=\(s)" }
             if let d = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed]) { return "\(k)=\(String(decoding: d, as: UTF8.self))" }
             return nil
-        }.joined(separator: " ")
+        }.joined(separator: " ").utf8)
+    }
+
+    /// The value of a label, from the envelope fields the host hands over when it can (no parse).
+    func labelValue(_ r: Record, _ path: [String], _ obj: inout [String: Any]?) -> String? {
+        if path.count == 1 {
+            switch path[0] {
+            case "event_type": return r.eventType
+            case "event_id": return r.eventID
+            default: break
+            }
+        }
+        if obj == nil { obj = r.object }
+        return value(obj!, path)
     }
 
     func export(_ records: [Record], batchID: UInt64, attempt: Int) -> ExportResult {
-        var streams: [String: (labels: [(String, String)], entries: [(Int64, String)])] = [:]
+        var streams: [String: (labels: [(String, String)], entries: [(Int64, Data)])] = [:]
         var order: [String] = []
         for r in records {
-            let obj = r.object
+            var obj: [String: Any]?
             var ls: [(String, String)] = []
             for l in labels {
                 switch l {
                 case .fixed(let k, let v): ls.append((k, v))
-                case .field(let k, let path): if let v = value(obj, path) { ls.append((k, v)) }
+                case .field(let k, let path): if let v = labelValue(r, path, &obj) { ls.append((k, v)) }
                 }
             }
             ls.sort { $0.0 < $1.0 }
@@ -115,16 +114,28 @@ final class LokiOutput: Exporter {
             if streams[key] == nil { streams[key] = (ls, []); order.append(key) }
             streams[key]!.entries.append((r.timestampNs, line(r, obj)))
         }
-        var body = "{\"streams\":["
+        var body = [UInt8]()
+        body.reserveCapacity(records.reduce(64) { $0 + $1.json.count + 48 })
+        body += Array("{\"streams\":[".utf8)
         for (i, key) in order.enumerated() {
             let s = streams[key]!
-            if i > 0 { body += "," }
-            body += "{\"stream\":{" + s.labels.map { "\"\($0.0)\":\"\(LokiOutput.escape($0.1))\"" }.joined(separator: ",") + "},\"values\":["
-            body += s.entries.sorted { $0.0 < $1.0 }.map { "[\"\($0.0)\",\"\(LokiOutput.escape($0.1))\"]" }.joined(separator: ",")
-            body += "]}"
+            if i > 0 { body.append(UInt8(ascii: ",")) }
+            body += Array("{\"stream\":{".utf8)
+            for (j, l) in s.labels.enumerated() {
+                if j > 0 { body.append(UInt8(ascii: ",")) }
+                appendJSONString(l.0, to: &body); body.append(UInt8(ascii: ":")); appendJSONString(l.1, to: &body)
+            }
+            body += Array("},\"values\":[".utf8)
+            for (j, e) in s.entries.sorted(by: { $0.0 < $1.0 }).enumerated() {
+                if j > 0 { body.append(UInt8(ascii: ",")) }
+                body += Array("[\"\(e.0)\",".utf8)
+                appendJSONString(e.1, to: &body)
+                body.append(UInt8(ascii: "]"))
+            }
+            body += Array("]}".utf8)
         }
-        body += "]}"
-        var data = Data(body.utf8)
+        body += Array("]}".utf8)
+        var data = Data(body)
         if headers.contains("Content-Encoding: gzip") { data = gzipData(data) }
         let result = HTTPClient.classify(http.request("POST", url, headers: headers, body: data), what: "POST \(url)")
         if case .ok = result { host.count("loki_entries", records.count) }
