@@ -40,7 +40,10 @@ let package = Package(
         // libbpf loader for bpf/oisp.bpf.c (libbpf-dev, libelf-dev).
         .target(name: "COISPBPF", linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]),
 
-        .target(name: "OISPEvent", dependencies: ["CZlibCrypto"], swiftSettings: swift5),
+        // The JSON model (ordered objects, strict parser, compact writer): part of the SDK, so the
+        // core and Swift exporter plugins share it without a plugin ever importing the core.
+        .target(name: "OISPJSON", path: "sdk/swift/OISPJSON", swiftSettings: swift5),
+        .target(name: "OISPEvent", dependencies: ["OISPJSON", "CZlibCrypto"], swiftSettings: swift5),
         .target(name: "OISPConfig", dependencies: ["OISPEvent", "TOMLKit"], swiftSettings: swift5),
         .target(name: "OISPCapture", dependencies: ["OISPEvent", "OISPConfig", "COISPBPF"], swiftSettings: swift5),
         // zlib + libcrypto (SHA-256/HMAC) from zlib1g-dev and libssl-dev.
@@ -80,12 +83,12 @@ let package = Package(
         // libcurl wrapper shared by the HTTP-based plugins (libcurl4-openssl-dev).
         .target(name: "COISPHTTP", path: "Plugins/Shared/COISPHTTP", linkerSettings: [.linkedLibrary("curl")]),
         // OTLP exporter (traces/logs over gRPC or HTTP), Swift on swift-protobuf + libcurl.
-        .target(name: "OTLPExporter", dependencies: ["COISPExporterABI", "COISPHTTP", "CZlibCrypto", "OISPExporterKit",
+        .target(name: "OTLPExporter", dependencies: ["COISPExporterABI", "COISPHTTP", "CZlibCrypto", "OISPExporterKit", "OISPJSON",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 path: "Plugins/OTLPExporter", exclude: ["proto", "regenerate.sh"], swiftSettings: swift5),
 
         // Plugin-side kit (C table glue, libcurl client, config helpers) linked into each Swift plugin.
-        .target(name: "OISPExporterKit", dependencies: ["COISPExporterABI", "COISPHTTP", "CZlibCrypto"],
+        .target(name: "OISPExporterKit", dependencies: ["OISPJSON", "COISPExporterABI", "COISPHTTP", "CZlibCrypto"],
                 path: "Plugins/Shared/ExporterKit", swiftSettings: swift5),
         .target(name: "HTTPExporter", dependencies: ["OISPExporterKit", "COISPExporterABI"], path: "Plugins/HTTPExporter", swiftSettings: swift5),
         .target(name: "ElasticsearchExporter", dependencies: ["OISPExporterKit", "COISPExporterABI"], path: "Plugins/ElasticsearchExporter", swiftSettings: swift5),

@@ -6,6 +6,7 @@ import COISPHTTP
 import CZlibCrypto
 import Foundation
 import OISPExporterKit
+import OISPJSON
 import SwiftProtobuf
 
 typealias TraceRequest = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest
@@ -167,10 +168,10 @@ final class OTLPInstance {
         }
     }
 
-    func resource(from e: [String: Any]?) -> Opentelemetry_Proto_Resource_V1_Resource {
+    func resource(from e: JSONValue?) -> Opentelemetry_Proto_Resource_V1_Resource {
         var r = Opentelemetry_Proto_Resource_V1_Resource()
-        let hostName = (e?["host"] as? [String: Any])?["hostname"] as? String ?? ProcessInfo.processInfo.hostName
-        let sensor = (e?["source"] as? [String: Any])?["sensor_host"] as? String
+        let hostName = e?["host"]?["hostname"]?.stringValue ?? ProcessInfo.processInfo.hostName
+        let sensor = e?["source"]?["sensor_host"]?.stringValue
         r.attributes = [kv("service.name", config.serviceName), kv("host.name", hostName),
                         kv("k8s.node.name", ProcessInfo.processInfo.environment["NODE_NAME"]),
                         kv("oisp.sensor.name", sensor), kv("telemetry.sdk.name", "oisp-sensor")].compactMap { $0 }
@@ -184,7 +185,7 @@ final class OTLPInstance {
         return s
     }
 
-    func sendSpans(_ spans: [Span], sample: [String: Any]?) -> Outcome {
+    func sendSpans(_ spans: [Span], sample: JSONValue?) -> Outcome {
         guard !spans.isEmpty else { return .ok }
         var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
         rs.resource = resource(from: sample)
@@ -197,7 +198,7 @@ final class OTLPInstance {
         return send(signal: "traces", message: req)
     }
 
-    func sendLogs(_ events: [(json: String, e: [String: Any])]) -> Outcome {
+    func sendLogs(_ events: [(json: String, e: JSONValue)]) -> Outcome {
         guard !events.isEmpty else { return .ok }
         var rl = Opentelemetry_Proto_Logs_V1_ResourceLogs()
         rl.resource = resource(from: events.first?.e)
@@ -205,21 +206,21 @@ final class OTLPInstance {
         sl.scope = scope()
         sl.logRecords = events.map { item in
             var l = Opentelemetry_Proto_Logs_V1_LogRecord()
-            l.timeUnixNano = rfc3339Nanos(item.e["ts"] as? String)
+            l.timeUnixNano = rfc3339Nanos(item.e["ts"]?.stringValue)
             l.observedTimeUnixNano = UInt64(Date().timeIntervalSince1970 * 1e9)
             l.severityNumber = .info
             l.severityText = "INFO"
-            l.eventName = item.e["event_type"] as? String ?? ""
+            l.eventName = item.e["event_type"]?.stringValue ?? ""
             var body = Opentelemetry_Proto_Common_V1_AnyValue()
             body.stringValue = item.json
             l.body = body
-            let tc = item.e["trace_context"] as? [String: Any]
-            if let t = hexBytes(tc?["trace_id"] as? String), t.count == 16 { l.traceID = t }
-            if let s = hexBytes(tc?["span_id"] as? String), s.count == 8 { l.spanID = s }
-            let d = item.e["data"] as? [String: Any]
+            let tc = item.e["trace_context"]
+            if let t = hexBytes(tc?["trace_id"]?.stringValue), t.count == 16 { l.traceID = t }
+            if let s = hexBytes(tc?["span_id"]?.stringValue), s.count == 8 { l.spanID = s }
+            let d = item.e["data"]
             l.attributes = spans.commonAttributes(item.e) + [
-                kv("gen_ai.provider.name", (d?["provider"] as? [String: Any])?["name"]),
-                kv("gen_ai.request.model", (d?["model"] as? [String: Any])?["id"]),
+                kv("gen_ai.provider.name", d?["provider"]?["name"]),
+                kv("gen_ai.request.model", d?["model"]?["id"]),
                 kv("oisp.request_id", d?["request_id"])].compactMap { $0 }
             return l
         }
@@ -261,7 +262,7 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
                                       UnsafeMutablePointer<oisp_export_status>?) -> oisp_export_result = { p, batch, status in
     let i = inst(p)
     guard let batch else { return OISP_EXPORT_OK }
-    var events: [(json: String, e: [String: Any])] = []
+    var events: [(json: String, e: JSONValue)] = []
     // Events already turned into spans on an earlier try are kept in queuedSpans; a retried batch
     // must not build them twice.
     let firstTry = batch.pointee.attempt <= 1 || i.queuedSpans.isEmpty
@@ -270,7 +271,7 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
         // streamed chunks make no spans: with traces only, do not even parse them
         if !i.config.logs, let t = r.event_type, strcmp(t, "ai.streaming_chunk") == 0 { continue }
         let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
-        guard let obj = JSONAny.object(Data(buf)) else { continue }
+        guard let obj = try? JSONParser.parse(buffer: buf), obj.objectValue != nil else { continue }
         events.append((i.config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
     }
     let now = UInt64(Date().timeIntervalSince1970 * 1e9)

@@ -1,4 +1,5 @@
 import Foundation
+import OISPJSON
 import SwiftProtobuf
 
 typealias KV = Opentelemetry_Proto_Common_V1_KeyValue
@@ -23,6 +24,29 @@ func kv(_ k: String, _ v: Any?) -> KV? {
     out.key = k
     out.value = a
     return out
+}
+
+/// An attribute from a JSON value (strings, booleans, numbers, arrays of strings); nil for null,
+/// objects and absent values.
+func kv(_ k: String, _ v: JSONValue?) -> KV? {
+    guard let v else { return nil }
+    switch v {
+    case .string(let s): return kv(k, s as Any)
+    case .bool(let b): return kv(k, b as Any)
+    case .int(let i): return kv(k, i as Any)
+    case .double(let d): return kv(k, d as Any)
+    case .array(let a): return kv(k, a.compactMap(\.stringValue) as Any)
+    case .null, .object: return nil
+    }
+}
+
+/// Integer view of a JSON number.
+func num(_ v: JSONValue?) -> Int64? {
+    switch v {
+    case .int(let i)?: return i
+    case .double(let d)?: return Int64(d)
+    default: return nil
+    }
 }
 
 /// FNV-1a, for deterministic ids derived from event ids when no trace context was set.
@@ -83,9 +107,10 @@ func rfc3339Nanos(_ str: String?) -> UInt64 {
 /// Turns OISP events into spans per the OpenTelemetry GenAI semantic conventions: one CLIENT
 /// span per AI call (request → response), built in bounded state so a request and its response
 /// may arrive in different batches; an unanswered request becomes an error span after
-/// `pairTimeoutMs` (or at shutdown). Other events become standalone spans.
+/// `pairTimeoutMs` (or at shutdown). Other events become standalone spans. Events are read with
+/// the SDK's JSON parser (ordered, no Foundation bridging).
 final class SpanBuilder {
-    struct Pending { var event: [String: Any]; var startNs: UInt64; var seenAt: UInt64 }
+    struct Pending { var event: JSONValue; var startNs: UInt64; var seenAt: UInt64 }
     private var pending: [String: Pending] = [:]      // request_id → request
     private var order: [String] = []
     let pairTimeoutNs: UInt64
@@ -93,12 +118,12 @@ final class SpanBuilder {
 
     init(pairTimeoutMs: Int64) { pairTimeoutNs = UInt64(max(1, pairTimeoutMs)) * 1_000_000 }
 
-    static func ids(_ e: [String: Any]) -> (Data, Data) {
-        let tc = e["trace_context"] as? [String: Any]
-        if let t = hexBytes(tc?["trace_id"] as? String), t.count == 16, let s = hexBytes(tc?["span_id"] as? String), s.count == 8 {
+    static func ids(_ e: JSONValue) -> (Data, Data) {
+        let tc = e["trace_context"]
+        if let t = hexBytes(tc?["trace_id"]?.stringValue), t.count == 16, let s = hexBytes(tc?["span_id"]?.stringValue), s.count == 8 {
             return (t, s)
         }
-        let id = (e["data"] as? [String: Any])?["request_id"] as? String ?? e["event_id"] as? String ?? UUID().uuidString
+        let id = e["data"]?["request_id"]?.stringValue ?? e["event_id"]?.stringValue ?? UUID().uuidString
         return (Data(bytes(fnv(id, seed: 1)) + bytes(fnv(id, seed: 2))), Data(bytes(fnv(id, seed: 3))))
     }
 
@@ -111,22 +136,22 @@ final class SpanBuilder {
         }
     }
 
-    func commonAttributes(_ e: [String: Any]) -> [KV] {
-        let p = e["process"] as? [String: Any]
+    func commonAttributes(_ e: JSONValue) -> [KV] {
+        let p = e["process"]
         return [kv("process.pid", p?["pid"]), kv("process.executable.name", p?["name"]), kv("process.executable.path", p?["exe"]),
                 kv("oisp.event_id", e["event_id"]), kv("oisp.event_type", e["event_type"])].compactMap { $0 }
     }
 
     /// Consumes a batch of events; returns finished spans.
-    func consume(_ events: [[String: Any]], nowNs: UInt64) -> [Span] {
+    func consume(_ events: [JSONValue], nowNs: UInt64) -> [Span] {
         var spans: [Span] = []
         for e in events {
-            let type = e["event_type"] as? String ?? ""
-            let data = e["data"] as? [String: Any] ?? [:]
-            let ts = rfc3339Nanos(e["ts"] as? String)
+            let type = e["event_type"]?.stringValue ?? ""
+            let data = e["data"] ?? .null
+            let ts = rfc3339Nanos(e["ts"]?.stringValue)
             switch type {
             case "ai.request":
-                guard let rid = data["request_id"] as? String else { continue }
+                guard let rid = data["request_id"]?.stringValue else { continue }
                 if pending[rid] == nil { order.append(rid) }
                 pending[rid] = Pending(event: e, startNs: ts, seenAt: nowNs)
                 if order.count > SpanBuilder.maxPending, let old = order.first {
@@ -134,17 +159,17 @@ final class SpanBuilder {
                     if let p = pending.removeValue(forKey: old) { spans.append(unanswered(p, reason: "pairing state full")) }
                 }
             case "ai.response", "ai.embedding":
-                let rid = data["request_id"] as? String ?? ""
+                let rid = data["request_id"]?.stringValue ?? ""
                 let req = pending.removeValue(forKey: rid)
-                if req != nil { order.removeAll { $0 == rid } }
+                if req != nil, let k = order.firstIndex(of: rid) { order.remove(at: k) }
                 let latency = UInt64(max(0, num(data["latency_ms"]) ?? 0))
                 let start = req?.startNs ?? (ts > latency * 1_000_000 ? ts - latency * 1_000_000 : ts)
                 spans.append(aiSpan(request: req?.event, response: e, start: start, end: ts))
             case "ai.streaming_chunk":
                 continue // the call's span carries the stream's outcome
             case "agent.tool_call":
-                var s = standalone(e, name: "execute_tool \((data["tool"] as? [String: Any])?["name"] as? String ?? "")", ts: ts)
-                s.attributes += [kv("gen_ai.operation.name", "execute_tool"), kv("gen_ai.tool.name", (data["tool"] as? [String: Any])?["name"]),
+                var s = standalone(e, name: "execute_tool \(data["tool"]?["name"]?.stringValue ?? "")", ts: ts)
+                s.attributes += [kv("gen_ai.operation.name", "execute_tool"), kv("gen_ai.tool.name", data["tool"]?["name"]),
                                  kv("gen_ai.tool.call.id", data["call_id"])].compactMap { $0 }
                 spans.append(s)
             default:
@@ -157,7 +182,7 @@ final class SpanBuilder {
             pending[rid] = nil
             spans.append(unanswered(p, reason: "no response within pair timeout"))
         }
-        order.removeAll { pending[$0] == nil }
+        if order.count != pending.count { order.removeAll { pending[$0] == nil } }
         return spans
     }
 
@@ -178,10 +203,10 @@ final class SpanBuilder {
         return s
     }
 
-    func aiSpan(request: [String: Any]?, response: [String: Any]?, start: UInt64, end: UInt64) -> Span {
-        let q = request?["data"] as? [String: Any] ?? [:]
-        let a = response?["data"] as? [String: Any] ?? [:]
-        let anchor = request ?? response ?? [:]
+    func aiSpan(request: JSONValue?, response: JSONValue?, start: UInt64, end: UInt64) -> Span {
+        let q = request?["data"] ?? .null
+        let a = response?["data"] ?? .null
+        let anchor = request ?? response ?? .null
         var s = Span()
         let (t, sid) = SpanBuilder.ids(anchor)
         s.traceID = t
@@ -189,19 +214,19 @@ final class SpanBuilder {
         s.kind = .client
         s.startTimeUnixNano = start
         s.endTimeUnixNano = max(start, end)
-        let requestType = q["request_type"] as? String ?? (response?["event_type"] as? String == "ai.embedding" ? "embedding" : "chat")
+        let requestType = q["request_type"]?.stringValue ?? (response?["event_type"]?.stringValue == "ai.embedding" ? "embedding" : "chat")
         let op = SpanBuilder.operation(requestType)
-        let reqModel = (q["model"] as? [String: Any])?["id"] as? String
-        let respModel = (a["model"] as? [String: Any])?["id"] as? String
+        let reqModel = q["model"]?["id"]?.stringValue
+        let respModel = a["model"]?["id"]?.stringValue
         s.name = "\(op) \(reqModel ?? respModel ?? "")".trimmingCharacters(in: .whitespaces)
-        let provider = ((q["provider"] ?? a["provider"]) as? [String: Any])?["name"] as? String
-        let endpoint = (q["provider"] as? [String: Any])?["endpoint"] as? String
+        let provider = (q["provider"] ?? a["provider"])?["name"]?.stringValue
+        let endpoint = q["provider"]?["endpoint"]?.stringValue
         let host = endpoint.flatMap { URL(string: $0)?.host }
-        let usage = a["usage"] as? [String: Any]
-        let params = q["parameters"] as? [String: Any]
+        let usage = a["usage"]
+        let params = q["parameters"]
         var finish: [String] = []
-        for c in a["choices"] as? [[String: Any]] ?? [] { if let f = c["finish_reason"] as? String { finish.append(f) } }
-        if finish.isEmpty, let f = a["finish_reason"] as? String { finish = [f] }
+        for c in a["choices"]?.arrayValue ?? [] { if let f = c["finish_reason"]?.stringValue { finish.append(f) } }
+        if finish.isEmpty, let f = a["finish_reason"]?.stringValue { finish = [f] }
         s.attributes = [
             kv("gen_ai.operation.name", op), kv("gen_ai.provider.name", provider), kv("gen_ai.system", provider),
             kv("gen_ai.request.model", reqModel), kv("gen_ai.response.model", respModel),
@@ -214,35 +239,35 @@ final class SpanBuilder {
             kv("oisp.streaming", q["streaming"]), kv("gen_ai.usage.total_tokens", usage?["total_tokens"]),
             kv("oisp.time_to_first_token_ms", a["time_to_first_token_ms"]), kv("http.response.status_code", a["status_code"]),
         ].compactMap { $0 } + commonAttributes(anchor)
-        if let success = a["success"] as? Bool, !success {
+        if let success = a["success"]?.boolValue, !success {
             s.status.code = .error
-            s.status.message = ((a["error"] as? [String: Any])?["message"] as? String) ?? "request failed"
-            if let t = (a["error"] as? [String: Any])?["type"] as? String { s.attributes.append(kv("error.type", t)!) }
+            s.status.message = a["error"]?["message"]?.stringValue ?? "request failed"
+            if let t = a["error"]?["type"]?.stringValue { s.attributes.append(kv("error.type", t)!) }
         } else if response != nil {
             s.status.code = .ok
         }
         return s
     }
 
-    func standalone(_ e: [String: Any], name: String, ts: UInt64) -> Span {
+    func standalone(_ e: JSONValue, name: String, ts: UInt64) -> Span {
         var s = Span()
-        let tc = e["trace_context"] as? [String: Any]
-        let id = e["event_id"] as? String ?? UUID().uuidString
-        s.traceID = hexBytes(tc?["trace_id"] as? String) ?? Data(bytes(fnv(id, seed: 1)) + bytes(fnv(id, seed: 2)))
+        let tc = e["trace_context"]
+        let id = e["event_id"]?.stringValue ?? UUID().uuidString
+        s.traceID = hexBytes(tc?["trace_id"]?.stringValue) ?? Data(bytes(fnv(id, seed: 1)) + bytes(fnv(id, seed: 2)))
         s.spanID = Data(bytes(fnv(id, seed: 5)))
-        if let parent = hexBytes(tc?["span_id"] as? String), parent.count == 8 { s.parentSpanID = parent }
+        if let parent = hexBytes(tc?["span_id"]?.stringValue), parent.count == 8 { s.parentSpanID = parent }
         s.kind = .internal
         s.name = name
         s.startTimeUnixNano = ts
-        let data = e["data"] as? [String: Any] ?? [:]
-        let runtime = (data["runtime_ms"] as? NSNumber)?.uint64Value ?? UInt64(max(0, num(data["latency_ms"]) ?? 0))
+        let data = e["data"] ?? .null
+        let runtime = UInt64(max(0, num(data["runtime_ms"]) ?? num(data["latency_ms"]) ?? 0))
         s.endTimeUnixNano = ts
         if runtime > 0 && ts > runtime * 1_000_000 { s.startTimeUnixNano = ts - runtime * 1_000_000 }
         s.attributes = commonAttributes(e)
-        if let dest = data["dest"] as? [String: Any] {
+        if let dest = data["dest"], dest.objectValue != nil {
             s.attributes += [kv("server.address", dest["ip"]), kv("server.port", dest["port"])].compactMap { $0 }
         }
-        if let code = data["exit_code"] { s.attributes.append(kv("process.exit.code", code)!) }
+        if let code = data["exit_code"], let x = kv("process.exit.code", code) { s.attributes.append(x) }
         return s
     }
 }
