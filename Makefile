@@ -16,7 +16,7 @@ VENV = .build/venv
 PY_TEST_PACKAGES = rotel==0.0.1a15 opentelemetry-proto==1.45.2 grpcio==1.85.3 opentelemetry-sdk==1.45.2 \
                    opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 \
                    osmem-server==0.1.6 "moto[server]==5.2.1" boto3==1.43.11 \
-                   kubernetes-validate==1.37.0 yamllint==1.38.0 PyYAML==6.0.4 orjson==3.13.0
+                   kubernetes-validate==1.37.0 jsonschema==4.26.0 referencing==0.37.0 yamllint==1.38.0 PyYAML==6.0.4 orjson==3.13.0
 
 .PHONY: deps build bpf run test test-peers demo install bench clean
 

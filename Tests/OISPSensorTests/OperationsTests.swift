@@ -140,6 +140,31 @@ final class OperationsTests: XCTestCase {
         let kv = try TestSupport.run("\(Self.venv)/kubernetes-validate", ["--strict"] + core)
         XCTAssertEqual(kv.status, 0, kv.stdout + kv.stderr)
         XCTAssertFalse(kv.stdout.contains("ERROR"), kv.stdout)
+        // the custom resources (Strimzi Kafka/KafkaTopic, ServiceMonitor, PrometheusRule) against
+        // their CRD schemas — and the check bites: typical mistakes are refused, each named
+        let crs = ["overlays/kafka-strimzi/kafka.yaml", "monitoring/servicemonitor.yaml", "monitoring/prometheusrule.yaml"]
+            .map { Self.deploy.appendingPathComponent($0).path }
+        let validator = Self.deploy.appendingPathComponent("schemas/validate.py").path
+        let cr = try TestSupport.run("\(Self.venv)/python", [validator] + crs)
+        XCTAssertEqual(cr.status, 0, cr.stdout + cr.stderr)
+        XCTAssertTrue(cr.stdout.contains("5 custom resources checked, 0 errors"), cr.stdout)
+        let mistakes: [(file: String, from: String, to: String, error: String)] = [
+            (crs[0], "partitions: 12", "partitions: \"12\"", "partitions"),
+            (crs[0], "compression.type: snappy", "compression.type: snapy", "compression.type"),
+            (crs[0], "type: internal", "type: internl", "listeners/0/type"),
+            (crs[1], "interval: 30s", "interval: 30 seconds", "interval"),
+            (crs[1], "selector:", "selectr:", "selectr"),
+            (crs[2], "for: 5m", "for: five minutes", "for"),
+        ]
+        for m in mistakes {
+            let text = try String(contentsOfFile: m.file, encoding: .utf8)
+            XCTAssertTrue(text.contains(m.from), "\(m.file) no longer has \(m.from)")
+            let f = dir.appendingPathComponent(UUID().uuidString + ".yaml")
+            try TestSupport.write(text.replacingOccurrences(of: m.from, with: m.to), to: f)
+            let r = try TestSupport.run("\(Self.venv)/python", [validator, f.path])
+            XCTAssertNotEqual(r.status, 0, "\(m.to) passed")
+            XCTAssertTrue(r.stdout.contains("ERROR") && r.stdout.contains(m.error), "\(m.to): \(r.stdout)")
+        }
         // every config.toml shipped in a ConfigMap passes `oisp config check`
         for f in core where f.hasSuffix("configmap.yaml") || f.hasSuffix("sensor-config.yaml") {
             let out = dir.appendingPathComponent(UUID().uuidString + ".toml")
