@@ -28,7 +28,7 @@ struct BenchCommand: ParsableCommand {
                     // pad prompts/answers to ~1 KiB with text that holds a secret and an email now and then
                     let filler = String(repeating: "The quarterly report covers revenue, churn and hiring plans. ", count: 10)
                     let secret = n % 10 == 0 ? " key sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12Mn34 mail ops@example.com" : ""
-                    e.data["note"] = .string(String((filler + secret).prefix(700)))
+                    e.data["note"] = .string(String((filler + secret).prefix(200)) + (n % 10 == 0 ? secret : ""))
                     out += e.jsonBytes(); out.append(10); n += 1
                 }
                 i += 1

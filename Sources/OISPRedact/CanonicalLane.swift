@@ -50,8 +50,9 @@ struct CanonicalLane {
     var edits: [(at: Int, remove: Int, bytes: [UInt8])] = []
     var counts: [String: Int] = [:]
     var fields: [JSONValue] = []
-    /// Path of the value being walked under `data`, only turned into text for a finding.
-    var path: [(start: Int, end: Int, index: Int)] = []
+    /// Where the `data` object starts: a finding's path is rebuilt from here (findings are rare,
+    /// so no path is kept while scanning).
+    var dataStart = -1
     var scratch: [UInt8] = []
 
     var eventID = "", eventType = "", hostname = "", pid: Int64?
@@ -109,7 +110,7 @@ struct CanonicalLane {
             case 12: guard ext() else { return nil }
             case 13: guard related() else { return nil }
             case 14: guard trace() else { return nil }
-            case 15: guard peek(UInt8(ascii: "{")), value(scan: true, depth: 1) else { return nil }
+            case 15: dataStart = i; guard peek(UInt8(ascii: "{")), value(scan: true, depth: 1) else { return nil }
             default: return nil
             }
         }
@@ -186,45 +187,51 @@ struct CanonicalLane {
     /// quotes and whether they hold escapes; nil when invalid or not canonical.
     mutating func string() -> (start: Int, end: Int, escaped: Bool)? {
         guard peek(UInt8(ascii: "\"")) else { return nil }
-        i += 1
-        let start = i
+        let start = i + 1
+        var j = start
         var escaped = false
         let n = buf.count
         let base = buf.baseAddress!
-        while i < n {
-            // eight plain bytes at a time: no quote, backslash, control or non-ASCII byte
-            while i + 8 <= n {
-                let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+        while j < n {
+            // eight bytes at a time; the lowest flagged byte is exactly the first quote,
+            // backslash, control or non-ASCII byte (borrows only run upward from a real one)
+            while j + 8 <= n {
+                let w = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
                 let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
                 let q = w ^ 0x2222_2222_2222_2222, bs = w ^ 0x5C5C_5C5C_5C5C_5C5C
-                let special = ((q &- ones) & ~q) | ((bs &- ones) & ~bs) | (w &- 0x2020_2020_2020_2020) | w
-                if special & highs != 0 { break }
-                i += 8
+                let special = (((q &- ones) & ~q) | ((bs &- ones) & ~bs) | (w &- 0x2020_2020_2020_2020) | w) & highs
+                if special != 0 { j += special.trailingZeroBitCount >> 3; break }
+                j += 8
             }
-            guard i < n else { break }
-            let c = buf[i]
-            if c == 0x22 { let r = (start, i, escaped); i += 1; return r }
+            guard j < n else { break }
+            let c = base[j]
+            if c == 0x22 { i = j + 1; return (start, j, escaped) }
             if c < 0x20 { return nil }
             if c == 0x5C {
                 escaped = true
-                guard i + 1 < n else { return nil }
-                switch buf[i + 1] {
-                case 0x22, 0x5C, UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"), UInt8(ascii: "b"), UInt8(ascii: "f"): i += 2
+                guard j + 1 < n else { return nil }
+                switch base[j + 1] {
+                case 0x22, 0x5C, UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"), UInt8(ascii: "b"), UInt8(ascii: "f"): j += 2
                 case UInt8(ascii: "u"):
                     // only control characters without a short form, as \u00xx with lowercase hex
-                    guard i + 5 < n, buf[i + 2] == 0x30, buf[i + 3] == 0x30, buf[i + 4] == 0x30 || buf[i + 4] == 0x31 else { return nil }
-                    let h = buf[i + 5]
+                    guard j + 5 < n, base[j + 2] == 0x30, base[j + 3] == 0x30, base[j + 4] == 0x30 || base[j + 4] == 0x31 else { return nil }
+                    let h = base[j + 5]
                     let v: UInt8
                     if h >= 0x30 && h <= 0x39 { v = h - 0x30 } else if h >= 0x61 && h <= 0x66 { v = h - 0x61 + 10 } else { return nil }
-                    let code = (buf[i + 4] - 0x30) << 4 | v
+                    let code = (base[j + 4] - 0x30) << 4 | v
                     if code == 0x08 || code == 0x09 || code == 0x0A || code == 0x0C || code == 0x0D { return nil }
-                    i += 6
+                    j += 6
                 default: return nil
                 }
                 continue
             }
-            if c >= 0x80 { guard utf8Sequence() else { return nil }; continue }
-            i += 1
+            if c >= 0x80 {
+                i = j
+                guard utf8Sequence() else { return nil }
+                j = i
+                continue
+            }
+            j += 1
         }
         return nil
     }
@@ -297,12 +304,22 @@ struct CanonicalLane {
         return true
     }
 
+    /// `ts` exactly as the writer prints it (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, a real calendar
+    /// date, no leap second): checked in place, no re-formatting.
     mutating func timestamp() -> Bool {
-        guard let r = string(), !r.escaped, r.end - r.start == 27,
-              let ns = Timestamp.parse(rfc3339: UnsafeBufferPointer(rebasing: buf[r.start..<r.end])) else { return false }
-        scratch.removeAll(keepingCapacity: true)
-        Timestamp(nanoseconds: ns).writeRFC3339(into: &scratch)
-        guard scratch.elementsEqual(UnsafeBufferPointer(rebasing: buf[r.start..<r.end])) else { return false }
+        guard let r = string(), !r.escaped, r.end - r.start == 27 else { return false }
+        let u = UnsafeBufferPointer(rebasing: buf[r.start..<r.end])
+        @inline(__always) func d(_ k: Int) -> Int? { u[k] >= 48 && u[k] <= 57 ? Int(u[k] - 48) : nil }
+        guard u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-"), u[10] == UInt8(ascii: "T"), u[13] == UInt8(ascii: ":"),
+              u[16] == UInt8(ascii: ":"), u[19] == UInt8(ascii: "."), u[26] == UInt8(ascii: "Z") else { return false }
+        for k in 20..<26 where d(k) == nil { return false }
+        guard let y0 = d(0), let y1 = d(1), let y2 = d(2), let y3 = d(3), let m0 = d(5), let m1 = d(6), let d0 = d(8), let d1 = d(9),
+              let h0 = d(11), let h1 = d(12), let n0 = d(14), let n1 = d(15), let s0 = d(17), let s1 = d(18) else { return false }
+        let year = y0 * 1000 + y1 * 100 + y2 * 10 + y3, month = m0 * 10 + m1, day = d0 * 10 + d1
+        guard year >= 1970, year <= 2261, (1...12).contains(month), h0 * 10 + h1 < 24, n0 * 10 + n1 < 60, s0 * 10 + s1 < 60 else { return false }
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        guard day >= 1, day <= days, let ns = Timestamp.parse(rfc3339: u) else { return false }
         tsNs = ns
         return true
     }
@@ -461,9 +478,7 @@ struct CanonicalLane {
                 guard let r = string(), peek(UInt8(ascii: ":")) else { return false }
                 i += 1
                 let sub = scan && !(r.escaped ? false : isSkipKey(r.start, r.end))
-                if sub { path.append((r.escaped ? -1 : r.start, r.end, -1)) }
                 guard value(scan: sub, depth: depth + 1), i < buf.count else { return false }
-                if sub { path.removeLast() }
                 if buf[i] == UInt8(ascii: ",") { i += 1; continue }
                 guard buf[i] == UInt8(ascii: "}") else { return false }
                 i += 1
@@ -474,9 +489,7 @@ struct CanonicalLane {
             if peek(UInt8(ascii: "]")) { i += 1; return true }
             var index = 0
             while true {
-                if scan { path.append((0, 0, index)) }
                 guard value(scan: scan, depth: depth + 1), i < buf.count else { return false }
-                if scan { path.removeLast() }
                 index += 1
                 if buf[i] == UInt8(ascii: ",") { i += 1; continue }
                 guard buf[i] == UInt8(ascii: "]") else { return false }
@@ -493,15 +506,64 @@ struct CanonicalLane {
         }
     }
 
-    /// `data.a.b[2].c` as the general path writes it; nil when a key on the way is escaped.
-    func pathText() -> String? {
-        var s = "data"
-        let b = buf
-        for c in path {
-            if c.index >= 0 { s += "[\(c.index)]"; continue }
-            guard c.start >= 0 else { return nil }
-            s += "." + String(decoding: UnsafeBufferPointer(rebasing: b[c.start..<c.end]), as: UTF8.self)
+    /// `data.a.b[2].c` for the string whose opening quote is at `target`, as the general path
+    /// writes it; nil when a key on the way is escaped. Re-walks the (already validated) bytes
+    /// of `data`.
+    func pathText(to target: Int) -> String? {
+        var parts: [String] = []
+        var k = dataStart
+        var ok = true
+        /// Walks one value at `k`; true when the target was found inside it (parts then hold the path).
+        func walk() -> Bool {
+            let c = buf[k]
+            if c == UInt8(ascii: "{") {
+                k += 1
+                if buf[k] == UInt8(ascii: "}") { k += 1; return false }
+                while true {
+                    let ks = k + 1
+                    skipString()
+                    let key = UnsafeBufferPointer(rebasing: buf[ks..<(k - 1)])
+                    k += 1 // ':'
+                    parts.append(key.contains(0x5C) ? "" : String(decoding: key, as: UTF8.self))
+                    if key.contains(0x5C) { ok = false }
+                    if walk() { return true }
+                    parts.removeLast()
+                    if buf[k] == UInt8(ascii: ",") { k += 1; continue }
+                    k += 1
+                    return false
+                }
+            }
+            if c == UInt8(ascii: "[") {
+                k += 1
+                if buf[k] == UInt8(ascii: "]") { k += 1; return false }
+                var index = 0
+                while true {
+                    parts.append("[\(index)]")
+                    if walk() { return true }
+                    parts.removeLast()
+                    index += 1
+                    if buf[k] == UInt8(ascii: ",") { k += 1; continue }
+                    k += 1
+                    return false
+                }
+            }
+            if c == UInt8(ascii: "\"") {
+                if k == target { return true }
+                skipString()
+                return false
+            }
+            // literal or number: up to the next delimiter
+            while k < buf.count && buf[k] != UInt8(ascii: ",") && buf[k] != UInt8(ascii: "}") && buf[k] != UInt8(ascii: "]") { k += 1 }
+            return false
         }
+        func skipString() {
+            k += 1
+            while buf[k] != 0x22 { k += buf[k] == 0x5C ? 2 : 1 }
+            k += 1
+        }
+        guard dataStart >= 0, walk(), ok else { return nil }
+        var s = "data"
+        for p in parts { s += p.hasPrefix("[") ? p : "." + p }
         return s
     }
 
@@ -534,7 +596,7 @@ struct CanonicalLane {
     mutating func scanDecoded(_ bytes: UnsafeBufferPointer<UInt8>, _ r: (start: Int, end: Int, escaped: Bool), cmdline: Bool) -> Bool {
         let found = sc.scan(bytes: bytes)
         if found.isEmpty { return true }
-        guard let p = cmdline ? "process.cmdline" : pathText() else { return false }
+        guard let p = cmdline ? "process.cmdline" : pathText(to: r.start - 1) else { return false }
         var out = ""
         var pos = 0
         for f in found {

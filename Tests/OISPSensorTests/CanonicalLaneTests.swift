@@ -127,6 +127,8 @@ final class CanonicalLaneTests: XCTestCase {
             base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":-0}"#),                          // -0
             base.replacingOccurrences(of: "345678Z", with: "345678123Z"),                          // ns precision
             base.replacingOccurrences(of: "T14:30:16.345678Z", with: "T16:30:16.345678+02:00"),      // offset
+            base.replacingOccurrences(of: "2025-12-22", with: "2025-02-30"),                       // no such day: normalised
+            base.replacingOccurrences(of: "14:30:16", with: "14:30:60"),                           // leap second: normalised
             base.replacingOccurrences(of: #","source":{"collector":"oisp-sensor"}"#, with: ""),     // default filled in
             base.replacingOccurrences(of: #"{"collector":"oisp-sensor"}"#, with: #"{"collector":null}"#),
         ]
