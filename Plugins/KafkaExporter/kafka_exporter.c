@@ -45,8 +45,16 @@ struct oisp_exporter_instance {
     char error[1024];
 };
 
+/* on_export runs on several host threads at once (OISP_EXPORTER_CAP_CONCURRENT_EXPORT): an
+ * export's error text is kept per thread, and last_error, which the host calls on the thread
+ * whose call failed right after it returned, reads that thread's text. */
+static _Thread_local char thread_error[1024];
+static _Thread_local int thread_error_set;
+
 static void set_error(oisp_exporter_instance *in, const char *fmt, const char *a, const char *b) {
     snprintf(in->error, sizeof in->error, fmt, a ? a : "", b ? b : "");
+    snprintf(thread_error, sizeof thread_error, "%s", in->error);
+    thread_error_set = 1;
 }
 
 static void host_log(oisp_exporter_instance *in, oisp_log_level lvl, const char *msg) {
@@ -58,8 +66,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)opaque;
     struct slot *s = m->_private;
     if (!s) return;
+    /* any thread's rd_kafka_poll may serve this report: publish err before done */
     s->err = m->err;
-    s->done = 1;
+    __atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -237,19 +246,31 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
     while (now_ms() < deadline) {
         rd_kafka_poll(in->rk, 20);
         done = 0;
-        for (size_t i = 0; i < queued; i++) done += slots[i].done;
+        for (size_t i = 0; i < queued; i++) done += __atomic_load_n(&slots[i].done, __ATOMIC_ACQUIRE);
         if (done == queued) break;
     }
     oisp_export_result res = OISP_EXPORT_OK;
+    int leak_slots = 0;
+    thread_error_set = 0;
     if (done < queued) {
         /* Not confirmed in time: purge what is still queued so it is not sent after the retry. */
         rd_kafka_purge(in->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_poll(in->rk, 0);
+        /* purged messages still get (failed) delivery reports that point into `slots`: wait for
+         * them before freeing; if they do not come, leak the slots rather than risk a write
+         * into freed memory */
+        long purge_deadline = now_ms() + 5000;
+        size_t reported = done;
+        while (reported < queued && now_ms() < purge_deadline) {
+            rd_kafka_poll(in->rk, 20);
+            reported = 0;
+            for (size_t i = 0; i < queued; i++) reported += __atomic_load_n(&slots[i].done, __ATOMIC_ACQUIRE);
+        }
+        if (reported < queued) leak_slots = 1;
         set_error(in, "delivery not confirmed within timeout_ms (brokers unreachable?)%s%s", NULL, NULL);
         res = OISP_EXPORT_RETRY;
     }
     size_t accepted = 0;
-    while (accepted < queued && slots[accepted].done && slots[accepted].err == RD_KAFKA_RESP_ERR_NO_ERROR) accepted++;
+    while (accepted < queued && __atomic_load_n(&slots[accepted].done, __ATOMIC_ACQUIRE) && slots[accepted].err == RD_KAFKA_RESP_ERR_NO_ERROR) accepted++;
     if (res == OISP_EXPORT_OK) {
         for (size_t i = 0; i < queued; i++) {
             if (slots[i].err) {
@@ -265,7 +286,7 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
     }
     if (res == OISP_EXPORT_RETRY) st->accepted = accepted;
     if (res == OISP_EXPORT_OK) in->host->callback_counter_add(in->host->host_ctx, "kafka_messages", queued);
-    free(slots);
+    if (!leak_slots) free(slots);
     return res;
 }
 
@@ -283,7 +304,10 @@ static void kafka_destroy(oisp_exporter_instance *in) {
     free(in);
 }
 
-static const char *kafka_last_error(oisp_exporter_instance *in) { return in && in->error[0] ? in->error : NULL; }
+static const char *kafka_last_error(oisp_exporter_instance *in) {
+    if (thread_error_set) return thread_error;
+    return in && in->error[0] ? in->error : NULL;
+}
 
 static const oisp_exporter_plugin plugin = {
     .struct_size = sizeof(oisp_exporter_plugin),
@@ -294,7 +318,7 @@ static const oisp_exporter_plugin plugin = {
     .description = "Apache Kafka producer (librdkafka), at-least-once, one message per event",
     .config_schema = "{\"type\":\"object\",\"required\":[\"brokers\"],\"properties\":{\"brokers\":{},\"topic\":{\"type\":\"string\"},"
                      "\"compression\":{\"enum\":[\"snappy\",\"gzip\",\"lz4\",\"zstd\",\"none\"]},\"key_mode\":{\"enum\":[\"event_id\",\"host\",\"pid\",\"none\"]}}}",
-    .capabilities = 0,
+    .capabilities = OISP_EXPORTER_CAP_CONCURRENT_EXPORT, /* librdkafka's producer is thread-safe */
     .on_create = kafka_create,
     .on_export = kafka_export,
     .on_flush = kafka_flush,

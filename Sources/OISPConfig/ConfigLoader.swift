@@ -189,6 +189,7 @@ private struct Builder {
         if let v = try int(o, "flush_interval_ms", path, min: 1) { p.flushIntervalMs = v }
         if let v = try int(o, "queue_size", path, min: 1) { p.queueSize = v }
         if let v = try int(o, "timeout_ms", path, min: 1) { p.timeoutMs = v }
+        if let v = try int(o, "max_in_flight", path, min: 1) { p.maxInFlight = min(v, 64) }
         if let v = try int(o, "queue_max_bytes", path, min: 1024) { p.queueMaxBytes = v }
         if let r = try table(o, "retry_on_failure", path) {
             let rp = "\(path).retry_on_failure"
@@ -285,7 +286,7 @@ private struct Builder {
             if let v = try int(s, "spool_max_bytes", "pipeline", min: 4096) { c.pipeline.spoolMaxBytes = Int64(v) }
             c.pipeline.defaults.spoolMaxBytes = c.pipeline.spoolMaxBytes
             if let v = try oneOf(s, "spool_overflow", "pipeline", ["drop_oldest", "drop_newest", "block"]) { c.pipeline.defaults.spoolOverflow = v }
-            unknown(s, "pipeline", known: ["batch_size", "flush_interval_ms", "queue_size", "queue_max_bytes", "timeout_ms", "retry_on_failure",
+            unknown(s, "pipeline", known: ["batch_size", "flush_interval_ms", "queue_size", "queue_max_bytes", "timeout_ms", "max_in_flight", "retry_on_failure",
                                            "spool_dir", "spool_max_bytes", "spool_overflow"])
         }
         if let s = try table(root, "metrics", "") {
@@ -318,7 +319,7 @@ private struct Builder {
                     pol.spoolDir = (dir as NSString).appendingPathComponent(name)
                 }
                 var settings = t
-                for k in ["enabled", "plugin", "queue_size", "queue_max_bytes", "retry_on_failure", "spool"] { settings[k] = nil }
+                for k in ["enabled", "plugin", "queue_size", "queue_max_bytes", "max_in_flight", "retry_on_failure", "spool"] { settings[k] = nil }
                 c.exports.append(ExportConfig(name: name, enabled: enabled, plugin: plugin, settings: settings,
                                               policy: pol, line: line(p)))
             }

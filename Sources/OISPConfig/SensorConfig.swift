@@ -111,6 +111,9 @@ public struct ExportPolicy: Sendable, Equatable {
     /// Bounded queue length in events; when full, the oldest queued events are dropped and counted.
     public var queueSize: Int = 65536
     public var timeoutMs: Int = 30000
+    /// Batches one exporter may have in flight at once, for plugins that declare
+    /// OISP_EXPORTER_CAP_CONCURRENT_EXPORT (others always get one at a time).
+    public var maxInFlight: Int = 4
     /// Bound on the bytes of event JSON held in memory per exporter.
     public var queueMaxBytes: Int = 64 << 20
     public var retry = RetryPolicy()

@@ -48,8 +48,11 @@ public enum ExportOutcome: Equatable, Sendable {
 }
 
 /// An exporter backend: built-in (JSONL) or a plugin instance. Calls on one sink are never
-/// concurrent: the pipeline drives each sink from one worker thread.
+/// concurrent unless the sink says it takes concurrent `export` calls
+/// (`acceptsConcurrentExports`); `flush` and `close` are never concurrent with anything.
 public protocol ExportSink: AnyObject {
+    /// Whether `export` may be called from several threads at once.
+    var acceptsConcurrentExports: Bool { get }
     /// Sends one batch; blocks until the backend answered.
     func export(_ batch: ExportBatch) -> ExportOutcome
     /// Flushes anything buffered inside the sink (shutdown, reload).
@@ -61,4 +64,8 @@ public protocol ExportSink: AnyObject {
 /// A processing stage run on every event before fan-out (redaction is one). Returns false to drop.
 public protocol EventStage: AnyObject {
     func process(_ event: inout OISPEvent) -> Bool
+}
+
+extension ExportSink {
+    public var acceptsConcurrentExports: Bool { false }
 }

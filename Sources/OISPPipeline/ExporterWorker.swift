@@ -19,6 +19,8 @@ public final class ExporterWorker: @unchecked Sendable {
     private var shutdownDeadline: UInt64 = .max // monotonic ns
     private var oldestEnqueuedAt: UInt64 = 0
     private var inFlight = 0
+    /// Batches being sent right now (more than one only for sinks that take concurrent exports).
+    private var sending = 0
     private var flushRequested = 0
     private var thread: Thread?
     private var finished = false
@@ -154,6 +156,7 @@ public final class ExporterWorker: @unchecked Sendable {
     // MARK: worker thread
 
     private func run() {
+        let concurrent = sink.acceptsConcurrentExports && policy.maxInFlight > 1
         while true {
             cond.lock()
             while true {
@@ -177,6 +180,7 @@ public final class ExporterWorker: @unchecked Sendable {
                 continue
             }
             if queue.isEmpty && stopping {
+                while sending > 0 { cond.wait() } // batches still in flight finish first
                 cond.unlock()
                 break
             }
@@ -202,15 +206,27 @@ public final class ExporterWorker: @unchecked Sendable {
             cond.broadcast() // room for blocked submitters
             m.queueLength.record(queue.count)
             if !queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }
-            inFlight = records.count
+            inFlight += records.count
             let id = nextBatchID
             nextBatchID += 1
+            if concurrent {
+                // several batches in flight (the plugin said on_export is thread-safe): wait for
+                // a free slot, send on its own thread, and go back for the next batch at once
+                while sending >= policy.maxInFlight { cond.wait() }
+                sending += 1
+                cond.unlock()
+                Thread.detachNewThread { [self] in
+                    if !records.isEmpty { _ = send(records, id: id, fromSpool: false) }
+                    cond.lock(); inFlight -= records.count; sending -= 1; cond.broadcast(); cond.unlock()
+                }
+                continue
+            }
             cond.unlock()
 
             if !records.isEmpty { _ = send(records, id: id, fromSpool: false) }
 
             cond.lock()
-            inFlight = 0
+            inFlight -= records.count
             cond.broadcast()
             cond.unlock()
         }
@@ -236,12 +252,14 @@ public final class ExporterWorker: @unchecked Sendable {
     /// timeout). A call that does not return is abandoned: the exporter is parked (no further
     /// calls: the ABI forbids concurrent calls) and its batches count as failed until it returns.
     private func callWithTimeout(_ batch: ExportBatch) -> ExportOutcome {
-        if let h = hungCall {
+        if let h = cond.withLock({ hungCall }) {
             if h.wait(timeout: .now()) == .timedOut {
                 return .retry(accepted: 0, retryAfterMs: policy.timeoutMs, message: "previous export call still has not returned (plugin hung)")
             }
-            hungCall = nil
-            logger.warning("hung export call returned; exporter resumes", metadata: ["exporter": "\(name)"])
+            h.signal() // leave it signalled for any other sender that looks
+            if cond.withLock({ () -> Bool in let was = hungCall != nil; hungCall = nil; return was }) {
+                logger.warning("hung export call returned; exporter resumes", metadata: ["exporter": "\(name)"])
+            }
         }
         let done = DispatchSemaphore(value: 0)
         let box = OutcomeBox()
@@ -251,7 +269,7 @@ public final class ExporterWorker: @unchecked Sendable {
             done.signal()
         }
         if done.wait(timeout: .now() + .milliseconds(policy.timeoutMs + min(5000, max(1000, policy.timeoutMs)))) == .timedOut {
-            hungCall = done
+            cond.withLock { hungCall = done }
             logger.error("export call did not return within timeout_ms; exporter parked until it does",
                          metadata: ["exporter": "\(name)", "timeout_ms": "\(policy.timeoutMs)"])
             return .retry(accepted: 0, retryAfterMs: nil, message: "export call timed out after \(policy.timeoutMs) ms")

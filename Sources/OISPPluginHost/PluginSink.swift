@@ -59,7 +59,13 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
     private let context: HostContext
     private let hostAPI: UnsafeMutablePointer<oisp_host_api>
     private var typeCStrings: [String: UnsafeMutablePointer<CChar>] = [:]
-    private var arena: [UInt8] = []
+    private let typeLock = NSLock()
+    /// One reusable arena per concurrent call slot (a call takes a free one, or makes its own).
+    private var arenas: [[UInt8]] = []
+    private let arenaLock = NSLock()
+
+    /// The plugin declared OISP_EXPORTER_CAP_CONCURRENT_EXPORT: `on_export` is thread-safe.
+    public var acceptsConcurrentExports: Bool { plugin.table.pointee.capabilities & 1 != 0 }
     private var closed = false
 
     /// Creates an instance of `plugin` with the exporter's own settings.
@@ -143,6 +149,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
     }
 
     private func cType(_ t: String) -> UnsafeMutablePointer<CChar> {
+        typeLock.lock(); defer { typeLock.unlock() }
         if let p = typeCStrings[t] { return p }
         let p = strdup(t)!
         typeCStrings[t] = p
@@ -151,7 +158,9 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
 
     public func export(_ batch: ExportBatch) -> ExportOutcome {
         // Lay every record's bytes out in one arena so all pointers stay valid for the call.
+        var arena = arenaLock.withLock { arenas.popLast() } ?? []
         arena.removeAll(keepingCapacity: true)
+        defer { arenaLock.withLock { if arenas.count < 8 { arenas.append(arena) } } }
         var offsets: [(json: Int, jlen: Int, pk: Int, pklen: Int, id: Int, idlen: Int)] = []
         offsets.reserveCapacity(batch.records.count)
         for r in batch.records {

@@ -29,6 +29,28 @@ final class ScriptedSink: ExportSink, @unchecked Sendable {
     func close() { lock.withLock { closed = true } }
 }
 
+/// A slow sink that counts how many exports overlap; it may declare concurrent exports.
+final class SlowSink: ExportSink, @unchecked Sendable {
+    let lock = NSLock()
+    let concurrent: Bool
+    var now = 0, peak = 0, failFirst: Int
+    var delivered: [String] = []
+    init(concurrent: Bool, failFirst: Int = 0) { self.concurrent = concurrent; self.failFirst = failFirst }
+    var acceptsConcurrentExports: Bool { concurrent }
+    func export(_ batch: ExportBatch) -> ExportOutcome {
+        lock.withLock { now += 1; peak = max(peak, now) }
+        usleep(60_000)
+        return lock.withLock {
+            now -= 1
+            if failFirst > 0 { failFirst -= 1; return .retry(accepted: 0, retryAfterMs: 5, message: "503") }
+            delivered += batch.records.map(\.eventID)
+            return .ok
+        }
+    }
+    func flush(timeoutMs: Int) -> ExportOutcome { .ok }
+    func close() {}
+}
+
 final class PipelineTests: XCTestCase {
     let logger = Logger(label: "test")
 
@@ -156,5 +178,30 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(r2.stderr.contains("rejected batch permanently"), r2.stderr)
         XCTAssertTrue(r2.stderr.contains("dropped_permanent=\(sent.count)"), r2.stderr)
         XCTAssertEqual(TestSupport.lines(URL(fileURLWithPath: dir.appendingPathComponent("perm.jsonl").path + ".calls")).count, 1)
+    }
+
+    /// A sink that takes concurrent exports gets up to max_in_flight batches at once (and every
+    /// event, retries included); one that does not never sees two calls overlap.
+    func testConcurrentExportsOnlyWhenTheSinkTakesThem() {
+        for (concurrent, limit) in [(true, 3), (false, 3)] {
+            let sink = SlowSink(concurrent: concurrent, failFirst: 2)
+            var policy = fastPolicy(batch: 10)
+            policy.maxInFlight = limit
+            let p = Pipeline(logger: logger)
+            p.addExporter(name: "s", sink: sink, policy: policy)
+            let evs = events(200)
+            p.submit(evs, block: true)
+            XCTAssertTrue(p.drain(timeout: 20))
+            p.shutdown(timeout: 5)
+            XCTAssertEqual(Set(sink.delivered), Set(evs.map(\.eventID)))
+            XCTAssertEqual(sink.delivered.count, evs.count, "each event once")
+            if concurrent {
+                XCTAssertGreaterThan(sink.peak, 1, "batches overlapped")
+                XCTAssertLessThanOrEqual(sink.peak, limit, "never more than max_in_flight")
+            } else {
+                XCTAssertEqual(sink.peak, 1)
+            }
+            XCTAssertEqual(p.stats.exporters["s"]?.exported, 200)
+        }
     }
 }

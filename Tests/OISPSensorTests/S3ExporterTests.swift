@@ -115,7 +115,20 @@ final class S3ExporterTests: XCTestCase {
     func testWrongSignatureKeepsChunksAndKilledSensorUploadsAfterRestart() throws {
         let store = dir.appendingPathComponent("store")
         let cfg = try config(storeDir: store)
-        // 1. wrong secret: S3 refuses the signature; nothing is lost, the chunk stays
+        // 1. wrong secret: S3 refuses the signature; nothing is lost, the chunk stays. First make
+        //    sure moto is checking signatures right now (its free-action budget is used up).
+        var refused = false
+        for _ in 0..<10 where !refused {
+            let probe = try TestSupport.run("/usr/bin/env", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "--data-binary", "x",
+                                                             "--aws-sigv4", "aws:amz:eu-west-1:s3", "--user", "\(keyID):wrong-secret",
+                                                             "-H", "x-amz-content-sha256: 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
+                                                             "http://127.0.0.1:\(port)/oisp-archive/probe"])
+            refused = probe.stdout.hasPrefix("403")
+        }
+        XCTAssertTrue(refused, "moto accepts a wrong signature")
+        _ = try TestSupport.run("/usr/bin/env", ["curl", "-s", "-X", "DELETE", "--aws-sigv4", "aws:amz:eu-west-1:s3", "--user", "\(keyID):\(secret)",
+                                                 "-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                                                 "http://127.0.0.1:\(port)/oisp-archive/probe"])
         let f = dir.appendingPathComponent("in.jsonl")
         XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "2", "-o", f.path]).status, 0)
         let ids = TestSupport.lines(f).map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }

@@ -27,7 +27,11 @@
  *
  * THREADING
  *   - The host never calls `on_export`/`on_flush` concurrently on one instance unless the plugin
- *     sets OISP_EXPORTER_CAP_CONCURRENT_EXPORT in `capabilities`.
+ *     sets OISP_EXPORTER_CAP_CONCURRENT_EXPORT in `capabilities`. With that bit, up to
+ *     `max_in_flight` (host config, default 4) `on_export` calls run at once on different
+ *     threads (batches may then complete out of order); `on_flush` and `on_destroy` still never
+ *     overlap anything. After a failing `on_export`, the host calls `last_error` on the SAME
+ *     thread right away, so a concurrent plugin may keep its error text per thread.
  *   - `on_destroy` is called only after every other call on the instance has returned.
  *   - Different instances may be called concurrently from different threads.
  *   - Host API callbacks are thread-safe and may be called from any plugin thread.
@@ -162,7 +166,7 @@ typedef struct oisp_config_entry {
 } oisp_config_entry;
 
 /** The exporter's own configuration: its `[export.<name>]` table, `${ENV}` already expanded,
- *  without the keys only the host uses (enabled, plugin, queue_size, queue_max_bytes,
+ *  without the keys only the host uses (enabled, plugin, queue_size, queue_max_bytes, max_in_flight,
  *  retry_on_failure, spool). batch_size, flush_interval_ms and timeout_ms are applied by the
  *  host and also passed through, so a plugin can size its own buffers and timeouts. */
 typedef struct oisp_exporter_config {
