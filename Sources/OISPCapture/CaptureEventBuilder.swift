@@ -14,6 +14,9 @@ public final class CaptureEventBuilder: @unchecked Sendable {
     private var lastConnect: [Int64: (ip: String, port: Int)] = [:]      // by tid
     private var lastConnectByPid: [Int64: (ip: String, port: Int)] = [:]
     private var sslPeer: [PlaintextChunk.ConnectionID: (ip: String, port: Int)] = [:]
+    /// Streams whose peer could not be found (e.g. TLS over a pipe or a BIO pair), with when we
+    /// last looked: /proc is walked again at most once a second per stream, not per chunk.
+    private var sslPeerMiss: [PlaintextChunk.ConnectionID: UInt64] = [:]
 
     public init(hostname: String, sensorName: String?, version: String, processFilter: [String] = [], pidFilter: [Int64] = []) {
         host = OISPEvent.Host(hostname: hostname, os: "linux", arch: CaptureEventBuilder.arch())
@@ -86,6 +89,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 if p.ppid == nil { p.ppid = Int64(ppid) }
                 lastConnectByPid[Int64(pid)] = nil
                 sslPeer = sslPeer.filter { $0.key.pid != Int64(pid) }
+                sslPeerMiss = sslPeerMiss.filter { $0.key.pid != Int64(pid) }
                 guard wanted(pid: Int64(pid), comm: comm, exe: p.exe) else { continue }
                 let sig = status & 0x7f
                 let code = (status >> 8) & 0xff
@@ -134,8 +138,17 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 let p = processes.get(Int64(d.pid))
                 guard wanted(pid: Int64(d.pid), comm: d.comm, exe: p.exe) else { continue }
                 let id = PlaintextChunk.ConnectionID(pid: Int64(d.pid), handle: d.ssl)
-                if sslPeer[id] == nil, let peer = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] ?? CaptureEventBuilder.establishedPeer(pid: Int64(d.pid)) {
-                    sslPeer[id] = peer
+                if sslPeer[id] == nil {
+                    if let peer = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] {
+                        sslPeer[id] = peer
+                    } else if d.tsMono >= (sslPeerMiss[id] ?? 0) {
+                        if let peer = CaptureEventBuilder.establishedPeer(pid: Int64(d.pid)) {
+                            sslPeer[id] = peer
+                            sslPeerMiss[id] = nil
+                        } else {
+                            sslPeerMiss[id] = d.tsMono + 1_000_000_000
+                        }
+                    }
                 }
                 let peer = sslPeer[id]
                 let chunk = PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: d.bytes, ts: wall(d.tsMono),
