@@ -11,18 +11,23 @@ final class S3ExporterTests: XCTestCase {
     var keyID = "", secret = ""
     static var python: String { TestSupport.packageRoot.appendingPathComponent(".build/venv/bin/python").path }
 
+    /// moto's server on 127.0.0.1:`port` (its request log to `log` when given).
+    static func startMoto(port: Int, env: [String: String], log: URL? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.packageRoot.appendingPathComponent(".build/venv/bin/moto_server").path)
+        p.arguments = ["-H", "127.0.0.1", "-p", "\(port)"]
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try log.map { try FileHandle(forWritingTo: $0) } ?? FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
     override func setUpWithError() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.python) else { XCTFail("run `make test-peers`"); throw XCTSkip("no venv") }
         dir = try TestSupport.tempDir("s3")
         port = try TestSupport.freePort()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.packageRoot.appendingPathComponent(".build/venv/bin/moto_server").path)
-        p.arguments = ["-H", "127.0.0.1", "-p", "\(port)"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["INITIAL_NO_AUTH_ACTION_COUNT": "4"]) { $1 }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        moto = p
+        moto = try Self.startMoto(port: port, env: ["INITIAL_NO_AUTH_ACTION_COUNT": "4"])
         // IAM user with an S3 policy, its key, and the bucket: the 4 unauthenticated actions
         let setup = """
         import boto3, json, time
@@ -206,12 +211,7 @@ final class S3ExporterTests: XCTestCase {
         let port2 = try TestSupport.freePort()
         let log = dir.appendingPathComponent("moto2.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.packageRoot.appendingPathComponent(".build/venv/bin/moto_server").path)
-        p.arguments = ["-H", "127.0.0.1", "-p", "\(port2)"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = try FileHandle(forWritingTo: log)
-        try p.run()
+        let p = try Self.startMoto(port: port2, env: [:], log: log)
         defer { p.terminate(); p.waitUntilExit() }
         let mk = try TestSupport.run(Self.python, ["-c", """
         import boto3, time

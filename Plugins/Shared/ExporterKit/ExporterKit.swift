@@ -5,6 +5,7 @@ import COISPExporterABI
 import COISPHTTP
 import CZlibCrypto
 import Foundation
+import OISPJSON
 
 /// One record handed to an exporter.
 public struct Record {
@@ -17,31 +18,13 @@ public struct Record {
     public var object: [String: Any] { JSONAny.object(json) ?? [:] }
 }
 
-private let jsonHex: [UInt8] = Array("0123456789abcdef".utf8)
-
-/// Appends `s` to `out` as a quoted JSON string (RFC 8259 escapes; UTF-8 passed through). Runs
-/// of plain bytes are copied at once.
+/// Appends `s` to `out` as a quoted JSON string (the SDK's JSON writer: RFC 8259 escapes,
+/// UTF-8 passed through, runs of plain bytes copied whole).
 public func appendJSONString(_ s: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-    out.append(0x22)
-    let n = s.count
-    var start = 0, i = 0
-    while i < n {
-        let c = s[i]
-        if c >= 0x20 && c != 0x22 && c != 0x5C { i += 1; continue }
-        if start < i { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: s[start..<i])) }
-        switch c {
-        case 0x22: out.append(0x5C); out.append(0x22)
-        case 0x5C: out.append(0x5C); out.append(0x5C)
-        case 0x0A: out.append(0x5C); out.append(0x6E)
-        case 0x0D: out.append(0x5C); out.append(0x72)
-        case 0x09: out.append(0x5C); out.append(0x74)
-        default: out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, jsonHex[Int(c >> 4)], jsonHex[Int(c & 15)]])
-        }
-        i += 1
-        start = i
-    }
-    if start < n { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: s[start..<n])) }
-    out.append(0x22)
+    var w = JSONWriter(capacity: 0)
+    swap(&w.bytes, &out)
+    w.string(utf8: s)
+    swap(&w.bytes, &out)
 }
 
 public func appendJSONString(_ s: [UInt8], to out: inout [UInt8]) { s.withUnsafeBytes { appendJSONString($0, to: &out) } }

@@ -16,33 +16,36 @@ public struct JSONWriter {
 
     /// Writes `s` as a quoted, escaped JSON string.
     public mutating func string(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
         var s = s
-        s.withUTF8 { buf in
-            var start = 0
-            var i = 0
-            let n = buf.count
-            while i < n {
-                let c = buf[i]
-                if c >= 0x20 && c != 0x22 && c != 0x5C { i += 1; continue }
-                if start < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[start..<i])) }
-                switch c {
-                case 0x22: bytes.append(0x5C); bytes.append(0x22)
-                case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
-                case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
-                case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
-                case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
-                case 0x08: bytes.append(0x5C); bytes.append(UInt8(ascii: "b"))
-                case 0x0C: bytes.append(0x5C); bytes.append(UInt8(ascii: "f"))
-                default:
-                    bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30,
-                                              JSONWriter.hex[Int(c >> 4)], JSONWriter.hex[Int(c & 0xF)]])
-                }
-                i += 1
-                start = i
+        s.withUTF8 { string(utf8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Writes UTF-8 bytes as a quoted, escaped JSON string (runs of plain bytes copied whole).
+    public mutating func string(utf8 buf: UnsafeRawBufferPointer) {
+        bytes.append(UInt8(ascii: "\""))
+        var start = 0
+        var i = 0
+        let n = buf.count
+        while i < n {
+            let c = buf[i]
+            if c >= 0x20 && c != 0x22 && c != 0x5C { i += 1; continue }
+            if start < i { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[start..<i])) }
+            switch c {
+            case 0x22: bytes.append(0x5C); bytes.append(0x22)
+            case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
+            case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
+            case 0x08: bytes.append(0x5C); bytes.append(UInt8(ascii: "b"))
+            case 0x0C: bytes.append(0x5C); bytes.append(UInt8(ascii: "f"))
+            default:
+                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30,
+                                          JSONWriter.hex[Int(c >> 4)], JSONWriter.hex[Int(c & 0xF)]])
             }
-            if start < n { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[start..<n])) }
+            i += 1
+            start = i
         }
+        if start < n { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[start..<n])) }
         bytes.append(UInt8(ascii: "\""))
     }
 
