@@ -224,49 +224,30 @@ public func strftimeUTC(_ format: String, _ seconds: Int) -> String {
     return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-/// Decodes JSON into plain Swift values without NSNumber's bool/int ambiguity.
-public enum JSONAny: Decodable {
-    case null, bool(Bool), int(Int64), double(Double), string(String), array([JSONAny]), object([String: JSONAny])
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int64.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONAny].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONAny].self)) }
+/// JSON as plain Swift values (`[String: Any]` with String / Bool / Int64 / Double / arrays), read
+/// with the SDK's parser: booleans and integers stay apart, no Foundation bridging.
+public enum JSONAny {
+    public static func object(_ d: Data) -> [String: Any]? {
+        guard let v = try? JSONParser.parse(d), case .object(let o) = v else { return nil }
+        return native(o)
     }
-    public var any: Any? {
-        switch self {
+
+    static func native(_ o: JSONObject) -> [String: Any] {
+        var out: [String: Any] = [:]
+        out.reserveCapacity(o.count)
+        for (k, v) in o where out[k] == nil { if let x = native(v) { out[k] = x } }
+        return out
+    }
+
+    static func native(_ v: JSONValue) -> Any? {
+        switch v {
         case .null: return nil
         case .bool(let b): return b
         case .int(let i): return i
         case .double(let d): return d
         case .string(let s): return s
-        case .array(let a): return a.map { $0.any as Any }
-        case .object(let o): return o.compactMapValues { $0.any }
-        }
-    }
-    /// JSONSerialization (much faster than JSONDecoder for untyped JSON), with NSNumber turned
-    /// into Bool / Int64 / Double by its objCType so booleans and integers stay apart.
-    public static func object(_ d: Data) -> [String: Any]? {
-        guard let o = try? JSONSerialization.jsonObject(with: d) else { return nil }
-        return native(o) as? [String: Any]
-    }
-
-    static func native(_ v: Any) -> Any {
-        switch v {
-        case let d as [String: Any]: return d.mapValues(native)
-        case let a as [Any]: return a.map(native)
-        case let s as String: return s
-        case let n as NSNumber:
-            switch String(cString: n.objCType) {
-            case "c", "B": return n.boolValue
-            case "d", "f": return n.doubleValue
-            default: return n.int64Value
-            }
-        default: return v
+        case .array(let a): return a.map { native($0) as Any }
+        case .object(let o): return native(o)
         }
     }
 }
