@@ -47,11 +47,11 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             guard let data = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
-            // the input as byte arrays, as lines arrive from capture (not timed)
+            // the input in one buffer, lines as ranges into it — as `replay` reads them (not timed)
             let all = [UInt8](data)
-            var lines: [[UInt8]] = []
+            var lines: [Range<Int>] = []
             var start = 0
-            for (i, b) in all.enumerated() where b == 10 { lines.append(Array(all[start..<i])); start = i + 1 }
+            for (i, b) in all.enumerated() where b == 10 { lines.append(start..<i); start = i + 1 }
             var cfg = SensorConfig.Redaction()
             cfg.mode = SensorConfig.Redaction.Mode(rawValue: redaction) ?? .safe
             cfg.hashSalt = "bench"
@@ -62,9 +62,11 @@ struct BenchCommand: ParsableCommand {
             let t0 = DispatchTime.now().uptimeNanoseconds
             var n = 0, bytes = 0, fast = 0
             let stage = RedactionStage(redactor)
-            for l in lines {
+            try all.withUnsafeBufferPointer { buffer in
+              for range in lines {
+                let l = UnsafeBufferPointer(rebasing: buffer[range])
                 let r: ExportRecord
-                if !general, let c = l.withUnsafeBufferPointer({ stage.record(canonical: $0) }) {
+                if !general, let c = stage.record(canonical: l) {
                     r = c; fast += 1
                 } else {
                     var e = try OISPEvent(jsonBytes: l)
@@ -75,6 +77,7 @@ struct BenchCommand: ParsableCommand {
                 batch.append(r)
                 n += 1
                 if batch.count == 512 { _ = sink.export(ExportBatch(id: 0, attempt: 1, records: batch[...])); batch.removeAll(keepingCapacity: true) }
+              }
             }
             if !batch.isEmpty { _ = sink.export(ExportBatch(id: 0, attempt: 1, records: batch[...])) }
             let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
