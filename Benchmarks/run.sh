@@ -265,8 +265,9 @@ if [[ $WHAT == *idle* ]]; then
   t0=$(awk '{print $14+$15}' /proc/$pid/stat)
   sleep "$SECS"
   t1=$(awk '{print $14+$15}' /proc/$pid/stat)
-  rss=$(awk '/VmHWM/{print $2}' /proc/$pid/status)
+  rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
+  hwm=$(awk '/VmHWM/{print $2}' /proc/$pid/status)
   kill -INT $pid; wait $pid || true
   hz=$(getconf CLK_TCK)
-  echo "idle: record for ${SECS}s (probes attached, no AI traffic): peak RSS $((rss / 1024)) MiB, CPU $(awk -v a="$t0" -v b="$t1" -v s="$SECS" -v hz="$hz" 'BEGIN{printf "%.2f", 100*(b-a)/hz/s}')%"
+  echo "idle: record for ${SECS}s (probes attached, no AI traffic): RSS $((rss / 1024)) MiB (peak $((hwm / 1024)) MiB, reached during start-up: BPF load and /proc scan), CPU $(awk -v a="$t0" -v b="$t1" -v s="$SECS" -v hz="$hz" 'BEGIN{printf "%.2f", 100*(b-a)/hz/s}')%"
 fi

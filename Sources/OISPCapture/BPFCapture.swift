@@ -23,7 +23,7 @@ public final class BPFCapture: @unchecked Sendable {
         /// Extra executables/libraries to probe (statically linked OpenSSL, custom paths).
         public var sslBinaryPaths: [String] = []
         public var pollTimeoutMs: Int32 = 100
-        public var ringBufferBytes = 4 << 20
+        public var ringBufferBytes = 2 << 20
         public init(objectPath: String) { self.objectPath = objectPath }
     }
 

@@ -39,7 +39,7 @@ public struct SensorConfig: Sendable {
         public var maxCaptureBytes: Int = 262144
         /// BPF ring buffer size (power of two). It is resident memory (mapped twice by libbpf),
         /// so the default is small; raise it for nodes with bursts of large AI payloads.
-        public var ringBufferBytes: Int = 4 << 20
+        public var ringBufferBytes: Int = 2 << 20
         public init() {}
     }
 
