@@ -158,15 +158,26 @@ final class SensorRuntime: @unchecked Sendable {
 }
 
 /// The redaction stage: runs before fan-out, so exporters only ever receive redacted bytes.
-final class RedactionStage: EventStage {
+final class RedactionStage: EventStage, @unchecked Sendable {
     let redactor: Redactor
+    private let lock = NSLock()
+    private var counters: [String: Counter] = [:] // one per finding type, made once
     init(_ r: Redactor) { redactor = r }
+
+    private func count(_ type: String, _ n: Int) {
+        let c = lock.withLock { () -> Counter in
+            if let c = counters[type] { return c }
+            let c = Counter(label: "oisp_redaction_findings_total", dimensions: [("type", type)])
+            counters[type] = c
+            return c
+        }
+        c.increment(by: n)
+    }
+
     func process(_ event: inout OISPEvent) -> Bool {
         if redactor.redact(&event), let findings = event.ext?["oisp.redaction"]?["findings"]?.arrayValue {
             for f in findings {
-                if let t = f["type"]?.stringValue, let n = f["count"]?.intValue {
-                    Counter(label: "oisp_redaction_findings_total", dimensions: [("type", t)]).increment(by: Int(n))
-                }
+                if let t = f["type"]?.stringValue, let n = f["count"]?.intValue { count(t, Int(n)) }
             }
         }
         return true
@@ -176,9 +187,7 @@ final class RedactionStage: EventStage {
     /// hot path); nil when the line needs the general path (parse → `process` → serialise).
     func record(canonical line: UnsafeBufferPointer<UInt8>) -> ExportRecord? {
         guard let c = redactor.redactCanonical(line) else { return nil }
-        for f in c.findings {
-            Counter(label: "oisp_redaction_findings_total", dimensions: [("type", f.type)]).increment(by: f.count)
-        }
+        for f in c.findings { count(f.type, f.count) }
         return ExportRecord(eventID: c.eventID, eventType: c.eventType, timestampNs: c.timestampNs, partitionKey: c.partitionKey,
                             flags: (c.redacted ? 2 : 0) | (c.partial ? 1 : 0), json: c.json)
     }
