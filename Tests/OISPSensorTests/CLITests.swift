@@ -35,6 +35,49 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(TestSupport.lines(out), lines)
     }
 
+    /// A file bigger than replay's read buffer, split between cores per read: output in file
+    /// order, each bad line reported with its own line number (CRLF and blank lines tolerated),
+    /// and lines not in the sensor's own form (reordered keys, spaces) still go through.
+    func testLargeReplayKeepsOrderAndLineNumbers() throws {
+        let dir = try TestSupport.tempDir("bigreplay")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = dir.appendingPathComponent("events.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["bench", "make-input", "-o", f.path, "--count", "7000"]).status, 0)
+        var lines = TestSupport.lines(f)
+        XCTAssertGreaterThan(try FileManager.default.attributesOfItem(atPath: f.path)[.size] as! Int, 5 << 20)
+        // a non-canonical but valid event: the general path, same event out
+        let original10 = lines[10]
+        lines[10] = try String(decoding: JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(lines[10].utf8)), options: [.prettyPrinted]), as: UTF8.self)
+            .replacingOccurrences(of: "\n", with: " ")
+        let wantIDs = lines.map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        var input = lines.map { $0 + "\r" }  // CRLF
+        let bad = [(2, "{\"oops\""), (3500, "not json"), (6997, "{\"oisp_version\":\"0.1\"}")]
+        for (at, text) in bad { input.insert(text, at: at) }
+        input.insert("   ", at: 100)
+        let inFile = dir.appendingPathComponent("in.jsonl"), out = dir.appendingPathComponent("out.jsonl")
+        try TestSupport.write(input.joined(separator: "\n") + "\n", to: inFile)
+        let r = try TestSupport.run(TestSupport.oisp, ["replay", "--input", inFile.path, "--output", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // line numbers as the file has them (bad[i] lands at index at + shifts from earlier inserts)
+        var expected: [Int] = []
+        var idx = input.indices.filter { i in bad.contains { $0.1 == input[i] } }
+        idx.sort()
+        expected = idx.map { $0 + 1 }
+        let tokens = Set(r.stderr.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+        for n in expected { XCTAssertTrue(tokens.contains("line=\(n)"), "line \(n) reported: \(r.stderr)") }
+        XCTAssertTrue(r.stderr.contains("invalid_lines=3"), r.stderr)
+        let got = TestSupport.lines(out).map { try! OISPEvent(jsonBytes: Array($0.utf8)) }
+        XCTAssertEqual(got.map(\.eventID), wantIDs, "every event once, in file order")
+        // the reformatted line (other spacing, other member order) comes out as the same event
+        let one = dir.appendingPathComponent("one.jsonl"), oneOut = dir.appendingPathComponent("one-out.jsonl")
+        try TestSupport.write(original10 + "\n", to: one)
+        XCTAssertEqual(try TestSupport.run(TestSupport.oisp, ["replay", "--input", one.path, "--output", oneOut.path]).status, 0)
+        let a = try JSONSerialization.jsonObject(with: Data(got[10].jsonString().utf8)) as? NSDictionary
+        let b = try JSONSerialization.jsonObject(with: Data((TestSupport.lines(oneOut).first ?? "").utf8)) as? NSDictionary
+        XCTAssertNotNil(a)
+        XCTAssertEqual(a, b, "same event (member order aside)")
+    }
+
     func testJSONLOutputAppends() throws {
         let dir = try TestSupport.tempDir("append")
         defer { try? FileManager.default.removeItem(at: dir) }
