@@ -51,9 +51,14 @@ struct oisp_exporter_instance {
 static _Thread_local char thread_error[1024];
 static _Thread_local int thread_error_set;
 
+/* on_create's errors: the instance is not shared yet */
 static void set_error(oisp_exporter_instance *in, const char *fmt, const char *a, const char *b) {
     snprintf(in->error, sizeof in->error, fmt, a ? a : "", b ? b : "");
-    snprintf(thread_error, sizeof thread_error, "%s", in->error);
+}
+
+/* on_export's errors: this thread's own text, never the shared instance buffer */
+static void set_export_error(const char *fmt, const char *a) {
+    snprintf(thread_error, sizeof thread_error, fmt, a ? a : "");
     thread_error_set = 1;
 }
 
@@ -266,7 +271,7 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
             for (size_t i = 0; i < queued; i++) reported += __atomic_load_n(&slots[i].done, __ATOMIC_ACQUIRE);
         }
         if (reported < queued) leak_slots = 1;
-        set_error(in, "delivery not confirmed within timeout_ms (brokers unreachable?)%s%s", NULL, NULL);
+        set_export_error("delivery not confirmed within timeout_ms (brokers unreachable?)%s", NULL);
         res = OISP_EXPORT_RETRY;
     }
     size_t accepted = 0;
@@ -274,14 +279,14 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
     if (res == OISP_EXPORT_OK) {
         for (size_t i = 0; i < queued; i++) {
             if (slots[i].err) {
-                set_error(in, "delivery failed: %s%s", rd_kafka_err2str(slots[i].err), NULL);
+                set_export_error("delivery failed: %s", rd_kafka_err2str(slots[i].err));
                 res = retriable(slots[i].err) ? OISP_EXPORT_RETRY : OISP_EXPORT_PERMANENT;
                 break;
             }
         }
     }
     if (res == OISP_EXPORT_OK && produce_err) {
-        set_error(in, "produce failed: %s%s", rd_kafka_err2str(produce_err), NULL);
+        set_export_error("produce failed: %s", rd_kafka_err2str(produce_err));
         res = retriable(produce_err) ? OISP_EXPORT_RETRY : OISP_EXPORT_PERMANENT;
     }
     if (res == OISP_EXPORT_RETRY) st->accepted = accepted;
