@@ -305,21 +305,19 @@ struct CanonicalLane {
     }
 
     /// `ts` exactly as the writer prints it (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, a real calendar
-    /// date, no leap second): checked in place, no re-formatting.
+    /// date, no leap second). `Timestamp.parse` checks the digits and ranges; what it accepts
+    /// but the writer would print differently (other separators or precision, an offset, a day
+    /// or second that `timegm` normalises, years before 1970) is refused here.
     mutating func timestamp() -> Bool {
         guard let r = string(), !r.escaped, r.end - r.start == 27 else { return false }
         let u = UnsafeBufferPointer(rebasing: buf[r.start..<r.end])
-        @inline(__always) func d(_ k: Int) -> Int? { u[k] >= 48 && u[k] <= 57 ? Int(u[k] - 48) : nil }
-        guard u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-"), u[10] == UInt8(ascii: "T"), u[13] == UInt8(ascii: ":"),
-              u[16] == UInt8(ascii: ":"), u[19] == UInt8(ascii: "."), u[26] == UInt8(ascii: "Z") else { return false }
-        for k in 20..<26 where d(k) == nil { return false }
-        guard let y0 = d(0), let y1 = d(1), let y2 = d(2), let y3 = d(3), let m0 = d(5), let m1 = d(6), let d0 = d(8), let d1 = d(9),
-              let h0 = d(11), let h1 = d(12), let n0 = d(14), let n1 = d(15), let s0 = d(17), let s1 = d(18) else { return false }
-        let year = y0 * 1000 + y1 * 100 + y2 * 10 + y3, month = m0 * 10 + m1, day = d0 * 10 + d1
-        guard year >= 1970, year <= 2261, (1...12).contains(month), h0 * 10 + h1 < 24, n0 * 10 + n1 < 60, s0 * 10 + s1 < 60 else { return false }
+        guard u[10] == UInt8(ascii: "T"), u[19] == UInt8(ascii: "."), u[26] == UInt8(ascii: "Z"),
+              let ns = Timestamp.parse(rfc3339: u), ns >= 0 else { return false }
+        func num(_ k: Int, _ n: Int) -> Int { (k..<(k + n)).reduce(0) { $0 * 10 + Int(u[$1] - 48) } }
+        let year = num(0, 4), month = num(5, 2)
         let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
         let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
-        guard day >= 1, day <= days, let ns = Timestamp.parse(rfc3339: u) else { return false }
+        guard num(8, 2) <= days, num(17, 2) < 60 else { return false }
         tsNs = ns
         return true
     }
