@@ -133,7 +133,7 @@ struct ReplayCommand: ParsableCommand {
                 var i = 0
                 while i < p.records.count { // slices keep the queues' blocking fair
                     let j = min(p.records.count, i + 512)
-                    pipeline.submit(records: Array(p.records[i..<j]), block: true)
+                    pipeline.submit(records: p.records[i..<j], block: true)
                     i = j
                 }
             }

@@ -64,16 +64,20 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Runs the stages on each event and hands the survivors to every exporter in one step.
     public func submit<S: Sequence>(_ events: S, block: Bool = false) where S.Element == OISPEvent {
+        let stages = lock.withLock { self.stages }
         var records: [ExportRecord] = []
         for var e in events {
-            if let r = record(for: &e) { records.append(r) }
+            if let r = record(for: &e, stages: stages) { records.append(r) }
         }
         submit(records: records, block: block)
     }
 
     /// Runs the stages on one event and serialises it; nil when a stage dropped it (counted).
     public func record(for event: inout OISPEvent) -> ExportRecord? {
-        let stages = lock.withLock { self.stages }
+        record(for: &event, stages: lock.withLock { self.stages })
+    }
+
+    private func record(for event: inout OISPEvent, stages: [EventStage]) -> ExportRecord? {
         for s in stages where !s.process(&event) {
             lock.withLock { droppedByStage += 1 }
             Counter(label: "oisp_events_dropped_total", dimensions: [("reason", "stage")]).increment()
@@ -84,7 +88,7 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Hands records that already went through the stages (`record(for:)`, or a lane that does
     /// the same work on bytes) to every exporter, counting them by type.
-    public func submit(records: [ExportRecord], block: Bool = false) {
+    public func submit<C: Collection>(records: C, block: Bool = false) where C.Element == ExportRecord {
         guard !records.isEmpty else { return }
         var types: [String: Int] = [:]
         for r in records { types[r.eventType, default: 0] += 1 }
