@@ -76,7 +76,7 @@ if [[ $WHAT == *kafka* ]]; then
   head -n 100000 "$OUT/events.jsonl" > "$OUT/kafka-in.jsonl"
   n=$(wc -l < "$OUT/kafka-in.jsonl")
   mkfifo "$OUT/mockctl" 2>/dev/null || true
-  (sleep 600 > "$OUT/mockctl" &) ; "$OUT/kafka_mock" 1 < "$OUT/mockctl" > "$OUT/mock.out" 2>/dev/null &
+  (sleep 600 > "$OUT/mockctl" 2>/dev/null </dev/null &) ; "$OUT/kafka_mock" 1 < "$OUT/mockctl" > "$OUT/mock.out" 2>/dev/null &
   mock=$!
   for _ in $(seq 50); do grep -q 127.0.0.1 "$OUT/mock.out" 2>/dev/null && break; sleep 0.1; done
   B=$(grep -m1 127.0.0.1 "$OUT/mock.out")

@@ -91,7 +91,14 @@ public final class Pipeline: @unchecked Sendable {
     public func submit<C: Collection>(records: C, block: Bool = false) where C.Element == ExportRecord {
         guard !records.isEmpty else { return }
         var types: [String: Int] = [:]
-        for r in records { types[r.eventType, default: 0] += 1 }
+        // runs of one type are common: hash once per run, not per record
+        var run = "", runLength = 0
+        for r in records {
+            if runLength > 0 && r.eventType == run { runLength += 1; continue }
+            if runLength > 0 { types[run, default: 0] += runLength }
+            run = r.eventType; runLength = 1
+        }
+        if runLength > 0 { types[run, default: 0] += runLength }
         lock.lock()
         let workers = self.workers
         submitted += UInt64(records.count)

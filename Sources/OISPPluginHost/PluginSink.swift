@@ -157,38 +157,54 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
     }
 
     public func export(_ batch: ExportBatch) -> ExportOutcome {
-        // Lay every record's bytes out in one arena so all pointers stay valid for the call.
+        // Lay every record's bytes out in one arena so all pointers stay valid for the call:
+        // one pass to size it, one to fill it and the record table (records are read in place,
+        // never copied as values, so no reference counting per record).
         var arena = arenaLock.withLock { arenas.popLast() } ?? []
-        arena.removeAll(keepingCapacity: true)
         defer { arenaLock.withLock { if arenas.count < 8 { arenas.append(arena) } } }
-        var offsets: [(json: Int, jlen: Int, pk: Int, pklen: Int, id: Int, idlen: Int)] = []
-        offsets.reserveCapacity(batch.records.count)
-        for r in batch.records {
-            let j = arena.count; arena.append(contentsOf: r.json)
-            let p = arena.count; arena.append(contentsOf: r.partitionKey.utf8)
-            let i = arena.count; arena.append(contentsOf: r.eventID.utf8)
-            offsets.append((j, r.json.count, p, r.partitionKey.utf8.count, i, r.eventID.utf8.count))
-        }
-        let types = batch.records.map { cType($0.eventType) }
         var status = oisp_export_status(struct_size: MemoryLayout<oisp_export_status>.size, accepted: 0, retry_after_ms: 0)
-        let rc: oisp_export_result = arena.withUnsafeBufferPointer { buf in
-            let base = buf.baseAddress
-            var recs: [oisp_record] = []
-            recs.reserveCapacity(offsets.count)
-            for (k, (o, r)) in zip(offsets, batch.records).enumerated() {
-                recs.append(oisp_record(struct_size: MemoryLayout<oisp_record>.size, event_type: types[k],
-                                        timestamp_ns: r.timestampNs,
-                                        partition_key: oisp_bytes(ptr: base.map { $0 + o.pk }, len: o.pklen),
-                                        event_id: oisp_bytes(ptr: base.map { $0 + o.id }, len: o.idlen),
-                                        flags: r.flags, reserved0: 0,
-                                        json: oisp_bytes(ptr: base.map { $0 + o.json }, len: o.jlen)))
+        let rc: oisp_export_result = batch.records.withContiguousStorageIfAvailable { rs -> oisp_export_result in
+            var total = 0
+            for k in rs.indices { total += rs[k].json.count + rs[k].partitionKey.utf8.count + rs[k].eventID.utf8.count }
+            if arena.count < max(total, 1) { arena = [UInt8](repeating: 0, count: max(total, 1)) }
+            // event types repeat: one C string lookup per distinct type, not per record
+            var lastType = "", lastC: UnsafeMutablePointer<CChar>? = nil
+            return arena.withUnsafeMutableBufferPointer { ab -> oisp_export_result in
+                let base = ab.baseAddress!
+                var at = 0
+                @inline(__always) func put(_ s: String) -> oisp_bytes {
+                    var s = s
+                    let start = at
+                    let n = s.withUTF8 { u -> Int in
+                        if let src = u.baseAddress { (base + at).update(from: src, count: u.count) }
+                        return u.count
+                    }
+                    at += n
+                    return oisp_bytes(ptr: UnsafePointer(base + start), len: n)
+                }
+                var recs: [oisp_record] = []
+                recs.reserveCapacity(rs.count)
+                for k in rs.indices {
+                    let jstart = at
+                    let jlen = rs[k].json.withUnsafeBufferPointer { u -> Int in
+                        if let src = u.baseAddress { (base + at).update(from: src, count: u.count) }
+                        return u.count
+                    }
+                    at += jlen
+                    let pk = put(rs[k].partitionKey), id = put(rs[k].eventID)
+                    if lastC == nil || rs[k].eventType != lastType { lastType = rs[k].eventType; lastC = cType(lastType) }
+                    recs.append(oisp_record(struct_size: MemoryLayout<oisp_record>.size, event_type: lastC,
+                                            timestamp_ns: rs[k].timestampNs, partition_key: pk, event_id: id,
+                                            flags: rs[k].flags, reserved0: 0,
+                                            json: oisp_bytes(ptr: UnsafePointer(base + jstart), len: jlen)))
+                }
+                return recs.withUnsafeBufferPointer { rb in
+                    var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
+                                       attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count)
+                    return plugin.table.pointee.on_export(instance, &b, &status)
+                }
             }
-            return recs.withUnsafeBufferPointer { rb in
-                var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
-                                   attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count)
-                return plugin.table.pointee.on_export(instance, &b, &status)
-            }
-        }
+        }!
         switch rc {
         case OISP_EXPORT_OK: return .ok
         case OISP_EXPORT_RETRY:

@@ -261,6 +261,10 @@ public struct SecretScanner: Sendable {
 
     static let assignmentKeywords: [StaticString] = ["api_key", "apikey", "api-key", "access_key", "secret_key", "client_secret",
                                                      "auth_token", "access_token", "secret", "token", "password", "passwd", "pwd"]
+    /// The keywords as lower-case bytes with '-' read as '_' (how a word is compared against them).
+    static let assignmentKeywordBytes: [[UInt8]] = assignmentKeywords.map { k in
+        UnsafeBufferPointer(start: k.utf8Start, count: k.utf8CodeUnitCount).map { $0 == 45 ? 95 : $0 }
+    }
 
     /// `api_key = "…"`, `"password": "…"`, `token: …` — the value is redacted.
     func assignment(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> Finding? {
@@ -276,11 +280,13 @@ public struct SecretScanner: Sendable {
         case (111, 114, 100), (115, 119, 100), (112, 119, 100): break // ord swd pwd
         default: return nil
         }
-        var word = [UInt8](UnsafeBufferPointer(rebasing: b[i..<e])).map(SecretScanner.lower)
-        word = word.map { $0 == 45 ? 95 : $0 }
-        let w = String(decoding: word, as: UTF8.self)
-        guard SecretScanner.assignmentKeywords.contains(where: { w.hasSuffix($0.description.replacingOccurrences(of: "-", with: "_")) }) else { return nil }
-        if w.hasSuffix("tokens") { return nil }
+        // lower-cased, '-' read as '_', compared as bytes: most candidates end here, unallocated
+        @inline(__always) func folded(_ k: Int) -> UInt8 { let c = SecretScanner.lower(b[k]); return c == 45 ? 95 : c }
+        let wordStart = i, wordEnd = e
+        guard SecretScanner.assignmentKeywordBytes.contains(where: { kw in
+            kw.count <= wordEnd - wordStart && kw.indices.allSatisfy { kw[$0] == folded(wordEnd - kw.count + $0) }
+        }) else { return nil }
+        let w = String(decoding: (wordStart..<wordEnd).map(folded), as: UTF8.self)
         while e < b.count && (b[e] == 34 || b[e] == 39 || b[e] == 32) { e += 1 }
         guard e < b.count, b[e] == 61 || b[e] == 58 else { return nil }
         e += 1
