@@ -30,9 +30,15 @@
 enum key_mode { KEY_EVENT_ID, KEY_HOST, KEY_PID, KEY_NONE };
 
 /* Delivery state of one record of the batch in flight. */
+/* One export call's delivery state: a counter the call waits on, one slot per message. */
+struct batch_state {
+    size_t reported; /* delivery reports received, atomic */
+};
+
 struct slot {
     int done;
     rd_kafka_resp_err_t err;
+    struct batch_state *batch;
 };
 
 struct oisp_exporter_instance {
@@ -74,6 +80,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     /* any thread's rd_kafka_poll may serve this report: publish err before done */
     s->err = m->err;
     __atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&s->batch->reported, 1, __ATOMIC_RELEASE);
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -200,8 +207,13 @@ static int retriable(rd_kafka_resp_err_t e) {
 }
 
 static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_batch *b, oisp_export_status *st) {
+    /* Payloads are handed to librdkafka without copying: the host keeps every record valid for
+     * the whole call, and this call returns only after each message's delivery report (success,
+     * failure or purge) has arrived, so librdkafka never holds a pointer past the call. */
     struct slot *slots = calloc(b->count ? b->count : 1, sizeof *slots);
     if (!slots) return OISP_EXPORT_RETRY;
+    struct batch_state state = {0};
+    for (size_t i = 0; i < b->count; i++) slots[i].batch = &state;
     size_t queued = 0;
     rd_kafka_resp_err_t produce_err = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (size_t i = 0; i < b->count; i++) {
@@ -235,7 +247,7 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
         rd_kafka_resp_err_t e;
         for (;;) {
             e = rd_kafka_producev(in->rk, RD_KAFKA_V_RKT(in->rkt), RD_KAFKA_V_VALUE((void *)r->json.ptr, r->json.len),
-                                  RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_MSGFLAGS(0),
                                   RD_KAFKA_V_HEADER("event_type", r->event_type, -1),
                                   RD_KAFKA_V_HEADER("oisp_version", "0.1", -1),
                                   RD_KAFKA_V_OPAQUE(&slots[i]), RD_KAFKA_V_END);
@@ -248,29 +260,24 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
     /* Wait for every delivery report of this batch, bounded by timeout_ms. */
     long deadline = now_ms() + in->timeout_ms + 1000;
     size_t done = 0;
-    while (now_ms() < deadline) {
+    while ((done = __atomic_load_n(&state.reported, __ATOMIC_ACQUIRE)) < queued && now_ms() < deadline)
         rd_kafka_poll(in->rk, 20);
-        done = 0;
-        for (size_t i = 0; i < queued; i++) done += __atomic_load_n(&slots[i].done, __ATOMIC_ACQUIRE);
-        if (done == queued) break;
-    }
     oisp_export_result res = OISP_EXPORT_OK;
-    int leak_slots = 0;
     thread_error_set = 0;
     if (done < queued) {
-        /* Not confirmed in time: purge what is still queued so it is not sent after the retry. */
+        /* Not confirmed in time: purge what is still queued or in flight so it is not sent after
+         * the retry. Purged messages still get (failed) delivery reports, which point into
+         * `slots` and whose payloads are the host's records: wait for every one before
+         * returning (librdkafka reports each message exactly once; purged ones at once). */
         rd_kafka_purge(in->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        /* purged messages still get (failed) delivery reports that point into `slots`: wait for
-         * them before freeing; if they do not come, leak the slots rather than risk a write
-         * into freed memory */
-        long purge_deadline = now_ms() + 5000;
-        size_t reported = done;
-        while (reported < queued && now_ms() < purge_deadline) {
+        long warn_at = now_ms() + 5000;
+        while (__atomic_load_n(&state.reported, __ATOMIC_ACQUIRE) < queued) {
             rd_kafka_poll(in->rk, 20);
-            reported = 0;
-            for (size_t i = 0; i < queued; i++) reported += __atomic_load_n(&slots[i].done, __ATOMIC_ACQUIRE);
+            if (warn_at && now_ms() > warn_at) {
+                host_log(in, OISP_LOG_WARN, "kafka exporter: still waiting for purged messages' delivery reports");
+                warn_at = 0;
+            }
         }
-        if (reported < queued) leak_slots = 1;
         set_export_error("delivery not confirmed within timeout_ms (brokers unreachable?)%s", NULL);
         res = OISP_EXPORT_RETRY;
     }
@@ -291,7 +298,7 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
     }
     if (res == OISP_EXPORT_RETRY) st->accepted = accepted;
     if (res == OISP_EXPORT_OK) in->host->callback_counter_add(in->host->host_ctx, "kafka_messages", queued);
-    if (!leak_slots) free(slots);
+    free(slots);
     return res;
 }
 

@@ -11,7 +11,7 @@ import OISPRedact
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (see Benchmarks/run.sh for the side-by-side runs).",
-        subcommands: [Pipeline.self, MakeInput.self])
+        subcommands: [Pipeline.self, Exporter.self, MakeInput.self])
 
     struct MakeInput: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "make-input", abstract: "Write N ~1 KiB AI events as JSONL.")
@@ -86,6 +86,50 @@ struct BenchCommand: ParsableCommand {
             let rate = Double(n) / secs
             print(String(format: "pipeline: %d events (%.0f B avg) in %.3f s = %.0f events/s; peak RSS %.1f MiB; redaction=%@; %d via the byte lane",
                          n, Double(bytes) / Double(max(1, n)), secs, rate, Double(ru.ru_maxrss) / 1024, redaction, fast))
+        }
+    }
+
+    /// `bench exporter`: the exporters alone. The input is parsed and redacted first (not timed);
+    /// the timed part is hand-off → exporter plugin → backend → the backend's acknowledgement, for
+    /// every record, through the same pipeline workers, batching and ABI as `record`/`replay`.
+    struct Exporter: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "exporter",
+            abstract: "Events/s through the enabled exporters only (input redacted beforehand, not timed).")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .shortAndLong, help: "Input JSONL (from `bench make-input`).") var input: String
+        @Option(name: .long, help: "Seconds to wait for the exporters to deliver everything.") var timeout: Double = 120
+
+        func run() throws {
+            let config = try global.loadConfig()
+            let logger = global.logger(for: config)
+            guard let data = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
+            let runtime = try SensorRuntime(config: config, logger: logger, output: nil)
+            guard !runtime.pipeline.exporterNames.isEmpty else { throw ValidationError("no exporter is enabled in the configuration") }
+            var records: [ExportRecord] = []
+            let all = [UInt8](data)
+            all.withUnsafeBufferPointer { b in
+                var start = 0
+                for i in b.indices where b[i] == 10 {
+                    let l = UnsafeBufferPointer(rebasing: b[start..<i])
+                    start = i + 1
+                    if let r = runtime.redaction.record(canonical: l) { records.append(r); continue }
+                    if var e = try? OISPEvent(jsonBytes: l), let r = runtime.pipeline.record(for: &e) { records.append(r) }
+                }
+            }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var i = 0
+            while i < records.count {
+                let j = min(records.count, i + 512)
+                runtime.pipeline.submit(records: records[i..<j], block: true)
+                i = j
+            }
+            let stats = runtime.finish(timeout: timeout)
+            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            for (name, st) in stats.exporters.sorted(by: { $0.key < $1.key }) {
+                print(String(format: "exporter %@: %d events handed over, %d acknowledged by the backend, %d dropped in %.3f s = %.0f events/s",
+                             name, records.count, st.exported, st.droppedTotal, secs, Double(st.exported) / secs))
+            }
         }
     }
 }
