@@ -55,7 +55,8 @@ struct CanonicalLane {
     var dataStart = -1
     var scratch: [UInt8] = []
 
-    var eventID = "", eventType = "", hostname = "", pid: Int64?
+    var eventID = "", eventType = "", pid: Int64?
+    var hostStart = 0, hostEnd = 0
     var tsNs: Int64 = 0
     var extHasRedaction = false, partial = false
     var extInsertAt = -1
@@ -65,22 +66,12 @@ struct CanonicalLane {
     }
 
     // Envelope members in the writer's order; bit masks of the required ones.
-    static let top: [[UInt8]] = ["oisp_version", "event_id", "event_type", "ts", "ts_mono", "host", "actor", "process", "app",
-                                 "source", "confidence", "attrs", "ext", "related_events", "trace_context", "data"].map { Array($0.utf8) }
     static let topRequired: UInt32 = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 9 | 1 << 15
-    static let hostKeys: [[UInt8]] = ["hostname", "device_id", "os", "os_version", "arch"].map { Array($0.utf8) }
-    static let actorKeys: [[UInt8]] = ["uid", "user", "gid", "session_id", "identity"].map { Array($0.utf8) }
-    static let identityKeys: [[UInt8]] = ["provider", "email", "user_id"].map { Array($0.utf8) }
-    static let processKeys: [[UInt8]] = ["pid", "ppid", "exe", "name", "cmdline", "cwd", "tid", "uid", "container_id",
-                                         "pod_name", "pod_namespace", "hash"].map { Array($0.utf8) }
     static let processInts: UInt32 = 1 << 0 | 1 << 1 | 1 << 6 | 1 << 7
-    static let sourceKeys: [[UInt8]] = ["collector", "collector_version", "capture_method", "capture_point", "sensor_host"].map { Array($0.utf8) }
-    static let confidenceKeys: [[UInt8]] = ["level", "completeness", "reasons"].map { Array($0.utf8) }
-    static let relatedKeys: [[UInt8]] = ["event_id", "relationship"].map { Array($0.utf8) }
-    static let traceKeys: [[UInt8]] = ["trace_id", "span_id", "trace_flags"].map { Array($0.utf8) }
-    static let skipKeys: [[UInt8]] = Redactor.skipKeys.map { Array($0.utf8) }
-    static let redactionKey: [UInt8] = Array("oisp.redaction".utf8)
-    static let partialValue: [UInt8] = Array("partial".utf8)
+
+    /// Read once per event: every key list the lane compares against (one global access, no
+    /// reference counting per comparison).
+    let t = LaneTables.shared
 
     // MARK: - Driver
 
@@ -89,7 +80,7 @@ struct CanonicalLane {
         i = 1
         var last = -1, first = true, seen: UInt32 = 0
         while true {
-            guard let k = nextKey(CanonicalLane.top, &last, &first) else { return nil }
+            guard let k = nextKey(t.top, &last, &first) else { return nil }
             if k < 0 { break }
             seen |= 1 << UInt32(k)
             if k >= 13 && extInsertAt < 0 { extInsertAt = keyStart }
@@ -105,7 +96,7 @@ struct CanonicalLane {
             case 6: guard actor() else { return nil }
             case 7: guard process() else { return nil }
             case 8, 11: guard peek(UInt8(ascii: "{")), value(scan: false, depth: 1) else { return nil }
-            case 9: guard flatStrings(CanonicalLane.sourceKeys, required: 1) else { return nil }
+            case 9: guard flatStrings(t.sourceKeys, required: 1) else { return nil }
             case 10: guard confidence() else { return nil }
             case 12: guard ext() else { return nil }
             case 13: guard related() else { return nil }
@@ -144,10 +135,28 @@ struct CanonicalLane {
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[pos...]))
         }
-        let pk = pid.map { "\(hostname)/\($0)" } ?? hostname
+        let pk = partitionKey()
         return CanonicalEvent(json: out, eventID: eventID, eventType: eventType, timestampNs: tsNs, partitionKey: pk,
                               redacted: extHasRedaction || !found.isEmpty, partial: partial,
                               findings: found.map { (type: $0.key, count: $0.value) })
+    }
+
+    /// `host/pid` (or the host alone), as `ExportRecord(event:)` builds it, written in one go.
+    func partitionKey() -> String {
+        let hn = hostEnd - hostStart
+        guard let pid else { return String(decoding: UnsafeBufferPointer(rebasing: buf[hostStart..<hostEnd]), as: UTF8.self) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // room for 20 digits and a sign
+        return withUnsafeMutableBytes(of: &digits) { d -> String in
+            var v = pid.magnitude, n = 0
+            repeat { d[23 - n] = UInt8(48 + v % 10); v /= 10; n += 1 } while v > 0
+            if pid < 0 { d[23 - n] = 45; n += 1 }
+            return String(unsafeUninitializedCapacity: hn + 1 + n) { out in
+                if hn > 0 { out.baseAddress!.update(from: buf.baseAddress! + hostStart, count: hn) }
+                out[hn] = 47
+                for k in 0..<n { out[hn + 1 + k] = d[24 - n + k] }
+                return hn + 1 + n
+            }
+        }
     }
 
     // MARK: - Tokens
@@ -158,16 +167,9 @@ struct CanonicalLane {
         String(decoding: UnsafeBufferPointer(rebasing: buf[r.start..<r.end]), as: UTF8.self)
     }
 
-    func equals(_ start: Int, _ end: Int, _ name: [UInt8]) -> Bool {
-        guard end - start == name.count else { return false }
-        var k = 0
-        while k < name.count { if buf[start + k] != name[k] { return false }; k += 1 }
-        return true
-    }
-
     /// Reads `,"key":` (or the closing `}`) of an envelope object whose keys must come from
     /// `names`, in that order, each at most once. Returns the key's index, -1 at `}`, nil otherwise.
-    mutating func nextKey(_ names: [[UInt8]], _ last: inout Int, _ first: inout Bool) -> Int? {
+    mutating func nextKey(_ names: KeyTable, _ last: inout Int, _ first: inout Bool) -> Int? {
         guard i < buf.count else { return nil }
         if buf[i] == UInt8(ascii: "}") { i += 1; return -1 }
         if !first { guard buf[i] == UInt8(ascii: ",") else { return nil }; i += 1 }
@@ -177,7 +179,7 @@ struct CanonicalLane {
         i += 1
         var k = last + 1
         while k < names.count {
-            if equals(r.start, r.end, names[k]) { last = k; return k }
+            if names.matches(k, buf, r.start, r.end) { last = k; return k }
             k += 1
         }
         return nil
@@ -325,7 +327,7 @@ struct CanonicalLane {
     // MARK: - Envelope objects
 
     /// An object whose members are all optional-or-required strings from `names`.
-    mutating func flatStrings(_ names: [[UInt8]], required: UInt32) -> Bool {
+    mutating func flatStrings(_ names: KeyTable, required: UInt32) -> Bool {
         guard peek(UInt8(ascii: "{")) else { return false }
         i += 1
         var last = -1, first = true, seen: UInt32 = 0
@@ -343,11 +345,11 @@ struct CanonicalLane {
         i += 1
         var last = -1, first = true, seen: UInt32 = 0
         while true {
-            guard let k = nextKey(CanonicalLane.hostKeys, &last, &first) else { return false }
+            guard let k = nextKey(t.hostKeys, &last, &first) else { return false }
             if k < 0 { break }
             seen |= 1 << UInt32(k)
             guard let r = string() else { return false }
-            if k == 0 { guard !r.escaped else { return false }; hostname = text(r) }
+            if k == 0 { guard !r.escaped else { return false }; hostStart = r.start; hostEnd = r.end }
         }
         return seen & 1 == 1
     }
@@ -357,11 +359,11 @@ struct CanonicalLane {
         i += 1
         var last = -1, first = true
         while true {
-            guard let k = nextKey(CanonicalLane.actorKeys, &last, &first) else { return false }
+            guard let k = nextKey(t.actorKeys, &last, &first) else { return false }
             if k < 0 { return true }
             switch k {
             case 0, 2: guard int() != nil else { return false }
-            case 4: guard flatStrings(CanonicalLane.identityKeys, required: 1) else { return false }
+            case 4: guard flatStrings(t.identityKeys, required: 1) else { return false }
             default: guard string() != nil else { return false }
             }
         }
@@ -372,7 +374,7 @@ struct CanonicalLane {
         i += 1
         var last = -1, first = true, seen: UInt32 = 0
         while true {
-            guard let k = nextKey(CanonicalLane.processKeys, &last, &first) else { return false }
+            guard let k = nextKey(t.processKeys, &last, &first) else { return false }
             if k < 0 { break }
             seen |= 1 << UInt32(k)
             if CanonicalLane.processInts & (1 << UInt32(k)) != 0 {
@@ -393,7 +395,7 @@ struct CanonicalLane {
         i += 1
         var last = -1, first = true, seen: UInt32 = 0
         while true {
-            guard let k = nextKey(CanonicalLane.confidenceKeys, &last, &first) else { return false }
+            guard let k = nextKey(t.confidenceKeys, &last, &first) else { return false }
             if k < 0 { break }
             seen |= 1 << UInt32(k)
             if k == 2 {
@@ -409,7 +411,7 @@ struct CanonicalLane {
                 }
             } else {
                 guard let r = string() else { return false }
-                if k == 1 { partial = equals(r.start, r.end, CanonicalLane.partialValue) }
+                if k == 1 { partial = t.partialValue.matches(0, buf, r.start, r.end) }
             }
         }
         return seen == 7
@@ -422,7 +424,7 @@ struct CanonicalLane {
         while true {
             guard let r = string(), peek(UInt8(ascii: ":")) else { return false }
             i += 1
-            if !r.escaped && equals(r.start, r.end, CanonicalLane.redactionKey) { extHasRedaction = true }
+            if !r.escaped && t.redactionKey.matches(0, buf, r.start, r.end) { extHasRedaction = true }
             guard value(scan: false, depth: 2), i < buf.count else { return false }
             if buf[i] == UInt8(ascii: ",") { i += 1; continue }
             guard buf[i] == UInt8(ascii: "}") else { return false }
@@ -436,7 +438,7 @@ struct CanonicalLane {
         i += 1
         if peek(UInt8(ascii: "]")) { i += 1; return true }
         while true {
-            guard flatStrings(CanonicalLane.relatedKeys, required: 3), i < buf.count else { return false }
+            guard flatStrings(t.relatedKeys, required: 3), i < buf.count else { return false }
             if buf[i] == UInt8(ascii: ",") { i += 1; continue }
             guard buf[i] == UInt8(ascii: "]") else { return false }
             i += 1
@@ -449,7 +451,7 @@ struct CanonicalLane {
         i += 1
         var last = -1, first = true, seen: UInt32 = 0
         while true {
-            guard let k = nextKey(CanonicalLane.traceKeys, &last, &first) else { return false }
+            guard let k = nextKey(t.traceKeys, &last, &first) else { return false }
             if k < 0 { break }
             seen |= 1 << UInt32(k)
             if k == 2 { guard int() != nil else { return false } } else { guard string() != nil else { return false } }
@@ -460,7 +462,7 @@ struct CanonicalLane {
     // MARK: - Free-form values (app, attrs, ext, data)
 
     func isSkipKey(_ start: Int, _ end: Int) -> Bool {
-        for k in CanonicalLane.skipKeys where equals(start, end, k) { return true }
+        for k in 0..<t.skipKeys.count where t.skipKeys.matches(k, buf, start, end) { return true }
         return false
     }
 
@@ -611,4 +613,53 @@ struct CanonicalLane {
         fields.append(["path": .string(p), "original_length": .int(Int64(original.count)), "hash": .string(redactor.hash(original))])
         return true
     }
+}
+
+/// Names laid out once in memory that is never freed, compared as bytes without reference
+/// counting (the lane compares a key against these lists for every member of every event).
+struct KeyTable: @unchecked Sendable {
+    let bytes: UnsafePointer<UInt8>
+    /// `count + 1` offsets into `bytes`.
+    let starts: UnsafePointer<Int>
+    let count: Int
+
+    init(_ names: [String]) {
+        let all = names.flatMap { Array($0.utf8) }
+        let b = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, all.count))
+        b.initialize(from: all, count: all.count)
+        let st = UnsafeMutablePointer<Int>.allocate(capacity: names.count + 1)
+        var at = 0
+        for (k, n) in names.enumerated() { st[k] = at; at += n.utf8.count }
+        st[names.count] = at
+        bytes = UnsafePointer(b); starts = UnsafePointer(st); count = names.count
+    }
+
+    /// Whether name `k` equals `buf[start..<end]`.
+    @inline(__always) func matches(_ k: Int, _ buf: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
+        let a = starts[k], n = starts[k + 1] - a
+        guard end - start == n else { return false }
+        let p = buf.baseAddress! + start
+        var j = 0
+        while j < n { if p[j] != bytes[a + j] { return false }; j += 1 }
+        return true
+    }
+}
+
+/// Every key list of the canonical lane, built once.
+final class LaneTables: Sendable {
+    static let shared = LaneTables()
+    let top = KeyTable(["oisp_version", "event_id", "event_type", "ts", "ts_mono", "host", "actor", "process", "app",
+                        "source", "confidence", "attrs", "ext", "related_events", "trace_context", "data"])
+    let hostKeys = KeyTable(["hostname", "device_id", "os", "os_version", "arch"])
+    let actorKeys = KeyTable(["uid", "user", "gid", "session_id", "identity"])
+    let identityKeys = KeyTable(["provider", "email", "user_id"])
+    let processKeys = KeyTable(["pid", "ppid", "exe", "name", "cmdline", "cwd", "tid", "uid", "container_id",
+                                "pod_name", "pod_namespace", "hash"])
+    let sourceKeys = KeyTable(["collector", "collector_version", "capture_method", "capture_point", "sensor_host"])
+    let confidenceKeys = KeyTable(["level", "completeness", "reasons"])
+    let relatedKeys = KeyTable(["event_id", "relationship"])
+    let traceKeys = KeyTable(["trace_id", "span_id", "trace_flags"])
+    let skipKeys = KeyTable(Redactor.skipKeys.sorted())
+    let redactionKey = KeyTable(["oisp.redaction"])
+    let partialValue = KeyTable(["partial"])
 }
