@@ -83,14 +83,23 @@ if [[ $WHAT == *kafka* ]]; then
   # 2000-event batches with 4 in flight: each export waits for its delivery reports, so several
   # smaller batches keep librdkafka busy while earlier ones are acknowledged
   printf '[export.kafka]\nenabled = true\nbrokers = ["%s"]\ntopic = "bench-oisp"\ncompression = "snappy"\nbatch_size = 2000\nlinger_ms = 5\nmax_in_flight = 4\n[pipeline]\nqueue_size = 200000\n' "$B" > "$OUT/kafka.toml"
-  t0=$(date +%s.%N); "$S" replay -i "$OUT/kafka-in.jsonl" -c "$OUT/kafka.toml" 2>/dev/null; t1=$(date +%s.%N)
-  # the exporter alone: records parsed and redacted beforehand (untimed), then hand-off → plugin →
-  # librdkafka → broker → delivery reports for every record
-  alone=$("$S" bench exporter -i "$OUT/kafka-in.jsonl" -c "$OUT/kafka.toml" 2>/dev/null | sed -nE 's/.*= ([0-9]+) events\/s.*/\1/p')
-  t2=$(date +%s.%N); kcat -P -b "$B" -t bench-kcat -z snappy -X linger.ms=5 -X batch.num.messages=10000 -l "$OUT/kafka-in.jsonl"; t3=$(date +%s.%N)
+  # topics exist before anything is timed (the mock creates them on first use); each side runs
+  # 3 times in turn and its best run counts — the same rule for all three (this VM is noisy)
+  head -n 1 "$OUT/kafka-in.jsonl" | kcat -P -b "$B" -t bench-oisp 2>/dev/null
+  head -n 1 "$OUT/kafka-in.jsonl" | kcat -P -b "$B" -t bench-kcat 2>/dev/null
+  rate() { awk -v n="$n" -v a="$1" -v b="$2" 'BEGIN{printf "%.0f", n/(b-a)}'; }
+  ours=0; alone=0; peer=0
+  for _ in 1 2 3; do
+    t0=$(date +%s.%N); "$S" replay -i "$OUT/kafka-in.jsonl" -c "$OUT/kafka.toml" 2>/dev/null; t1=$(date +%s.%N)
+    r=$(rate "$t0" "$t1"); [ "$r" -gt "$ours" ] && ours=$r
+    # the exporter alone: records parsed and redacted beforehand (untimed), then hand-off →
+    # plugin → librdkafka → broker → delivery reports for every record
+    r=$("$S" bench exporter -i "$OUT/kafka-in.jsonl" -c "$OUT/kafka.toml" 2>/dev/null | sed -nE 's/.*= ([0-9]+) events\/s.*/\1/p')
+    [ "${r:-0}" -gt "$alone" ] && alone=$r
+    t2=$(date +%s.%N); kcat -P -b "$B" -t bench-kcat -z snappy -X linger.ms=5 -X batch.num.messages=10000 -l "$OUT/kafka-in.jsonl"; t3=$(date +%s.%N)
+    r=$(rate "$t2" "$t3"); [ "$r" -gt "$peer" ] && peer=$r
+  done
   kill $mock 2>/dev/null || true
-  ours=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
-  peer=$(awk -v n="$n" -v a="$t2" -v b="$t3" 'BEGIN{printf "%.0f", n/(b-a)}')
   echo "kafka: exporter alone (bench exporter) $alone events/s; oisp-sensor replay $ours events/s (whole process: parse, redact, export, delivery reports); kcat -P $peer msgs/s (whole process)"
   echo "RATIO kafka exporter/kcat = $(awk -v a="$alone" -v b="$peer" 'BEGIN{printf "%.2f", a/b}') (target >= 0.9); whole replay/kcat = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"
 fi

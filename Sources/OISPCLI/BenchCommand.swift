@@ -99,6 +99,7 @@ struct BenchCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(name: .shortAndLong, help: "Input JSONL (from `bench make-input`).") var input: String
         @Option(name: .long, help: "Seconds to wait for the exporters to deliver everything.") var timeout: Double = 120
+        @Option(name: .long, help: "Pause before the timed part, in ms (e.g. to attach a profiler).") var pauseMs: Int = 0
 
         func run() throws {
             let config = try global.loadConfig()
@@ -117,6 +118,7 @@ struct BenchCommand: ParsableCommand {
                     if var e = try? OISPEvent(jsonBytes: l), let r = runtime.pipeline.record(for: &e) { records.append(r) }
                 }
             }
+            if pauseMs > 0 { usleep(UInt32(pauseMs) * 1000) }
             let t0 = DispatchTime.now().uptimeNanoseconds
             var i = 0
             while i < records.count {

@@ -73,26 +73,31 @@ public final class ExporterWorker: @unchecked Sendable {
     /// Enqueues records without blocking; when the queue is full the oldest are dropped and counted.
     /// - Parameter block: wait for room instead of dropping or spooling (file sources such as
     ///   `replay` can wait; capture never does).
-    public func enqueue<S: Sequence>(_ records: S, block: Bool = false) where S.Element == ExportRecord {
+    public func enqueue(_ records: [ExportRecord], block: Bool = false) {
+        enqueue(records[...], block: block)
+    }
+
+    public func enqueue(_ records: ArraySlice<ExportRecord>, block: Bool = false) {
         var overflow: [ExportRecord] = []
         let spooling = spool.map { !$0.isEmpty } ?? false
         cond.lock()
         var added = 0
-        for r in records {
+        for k in records.indices {
+            let size = records[k].json.count
             added += 1
             if block {
-                while !finished && !queue.isEmpty && (queue.isFull || queueBytes + r.json.count > policy.queueMaxBytes) {
+                while !finished && !queue.isEmpty && (queue.isFull || queueBytes + size > policy.queueMaxBytes) {
                     cond.signal()
                     cond.wait()
                 }
             }
-            if spool != nil && (spooling || !overflow.isEmpty || queue.isFull || queueBytes + r.json.count > policy.queueMaxBytes) {
-                overflow.append(r) // keeps FIFO: memory queue first, then the spool
+            if spool != nil && (spooling || !overflow.isEmpty || queue.isFull || queueBytes + size > policy.queueMaxBytes) {
+                overflow.append(records[k]) // keeps FIFO: memory queue first, then the spool
                 continue
             }
             if queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }
-            queueBytes += r.json.count
-            if let old = queue.pushDroppingOldest(r) {
+            queueBytes += size
+            if let old = queue.pushDroppingOldest(records[k]) {
                 queueBytes -= old.json.count
                 stats.dropped["queue_full", default: 0] += 1; m.dropped("queue_full", 1)
             }
@@ -202,7 +207,7 @@ public final class ExporterWorker: @unchecked Sendable {
                 continue
             }
             let records = queue.popFirst(policy.batchSize)
-            for r in records { queueBytes -= r.json.count }
+            for k in records.indices { queueBytes -= records[k].json.count }
             cond.broadcast() // room for blocked submitters
             m.queueLength.record(queue.count)
             if !queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }

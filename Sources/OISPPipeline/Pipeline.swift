@@ -88,15 +88,21 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Hands records that already went through the stages (`record(for:)`, or a lane that does
     /// the same work on bytes) to every exporter, counting them by type.
-    public func submit<C: Collection>(records: C, block: Bool = false) where C.Element == ExportRecord {
+    /// Concrete (not generic) so callers in other modules get the specialised loop; records are
+    /// read in place by index, never copied out one by one.
+    public func submit(records: [ExportRecord], block: Bool = false) {
+        submit(records: records[...], block: block)
+    }
+
+    public func submit(records: ArraySlice<ExportRecord>, block: Bool = false) {
         guard !records.isEmpty else { return }
         var types: [String: Int] = [:]
         // runs of one type are common: hash once per run, not per record
         var run = "", runLength = 0
-        for r in records {
-            if runLength > 0 && r.eventType == run { runLength += 1; continue }
+        for k in records.indices {
+            if runLength > 0 && records[k].eventType == run { runLength += 1; continue }
             if runLength > 0 { types[run, default: 0] += runLength }
-            run = r.eventType; runLength = 1
+            run = records[k].eventType; runLength = 1
         }
         if runLength > 0 { types[run, default: 0] += runLength }
         lock.lock()

@@ -36,8 +36,7 @@ struct RingQueue<Element> {
 
     mutating func popFirst() -> Element? {
         guard count > 0 else { return nil }
-        let e = storage[head]
-        storage[head] = nil
+        let e = storage[head].take() // moved out: no copy, no extra reference counting
         head = (head + 1) % storage.count
         count -= 1
         if count == 0 { head = 0; if storage.count < capacity { storage.removeAll(keepingCapacity: true) } }
