@@ -89,7 +89,7 @@ struct CanonicalLane {
             case 1: guard let r = string(), !r.escaped else { return nil }; eventID = text(r)
             case 2:
                 guard let r = string(), !r.escaped, buf[r.start..<r.end].contains(UInt8(ascii: ".")) else { return nil }
-                eventType = text(r)
+                eventType = t.internedType(buf, r.start, r.end) ?? text(r)
             case 3: guard timestamp() else { return nil }
             case 4: guard int() != nil else { return nil }
             case 5: guard host() else { return nil }
@@ -318,7 +318,12 @@ struct CanonicalLane {
         func num(_ k: Int, _ n: Int) -> Int { (k..<(k + n)).reduce(0) { $0 * 10 + Int(u[$1] - 48) } }
         let year = num(0, 4), month = num(5, 2)
         let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        let days: Int
+        switch month {
+        case 2: days = leap ? 29 : 28
+        case 4, 6, 9, 11: days = 30
+        default: days = 31
+        }
         guard num(8, 2) <= days, num(17, 2) < 60 else { return false }
         tsNs = ns
         return true
@@ -661,5 +666,17 @@ final class LaneTables: Sendable {
     let traceKeys = KeyTable(["trace_id", "span_id", "trace_flags"])
     let skipKeys = KeyTable(Redactor.skipKeys.sorted())
     let redactionKey = KeyTable(["oisp.redaction"])
+    /// The spec's event types: a match reuses one immortal string instead of allocating per event.
+    static let eventTypeNames = ["ai.request", "ai.response", "ai.streaming_chunk", "ai.embedding", "agent.tool_call",
+                                 "agent.tool_result", "agent.plan_step", "agent.rag_retrieve", "agent.session",
+                                 "process.exec", "process.exit", "process.fork", "file.open", "file.read", "file.write",
+                                 "file.close", "network.connect", "network.accept", "network.flow", "network.dns"]
+    let eventTypes = KeyTable(LaneTables.eventTypeNames)
+    let eventTypeStrings = LaneTables.eventTypeNames
+
+    func internedType(_ buf: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> String? {
+        for k in 0..<eventTypes.count where eventTypes.matches(k, buf, start, end) { return eventTypeStrings[k] }
+        return nil
+    }
     let partialValue = KeyTable(["partial"])
 }
