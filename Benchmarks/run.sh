@@ -25,10 +25,7 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}'
 if [[ $WHAT == *pipeline* ]]; then
   "$S" bench make-input -o "$OUT/events.jsonl" --count 200000 >/dev/null
   head -n 100000 "$OUT/events.jsonl" > "$OUT/events-100k.jsonl"
-  ours=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction safe)
-  full=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction full)
-  general=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --general)
-  peer=$(taskset -c 0 $PY - "$OUT/events.jsonl" <<'PYEOF'
+  cat > "$OUT/orjson_peer.py" <<'PYEOF'
 import orjson, sys, time
 lines = open(sys.argv[1], "rb").read().splitlines()
 t = time.perf_counter()
@@ -38,11 +35,18 @@ with open("/dev/null", "wb") as f:
 dt = time.perf_counter() - t
 print(f"{len(lines) / dt:.0f}")
 PYEOF
-)
+  # each side runs 3 times in turn on core 0 and its best run counts (the same rule for both)
+  rate=0; peer=0
+  for _ in 1 2 3; do
+    o=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction safe)
+    r=$(echo "$o" | sed -E 's/.*= ([0-9]+) events\/s.*/\1/'); [ "$r" -gt "$rate" ] && { rate=$r; ours=$o; }
+    r=$(taskset -c 0 $PY "$OUT/orjson_peer.py" "$OUT/events.jsonl"); [ "$r" -gt "$peer" ] && peer=$r
+  done
+  full=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction full)
+  general=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --general)
   cc -O2 -shared -fPIC -o "$OUT/malloc_count.so" Benchmarks/malloc_count.c -ldl
   a200=$(LD_PRELOAD="$OUT/malloc_count.so" "$S" bench pipeline -i "$OUT/events.jsonl" 2>&1 >/dev/null | sed -n 's/malloc_calls=//p' | tail -1)
   a100=$(LD_PRELOAD="$OUT/malloc_count.so" "$S" bench pipeline -i "$OUT/events-100k.jsonl" 2>&1 >/dev/null | sed -n 's/malloc_calls=//p' | tail -1)
-  rate=$(echo "$ours" | sed -E 's/.*= ([0-9]+) events\/s.*/\1/')
   echo "$ours"
   echo "$full"
   echo "general path only (parse into a tree, redact, serialise): $general"
@@ -116,8 +120,8 @@ if [[ $WHAT == *otlp* ]]; then
   rpid=$!
   sleep 1.5
   printf '[export.otlp]\nenabled = true\nendpoint = "http://127.0.0.1:%s"\nbatch_size = 2048\n' "$port" > "$OUT/otlp.toml"
-  t0=$(date +%s.%N); "$S" replay -i "$OUT/otlp-in.jsonl" -c "$OUT/otlp.toml" 2>/dev/null; t1=$(date +%s.%N)
-  peer=$($PY - "$port" "$spans" <<'PYEOF'
+  # each side runs 3 times in turn and its best run counts (the same rule for both; noisy VM)
+  cat > "$OUT/otlp_peer.py" <<'PYEOF'
 import sys, time
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -136,9 +140,13 @@ for i in range(n):
 tp.force_flush(); tp.shutdown()
 print(f"{n / (time.perf_counter() - t):.0f}")
 PYEOF
-)
+  ours=0; peer=0
+  for _ in 1 2 3; do
+    t0=$(date +%s.%N); "$S" replay -i "$OUT/otlp-in.jsonl" -c "$OUT/otlp.toml" 2>/dev/null; t1=$(date +%s.%N)
+    r=$(awk -v n="$spans" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}'); [ "$r" -gt "$ours" ] && ours=$r
+    r=$($PY "$OUT/otlp_peer.py" "$port" "$spans"); [ "$r" -gt "$peer" ] && peer=$r
+  done
   kill $rpid 2>/dev/null || true
-  ours=$(awk -v n="$spans" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
   echo "otlp (gRPC into rotel): oisp-sensor replay $ours AI spans/s ($(wc -l < "$OUT/otlp-in.jsonl") events parsed, redacted, paired); official Python SDK exporter $peer spans/s"
   echo "RATIO otlp ours/python = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}') (target >= 1)"
 fi
