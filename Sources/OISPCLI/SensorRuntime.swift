@@ -188,7 +188,7 @@ final class RedactionStage: EventStage, @unchecked Sendable {
     func record(canonical line: UnsafeBufferPointer<UInt8>) -> ExportRecord? {
         guard let c = redactor.redactCanonical(line) else { return nil }
         for f in c.findings { count(f.type, f.count) }
-        return ExportRecord(eventID: c.eventID, eventType: c.eventType, timestampNs: c.timestampNs, partitionKey: c.partitionKey,
-                            flags: (c.redacted ? 2 : 0) | (c.partial ? 1 : 0), json: c.json)
+        return ExportRecord(packed: c.storage, jsonCount: c.jsonCount, idCount: c.idCount, eventType: c.eventType,
+                            timestampNs: c.timestampNs, flags: (c.redacted ? 2 : 0) | (c.partial ? 1 : 0))
     }
 }

@@ -1,18 +1,36 @@
 import OISPEvent
 
-/// One serialised, redacted event as handed to exporters. The JSON bytes are shared (copy on
-/// write) between every exporter's queue.
+/// One serialised, redacted event as handed to exporters. Its bytes — the event JSON, then
+/// the event id, then the partition key — live in one array (one allocation and one reference
+/// per record), shared copy-on-write between every exporter's queue.
 public struct ExportRecord: Sendable {
-    public var eventID: String
+    /// `json`, `eventID` and `partitionKey`, back to back.
+    public private(set) var storage: [UInt8]
+    public private(set) var jsonCount: Int
+    public private(set) var idCount: Int
     public var eventType: String
     public var timestampNs: Int64
-    public var partitionKey: String
     public var flags: UInt32
-    public var json: [UInt8]
+
+    /// The event JSON (no newline).
+    public var json: ArraySlice<UInt8> { storage[0..<jsonCount] }
+    public var eventID: String { String(decoding: storage[jsonCount..<(jsonCount + idCount)], as: UTF8.self) }
+    /// `host/pid`, or the host alone.
+    public var partitionKey: String { String(decoding: storage[(jsonCount + idCount)...], as: UTF8.self) }
 
     public init(eventID: String, eventType: String, timestampNs: Int64, partitionKey: String, flags: UInt32 = 0, json: [UInt8]) {
-        self.eventID = eventID; self.eventType = eventType; self.timestampNs = timestampNs
-        self.partitionKey = partitionKey; self.flags = flags; self.json = json
+        var s = json
+        s.reserveCapacity(json.count + eventID.utf8.count + partitionKey.utf8.count)
+        s.append(contentsOf: eventID.utf8)
+        s.append(contentsOf: partitionKey.utf8)
+        self.init(packed: s, jsonCount: json.count, idCount: eventID.utf8.count, eventType: eventType, timestampNs: timestampNs, flags: flags)
+    }
+
+    /// From bytes already laid out as `json ‖ eventID ‖ partitionKey` (no copy).
+    public init(packed storage: [UInt8], jsonCount: Int, idCount: Int, eventType: String, timestampNs: Int64, flags: UInt32) {
+        precondition(jsonCount >= 0 && idCount >= 0 && jsonCount + idCount <= storage.count)
+        self.storage = storage; self.jsonCount = jsonCount; self.idCount = idCount
+        self.eventType = eventType; self.timestampNs = timestampNs; self.flags = flags
     }
 
     /// Serialises an event (after redaction) into a record.
@@ -24,6 +42,14 @@ public struct ExportRecord: Sendable {
         if event.confidence?.completeness == "partial" { f |= 1 } // OISP_RECORD_FLAG_TRUNCATED
         self.init(eventID: event.eventID, eventType: event.eventType, timestampNs: event.ts.nanoseconds,
                   partitionKey: pk, flags: f, json: event.jsonBytes())
+    }
+
+    /// The JSON, event id and partition key bytes, read in place.
+    public func withBytes<R>(_ body: (_ json: UnsafeBufferPointer<UInt8>, _ id: UnsafeBufferPointer<UInt8>, _ partitionKey: UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try storage.withUnsafeBufferPointer { b in
+            try body(UnsafeBufferPointer(rebasing: b[0..<jsonCount]), UnsafeBufferPointer(rebasing: b[jsonCount..<(jsonCount + idCount)]),
+                     UnsafeBufferPointer(rebasing: b[(jsonCount + idCount)...]))
+        }
     }
 }
 

@@ -165,38 +165,32 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
         var status = oisp_export_status(struct_size: MemoryLayout<oisp_export_status>.size, accepted: 0, retry_after_ms: 0)
         let rc: oisp_export_result = batch.records.withContiguousStorageIfAvailable { rs -> oisp_export_result in
             var total = 0
-            for k in rs.indices { total += rs[k].json.count + rs[k].partitionKey.utf8.count + rs[k].eventID.utf8.count }
+            for k in rs.indices { total += rs[k].storage.count }
             if arena.count < max(total, 1) { arena = [UInt8](repeating: 0, count: max(total, 1)) }
             // event types repeat: one C string lookup per distinct type, not per record
             var lastType = "", lastC: UnsafeMutablePointer<CChar>? = nil
             return arena.withUnsafeMutableBufferPointer { ab -> oisp_export_result in
                 let base = ab.baseAddress!
                 var at = 0
-                @inline(__always) func put(_ s: String) -> oisp_bytes {
-                    var s = s
+                var recs: [oisp_record] = []
+                recs.reserveCapacity(rs.count)
+                for k in rs.indices {
+                    // json ‖ id ‖ partition key, copied as one block
                     let start = at
-                    let n = s.withUTF8 { u -> Int in
+                    let n = rs[k].storage.withUnsafeBufferPointer { u -> Int in
                         if let src = u.baseAddress { (base + at).update(from: src, count: u.count) }
                         return u.count
                     }
                     at += n
-                    return oisp_bytes(ptr: UnsafePointer(base + start), len: n)
-                }
-                var recs: [oisp_record] = []
-                recs.reserveCapacity(rs.count)
-                for k in rs.indices {
-                    let jstart = at
-                    let jlen = rs[k].json.withUnsafeBufferPointer { u -> Int in
-                        if let src = u.baseAddress { (base + at).update(from: src, count: u.count) }
-                        return u.count
-                    }
-                    at += jlen
-                    let pk = put(rs[k].partitionKey), id = put(rs[k].eventID)
+                    let jlen = rs[k].jsonCount, idlen = rs[k].idCount
+                    let json = oisp_bytes(ptr: UnsafePointer(base + start), len: jlen)
+                    let id = oisp_bytes(ptr: UnsafePointer(base + start + jlen), len: idlen)
+                    let pk = oisp_bytes(ptr: UnsafePointer(base + start + jlen + idlen), len: n - jlen - idlen)
                     if lastC == nil || rs[k].eventType != lastType { lastType = rs[k].eventType; lastC = cType(lastType) }
                     recs.append(oisp_record(struct_size: MemoryLayout<oisp_record>.size, event_type: lastC,
                                             timestamp_ns: rs[k].timestampNs, partition_key: pk, event_id: id,
                                             flags: rs[k].flags, reserved0: 0,
-                                            json: oisp_bytes(ptr: UnsafePointer(base + jstart), len: jlen)))
+                                            json: json))
                 }
                 return recs.withUnsafeBufferPointer { rb in
                     var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,

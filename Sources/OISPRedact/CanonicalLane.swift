@@ -4,20 +4,25 @@ import Glibc
 import OISPEvent
 
 /// One event redacted by the canonical lane: the output bytes plus the envelope fields the
-/// pipeline routes on.
+/// pipeline routes on. The bytes are laid out as `ExportRecord(packed:)` takes them:
+/// the JSON, then the event id, then the partition key.
 public struct CanonicalEvent: Sendable {
-    public var json: [UInt8]
-    public var eventID: String
+    public var storage: [UInt8]
+    public var jsonCount: Int
+    public var idCount: Int
     public var eventType: String
     public var timestampNs: Int64
-    /// `host/pid` (or the host alone), as `ExportRecord` partitions.
-    public var partitionKey: String
     /// `ext["oisp.redaction"]` is present (added now or carried in).
     public var redacted: Bool
     /// `confidence.completeness == "partial"`.
     public var partial: Bool
     /// What this pass found, by type, sorted by type.
     public var findings: [(type: String, count: Int)]
+
+    public var json: ArraySlice<UInt8> { storage[0..<jsonCount] }
+    public var eventID: String { String(decoding: storage[jsonCount..<(jsonCount + idCount)], as: UTF8.self) }
+    /// `host/pid` (or the host alone), as `ExportRecord` partitions.
+    public var partitionKey: String { String(decoding: storage[(jsonCount + idCount)...], as: UTF8.self) }
 }
 
 extension Redactor {
@@ -55,7 +60,8 @@ struct CanonicalLane {
     var dataStart = -1
     var scratch: [UInt8] = []
 
-    var eventID = "", eventType = "", pid: Int64?
+    var eventType = "", pid: Int64?
+    var idStart = 0, idEnd = 0
     var hostStart = 0, hostEnd = 0
     var tsNs: Int64 = 0
     var extHasRedaction = false, partial = false
@@ -86,7 +92,7 @@ struct CanonicalLane {
             if k >= 13 && extInsertAt < 0 { extInsertAt = keyStart }
             switch k {
             case 0: guard string() != nil else { return nil }
-            case 1: guard let r = string(), !r.escaped else { return nil }; eventID = text(r)
+            case 1: guard let r = string(), !r.escaped else { return nil }; idStart = r.start; idEnd = r.end
             case 2:
                 guard let r = string(), !r.escaped, buf[r.start..<r.end].contains(UInt8(ascii: ".")) else { return nil }
                 eventType = t.internedType(buf, r.start, r.end) ?? text(r)
@@ -121,12 +127,14 @@ struct CanonicalLane {
             w.raw(",")
             edits.append((extInsertAt, 0, w.bytes))
         }
-        var out: [UInt8]
+        // one array: the JSON, then the event id and the partition key (see CanonicalEvent)
+        let tail = (idEnd - idStart) + (hostEnd - hostStart) + 22
+        var out: [UInt8] = []
         if edits.isEmpty {
-            out = Array(buf)
+            out.reserveCapacity(buf.count + tail)
+            out.append(contentsOf: buf)
         } else {
-            out = []
-            out.reserveCapacity(buf.count + 256)
+            out.reserveCapacity(buf.count + 256 + tail)
             var pos = 0
             for e in edits.sorted(by: { $0.at < $1.at }) {
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[pos..<e.at]))
@@ -135,27 +143,25 @@ struct CanonicalLane {
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[pos...]))
         }
-        let pk = partitionKey()
-        return CanonicalEvent(json: out, eventID: eventID, eventType: eventType, timestampNs: tsNs, partitionKey: pk,
+        let jsonCount = out.count
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[idStart..<idEnd]))
+        appendPartitionKey(to: &out)
+        return CanonicalEvent(storage: out, jsonCount: jsonCount, idCount: idEnd - idStart, eventType: eventType, timestampNs: tsNs,
                               redacted: extHasRedaction || !found.isEmpty, partial: partial,
                               findings: found.map { (type: $0.key, count: $0.value) })
     }
 
-    /// `host/pid` (or the host alone), as `ExportRecord(event:)` builds it, written in one go.
-    func partitionKey() -> String {
-        let hn = hostEnd - hostStart
-        guard let pid else { return String(decoding: UnsafeBufferPointer(rebasing: buf[hostStart..<hostEnd]), as: UTF8.self) }
+    /// `host/pid` (or the host alone), as `ExportRecord(event:)` builds it.
+    func appendPartitionKey(to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[hostStart..<hostEnd]))
+        guard let pid else { return }
+        out.append(47) // '/'
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // room for 20 digits and a sign
-        return withUnsafeMutableBytes(of: &digits) { d -> String in
+        withUnsafeMutableBytes(of: &digits) { d in
             var v = pid.magnitude, n = 0
             repeat { d[23 - n] = UInt8(48 + v % 10); v /= 10; n += 1 } while v > 0
             if pid < 0 { d[23 - n] = 45; n += 1 }
-            return String(unsafeUninitializedCapacity: hn + 1 + n) { out in
-                if hn > 0 { out.baseAddress!.update(from: buf.baseAddress! + hostStart, count: hn) }
-                out[hn] = 47
-                for k in 0..<n { out[hn + 1 + k] = d[24 - n + k] }
-                return hn + 1 + n
-            }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[(24 - n)...]))
         }
     }
 
