@@ -14,16 +14,87 @@ typealias TraceResponse = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServ
 typealias LogsRequest = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest
 typealias LogsResponse = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse
 
+/// Error text of the calling thread's last failed call (the host reads `last_error` on the
+/// failing call's own thread, so concurrent exports never see each other's text).
+private let threadError: pthread_key_t = {
+    var k = pthread_key_t()
+    pthread_key_create(&k) { free($0) }
+    return k
+}()
+
+/// One instance serves concurrent `on_export` calls (the plugin declares
+/// OISP_EXPORTER_CAP_CONCURRENT_EXPORT): parsing, encoding and sending run in parallel; only the
+/// span builder's pairing state is shared, and batches are fed to it in batch-id order.
 final class OTLPInstance {
     var config: OTLPConfig!
-    let http = oisp_http_new()
+    /// Idle libcurl handles (one per concurrent call; a handle is never shared by two calls).
+    private var httpPool: [OpaquePointer] = []
+    private var allHTTP: [OpaquePointer] = []
     var error: UnsafeMutablePointer<CChar>?
     var host: UnsafePointer<oisp_host_api>?
     var spans: SpanBuilder!
-    var queuedSpans: [Span] = []   // built but not yet accepted by the backend (retry keeps them)
+    let state = NSCondition()
+    /// Spans built for a batch and not yet accepted by the backend, by batch id: a retry of the
+    /// batch sends them again instead of feeding its events to the builder twice. An entry
+    /// holding `[]` means the traces went out and only another signal is being retried.
+    var builtSpans: [UInt64: [Span]] = [:]
+    var builtOrder: [UInt64] = []
+    static let maxBuiltBatches = 1024
+    /// The batch id the builder expects next (batches reach it in order).
+    var nextBatch: UInt64?
     var resourceAttrs: [KV] = []
+    /// Error spans drained at flush and not yet accepted.
+    var flushSpans: [Span] = []
 
-    func setError(_ s: String) { free(error); error = strdup(s) }
+    func setError(_ s: String) {
+        free(pthread_getspecific(threadError))
+        pthread_setspecific(threadError, strdup(s))
+        state.lock(); free(error); error = strdup(s); state.unlock()
+    }
+
+    func clearThreadError() {
+        free(pthread_getspecific(threadError))
+        pthread_setspecific(threadError, nil)
+    }
+
+    func withHTTP<R>(_ body: (OpaquePointer?) -> R) -> R {
+        state.lock()
+        var h = httpPool.popLast()
+        if h == nil, let n = oisp_http_new() { h = n; allHTTP.append(n) }
+        state.unlock()
+        defer { if let h { state.lock(); httpPool.append(h); state.unlock() } }
+        return body(h)
+    }
+
+    func closeHTTP() {
+        for h in allHTTP { oisp_http_free(h) }
+        allHTTP = []; httpPool = []
+    }
+
+    /// The spans of batch `id`: built now from `events` (in batch order: an earlier batch still
+    /// being parsed on another thread is waited for, briefly), or kept from an earlier try.
+    func spans(forBatch id: UInt64, events: [JSONValue], nowNs: UInt64) -> [Span] {
+        state.lock(); defer { state.unlock() }
+        if let kept = builtSpans[id] { return kept }
+        let deadline = Date(timeIntervalSinceNow: 0.05)
+        while let next = nextBatch, id > next, state.wait(until: deadline) {}
+        let built = spans.consume(events, nowNs: nowNs)
+        if nextBatch.map({ id >= $0 }) ?? true { nextBatch = id + 1 }
+        builtSpans[id] = built
+        builtOrder.append(id)
+        if builtOrder.count > OTLPInstance.maxBuiltBatches {
+            // batches the host gave up on (dropped or spooled) leave their entry behind
+            builtSpans[builtOrder.removeFirst()] = nil
+        }
+        state.broadcast()
+        return built
+    }
+
+    func finishBatch(_ id: UInt64, tracesSentOnly: Bool) {
+        state.lock(); defer { state.unlock() }
+        if tracesSentOnly { if builtSpans[id] != nil { builtSpans[id] = [] }; return }
+        if builtSpans.removeValue(forKey: id) != nil, let k = builtOrder.firstIndex(of: id) { builtOrder.remove(at: k) }
+    }
 
     func log(_ level: oisp_log_level, _ s: String) {
         guard let host else { return }
@@ -107,7 +178,7 @@ final class OTLPInstance {
                         rq.timeout_ms = c.timeoutMs
                         rq.ca_file = ca; rq.cert_file = cert; rq.key_file = key
                         rq.insecure_skip_verify = c.insecureSkipVerify ? 1 : 0
-                        return oisp_http_perform(http, &rq, &rs)
+                        return withHTTP { h in h.map { oisp_http_perform($0, &rq, &rs) } ?? -1 }
                     }
                 } } }
             }
@@ -252,7 +323,7 @@ private let onCreate: @convention(c) (UnsafePointer<oisp_exporter_config>?, Unsa
     do { i.config = try OTLPConfig(entries: entries) } catch let e as OTLPConfig.Invalid {
         i.setError(e.message); return OISP_EXPORT_INVALID_CONFIG
     } catch { i.setError("\(error)"); return OISP_EXPORT_INVALID_CONFIG }
-    guard i.http != nil else { i.setError("libcurl could not be initialised"); return OISP_EXPORT_INVALID_CONFIG }
+    guard i.withHTTP({ $0 != nil }) else { i.setError("libcurl could not be initialised"); return OISP_EXPORT_INVALID_CONFIG }
     i.spans = SpanBuilder(pairTimeoutMs: i.config.pairTimeoutMs)
     i.log(OISP_LOG_INFO, "otlp exporter: \(i.config.proto.rawValue) → \(i.config.endpoint) (signals: \(i.config.traces ? "traces " : "")\(i.config.logs ? "logs" : ""))")
     return OISP_EXPORT_OK
@@ -262,10 +333,9 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
                                       UnsafeMutablePointer<oisp_export_status>?) -> oisp_export_result = { p, batch, status in
     let i = inst(p)
     guard let batch else { return OISP_EXPORT_OK }
+    i.clearThreadError()
+    let id = batch.pointee.batch_id
     var events: [(json: String, e: JSONValue)] = []
-    // Events already turned into spans on an earlier try are kept in queuedSpans; a retried batch
-    // must not build them twice.
-    let firstTry = batch.pointee.attempt <= 1 || i.queuedSpans.isEmpty
     for k in 0..<batch.pointee.count {
         let r = batch.pointee.records[k]
         // streamed chunks make no spans: with traces only, do not even parse them
@@ -274,37 +344,40 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
         guard let obj = try? JSONParser.parse(buffer: buf), obj.objectValue != nil else { continue }
         events.append((i.config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
     }
-    let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-    if i.config.traces && firstTry { i.queuedSpans += i.spans.consume(events.map(\.e), nowNs: now) }
     var result = OISP_EXPORT_OK
     if i.config.traces {
-        switch i.sendSpans(i.queuedSpans, sample: events.first?.e) {
-        case .ok: i.count("otlp_spans", i.queuedSpans.count); i.queuedSpans = []
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let built = i.spans(forBatch: id, events: events.map(\.e), nowNs: now)
+        switch i.sendSpans(built, sample: events.first?.e) {
+        case .ok: i.count("otlp_spans", built.count)
         case .retry(let after): status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0)); return OISP_EXPORT_RETRY
-        case .permanent: i.queuedSpans = []; result = OISP_EXPORT_PERMANENT
+        case .permanent: result = OISP_EXPORT_PERMANENT
         }
     }
     if i.config.logs {
         switch i.sendLogs(events) {
         case .ok: i.count("otlp_logs", events.count)
         case .retry(let after):
-            // traces (if any) went out: retrying the batch must not resend them — they are gone
-            // from queuedSpans and the builder only consumes on a first try.
+            // traces (if any) went out: a retry of this batch must not send them again
+            if i.config.traces && result == OISP_EXPORT_OK { i.finishBatch(id, tracesSentOnly: true) }
             status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0)); return OISP_EXPORT_RETRY
         case .permanent: result = OISP_EXPORT_PERMANENT
         }
     }
+    i.finishBatch(id, tracesSentOnly: false)
     return result
 }
 
 private let onFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_result = { p, _ in
     let i = inst(p)
     guard i.config.traces else { return OISP_EXPORT_OK }
-    i.queuedSpans += i.spans.drain()
-    switch i.sendSpans(i.queuedSpans, sample: nil) {
-    case .ok: i.queuedSpans = []; return OISP_EXPORT_OK
+    // requests still waiting for a response (shutdown) go out as error spans; spans of batches
+    // being retried stay with those batches (the host retries or spools them)
+    i.state.lock(); i.flushSpans += i.spans.drain(); let out = i.flushSpans; i.state.unlock()
+    switch i.sendSpans(out, sample: nil) {
+    case .ok: i.state.lock(); i.flushSpans = []; i.state.unlock(); return OISP_EXPORT_OK
     case .retry: return OISP_EXPORT_RETRY
-    case .permanent: i.queuedSpans = []; return OISP_EXPORT_PERMANENT
+    case .permanent: i.state.lock(); i.flushSpans = []; i.state.unlock(); return OISP_EXPORT_PERMANENT
     }
 }
 
@@ -312,12 +385,13 @@ private let onDestroy: @convention(c) (OpaquePointer?) -> Void = { p in
     guard let p else { return }
     let u = Unmanaged<OTLPInstance>.fromOpaque(UnsafeRawPointer(p))
     let i = u.takeUnretainedValue()
-    oisp_http_free(i.http)
+    i.closeHTTP()
     free(i.error)
     u.release()
 }
 
 private let lastError: @convention(c) (OpaquePointer?) -> UnsafePointer<CChar>? = { p in
+    if let t = pthread_getspecific(threadError) { return UnsafePointer(t.assumingMemoryBound(to: CChar.self)) }
     guard let p else { return nil }
     return UnsafePointer(inst(p).error)
 }
@@ -330,7 +404,7 @@ private let pluginTable: UnsafeMutablePointer<oisp_exporter_plugin> = {
         name: UnsafePointer(strdup("otlp")), version: UnsafePointer(strdup("0.1.0")),
         description: UnsafePointer(strdup("OpenTelemetry OTLP traces/logs over gRPC or HTTP (GenAI semantic conventions)")),
         config_schema: UnsafePointer(strdup(#"{"type":"object","properties":{"endpoint":{"type":"string"},"protocol":{"enum":["grpc","http/protobuf","http/json"]},"headers":{"type":"object"},"compression":{"enum":["gzip","none"]},"signals":{"type":"array"}}}"#)),
-        capabilities: 0,
+        capabilities: 1, // OISP_EXPORTER_CAP_CONCURRENT_EXPORT: see OTLPInstance
         on_create: onCreate, on_export: onExport, on_flush: onFlush, on_destroy: onDestroy, last_error: lastError))
     return t
 }()

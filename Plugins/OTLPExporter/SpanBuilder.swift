@@ -113,10 +113,18 @@ final class SpanBuilder {
     struct Pending { var event: JSONValue; var startNs: UInt64; var seenAt: UInt64 }
     private var pending: [String: Pending] = [:]      // request_id → request
     private var order: [String] = []
+    /// Responses whose request has not been seen (yet): batches exported concurrently may
+    /// hand a response over just before its request. Held briefly, then emitted on their own.
+    private var orphans: [String: Pending] = [:]      // request_id → response
+    private var orphanOrder: [String] = []
     let pairTimeoutNs: UInt64
+    let orphanGraceNs: UInt64
     static let maxPending = 10_000
 
-    init(pairTimeoutMs: Int64) { pairTimeoutNs = UInt64(max(1, pairTimeoutMs)) * 1_000_000 }
+    init(pairTimeoutMs: Int64) {
+        pairTimeoutNs = UInt64(max(1, pairTimeoutMs)) * 1_000_000
+        orphanGraceNs = min(pairTimeoutNs, 2_000_000_000)
+    }
 
     static func ids(_ e: JSONValue) -> (Data, Data) {
         let tc = e["trace_context"]
@@ -152,6 +160,12 @@ final class SpanBuilder {
             switch type {
             case "ai.request":
                 guard let rid = data["request_id"]?.stringValue else { continue }
+                if let resp = orphans.removeValue(forKey: rid) {
+                    // its response came first: pair now
+                    if let k = orphanOrder.firstIndex(of: rid) { orphanOrder.remove(at: k) }
+                    spans.append(aiSpan(request: e, response: resp.event, start: ts, end: rfc3339Nanos(resp.event["ts"]?.stringValue)))
+                    continue
+                }
                 if pending[rid] == nil { order.append(rid) }
                 pending[rid] = Pending(event: e, startNs: ts, seenAt: nowNs)
                 if order.count > SpanBuilder.maxPending, let old = order.first {
@@ -164,6 +178,17 @@ final class SpanBuilder {
                 if req != nil, let k = order.firstIndex(of: rid) { order.remove(at: k) }
                 let latency = UInt64(max(0, num(data["latency_ms"]) ?? 0))
                 let start = req?.startNs ?? (ts > latency * 1_000_000 ? ts - latency * 1_000_000 : ts)
+                if req == nil && !rid.isEmpty && orphans[rid] == nil {
+                    // no request yet: give it a moment to arrive (the span is built from the
+                    // response's latency_ms if it does not)
+                    orphans[rid] = Pending(event: e, startNs: start, seenAt: nowNs)
+                    orphanOrder.append(rid)
+                    if orphanOrder.count > SpanBuilder.maxPending, let old = orphanOrder.first {
+                        orphanOrder.removeFirst()
+                        if let o = orphans.removeValue(forKey: old) { spans.append(responseOnly(o)) }
+                    }
+                    continue
+                }
                 spans.append(aiSpan(request: req?.event, response: e, start: start, end: ts))
             case "ai.streaming_chunk":
                 continue // the call's span carries the stream's outcome
@@ -183,13 +208,26 @@ final class SpanBuilder {
             spans.append(unanswered(p, reason: "no response within pair timeout"))
         }
         if order.count != pending.count { order.removeAll { pending[$0] == nil } }
+        // responses whose request did not turn up within the grace period
+        while let rid = orphanOrder.first, let o = orphans[rid], nowNs >= o.seenAt + orphanGraceNs {
+            orphanOrder.removeFirst()
+            orphans[rid] = nil
+            spans.append(responseOnly(o))
+        }
         return spans
     }
 
-    /// Everything still waiting for a response (shutdown), as error spans.
+    func responseOnly(_ o: Pending) -> Span {
+        aiSpan(request: nil, response: o.event, start: o.startNs, end: rfc3339Nanos(o.event["ts"]?.stringValue))
+    }
+
+    /// Everything still waiting (shutdown): unanswered requests as error spans, responses
+    /// without their request as spans of their own.
     func drain() -> [Span] {
         let out = order.compactMap { pending[$0] }.map { unanswered($0, reason: "sensor stopped before the response") }
+            + orphanOrder.compactMap { orphans[$0] }.map(responseOnly)
         pending = [:]; order = []
+        orphans = [:]; orphanOrder = []
         return out
     }
 

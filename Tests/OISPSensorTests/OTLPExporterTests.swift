@@ -211,6 +211,20 @@ final class OTLPExporterTests: XCTestCase {
         checkAISpans(received(wait: 4), events)
     }
 
+    func testConcurrentExportsKeepOneSpanPerCall() throws {
+        // tiny batches, many in flight: requests and responses sit in batches exported at the
+        // same time, yet each call must still pair into exactly one span (no error span left
+        // behind for a request whose response went first)
+        try startReceiver()
+        let (input, events) = try fixtures(40)
+        let r = try replay(input, endpoint: "http://127.0.0.1:\(grpcPort)", proto: "grpc", extra: "batch_size = 2\nmax_in_flight = 8")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let calls = events.filter { $0.eventType == "ai.response" }.count
+        XCTAssertGreaterThan(calls, 20)
+        checkAISpans(received(wait: calls), events)
+        XCTAssertFalse(spans(received()).contains { attr($0, "error.type")?.stringValue == "no_response" }, "no request left unpaired")
+    }
+
     func testUnansweredRequestBecomesErrorSpan() throws {
         try startReceiver()
         let (_, events) = try fixtures(1)
