@@ -1,13 +1,16 @@
 /// A bounded FIFO ring buffer. Not thread-safe: the owner holds a lock.
+///
+/// Storage grows by doubling as the number of queued elements grows (never past `capacity`),
+/// so memory follows what is actually waiting — a queue drained as fast as it fills stays
+/// small however many elements pass through it.
 struct RingQueue<Element> {
-    private var storage: [Element?]
+    private var storage: [Element?] = []
     private var head = 0
     private(set) var count = 0
     let capacity: Int
 
     init(capacity: Int) {
         self.capacity = max(1, capacity)
-        storage = []
     }
 
     var isEmpty: Bool { count == 0 }
@@ -18,20 +21,21 @@ struct RingQueue<Element> {
     mutating func pushDroppingOldest(_ e: Element) -> Element? {
         var dropped: Element?
         if count == capacity { dropped = popFirst() }
-        if storage.count < capacity && (head + count) == storage.count {
-            storage.append(e)
-        } else {
-            if storage.count < capacity {
-                // grow lazily: linearise then append
-                storage = (0..<count).map { storage[(head + $0) % storage.count] }
-                head = 0
-                storage.append(e)
-            } else {
-                storage[(head + count) % capacity] = e
-            }
-        }
+        if count == storage.count { grow() }
+        storage[(head + count) % storage.count] = e
         count += 1
         return dropped
+    }
+
+    /// Doubles the storage (up to `capacity`), laying the elements out from index 0.
+    private mutating func grow() {
+        let size = min(capacity, max(16, storage.count * 2))
+        var bigger = [Element?]()
+        bigger.reserveCapacity(size)
+        for k in 0..<count { bigger.append(storage[(head + k) % storage.count].take()) }
+        bigger.append(contentsOf: repeatElement(nil, count: size - count))
+        storage = bigger
+        head = 0
     }
 
     mutating func popFirst() -> Element? {
@@ -39,7 +43,10 @@ struct RingQueue<Element> {
         let e = storage[head].take() // moved out: no copy, no extra reference counting
         head = (head + 1) % storage.count
         count -= 1
-        if count == 0 { head = 0; if storage.count < capacity { storage.removeAll(keepingCapacity: true) } }
+        if count == 0 {
+            head = 0
+            if storage.count > 4096 { storage = [] } // a burst is over: give its memory back
+        }
         return e
     }
 

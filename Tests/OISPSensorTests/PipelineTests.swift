@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import OISPConfig
 import OISPEvent
-import OISPPipeline
+@testable import OISPPipeline
 import OISPPluginHost
 import XCTest
 
@@ -65,6 +65,34 @@ final class PipelineTests: XCTestCase {
         p.retry.initialIntervalMs = 5
         p.retry.maxIntervalMs = 20
         return p
+    }
+
+    func testRingQueueKeepsOrderThroughGrowthWrapAndOverflow() {
+        var q = RingQueue<Int>(capacity: 5000)
+        var expected: [Int] = []
+        var next = 0, dropped = 0
+        var rng = SystemRandomNumberGenerator()
+        // pushes and pops interleaved at random: storage grows, the head wraps, the queue fills up
+        for step in 0..<40_000 {
+            // mostly pushes first (fills up and overflows), then mostly pops (drains and wraps)
+            if Int.random(in: 0..<10, using: &rng) < (step < 20_000 ? 8 : 3) {
+                if let old = q.pushDroppingOldest(next) { XCTAssertEqual(old, expected.removeFirst()); dropped += 1 }
+                expected.append(next); next += 1
+            } else {
+                let n = Int.random(in: 1...4, using: &rng)
+                let got = q.popFirst(n)
+                XCTAssertEqual(got, Array(expected.prefix(n)))
+                expected.removeFirst(got.count)
+            }
+            XCTAssertEqual(q.count, expected.count)
+            XCTAssertLessThanOrEqual(q.count, 5000)
+        }
+        XCTAssertGreaterThan(dropped, 0, "the run reached capacity")
+        XCTAssertEqual(q.popFirst(q.count), expected)
+        XCTAssertTrue(q.isEmpty)
+        // after a burst the queue starts small again and still works
+        for k in 0..<10 { q.pushDroppingOldest(k) }
+        XCTAssertEqual(q.popFirst(100), Array(0..<10))
     }
 
     func testRetryableFailuresDeliverEveryEventOnceInOrder() {
