@@ -27,11 +27,11 @@ final class OTLPExporterTests: XCTestCase {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    func startReceiver(failFirst: Int = 0) throws {
+    func startReceiver(failFirst: Int = 0, grpcPort fixed: Int? = nil) throws {
         let ports = dir.appendingPathComponent("ports")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.python)
-        p.arguments = [TestSupport.fixtures.appendingPathComponent("otlp_receiver.py").path, out.path, ports.path] + (failFirst > 0 ? ["--fail-first", "\(failFirst)"] : [])
+        p.arguments = [TestSupport.fixtures.appendingPathComponent("otlp_receiver.py").path, out.path, ports.path] + (failFirst > 0 ? ["--fail-first", "\(failFirst)"] : []) + (fixed.map { ["--grpc-port", "\($0)"] } ?? [])
         p.standardError = FileHandle.nullDevice
         try p.run()
         receiver = p
@@ -223,6 +223,41 @@ final class OTLPExporterTests: XCTestCase {
         XCTAssertGreaterThan(calls, 20)
         checkAISpans(received(wait: calls), events)
         XCTAssertFalse(spans(received()).contains { attr($0, "error.type")?.stringValue == "no_response" }, "no request left unpaired")
+    }
+
+    func testCollectorDownAtStartThenUpDeliversEveryCallOnce() throws {
+        let (input, events) = try fixtures(12)
+        let port = try TestSupport.freePort()
+        let cfg = dir.appendingPathComponent("down.toml")
+        try TestSupport.write("""
+        [export.otlp]
+        enabled = true
+        endpoint = "http://127.0.0.1:\(port)"
+        batch_size = 4
+        timeout_ms = 1000
+        retry_on_failure = { initial_interval_ms = 200, max_interval_ms = 1000, max_elapsed_ms = 120000 }
+        """, to: cfg)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
+        p.arguments = ["replay", "--input", input.path, "-c", cfg.path, "--shutdown-timeout", "60"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["NODE_NAME": "worker-3"]) { $1 }
+        let err = dir.appendingPathComponent("replay.err")
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: err)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        sleep(10)
+        XCTAssertTrue(p.isRunning, "the sensor stays up while the collector is down")
+        try startReceiver(grpcPort: port)
+        p.waitUntilExit()
+        let log = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        XCTAssertEqual(p.terminationStatus, 0, log)
+        XCTAssertTrue(log.contains("will retry"), "retries were logged")
+        let calls = events.filter { $0.eventType == "ai.response" }.count
+        let got = received(wait: calls)
+        checkAISpans(got, events)
+        let ids = spans(got).compactMap { attr($0, "oisp.request_id")?.stringValue }
+        XCTAssertEqual(ids.count, Set(ids).count, "each call once: retries resend a batch's spans, never build them twice")
     }
 
     func testUnansweredRequestBecomesErrorSpan() throws {

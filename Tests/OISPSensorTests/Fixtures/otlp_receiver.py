@@ -1,7 +1,7 @@
 """Test peer: an OTLP receiver built on the official definitions (opentelemetry-proto + grpcio).
 Serves TraceService/LogsService over gRPC and /v1/traces, /v1/logs over HTTP (protobuf or JSON),
 and appends every request it accepts — signal, transport, metadata/headers, decoded content —
-as one JSON line to OUT. Usage: otlp_receiver.py OUT PORTFILE [--fail-first N]"""
+as one JSON line to OUT. Usage: otlp_receiver.py OUT PORTFILE [--fail-first N] [--grpc-port N]"""
 import gzip, json, sys, threading
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 out_path, port_file = sys.argv[1], sys.argv[2]
 fail_first = int(sys.argv[sys.argv.index("--fail-first") + 1]) if "--fail-first" in sys.argv else 0
+fixed_grpc_port = int(sys.argv[sys.argv.index("--grpc-port") + 1]) if "--grpc-port" in sys.argv else 0
 lock = threading.Lock()
 state = {"calls": 0}
 
@@ -75,7 +76,7 @@ class HTTP(BaseHTTPRequestHandler):
 server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
 trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Trace(), server)
 logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
-grpc_port = server.add_insecure_port("127.0.0.1:0")
+grpc_port = server.add_insecure_port(f"127.0.0.1:{fixed_grpc_port}")
 server.start()
 httpd = ThreadingHTTPServer(("127.0.0.1", 0), HTTP)
 threading.Thread(target=httpd.serve_forever, daemon=True).start()
