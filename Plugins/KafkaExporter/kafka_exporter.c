@@ -29,12 +29,12 @@
 
 enum key_mode { KEY_EVENT_ID, KEY_HOST, KEY_PID, KEY_NONE };
 
-/* Delivery state of one record of the batch in flight. */
 /* One export call's delivery state: a counter the call waits on, one slot per message. */
 struct batch_state {
     size_t reported; /* delivery reports received, atomic */
 };
 
+/* Delivery state of one record of the batch in flight. */
 struct slot {
     int done;
     rd_kafka_resp_err_t err;
