@@ -151,7 +151,8 @@ static oisp_export_result kafka_create(const oisp_exporter_config *c, const oisp
         return OISP_EXPORT_INVALID_CONFIG;
     }
     if (get(c, "batch_size") && set(conf, in, "batch.num.messages", get(c, "batch_size"))) { rd_kafka_conf_destroy(conf); return OISP_EXPORT_INVALID_CONFIG; }
-    int tls = is_true(get(c, "tls"));
+    /* `tls = true`, or a table: tls = { enabled = true, ca_file = "…", verify = false } */
+    int tls = is_true(get(c, "tls")) || is_true(get(c, "tls.enabled"));
     const char *mech = get(c, "sasl_mechanism");
     if (mech || tls) {
         if (set(conf, in, "security.protocol", mech ? (tls ? "sasl_ssl" : "sasl_plaintext") : "ssl")) { rd_kafka_conf_destroy(conf); return OISP_EXPORT_INVALID_CONFIG; }
@@ -162,7 +163,19 @@ static oisp_export_result kafka_create(const oisp_exporter_config *c, const oisp
         rd_kafka_conf_destroy(conf);
         return OISP_EXPORT_INVALID_CONFIG;
     }
-    if (get(c, "ca_file") && set(conf, in, "ssl.ca.location", get(c, "ca_file"))) { rd_kafka_conf_destroy(conf); return OISP_EXPORT_INVALID_CONFIG; }
+    const char *ca = get(c, "ca_file") ? get(c, "ca_file") : get(c, "tls.ca_file");
+    if (ca && set(conf, in, "ssl.ca.location", ca)) { rd_kafka_conf_destroy(conf); return OISP_EXPORT_INVALID_CONFIG; }
+    /* certificates are verified unless the config says tls_verify = false (as the other exporters) */
+    const char *verify = get(c, "tls_verify") ? get(c, "tls_verify") : get(c, "tls.verify");
+    if (verify && strcmp(verify, "true") && strcmp(verify, "false")) {
+        set_error(in, "key 'tls_verify': expected true or false, got '%s'%s", verify, NULL);
+        rd_kafka_conf_destroy(conf);
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
+    if (verify && !strcmp(verify, "false") && set(conf, in, "enable.ssl.certificate.verification", "false")) {
+        rd_kafka_conf_destroy(conf);
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
     /* [export.kafka.librdkafka] pass-through */
     for (size_t i = 0; i < c->entry_count; i++) {
         const char *k = c->entries[i].key;

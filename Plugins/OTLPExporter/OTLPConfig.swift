@@ -29,7 +29,10 @@ struct OTLPConfig {
                 guard let p = Proto(rawValue: v) else { throw Invalid(message: "key 'protocol': expected grpc, http/protobuf or http/json, got '\(v)'") }
                 proto = p
             case "insecure": insecure = v == "true"
-            case "insecure_skip_verify", "tls_insecure_skip_verify": insecureSkipVerify = v == "true"
+            case "insecure_skip_verify", "tls_insecure_skip_verify", "tls.insecure_skip_verify": insecureSkipVerify = v == "true"
+            case "tls_verify", "tls.verify": // the other exporters' spelling: false = do not verify
+                guard v == "true" || v == "false" else { throw Invalid(message: "key '\(k)': expected true or false, got '\(v)'") }
+                insecureSkipVerify = v == "false"
             case "ca_file": caFile = v
             case "cert_file": certFile = v
             case "key_file": keyFile = v

@@ -149,6 +149,16 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(refused.stderr.lowercased().contains("certificate"), refused.stderr)
         XCTAssertEqual(try run("ca_file = \"\(cert.path)\"").status, 0, "trusted with ca_file")
         XCTAssertEqual(try run("tls_verify = false").status, 0, "or with verification explicitly off")
+        // the same rule for OTLP over HTTPS (its own libcurl path)
+        func otlp(_ extra: String) throws -> TestSupport.Result {
+            try TestSupport.write("[export.otlp]\nenabled = true\nendpoint = \"https://127.0.0.1:\(port)\"\nprotocol = \"http/protobuf\"\nretry_on_failure = { initial_interval_ms = 50, max_elapsed_ms = 500 }\n\(extra)\n", to: dir.appendingPathComponent("o.toml"))
+            return try TestSupport.run(TestSupport.sensor, ["replay", "-i", f.path, "-c", dir.appendingPathComponent("o.toml").path])
+        }
+        let otlpRefused = try otlp("")
+        XCTAssertEqual(otlpRefused.status, 75, otlpRefused.stderr)
+        XCTAssertTrue(otlpRefused.stderr.lowercased().contains("certificate"), otlpRefused.stderr)
+        XCTAssertEqual(try otlp("ca_file = \"\(cert.path)\"").status, 0, "OTLP trusted with ca_file")
+        XCTAssertEqual(try otlp("tls_verify = false").status, 0, "OTLP with verification explicitly off")
     }
 
     /// A large recorded file at full speed through several exporters: counts equal end to end.

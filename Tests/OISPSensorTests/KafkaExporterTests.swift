@@ -121,5 +121,8 @@ final class KafkaExporterTests: XCTestCase {
         let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path, "--output", dir.appendingPathComponent("o.jsonl").path])
         XCTAssertTrue(r.stderr.contains("key 'key_mode'"), r.stderr)
         XCTAssertFalse(TestSupport.lines(dir.appendingPathComponent("o.jsonl")).isEmpty, "other outputs keep working")
+        let bad = try config(extra: "tls_verify = \"sometimes\"")
+        let r2 = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", bad.path])
+        XCTAssertTrue(r2.stderr.contains("key 'tls_verify'"), r2.stderr)
     }
 }
