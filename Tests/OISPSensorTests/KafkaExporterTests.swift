@@ -94,14 +94,8 @@ final class KafkaExporterTests: XCTestCase {
         send("down")
         usleep(300_000)
         let cfg = try config(extra: "timeout_ms = 2000\nretry_on_failure = { initial_interval_ms = 300, max_interval_ms = 2000 }")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
-        p.arguments = ["replay", "--input", input.path, "-c", cfg.path, "--shutdown-timeout", "60"]
         let err = dir.appendingPathComponent("replay.err")
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        p.standardError = try FileHandle(forWritingTo: err)
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        let p = try TestSupport.startSensor(["replay", "--input", input.path, "-c", cfg.path, "--shutdown-timeout", "60"], stderrFile: err)
         sleep(10)
         XCTAssertTrue(p.isRunning, "the sensor stays up while the broker is down")
         send("up")

@@ -237,15 +237,9 @@ final class OTLPExporterTests: XCTestCase {
         timeout_ms = 1000
         retry_on_failure = { initial_interval_ms = 200, max_interval_ms = 1000, max_elapsed_ms = 120000 }
         """, to: cfg)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
-        p.arguments = ["replay", "--input", input.path, "-c", cfg.path, "--shutdown-timeout", "60"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["NODE_NAME": "worker-3"]) { $1 }
         let err = dir.appendingPathComponent("replay.err")
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        p.standardError = try FileHandle(forWritingTo: err)
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        let p = try TestSupport.startSensor(["replay", "--input", input.path, "-c", cfg.path, "--shutdown-timeout", "60"],
+                                            stderrFile: err, env: ["NODE_NAME": "worker-3"])
         sleep(10)
         XCTAssertTrue(p.isRunning, "the sensor stays up while the collector is down")
         try startReceiver(grpcPort: port)

@@ -67,6 +67,19 @@ enum TestSupport {
     }
 
     /// A free TCP port on 127.0.0.1 (bound to port 0, read back, released).
+    /// Starts the sensor in the background, its stderr going to `stderrFile` (read it after exit).
+    static func startSensor(_ args: [String], stderrFile: URL, env: [String: String] = [:]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: sensor)
+        p.arguments = args
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
+        FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: stderrFile)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw NSError(domain: "socket", code: Int(errno)) }
