@@ -73,10 +73,6 @@ public final class ExporterWorker: @unchecked Sendable {
     /// Enqueues records without blocking; when the queue is full the oldest are dropped and counted.
     /// - Parameter block: wait for room instead of dropping or spooling (file sources such as
     ///   `replay` can wait; capture never does).
-    public func enqueue(_ records: [ExportRecord], block: Bool = false) {
-        enqueue(records[...], block: block)
-    }
-
     public func enqueue(_ records: ArraySlice<ExportRecord>, block: Bool = false) {
         var overflow: [ExportRecord] = []
         let spooling = spool.map { !$0.isEmpty } ?? false

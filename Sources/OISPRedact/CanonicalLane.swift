@@ -156,13 +156,7 @@ struct CanonicalLane {
         out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[hostStart..<hostEnd]))
         guard let pid else { return }
         out.append(47) // '/'
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // room for 20 digits and a sign
-        withUnsafeMutableBytes(of: &digits) { d in
-            var v = pid.magnitude, n = 0
-            repeat { d[23 - n] = UInt8(48 + v % 10); v /= 10; n += 1 } while v > 0
-            if pid < 0 { d[23 - n] = 45; n += 1 }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[(24 - n)...]))
-        }
+        JSONWriter.appendDecimal(pid, to: &out)
     }
 
     // MARK: - Tokens
@@ -673,10 +667,7 @@ final class LaneTables: Sendable {
     let skipKeys = KeyTable(Redactor.skipKeys.sorted())
     let redactionKey = KeyTable(["oisp.redaction"])
     /// The spec's event types: a match reuses one immortal string instead of allocating per event.
-    static let eventTypeNames = ["ai.request", "ai.response", "ai.streaming_chunk", "ai.embedding", "agent.tool_call",
-                                 "agent.tool_result", "agent.plan_step", "agent.rag_retrieve", "agent.session",
-                                 "process.exec", "process.exit", "process.fork", "file.open", "file.read", "file.write",
-                                 "file.close", "network.connect", "network.accept", "network.flow", "network.dns"]
+    static let eventTypeNames = OISPEventType.allCases.map(\.rawValue)
     let eventTypes = KeyTable(LaneTables.eventTypeNames)
     let eventTypeStrings = LaneTables.eventTypeNames
 

@@ -49,7 +49,10 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    public mutating func int(_ v: Int64) {
+    public mutating func int(_ v: Int64) { JSONWriter.appendDecimal(v, to: &bytes) }
+
+    /// Appends `v` in decimal (as `"\(v)"` spells it) to any byte buffer.
+    public static func appendDecimal(_ v: Int64, to bytes: inout [UInt8]) {
         if v == 0 { bytes.append(0x30); return }
         var x = v.magnitude
         if v < 0 { bytes.append(UInt8(ascii: "-")) }
