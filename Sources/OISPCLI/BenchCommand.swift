@@ -99,7 +99,7 @@ struct BenchCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Option(name: .shortAndLong, help: "Input JSONL (from `bench make-input`).") var input: String
         @Option(name: .long, help: "Seconds to wait for the exporters to deliver everything.") var timeout: Double = 120
-        @Option(name: .long, help: "Pause before the timed part, in ms (e.g. to attach a profiler).") var pauseMs: Int = 0
+        @Option(name: .long, help: "Pause before and after the timed part, in ms (to profile only that part).") var pauseMs: Int = 0
 
         func run() throws {
             let config = try global.loadConfig()
@@ -118,7 +118,10 @@ struct BenchCommand: ParsableCommand {
                     if var e = try? OISPEvent(jsonBytes: l), let r = runtime.pipeline.record(for: &e) { records.append(r) }
                 }
             }
-            if pauseMs > 0 { usleep(UInt32(pauseMs) * 1000) }
+            if pauseMs > 0 {
+                FileHandle.standardError.write(Data("timed part starts in \(pauseMs) ms\n".utf8))
+                usleep(UInt32(pauseMs) * 1000)
+            }
             let t0 = DispatchTime.now().uptimeNanoseconds
             var i = 0
             while i < records.count {
@@ -128,6 +131,7 @@ struct BenchCommand: ParsableCommand {
             }
             let stats = runtime.finish(timeout: timeout)
             let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if pauseMs > 0 { usleep(UInt32(pauseMs) * 1000) }
             for (name, st) in stats.exporters.sorted(by: { $0.key < $1.key }) {
                 print(String(format: "exporter %@: %d events handed over, %d acknowledged by the backend, %d dropped in %.3f s = %.0f events/s",
                              name, records.count, st.exported, st.droppedTotal, secs, Double(st.exported) / secs))

@@ -79,7 +79,7 @@ public final class ExporterWorker: @unchecked Sendable {
         cond.lock()
         var added = 0
         for k in records.indices {
-            let size = records[k].json.count
+            let size = records[k].jsonCount
             added += 1
             if block {
                 while !finished && !queue.isEmpty && (queue.isFull || queueBytes + size > policy.queueMaxBytes) {
@@ -94,11 +94,11 @@ public final class ExporterWorker: @unchecked Sendable {
             if queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }
             queueBytes += size
             if let old = queue.pushDroppingOldest(records[k]) {
-                queueBytes -= old.json.count
+                queueBytes -= old.jsonCount
                 stats.dropped["queue_full", default: 0] += 1; m.dropped("queue_full", 1)
             }
             while queueBytes > policy.queueMaxBytes, let old = queue.popFirst() {
-                queueBytes -= old.json.count
+                queueBytes -= old.jsonCount
                 stats.dropped["queue_full", default: 0] += 1; m.dropped("queue_full", 1)
             }
         }
@@ -203,7 +203,7 @@ public final class ExporterWorker: @unchecked Sendable {
                 continue
             }
             let records = queue.popFirst(policy.batchSize)
-            for k in records.indices { queueBytes -= records[k].json.count }
+            for k in records.indices { queueBytes -= records[k].jsonCount }
             cond.broadcast() // room for blocked submitters
             m.queueLength.record(queue.count)
             if !queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }

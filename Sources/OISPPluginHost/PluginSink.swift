@@ -60,9 +60,13 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
     private let hostAPI: UnsafeMutablePointer<oisp_host_api>
     private var typeCStrings: [String: UnsafeMutablePointer<CChar>] = [:]
     private let typeLock = NSLock()
-    /// One reusable arena per concurrent call slot (a call takes a free one, or makes its own).
-    private var arenas: [[UInt8]] = []
-    private let arenaLock = NSLock()
+    /// Record tables reused across calls (one per call in flight), so a batch allocates nothing.
+    private let recordTables = TablePool()
+    private static let emptyBytes: UnsafePointer<UInt8> = {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        p.initialize(to: 0)
+        return UnsafePointer(p)
+    }()
 
     /// The plugin declared OISP_EXPORTER_CAP_CONCURRENT_EXPORT: `on_export` is thread-safe.
     public var acceptsConcurrentExports: Bool { plugin.table.pointee.capabilities & 1 != 0 }
@@ -157,46 +161,33 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
     }
 
     public func export(_ batch: ExportBatch) -> ExportOutcome {
-        // Lay every record's bytes out in one arena so all pointers stay valid for the call:
-        // one pass to size it, one to fill it and the record table (records are read in place,
-        // never copied as values, so no reference counting per record).
-        var arena = arenaLock.withLock { arenas.popLast() } ?? []
-        defer { arenaLock.withLock { if arenas.count < 8 { arenas.append(arena) } } }
+        // The record table points straight into each record's own bytes (json ‖ id ‖ partition
+        // key, one block per record): `batch` holds every record, and records are immutable,
+        // so each block stays where it is, unchanged, for the whole call — the lifetime the ABI
+        // promises. Nothing is copied; records are read in place by index, never copied as
+        // values, so there is no reference counting per record either.
         var status = oisp_export_status(struct_size: MemoryLayout<oisp_export_status>.size, accepted: 0, retry_after_ms: 0)
         let rc: oisp_export_result = batch.records.withContiguousStorageIfAvailable { rs -> oisp_export_result in
-            var total = 0
-            for k in rs.indices { total += rs[k].storage.count }
-            if arena.count < max(total, 1) { arena = [UInt8](repeating: 0, count: max(total, 1)) }
             // event types repeat: one C string lookup per distinct type, not per record
             var lastType = "", lastC: UnsafeMutablePointer<CChar>? = nil
-            return arena.withUnsafeMutableBufferPointer { ab -> oisp_export_result in
-                let base = ab.baseAddress!
-                var at = 0
-                var recs: [oisp_record] = []
-                recs.reserveCapacity(rs.count)
-                for k in rs.indices {
-                    // json ‖ id ‖ partition key, copied as one block
-                    let start = at
-                    let n = rs[k].storage.withUnsafeBufferPointer { u -> Int in
-                        if let src = u.baseAddress { (base + at).update(from: src, count: u.count) }
-                        return u.count
-                    }
-                    at += n
-                    let jlen = rs[k].jsonCount, idlen = rs[k].idCount
-                    let json = oisp_bytes(ptr: UnsafePointer(base + start), len: jlen)
-                    let id = oisp_bytes(ptr: UnsafePointer(base + start + jlen), len: idlen)
-                    let pk = oisp_bytes(ptr: UnsafePointer(base + start + jlen + idlen), len: n - jlen - idlen)
-                    if lastC == nil || rs[k].eventType != lastType { lastType = rs[k].eventType; lastC = cType(lastType) }
-                    recs.append(oisp_record(struct_size: MemoryLayout<oisp_record>.size, event_type: lastC,
-                                            timestamp_ns: rs[k].timestampNs, partition_key: pk, event_id: id,
-                                            flags: rs[k].flags, reserved0: 0,
-                                            json: json))
-                }
-                return recs.withUnsafeBufferPointer { rb in
-                    var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
-                                       attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count)
-                    return plugin.table.pointee.on_export(instance, &b, &status)
-                }
+            var recs = recordTables.take(capacity: rs.count)
+            defer { recordTables.give(recs) }
+            for k in rs.indices {
+                let base = rs[k].storage.withUnsafeBufferPointer { UnsafePointer($0.baseAddress) } ?? PluginSink.emptyBytes
+                let n = rs[k].storage.count, jlen = rs[k].jsonCount, idlen = rs[k].idCount
+                let json = oisp_bytes(ptr: base, len: jlen)
+                let id = oisp_bytes(ptr: base + jlen, len: idlen)
+                let pk = oisp_bytes(ptr: base + jlen + idlen, len: n - jlen - idlen)
+                if lastC == nil || rs[k].eventType != lastType { lastType = rs[k].eventType; lastC = cType(lastType) }
+                recs.append(oisp_record(struct_size: MemoryLayout<oisp_record>.size, event_type: lastC,
+                                        timestamp_ns: rs[k].timestampNs, partition_key: pk, event_id: id,
+                                        flags: rs[k].flags, reserved0: 0,
+                                        json: json))
+            }
+            return recs.withUnsafeBufferPointer { rb in
+                var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
+                                   attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count)
+                return plugin.table.pointee.on_export(instance, &b, &status)
             }
         }!
         switch rc {
@@ -227,5 +218,23 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
         hostAPI.deallocate()
         for p in typeCStrings.values { free(p) }
         typeCStrings = [:]
+    }
+}
+
+/// A few emptied `oisp_record` arrays kept for reuse (a call takes one, or makes its own).
+private final class TablePool: @unchecked Sendable {
+    private var free: [[oisp_record]] = []
+    private let lock = NSLock()
+
+    func take(capacity: Int) -> [oisp_record] {
+        var t = lock.withLock { free.popLast() } ?? []
+        t.reserveCapacity(capacity)
+        return t
+    }
+
+    func give(_ t: [oisp_record]) {
+        var t = t
+        t.removeAll(keepingCapacity: true)
+        lock.withLock { if free.count < 8 { free.append(t) } }
     }
 }
