@@ -35,12 +35,12 @@ final class HTTPOutput: Exporter {
         guard ["double", "epoch", "iso8601", "java_sql_timestamp", "epoch_ms"].contains(dateFormat) else {
             throw ConfigError("json_date_format", "expected double, epoch, iso8601 or java_sql_timestamp, got '\(dateFormat)'")
         }
-        for (k, v) in c.table("header") { headers.append("\(k): \(v)") }
+        for (k, v) in c.table("header") { headers.append(try headerLine(key: "header.\(k)", name: k, value: v)) }
         if let arr = c.json["header"] as? [Any] {
             for h in arr.compactMap({ $0 as? String }) {
                 let parts = h.split(separator: " ", maxSplits: 1)
                 guard parts.count == 2 else { throw ConfigError("header", "expected \"Name Value\", got '\(h)'") }
-                headers.append("\(parts[0]): \(parts[1])")
+                headers.append(try headerLine(key: "header", name: String(parts[0]), value: String(parts[1])))
             }
         }
         headers.append(format == "json" ? "Content-Type: application/json" : "Content-Type: application/x-ndjson")

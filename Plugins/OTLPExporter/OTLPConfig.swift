@@ -1,11 +1,13 @@
 import Foundation
+import OISPExporterKit
 
 /// `[export.otlp]` keys (the OpenTelemetry exporter's names where they exist).
 struct OTLPConfig {
     enum Proto: String { case grpc, httpProtobuf = "http/protobuf", httpJSON = "http/json" }
     var endpoint = "http://localhost:4317"
     var proto = Proto.grpc
-    var headers: [(String, String)] = []
+    /// Header lines as libcurl takes them (see `headerLine`).
+    var headers: [String] = []
     var insecure = false
     var insecureSkipVerify = false
     var caFile: String?
@@ -49,7 +51,10 @@ struct OTLPConfig {
             case "pair_timeout_ms": pairTimeoutMs = Int64(v) ?? pairTimeoutMs
             case "service_name": serviceName = v
             default:
-                if k.hasPrefix("headers.") { headers.append((String(k.dropFirst(8)), v)) }
+                if k.hasPrefix("headers.") {
+                    let name = String(k.dropFirst(8))
+                    do { headers.append(try headerLine(key: k, name: name, value: v)) } catch { throw Invalid(message: "\(error)") }
+                }
                 if k == "port" { sawPort = true }
             }
         }

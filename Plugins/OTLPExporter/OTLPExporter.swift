@@ -134,7 +134,7 @@ final class OTLPInstance {
     func send(signal: String, message: Message) -> Outcome {
         let c = config!
         var body: Data
-        var headers = c.headers.map { "\($0.0): \($0.1)" }
+        var headers = c.headers
         var url: String
         var version: Int32
         do {

@@ -127,6 +127,10 @@ final class FluentOutputsTests: XCTestCase {
             }
         }
         XCTAssertEqual(ids, events.map(\.eventID), "every event, once, in order")
+        // a header value from ${ENV} may not smuggle in another header
+        let bad = try replay(input, httpConfig(port: port), env: ["LOG_TOKEN": "tok\r\nX-Injected: 1"])
+        XCTAssertTrue(bad.stderr.contains("key 'header.Authorization'") && bad.stderr.contains("line break"), bad.stderr)
+        XCTAssertEqual(ingested(log).count, reqs.count, "nothing was sent with the bad header")
     }
 
     func testHTTPPeerDownThenUpLosesNothing() throws {

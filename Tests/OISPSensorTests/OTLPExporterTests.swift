@@ -160,6 +160,38 @@ final class OTLPExporterTests: XCTestCase {
         checkAISpans(got, events)
     }
 
+    func testEmptyHeaderIsSentAndALineBreakIsRefused() throws {
+        try startReceiver()
+        let (input, events) = try fixtures()
+        let cfg = dir.appendingPathComponent("otlp-h.toml")
+        for proto in ["grpc", "http/protobuf"] {
+            try? FileManager.default.removeItem(at: out)
+            try TestSupport.write("""
+            [sensor]
+            name = "k8s-${NODE_NAME}"
+            [export.otlp]
+            enabled = true
+            endpoint = "http://127.0.0.1:\(proto == "grpc" ? grpcPort : httpPort)"
+            protocol = "\(proto)"
+            headers = { "x-tenant" = "${TENANT:-}", "x-team" = "ai platform" }
+            """, to: cfg)
+            let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path], env: ["NODE_NAME": "worker-3"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let got = received()
+            XCTAssertEqual(got.first?["metadata"]?["x-tenant"]?.stringValue, "", "\(proto): a header whose value is empty is still sent")
+            XCTAssertEqual(got.first?["metadata"]?["x-team"]?.stringValue, "ai platform")
+            checkAISpans(got, events)
+        }
+        try TestSupport.write("""
+        [export.otlp]
+        enabled = true
+        endpoint = "http://127.0.0.1:\(httpPort)"
+        headers = { "x-tenant" = "${TENANT}" }
+        """, to: cfg)
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path], env: ["TENANT": "a\r\nx-injected: 1"])
+        XCTAssertTrue(r.stderr.contains("key 'headers.x-tenant'") && r.stderr.contains("line break"), r.stderr)
+    }
+
     func testHTTPProtobufDirect() throws {
         try startReceiver()
         let (input, events) = try fixtures()

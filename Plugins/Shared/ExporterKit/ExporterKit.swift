@@ -73,6 +73,22 @@ public struct ConfigError: Error, CustomStringConvertible {
     public init(_ key: String, _ message: String) { description = "key '\(key)': \(message)" }
 }
 
+/// One user-configured request header as a libcurl header line. The name must be an HTTP token
+/// and the value may not carry a line break (no header injection through an `${ENV}` value); an
+/// empty value is written `name;`, the form libcurl sends as an empty header (`name:` alone
+/// would remove the header instead).
+public func headerLine(key: String, name: String, value: String) throws -> String {
+    let token = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+    guard !name.isEmpty, name.utf8.allSatisfy({ token.contains($0) }) else {
+        throw ConfigError(key, "'\(name)' is not a valid HTTP header name")
+    }
+    guard !value.utf8.contains(where: { $0 == 10 || $0 == 13 || $0 == 0 }) else {
+        throw ConfigError(key, "the value of header '\(name)' contains a line break")
+    }
+    let v = value.trimmingCharacters(in: .whitespaces)
+    return v.isEmpty ? "\(name);" : "\(name): \(v)"
+}
+
 /// The exporter's `[export.<name>]` table: flat entries (nested tables as `a.b`) and the JSON.
 public struct Config {
     public let entries: [(String, String)]
