@@ -44,6 +44,7 @@ struct BenchCommand: ParsableCommand {
         @Option(name: .long, help: "Redaction mode.") var redaction: String = "safe"
         @Option(name: .long, help: "Where the JSONL goes.") var output: String = "/dev/null"
         @Flag(name: .long, help: "Always take the general path (parse into an event tree, redact, serialise).") var general = false
+        @Option(name: .long, help: "Pause before and after the timed part, in ms (to profile only that part).") var pauseMs: Int = 0
 
         func run() throws {
             guard let data = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
@@ -59,6 +60,10 @@ struct BenchCommand: ParsableCommand {
             let sink = try JSONLSink(path: output)
             var batch = [ExportRecord]()
             batch.reserveCapacity(512)
+            if pauseMs > 0 {
+                FileHandle.standardError.write(Data("timed part starts in \(pauseMs) ms\n".utf8))
+                usleep(UInt32(pauseMs) * 1000)
+            }
             let t0 = DispatchTime.now().uptimeNanoseconds
             var n = 0, bytes = 0, fast = 0
             let stage = RedactionStage(redactor)
@@ -81,6 +86,7 @@ struct BenchCommand: ParsableCommand {
             }
             if !batch.isEmpty { _ = sink.export(ExportBatch(id: 0, attempt: 1, records: batch[...])) }
             let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if pauseMs > 0 { usleep(UInt32(pauseMs) * 1000) }
             var ru = rusage()
             getrusage(RUSAGE_SELF.rawValue, &ru)
             let rate = Double(n) / secs
