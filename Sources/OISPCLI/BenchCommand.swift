@@ -67,6 +67,7 @@ struct BenchCommand: ParsableCommand {
             let t0 = DispatchTime.now().uptimeNanoseconds
             var n = 0, bytes = 0, fast = 0
             let stage = RedactionStage(redactor)
+            let general = self.general // a plain Bool in the loop, not the property wrapper's getter
             try all.withUnsafeBufferPointer { buffer in
               for range in lines {
                 let l = UnsafeBufferPointer(rebasing: buffer[range])

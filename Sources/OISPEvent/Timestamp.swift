@@ -37,19 +37,20 @@ public struct Timestamp: Equatable, Comparable, Hashable, Sendable, CustomString
 
     /// Appends the RFC 3339 text (27 bytes) to `o` without intermediate strings.
     public func writeRFC3339(into o: inout [UInt8]) {
-        var secs = time_t(nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000)
-        let micros = Int((nanoseconds - Int64(secs) * 1_000_000_000) / 1000)
-        var tmv = tm()
-        gmtime_r(&secs, &tmv)
-        func d2(_ v: Int32, _ out: inout [UInt8]) { out.append(UInt8(48 + v / 10)); out.append(UInt8(48 + v % 10)) }
-        let y = Int(tmv.tm_year) + 1900
-        o.append(UInt8(48 + (y / 1000) % 10)); o.append(UInt8(48 + (y / 100) % 10))
-        o.append(UInt8(48 + (y / 10) % 10)); o.append(UInt8(48 + y % 10))
-        o.append(UInt8(ascii: "-")); d2(tmv.tm_mon + 1, &o)
-        o.append(UInt8(ascii: "-")); d2(tmv.tm_mday, &o)
-        o.append(UInt8(ascii: "T")); d2(tmv.tm_hour, &o)
-        o.append(UInt8(ascii: ":")); d2(tmv.tm_min, &o)
-        o.append(UInt8(ascii: ":")); d2(tmv.tm_sec, &o)
+        let secs = nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000
+        let micros = Int((nanoseconds - secs * 1_000_000_000) / 1000)
+        let days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
+        let sod = Int(secs - days * 86_400)
+        let (y, mon, mday) = Timestamp.civil(fromDays: days)
+        func d2(_ v: Int, _ out: inout [UInt8]) { out.append(UInt8(48 + v / 10)); out.append(UInt8(48 + v % 10)) }
+        let yy = Int(y)
+        o.append(UInt8(48 + (yy / 1000) % 10)); o.append(UInt8(48 + (yy / 100) % 10))
+        o.append(UInt8(48 + (yy / 10) % 10)); o.append(UInt8(48 + yy % 10))
+        o.append(UInt8(ascii: "-")); d2(mon, &o)
+        o.append(UInt8(ascii: "-")); d2(mday, &o)
+        o.append(UInt8(ascii: "T")); d2(sod / 3600, &o)
+        o.append(UInt8(ascii: ":")); d2(sod / 60 % 60, &o)
+        o.append(UInt8(ascii: ":")); d2(sod % 60, &o)
         o.append(UInt8(ascii: "."))
         let m = micros
         var div = 100_000
@@ -100,13 +101,35 @@ public struct Timestamp: Equatable, Comparable, Hashable, Sendable, CustomString
             i += 6
         } else { return nil }
         guard i == u.count else { return nil }
-        var t = tm()
-        t.tm_year = Int32(year - 1900); t.tm_mon = Int32(mon - 1); t.tm_mday = Int32(day)
-        t.tm_hour = Int32(hh); t.tm_min = Int32(mm); t.tm_sec = Int32(ss)
-        let secs = Int64(timegm(&t)) - Int64(offset)
+        // as timegm: a day or second past the month's or minute's end carries over
+        let secs = Timestamp.days(fromCivil: Int64(year), mon, day) * 86_400 + Int64(hh * 3600 + mm * 60 + ss) - Int64(offset)
         // nanoseconds since 1970 fit in Int64 until 2262: later (or absurd) years are malformed here
         let (ns, overflow) = secs.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow, ns <= Int64.max - frac else { return nil }
         return ns + frac
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (month 1...12; a day past the month's
+    /// end carries over, as with timegm). H. Hinnant's days_from_civil.
+    static func days(fromCivil year: Int64, _ month: Int, _ day: Int) -> Int64 {
+        let y = year - (month <= 2 ? 1 : 0)
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = Int64((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1)
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// The date of a day count since 1970-01-01 (the inverse of `days(fromCivil:)`).
+    static func civil(fromDays d: Int64) -> (year: Int64, month: Int, day: Int) {
+        let z = d + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = Int(doy - (153 * mp + 2) / 5 + 1)
+        let month = Int(mp < 10 ? mp + 3 : mp - 9)
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }

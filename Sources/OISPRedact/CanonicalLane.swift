@@ -602,17 +602,29 @@ struct CanonicalLane {
         let found = sc.scan(bytes: bytes)
         if found.isEmpty { return true }
         guard let p = cmdline ? "process.cmdline" : pathText(to: r.start - 1) else { return false }
-        var out = ""
+        // the general path rebuilds the text as a String: where every finding starts and ends on
+        // a character boundary (always, for the ASCII patterns), the same text is these bytes
+        var last = 0
+        for f in found {
+            defer { last = f.end }
+            guard f.start >= last, f.start <= f.end, f.end <= bytes.count,
+                  f.start == bytes.count || bytes[f.start] & 0xC0 != 0x80,
+                  f.end == bytes.count || bytes[f.end] & 0xC0 != 0x80 else { return false }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 32 * found.count)
         var pos = 0
         for f in found {
-            out += String(decoding: UnsafeBufferPointer(rebasing: bytes[pos..<f.start]), as: UTF8.self)
-            out += "[REDACTED:\(f.type)]"
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[pos..<f.start]))
+            out.append(contentsOf: "[REDACTED:".utf8)
+            out.append(contentsOf: f.type.utf8)
+            out.append(UInt8(ascii: "]"))
             pos = f.end
             counts[f.type, default: 0] += 1
         }
-        out += String(decoding: UnsafeBufferPointer(rebasing: bytes[pos...]), as: UTF8.self)
-        var w = JSONWriter(capacity: out.utf8.count + 8)
-        w.string(out)
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[pos...]))
+        var w = JSONWriter(capacity: out.count + 8)
+        out.withUnsafeBytes { w.string(utf8: $0) }
         edits.append((r.start - 1, r.end - r.start + 2, w.bytes))
         let original = String(decoding: bytes, as: UTF8.self)
         fields.append(["path": .string(p), "original_length": .int(Int64(original.count)), "hash": .string(redactor.hash(original))])

@@ -70,6 +70,29 @@ final class EventModelTests: XCTestCase {
         XCTAssertEqual(Timestamp(nanoseconds: 1_766_413_816_000_001_000).rfc3339, "2025-12-22T14:30:16.000001Z")
         XCTAssertNil(Timestamp(rfc3339: "2025-13-22T14:30:16Z"))
         XCTAssertNil(Timestamp(rfc3339: "yesterday"))
+        XCTAssertNil(Timestamp(rfc3339: "1600-01-01T00:00:00Z"), "before 1677-09-21: nanoseconds do not fit in Int64")
+        XCTAssertNil(Timestamp(rfc3339: "2400-01-01T00:00:00Z"))
+        // the calendar arithmetic agrees with libc's timegm/gmtime: leap years, centuries,
+        // days past a month's end (carried over), leap seconds, before 1970
+        var rng = SystemRandomNumberGenerator()
+        for k in 0..<20_000 {
+            let y = k < 8 ? [1900, 1969, 1970, 2000, 2100, 2024, 1678, 2261][k] : Int.random(in: 1678...2261, using: &rng)
+            let mo = Int.random(in: 1...12, using: &rng), d = Int.random(in: 1...31, using: &rng)
+            let h = Int.random(in: 0...23, using: &rng), mi = Int.random(in: 0...59, using: &rng), sec = Int.random(in: 0...60, using: &rng)
+            let text = String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", y, mo, d, h, mi, sec)
+            var t = tm()
+            t.tm_year = Int32(y - 1900); t.tm_mon = Int32(mo - 1); t.tm_mday = Int32(d)
+            t.tm_hour = Int32(h); t.tm_min = Int32(mi); t.tm_sec = Int32(sec)
+            var secs = timegm(&t)
+            let ns = Timestamp(rfc3339: text)?.nanoseconds
+            XCTAssertEqual(ns, Int64(secs) * 1_000_000_000, text)
+            guard let ns else { continue }
+            var g = tm()
+            gmtime_r(&secs, &g)
+            let back = String(format: "%04d-%02d-%02dT%02d:%02d:%02d.000000Z", Int(g.tm_year) + 1900, Int(g.tm_mon) + 1, Int(g.tm_mday),
+                              Int(g.tm_hour), Int(g.tm_min), Int(g.tm_sec))
+            XCTAssertEqual(Timestamp(nanoseconds: ns).rfc3339, back, text)
+        }
     }
 
     func testMalformedEventsAreRejectedWithTheField() {
