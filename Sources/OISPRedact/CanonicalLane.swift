@@ -598,6 +598,17 @@ struct CanonicalLane {
         return decoded.withUnsafeBufferPointer { scanDecoded($0, r, cmdline: cmdline) }
     }
 
+    /// `text.count` (characters), where `bytes` are its UTF-8: ASCII without a CR LF pair (one
+    /// character) has one character per byte, so only other text needs grapheme breaking.
+    static func characterCount(_ bytes: UnsafeBufferPointer<UInt8>, _ text: String) -> Int {
+        var prev: UInt8 = 0
+        for c in bytes {
+            if c >= 0x80 || (c == 0x0A && prev == 0x0D) { return text.count }
+            prev = c
+        }
+        return bytes.count
+    }
+
     mutating func scanDecoded(_ bytes: UnsafeBufferPointer<UInt8>, _ r: (start: Int, end: Int, escaped: Bool), cmdline: Bool) -> Bool {
         let found = sc.scan(bytes: bytes)
         if found.isEmpty { return true }
@@ -627,7 +638,8 @@ struct CanonicalLane {
         out.withUnsafeBytes { w.string(utf8: $0) }
         edits.append((r.start - 1, r.end - r.start + 2, w.bytes))
         let original = String(decoding: bytes, as: UTF8.self)
-        fields.append(["path": .string(p), "original_length": .int(Int64(original.count)), "hash": .string(redactor.hash(original))])
+        fields.append(["path": .string(p), "original_length": .int(Int64(CanonicalLane.characterCount(bytes, original))),
+                       "hash": .string(redactor.hash(original))])
         return true
     }
 }

@@ -33,7 +33,9 @@ final class CanonicalLaneTests: XCTestCase {
         for i in 0..<n {
             let type = RedactionTests.types[i % RedactionTests.types.count]
             let secret = RedactionTests.secret(type, i)
-            let text = i % 3 == 0 ? RedactionTests.embed(type, secret, i) : "plain words number \(i) with nothing to hide"
+            var text = i % 3 == 0 ? RedactionTests.embed(type, secret, i) : "plain words number \(i) with nothing to hide"
+            // findings in non-ASCII text and across CR LF pairs (characters ≠ bytes)
+            if i % 3 == 0 && i % 2 == 1 { text = "Olá — ünïcödé 🚀 " + text + (i % 4 == 1 ? "\r\nnext line ✓" : " fin ✓") }
             var data: JSONObject = ["request_id": .string("req_\(i)"), "provider": "openai", "model": "gpt-4o-mini"]
             var msgs: [JSONValue] = [["role": "system", "content": .string(i % 5 == 0 ? "Tabs\tand \"quotes\" and \\ and \u{1}" : "You are helpful")],
                                      ["role": "user", "content": .string(text)]]
