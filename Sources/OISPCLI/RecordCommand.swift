@@ -68,6 +68,7 @@ struct RecordCommand: ParsableCommand {
         for e in cap.attachErrors { logger.warning("probe attach failed: \(e)") }
         logger.info("capture started", metadata: ["probed": "\(cap.probedPaths.joined(separator: ","))", "bpf_object": "\(object)"])
         runtime.markReady()
+        releaseStartupPages()
         if let readyFile { _ = FileManager.default.createFile(atPath: readyFile, contents: Data("ready\n".utf8)) }
 
         runtime.overrides = { [capture] in capture.apply(to: &$0) }
