@@ -53,6 +53,7 @@ struct RecordCommand: ParsableCommand {
 
         let runtime = try SensorRuntime(config: config, logger: logger, output: output, metricsByDefault: true)
         let cap: BPFCapture
+        releaseStartupPages() // start-up's peak is libbpf reading the kernel's BTF: make room first
         do {
             cap = try BPFCapture(options: opts)
         } catch {
