@@ -14,7 +14,9 @@ public enum SpoolOverflow: String, Sendable {
 /// The read position is persisted after each delivered batch (at-least-once across crashes).
 public final class DiskSpool: @unchecked Sendable {
     static let magic: UInt32 = 0x4F49_5350 // "OISP"
-    static let segmentBytes = 16 << 20
+    /// Segment size: at most 16 MiB, and small enough that the budget holds about eight of them,
+    /// so `drop_oldest` frees space an eighth at a time even for a small spool.
+    let segmentBytes: Int
     public let dir: URL
     public let maxBytes: Int64
     public let overflow: SpoolOverflow
@@ -32,6 +34,7 @@ public final class DiskSpool: @unchecked Sendable {
         self.dir = dir
         self.maxBytes = maxBytes
         self.overflow = overflow
+        segmentBytes = Int(min(Int64(16 << 20), max(Int64(4096), maxBytes / 8)))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         segments = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
             .compactMap { $0.hasPrefix("seg-") && $0.hasSuffix(".spool") ? Int($0.dropFirst(4).dropLast(6)) : nil }.sorted()
@@ -96,7 +99,14 @@ public final class DiskSpool: @unchecked Sendable {
                     continue
                 }
             case .dropOldest:
-                // drop the oldest whole segment (never the one being written)
+                // drop the oldest whole segment (never the one being written: when everything
+                // sits in that one, start a new segment first so the old one can go)
+                if segments.count == 1, let only = segments.first, only == writeSeg,
+                   size(of: only) > (only == readSeg ? readOffset : 0) {
+                    try? writeHandle?.close()
+                    openSegment(only + 1)
+                    continue
+                }
                 guard segments.count > 1, let oldest = segments.first else {
                     droppedForSpace += UInt64(records.count)
                     return (0, records.count)
@@ -113,15 +123,9 @@ public final class DiskSpool: @unchecked Sendable {
                 persistCursor()
             }
         }
-        if writeHandle == nil || writeSize + data.count > DiskSpool.segmentBytes {
+        if writeHandle == nil || writeSize + data.count > segmentBytes {
             try? writeHandle?.close()
-            writeSeg = (segments.last ?? readSeg) + (segments.isEmpty ? 0 : 1)
-            if segments.isEmpty { readSeg = writeSeg; readOffset = 0 }
-            FileManager.default.createFile(atPath: path(writeSeg).path, contents: nil)
-            writeHandle = try? FileHandle(forWritingTo: path(writeSeg))
-            _ = try? writeHandle?.seekToEnd()
-            writeSize = size(of: writeSeg)
-            if !segments.contains(writeSeg) { segments.append(writeSeg) }
+            openSegment((segments.last ?? readSeg) + (segments.isEmpty ? 0 : 1))
         }
         do {
             try writeHandle?.write(contentsOf: data)
@@ -134,6 +138,28 @@ public final class DiskSpool: @unchecked Sendable {
         }
         lock.broadcast()
         return (droppedOldest, 0)
+    }
+
+    /// Makes `seg` the segment appended to (created if new).
+    private func openSegment(_ seg: Int) {
+        writeSeg = seg
+        if segments.isEmpty { readSeg = writeSeg; readOffset = 0 }
+        if !FileManager.default.fileExists(atPath: path(writeSeg).path) {
+            FileManager.default.createFile(atPath: path(writeSeg).path, contents: nil)
+        }
+        writeHandle = try? FileHandle(forWritingTo: path(writeSeg))
+        _ = try? writeHandle?.seekToEnd()
+        writeSize = size(of: writeSeg)
+        if !segments.contains(writeSeg) { segments.append(writeSeg) }
+    }
+
+    /// The bytes of a segment from `offset` on: at least `atLeast` of them when the file has
+    /// them, else up to `chunk` (peek reads what it needs, not whole 16 MiB segments).
+    private func read(_ seg: Int, from offset: Int, atLeast: Int = 0, chunk: Int) -> [UInt8]? {
+        guard let h = FileHandle(forReadingAtPath: path(seg).path) else { return nil }
+        defer { try? h.close() }
+        guard (try? h.seek(toOffset: UInt64(offset))) != nil else { return nil }
+        return (try? h.read(upToCount: max(atLeast, chunk))).map { [UInt8]($0) } ?? []
     }
 
     private func countRecords(segment: Int, from: Int) -> Int {
@@ -152,27 +178,47 @@ public final class DiskSpool: @unchecked Sendable {
     /// is passed to `commit` once they were delivered.
     public func peek(max: Int) -> (records: [ExportRecord], next: (Int, Int))? {
         lock.lock(); defer { lock.unlock() }
+        if !segments.isEmpty && !segments.contains(readSeg) {
+            // the cursor's segment is gone (dropped for space): go on from the next one there is
+            readSeg = segments.first { $0 > readSeg } ?? segments[0]; readOffset = 0
+        }
         var seg = readSeg, off = readOffset
         var out: [ExportRecord] = []
+        let chunk = 1 << 20, maxRecord = 64 << 20
+        func u32(_ b: [UInt8], _ k: Int) -> Int { Int(b[k]) | Int(b[k + 1]) << 8 | Int(b[k + 2]) << 16 | Int(b[k + 3]) << 24 }
         while out.count < max, let idx = segments.firstIndex(of: seg) {
-            guard let d = FileManager.default.contents(atPath: path(seg).path) else { break }
-            let b = [UInt8](d)
-            while out.count < max && off + 12 <= b.count {
-                let m = UInt32(b[off]) | UInt32(b[off + 1]) << 8 | UInt32(b[off + 2]) << 16 | UInt32(b[off + 3]) << 24
-                let len = Int(b[off + 4]) | Int(b[off + 5]) << 8 | Int(b[off + 6]) << 16 | Int(b[off + 7]) << 24
-                let crc = UInt32(b[off + 8]) | UInt32(b[off + 9]) << 8 | UInt32(b[off + 10]) << 16 | UInt32(b[off + 11]) << 24
-                if m != DiskSpool.magic || len > 64 << 20 || off + 12 + len > b.count && seg != writeSeg {
+            // `b` holds the segment's bytes from file offset `base` on, read a chunk at a time
+            var base = off
+            var b = read(seg, from: base, chunk: chunk) ?? []
+            var eof = b.count < chunk
+            while out.count < max {
+                var k = off - base
+                if !eof {
+                    // the header and the whole record must be in `b`: else read on from `off`
+                    let len = k + 12 <= b.count ? u32(b, k + 4) : 0
+                    let need = 12 + (len <= maxRecord ? len : 0)
+                    if k + need > b.count {
+                        base = off
+                        b = read(seg, from: base, atLeast: need, chunk: chunk) ?? []
+                        eof = b.count < Swift.max(chunk, need)
+                        k = 0
+                    }
+                }
+                if k + 12 > b.count { break }
+                let len = u32(b, k + 4)
+                if u32(b, k) != Int(DiskSpool.magic) || len > maxRecord || (k + 12 + len > b.count && seg != writeSeg) {
                     // corrupt or torn: resynchronise on the next magic
                     corruptSkipped += 1
-                    var j = off + 1
+                    var j = k + 1
                     while j + 4 <= b.count && !(b[j] == 0x50 && b[j + 1] == 0x53 && b[j + 2] == 0x49 && b[j + 3] == 0x4F) { j += 1 }
-                    off = j + 4 <= b.count ? j : b.count
+                    // not found in this chunk: go on from its last bytes (a magic may straddle)
+                    off = base + (j + 4 <= b.count || eof ? Swift.min(j, b.count) : Swift.max(k + 1, b.count - 3))
                     continue
                 }
-                if off + 12 + len > b.count { break } // still being written
-                let payload = b[(off + 12)..<(off + 12 + len)]
+                if k + 12 + len > b.count { break } // still being written
+                let payload = b[(k + 12)..<(k + 12 + len)]
                 let actual = payload.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
-                if actual == crc, let r = DiskSpool.decode(payload) { out.append(r) } else { corruptSkipped += 1 }
+                if actual == UInt32(u32(b, k + 8)), let r = DiskSpool.decode(payload) { out.append(r) } else { corruptSkipped += 1 }
                 off += 12 + len
             }
             if out.count >= max { break }
@@ -194,6 +240,8 @@ public final class DiskSpool: @unchecked Sendable {
     }
 
     private func commitLocked(_ next: (Int, Int)) {
+        // a batch read before its segment was dropped for space: the cursor is already past it
+        guard next.0 > readSeg || (next.0 == readSeg && next.1 >= readOffset) else { return }
         var freed = 0
         while let first = segments.first, first < next.0 {
             freed += size(of: first) - (first == readSeg ? readOffset : 0)

@@ -62,6 +62,62 @@ final class SpoolTests: XCTestCase {
         XCTAssertGreaterThan(refused, 0)
         XCTAssertLessThanOrEqual(s.bytes, 6000)
         XCTAssertEqual(drain(s).first, "ev-0", "drop_newest keeps the oldest")
+
+        // drop_oldest, the default: the newest data stays, in order, and the loss is counted —
+        // also for a spool smaller than one default segment, and with one record per append
+        for (maxBytes, per) in [(6000, 5), (50_000, 1), (3 << 20, 50)] {
+            let d = try TestSupport.tempDir("spool-oldest")
+            defer { try? FileManager.default.removeItem(at: d) }
+            let o = try DiskSpool(dir: d, maxBytes: Int64(maxBytes), overflow: .dropOldest)
+            let total = maxBytes / 240 * 3
+            var dropped = 0
+            for i in stride(from: 0, to: total, by: per) { dropped += o.append(records(min(per, total - i), from: i)).droppedOldest }
+            XCTAssertLessThanOrEqual(o.bytes, Int64(maxBytes))
+            let got = drain(o)
+            XCTAssertEqual(got.last, "ev-\(total - 1)", "the newest record is kept (spool of \(maxBytes) bytes)")
+            XCTAssertFalse(got.contains("ev-0"), "the oldest record was dropped")
+            XCTAssertTrue(got == (total - got.count..<total).map { "ev-\($0)" }, "what is kept is the newest run, in order (first kept: \(got.first ?? "-"))")
+            XCTAssertEqual(dropped + got.count, total, "every record is delivered or counted as dropped")
+            XCTAssertEqual(Int(o.droppedForSpace), dropped)
+            XCTAssertGreaterThan(got.count, maxBytes / 240 / 2, "dropping frees space a segment at a time, not everything")
+        }
+    }
+
+    func testBlockWaitsForRoomAndLosesNothing() throws {
+        let dir = try TestSupport.tempDir("spool-block")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try DiskSpool(dir: dir, maxBytes: 8000, overflow: .block)
+        _ = s.append(records(25))          // ~6.5 KB: nearly full
+        let appended = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { var result = (droppedOldest: -1, refused: -1) }
+        let box = Box()
+        let more = records(10, from: 25)
+        Thread.detachNewThread {
+            box.result = s.append(more) // does not fit: waits for room
+            appended.signal()
+        }
+        XCTAssertEqual(appended.wait(timeout: .now() + 1.5), .timedOut, "block: the writer waits while the spool is full")
+        var got: [String] = []
+        while let (recs, next) = s.peek(max: 10) { got += recs.map(\.eventID); s.commit(next); if got.count >= 25 { break } }
+        XCTAssertEqual(appended.wait(timeout: .now() + 5), .success, "room made by delivery releases the writer")
+        XCTAssertEqual(box.result.droppedOldest, 0); XCTAssertEqual(box.result.refused, 0)
+        got += drain(s)
+        XCTAssertEqual(got, (0..<35).map { "ev-\($0)" }, "nothing lost, in order")
+    }
+
+    func testDeliveryInFlightWhileItsSegmentIsDroppedDoesNotStall() throws {
+        let dir = try TestSupport.tempDir("spool-race")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try DiskSpool(dir: dir, maxBytes: 20_000, overflow: .dropOldest)
+        _ = s.append(records(20))
+        let (inFlight, next) = try XCTUnwrap(s.peek(max: 5))   // being delivered…
+        XCTAssertEqual(inFlight.first?.eventID, "ev-0")
+        for i in 0..<20 { _ = s.append(records(5, from: 20 + i * 5)) } // …while its segment is dropped
+        s.commit(next)                                           // the late commit must not rewind
+        let got = drain(s)
+        XCTAssertEqual(got.last, "ev-119")
+        XCTAssertTrue(got == (120 - got.count..<120).map { "ev-\($0)" }, "newest run, in order (first kept: \(got.first ?? "-"))")
+        XCTAssertTrue(s.isEmpty)
     }
 
     /// The sensor itself killed while its backend is down: what reached the spool is delivered
