@@ -186,6 +186,7 @@ public final class DiskSpool: @unchecked Sendable {
         var out: [ExportRecord] = []
         let chunk = 1 << 20, maxRecord = 64 << 20
         func u32(_ b: [UInt8], _ k: Int) -> Int { Int(b[k]) | Int(b[k + 1]) << 8 | Int(b[k + 2]) << 16 | Int(b[k + 3]) << 24 }
+        var resyncing = false // inside a corrupt stretch: count it once, however long it is
         while out.count < max, let idx = segments.firstIndex(of: seg) {
             // `b` holds the segment's bytes from file offset `base` on, read a chunk at a time
             var base = off
@@ -208,7 +209,8 @@ public final class DiskSpool: @unchecked Sendable {
                 let len = u32(b, k + 4)
                 if u32(b, k) != Int(DiskSpool.magic) || len > maxRecord || (k + 12 + len > b.count && seg != writeSeg) {
                     // corrupt or torn: resynchronise on the next magic
-                    corruptSkipped += 1
+                    if !resyncing { corruptSkipped += 1 }
+                    resyncing = true
                     var j = k + 1
                     while j + 4 <= b.count && !(b[j] == 0x50 && b[j + 1] == 0x53 && b[j + 2] == 0x49 && b[j + 3] == 0x4F) { j += 1 }
                     // not found in this chunk: go on from its last bytes (a magic may straddle)
@@ -216,6 +218,7 @@ public final class DiskSpool: @unchecked Sendable {
                     continue
                 }
                 if k + 12 + len > b.count { break } // still being written
+                resyncing = false
                 let payload = b[(k + 12)..<(k + 12 + len)]
                 let actual = payload.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
                 if actual == UInt32(u32(b, k + 8)), let r = DiskSpool.decode(payload) { out.append(r) } else { corruptSkipped += 1 }

@@ -51,6 +51,28 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(got.count, 18)
         XCTAssertEqual(got.filter { $0 != "ev-5" && $0 != "ev-19" }, got)
         XCTAssertGreaterThanOrEqual(s.corruptSkipped, 2)
+
+        // a corrupt stretch longer than one read (1 MiB) in the middle of a segment: what follows
+        // it is still found and delivered in order, and the stretch counts once (plus the record
+        // it cuts into)
+        let big = try TestSupport.tempDir("spool-bad-big")
+        defer { try? FileManager.default.removeItem(at: big) }
+        do {
+            let s = try DiskSpool(dir: big, maxBytes: 1 << 30, overflow: .dropOldest)
+            for i in 0..<20 { _ = s.append(records(1000, from: i * 1000)) }
+        }
+        let bigSeg = big.appendingPathComponent(try FileManager.default.contentsOfDirectory(atPath: big.path).first { $0.hasPrefix("seg-") }!)
+        var raw = [UInt8](try Data(contentsOf: bigSeg))
+        for k in 1_000_000..<2_600_000 { raw[k] = UInt8(truncatingIfNeeded: k &* 31) | 1 }
+        try Data(raw).write(to: bigSeg)
+        let s2 = try DiskSpool(dir: big, maxBytes: 1 << 30, overflow: .dropOldest)
+        let all = drain(s2, batch: 500).map { Int($0.dropFirst(3))! }
+        XCTAssertEqual(all.first, 0)
+        XCTAssertEqual(all.last, 19_999, "records after the stretch are delivered")
+        XCTAssertEqual(all, all.sorted(), "in order")
+        XCTAssertGreaterThan(all.count, 20_000 - 1_600_000 / 240 - 10)
+        XCTAssertLessThan(all.count, 20_000)
+        XCTAssertTrue((1...2).contains(s2.corruptSkipped), "the record cut by the stretch and the stretch itself: \(s2.corruptSkipped)")
     }
 
     func testFullSpoolDropsOldestOrNewest() throws {
