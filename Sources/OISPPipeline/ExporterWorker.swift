@@ -317,16 +317,28 @@ public final class ExporterWorker: @unchecked Sendable {
                 if offset >= all.count { return true }
                 let elapsedMs = Double(Timestamp.monotonicNanoseconds() - started) / 1e6
                 let remaining = all.count - offset
+                if spool != nil && !fromSpool {
+                    // The backend is failing: with a spool, nothing waits out an outage in memory
+                    // (a crash would lose it). This batch goes to disk, then everything queued
+                    // behind it, and new events follow it there until the spool is drained; the
+                    // spool is retried in order, with backoff, until the backend takes it.
+                    logger.warning("exporter failing; batch moved to the disk spool, retried from there in order",
+                                   metadata: ["exporter": "\(name)", "events": "\(remaining)", "error": "\(message)"])
+                    spoolRecords(Array(all[offset...]))
+                    let queued = cond.withLock { () -> [ExportRecord] in
+                        let q = queue.popFirst(queue.count)
+                        queueBytes = 0
+                        cond.broadcast()
+                        return q
+                    }
+                    if !queued.isEmpty { spoolRecords(queued) }
+                    return false
+                }
                 let exhausted = !policy.retry.enabled || (policy.retry.maxElapsedMs > 0 && elapsedMs >= Double(policy.retry.maxElapsedMs))
                 if exhausted && spool != nil {
-                    if fromSpool {
-                        if stopping { return false } // stays on disk for the next start
-                    } else {
-                        logger.warning("exporter still failing; batch moved to the disk spool",
-                                       metadata: ["exporter": "\(name)", "events": "\(remaining)", "error": "\(message)"])
-                        spoolRecords(Array(all[offset...]))
-                        return false
-                    }
+                    // a spooled batch is never given up: it stays on disk (for the next start
+                    // when stopping) and is retried with backoff until the backend takes it
+                    if stopping { return false }
                 } else if exhausted {
                     count { $0.dropped["retry_exhausted", default: 0] += UInt64(remaining) }
                     m.dropped("retry_exhausted", remaining)
@@ -357,10 +369,7 @@ public final class ExporterWorker: @unchecked Sendable {
                 }
                 let giveUp = stopping && Timestamp.monotonicNanoseconds() >= shutdownDeadline
                 cond.unlock()
-                if giveUp && spool != nil {
-                    if !fromSpool { spoolRecords(Array(all[offset...])) }
-                    return false
-                }
+                if giveUp && spool != nil { return false } // spooled already: it stays on disk
                 if giveUp {
                     count { $0.dropped["shutdown", default: 0] += UInt64(remaining) }
                     m.dropped("shutdown", remaining)
