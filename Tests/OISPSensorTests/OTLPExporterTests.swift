@@ -173,13 +173,13 @@ final class OTLPExporterTests: XCTestCase {
             enabled = true
             endpoint = "http://127.0.0.1:\(proto == "grpc" ? grpcPort : httpPort)"
             protocol = "\(proto)"
-            headers = { "x-tenant" = "${TENANT:-}", "x-team" = "ai platform" }
+            headers = { "x-tenant" = "${TENANT:-}", "X-Team" = "ai platform" }
             """, to: cfg)
             let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path], env: ["NODE_NAME": "worker-3"])
             XCTAssertEqual(r.status, 0, r.stderr)
             let got = received()
             XCTAssertEqual(got.first?["metadata"]?["x-tenant"]?.stringValue, "", "\(proto): a header whose value is empty is still sent")
-            XCTAssertEqual(got.first?["metadata"]?["x-team"]?.stringValue, "ai platform")
+            XCTAssertEqual(got.first?["metadata"]?["x-team"]?.stringValue, "ai platform", "\(proto): a mixed-case name arrives (lower-cased on HTTP/2, as gRPC requires)")
             checkAISpans(got, events)
         }
         try TestSupport.write("""
