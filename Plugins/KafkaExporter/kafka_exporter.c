@@ -12,7 +12,7 @@
  * batch_size = 100
  * linger_ms = 5
  * key_mode = "host"                             # event_id | host | pid | none
- * acks = "all"
+ * acks = "all"                                 # another value turns the default idempotence off
  * timeout_ms = 30000
  * tls = false
  * sasl_mechanism = "SCRAM-SHA-512"  sasl_username = "..."  sasl_password = "${KAFKA_PASSWORD}"
@@ -140,10 +140,27 @@ static oisp_export_result kafka_create(const oisp_exporter_config *c, const oisp
         rd_kafka_conf_destroy(conf);
         return OISP_EXPORT_INVALID_CONFIG;
     }
+    /* acks and idempotence, as the Java producer settles them: idempotence is on by default,
+     * but an explicit acks other than all turns it off (it needs acks=all); asking for both is
+     * a contradiction and is refused by key. */
+    const char *acks = get(c, "acks") ? get(c, "acks") : "all";
+    int acks_all = !strcmp(acks, "all") || !strcmp(acks, "-1");
+    const char *idem_v = get(c, "idempotence");
+    int idem = idem_v ? is_true(idem_v) : acks_all;
+    if (idem_v && idem && !acks_all) {
+        set_error(in, "key 'acks': idempotence = true needs acks = \"all\", got '%s'%s", acks, NULL);
+        rd_kafka_conf_destroy(conf);
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
+    if (!idem_v && !acks_all) {
+        char m[160];
+        snprintf(m, sizeof m, "kafka exporter: acks = %s, so the idempotent producer is off (it needs acks = all)", acks);
+        host_log(in, OISP_LOG_INFO, m);
+    }
     if (set(conf, in, "bootstrap.servers", brokers) ||
         set(conf, in, "compression.codec", comp ? comp : "snappy") ||
-        set(conf, in, "acks", get(c, "acks") ? get(c, "acks") : "all") ||
-        set(conf, in, "enable.idempotence", get(c, "idempotence") && !is_true(get(c, "idempotence")) ? "false" : "true") ||
+        set(conf, in, "acks", acks) ||
+        set(conf, in, "enable.idempotence", idem ? "true" : "false") ||
         set(conf, in, "linger.ms", get(c, "linger_ms") ? get(c, "linger_ms") : "5") ||
         (snprintf(buf, sizeof buf, "%d", in->timeout_ms), set(conf, in, "message.timeout.ms", buf)) ||
         set(conf, in, "client.id", "oisp-sensor")) {

@@ -118,5 +118,35 @@ final class KafkaExporterTests: XCTestCase {
         let bad = try config(extra: "tls_verify = \"sometimes\"")
         let r2 = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", bad.path])
         XCTAssertTrue(r2.stderr.contains("key 'tls_verify'"), r2.stderr)
+        // idempotence needs acks = all: asking for both is a contradiction, named by key
+        let both = try config(extra: "acks = 1\nidempotence = true")
+        let r3 = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", both.path])
+        XCTAssertTrue(r3.stderr.contains("key 'acks'") && r3.stderr.contains("idempotence"), r3.stderr)
+    }
+
+    /// An explicit acks other than all works (as with the Java producer, it turns the default
+    /// idempotence off) and the keys follow key_mode; a comma-separated brokers string works too.
+    func testAcksOneWithPidKeysAndBrokersString() throws {
+        let (input, ids) = try fixtures(count: 20)
+        let cfg = dir.appendingPathComponent("kafka-acks.toml")
+        try TestSupport.write("""
+        [export.kafka]
+        enabled = true
+        brokers = "\(bootstrap), \(bootstrap)"
+        topic = "oisp-events"
+        compression = "lz4"
+        acks = "1"
+        key_mode = "pid"
+        """, to: cfg)
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("idempotent producer is off"), r.stderr)
+        let (msgs, debug) = try consume()
+        let events = msgs.compactMap { $0["payload"]?.stringValue }.map { try! OISPEvent(jsonBytes: Array($0.utf8)) }
+        XCTAssertEqual(Set(events.map(\.eventID)), Set(ids), "every event")
+        for (m, e) in zip(msgs, events) {
+            XCTAssertEqual(m["key"]?.stringValue, e.process.map { "\($0.pid)" }, "key_mode pid")
+        }
+        XCTAssertTrue(debug.contains("lz4"), "fetched batches are lz4-compressed")
     }
 }
