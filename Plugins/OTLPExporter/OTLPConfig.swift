@@ -30,7 +30,7 @@ struct OTLPConfig {
             case "protocol":
                 guard let p = Proto(rawValue: v) else { throw Invalid(message: "key 'protocol': expected grpc, http/protobuf or http/json, got '\(v)'") }
                 proto = p
-            case "insecure": insecure = v == "true"
+            case "insecure", "tls.insecure": insecure = v == "true"
             case "insecure_skip_verify", "tls_insecure_skip_verify", "tls.insecure_skip_verify": insecureSkipVerify = v == "true"
             case "tls_verify", "tls.verify": // the other exporters' spelling: false = do not verify
                 guard v == "true" || v == "false" else { throw Invalid(message: "key '\(k)': expected true or false, got '\(v)'") }
@@ -59,8 +59,12 @@ struct OTLPConfig {
             }
         }
         _ = sawPort
+        if !endpoint.contains("://") && !endpoint.isEmpty {
+            // `host:port` as the Collector's OTLP exporter takes it: TLS unless insecure = true
+            endpoint = (insecure ? "http://" : "https://") + endpoint
+        }
         guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
-            throw Invalid(message: "key 'endpoint': expected http://host:port or https://host:port, got '\(endpoint)'")
+            throw Invalid(message: "key 'endpoint': expected host:port, http://host:port or https://host:port, got '\(endpoint)'")
         }
         while endpoint.hasSuffix("/") { endpoint.removeLast() }
         if insecure && endpoint.hasPrefix("https://") && proto == .grpc { endpoint = "http://" + endpoint.dropFirst(8) }

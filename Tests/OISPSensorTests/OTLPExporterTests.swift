@@ -192,6 +192,19 @@ final class OTLPExporterTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("key 'headers.x-tenant'") && r.stderr.contains("line break"), r.stderr)
     }
 
+    /// `endpoint = "host:port"` as the Collector's OTLP exporter takes it: TLS unless insecure.
+    func testHostPortEndpointAsTheCollectorTakesIt() throws {
+        try startReceiver()
+        let (input, events) = try fixtures()
+        let r = try replay(input, endpoint: "127.0.0.1:\(grpcPort)", proto: "grpc", extra: "tls = { insecure = true }")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        checkAISpans(received(), events)
+        let cfg = dir.appendingPathComponent("otlp-bad.toml")
+        try TestSupport.write("[export.otlp]\nenabled = true\nendpoint = \"ftp://127.0.0.1:\(grpcPort)\"\n", to: cfg)
+        let bad = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path])
+        XCTAssertTrue(bad.stderr.contains("key 'endpoint'"), bad.stderr)
+    }
+
     func testHTTPProtobufDirect() throws {
         try startReceiver()
         let (input, events) = try fixtures()
