@@ -79,12 +79,18 @@ public struct PluginRegistry {
     /// `liboisp-exporter-<name>.so` found in the search directories.
     public func resolve(_ export: ExportConfig) -> String? {
         if let p = export.plugin { return p }
-        for d in directories {
-            let p = (d as NSString).appendingPathComponent("\(PluginRegistry.filePrefix)\(export.name)\(PluginRegistry.fileSuffix)")
-            if FileManager.default.fileExists(atPath: p) { return p }
+        for name in [export.name] + (PluginRegistry.aliases[export.name].map { [$0] } ?? []) {
+            for d in directories {
+                let p = (d as NSString).appendingPathComponent("\(PluginRegistry.filePrefix)\(name)\(PluginRegistry.fileSuffix)")
+                if FileManager.default.fileExists(atPath: p) { return p }
+            }
         }
         return nil
     }
+
+    /// Fluent Bit's output names for the bundled exporters (`[export.es]` as `[OUTPUT] Name es`),
+    /// used when no plugin of that name itself is installed.
+    public static let aliases = ["es": "elasticsearch", "opensearch": "elasticsearch"]
 
     /// What `oisp plugins list` shows: every plugin file found (and every explicit path), loaded
     /// or refused with the reason.

@@ -52,6 +52,18 @@ final class PluginHostTests: XCTestCase {
         """
     }
 
+    /// Fluent Bit's output name `es` (and `opensearch`) finds the bundled Elasticsearch plugin.
+    func testFluentBitOutputNameFindsTheBundledPlugin() throws {
+        let out = try TestSupport.tempDir("alias")
+        let cfg = out.appendingPathComponent("config.toml")
+        try TestSupport.write("[export.es]\nenabled = true\nport = 9200\n", to: cfg)
+        let r = try TestSupport.run(TestSupport.oisp, ["plugins", "list", "--json", "-c", cfg.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let plugins = try XCTUnwrap(try JSONParser.parse(r.stdout)["plugins"]?.arrayValue)
+        let es = try XCTUnwrap(plugins.first { $0["name"]?.stringValue == "elasticsearch" }, r.stdout)
+        XCTAssertEqual(es["enabled"]?.boolValue, true, "\(es)")
+    }
+
     func testListShowsLoadedAndRefusedWithReasons() throws {
         let out = try TestSupport.tempDir("out")
         let cfg = out.appendingPathComponent("config.toml")
