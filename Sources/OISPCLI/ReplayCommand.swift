@@ -87,6 +87,7 @@ struct ReplayCommand: ParsableCommand {
         defer { buf.deallocate() }
         var have = 0
         var eof = false
+        var atStart = true
         while !eof && !runtime.isStopRequested {
             if have == buf.count { // one line longer than the buffer: grow it
                 let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buf.count * 2, alignment: 16)
@@ -102,6 +103,15 @@ struct ReplayCommand: ParsableCommand {
             }
             if n == 0 { eof = true } else { have += n }
             let bytes = buf.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            if atStart && (have >= 3 || eof) {
+                // a UTF-8 byte order mark (files saved by some Windows tools) is not part of line 1
+                if have >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF {
+                    memmove(bytes, bytes + 3, have - 3)
+                    have -= 3
+                }
+                atStart = false
+            }
+            if atStart { continue }
             // complete lines end at the last newline (at end of input: everything)
             var usable = 0
             if eof { usable = have } else {

@@ -33,6 +33,14 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r2.status, 0, r2.stderr)
         XCTAssertTrue(r2.stderr.contains("line=4"), r2.stderr)
         XCTAssertEqual(TestSupport.lines(out), lines)
+
+        // a file saved with a UTF-8 byte order mark and CRLF line ends: every line replays
+        let bom = dir.appendingPathComponent("bom.jsonl"), out2 = dir.appendingPathComponent("out2.jsonl")
+        try Data([0xEF, 0xBB, 0xBF] + Array((lines.joined(separator: "\r\n") + "\r\n").utf8)).write(to: bom)
+        let r3 = try TestSupport.run(TestSupport.oisp, ["replay", "--input", bom.path, "--output", out2.path])
+        XCTAssertEqual(r3.status, 0, r3.stderr)
+        XCTAssertFalse(r3.stderr.contains("skipping invalid line"), r3.stderr)
+        XCTAssertEqual(TestSupport.lines(out2), lines)
     }
 
     /// A file bigger than replay's read buffer, split between cores per read: output in file
