@@ -36,7 +36,11 @@ struct RedactCommand: ParsableCommand {
         }
         var out = [UInt8]()
         var bad = 0, n = 0
-        for (i, line) in data.split(separator: 10, omittingEmptySubsequences: true).enumerated() {
+        // a UTF-8 byte order mark is not part of line 1; blank lines are skipped but counted, so
+        // a warning names the line as an editor shows it
+        let body = data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data[...]
+        for (i, line) in body.split(separator: 10, omittingEmptySubsequences: false).enumerated() {
+            if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
             do {
                 var e = try OISPEvent(jsonBytes: Array(line))
                 redactor.redact(&e)

@@ -43,6 +43,32 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(TestSupport.lines(out2), lines)
     }
 
+    /// `oisp redact` cleans an old JSONL file: secrets gone, every good line kept, a bad line
+    /// named by its line number as an editor counts it (BOM and blank lines included).
+    func testRedactCleansAFileAndNamesBadLines() throws {
+        let dir = try TestSupport.tempDir("redact")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = "sk-proj-" + String(repeating: "Ab12Cd34", count: 5)
+        var e = OISPEvent(eventType: "ai.request", ts: Timestamp(nanoseconds: 1_764_000_000_000_000_000),
+                          host: .init(hostname: "n1"), process: .init(pid: 7), source: .init(captureMethod: "ebpf_uprobe"),
+                          data: ["messages": [["role": "user", "content": .string("my key is \(key), mail me at ops@example.com")]]])
+        let good = e.jsonString()
+        e.eventID = ULID.make()
+        let good2 = e.jsonString()
+        let input = dir.appendingPathComponent("old.jsonl"), out = dir.appendingPathComponent("clean.jsonl")
+        try Data([0xEF, 0xBB, 0xBF] + Array("\(good)\n\n{\"broken\n\(good2)\r\n".utf8)).write(to: input)
+        let r = try TestSupport.run(TestSupport.oisp, ["redact", "--input", input.path, "--output", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("old.jsonl:3:"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("redacted 2 events (1 invalid lines skipped)"), r.stderr)
+        let lines = TestSupport.lines(out)
+        XCTAssertEqual(lines.count, 2)
+        for l in lines {
+            XCTAssertFalse(l.contains(key) || l.contains("ops@example.com"), l)
+            XCTAssertTrue(l.contains("oisp.redaction"), l)
+        }
+    }
+
     /// A file bigger than replay's read buffer, split between cores per read: output in file
     /// order, each bad line reported with its own line number (CRLF and blank lines tolerated),
     /// and lines not in the sensor's own form (reordered keys, spaces) still go through.
