@@ -83,21 +83,23 @@ public final class DiskSpool: @unchecked Sendable {
 
     /// Appends records (fsync'd). Returns how many were dropped to make room (drop_oldest) or
     /// refused (drop_newest); with `block` it waits for room.
-    public func append(_ records: [ExportRecord]) -> (droppedOldest: Int, refused: Int) {
+    /// - Parameter mayBlock: false for the exporter's own thread (records it already took from
+    ///   the memory queue): with `block` it must not wait for room only it can make, so those
+    ///   are written over the budget (by at most one queue's worth).
+    public func append(_ records: [ExportRecord], mayBlock: Bool = true) -> (droppedOldest: Int, refused: Int) {
         guard !records.isEmpty else { return (0, 0) }
         var data = [UInt8]()
         for r in records { data += DiskSpool.encode(r) }
         lock.lock(); defer { lock.unlock() }
         var droppedOldest = 0
-        while totalBytes + Int64(data.count) > maxBytes {
+        room: while totalBytes + Int64(data.count) > maxBytes {
             switch overflow {
             case .dropNewest:
                 droppedForSpace += UInt64(records.count)
                 return (0, records.count)
             case .block:
-                if !lock.wait(until: Date().addingTimeInterval(1)) && totalBytes + Int64(data.count) > maxBytes && segments.count <= 1 {
-                    continue
-                }
+                if !mayBlock { break room }
+                _ = lock.wait(until: Date().addingTimeInterval(1))
             case .dropOldest:
                 // drop the oldest whole segment (never the one being written: when everything
                 // sits in that one, start a new segment first so the old one can go)

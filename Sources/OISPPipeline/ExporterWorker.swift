@@ -107,12 +107,12 @@ public final class ExporterWorker: @unchecked Sendable {
         m.queueLength.record(queue.count)
         if queue.count >= policy.batchSize { cond.signal() }
         cond.unlock()
-        if !overflow.isEmpty { spoolRecords(overflow) }
+        if !overflow.isEmpty { spoolRecords(overflow, mayBlock: true) } // `block` holds the producer back
     }
 
-    private func spoolRecords(_ records: [ExportRecord]) {
+    private func spoolRecords(_ records: [ExportRecord], mayBlock: Bool = false) {
         guard let spool else { return }
-        let (droppedOldest, refused) = spool.append(records)
+        let (droppedOldest, refused) = spool.append(records, mayBlock: mayBlock)
         if droppedOldest + refused > 0 {
             count { $0.dropped["spool_full", default: 0] += UInt64(droppedOldest + refused) }
             m.dropped("spool_full", droppedOldest + refused)

@@ -117,6 +117,32 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(sink.closed)
     }
 
+    /// A spool with `block` and a small budget, a backend down for a while, one export at a time:
+    /// the exporter's own thread must not wait for room only it can make. Producers are held
+    /// back instead of events being dropped, and everything arrives, in order, once it is up.
+    func testSpoolBlockWithAFailingBackendDoesNotDeadlock() throws {
+        let dir = try TestSupport.tempDir("spool-block-worker")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sink = ScriptedSink(script: Array(repeating: .retry(accepted: 0, retryAfterMs: 5, message: "503"), count: 12))
+        var policy = fastPolicy(batch: 20)
+        policy.spoolDir = dir.path
+        policy.spoolMaxBytes = 6_000
+        policy.spoolOverflow = "block"
+        let p = Pipeline(logger: logger)
+        p.addExporter(name: "s", sink: sink, policy: policy)
+        let evs = events(300)
+        let submitted = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            for k in stride(from: 0, to: evs.count, by: 10) { p.submit(evs[k..<(k + 10)]) }
+            submitted.signal()
+        }
+        XCTAssertEqual(submitted.wait(timeout: .now() + 30), .success, "producers are released once the backend is back")
+        XCTAssertTrue(p.drain(timeout: 30), "the spool drains")
+        p.shutdown(timeout: 5)
+        XCTAssertEqual(sink.delivered, evs.map(\.eventID), "every event once, in order")
+        XCTAssertEqual(p.stats.exporters["s"]?.droppedTotal, 0)
+    }
+
     func testPermanentFailuresAreCountedNotRetried() {
         let sink = ScriptedSink(script: [.permanent(message: "400 bad request")])
         let p = Pipeline(logger: logger)
