@@ -38,6 +38,14 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    /// `--pause-ms`: before the timed part (announced on stderr, so a profiler can attach) and
+    /// after it (so the profiler sees no teardown).
+    static func pause(_ ms: Int, announce: Bool) {
+        guard ms > 0 else { return }
+        if announce { FileHandle.standardError.write(Data("timed part starts in \(ms) ms\n".utf8)) }
+        usleep(UInt32(ms) * 1000)
+    }
+
     struct Pipeline: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "pipeline", abstract: "Decode → redact → JSONL throughput on one core.")
         @Option(name: .shortAndLong, help: "Input JSONL (from `bench make-input`).") var input: String
@@ -60,10 +68,7 @@ struct BenchCommand: ParsableCommand {
             let sink = try JSONLSink(path: output)
             var batch = [ExportRecord]()
             batch.reserveCapacity(512)
-            if pauseMs > 0 {
-                FileHandle.standardError.write(Data("timed part starts in \(pauseMs) ms\n".utf8))
-                usleep(UInt32(pauseMs) * 1000)
-            }
+            BenchCommand.pause(pauseMs, announce: true)
             let t0 = DispatchTime.now().uptimeNanoseconds
             var n = 0, bytes = 0, fast = 0
             let stage = RedactionStage(redactor)
@@ -87,7 +92,7 @@ struct BenchCommand: ParsableCommand {
             }
             if !batch.isEmpty { _ = sink.export(ExportBatch(id: 0, attempt: 1, records: batch[...])) }
             let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if pauseMs > 0 { usleep(UInt32(pauseMs) * 1000) }
+            BenchCommand.pause(pauseMs, announce: false)
             var ru = rusage()
             getrusage(RUSAGE_SELF.rawValue, &ru)
             let rate = Double(n) / secs
@@ -125,10 +130,7 @@ struct BenchCommand: ParsableCommand {
                     if var e = try? OISPEvent(jsonBytes: l), let r = runtime.pipeline.record(for: &e) { records.append(r) }
                 }
             }
-            if pauseMs > 0 {
-                FileHandle.standardError.write(Data("timed part starts in \(pauseMs) ms\n".utf8))
-                usleep(UInt32(pauseMs) * 1000)
-            }
+            BenchCommand.pause(pauseMs, announce: true)
             let t0 = DispatchTime.now().uptimeNanoseconds
             var i = 0
             while i < records.count {
@@ -138,7 +140,7 @@ struct BenchCommand: ParsableCommand {
             }
             let stats = runtime.finish(timeout: timeout)
             let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if pauseMs > 0 { usleep(UInt32(pauseMs) * 1000) }
+            BenchCommand.pause(pauseMs, announce: false)
             for (name, st) in stats.exporters.sorted(by: { $0.key < $1.key }) {
                 print(String(format: "exporter %@: %d events handed over, %d acknowledged by the backend, %d dropped in %.3f s = %.0f events/s",
                              name, records.count, st.exported, st.droppedTotal, secs, Double(st.exported) / secs))

@@ -43,14 +43,6 @@ public struct ExportRecord: Sendable {
         self.init(eventID: event.eventID, eventType: event.eventType, timestampNs: event.ts.nanoseconds,
                   partitionKey: pk, flags: f, json: event.jsonBytes())
     }
-
-    /// The JSON, event id and partition key bytes, read in place.
-    public func withBytes<R>(_ body: (_ json: UnsafeBufferPointer<UInt8>, _ id: UnsafeBufferPointer<UInt8>, _ partitionKey: UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        try storage.withUnsafeBufferPointer { b in
-            try body(UnsafeBufferPointer(rebasing: b[0..<jsonCount]), UnsafeBufferPointer(rebasing: b[jsonCount..<(jsonCount + idCount)]),
-                     UnsafeBufferPointer(rebasing: b[(jsonCount + idCount)...]))
-        }
-    }
 }
 
 /// A batch as handed to an exporter: the same `id` on every retry, `attempt` counting from 1.

@@ -110,6 +110,14 @@ public final class ExporterWorker: @unchecked Sendable {
         if !overflow.isEmpty { spoolRecords(overflow, mayBlock: true) } // `block` holds the producer back
     }
 
+    /// Empties the memory queue (the caller holds `cond`) and returns what it held, oldest first.
+    private func takeQueueLocked() -> [ExportRecord] {
+        let q = queue.popFirst(queue.count)
+        queueBytes = 0
+        cond.broadcast() // room for blocked submitters
+        return q
+    }
+
     private func spoolRecords(_ records: [ExportRecord], mayBlock: Bool = false) {
         guard let spool else { return }
         let (droppedOldest, refused) = spool.append(records, mayBlock: mayBlock)
@@ -174,8 +182,7 @@ public final class ExporterWorker: @unchecked Sendable {
             }
             if stopping && spool != nil && Timestamp.monotonicNanoseconds() >= shutdownDeadline && !queue.isEmpty {
                 // out of time: keep what is left on disk for the next start
-                let rest = queue.popFirst(queue.count)
-                queueBytes = 0
+                let rest = takeQueueLocked()
                 cond.unlock()
                 spoolRecords(rest)
                 continue
@@ -325,12 +332,7 @@ public final class ExporterWorker: @unchecked Sendable {
                     logger.warning("exporter failing; batch moved to the disk spool, retried from there in order",
                                    metadata: ["exporter": "\(name)", "events": "\(remaining)", "error": "\(message)"])
                     spoolRecords(Array(all[offset...]))
-                    let queued = cond.withLock { () -> [ExportRecord] in
-                        let q = queue.popFirst(queue.count)
-                        queueBytes = 0
-                        cond.broadcast()
-                        return q
-                    }
+                    let queued = cond.withLock { takeQueueLocked() }
                     if !queued.isEmpty { spoolRecords(queued) }
                     return false
                 }

@@ -51,14 +51,15 @@ final class KafkaExporterTests: XCTestCase {
         return (f, ids)
     }
 
-    func config(extra: String = "") throws -> URL {
+    /// `brokers` is TOML: an array by default, or e.g. a comma-separated string.
+    func config(extra: String = "", brokers: String? = nil, compression: String = "snappy") throws -> URL {
         let cfg = dir.appendingPathComponent("kafka.toml")
         try TestSupport.write("""
         [export.kafka]
         enabled = true
-        brokers = ["\(bootstrap)"]
+        brokers = \(brokers ?? "[\"\(bootstrap)\"]")
         topic = "oisp-events"
-        compression = "snappy"
+        compression = "\(compression)"
         batch_size = 100
         \(extra)
         """, to: cfg)
@@ -128,16 +129,7 @@ final class KafkaExporterTests: XCTestCase {
     /// idempotence off) and the keys follow key_mode; a comma-separated brokers string works too.
     func testAcksOneWithPidKeysAndBrokersString() throws {
         let (input, ids) = try fixtures(count: 20)
-        let cfg = dir.appendingPathComponent("kafka-acks.toml")
-        try TestSupport.write("""
-        [export.kafka]
-        enabled = true
-        brokers = "\(bootstrap), \(bootstrap)"
-        topic = "oisp-events"
-        compression = "lz4"
-        acks = "1"
-        key_mode = "pid"
-        """, to: cfg)
+        let cfg = try config(extra: "acks = \"1\"\nkey_mode = \"pid\"", brokers: "\"\(bootstrap), \(bootstrap)\"", compression: "lz4")
         let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("idempotent producer is off"), r.stderr)
