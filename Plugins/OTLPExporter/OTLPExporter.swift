@@ -199,7 +199,7 @@ final class OTLPInstance {
         }
         let respBody = Data(bytes: rs.body, count: rs.body_len)
         if ProcessInfo.processInfo.environment["OISP_OTLP_DEBUG"] != nil { log(OISP_LOG_INFO, "response \(rs.status) headers: \(hdrs.replacingOccurrences(of: "\r\n", with: " | "))") }
-        let retryAfter = header("retry-after").flatMap { Int($0) }.map { $0 * 1000 }
+        let retryAfter = header("retry-after").flatMap { parseRetryAfter($0) }
         if c.proto == .grpc {
             guard rs.status == 200 else {
                 setError("gRPC \(url): HTTP \(rs.status)")
@@ -209,8 +209,9 @@ final class OTLPInstance {
             if code != 0 {
                 let msg = (header("grpc-message") ?? "").removingPercentEncoding ?? ""
                 setError("gRPC status \(code): \(msg)")
-                // UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED, CANCELLED, OUT_OF_RANGE, DATA_LOSS
-                return [1, 4, 8, 10, 11, 14, 15].contains(code) ? .retry(retryAfter) : .permanent
+                // UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED, CANCELLED, OUT_OF_RANGE, DATA_LOSS;
+                // a RetryInfo in the status details is the server's throttle (OTLP spec)
+                return [1, 4, 8, 10, 11, 14, 15].contains(code) ? .retry(header("grpc-status-details-bin").flatMap(OTLPInstance.retryInfoMs) ?? retryAfter) : .permanent
             }
             if respBody.count >= 5 { partialSuccess(signal: signal, Data(respBody.dropFirst(5))) }
             return .ok
@@ -226,6 +227,21 @@ final class OTLPInstance {
             setError("HTTP \(rs.status) from \(url): \(String(decoding: respBody.prefix(300), as: UTF8.self))")
             return .permanent
         }
+    }
+
+    /// The delay of a `google.rpc.RetryInfo` in a `grpc-status-details-bin` trailer (base64 of a
+    /// `google.rpc.Status`, padding optional), in ms; nil when there is none or it is unreadable.
+    static func retryInfoMs(_ value: String) -> Int? {
+        var b64 = value.trimmingCharacters(in: .whitespaces)
+        b64 += String(repeating: "=", count: (4 - b64.utf8.count % 4) % 4)
+        guard let raw = Data(base64Encoded: b64), let status = try? Google_Rpc_Status(serializedBytes: raw) else { return nil }
+        for any in status.details where any.typeURL.hasSuffix("/google.rpc.RetryInfo") {
+            guard let info = try? Google_Rpc_RetryInfo(serializedBytes: any.value), info.hasRetryDelay else { continue }
+            let d = info.retryDelay
+            guard d.seconds >= 0, d.nanos >= 0 else { return 0 }
+            return Int(min(d.seconds, 86_400)) * 1000 + Int(d.nanos) / 1_000_000
+        }
+        return nil
     }
 
     func partialSuccess(signal: String, _ d: Data) {

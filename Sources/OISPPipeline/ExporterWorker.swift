@@ -8,6 +8,8 @@ import OISPEvent
 /// exponential backoff and jitter (the OpenTelemetry Collector's `retry_on_failure` semantics),
 /// counters. One thread per exporter, so a slow exporter never blocks the others or the caller.
 public final class ExporterWorker: @unchecked Sendable {
+    /// The longest wait a backend's Retry-After (or gRPC RetryInfo) gets: 5 minutes.
+    static let retryAfterCapMs = 300_000
     public let name: String
     public let policy: ExportPolicy
     private let sink: ExportSink
@@ -349,10 +351,11 @@ public final class ExporterWorker: @unchecked Sendable {
                                             "attempts": "\(attempt)", "error": "\(message)"])
                     return false
                 }
-                // Exponential backoff with jitter; Retry-After wins when the backend sent one.
+                // Exponential backoff with jitter; Retry-After wins when the backend sent one, up
+                // to `retryAfterCapMs` (a backend asking for hours must not silence a node).
                 let jitter = policy.retry.randomizationFactor
                 var waitMs = backoffMs * (1 - jitter + 2 * jitter * Double.random(in: 0...1))
-                if let ra = retryAfterMs, ra > 0 { waitMs = Double(ra) }
+                if let ra = retryAfterMs, ra > 0 { waitMs = Double(min(ra, ExporterWorker.retryAfterCapMs)) }
                 backoffMs = min(backoffMs * policy.retry.multiplier, Double(policy.retry.maxIntervalMs))
                 if policy.retry.maxElapsedMs > 0 && !(fromSpool && spool != nil) {
                     waitMs = min(waitMs, max(1, Double(policy.retry.maxElapsedMs) - elapsedMs))

@@ -175,11 +175,12 @@ struct CanonicalLane {
         if !first { guard buf[i] == UInt8(ascii: ",") else { return nil }; i += 1 }
         first = false
         keyStart = i
-        guard peek(UInt8(ascii: "\"")), let r = string(), !r.escaped, peek(UInt8(ascii: ":")) else { return nil }
-        i += 1
+        guard peek(UInt8(ascii: "\"")) else { return nil }
+        // The names hold no quote, backslash or control byte, so `"name":` read in place is the
+        // whole key, validated: no string walk (and a key that is not a name is refused anyway).
         var k = last + 1
         while k < names.count {
-            if names.matches(k, buf, r.start, r.end) { last = k; return k }
+            if let after = names.quotedKeyEnd(k, buf, i) { last = k; i = after; return k }
             k += 1
         }
         return nil
@@ -661,6 +662,17 @@ struct KeyTable: @unchecked Sendable {
         for (k, n) in names.enumerated() { st[k] = at; at += n.utf8.count }
         st[names.count] = at
         bytes = UnsafePointer(b); starts = UnsafePointer(st); count = names.count
+    }
+
+    /// When `buf[at...]` starts with `"name":` for name `k`: the offset after the colon.
+    @inline(__always) func quotedKeyEnd(_ k: Int, _ buf: UnsafeBufferPointer<UInt8>, _ at: Int) -> Int? {
+        let a = starts[k], n = starts[k + 1] - a
+        guard at + n + 3 <= buf.count else { return nil }
+        let p = buf.baseAddress! + at + 1
+        var j = 0
+        while j < n { if p[j] != bytes[a + j] { return nil }; j += 1 }
+        guard p[n] == 0x22, p[n + 1] == 0x3A else { return nil }
+        return at + n + 3
     }
 
     /// Whether name `k` equals `buf[start..<end]`.

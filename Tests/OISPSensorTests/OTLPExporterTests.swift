@@ -27,11 +27,15 @@ final class OTLPExporterTests: XCTestCase {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    func startReceiver(failFirst: Int = 0, grpcPort fixed: Int? = nil) throws {
+    func startReceiver(failFirst: Int = 0, grpcPort fixed: Int? = nil, throttle: Int = 0) throws {
         let ports = dir.appendingPathComponent("ports")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.python)
-        p.arguments = [TestSupport.fixtures.appendingPathComponent("otlp_receiver.py").path, out.path, ports.path] + (failFirst > 0 ? ["--fail-first", "\(failFirst)"] : []) + (fixed.map { ["--grpc-port", "\($0)"] } ?? [])
+        var args = [TestSupport.fixtures.appendingPathComponent("otlp_receiver.py").path, out.path, ports.path]
+        if failFirst > 0 { args += ["--fail-first", "\(failFirst)"] }
+        if let fixed { args += ["--grpc-port", "\(fixed)"] }
+        if throttle > 0 { args += ["--throttle", "\(throttle)"] }
+        p.arguments = args
         p.standardError = FileHandle.nullDevice
         try p.run()
         receiver = p
@@ -254,6 +258,32 @@ final class OTLPExporterTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("will retry"), r.stderr)
         checkAISpans(received(wait: 4), events)
+    }
+
+    /// The server's own wait wins over the host's backoff: gRPC's RetryInfo (the OTLP spec's
+    /// throttling) and HTTP's Retry-After given as an HTTP-date.
+    func testServerThrottleIsHonouredOverBothTransports() throws {
+        try startReceiver(failFirst: 1, throttle: 3)
+        let (input, events) = try fixtures(2)
+        let backoff = "retry_on_failure = { initial_interval_ms = 20, max_interval_ms = 50 }"
+        let started = Date()
+        var r = try replay(input, endpoint: "http://127.0.0.1:\(grpcPort)", proto: "grpc", extra: backoff)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // the worker logs the wait it chose: RetryInfo's 3 s, not the 20 ms backoff
+        XCTAssertTrue(r.stderr.contains("retry_in_ms=3000"), r.stderr)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 2.9)
+        checkAISpans(received(wait: 2), events)
+
+        receiver?.terminate(); receiver?.waitUntilExit()
+        for f in [out, dir.appendingPathComponent("ports")] { try? FileManager.default.removeItem(at: f) }
+        try startReceiver(failFirst: 1, throttle: 3)
+        r = try replay(input, endpoint: "http://127.0.0.1:\(httpPort)", proto: "http/protobuf", extra: backoff)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // an HTTP-date has whole seconds: the wait is what is left of 3 s, at least 1 s
+        let waits = r.stderr.components(separatedBy: "retry_in_ms=").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        XCTAssertEqual(waits.count, 1, r.stderr)
+        XCTAssertTrue(waits.allSatisfy { $0 >= 1000 && $0 <= 3100 }, "\(waits)")
+        checkAISpans(received(wait: 2), events)
     }
 
     func testConcurrentExportsKeepOneSpanPerCall() throws {

@@ -34,6 +34,29 @@ public func appendJSONString(_ s: String, to out: inout [UInt8]) {
     s.withUTF8 { appendJSONString(UnsafeRawBufferPointer($0), to: &out) }
 }
 
+/// A `Retry-After` value in ms (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date in any of the
+/// three forms a recipient must accept (IMF-fixdate, RFC 850, asctime), counted from `now`. A
+/// date in the past gives 0; anything else nil (the host's own backoff then applies).
+public func parseRetryAfter(_ value: String, now: Date = Date()) -> Int? {
+    let v = value.trimmingCharacters(in: .whitespaces)
+    if !v.isEmpty, v.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
+        guard let secs = Int(v.prefix(9)) else { return nil } // absurd lengths clamp below
+        return v.count > 9 ? Int.max / 2 : secs * 1000
+    }
+    // fixed formats, English names, GMT (a formatter per call: this is the rare retry path)
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.timeZone = TimeZone(identifier: "GMT")
+    let collapsed = v.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") // asctime pads the day
+    for format in ["EEE, dd MMM yyyy HH:mm:ss 'GMT'", "EEEE, dd-MMM-yy HH:mm:ss 'GMT'", "EEE MMM d HH:mm:ss yyyy"] {
+        f.dateFormat = format
+        guard let at = f.date(from: collapsed) else { continue }
+        let ms = (at.timeIntervalSince1970 - now.timeIntervalSince1970) * 1000
+        return ms <= 0 ? 0 : Int(ms.rounded(.up))
+    }
+    return nil
+}
+
 /// What an export returns to the host.
 public enum ExportResult {
     case ok
@@ -157,7 +180,7 @@ public final class HTTPClient {
         public var headers: [(String, String)]
         public var error: String?
         public func header(_ n: String) -> String? { headers.last { $0.0.lowercased() == n.lowercased() }?.1 }
-        public var retryAfterMs: Int? { header("retry-after").flatMap { Int($0) }.map { $0 * 1000 } }
+        public var retryAfterMs: Int? { header("retry-after").flatMap { parseRetryAfter($0) } }
     }
     public var options = Options()
     public init() {}

@@ -1,18 +1,24 @@
 """Test peer: an OTLP receiver built on the official definitions (opentelemetry-proto + grpcio).
 Serves TraceService/LogsService over gRPC and /v1/traces, /v1/logs over HTTP (protobuf or JSON),
 and appends every request it accepts — signal, transport, metadata/headers, decoded content —
-as one JSON line to OUT. Usage: otlp_receiver.py OUT PORTFILE [--fail-first N] [--grpc-port N]"""
-import gzip, json, sys, threading
+as one JSON line to OUT. Usage: otlp_receiver.py OUT PORTFILE [--fail-first N] [--grpc-port N] [--throttle S]
+--throttle S: the failures carry the server's wait of S seconds the way each transport says it —
+gRPC as a google.rpc.RetryInfo in grpc-status-details-bin, HTTP as a Retry-After HTTP-date."""
+import gzip, json, sys, threading, time
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
+from email.utils import formatdate
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import error_details_pb2, status_pb2
 from google.protobuf.json_format import MessageToDict, Parse
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 out_path, port_file = sys.argv[1], sys.argv[2]
 fail_first = int(sys.argv[sys.argv.index("--fail-first") + 1]) if "--fail-first" in sys.argv else 0
+throttle = int(sys.argv[sys.argv.index("--throttle") + 1]) if "--throttle" in sys.argv else 0
 fixed_grpc_port = int(sys.argv[sys.argv.index("--grpc-port") + 1]) if "--grpc-port" in sys.argv else 0
 lock = threading.Lock()
 state = {"calls": 0}
@@ -27,17 +33,24 @@ def record(signal, transport, meta, msg):
     with lock, open(out_path, "a") as f:
         f.write(json.dumps({"signal": signal, "transport": transport, "metadata": meta, "request": d}) + "\n")
 
+def fail_grpc(context):
+    if throttle:
+        st = status_pb2.Status(code=grpc.StatusCode.UNAVAILABLE.value[0], message="throttled")
+        st.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=Duration(seconds=throttle)))
+        context.set_trailing_metadata((("grpc-status-details-bin", st.SerializeToString()),))
+    context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+
 class Trace(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(self, request, context):
         if should_fail():
-            context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+            fail_grpc(context)
         record("traces", "grpc", dict(context.invocation_metadata()), request)
         return trace_service_pb2.ExportTraceServiceResponse()
 
 class Logs(logs_service_pb2_grpc.LogsServiceServicer):
     def Export(self, request, context):
         if should_fail():
-            context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+            fail_grpc(context)
         record("logs", "grpc", dict(context.invocation_metadata()), request)
         return logs_service_pb2.ExportLogsServiceResponse()
 
@@ -51,7 +64,7 @@ class HTTP(BaseHTTPRequestHandler):
         if self.path not in kinds:
             self.send_response(404); self.end_headers(); return
         if should_fail():
-            self.send_response(503); self.send_header("Retry-After", "1"); self.send_header("Content-Length", "0"); self.end_headers(); return
+            self.send_response(503); self.send_header("Retry-After", formatdate(time.time() + throttle, usegmt=True) if throttle else "1"); self.send_header("Content-Length", "0"); self.end_headers(); return
         signal, req_t, resp_t = kinds[self.path]
         msg = req_t()
         try:
