@@ -21,7 +21,7 @@ final class ElasticsearchOutput: Exporter {
     var headers = ["Content-Type: application/x-ndjson"]
     let host: PluginHost
     /// Items of the current batch still to send (after a partial failure), by batch id.
-    var pending: (batch: UInt64, records: [Record])?
+    var pending: (batch: UInt64, records: [Record], refused: Int)?
 
     init(config c: Config, host: PluginHost) throws {
         self.host = host
@@ -55,7 +55,8 @@ final class ElasticsearchOutput: Exporter {
 
     func export(_ batch: [Record], batchID: UInt64, attempt: Int) -> ExportResult {
         var records = batch
-        if let p = pending, p.batch == batchID, attempt > 1 { records = p.records } // resend only failed items
+        var refusedBefore = 0 // items of this batch refused for good on an earlier attempt
+        if let p = pending, p.batch == batchID, attempt > 1 { records = p.records; refusedBefore = p.refused } // resend only failed items
         pending = nil
         var body = Data()
         for r in records {
@@ -72,7 +73,10 @@ final class ElasticsearchOutput: Exporter {
         let overall = HTTPClient.classify(resp, what: "POST \(url)")
         guard case .ok = overall else { return overall }
         guard let obj = JSONAny.object(resp.body) else { return .retry(message: "unreadable _bulk response") }
-        guard obj["errors"] as? Bool == true else { host.count("es_documents", records.count); return .ok }
+        guard obj["errors"] as? Bool == true else {
+            host.count("es_documents", records.count)
+            return refusedBefore > 0 ? .okRejecting(rejected: refusedBefore, message: "\(refusedBefore) documents refused for good on an earlier attempt") : .ok
+        }
         let items = obj["items"] as? [[String: Any]] ?? []
         var retry: [Record] = [], rejected: [String] = []
         for (i, item) in items.enumerated() where i < records.count {
@@ -90,10 +94,14 @@ final class ElasticsearchOutput: Exporter {
             host.warn("elasticsearch rejected \(rejected.count) documents permanently: \(rejected.prefix(3).joined(separator: "; "))")
         }
         if !retry.isEmpty {
-            pending = (batchID, retry)
+            pending = (batchID, retry, refusedBefore + rejected.count)
             return .retry(message: "\(retry.count) of \(records.count) bulk items failed with 429/5xx")
         }
-        if rejected.count == records.count { return .permanent(message: "all \(rejected.count) documents rejected: \(rejected.first ?? "")") }
+        let refused = refusedBefore + rejected.count
+        if refused > 0 {
+            // the host counts these as dropped (reason "rejected"), the rest of the batch as exported
+            return .okRejecting(rejected: refused, message: "elasticsearch refused \(refused) documents for good: \(rejected.prefix(3).joined(separator: "; "))")
+        }
         return .ok
     }
 

@@ -20,6 +20,7 @@
  * "queue.buffering.max.kbytes" = "65536"
  */
 #include <librdkafka/rdkafka.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,12 +224,25 @@ static long now_ms(void) {
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static int retriable(rd_kafka_resp_err_t e) {
+/* A record that can never be taken however often it is sent (over message.max.bytes, by
+ * librdkafka's own check or the broker's; a record the broker calls invalid): it is refused on
+ * its own and the rest of its batch goes on (ABI 1.1 `rejected`). */
+static int record_refused(rd_kafka_resp_err_t e) {
     switch (e) {
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_INVALID_MSG:
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Whether a failure that concerns the whole batch may pass (broker down, leader moving) or not
+ * (no rights on the topic, a bad argument). */
+static int retriable(rd_kafka_resp_err_t e) {
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
         return 0;
     default:
@@ -244,7 +258,8 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
     if (!slots) return OISP_EXPORT_RETRY;
     struct batch_state state = {0};
     for (size_t i = 0; i < b->count; i++) slots[i].batch = &state;
-    size_t queued = 0;
+    size_t queued = 0; /* messages given to librdkafka: each gets one delivery report */
+    size_t tried = 0;  /* records[0..tried) were produced or refused */
     rd_kafka_resp_err_t produce_err = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (size_t i = 0; i < b->count; i++) {
         const oisp_record *r = &b->records[i];
@@ -284,8 +299,15 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
             rd_kafka_poll(in->rk, 50); /* local queue full: let deliveries drain */
         }
+        if (e && record_refused(e)) { /* refused before sending: no report will come */
+            slots[i].err = e;
+            slots[i].done = 1;
+            tried++;
+            continue;
+        }
         if (e) { produce_err = e; break; }
         queued++;
+        tried++;
     }
     /* Wait for every delivery report of this batch, bounded by timeout_ms. */
     long deadline = now_ms() + in->timeout_ms + 1000;
@@ -311,11 +333,14 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
         set_export_error("delivery not confirmed within timeout_ms (brokers unreachable?)%s", NULL);
         res = OISP_EXPORT_RETRY;
     }
-    size_t accepted = 0;
-    while (accepted < queued && __atomic_load_n(&slots[accepted].done, __ATOMIC_ACQUIRE) && slots[accepted].err == RD_KAFKA_RESP_ERR_NO_ERROR) accepted++;
+    /* settled: delivered, or refused for good (counted as rejected, never resent) */
+    size_t accepted = 0, rejected = 0;
+    while (accepted < tried && __atomic_load_n(&slots[accepted].done, __ATOMIC_ACQUIRE) &&
+           (slots[accepted].err == RD_KAFKA_RESP_ERR_NO_ERROR || record_refused(slots[accepted].err)))
+        accepted++;
     if (res == OISP_EXPORT_OK) {
-        for (size_t i = 0; i < queued; i++) {
-            if (slots[i].err) {
+        for (size_t i = 0; i < tried; i++) {
+            if (slots[i].err && !record_refused(slots[i].err)) {
                 set_export_error("delivery failed: %s", rd_kafka_err2str(slots[i].err));
                 res = retriable(slots[i].err) ? OISP_EXPORT_RETRY : OISP_EXPORT_PERMANENT;
                 break;
@@ -326,8 +351,27 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
         set_export_error("produce failed: %s", rd_kafka_err2str(produce_err));
         res = retriable(produce_err) ? OISP_EXPORT_RETRY : OISP_EXPORT_PERMANENT;
     }
+    if (res == OISP_EXPORT_OK) accepted = tried; /* every record settled */
+    if (res == OISP_EXPORT_OK || res == OISP_EXPORT_RETRY) {
+        const oisp_record *first = NULL;
+        rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (size_t i = 0; i < accepted; i++)
+            if (slots[i].err) { if (!first) { first = &b->records[i]; why = slots[i].err; } rejected++; }
+        if (rejected && st->struct_size >= offsetof(oisp_export_status, rejected) + sizeof st->rejected) {
+            st->rejected = rejected;
+            if (res == OISP_EXPORT_OK) {
+                snprintf(thread_error, sizeof thread_error, "%zu record(s) refused for good: %s (first: event %.*s, %zu bytes)",
+                         rejected, rd_kafka_err2str(why), (int)first->event_id.len, (const char *)first->event_id.ptr, first->json.len);
+                thread_error_set = 1;
+            }
+        } else if (rejected && res == OISP_EXPORT_OK) {
+            /* a 1.0 host cannot take a partial refusal: the batch is refused, as before ABI 1.1 */
+            set_export_error("delivery failed: %s", rd_kafka_err2str(why));
+            res = OISP_EXPORT_PERMANENT;
+        }
+    }
     if (res == OISP_EXPORT_RETRY) st->accepted = accepted;
-    if (res == OISP_EXPORT_OK) in->host->callback_counter_add(in->host->host_ctx, "kafka_messages", queued);
+    if (res == OISP_EXPORT_OK) in->host->callback_counter_add(in->host->host_ctx, "kafka_messages", tried - rejected);
     free(slots);
     return res;
 }

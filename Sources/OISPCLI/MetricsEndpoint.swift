@@ -99,7 +99,7 @@ let metricHelp: [String: String] = [
     "oisp_exporter_events_exported_total": "Events the exporter's backend accepted.",
     "oisp_exporter_batches_failed_total": "Export calls that failed, by kind (retryable or permanent).",
     "oisp_exporter_retries_total": "Retry attempts made by an exporter.",
-    "oisp_exporter_events_dropped_total": "Events an exporter dropped, by reason (queue_full, permanent, retry_exhausted, shutdown).",
+    "oisp_exporter_events_dropped_total": "Events an exporter dropped, by reason (queue_full, spool_full, permanent, rejected, retry_exhausted, shutdown).",
     "oisp_exporter_queue_length": "Events waiting in an exporter's queue.",
     "oisp_exporter_queue_capacity": "Capacity of an exporter's queue in events.",
     "oisp_exporter_batch_duration_seconds": "Time from a batch's first attempt to its final answer.",

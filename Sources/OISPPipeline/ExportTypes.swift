@@ -60,7 +60,10 @@ public enum ExportOutcome: Equatable, Sendable {
     case ok
     /// Transient failure. `accepted` leading records were delivered and are not resent;
     /// `retryAfterMs` is the backend's Retry-After, when it gave one.
-    case retry(accepted: Int, retryAfterMs: Int?, message: String)
+    /// `rejected` of the `accepted` records were refused for good (dropped and counted).
+    case retry(accepted: Int, retryAfterMs: Int?, message: String, rejected: Int = 0)
+    /// Delivered, except `rejected` records the backend refused for good (dropped and counted).
+    case okRejecting(rejected: Int, message: String)
     /// The batch can never succeed: it is dropped and counted.
     case permanent(message: String)
 }

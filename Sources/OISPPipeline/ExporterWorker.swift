@@ -258,6 +258,18 @@ public final class ExporterWorker: @unchecked Sendable {
         cond.lock(); f(&stats); cond.unlock()
     }
 
+    /// `n` records settled by the backend, `rejected` of them refused for good: those are
+    /// dropped and counted (reason "rejected"), the rest exported.
+    private func settle(_ n: Int, rejected: Int, batch id: UInt64, message: String) {
+        let r = max(0, min(rejected, n))
+        count { $0.exported += UInt64(n - r); if r > 0 { $0.dropped["rejected", default: 0] += UInt64(r) } }
+        m.exported.increment(by: n - r)
+        guard r > 0 else { return }
+        m.dropped("rejected", r)
+        logger.error("backend refused records for good; dropped, the rest of the batch delivered",
+                     metadata: ["exporter": "\(name)", "batch_id": "\(id)", "events": "\(r)", "error": "\(message)"])
+    }
+
     /// Runs `sink.export` with the host's timeout (timeout_ms + 5 s grace for the plugin's own
     /// timeout). A call that does not return is abandoned: the exporter is parked (no further
     /// calls: the ABI forbids concurrent calls) and its batches count as failed until it returns.
@@ -311,6 +323,10 @@ public final class ExporterWorker: @unchecked Sendable {
                 count { $0.exported += UInt64(n) }
                 m.exported.increment(by: n)
                 return true
+            case .okRejecting(let rejected, let message):
+                let n = all.count - offset
+                settle(n, rejected: rejected, batch: id, message: message)
+                return true
             case .permanent(let message):
                 let n = all.count - offset
                 count { $0.failedPermanent += 1; $0.dropped["permanent", default: 0] += UInt64(n) }
@@ -318,11 +334,12 @@ public final class ExporterWorker: @unchecked Sendable {
                 logger.error("exporter rejected batch permanently; dropping it",
                              metadata: ["exporter": "\(name)", "batch_id": "\(id)", "events": "\(n)", "error": "\(message)"])
                 return true
-            case .retry(let accepted, let retryAfterMs, let message):
+            case .retry(let accepted, let retryAfterMs, let message, let rejected):
                 let acc = max(0, min(accepted, all.count - offset))
                 offset += acc
-                count { $0.failedRetryable += 1; $0.exported += UInt64(acc) }
-                m.failedRetryable.increment(); m.exported.increment(by: acc)
+                count { $0.failedRetryable += 1 }
+                m.failedRetryable.increment()
+                settle(acc, rejected: rejected, batch: id, message: message)
                 if offset >= all.count { return true }
                 let elapsedMs = Double(Timestamp.monotonicNanoseconds() - started) / 1e6
                 let remaining = all.count - offset

@@ -166,7 +166,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
         // so each block stays where it is, unchanged, for the whole call — the lifetime the ABI
         // promises. Nothing is copied; records are read in place by index, never copied as
         // values, so there is no reference counting per record either.
-        var status = oisp_export_status(struct_size: MemoryLayout<oisp_export_status>.size, accepted: 0, retry_after_ms: 0)
+        var status = oisp_export_status(struct_size: MemoryLayout<oisp_export_status>.size, accepted: 0, retry_after_ms: 0, rejected: 0)
         let rc: oisp_export_result = batch.records.withContiguousStorageIfAvailable { rs -> oisp_export_result in
             // event types repeat: one C string lookup per distinct type, not per record
             var lastType = "", lastC: UnsafeMutablePointer<CChar>? = nil
@@ -191,10 +191,10 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
             }
         }!
         switch rc {
-        case OISP_EXPORT_OK: return .ok
+        case OISP_EXPORT_OK: return status.rejected > 0 ? .okRejecting(rejected: Int(status.rejected), message: lastError()) : .ok
         case OISP_EXPORT_RETRY:
             return .retry(accepted: Int(status.accepted), retryAfterMs: status.retry_after_ms > 0 ? Int(status.retry_after_ms) : nil,
-                          message: lastError())
+                          message: lastError(), rejected: Int(status.rejected))
         default:
             return .permanent(message: "\(String(cString: oisp_export_result_name(Int32(rc.rawValue)))): \(lastError())")
         }

@@ -110,6 +110,27 @@ final class KafkaExporterTests: XCTestCase {
         XCTAssertLessThanOrEqual(got.count, ids.count * 2, "duplicates only within at-least-once retries")
     }
 
+    /// A record over the broker's size limit is refused on its own: the rest of its batch is
+    /// delivered once, and the refused ones are logged by event id and counted as dropped.
+    func testOversizedRecordIsRefusedAloneAndTheBatchGoesOn() throws {
+        let (input, ids) = try fixtures(count: 30)
+        var lines = TestSupport.lines(input)
+        let big = [4, 17]
+        for k in big { lines[k] = lines[k].replacingOccurrences(of: "\"data\":{", with: "\"data\":{\"blob\":\"\(String(repeating: "lorem ipsum ", count: 3000))\",") }
+        try TestSupport.write(lines.joined(separator: "\n") + "\n", to: input)
+        let cfg = try config(extra: "\n[export.kafka.librdkafka]\n\"message.max.bytes\" = \"20000\"")
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path])
+        XCTAssertEqual(r.status, 75, "events were lost, and the exit status says so: \(r.stderr)")
+        XCTAssertTrue(r.stderr.contains("refused for good"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("dropped_rejected=2"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("exported=\(ids.count - 2)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains(ids[big[0]]), "the refused record is named by its event id")
+        let (msgs, _) = try consume()
+        let got = msgs.compactMap { $0["payload"]?.stringValue }.map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        let expected = ids.enumerated().filter { !big.contains($0.offset) }.map(\.element)
+        XCTAssertEqual(got.sorted(), expected.sorted(), "every other event of the batch, once")
+    }
+
     func testBadConfigIsRefusedWithTheKey() throws {
         let cfg = try config(extra: "key_mode = \"random\"")
         let (input, _) = try fixtures(count: 1)

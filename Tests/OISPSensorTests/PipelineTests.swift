@@ -19,8 +19,8 @@ final class ScriptedSink: ExportSink, @unchecked Sendable {
         calls.append((batch.id, batch.attempt, batch.records.count))
         let o = script.isEmpty ? .ok : script.removeFirst()
         switch o {
-        case .ok: delivered += batch.records.map(\.eventID)
-        case .retry(let acc, _, _): delivered += batch.records.prefix(acc).map(\.eventID)
+        case .ok, .okRejecting: delivered += batch.records.map(\.eventID)
+        case .retry(let acc, _, _, _): delivered += batch.records.prefix(acc).map(\.eventID)
         case .permanent: break
         }
         return o

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Built for ABI 1.0: it needs nothing newer, so any 1.x host loads it. */
+#define OISP_EXPORTER_ABI_MINOR 0
 #include "oisp/exporter.h"
 
 struct oisp_exporter_instance {

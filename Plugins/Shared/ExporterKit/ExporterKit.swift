@@ -60,6 +60,9 @@ public func parseRetryAfter(_ value: String, now: Date = Date()) -> Int? {
 /// What an export returns to the host.
 public enum ExportResult {
     case ok
+    /// Delivered, except `rejected` records the backend refused for good (ABI 1.1: the host
+    /// counts them as dropped, not exported).
+    case okRejecting(rejected: Int, message: String)
     case retry(message: String, retryAfterMs: Int? = nil, accepted: Int = 0)
     case permanent(message: String)
 }
@@ -339,6 +342,14 @@ private let kitExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>
     }
     switch e.export(recs, batchID: batch.pointee.batch_id, attempt: Int(batch.pointee.attempt)) {
     case .ok: return OISP_EXPORT_OK
+    case .okRejecting(let n, let m):
+        guard let st = status, st.pointee.struct_size >= MemoryLayout<oisp_export_status>.offset(of: \.rejected)! + MemoryLayout<Int>.size else {
+            b.setError(m) // a 1.0 host cannot take a partial refusal: the batch is refused
+            return OISP_EXPORT_PERMANENT
+        }
+        b.setError(m)
+        st.pointee.rejected = n
+        return OISP_EXPORT_OK
     case .retry(let m, let after, let acc):
         b.setError(m)
         status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0))
@@ -353,7 +364,7 @@ private let kitExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>
 private let kitFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_result = { p, _ in
     guard let e = box(p).exporter else { return OISP_EXPORT_OK }
     switch e.flush() {
-    case .ok: return OISP_EXPORT_OK
+    case .ok, .okRejecting: return OISP_EXPORT_OK
     case .retry(let m, _, _): box(p).setError(m); return OISP_EXPORT_RETRY
     case .permanent(let m): box(p).setError(m); return OISP_EXPORT_PERMANENT
     }

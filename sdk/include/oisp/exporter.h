@@ -68,7 +68,7 @@ extern "C" {
 #endif
 /** ABI minor version. A host refuses plugins whose minor is newer than its own. */
 #ifndef OISP_EXPORTER_ABI_MINOR
-#define OISP_EXPORTER_ABI_MINOR 0
+#define OISP_EXPORTER_ABI_MINOR 1
 #endif
 
 /** Name of the one symbol every plugin exports. */
@@ -154,6 +154,13 @@ typedef struct oisp_export_status {
     /** With OISP_EXPORT_RETRY: the backend's Retry-After in milliseconds, or 0 for "use the
      *  host's backoff". */
     uint64_t retry_after_ms;
+    /** ABI 1.1. With OISP_EXPORT_OK: how many records of the batch the backend refused for good
+     *  while taking the rest (a message over the broker's size limit, a document the index
+     *  mapping refuses); with OISP_EXPORT_RETRY: how many of the `accepted` prefix were refused.
+     *  The plugin logs why; the host counts them as dropped (reason "rejected"), not exported,
+     *  and never resends them. One bad record then costs itself, not its whole batch.
+     *  Write it only when `struct_size` covers it (a 1.0 host does not have it). */
+    size_t rejected;
 } oisp_export_status;
 
 /** One configuration entry rendered as text: scalars as written (booleans "true"/"false"),
