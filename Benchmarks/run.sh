@@ -79,37 +79,61 @@ if [[ $WHAT == *kafka* ]]; then
   [ -f "$OUT/events.jsonl" ] || "$S" bench make-input -o "$OUT/events.jsonl" --count 200000 >/dev/null
   head -n 200000 "$OUT/events.jsonl" > "$OUT/kafka-in.jsonl"
   n=$(wc -l < "$OUT/kafka-in.jsonl")
+  # the same messages as the exporter sends (key = event id, the two headers), for kcat -K/-H
+  $PY -c 'import sys
+with open(sys.argv[1]) as f, open(sys.argv[2], "w") as o:
+    for l in f:
+        i = l.index("\"event_id\":\"") + 12
+        o.write(l[i:l.index("\"", i)] + "\t" + l)' "$OUT/kafka-in.jsonl" "$OUT/kafka-keyed.txt"
   rate() { awk -v n="$n" -v a="$1" -v b="$2" 'BEGIN{printf "%.0f", n/(b-a)}'; }
-  # Each round starts a fresh mock cluster (it keeps every message in memory, so a long-lived one
-  # slows down run after run), creates both topics before anything is timed, then runs the three
-  # sides in turn. Five rounds; each side's median counts (its best is shown too) — the same rule
-  # for all three, because this VM varies by ±20 % from one run to the next.
-  rm -f "$OUT"/kafka-r.*
-  for _ in 1 2 3 4 5; do
+  # Every measurement gets a fresh mock cluster (it keeps every message in memory, so a used one
+  # is slower for whoever comes next), with its topic created before anything is timed. Five
+  # rounds of the five sides in turn; each side's median counts (its best is shown too) — the same
+  # rule for all, because this VM varies by ±20 % from one run to the next.
+  start_mock() { # $1 = topic to create; sets B and mock
     rm -f "$OUT/mockctl" "$OUT/mock.out"; mkfifo "$OUT/mockctl"
     (sleep 120 > "$OUT/mockctl" 2>/dev/null </dev/null &) ; "$OUT/kafka_mock" 1 < "$OUT/mockctl" > "$OUT/mock.out" 2>/dev/null &
     mock=$!
     for _ in $(seq 50); do grep -q 127.0.0.1 "$OUT/mock.out" 2>/dev/null && break; sleep 0.1; done
     B=$(grep -m1 127.0.0.1 "$OUT/mock.out")
-    # 20000-event batches, 2 in flight: each export waits for its batch's delivery reports, so a
-    # second batch keeps librdkafka busy while the first is acknowledged
-    printf '[export.kafka]\nenabled = true\nbrokers = ["%s"]\ntopic = "bench-oisp"\ncompression = "snappy"\nbatch_size = 20000\nlinger_ms = 5\nmax_in_flight = 2\n[pipeline]\nqueue_size = 250000\n' "$B" > "$OUT/kafka.toml"
-    head -n 1 "$OUT/kafka-in.jsonl" | kcat -P -b "$B" -t bench-oisp 2>/dev/null
-    head -n 1 "$OUT/kafka-in.jsonl" | kcat -P -b "$B" -t bench-kcat 2>/dev/null
+    head -n 1 "$OUT/kafka-in.jsonl" | kcat -P -b "$B" -t "$1" 2>/dev/null
+  }
+  stop_mock() { kill $mock 2>/dev/null || true; wait $mock 2>/dev/null || true; }
+  # 20000-event batches, 2 in flight: each export waits for its batch's delivery reports, so a
+  # second batch keeps librdkafka busy while the first is acknowledged
+  kafka_toml() { # $1 = extra line
+    printf '[export.kafka]\nenabled = true\nbrokers = ["%s"]\ntopic = "bench-oisp"\ncompression = "snappy"\nbatch_size = 20000\nlinger_ms = 5\nmax_in_flight = 2\n%s\n[pipeline]\nqueue_size = 250000\n' "$B" "$1" > "$OUT/kafka.toml"
+  }
+  rm -f "$OUT"/kafka-r.*
+  for _ in 1 2 3 4 5; do
     # the exporter alone: records parsed and redacted beforehand (untimed), then hand-off →
     # plugin → librdkafka → broker → delivery reports for every record
+    start_mock bench-oisp; kafka_toml ""
     "$S" bench exporter -i "$OUT/kafka-in.jsonl" -c "$OUT/kafka.toml" 2>/dev/null | sed -nE 's/.*= ([0-9]+) events\/s.*/\1/p' >> "$OUT/kafka-r.alone"
+    stop_mock
+    # the same with no message key, as plain `kcat -P` sends (the two headers stay)
+    start_mock bench-oisp; kafka_toml 'key_mode = "none"'
+    "$S" bench exporter -i "$OUT/kafka-in.jsonl" -c "$OUT/kafka.toml" 2>/dev/null | sed -nE 's/.*= ([0-9]+) events\/s.*/\1/p' >> "$OUT/kafka-r.alone0"
+    stop_mock
+    start_mock bench-kcat
     t2=$(date +%s.%N); kcat -P -b "$B" -t bench-kcat -z snappy -X linger.ms=5 -X batch.num.messages=10000 -l "$OUT/kafka-in.jsonl"; t3=$(date +%s.%N)
     rate "$t2" "$t3" >> "$OUT/kafka-r.kcat"; echo >> "$OUT/kafka-r.kcat"
+    stop_mock
+    start_mock bench-kcat
+    t4=$(date +%s.%N); kcat -P -b "$B" -t bench-kcat -z snappy -X linger.ms=5 -X batch.num.messages=10000 -K $'\t' \
+      -H event_type=ai.request -H oisp_version=0.1 -l "$OUT/kafka-keyed.txt"; t5=$(date +%s.%N)
+    rate "$t4" "$t5" >> "$OUT/kafka-r.kcatk"; echo >> "$OUT/kafka-r.kcatk"
+    stop_mock
+    start_mock bench-oisp; kafka_toml ""
     t0=$(date +%s.%N); "$S" replay -i "$OUT/kafka-in.jsonl" -c "$OUT/kafka.toml" 2>/dev/null; t1=$(date +%s.%N)
     rate "$t0" "$t1" >> "$OUT/kafka-r.replay"; echo >> "$OUT/kafka-r.replay"
-    kill $mock 2>/dev/null || true; wait $mock 2>/dev/null || true
+    stop_mock
   done
   med() { grep -v '^$' "$1" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
   best() { grep -v '^$' "$1" | sort -n | tail -1; }
-  alone=$(med "$OUT/kafka-r.alone"); ours=$(med "$OUT/kafka-r.replay"); peer=$(med "$OUT/kafka-r.kcat")
-  echo "kafka (median of 5 rounds; best in brackets): exporter alone (bench exporter) $alone events/s [$(best "$OUT/kafka-r.alone")]; oisp-sensor replay $ours events/s [$(best "$OUT/kafka-r.replay")] (whole process: parse, redact, export, delivery reports); kcat -P $peer msgs/s [$(best "$OUT/kafka-r.kcat")] (whole process)"
-  echo "RATIO kafka exporter/kcat = $(awk -v a="$alone" -v b="$peer" 'BEGIN{printf "%.2f", a/b}') (target >= 0.9); best/best = $(awk -v a="$(best "$OUT/kafka-r.alone")" -v b="$(best "$OUT/kafka-r.kcat")" 'BEGIN{printf "%.2f", a/b}'); whole replay/kcat = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"
+  alone=$(med "$OUT/kafka-r.alone"); ours=$(med "$OUT/kafka-r.replay"); peer=$(med "$OUT/kafka-r.kcat"); peerk=$(med "$OUT/kafka-r.kcatk"); alone0=$(med "$OUT/kafka-r.alone0")
+  echo "kafka (median of 5 rounds; best in brackets): exporter alone (bench exporter) $alone events/s [$(best "$OUT/kafka-r.alone")], with key_mode none $alone0 events/s [$(best "$OUT/kafka-r.alone0")]; oisp-sensor replay $ours events/s [$(best "$OUT/kafka-r.replay")] (whole process: parse, redact, export, delivery reports); kcat -P $peer msgs/s [$(best "$OUT/kafka-r.kcat")] (whole process); kcat -P with the exporter's messages (key = event id, the same two headers) $peerk msgs/s [$(best "$OUT/kafka-r.kcatk")]"
+  echo "RATIO kafka exporter/kcat = $(awk -v a="$alone" -v b="$peer" 'BEGIN{printf "%.2f", a/b}') (target >= 0.9); best/best = $(awk -v a="$(best "$OUT/kafka-r.alone")" -v b="$(best "$OUT/kafka-r.kcat")" 'BEGIN{printf "%.2f", a/b}'); whole replay/kcat = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}'); exporter/kcat with the same messages = $(awk -v a="$alone" -v b="$peerk" 'BEGIN{printf "%.2f", a/b}'); exporter without keys/kcat = $(awk -v a="$alone0" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"
 fi
 
 if [[ $WHAT == *otlp* ]]; then
