@@ -66,23 +66,30 @@ final class KafkaExporterTests: XCTestCase {
         return cfg
     }
 
-    /// Every message in the topic, via kcat (`-J`), plus its debug log (shows the batch codec).
-    func consume() throws -> ([JSONValue], String) {
+    /// Every message in the topic, via kcat (`-J`), and the codec of every record batch the
+    /// consumer fetched: librdkafka's `msg` debug log ends each "Enqueue N message(s) … fetch
+    /// queue (…, <codec>)" line with the batch's compression as read from its attributes.
+    func consume() throws -> ([JSONValue], [String]) {
         let r = try TestSupport.run("/usr/bin/env", ["kcat", "-C", "-b", bootstrap, "-t", "oisp-events", "-J", "-e", "-o", "beginning",
-                                                     "-X", "debug=fetch"], timeout: 60)
+                                                     "-X", "debug=msg"], timeout: 60)
         let msgs = r.stdout.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
-        return (msgs, r.stderr)
+        let codecs = r.stderr.split(separator: "\n").filter { $0.contains("Enqueue") && $0.contains("fetch queue") }.compactMap { line -> String? in
+            guard let open = line.lastIndex(of: ","), let close = line.lastIndex(of: ")"), open < close else { return nil }
+            return line[line.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
+        }
+        return (msgs, codecs)
     }
 
     func testReplayDeliversEveryEventOnceWithSnappy() throws {
         let (input, ids) = try fixtures(count: 30)
         let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", try config().path])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let (msgs, debug) = try consume()
+        let (msgs, codecs) = try consume()
         let got = msgs.compactMap { $0["payload"]?.stringValue }.map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
         XCTAssertEqual(got.count, ids.count, "every event once")
         XCTAssertEqual(Set(got), Set(ids))
-        XCTAssertTrue(debug.contains("snappy"), "fetched batches are snappy-compressed")
+        XCTAssertFalse(codecs.isEmpty, "the consumer fetched record batches")
+        XCTAssertEqual(Set(codecs), ["snappy"], "every fetched batch is snappy-compressed")
         let first = try XCTUnwrap(msgs.first)
         let headers = first["headers"]?.arrayValue?.compactMap(\.stringValue) ?? []
         XCTAssertTrue(headers.contains("event_type") && headers.contains("oisp_version"), "\(headers)")
@@ -154,12 +161,13 @@ final class KafkaExporterTests: XCTestCase {
         let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("idempotent producer is off"), r.stderr)
-        let (msgs, debug) = try consume()
+        let (msgs, codecs) = try consume()
         let events = msgs.compactMap { $0["payload"]?.stringValue }.map { try! OISPEvent(jsonBytes: Array($0.utf8)) }
         XCTAssertEqual(Set(events.map(\.eventID)), Set(ids), "every event")
         for (m, e) in zip(msgs, events) {
             XCTAssertEqual(m["key"]?.stringValue, e.process.map { "\($0.pid)" }, "key_mode pid")
         }
-        XCTAssertTrue(debug.contains("lz4"), "fetched batches are lz4-compressed")
+        XCTAssertFalse(codecs.isEmpty, "the consumer fetched record batches")
+        XCTAssertEqual(Set(codecs), ["lz4"], "every fetched batch is lz4-compressed")
     }
 }
