@@ -117,6 +117,28 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(sink.closed)
     }
 
+    /// Records a backend refused for good while taking the rest (ABI 1.1 `rejected`) are counted
+    /// as dropped ("rejected"), never as exported, and never resent — also inside a partial success.
+    func testRejectedRecordsAreCountedAsDroppedNotExported() {
+        let sink = ScriptedSink(script: [.okRejecting(rejected: 2, message: "too large"),
+                                         .retry(accepted: 5, retryAfterMs: 5, message: "partial", rejected: 1)])
+        let p = Pipeline(logger: logger)
+        p.addExporter(name: "s", sink: sink, policy: fastPolicy())
+        let evs = events(30)
+        p.submit(evs)
+        XCTAssertTrue(p.drain(timeout: 10))
+        p.shutdown(timeout: 5)
+        let st = p.stats.exporters["s"]!
+        XCTAssertEqual(st.dropped["rejected"], 3)
+        XCTAssertEqual(st.exported + st.droppedTotal, 30, "every event settled once")
+        XCTAssertEqual(st.exported, 27)
+        XCTAssertGreaterThan(sink.calls.count, 2, "\(sink.calls)")
+        if sink.calls.count > 2 {
+            XCTAssertEqual(sink.calls[2].id, sink.calls[1].id, "the partial success is retried as the same batch")
+            XCTAssertEqual(sink.calls[2].count, sink.calls[1].count - 5, "its 5 settled records are not resent")
+        }
+    }
+
     /// A spool with `block` and a small budget, a backend down for a while, one export at a time:
     /// the exporter's own thread must not wait for room only it can make. Producers are held
     /// back instead of events being dropped, and everything arrives, in order, once it is up.
