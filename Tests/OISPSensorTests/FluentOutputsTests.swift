@@ -222,6 +222,30 @@ final class FluentOutputsTests: XCTestCase {
         XCTAssertEqual(try esCount(upstream, "oisp-events"), events.count)
     }
 
+    /// A document the index mapping refuses (400 mapper_parsing_exception) is dropped on its own
+    /// and counted as rejected; every other document of the bulk is indexed, once.
+    func testElasticsearchMappingRefusalCostsOnlyThatDocument() throws {
+        let port = try startOsmem()
+        let (input, events) = try fixtures(3)
+        var lines = TestSupport.lines(input)
+        // the first event makes data.shape an object; a later one sends it as a string
+        lines[0] = lines[0].replacingOccurrences(of: "\"data\":{", with: "\"data\":{\"shape\":{\"sides\":4},")
+        lines[5] = lines[5].replacingOccurrences(of: "\"data\":{", with: "\"data\":{\"shape\":\"square\",")
+        try TestSupport.write(lines.joined(separator: "\n") + "\n", to: input)
+        let r = try replay(input, """
+        [export.elasticsearch]
+        enabled = true
+        host = "127.0.0.1"
+        port = \(port)
+        index = "oisp-events"
+        """)
+        XCTAssertEqual(r.status, 75, "an event was lost, and the exit status says so: \(r.stderr)")
+        XCTAssertTrue(r.stderr.contains("mapper_parsing_exception") && r.stderr.contains(events[5].eventID), r.stderr)
+        XCTAssertTrue(r.stderr.contains("dropped_rejected=1"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("exported=\(events.count - 1)"), r.stderr)
+        XCTAssertEqual(try esCount(port, "oisp-events"), events.count - 1)
+    }
+
     // MARK: Loki
 
     func startLoki(extra: [String] = []) throws -> (Int, URL) {
