@@ -53,6 +53,11 @@ PYEOF
   echo "orjson round trip (parse+serialize only, same file): $peer events/s"
   echo "allocations per event (slope 100k→200k events): $(( (a200 - a100) / 100000 ))"
   echo "RATIO pipeline(safe)/orjson = $(awk -v a="$rate" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"
+  # the sensor's memory while it streams the same file (bench pipeline holds the whole input)
+  rss=$($PY -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$S" replay -i "$OUT/events.jsonl" --output /dev/null)
+  echo "pipeline peak RSS: replay streaming the same $(wc -l < "$OUT/events.jsonl") events to /dev/null: $((rss / 1024)) MiB (target <= 64)"
 fi
 
 if [[ $WHAT == *capture* ]]; then

@@ -96,7 +96,7 @@ struct BenchCommand: ParsableCommand {
             var ru = rusage()
             getrusage(RUSAGE_SELF.rawValue, &ru)
             let rate = Double(n) / secs
-            print(String(format: "pipeline: %d events (%.0f B avg) in %.3f s = %.0f events/s; peak RSS %.1f MiB; redaction=%@; %d via the byte lane",
+            print(String(format: "pipeline: %d events (%.0f B avg) in %.3f s = %.0f events/s; peak RSS %.1f MiB (the whole input is held in memory: see `replay` for the streaming figure); redaction=%@; %d via the byte lane",
                          n, Double(bytes) / Double(max(1, n)), secs, rate, Double(ru.ru_maxrss) / 1024, redaction, fast))
         }
     }
