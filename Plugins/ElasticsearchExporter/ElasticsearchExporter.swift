@@ -3,7 +3,7 @@
 // http_api_key / cloud_id, tls, tls_verify, suppress_type_name, compress (gzip), path.
 // `_bulk` NDJSON with `_id` = event_id (a retried batch is idempotent). Per-item results: items
 // that failed with 429/5xx are the only ones sent again on the retry; items rejected for good
-// (mapping errors, 400) are logged and counted.
+// (mapping errors, 400) are reported to the host as rejected (ABI 1.1): dropped and counted alone.
 import COISPExporterABI
 import Foundation
 import OISPExporterKit
@@ -89,11 +89,10 @@ final class ElasticsearchOutput: Exporter {
             }
         }
         host.count("es_documents", records.count - retry.count - rejected.count)
-        if !rejected.isEmpty {
-            host.count("es_rejected_documents", rejected.count)
-            host.warn("elasticsearch rejected \(rejected.count) documents permanently: \(rejected.prefix(3).joined(separator: "; "))")
-        }
+        if !rejected.isEmpty { host.count("es_rejected_documents", rejected.count) }
         if !retry.isEmpty {
+            // the host names the refusals when the batch settles; say now why these are not resent
+            if !rejected.isEmpty { host.warn("elasticsearch refused \(rejected.count) documents for good: \(rejected.prefix(3).joined(separator: "; "))") }
             pending = (batchID, retry, refusedBefore + rejected.count)
             return .retry(message: "\(retry.count) of \(records.count) bulk items failed with 429/5xx")
         }
