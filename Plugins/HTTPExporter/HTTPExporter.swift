@@ -69,7 +69,45 @@ final class HTTPOutput: Exporter {
         return d
     }
 
+    /// One batch. A 413 (the server's body limit, e.g. nginx's `client_max_body_size`) is not the
+    /// batch's fault but its size's: the batch is sent again in halves, down to single records,
+    /// and only a record too large on its own is refused (counted as rejected, ABI 1.1) — instead
+    /// of the whole batch being dropped.
     func export(_ records: [Record], batchID: UInt64, attempt: Int) -> ExportResult {
+        var refused: [Record] = []
+        var settled = 0 // leading records delivered or refused
+        let result = send(records[...], batchID: batchID, settled: &settled, refused: &refused)
+        let why = refused.isEmpty ? "" :
+            "\(refused.count) record(s) larger than the server takes (HTTP 413) refused for good: " +
+            refused.prefix(3).map { "\($0.eventID) (\($0.json.count) bytes)" }.joined(separator: ", ")
+        switch result {
+        case .ok:
+            return refused.isEmpty ? .ok : .okRejecting(rejected: refused.count, message: why)
+        case .retry(let m, let after, _, _) where settled > 0:
+            return .retry(message: m, retryAfterMs: after, accepted: settled, rejected: refused.count)
+        case .permanent(let m) where settled > 0:
+            // what was settled stays settled; the host retries the rest, which fails on its own
+            return .retry(message: m, accepted: settled, rejected: refused.count)
+        default:
+            return result
+        }
+    }
+
+    func send(_ records: ArraySlice<Record>, batchID: UInt64, settled: inout Int, refused: inout [Record]) -> ExportResult {
+        let resp = http.request("POST", url, headers: headers + ["X-OISP-Batch-Id: \(batchID)"], body: body(records))
+        if resp.status == 413 {
+            if records.count == 1 { refused.append(records.first!); settled += 1; return .ok }
+            let mid = records.startIndex + records.count / 2
+            let first = send(records[..<mid], batchID: batchID, settled: &settled, refused: &refused)
+            guard case .ok = first else { return first }
+            return send(records[mid...], batchID: batchID, settled: &settled, refused: &refused)
+        }
+        let result = HTTPClient.classify(resp, what: "POST \(url)")
+        if case .ok = result { host.count("http_events", records.count); settled += records.count }
+        return result
+    }
+
+    func body(_ records: ArraySlice<Record>) -> Data {
         var body = Data()
         switch format {
         case "json":
@@ -81,10 +119,7 @@ final class HTTPOutput: Exporter {
         default:
             for r in records { body.append(line(r)) }
         }
-        if gzip { body = gzipData(body) }
-        let result = HTTPClient.classify(http.request("POST", url, headers: headers + ["X-OISP-Batch-Id: \(batchID)"], body: body), what: "POST \(url)")
-        if case .ok = result { host.count("http_events", records.count) }
-        return result
+        return gzip ? gzipData(body) : body
     }
 
     func flush() -> ExportResult { .ok }

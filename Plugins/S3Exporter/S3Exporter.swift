@@ -320,7 +320,7 @@ final class S3Output: Exporter {
             return .retry(message: "s3: cannot write chunk in \(storeDir.path): \(error)")
         }
         // 2. upload what is due; failures stay on disk and are retried on the next call
-        if case .retry(let m, _, _) = uploadDue(all: false) { host.warn("s3 upload deferred: \(m)") }
+        if case .retry(let m, _, _, _) = uploadDue(all: false) { host.warn("s3 upload deferred: \(m)") }
         return .ok
     }
 

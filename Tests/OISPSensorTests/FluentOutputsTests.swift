@@ -54,7 +54,7 @@ final class FluentOutputsTests: XCTestCase {
 
     // MARK: HTTP via nginx
 
-    func startNginx(port: Int) throws -> URL {
+    func startNginx(port: Int, maxBody: String = "64m") throws -> URL {
         let d = dir.path
         let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
         if !FileManager.default.fileExists(atPath: cert) {
@@ -68,8 +68,8 @@ final class FluentOutputsTests: XCTestCase {
         events {}
         http {
           client_body_temp_path \(d); proxy_temp_path \(d); fastcgi_temp_path \(d); uwsgi_temp_path \(d); scgi_temp_path \(d);
-          client_body_buffer_size 16m; client_max_body_size 64m;
-          log_format ingest escape=json '{"uri":"$request_uri","method":"$request_method","authorization":"$http_authorization","content_type":"$content_type","body":"$request_body"}';
+          client_body_buffer_size 16m; client_max_body_size \(maxBody);
+          log_format ingest escape=json '{"status":"$status","uri":"$request_uri","method":"$request_method","authorization":"$http_authorization","content_type":"$content_type","body":"$request_body"}';
           server {
             listen 127.0.0.1:\(port) ssl;
             ssl_certificate \(cert); ssl_certificate_key \(key);
@@ -157,6 +157,34 @@ final class FluentOutputsTests: XCTestCase {
             var o = e.objectValue!; o["date"] = nil; return try OISPEvent(json: o).eventID
         }
         XCTAssertEqual(ids, events.map(\.eventID))
+    }
+
+    /// nginx's body limit (413): the batch is sent again in halves, and only the records too
+    /// large on their own are refused (named, counted as rejected); every other event lands once.
+    func testBodyLimitCostsOnlyTheOversizedRecords() throws {
+        let port = try TestSupport.freePort()
+        let log = try startNginx(port: port, maxBody: "16k")
+        let (input, events) = try fixtures(3)
+        var lines = TestSupport.lines(input)
+        let big = [7, 20]
+        for k in big { lines[k] = lines[k].replacingOccurrences(of: "\"data\":{", with: "\"data\":{\"blob\":\"\(String(repeating: "lorem ipsum ", count: 2000))\",") }
+        try TestSupport.write(lines.joined(separator: "\n") + "\n", to: input)
+        let r = try replay(input, httpConfig(port: port).replacingOccurrences(of: "format = \"json\"", with: "format = \"json_lines\"") + "\nbatch_size = 512", env: ["LOG_TOKEN": "t"])
+        XCTAssertEqual(r.status, 75, "events were lost, and the exit status says so: \(r.stderr)")
+        XCTAssertTrue(r.stderr.contains("HTTP 413") && r.stderr.contains(events[big[0]].eventID), r.stderr)
+        XCTAssertTrue(r.stderr.contains("dropped_rejected=2"), r.stderr)
+        let reqs = ingested(log)
+        XCTAssertTrue(reqs.contains { $0["status"] == "413" }, "the limit was hit")
+        var ids: [String] = []
+        for q in reqs where q["status"] == "200" {
+            for l in q["body"]!.stringValue!.split(separator: "\n") {
+                var o = try JSONParser.parse(String(l)).objectValue!
+                o["date"] = nil
+                ids.append(try OISPEvent(json: o).eventID)
+            }
+        }
+        let expected = events.enumerated().filter { !big.contains($0.offset) }.map(\.element.eventID)
+        XCTAssertEqual(ids, expected, "every other event, once, in order")
     }
 
     // MARK: Elasticsearch via osmem-server

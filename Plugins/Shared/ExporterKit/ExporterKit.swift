@@ -63,7 +63,8 @@ public enum ExportResult {
     /// Delivered, except `rejected` records the backend refused for good (ABI 1.1: the host
     /// counts them as dropped, not exported).
     case okRejecting(rejected: Int, message: String)
-    case retry(message: String, retryAfterMs: Int? = nil, accepted: Int = 0)
+    /// `rejected`: how many of the `accepted` records were refused for good (ABI 1.1).
+    case retry(message: String, retryAfterMs: Int? = nil, accepted: Int = 0, rejected: Int = 0)
     case permanent(message: String)
 }
 
@@ -350,10 +351,13 @@ private let kitExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>
         b.setError(m)
         st.pointee.rejected = n
         return OISP_EXPORT_OK
-    case .retry(let m, let after, let acc):
+    case .retry(let m, let after, let acc, let rejected):
         b.setError(m)
         status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0))
         status?.pointee.accepted = acc
+        if let st = status, rejected > 0, st.pointee.struct_size >= MemoryLayout<oisp_export_status>.offset(of: \.rejected)! + MemoryLayout<Int>.size {
+            st.pointee.rejected = rejected
+        }
         return OISP_EXPORT_RETRY
     case .permanent(let m):
         b.setError(m)
@@ -365,7 +369,7 @@ private let kitFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_res
     guard let e = box(p).exporter else { return OISP_EXPORT_OK }
     switch e.flush() {
     case .ok, .okRejecting: return OISP_EXPORT_OK
-    case .retry(let m, _, _): box(p).setError(m); return OISP_EXPORT_RETRY
+    case .retry(let m, _, _, _): box(p).setError(m); return OISP_EXPORT_RETRY
     case .permanent(let m): box(p).setError(m); return OISP_EXPORT_PERMANENT
     }
 }
