@@ -1,5 +1,6 @@
 import Foundation
 import OISPEvent
+import OISPExporterKit
 import XCTest
 
 /// The Fluent Bit-style outputs (HTTP, Elasticsearch, Loki) against their peers: nginx as an
@@ -185,6 +186,21 @@ final class FluentOutputsTests: XCTestCase {
         }
         let expected = events.enumerated().filter { !big.contains($0.offset) }.map(\.element.eventID)
         XCTAssertEqual(ids, expected, "every other event, once, in order")
+    }
+
+    /// Retry-After as every HTTP output reads it (RFC 9110 §10.2.3): seconds, or an HTTP-date in
+    /// each of the three forms a recipient must accept, counted from now.
+    func testRetryAfterTakesSecondsAndAllThreeDateForms() {
+        let now = Date(timeIntervalSince1970: 784_111_777) // Sun, 06 Nov 1994 08:49:37 GMT
+        XCTAssertEqual(parseRetryAfter("120", now: now), 120_000)
+        XCTAssertEqual(parseRetryAfter(" 0 ", now: now), 0)
+        XCTAssertEqual(parseRetryAfter("Sun, 06 Nov 1994 08:49:40 GMT", now: now), 3000)   // IMF-fixdate
+        XCTAssertEqual(parseRetryAfter("Sunday, 06-Nov-94 08:50:37 GMT", now: now), 60_000) // RFC 850
+        XCTAssertEqual(parseRetryAfter("Sun Nov  6 08:49:47 1994", now: now), 10_000)       // asctime
+        XCTAssertEqual(parseRetryAfter("Sun, 06 Nov 1994 08:00:00 GMT", now: now), 0, "a date in the past: retry now")
+        for junk in ["", "soon", "-5", "1.5", "Sun, 06 Nov 1994 08:49:40 PST"] {
+            XCTAssertNil(parseRetryAfter(junk, now: now), junk)
+        }
     }
 
     // MARK: Elasticsearch via osmem-server
