@@ -106,7 +106,8 @@ final class OTLPInstance {
         host.pointee.callback_counter_add(host.pointee.host_ctx, name, UInt64(n))
     }
 
-    enum Outcome { case ok, retry(Int?), permanent }
+    /// `rejected(n)`: delivered, but the receiver's partial_success refused n items for good.
+    enum Outcome { case ok, rejected(Int), retry(Int?), permanent }
 
     /// OTLP/JSON wants ids as hex and enums as numbers; swift-protobuf writes base64 and names.
     static func otlpJSON(_ m: Message) throws -> Data {
@@ -213,13 +214,13 @@ final class OTLPInstance {
                 // a RetryInfo in the status details is the server's throttle (OTLP spec)
                 return [1, 4, 8, 10, 11, 14, 15].contains(code) ? .retry(header("grpc-status-details-bin").flatMap(OTLPInstance.retryInfoMs) ?? retryAfter) : .permanent
             }
-            if respBody.count >= 5 { partialSuccess(signal: signal, Data(respBody.dropFirst(5))) }
-            return .ok
+            let n = respBody.count >= 5 ? partialSuccess(signal: signal, Data(respBody.dropFirst(5))) : 0
+            return n > 0 ? .rejected(n) : .ok
         }
         switch rs.status {
         case 200..<300:
-            if c.proto == .httpProtobuf { partialSuccess(signal: signal, respBody) }
-            return .ok
+            let n = c.proto == .httpProtobuf ? partialSuccess(signal: signal, respBody) : 0
+            return n > 0 ? .rejected(n) : .ok
         case 429, 502, 503, 504:
             setError("HTTP \(rs.status) from \(url)")
             return .retry(retryAfter)
@@ -244,15 +245,22 @@ final class OTLPInstance {
         return nil
     }
 
-    func partialSuccess(signal: String, _ d: Data) {
+    /// The receiver's partial_success: how many spans or log records it refused for good (0 if
+    /// none). Per the OTLP spec they are not retried.
+    func partialSuccess(signal: String, _ d: Data) -> Int {
         if signal == "traces", let r = try? TraceResponse(serializedBytes: d), r.hasPartialSuccess, r.partialSuccess.rejectedSpans > 0 {
             count("otlp_rejected_spans", Int(r.partialSuccess.rejectedSpans))
             log(OISP_LOG_WARN, "OTLP partial success: \(r.partialSuccess.rejectedSpans) spans rejected: \(r.partialSuccess.errorMessage)")
+            return Int(r.partialSuccess.rejectedSpans)
         }
         if signal == "logs", let r = try? LogsResponse(serializedBytes: d), r.hasPartialSuccess, r.partialSuccess.rejectedLogRecords > 0 {
             count("otlp_rejected_logs", Int(r.partialSuccess.rejectedLogRecords))
-            log(OISP_LOG_WARN, "OTLP partial success: \(r.partialSuccess.rejectedLogRecords) log records rejected: \(r.partialSuccess.errorMessage)")
+            let msg = "OTLP partial success: \(r.partialSuccess.rejectedLogRecords) log records rejected: \(r.partialSuccess.errorMessage)"
+            setError(msg) // logs only: the host reports these as rejected, with this text
+            if config.traces { log(OISP_LOG_WARN, msg) }
+            return Int(r.partialSuccess.rejectedLogRecords)
         }
+        return 0
     }
 
     func resource(from e: JSONValue?) -> Opentelemetry_Proto_Resource_V1_Resource {
@@ -365,7 +373,7 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
         let built = i.spans(forBatch: id, events: events.map(\.e), nowNs: now)
         switch i.sendSpans(built, sample: events.first?.e) {
-        case .ok: i.count("otlp_spans", built.count)
+        case .ok, .rejected: i.count("otlp_spans", built.count) // a span is two events: no per-event count to give
         case .retry(let after): status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0)); return OISP_EXPORT_RETRY
         case .permanent: result = OISP_EXPORT_PERMANENT
         }
@@ -373,6 +381,13 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
     if i.config.logs {
         switch i.sendLogs(events) {
         case .ok: i.count("otlp_logs", events.count)
+        case .rejected(let n):
+            i.count("otlp_logs", max(0, events.count - n))
+            // logs only: one record per event, so the receiver's count is the host's (ABI 1.1)
+            if !i.config.traces, let st = status,
+               st.pointee.struct_size >= MemoryLayout<oisp_export_status>.offset(of: \.rejected)! + MemoryLayout<Int>.size {
+                st.pointee.rejected = min(n, batch.pointee.count)
+            }
         case .retry(let after):
             // traces (if any) went out: a retry of this batch must not send them again
             if i.config.traces && result == OISP_EXPORT_OK { i.finishBatch(id, tracesSentOnly: true) }
@@ -391,7 +406,7 @@ private let onFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_resu
     // being retried stay with those batches (the host retries or spools them)
     i.state.lock(); i.flushSpans += i.spans.drain(); let out = i.flushSpans; i.state.unlock()
     switch i.sendSpans(out, sample: nil) {
-    case .ok: i.state.lock(); i.flushSpans = []; i.state.unlock(); return OISP_EXPORT_OK
+    case .ok, .rejected: i.state.lock(); i.flushSpans = []; i.state.unlock(); return OISP_EXPORT_OK
     case .retry: return OISP_EXPORT_RETRY
     case .permanent: i.state.lock(); i.flushSpans = []; i.state.unlock(); return OISP_EXPORT_PERMANENT
     }

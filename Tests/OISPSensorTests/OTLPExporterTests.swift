@@ -27,7 +27,7 @@ final class OTLPExporterTests: XCTestCase {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    func startReceiver(failFirst: Int = 0, grpcPort fixed: Int? = nil, throttle: Int = 0) throws {
+    func startReceiver(failFirst: Int = 0, grpcPort fixed: Int? = nil, throttle: Int = 0, rejectLogs: Int = 0) throws {
         let ports = dir.appendingPathComponent("ports")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.python)
@@ -35,6 +35,7 @@ final class OTLPExporterTests: XCTestCase {
         if failFirst > 0 { args += ["--fail-first", "\(failFirst)"] }
         if let fixed { args += ["--grpc-port", "\(fixed)"] }
         if throttle > 0 { args += ["--throttle", "\(throttle)"] }
+        if rejectLogs > 0 { args += ["--reject-logs", "\(rejectLogs)"] }
         p.arguments = args
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -233,6 +234,21 @@ final class OTLPExporterTests: XCTestCase {
         XCTAssertEqual(try replay(input, endpoint: "http://127.0.0.1:\(h)", proto: "http/protobuf").status, 0)
         got = received(wait: n)
         checkAISpans(got, events)
+    }
+
+    /// A receiver's partial_success for logs (one record per event) reaches the host's counts:
+    /// the refused records are dropped as rejected, not counted as exported, and not resent.
+    func testLogsPartialSuccessIsCountedAsRejected() throws {
+        try startReceiver(rejectLogs: 2)
+        let (input, events) = try fixtures(2)
+        for (endpoint, proto) in [("http://127.0.0.1:\(grpcPort)", "grpc"), ("http://127.0.0.1:\(httpPort)", "http/protobuf")] {
+            let r = try replay(input, endpoint: endpoint, proto: proto, extra: "signals = [\"logs\"]\nbatch_size = 1000")
+            XCTAssertEqual(r.status, 75, "\(proto): events were lost, and the exit status says so: \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("2 log records rejected: log record too large for the index"), r.stderr)
+            XCTAssertTrue(r.stderr.contains("dropped_rejected=2"), r.stderr)
+            XCTAssertTrue(r.stderr.contains("exported=\(events.count - 2)"), r.stderr)
+            XCTAssertFalse(r.stderr.contains("will retry"), "partial success is not retried: \(r.stderr)")
+        }
     }
 
     func testLogsSignalOneRecordPerEvent() throws {

@@ -1,7 +1,8 @@
 """Test peer: an OTLP receiver built on the official definitions (opentelemetry-proto + grpcio).
 Serves TraceService/LogsService over gRPC and /v1/traces, /v1/logs over HTTP (protobuf or JSON),
 and appends every request it accepts — signal, transport, metadata/headers, decoded content —
-as one JSON line to OUT. Usage: otlp_receiver.py OUT PORTFILE [--fail-first N] [--grpc-port N] [--throttle S]
+as one JSON line to OUT. Usage: otlp_receiver.py OUT PORTFILE [--fail-first N] [--grpc-port N] [--throttle S] [--reject-logs N]
+--reject-logs N: every logs export answers with partial_success rejecting N log records.
 --throttle S: the failures carry the server's wait of S seconds the way each transport says it —
 gRPC as a google.rpc.RetryInfo in grpc-status-details-bin, HTTP as a Retry-After HTTP-date."""
 import gzip, json, sys, threading, time
@@ -18,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 out_path, port_file = sys.argv[1], sys.argv[2]
 fail_first = int(sys.argv[sys.argv.index("--fail-first") + 1]) if "--fail-first" in sys.argv else 0
+reject_logs = int(sys.argv[sys.argv.index("--reject-logs") + 1]) if "--reject-logs" in sys.argv else 0
 throttle = int(sys.argv[sys.argv.index("--throttle") + 1]) if "--throttle" in sys.argv else 0
 fixed_grpc_port = int(sys.argv[sys.argv.index("--grpc-port") + 1]) if "--grpc-port" in sys.argv else 0
 lock = threading.Lock()
@@ -47,12 +49,19 @@ class Trace(trace_service_pb2_grpc.TraceServiceServicer):
         record("traces", "grpc", dict(context.invocation_metadata()), request)
         return trace_service_pb2.ExportTraceServiceResponse()
 
+def logs_response():
+    r = logs_service_pb2.ExportLogsServiceResponse()
+    if reject_logs:
+        r.partial_success.rejected_log_records = reject_logs
+        r.partial_success.error_message = "log record too large for the index"
+    return r
+
 class Logs(logs_service_pb2_grpc.LogsServiceServicer):
     def Export(self, request, context):
         if should_fail():
             fail_grpc(context)
         record("logs", "grpc", dict(context.invocation_metadata()), request)
-        return logs_service_pb2.ExportLogsServiceResponse()
+        return logs_response()
 
 class HTTP(BaseHTTPRequestHandler):
     def do_POST(self):
@@ -76,7 +85,7 @@ class HTTP(BaseHTTPRequestHandler):
             self.send_response(400); self.send_header("Content-Length", "0"); self.end_headers()
             print("bad request:", e, file=sys.stderr); return
         record(signal, "http", {k.lower(): v for k, v in self.headers.items()}, msg)
-        out = resp_t().SerializeToString()
+        out = (logs_response() if signal == "logs" else resp_t()).SerializeToString()
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", str(len(out)))
