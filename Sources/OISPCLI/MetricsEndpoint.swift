@@ -4,6 +4,7 @@ import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import OISPPluginHost
 import Prometheus
 
 /// `/metrics` (Prometheus text exposition from swift-prometheus), `/healthz` (process up) and
@@ -12,7 +13,7 @@ final class MetricsEndpoint: @unchecked Sendable {
     static let registry = PrometheusCollectorRegistry()
     private static let once: Void = {
         MetricsSystem.bootstrap(HelpfulPrometheusFactory(registry: registry))
-        Gauge(label: "oisp_build_info", dimensions: [("version", OISPVersion.current), ("abi", "1.0")]).record(1)
+        Gauge(label: "oisp_build_info", dimensions: [("version", OISPVersion.current), ("abi", "\(hostABIMajor).\(hostABIMinor)")]).record(1)
     }()
 
     /// Routes swift-metrics to the Prometheus registry (once per process).

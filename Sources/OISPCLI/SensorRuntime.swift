@@ -162,7 +162,12 @@ final class RedactionStage: EventStage, @unchecked Sendable {
     let redactor: Redactor
     private let lock = NSLock()
     private var counters: [String: Counter] = [:] // one per finding type, made once
-    init(_ r: Redactor) { redactor = r }
+    init(_ r: Redactor) {
+        redactor = r
+        // every type this redactor can report starts at 0, so a dashboard or an alert sees the
+        // series before the first finding (and rate() has a baseline)
+        for t in r.scanner.findingTypes { count(t, 0) }
+    }
 
     private func count(_ type: String, _ n: Int) {
         let c = lock.withLock { () -> Counter in

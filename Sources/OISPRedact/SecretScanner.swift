@@ -31,6 +31,11 @@ public struct SecretScanner: Sendable {
     }
     public var toggles: Toggles
     public let custom: [(name: String, regex: NSRegularExpression)]
+    /// Every `Finding.type` the built-in detectors give (custom patterns add their own names).
+    public static let builtinTypes = ["api_key", "auth_header", "aws_secret_key", "credit_card", "email", "ip_address",
+                                      "jwt", "password", "phone", "private_key", "ssn"]
+    /// The finding types this scanner can report: the built-in ones and the custom names.
+    public var findingTypes: [String] { SecretScanner.builtinTypes + custom.map(\.name) }
 
     public init(toggles: Toggles = Toggles(), custom: [(name: String, regex: NSRegularExpression)] = []) {
         self.toggles = toggles

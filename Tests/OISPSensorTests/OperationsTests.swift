@@ -71,7 +71,8 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(p.terminationStatus, 0)
     }
 
-    /// The PrometheusRule passes promtool, and every metric its alerts use is in a live scrape of `record`.
+    /// The PrometheusRule passes promtool, and every metric its alerts and the Grafana dashboard's
+    /// panels use is in a live scrape of `record`.
     func testAlertRulesAreValidAndUseRealMetrics() throws {
         let rules = dir.appendingPathComponent("rules.yaml")
         let ex = try TestSupport.run("\(Self.venv)/python", ["-c", """
@@ -82,16 +83,18 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(ex.status, 0, ex.stderr)
         let check = try TestSupport.run("/usr/bin/env", ["promtool", "check", "rules", rules.path])
         XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
+        // the alerts' metrics and the Grafana dashboard's
         let text = try String(contentsOf: rules, encoding: .utf8)
+            + String(contentsOf: Self.deploy.appendingPathComponent("monitoring/grafana-dashboard.json"), encoding: .utf8)
         let names = Set(text.matches(of: try Regex("oisp_[a-z_]+")).map { String(text[$0.range]) })
-        XCTAssertFalse(names.isEmpty)
+        XCTAssertTrue(names.contains("oisp_exporter_spool_bytes") && names.contains("oisp_redaction_findings_total"), "\(names)")
         let port = try TestSupport.freePort()
         let p = try launch(["record", "--metrics-addr", "127.0.0.1:\(port)", "--output", dir.appendingPathComponent("r.jsonl").path, "--no-ssl"])
         waitFor("http://127.0.0.1:\(port)/readyz", timeout: 30)
         let (_, live) = try get("http://127.0.0.1:\(port)/metrics")
         p.interrupt(); p.waitUntilExit()
         for n in names {
-            XCTAssertTrue(live.contains("\n\(n){") || live.contains("\n\(n) ") || live.hasPrefix(n), "alert uses \(n), which the sensor does not export")
+            XCTAssertTrue(live.contains("\n\(n){") || live.contains("\n\(n) ") || live.hasPrefix(n), "an alert or panel uses \(n), which the sensor does not export")
         }
     }
 
