@@ -49,7 +49,9 @@
  * Collector's exporterhelper): a plugin sends one batch per `on_export` call and reports
  * OISP_EXPORT_OK, OISP_EXPORT_RETRY (the host retries the same batch, same `batch_id`, with
  * exponential backoff and jitter, honouring `retry_after_ms`) or OISP_EXPORT_PERMANENT (the
- * batch is dropped, counted and logged).
+ * batch is dropped, counted and logged). Records the backend refuses for good while taking the
+ * rest (too large, refused by a mapping) are reported in `status->rejected` (ABI 1.1) instead of
+ * failing their whole batch: one bad record then costs only itself.
  * ---------------------------------------------------------------------------------------------
  */
 #ifndef OISP_EXPORTER_H
