@@ -166,10 +166,8 @@ final class FluentOutputsTests: XCTestCase {
         let port = try TestSupport.freePort()
         let log = try startNginx(port: port, maxBody: "16k")
         let (input, events) = try fixtures(3)
-        var lines = TestSupport.lines(input)
         let big = [7, 20]
-        for k in big { lines[k] = lines[k].replacingOccurrences(of: "\"data\":{", with: "\"data\":{\"blob\":\"\(String(repeating: "lorem ipsum ", count: 2000))\",") }
-        try TestSupport.write(lines.joined(separator: "\n") + "\n", to: input)
+        try TestSupport.addDataMember(input, at: big, TestSupport.blobMember(bytes: 24_000))
         let r = try replay(input, httpConfig(port: port).replacingOccurrences(of: "format = \"json\"", with: "format = \"json_lines\"") + "\nbatch_size = 512", env: ["LOG_TOKEN": "t"])
         XCTAssertEqual(r.status, 75, "events were lost, and the exit status says so: \(r.stderr)")
         XCTAssertTrue(r.stderr.contains("HTTP 413") && r.stderr.contains(events[big[0]].eventID), r.stderr)
@@ -216,6 +214,17 @@ final class FluentOutputsTests: XCTestCase {
         return port
     }
 
+    func esConfig(_ port: Int, _ extra: String = "") -> String {
+        """
+        [export.elasticsearch]
+        enabled = true
+        host = "127.0.0.1"
+        port = \(port)
+        index = "oisp-events"
+        \(extra)
+        """
+    }
+
     func esCount(_ port: Int, _ index: String) throws -> Int {
         let r = try TestSupport.run("/usr/bin/env", ["curl", "-s", "http://127.0.0.1:\(port)/\(index)/_count"])
         return Int(try JSONParser.parse(r.stdout)["count"]?.intValue ?? -1)
@@ -224,15 +233,7 @@ final class FluentOutputsTests: XCTestCase {
     func testElasticsearchLogstashFormatIndexesEveryEvent() throws {
         let port = try startOsmem()
         let (input, events) = try fixtures()
-        let r = try replay(input, """
-        [export.elasticsearch]
-        enabled = true
-        host = "127.0.0.1"
-        port = \(port)
-        index = "oisp-events"
-        logstash_format = "On"
-        logstash_prefix = "oisp"
-        """)
+        let r = try replay(input, esConfig(port, "logstash_format = \"On\"\nlogstash_prefix = \"oisp\""))
         XCTAssertEqual(r.status, 0, r.stderr)
         let day = events.first!.ts.rfc3339.prefix(10).replacingOccurrences(of: "-", with: ".")
         XCTAssertEqual(try esCount(port, "oisp-\(day)"), events.count)
@@ -249,15 +250,7 @@ final class FluentOutputsTests: XCTestCase {
         let log = dir.appendingPathComponent("bulk.log"), pf = dir.appendingPathComponent("esport")
         let (_, port) = try start(Self.venv.appendingPathComponent("bin/python").path,
                                   [TestSupport.fixtures.appendingPathComponent("es_proxy.py").path, "\(upstream)", log.path, pf.path, failID], portFile: pf)
-        let r = try replay(input, """
-        [export.elasticsearch]
-        enabled = true
-        host = "127.0.0.1"
-        port = \(port)
-        index = "oisp-events"
-        batch_size = 1000
-        retry_on_failure = { initial_interval_ms = 100 }
-        """)
+        let r = try replay(input, esConfig(Int(port)!, "batch_size = 1000\nretry_on_failure = { initial_interval_ms = 100 }"))
         XCTAssertEqual(r.status, 0, r.stderr)
         let calls = TestSupport.lines(log).map { try! JSONParser.parse($0).arrayValue!.map { $0.stringValue! } }
         XCTAssertEqual(calls.count, 2)
@@ -271,18 +264,10 @@ final class FluentOutputsTests: XCTestCase {
     func testElasticsearchMappingRefusalCostsOnlyThatDocument() throws {
         let port = try startOsmem()
         let (input, events) = try fixtures(3)
-        var lines = TestSupport.lines(input)
         // the first event makes data.shape an object; a later one sends it as a string
-        lines[0] = lines[0].replacingOccurrences(of: "\"data\":{", with: "\"data\":{\"shape\":{\"sides\":4},")
-        lines[5] = lines[5].replacingOccurrences(of: "\"data\":{", with: "\"data\":{\"shape\":\"square\",")
-        try TestSupport.write(lines.joined(separator: "\n") + "\n", to: input)
-        let r = try replay(input, """
-        [export.elasticsearch]
-        enabled = true
-        host = "127.0.0.1"
-        port = \(port)
-        index = "oisp-events"
-        """)
+        try TestSupport.addDataMember(input, at: [0], "\"shape\":{\"sides\":4}")
+        try TestSupport.addDataMember(input, at: [5], "\"shape\":\"square\"")
+        let r = try replay(input, esConfig(port))
         XCTAssertEqual(r.status, 75, "an event was lost, and the exit status says so: \(r.stderr)")
         XCTAssertTrue(r.stderr.contains("mapper_parsing_exception") && r.stderr.contains(events[5].eventID), r.stderr)
         XCTAssertTrue(r.stderr.contains("dropped_rejected=1"), r.stderr)

@@ -121,10 +121,8 @@ final class KafkaExporterTests: XCTestCase {
     /// delivered once, and the refused ones are logged by event id and counted as dropped.
     func testOversizedRecordIsRefusedAloneAndTheBatchGoesOn() throws {
         let (input, ids) = try fixtures(count: 30)
-        var lines = TestSupport.lines(input)
         let big = [4, 17]
-        for k in big { lines[k] = lines[k].replacingOccurrences(of: "\"data\":{", with: "\"data\":{\"blob\":\"\(String(repeating: "lorem ipsum ", count: 3000))\",") }
-        try TestSupport.write(lines.joined(separator: "\n") + "\n", to: input)
+        try TestSupport.addDataMember(input, at: big, TestSupport.blobMember(bytes: 36_000))
         let cfg = try config(extra: "\n[export.kafka.librdkafka]\n\"message.max.bytes\" = \"20000\"")
         let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path])
         XCTAssertEqual(r.status, 75, "events were lost, and the exit status says so: \(r.stderr)")

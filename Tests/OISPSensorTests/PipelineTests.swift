@@ -95,16 +95,22 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(q.popFirst(100), Array(0..<10))
     }
 
+    /// `n` events through a pipeline with one exporter `sink` (batches of 10), drained and shut down.
+    func run(_ sink: ExportSink, events n: Int) -> (Pipeline, [OISPEvent]) {
+        let p = Pipeline(logger: logger)
+        p.addExporter(name: "s", sink: sink, policy: fastPolicy())
+        let evs = events(n)
+        p.submit(evs)
+        XCTAssertTrue(p.drain(timeout: 10))
+        p.shutdown(timeout: 5)
+        return (p, evs)
+    }
+
     func testRetryableFailuresDeliverEveryEventOnceInOrder() {
         let sink = ScriptedSink(script: [.retry(accepted: 0, retryAfterMs: nil, message: "503"),
                                          .retry(accepted: 4, retryAfterMs: 5, message: "partial"),
                                          .retry(accepted: 0, retryAfterMs: nil, message: "503")])
-        let p = Pipeline(logger: logger)
-        p.addExporter(name: "s", sink: sink, policy: fastPolicy())
-        let evs = events(95)
-        p.submit(evs)
-        XCTAssertTrue(p.drain(timeout: 10))
-        p.shutdown(timeout: 5)
+        let (p, evs) = run(sink, events: 95)
         XCTAssertEqual(sink.delivered, evs.map(\.eventID), "every event exactly once, in order")
         let st = p.stats.exporters["s"]!
         XCTAssertEqual(st.exported, 95)
@@ -122,12 +128,7 @@ final class PipelineTests: XCTestCase {
     func testRejectedRecordsAreCountedAsDroppedNotExported() {
         let sink = ScriptedSink(script: [.okRejecting(rejected: 2, message: "too large"),
                                          .retry(accepted: 5, retryAfterMs: 5, message: "partial", rejected: 1)])
-        let p = Pipeline(logger: logger)
-        p.addExporter(name: "s", sink: sink, policy: fastPolicy())
-        let evs = events(30)
-        p.submit(evs)
-        XCTAssertTrue(p.drain(timeout: 10))
-        p.shutdown(timeout: 5)
+        let (p, _) = run(sink, events: 30)
         let st = p.stats.exporters["s"]!
         XCTAssertEqual(st.dropped["rejected"], 3)
         XCTAssertEqual(st.exported + st.droppedTotal, 30, "every event settled once")

@@ -118,4 +118,15 @@ enum TestSupport {
     static func lines(_ url: URL) -> [String] {
         ((try? String(contentsOf: url, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
+
+    /// Rewrites the JSONL file `url`, giving the events at `indices` an extra first member of
+    /// `data` (`member` is `"key":value`).
+    static func addDataMember(_ url: URL, at indices: [Int], _ member: String) throws {
+        var ls = lines(url)
+        for k in indices { ls[k] = ls[k].replacingOccurrences(of: "\"data\":{", with: "\"data\":{\(member),") }
+        try write(ls.joined(separator: "\n") + "\n", to: url)
+    }
+
+    /// A JSON string member of about `bytes` bytes of prose.
+    static func blobMember(bytes: Int) -> String { "\"blob\":\"\(String(repeating: "lorem ipsum ", count: bytes / 12))\"" }
 }
