@@ -219,7 +219,7 @@ final class OTLPInstance {
         }
         switch rs.status {
         case 200..<300:
-            let n = c.proto == .httpProtobuf ? partialSuccess(signal: signal, respBody) : 0
+            let n = c.proto == .grpc ? 0 : partialSuccess(signal: signal, respBody, json: c.proto == .httpJSON)
             return n > 0 ? .rejected(n) : .ok
         case 429, 502, 503, 504:
             setError("HTTP \(rs.status) from \(url)")
@@ -247,13 +247,19 @@ final class OTLPInstance {
 
     /// The receiver's partial_success: how many spans or log records it refused for good (0 if
     /// none). Per the OTLP spec they are not retried.
-    func partialSuccess(signal: String, _ d: Data) -> Int {
-        if signal == "traces", let r = try? TraceResponse(serializedBytes: d), r.hasPartialSuccess, r.partialSuccess.rejectedSpans > 0 {
+    func partialSuccess(signal: String, _ d: Data, json: Bool = false) -> Int {
+        guard !d.isEmpty else { return 0 }
+        // OTLP/HTTP answers in the request's encoding: protobuf, or JSON (lowerCamelCase, int64 as strings)
+        func decode<M: SwiftProtobuf.Message>(_ t: M.Type) -> M? {
+            var o = JSONDecodingOptions(); o.ignoreUnknownFields = true
+            return json ? try? M(jsonUTF8Data: d, options: o) : try? M(serializedBytes: d)
+        }
+        if signal == "traces", let r = decode(TraceResponse.self), r.hasPartialSuccess, r.partialSuccess.rejectedSpans > 0 {
             count("otlp_rejected_spans", Int(r.partialSuccess.rejectedSpans))
             log(OISP_LOG_WARN, "OTLP partial success: \(r.partialSuccess.rejectedSpans) spans rejected: \(r.partialSuccess.errorMessage)")
             return Int(r.partialSuccess.rejectedSpans)
         }
-        if signal == "logs", let r = try? LogsResponse(serializedBytes: d), r.hasPartialSuccess, r.partialSuccess.rejectedLogRecords > 0 {
+        if signal == "logs", let r = decode(LogsResponse.self), r.hasPartialSuccess, r.partialSuccess.rejectedLogRecords > 0 {
             count("otlp_rejected_logs", Int(r.partialSuccess.rejectedLogRecords))
             let msg = "OTLP partial success: \(r.partialSuccess.rejectedLogRecords) log records rejected: \(r.partialSuccess.errorMessage)"
             setError(msg) // logs only: the host reports these as rejected, with this text

@@ -241,7 +241,8 @@ final class OTLPExporterTests: XCTestCase {
     func testLogsPartialSuccessIsCountedAsRejected() throws {
         try startReceiver(rejectLogs: 2)
         let (input, events) = try fixtures(2)
-        for (endpoint, proto) in [("http://127.0.0.1:\(grpcPort)", "grpc"), ("http://127.0.0.1:\(httpPort)", "http/protobuf")] {
+        for (endpoint, proto) in [("http://127.0.0.1:\(grpcPort)", "grpc"), ("http://127.0.0.1:\(httpPort)", "http/protobuf"),
+                                  ("http://127.0.0.1:\(httpPort)", "http/json")] {
             let r = try replay(input, endpoint: endpoint, proto: proto, extra: "signals = [\"logs\"]\nbatch_size = 1000")
             XCTAssertEqual(r.status, 75, "\(proto): events were lost, and the exit status says so: \(r.stderr)")
             XCTAssertTrue(r.stderr.contains("2 log records rejected: log record too large for the index"), r.stderr)

@@ -13,7 +13,7 @@ import grpc
 from email.utils import formatdate
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2, status_pb2
-from google.protobuf.json_format import MessageToDict, Parse
+from google.protobuf.json_format import MessageToDict, MessageToJson, Parse
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
@@ -85,9 +85,12 @@ class HTTP(BaseHTTPRequestHandler):
             self.send_response(400); self.send_header("Content-Length", "0"); self.end_headers()
             print("bad request:", e, file=sys.stderr); return
         record(signal, "http", {k.lower(): v for k, v in self.headers.items()}, msg)
-        out = (logs_response() if signal == "logs" else resp_t()).SerializeToString()
+        resp = logs_response() if signal == "logs" else resp_t()
+        # OTLP/HTTP answers in the request's encoding
+        is_json = "json" in self.headers.get("Content-Type", "")
+        out = MessageToJson(resp).encode() if is_json else resp.SerializeToString()
         self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Type", "application/json" if is_json else "application/x-protobuf")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
         self.wfile.write(out)
