@@ -29,6 +29,9 @@ struct ReplayCommand: ParsableCommand {
         runtime.markReady()
         runtime.overrides = { [capture] in capture.apply(to: &$0) }
         runtime.handleSignals()
+        // start-up touched code and constants (config parsing, plugin loading) the read loop does
+        // not need again: hand those file pages back before the steady part, as `record` does
+        releaseStartupPages()
 
         let fd: Int32
         if input == "-" { fd = STDIN_FILENO } else {

@@ -10,6 +10,8 @@ import OISPEvent
 public final class ExporterWorker: @unchecked Sendable {
     /// The longest wait a backend's Retry-After (or gRPC RetryInfo) gets: 5 minutes.
     static let retryAfterCapMs = 300_000
+    /// How far ahead of its exporters a blocking producer (`replay` reading a file) may run.
+    static let blockingProducerBytes = 16 << 20
     public let name: String
     public let policy: ExportPolicy
     private let sink: ExportSink
@@ -84,7 +86,11 @@ public final class ExporterWorker: @unchecked Sendable {
             let size = records[k].jsonCount
             added += 1
             if block {
-                while !finished && !queue.isEmpty && (queue.isFull || queueBytes + size > policy.queueMaxBytes) {
+                // A producer that can wait (a file being replayed) is held back well before the
+                // queue's hard bounds: once the queue holds enough for the batches in flight and
+                // `blockingProducerBytes`, more read-ahead only costs memory.
+                while !finished && !queue.isEmpty && (queue.isFull || queueBytes + size > policy.queueMaxBytes
+                    || (queueBytes >= ExporterWorker.blockingProducerBytes && queue.count >= policy.batchSize * (policy.maxInFlight + 1))) {
                     cond.signal()
                     cond.wait()
                 }
