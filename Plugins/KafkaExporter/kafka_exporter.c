@@ -20,7 +20,6 @@
  * "queue.buffering.max.kbytes" = "65536"
  */
 #include <librdkafka/rdkafka.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,17 +356,14 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
         rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
         for (size_t i = 0; i < accepted; i++)
             if (slots[i].err) { if (!first) { first = &b->records[i]; why = slots[i].err; } rejected++; }
-        if (rejected && st->struct_size >= offsetof(oisp_export_status, rejected) + sizeof st->rejected) {
+        /* the table declares ABI 1.1, so the host's status has `rejected` (a 1.0 host refuses us) */
+        if (rejected) {
             st->rejected = rejected;
             if (res == OISP_EXPORT_OK) {
                 snprintf(thread_error, sizeof thread_error, "%zu record(s) refused for good: %s (first: event %.*s, %zu bytes)",
                          rejected, rd_kafka_err2str(why), (int)first->event_id.len, (const char *)first->event_id.ptr, first->json.len);
                 thread_error_set = 1;
             }
-        } else if (rejected && res == OISP_EXPORT_OK) {
-            /* a 1.0 host cannot take a partial refusal: the batch is refused, as before ABI 1.1 */
-            set_export_error("delivery failed: %s", rd_kafka_err2str(why));
-            res = OISP_EXPORT_PERMANENT;
         }
     }
     if (res == OISP_EXPORT_RETRY) st->accepted = accepted;

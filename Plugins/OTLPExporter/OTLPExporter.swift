@@ -390,10 +390,7 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
         case .rejected(let n):
             i.count("otlp_logs", max(0, events.count - n))
             // logs only: one record per event, so the receiver's count is the host's (ABI 1.1)
-            if !i.config.traces, let st = status,
-               st.pointee.struct_size >= MemoryLayout<oisp_export_status>.offset(of: \.rejected)! + MemoryLayout<Int>.size {
-                st.pointee.rejected = min(n, batch.pointee.count)
-            }
+            if !i.config.traces { _ = setRejected(status, min(n, batch.pointee.count)) }
         case .retry(let after):
             // traces (if any) went out: a retry of this batch must not send them again
             if i.config.traces && result == OISP_EXPORT_OK { i.finishBatch(id, tracesSentOnly: true) }

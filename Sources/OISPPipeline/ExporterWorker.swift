@@ -325,13 +325,10 @@ public final class ExporterWorker: @unchecked Sendable {
             let outcome = callWithTimeout(batch)
             switch outcome {
             case .ok:
-                let n = all.count - offset
-                count { $0.exported += UInt64(n) }
-                m.exported.increment(by: n)
+                settle(all.count - offset, rejected: 0, batch: id, message: "")
                 return true
             case .okRejecting(let rejected, let message):
-                let n = all.count - offset
-                settle(n, rejected: rejected, batch: id, message: message)
+                settle(all.count - offset, rejected: rejected, batch: id, message: message)
                 return true
             case .permanent(let message):
                 let n = all.count - offset

@@ -666,12 +666,9 @@ struct KeyTable: @unchecked Sendable {
 
     /// When `buf[at...]` starts with `"name":` for name `k`: the offset after the colon.
     @inline(__always) func quotedKeyEnd(_ k: Int, _ buf: UnsafeBufferPointer<UInt8>, _ at: Int) -> Int? {
-        let a = starts[k], n = starts[k + 1] - a
-        guard at + n + 3 <= buf.count else { return nil }
-        let p = buf.baseAddress! + at + 1
-        var j = 0
-        while j < n { if p[j] != bytes[a + j] { return nil }; j += 1 }
-        guard p[n] == 0x22, p[n + 1] == 0x3A else { return nil }
+        let n = starts[k + 1] - starts[k]
+        guard at + n + 3 <= buf.count, matches(k, buf, at + 1, at + 1 + n),
+              buf[at + 1 + n] == 0x22, buf[at + 2 + n] == 0x3A else { return nil }
         return at + n + 3
     }
 

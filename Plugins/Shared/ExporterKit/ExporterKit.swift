@@ -57,6 +57,16 @@ public func parseRetryAfter(_ value: String, now: Date = Date()) -> Int? {
     return nil
 }
 
+/// Writes `status->rejected` (ABI 1.1) when the host's status struct has the field; false for a
+/// 1.0 host, which cannot take a partial refusal.
+public func setRejected(_ status: UnsafeMutablePointer<oisp_export_status>?, _ n: Int) -> Bool {
+    guard let st = status, st.pointee.struct_size >= MemoryLayout<oisp_export_status>.offset(of: \.rejected)! + MemoryLayout<Int>.size else {
+        return false
+    }
+    st.pointee.rejected = n
+    return true
+}
+
 /// What an export returns to the host.
 public enum ExportResult {
     case ok
@@ -344,20 +354,14 @@ private let kitExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>
     switch e.export(recs, batchID: batch.pointee.batch_id, attempt: Int(batch.pointee.attempt)) {
     case .ok: return OISP_EXPORT_OK
     case .okRejecting(let n, let m):
-        guard let st = status, st.pointee.struct_size >= MemoryLayout<oisp_export_status>.offset(of: \.rejected)! + MemoryLayout<Int>.size else {
-            b.setError(m) // a 1.0 host cannot take a partial refusal: the batch is refused
-            return OISP_EXPORT_PERMANENT
-        }
         b.setError(m)
-        st.pointee.rejected = n
-        return OISP_EXPORT_OK
+        // a 1.0 host cannot take a partial refusal: the batch is refused
+        return setRejected(status, n) ? OISP_EXPORT_OK : OISP_EXPORT_PERMANENT
     case .retry(let m, let after, let acc, let rejected):
         b.setError(m)
         status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0))
         status?.pointee.accepted = acc
-        if let st = status, rejected > 0, st.pointee.struct_size >= MemoryLayout<oisp_export_status>.offset(of: \.rejected)! + MemoryLayout<Int>.size {
-            st.pointee.rejected = rejected
-        }
+        if rejected > 0 { _ = setRejected(status, rejected) }
         return OISP_EXPORT_RETRY
     case .permanent(let m):
         b.setError(m)
