@@ -4,10 +4,10 @@
 #   capture   — ns per SSL call: no probes / empty probes (the kernel's trap) / full capture
 #   kafka     — events/s into librdkafka's mock cluster: oisp-sensor replay vs kcat -P
 #   otlp      — AI spans/s into rotel over gRPC: oisp-sensor replay vs the official Python exporter
-#   http      — events/s into nginx: replay vs curl posting the same bodies
-#   s3        — events/s into moto's S3: replay vs boto3 put_object of the same chunk bodies
+#   http      — events/s into nginx: the exporter alone and whole replay vs curl posting the same bodies
+#   s3        — events/s into moto's S3: the exporter alone and whole replay vs boto3 put_object of the same chunk bodies
 #   es        — events/s into osmem-server (OpenSearch API): replay vs curl posting the same _bulk bodies
-#   loki      — events/s into the Loki push test receiver: replay vs curl posting the same push bodies
+#   loki      — events/s into the Loki push test receiver: the exporter alone and whole replay vs curl posting the same push bodies
 #   idle      — RSS and CPU of `record` with no traffic (IDLE_SECONDS, default 60)
 # Usage: Benchmarks/run.sh [pipeline|capture|kafka|idle ...]   (needs root for capture/idle)
 set -euo pipefail
@@ -184,6 +184,13 @@ PYEOF
   echo "RATIO otlp ours/python = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}') (target >= 1)"
 fi
 
+free_port() { $PY -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN{printf "%.0f", n/(b-a)}'; }
+# the exporter alone, as curl/boto3 are timed: records redacted beforehand (untimed), then timed
+# from hand-off to the backend's last answer, through the same workers, batching and plugin ABI
+exporter_alone() { "$S" bench exporter -i "$1" -c "$2" 2>/dev/null | sed -nE 's/.*= ([0-9]+) events\/s.*/\1/p'; }
+
 if [[ $WHAT == *http* ]]; then
   # peer: nginx as an ingest endpoint; baseline: curl posting the same lines in the same batch size
   [ -f "$OUT/events.jsonl" ] || "$S" bench make-input -o "$OUT/events.jsonl" --count 200000 >/dev/null
@@ -201,19 +208,16 @@ NGX
   sleep 0.5
   printf '[export.http]\nenabled = true\nport = %s\nuri = "/ingest"\nformat = "json_lines"\nbatch_size = 512\n' "$port" > "$OUT/http.toml"
   t0=$(date +%s.%N); "$S" replay -i "$OUT/http-in.jsonl" -c "$OUT/http.toml" 2>/dev/null; t1=$(date +%s.%N)
+  alone=$(exporter_alone "$OUT/http-in.jsonl" "$OUT/http.toml")
   rm -rf "$OUT/chunks"; mkdir -p "$OUT/chunks"; split -l 512 "$OUT/http-in.jsonl" "$OUT/chunks/c-"
   args=(); for f in "$OUT"/chunks/c-*; do args+=(--data-binary "@$f" -H "Content-Type: application/x-ndjson" -o /dev/null "http://127.0.0.1:$port/ingest" --next); done
   t2=$(date +%s.%N); curl -s "${args[@]}" -o /dev/null http://127.0.0.1:$port/ingest; t3=$(date +%s.%N)
   kill $npid 2>/dev/null || true
   ours=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}')
   peer=$(awk -v n="$n" -v a="$t2" -v b="$t3" 'BEGIN{printf "%.0f", n/(b-a)}')
-  echo "http (json_lines, 512/batch into nginx): oisp-sensor replay $ours events/s; curl (one process, keep-alive, same batches) $peer events/s"
-  echo "RATIO http ours/curl = $(awk -v a="$ours" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"
+  echo "http (json_lines, 512/batch into nginx): exporter alone (bench exporter) $alone events/s; oisp-sensor replay $ours events/s (whole process); curl (one process, keep-alive, same batches) $peer events/s"
+  echo "RATIO http exporter/curl = $(ratio "$alone" "$peer"); whole replay/curl = $(ratio "$ours" "$peer")"
 fi
-
-free_port() { $PY -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
-rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN{printf "%.0f", n/(b-a)}'; }
 
 if [[ $WHAT == *s3* ]]; then
   # peer: moto's S3 server; baseline: boto3 put_object of the same chunk bodies (one client, keep-alive)
@@ -232,6 +236,7 @@ PYEOF
   rm -rf "$OUT/s3store"
   printf '[export.s3]\nenabled = true\nbucket = "bench"\nregion = "us-east-1"\nendpoint = "http://127.0.0.1:%s"\nstore_dir = "%s"\ntotal_file_size = "4M"\nuse_put_object = true\nbatch_size = 2048\ns3_key_format = "/ours/$UUID.jsonl"\n' "$port" "$OUT/s3store" > "$OUT/s3.toml"
   t0=$(date +%s.%N); AWS_ACCESS_KEY_ID=a AWS_SECRET_ACCESS_KEY=b "$S" replay -i "$OUT/s3-in.jsonl" -c "$OUT/s3.toml" 2>/dev/null; t1=$(date +%s.%N)
+  rm -rf "$OUT/s3store"; alone=$(AWS_ACCESS_KEY_ID=a AWS_SECRET_ACCESS_KEY=b exporter_alone "$OUT/s3-in.jsonl" "$OUT/s3.toml")
   rm -rf "$OUT/s3chunks"; mkdir -p "$OUT/s3chunks"; split -C 4M "$OUT/s3-in.jsonl" "$OUT/s3chunks/c-"
   peer=$($PY - "$port" "$OUT/s3chunks" "$n" <<'PYEOF'
 import boto3, os, sys, time
@@ -245,8 +250,8 @@ PYEOF
 )
   kill $mpid 2>/dev/null || true
   ours=$(rate "$n" "$t0" "$t1")
-  echo "s3 (PutObject of 4 MiB chunks into moto): oisp-sensor replay $ours events/s (store_dir fsync + upload); boto3 put_object of the same chunks $peer events/s"
-  echo "RATIO s3 ours/boto3 = $(ratio "$ours" "$peer")"
+  echo "s3 (PutObject of 4 MiB chunks into moto; each chunk fsync'd in store_dir first): exporter alone (bench exporter) $alone events/s; oisp-sensor replay $ours events/s (whole process); boto3 put_object of the same chunks $peer events/s"
+  echo "RATIO s3 exporter/boto3 = $(ratio "$alone" "$peer"); whole replay/boto3 = $(ratio "$ours" "$peer")"
 fi
 
 if [[ $WHAT == *es* ]]; then
@@ -290,6 +295,9 @@ if [[ $WHAT == *loki* ]]; then
   port=$(cat "$OUT/loki.port")
   printf '[export.loki]\nenabled = true\nhost = "127.0.0.1"\nport = %s\nlabels = "job=oisp-sensor, event_type"\nbatch_size = 1000\n' "$port" > "$OUT/loki.toml"
   t0=$(date +%s.%N); "$S" replay -i "$OUT/loki-in.jsonl" -c "$OUT/loki.toml" 2>/dev/null; t1=$(date +%s.%N)
+  # its own stream (job label): the receiver refuses entries older than a stream's newest, as Loki does
+  sed 's/job=oisp-sensor/job=oisp-alone/' "$OUT/loki.toml" > "$OUT/loki-alone.toml"
+  alone=$(exporter_alone "$OUT/loki-in.jsonl" "$OUT/loki-alone.toml")
   rm -rf "$OUT/lokichunks"; mkdir -p "$OUT/lokichunks"
   $PY - "$OUT/loki-in.jsonl" "$OUT/lokichunks" <<'PYEOF'
 import json, sys, time
@@ -307,8 +315,8 @@ PYEOF
   t2=$(date +%s.%N); curl -s "${args[@]}" -o /dev/null "http://127.0.0.1:$port/ready"; t3=$(date +%s.%N)
   kill $lpid 2>/dev/null || true
   ours=$(rate "$n" "$t0" "$t1"); peer=$(rate "$n" "$t2" "$t3")
-  echo "loki (push of 1000 into the Python test receiver): oisp-sensor replay $ours events/s; curl, same bodies $peer events/s"
-  echo "RATIO loki ours/curl = $(ratio "$ours" "$peer")"
+  echo "loki (push of 1000 into the Python test receiver): exporter alone (bench exporter) $alone events/s; oisp-sensor replay $ours events/s (whole process); curl, same bodies $peer events/s"
+  echo "RATIO loki exporter/curl = $(ratio "$alone" "$peer"); whole replay/curl = $(ratio "$ours" "$peer")"
 fi
 
 if [[ $WHAT == *idle* ]]; then

@@ -49,24 +49,72 @@ final class HTTPOutput: Exporter {
         host.info("http output → \(url) (\(format))")
     }
 
-    func dateValue(_ ns: Int64) -> String {
-        let secs = Double(ns) / 1e9
-        switch dateFormat {
-        case "epoch": return String(Int64(secs))
-        case "epoch_ms": return String(ns / 1_000_000)
-        case "iso8601": return "\"" + strftimeUTC("%Y-%m-%dT%H:%M:%S", Int(ns / 1_000_000_000)) + String(format: ".%06dZ", Int((ns / 1000) % 1_000_000)) + "\""
-        case "java_sql_timestamp": return "\"" + strftimeUTC("%Y-%m-%d %H:%M:%S", Int(ns / 1_000_000_000)) + String(format: ".%06d", Int((ns / 1000) % 1_000_000)) + "\""
-        default: return String(format: "%.6f", secs)
+    /// The date value as Fluent Bit writes it, appended as bytes. The calendar text of the last
+    /// second is kept (`seconds`, `text`): a batch's records mostly share their second.
+    struct DateText {
+        let format: String
+        var seconds = Int64.min
+        var text: [UInt8] = []
+
+        mutating func append(_ ns: Int64, to out: inout [UInt8]) {
+            switch format {
+            case "epoch": appendDecimal(ns / 1_000_000_000, to: &out)
+            case "epoch_ms": appendDecimal(ns / 1_000_000, to: &out)
+            case "iso8601", "java_sql_timestamp":
+                let tsec = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
+                let tus = (ns - tsec * 1_000_000_000) / 1000 // truncated, as before
+                if tsec != seconds {
+                    seconds = tsec
+                    text = Array(strftimeUTC(format == "iso8601" ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", Int(tsec)).utf8)
+                }
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: text)
+                out.append(UInt8(ascii: "."))
+                appendSixDigits(tus, to: &out)
+                if format == "iso8601" { out.append(UInt8(ascii: "Z")) }
+                out.append(UInt8(ascii: "\""))
+            default: // double: seconds with six decimals, rounded as "%.6f" rounds but without
+                     // a Double, which has no room for a nanosecond clock's 19 digits
+                guard ns >= 0 else { out.append(contentsOf: String(format: "%.6f", Double(ns) / 1e9).utf8); return }
+                let us = (ns + 500) / 1000
+                appendDecimal(us / 1_000_000, to: &out)
+                out.append(UInt8(ascii: "."))
+                appendSixDigits(us % 1_000_000, to: &out)
+            }
+        }
+
+        func appendDecimal(_ v: Int64, to out: inout [UInt8]) { out.append(contentsOf: String(v).utf8) }
+        func appendSixDigits(_ v: Int64, to out: inout [UInt8]) {
+            var d = 100_000 as Int64
+            while d > 0 { out.append(UInt8(48 + (v / d) % 10)); d /= 10 }
         }
     }
 
+    /// The date value alone, as text (for callers outside a body).
+    func dateValue(_ ns: Int64) -> String {
+        var d = DateText(format: dateFormat), out: [UInt8] = []
+        d.append(ns, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `{"<date key>":` — what every record starts with when the date key is on.
+    lazy var datePrefix: [UInt8] = {
+        guard let dk = dateKey else { return [] }
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        appendJSONString(dk, to: &out)
+        out.append(UInt8(ascii: ":"))
+        return out
+    }()
+
     /// The record with the date key added first (Fluent Bit puts it in every record).
-    func line(_ r: Record) -> Data {
-        guard let dk = dateKey, r.json.first == UInt8(ascii: "{") else { return r.json }
-        var d = Data("{\"\(dk)\":\(dateValue(r.timestampNs))".utf8)
-        if r.json.count > 2 { d.append(UInt8(ascii: ",")) }
-        d.append(r.json.dropFirst())
-        return d
+    func appendLine(_ r: Record, to out: inout [UInt8], date: inout DateText, prefix: [UInt8]) {
+        r.withJSON { j in
+            guard !prefix.isEmpty, j.first == UInt8(ascii: "{") else { out.append(contentsOf: j); return }
+            out.append(contentsOf: prefix)
+            date.append(r.timestampNs, to: &out)
+            if j.count > 2 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: j[1...]))
+        }
     }
 
     /// One batch. A 413 (the server's body limit, e.g. nginx's `client_max_body_size`) is not the
@@ -107,19 +155,25 @@ final class HTTPOutput: Exporter {
         return result
     }
 
-    func body(_ records: ArraySlice<Record>) -> Data {
-        var body = Data()
+    func body(_ records: ArraySlice<Record>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(records.reduce(2) { $0 + $1.json.count + 40 })
+        var date = DateText(format: dateFormat)
+        let prefix = datePrefix
         switch format {
         case "json":
-            body.append(UInt8(ascii: "["))
-            for (i, r) in records.enumerated() { if i > 0 { body.append(UInt8(ascii: ",")) }; body.append(line(r)) }
-            body.append(UInt8(ascii: "]"))
+            out.append(UInt8(ascii: "["))
+            for (i, r) in records.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                appendLine(r, to: &out, date: &date, prefix: prefix)
+            }
+            out.append(UInt8(ascii: "]"))
         case "json_lines":
-            for r in records { body.append(line(r)); body.append(10) }
+            for r in records { appendLine(r, to: &out, date: &date, prefix: prefix); out.append(10) }
         default:
-            for r in records { body.append(line(r)) }
+            for r in records { appendLine(r, to: &out, date: &date, prefix: prefix) }
         }
-        return gzip ? gzipData(body) : body
+        return gzip ? [UInt8](gzipData(Data(out))) : out
     }
 
     func flush() -> ExportResult { .ok }

@@ -54,6 +54,10 @@ final class SensorRuntime: @unchecked Sendable {
         let started = config.exports.filter(\.enabled).count - failures.count
         Gauge(label: "oisp_plugins_loaded").record(started)
         Gauge(label: "oisp_plugins_refused").record(failures.count)
+        if output == nil && started <= 0 {
+            logger.warning("no exporter is running and no --output was given: events are processed and counted but not delivered anywhere",
+                           metadata: ["config": "\(config.file)"])
+        }
         if config.metrics.enabled ?? metricsByDefault {
             do {
                 let m = try MetricsEndpoint(addr: config.metrics.addr) { [weak self] in self?.isReady ?? false }

@@ -188,6 +188,46 @@ final class FluentOutputsTests: XCTestCase {
 
     /// Retry-After as every HTTP output reads it (RFC 9110 §10.2.3): seconds, or an HTTP-date in
     /// each of the three forms a recipient must accept, counted from now.
+    /// Fluent Bit's `json_date_key` in every `json_date_format`, byte for byte against each event's
+    /// own `ts`: seconds with six decimals (rounded), whole seconds, milliseconds, ISO 8601 and
+    /// java.sql.Timestamp text (microseconds, truncated).
+    func testDateKeyFollowsEveryDateFormat() throws {
+        let port = try TestSupport.freePort()
+        let log = try startNginx(port: port)
+        let (input, events) = try fixtures(6)
+        func iso(_ e: OISPEvent, _ sep: String, _ zone: String) -> String {
+            let t = e.ts.rfc3339 // YYYY-MM-DDTHH:MM:SS[.fraction]Z
+            var frac = t.contains(".") ? String(t.split(separator: ".")[1].dropLast()) : ""
+            frac = String((frac + "000000000").prefix(6))
+            return "\"" + t.prefix(10) + sep + t.dropFirst(11).prefix(8) + "." + frac + zone + "\""
+        }
+        let expected: [(String, (OISPEvent) -> String)] = [
+            ("double", { e in let us = (e.ts.nanoseconds + 500) / 1000; return "\(us / 1_000_000)." + String(String(us % 1_000_000 + 1_000_000).dropFirst()) }),
+            ("epoch", { "\($0.ts.nanoseconds / 1_000_000_000)" }),
+            ("epoch_ms", { "\($0.ts.nanoseconds / 1_000_000)" }),
+            ("iso8601", { iso($0, "T", "Z") }),
+            ("java_sql_timestamp", { iso($0, " ", "") }),
+        ]
+        var seen = 0
+        for (format, value) in expected {
+            let toml = httpConfig(port: port).replacingOccurrences(of: "json_date_format = \"iso8601\"", with: "json_date_format = \"\(format)\"")
+                .replacingOccurrences(of: "format = \"json\"", with: "format = \"json_lines\"")
+                .replacingOccurrences(of: "json_date_key = \"date\"", with: "json_date_key = \"@timestamp\"")
+            XCTAssertEqual(try replay(input, toml, env: ["LOG_TOKEN": "t"]).status, 0)
+            let reqs = ingested(log)
+            let lines = reqs[seen...].flatMap { $0["body"]!.stringValue!.split(separator: "\n").map(String.init) }
+            seen = reqs.count
+            XCTAssertEqual(lines.count, events.count, format)
+            for (line, e) in zip(lines, events) {
+                let head = "{\"@timestamp\":" + value(e) + ","
+                XCTAssertTrue(line.hasPrefix(head), "\(format): \(line.prefix(60)) should start \(head)")
+                var o = try XCTUnwrap(JSONParser.parse(line).objectValue)
+                o["@timestamp"] = nil
+                XCTAssertEqual(try OISPEvent(json: o).eventID, e.eventID)
+            }
+        }
+    }
+
     func testRetryAfterTakesSecondsAndAllThreeDateForms() {
         let now = Date(timeIntervalSince1970: 784_111_777) // Sun, 06 Nov 1994 08:49:37 GMT
         XCTAssertEqual(parseRetryAfter("120", now: now), 120_000)

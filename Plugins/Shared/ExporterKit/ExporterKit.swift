@@ -11,9 +11,30 @@ import OISPJSON
 public struct Record {
     public let eventType: String
     public let timestampNs: Int64
-    public let partitionKey: String
-    public let eventID: String
-    public let json: Data
+    /// One copy of the host's bytes (the batch's pointers live only for the call): the JSON, then
+    /// the event id, then the partition key. The strings are made when asked for, so a plugin
+    /// that never reads them pays nothing for them.
+    let storage: Data
+    let jsonCount: Int, idCount: Int
+    public var json: Data { storage.prefix(jsonCount) }
+    public var eventID: String { String(decoding: storage[jsonCount..<(jsonCount + idCount)], as: UTF8.self) }
+    public var partitionKey: String { String(decoding: storage[(jsonCount + idCount)...], as: UTF8.self) }
+    /// The JSON bytes, for the time of `body` (no copy).
+    public func withJSON<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<jsonCount])) }
+    }
+
+    init(_ r: oisp_record) {
+        eventType = r.event_type.map { String(cString: $0) } ?? ""
+        timestampNs = r.timestamp_ns
+        jsonCount = r.json.len
+        idCount = r.event_id.len
+        var d = Data(capacity: r.json.len + r.event_id.len + r.partition_key.len)
+        if let p = r.json.ptr { d.append(p, count: r.json.len) }
+        if let p = r.event_id.ptr { d.append(p, count: r.event_id.len) }
+        if let p = r.partition_key.ptr { d.append(p, count: r.partition_key.len) }
+        storage = d
+    }
     /// The event as plain Swift values (lazily decoded).
     public var object: [String: Any] { JSONAny.object(json) ?? [:] }
 }
@@ -201,11 +222,19 @@ public final class HTTPClient {
     deinit { oisp_http_free(h) }
 
     public func request(_ method: String, _ url: String, headers: [String], body: Data) -> Response {
+        body.withUnsafeBytes { request(method, url, headers: headers, bytes: $0) }
+    }
+
+    public func request(_ method: String, _ url: String, headers: [String], body: [UInt8]) -> Response {
+        body.withUnsafeBytes { request(method, url, headers: headers, bytes: $0) }
+    }
+
+    func request(_ method: String, _ url: String, headers: [String], bytes b: UnsafeRawBufferPointer) -> Response {
         var rs = oisp_http_response()
         let cstrs = headers.map { strdup($0) }
         defer { cstrs.forEach { free($0) }; oisp_http_response_free(&rs) }
         let o = options
-        let rc: Int32 = body.withUnsafeBytes { b in
+        let rc: Int32 =
             cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { hp in
                 opt(o.caFile) { ca in opt(o.certFile) { cert in opt(o.keyFile) { key in opt(o.userpwd) { up in opt(o.awsSigV4) { sig in
                     method.withCString { m in url.withCString { u in
@@ -221,7 +250,6 @@ public final class HTTPClient {
                     } }
                 } } } } }
             }
-        }
         let hdrText = rs.headers.map { String(cString: $0) } ?? ""
         var hdrs: [(String, String)] = []
         for line in hdrText.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n") {
@@ -344,12 +372,7 @@ private let kitExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>
     var recs: [Record] = []
     recs.reserveCapacity(batch.pointee.count)
     for k in 0..<batch.pointee.count {
-        let r = batch.pointee.records[k]
-        recs.append(Record(eventType: r.event_type.map { String(cString: $0) } ?? "",
-                           timestampNs: r.timestamp_ns,
-                           partitionKey: String(decoding: UnsafeBufferPointer(start: r.partition_key.ptr, count: r.partition_key.len), as: UTF8.self),
-                           eventID: String(decoding: UnsafeBufferPointer(start: r.event_id.ptr, count: r.event_id.len), as: UTF8.self),
-                           json: Data(bytes: r.json.ptr, count: r.json.len)))
+        recs.append(Record(batch.pointee.records[k]))
     }
     switch e.export(recs, batchID: batch.pointee.batch_id, attempt: Int(batch.pointee.attempt)) {
     case .ok: return OISP_EXPORT_OK
