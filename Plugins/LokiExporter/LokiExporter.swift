@@ -98,27 +98,36 @@ final class LokiOutput: Exporter {
     }
 
     func export(_ records: [Record], batchID: UInt64, attempt: Int) -> ExportResult {
-        var streams: [String: (labels: [(String, String)], entries: [(Int64, Data)])] = [:]
-        var order: [String] = []
-        for r in records {
+        // streams by label set; a record's key is its field labels' values (fixed labels are the
+        // same for every record), so the label list itself is built once per stream
+        var streamOf: [String: Int] = [:]
+        var streams: [(labels: [(String, String)], entries: [(ts: Int64, record: Int, line: Data?)])] = []
+        for (idx, r) in records.enumerated() {
             var obj: [String: Any]?
-            var ls: [(String, String)] = []
-            for l in labels {
-                switch l {
-                case .fixed(let k, let v): ls.append((k, v))
-                case .field(let k, let path): if let v = labelValue(r, path, &obj) { ls.append((k, v)) }
-                }
+            var key = ""
+            for case .field(_, let path) in labels {
+                if let v = labelValue(r, path, &obj) { key += v; key += "\u{1}" } else { key += "\u{0}\u{1}" }
             }
-            ls.sort { $0.0 < $1.0 }
-            let key = ls.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-            if streams[key] == nil { streams[key] = (ls, []); order.append(key) }
-            streams[key]!.entries.append((r.timestampNs, line(r, obj)))
+            let s: Int
+            if let known = streamOf[key] { s = known } else {
+                var ls: [(String, String)] = []
+                for l in labels {
+                    switch l {
+                    case .fixed(let k, let v): ls.append((k, v))
+                    case .field(let k, let path): if let v = labelValue(r, path, &obj) { ls.append((k, v)) }
+                    }
+                }
+                ls.sort { $0.0 < $1.0 }
+                s = streams.count
+                streamOf[key] = s
+                streams.append((ls, []))
+            }
+            streams[s].entries.append((r.timestampNs, idx, lineFormat == "json" ? nil : line(r, obj)))
         }
         var body = [UInt8]()
-        body.reserveCapacity(records.reduce(64) { $0 + $1.json.count + 48 })
+        body.reserveCapacity(records.reduce(64) { $0 + $1.json.count * 5 / 4 + 48 })
         body += Array("{\"streams\":[".utf8)
-        for (i, key) in order.enumerated() {
-            let s = streams[key]!
+        for (i, s) in streams.enumerated() {
             if i > 0 { body.append(UInt8(ascii: ",")) }
             body += Array("{\"stream\":{".utf8)
             for (j, l) in s.labels.enumerated() {
@@ -126,18 +135,18 @@ final class LokiOutput: Exporter {
                 appendJSONString(l.0, to: &body); body.append(UInt8(ascii: ":")); appendJSONString(l.1, to: &body)
             }
             body += Array("},\"values\":[".utf8)
-            for (j, e) in s.entries.sorted(by: { $0.0 < $1.0 }).enumerated() {
+            // in time order within the stream (Loki refuses older entries), stable for equal times
+            for (j, e) in s.entries.sorted(by: { ($0.ts, $0.record) < ($1.ts, $1.record) }).enumerated() {
                 if j > 0 { body.append(UInt8(ascii: ",")) }
-                body += Array("[\"\(e.0)\",".utf8)
-                appendJSONString(e.1, to: &body)
+                body.append(contentsOf: "[\"\(e.ts)\",".utf8)
+                if let l = e.line { appendJSONString(l, to: &body) } else { records[e.record].withJSON { appendJSONString($0, to: &body) } }
                 body.append(UInt8(ascii: "]"))
             }
             body += Array("]}".utf8)
         }
         body += Array("]}".utf8)
-        var data = Data(body)
-        if headers.contains("Content-Encoding: gzip") { data = gzipData(data) }
-        let result = HTTPClient.classify(http.request("POST", url, headers: headers, body: data), what: "POST \(url)")
+        if headers.contains("Content-Encoding: gzip") { body = [UInt8](gzipData(Data(body))) }
+        let result = HTTPClient.classify(http.request("POST", url, headers: headers, body: body), what: "POST \(url)")
         if case .ok = result { host.count("loki_entries", records.count) }
         return result
     }
