@@ -284,8 +284,7 @@ final class S3Output: Exporter {
 
     func closeCurrent() {
         guard let c = current else { return }
-        try? c.fd.synchronize()
-        try? c.fd.close()
+        try? c.fd.close() // every write was synchronized when it was made
         current = nil
     }
 
@@ -311,8 +310,9 @@ final class S3Output: Exporter {
                 current = (url, try FileHandle(forWritingTo: url), Date(), 0)
                 try current!.fd.seekToEnd()
             }
-            var d = Data()
-            for r in records { d.append(r.json); d.append(10) }
+            var d: [UInt8] = []
+            d.reserveCapacity(records.reduce(0) { $0 + $1.json.count + 1 })
+            for r in records { r.withJSON { d.append(contentsOf: $0) }; d.append(10) }
             try current!.fd.write(contentsOf: d)
             try current!.fd.synchronize()
             current!.size += d.count
