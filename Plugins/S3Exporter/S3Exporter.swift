@@ -1,5 +1,5 @@
 // [export.s3] — Fluent Bit's `s3` output: bucket, region, endpoint (S3-compatible stores, path
-// style), store_dir (events are appended to local chunk files first: a restart or an outage loses
+// style), store_dir (events are appended to local chunk files first, uploads run on their own thread: a restart or an outage loses
 // nothing, leftover chunks upload on start), total_file_size ("100M"), upload_timeout ("1m"),
 // use_put_object (Off, the default: multipart upload in upload_chunk_size parts), s3_key_format (strftime fields, $UUID, $INDEX, $TAG), compression (gzip),
 // content_type. Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else
@@ -42,7 +42,14 @@ final class S3Output: Exporter {
     let stsEndpoint: String
     let stsHTTP = HTTPClient()
     var index = 0
+    /// The chunk being written. Guarded by `state`, with `stopping`.
     var current: (url: URL, fd: FileHandle, opened: Date, size: Int)?
+    var stopping = false
+    let state = NSCondition()
+    /// One upload pass at a time (the uploader thread, or `flush`); guards `index`, the
+    /// credentials and the HTTP client.
+    let uploading = NSLock()
+    let uploaderDone = DispatchSemaphore(value: 0)
 
     init(config c: Config, host: PluginHost) throws {
         self.host = host
@@ -102,6 +109,48 @@ final class S3Output: Exporter {
         }
         let leftovers = chunkFiles()
         if !leftovers.isEmpty { host.info("s3: \(leftovers.count) chunk(s) left in \(storeDir.path) from an earlier run will be uploaded") }
+        let t = Thread { self.uploader() } // stopped by close() (on_destroy)
+        t.name = "oisp-s3-upload"
+        t.start()
+    }
+
+    /// Uploads run here, beside the export calls, as Fluent Bit's s3 output uploads on its own
+    /// timer: an export returns once its events are fsync'd in the chunk, so a slow or absent S3
+    /// never holds up the pipeline (nor makes an upload outlast the host's timeout for a call).
+    /// Every second, or when a chunk is finished: close the current chunk when it is older than
+    /// upload_timeout, then upload every finished chunk in order; after a failure, wait 1 s,
+    /// 2 s, … up to a minute before the next try (the chunks stay on disk meanwhile).
+    func uploader() {
+        var failures = 0
+        var nextTry = Date.distantPast
+        while true {
+            state.lock()
+            if !stopping { _ = state.wait(until: Date().addingTimeInterval(1)) }
+            if stopping { state.unlock(); break }
+            if let c = current, Date().timeIntervalSince(c.opened) * 1000 >= Double(uploadTimeoutMs) { closeCurrent() }
+            state.unlock()
+            guard Date() >= nextTry else { continue }
+            switch uploadFinished() {
+            case .retry(let m, _, _, _), .permanent(let m):
+                failures += 1
+                nextTry = Date().addingTimeInterval(min(60, pow(2, Double(min(failures, 7) - 1))))
+                host.warn("s3 upload deferred (the chunks stay in \(storeDir.path)): \(m)")
+            default:
+                failures = 0
+            }
+        }
+        uploaderDone.signal()
+    }
+
+    func close() {
+        state.lock()
+        stopping = true
+        state.broadcast()
+        state.unlock()
+        uploaderDone.wait()
+        state.lock()
+        closeCurrent()
+        state.unlock()
     }
 
     static func findCredentials(profile: String?) -> (String, String, String?)? {
@@ -288,12 +337,14 @@ final class S3Output: Exporter {
         current = nil
     }
 
-    /// Uploads every finished chunk (and the current one when `all`); stops at the first failure.
-    func uploadDue(all: Bool) -> ExportResult {
-        if let c = current, all || c.size >= totalFileSize || Date().timeIntervalSince(c.opened) * 1000 >= Double(uploadTimeoutMs) {
-            closeCurrent()
-        }
-        for f in chunkFiles() where f != current?.url {
+    /// Uploads every finished chunk, oldest first; stops at the first failure. The list is taken
+    /// with the current chunk's name under `state`, so a chunk still being written is never sent.
+    func uploadFinished() -> ExportResult {
+        uploading.lock(); defer { uploading.unlock() }
+        state.lock()
+        let files = chunkFiles().filter { $0 != current?.url }
+        state.unlock()
+        for f in files {
             let r = upload(f)
             if case .ok = r { continue }
             return r
@@ -302,7 +353,8 @@ final class S3Output: Exporter {
     }
 
     func export(_ records: [Record], batchID: UInt64, attempt: Int) -> ExportResult {
-        // 1. durable locally first
+        // durable locally; the uploader thread sends finished chunks
+        state.lock(); defer { state.unlock() }
         do {
             if current == nil {
                 let url = storeDir.appendingPathComponent("chunk-\(Int64(Date().timeIntervalSince1970 * 1000))-\(UUID().uuidString.prefix(6)).jsonl")
@@ -319,12 +371,17 @@ final class S3Output: Exporter {
         } catch {
             return .retry(message: "s3: cannot write chunk in \(storeDir.path): \(error)")
         }
-        // 2. upload what is due; failures stay on disk and are retried on the next call
-        if case .retry(let m, _, _, _) = uploadDue(all: false) { host.warn("s3 upload deferred: \(m)") }
+        if current!.size >= totalFileSize { closeCurrent(); state.broadcast() }
         return .ok
     }
 
-    func flush() -> ExportResult { uploadDue(all: true) }
+    /// Everything written so far goes to S3 now, the current chunk included.
+    func flush() -> ExportResult {
+        state.lock()
+        closeCurrent()
+        state.unlock()
+        return uploadFinished()
+    }
 }
 
 @_cdecl("oisp_exporter_entry")

@@ -169,6 +169,82 @@ final class S3ExporterTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store.appendingPathComponent("s3").path).filter { $0.hasPrefix("chunk-") }, [])
     }
 
+    /// An S3 endpoint that takes connections and never answers: uploads run beside the exports
+    /// (as Fluent Bit's s3 output uploads on its own timer), so no export call waits on S3 and the
+    /// host's call timeout never fires; every event is in a chunk on disk, and a restart against
+    /// a working S3 uploads them all.
+    func testStalledS3NeverHoldsUpThePipeline() throws {
+        let portFile = dir.appendingPathComponent("stall.port")
+        let stall = Process()
+        stall.executableURL = URL(fileURLWithPath: Self.python)
+        stall.arguments = ["-c", """
+        import socket, sys, threading, time
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+        open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+        held = []
+        while True:
+            c, _ = s.accept(); held.append(c)  # read nothing back, answer nothing
+        """, portFile.path]
+        stall.standardOutput = FileHandle.nullDevice
+        stall.standardError = FileHandle.nullDevice
+        try stall.run()
+        defer { stall.terminate(); stall.waitUntilExit() }
+        var stallPort = ""
+        for _ in 0..<100 where stallPort.isEmpty { usleep(50_000); stallPort = (try? String(contentsOf: portFile, encoding: .utf8)) ?? "" }
+        XCTAssertFalse(stallPort.isEmpty, "the stalling peer did not start")
+        let store = dir.appendingPathComponent("store")
+        let cfg = dir.appendingPathComponent("stall.toml")
+        try TestSupport.write("""
+        [export.s3]
+        enabled = true
+        bucket = "oisp-archive"
+        region = "eu-west-1"
+        endpoint = "http://127.0.0.1:\(stallPort)"
+        store_dir = "\(store.path)"
+        total_file_size = "1K"
+        use_put_object = true
+        batch_size = 2
+        timeout_ms = 3000
+        """, to: cfg)
+        let f = dir.appendingPathComponent("in.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "10", "-o", f.path]).status, 0)
+        let ids = TestSupport.lines(f).map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        func onDisk() -> [String] {
+            let d = store.appendingPathComponent("s3")
+            let chunks = ((try? FileManager.default.contentsOfDirectory(atPath: d.path)) ?? []).filter { $0.hasPrefix("chunk-") }
+            return chunks.flatMap { TestSupport.lines(d.appendingPathComponent($0)).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)).eventID } }
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
+        p.arguments = ["replay", "--input", f.path, "-c", cfg.path]
+        p.environment = ProcessInfo.processInfo.environment.merging(["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secret]) { $1 }
+        let errPipe = Pipe()
+        p.standardError = errPipe
+        p.standardOutput = FileHandle.nullDevice
+        let t0 = Date()
+        try p.run()
+        // the five 2-event batches are written as fast as they come: none waits for an upload
+        // (waiting would cost one 3 s S3 timeout per finished chunk, 12 s or more in all)
+        var written = TimeInterval.infinity
+        while Date().timeIntervalSince(t0) < 30 {
+            if Set(onDisk()) == Set(ids) { written = Date().timeIntervalSince(t0); break }
+            usleep(100_000)
+        }
+        let stderr = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertLessThan(written, 8, "every batch was on disk only after \(written) s: exports waited on S3")
+        XCTAssertFalse(stderr.contains("did not return within timeout_ms"), "an export call waited on S3: \(stderr)")
+        XCTAssertTrue(stderr.contains("exporter flush failed"), "the stalled upload is reported: \(stderr)")
+        XCTAssertEqual(onDisk().sorted(), ids.sorted(), "every event is on disk, once")
+        XCTAssertGreaterThan(try FileManager.default.contentsOfDirectory(atPath: store.appendingPathComponent("s3").path).count, 1,
+                             "each 2-event batch finishes a 1K chunk")
+        // S3 back: the chunks go up on the next start
+        let up = try TestSupport.run(TestSupport.sensor, ["demo", "-n", "0", "-c", try config(storeDir: store).path],
+                                     env: ["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secret])
+        XCTAssertEqual(up.status, 0, up.stderr)
+        XCTAssertEqual(try objects().ids.sorted(), ids.sorted())
+    }
+
     /// use_put_object = false (Fluent Bit's default): one object built from upload_chunk_size
     /// parts — S3 gives a multipart object an ETag ending in "-<parts>".
     func testMultipartUploadInParts() throws {

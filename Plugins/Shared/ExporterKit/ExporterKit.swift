@@ -123,6 +123,12 @@ public protocol Exporter: AnyObject {
     /// `batchID`/`attempt` let an exporter resend only what failed on the previous attempt.
     func export(_ records: [Record], batchID: UInt64, attempt: Int) -> ExportResult
     func flush() -> ExportResult
+    /// Called from `on_destroy`, after every other call: stop the threads the exporter started.
+    func close()
+}
+
+extension Exporter {
+    public func close() {}
 }
 
 /// Config error naming the key.
@@ -404,6 +410,7 @@ private let kitFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_res
 private let kitDestroy: @convention(c) (OpaquePointer?) -> Void = { p in
     guard let p else { return }
     let u = Unmanaged<Box>.fromOpaque(UnsafeRawPointer(p))
+    u.takeUnretainedValue().exporter?.close()
     free(u.takeUnretainedValue().error)
     u.release()
 }
