@@ -35,9 +35,10 @@ struct OTLPConfig {
             case "tls_verify", "tls.verify": // the other exporters' spelling: false = do not verify
                 guard v == "true" || v == "false" else { throw Invalid(message: "key '\(k)': expected true or false, got '\(v)'") }
                 insecureSkipVerify = v == "false"
-            case "ca_file": caFile = v
-            case "cert_file": certFile = v
-            case "key_file": keyFile = v
+            // the Collector's `tls:` block spells them tls.ca_file …
+            case "ca_file", "tls.ca_file": caFile = v
+            case "cert_file", "tls.cert_file": certFile = v
+            case "key_file", "tls.key_file": keyFile = v
             case "compression":
                 guard v == "gzip" || v == "none" else { throw Invalid(message: "key 'compression': expected gzip or none, got '\(v)'") }
                 gzip = v == "gzip"

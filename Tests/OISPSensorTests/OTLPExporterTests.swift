@@ -27,7 +27,7 @@ final class OTLPExporterTests: XCTestCase {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    func startReceiver(failFirst: Int = 0, grpcPort fixed: Int? = nil, throttle: Int = 0, rejectLogs: Int = 0) throws {
+    func startReceiver(failFirst: Int = 0, grpcPort fixed: Int? = nil, throttle: Int = 0, rejectLogs: Int = 0, tls: [String] = []) throws {
         let ports = dir.appendingPathComponent("ports")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.python)
@@ -36,6 +36,7 @@ final class OTLPExporterTests: XCTestCase {
         if let fixed { args += ["--grpc-port", "\(fixed)"] }
         if throttle > 0 { args += ["--throttle", "\(throttle)"] }
         if rejectLogs > 0 { args += ["--reject-logs", "\(rejectLogs)"] }
+        if !tls.isEmpty { args += ["--tls"] + tls }
         p.arguments = args
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -355,6 +356,56 @@ final class OTLPExporterTests: XCTestCase {
         let s = spans(received()).first { attr($0, "gen_ai.operation.name") != nil }
         XCTAssertEqual(s?["status"]?["code"]?.stringValue, "STATUS_CODE_ERROR")
         XCTAssertEqual(attr(s ?? .null, "error.type")?.stringValue, "no_response")
+    }
+
+    /// A collector behind a private CA that wants client certificates (mutual TLS): the
+    /// receiver's certificate is verified against `ca_file`, ours comes from `cert_file` and
+    /// `key_file` — over gRPC and over HTTP, in this config's spelling and in the Collector's
+    /// `tls` block. Without the client certificate, or without the CA, nothing is sent and the
+    /// events are counted as lost, with the TLS failure named.
+    func testMutualTLSWithAPrivateCA() throws {
+        func ssl(_ args: [String]) throws {
+            let r = try TestSupport.run("/usr/bin/env", ["openssl"] + args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
+        try ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"), "-out", path("ca.pem"), "-days", "2",
+                 "-subj", "/CN=oisp test CA"])
+        for (name, ext) in [("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"), ("client", "extendedKeyUsage=clientAuth")] {
+            try TestSupport.write(ext + "\n", to: dir.appendingPathComponent("\(name).ext"))
+            try ssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", path("\(name).key"), "-out", path("\(name).csr"), "-subj", "/CN=\(name)"])
+            try ssl(["x509", "-req", "-in", path("\(name).csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial",
+                     "-out", path("\(name).pem"), "-days", "2", "-extfile", path("\(name).ext")])
+        }
+        try startReceiver(tls: [path("server.pem"), path("server.key"), path("ca.pem")])
+        let (input, events) = try fixtures()
+        let n = events.filter { $0.eventType == "ai.response" }.count
+        let mtls = "ca_file = \"\(path("ca.pem"))\"\ncert_file = \"\(path("client.pem"))\"\nkey_file = \"\(path("client.key"))\""
+        var r = try replay(input, endpoint: "https://127.0.0.1:\(grpcPort)", proto: "grpc", extra: mtls)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var got = received(wait: n)
+        XCTAssertEqual(got.first?["transport"]?.stringValue, "grpc")
+        checkAISpans(got, events)
+        try FileManager.default.removeItem(at: out)
+        let collectorStyle = "tls = { ca_file = \"\(path("ca.pem"))\", cert_file = \"\(path("client.pem"))\", key_file = \"\(path("client.key"))\" }"
+        r = try replay(input, endpoint: "https://127.0.0.1:\(httpPort)", proto: "http/protobuf", extra: collectorStyle)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        got = received(wait: n)
+        XCTAssertEqual(got.first?["transport"]?.stringValue, "http")
+        checkAISpans(got, events)
+        try FileManager.default.removeItem(at: out)
+        let giveUp = "timeout_ms = 2000\nretry_on_failure = { initial_interval_ms = 50, max_elapsed_ms = 500 }"
+        for (endpoint, proto) in [("https://127.0.0.1:\(grpcPort)", "grpc"), ("https://127.0.0.1:\(httpPort)", "http/protobuf")] {
+            // no client certificate: the receiver refuses the handshake
+            r = try replay(input, endpoint: endpoint, proto: proto, extra: "ca_file = \"\(path("ca.pem"))\"\n" + giveUp)
+            XCTAssertEqual(r.status, 75, "\(proto) without a client certificate: \(r.stderr)")
+            // no CA: the receiver's certificate is not trusted (verification is on by default)
+            r = try replay(input, endpoint: endpoint, proto: proto,
+                           extra: "cert_file = \"\(path("client.pem"))\"\nkey_file = \"\(path("client.key"))\"\n" + giveUp)
+            XCTAssertEqual(r.status, 75, "\(proto) without the CA: \(r.stderr)")
+            XCTAssertTrue(r.stderr.lowercased().contains("certificate"), "the TLS failure is named: \(r.stderr)")
+        }
+        XCTAssertTrue(TestSupport.lines(out).isEmpty, "nothing arrived without mutual TLS")
     }
 
     func testUnreachableCollectorIsRetriedNotCrashing() throws {

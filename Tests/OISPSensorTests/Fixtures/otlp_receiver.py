@@ -3,6 +3,8 @@ Serves TraceService/LogsService over gRPC and /v1/traces, /v1/logs over HTTP (pr
 and appends every request it accepts — signal, transport, metadata/headers, decoded content —
 as one JSON line to OUT. Usage: otlp_receiver.py OUT PORTFILE [--fail-first N] [--grpc-port N] [--throttle S] [--reject-logs N]
 --reject-logs N: every logs export answers with partial_success rejecting N log records.
+--tls CERT KEY CA: both transports take TLS only, with CERT/KEY, and require a client
+certificate signed by CA (mutual TLS, as a collector behind a private CA does).
 --throttle S: the failures carry the server's wait of S seconds the way each transport says it —
 gRPC as a google.rpc.RetryInfo in grpc-status-details-bin, HTTP as a Retry-After HTTP-date."""
 import gzip, json, sys, threading, time
@@ -22,6 +24,7 @@ fail_first = int(sys.argv[sys.argv.index("--fail-first") + 1]) if "--fail-first"
 reject_logs = int(sys.argv[sys.argv.index("--reject-logs") + 1]) if "--reject-logs" in sys.argv else 0
 throttle = int(sys.argv[sys.argv.index("--throttle") + 1]) if "--throttle" in sys.argv else 0
 fixed_grpc_port = int(sys.argv[sys.argv.index("--grpc-port") + 1]) if "--grpc-port" in sys.argv else 0
+tls = sys.argv[sys.argv.index("--tls") + 1:sys.argv.index("--tls") + 4] if "--tls" in sys.argv else None
 lock = threading.Lock()
 state = {"calls": 0}
 
@@ -101,9 +104,22 @@ class HTTP(BaseHTTPRequestHandler):
 server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
 trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Trace(), server)
 logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
-grpc_port = server.add_insecure_port(f"127.0.0.1:{fixed_grpc_port}")
+if tls:
+    cert, key, ca = (open(f, "rb").read() for f in tls)
+    creds = grpc.ssl_server_credentials(((key, cert),), root_certificates=ca, require_client_auth=True)
+    grpc_port = server.add_secure_port(f"127.0.0.1:{fixed_grpc_port}", creds)
+else:
+    grpc_port = server.add_insecure_port(f"127.0.0.1:{fixed_grpc_port}")
 server.start()
 httpd = ThreadingHTTPServer(("127.0.0.1", 0), HTTP)
+if tls:
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls[0], tls[1])
+    ctx.load_verify_locations(tls[2])
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    # the handshake runs in each request's thread, so a refused client cannot stall the server
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
 threading.Thread(target=httpd.serve_forever, daemon=True).start()
 with open(port_file + ".tmp", "w") as f:
     f.write(f"{grpc_port} {httpd.server_address[1]}")
