@@ -220,7 +220,14 @@ final class OTLPExporterTests: XCTestCase {
         XCTAssertEqual(got.first?["transport"]?.stringValue, "http")
         XCTAssertEqual(got.first?["metadata"]?["x-node-name"]?.stringValue, "worker-3")
         XCTAssertEqual(got.first?["metadata"]?["content-type"]?.stringValue, "application/x-protobuf")
+        XCTAssertEqual(got.first?["metadata"]?["content-encoding"]?.stringValue, "gzip", "compression = gzip is the default")
         checkAISpans(got, events)
+        // compression = "none": the same spans, sent as they are
+        try FileManager.default.removeItem(at: out)
+        XCTAssertEqual(try replay(input, endpoint: "http://127.0.0.1:\(httpPort)", proto: "http/protobuf", extra: "compression = \"none\"").status, 0)
+        let plain = received()
+        XCTAssertNil(plain.first?["metadata"]?["content-encoding"])
+        checkAISpans(plain, events)
     }
 
     func testThroughRotelCollectorOverGRPCAndHTTP() throws {
