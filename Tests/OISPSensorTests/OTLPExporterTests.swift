@@ -415,6 +415,65 @@ final class OTLPExporterTests: XCTestCase {
         XCTAssertTrue(TestSupport.lines(out).isEmpty, "nothing arrived without mutual TLS")
     }
 
+    /// The cross-check: the recording receiver takes what the official Python SDK's OTLP
+    /// exporters send (opentelemetry-exporter-otlp, gRPC and HTTP/protobuf) and records it in the
+    /// form it records ours — every attribute type, the span kind, the times, the resource — so
+    /// what the other tests read is what the protocol carries, and our spans match the SDK's form.
+    func testReceiverTakesTheOfficialPythonExporterAndOursMatchItsForm() throws {
+        try startReceiver()
+        let peer = try TestSupport.run(Self.python, ["-c", """
+        from opentelemetry import trace
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GRPC
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HTTP
+        for name, exp in (("grpc", GRPC(endpoint="127.0.0.1:\(grpcPort)", insecure=True)),
+                          ("http", HTTP(endpoint="http://127.0.0.1:\(httpPort)/v1/traces"))):
+            tp = TracerProvider(resource=Resource.create({"service.name": "python-" + name, "host.name": "worker-3"}))
+            tp.add_span_processor(SimpleSpanProcessor(exp))
+            with tp.get_tracer("peer").start_as_current_span("chat gpt-4o", kind=trace.SpanKind.CLIENT) as s:
+                s.set_attribute("gen_ai.operation.name", "chat")
+                s.set_attribute("gen_ai.usage.input_tokens", 120)
+                s.set_attribute("gen_ai.request.temperature", 0.5)
+                s.set_attribute("gen_ai.request.stream", True)
+                s.set_attribute("gen_ai.response.finish_reasons", ["stop"])
+            tp.shutdown()
+        """])
+        XCTAssertEqual(peer.status, 0, peer.stderr)
+        let theirs = received(wait: 2)
+        XCTAssertEqual(Set(theirs.compactMap { $0["transport"]?.stringValue }), ["grpc", "http"])
+        let ts = spans(theirs)
+        XCTAssertEqual(ts.count, 2, "one span over each transport")
+        for s in ts {
+            XCTAssertEqual(s["name"]?.stringValue, "chat gpt-4o")
+            XCTAssertEqual(s["kind"]?.stringValue, "SPAN_KIND_CLIENT")
+            XCTAssertEqual(s["trace_id"]?.stringValue?.count, 24, "16 bytes, base64 in the receiver's record")
+            XCTAssertEqual(attr(s, "gen_ai.usage.input_tokens")?.stringValue, "120", "an int64 attribute")
+            XCTAssertEqual(attr(s, "gen_ai.request.temperature")?.doubleValue, 0.5)
+            XCTAssertEqual(attr(s, "gen_ai.request.stream")?.boolValue, true)
+            XCTAssertEqual(attr(s, "gen_ai.response.finish_reasons")?["values"]?.arrayValue?.first?["string_value"]?.stringValue, "stop")
+            XCTAssertNotNil(s["start_time_unix_nano"]?.stringValue.flatMap { UInt64($0) })
+        }
+        // ours, to the same receiver: the attributes both send are encoded the same way
+        try FileManager.default.removeItem(at: out)
+        let (input, events) = try fixtures()
+        XCTAssertEqual(try replay(input, endpoint: "http://127.0.0.1:\(grpcPort)", proto: "grpc").status, 0)
+        let ours = spans(received(wait: events.filter { $0.eventType == "ai.response" }.count))
+            .filter { $0["kind"]?.stringValue == "SPAN_KIND_CLIENT" }
+        XCTAssertFalse(ours.isEmpty)
+        func form(_ s: JSONValue, _ key: String) -> [String] {
+            let v = s["attributes"]?.arrayValue?.first { $0["key"]?.stringValue == key }?["value"]?.objectValue
+            return (v.map { Array($0.keys) } ?? []).sorted()
+        }
+        for key in ["gen_ai.operation.name", "gen_ai.usage.input_tokens", "gen_ai.response.finish_reasons"] {
+            XCTAssertEqual(form(ours[0], key), form(ts[0], key), key)
+            XCTAssertFalse(form(ours[0], key).isEmpty, key)
+        }
+        XCTAssertEqual(ours[0]["trace_id"]?.stringValue?.count, 24)
+        XCTAssertEqual(ours[0]["span_id"]?.stringValue?.count, ts[0]["span_id"]?.stringValue?.count)
+    }
+
     func testUnreachableCollectorIsRetriedNotCrashing() throws {
         let (input, _) = try fixtures(1)
         let port = try TestSupport.freePort()
