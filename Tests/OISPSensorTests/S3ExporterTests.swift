@@ -141,7 +141,12 @@ final class S3ExporterTests: XCTestCase {
                                       env: ["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": "wrong-secret"])
         XCTAssertTrue(bad.stderr.contains("403"), bad.stderr)
         XCTAssertEqual(try objects().ids.count, 0)
-        // 2. a sensor killed (SIGKILL) while it holds chunks
+        // 2. a sensor killed (SIGKILL) while it holds a chunk of its own (the first run's leftover
+        //    may be uploaded by then: leftovers go up as soon as the exporter starts)
+        func chunkNames() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: store.appendingPathComponent("s3").path)) ?? []).filter { $0.hasPrefix("chunk-") }
+        }
+        let leftover = Set(chunkNames())
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
         p.arguments = ["demo", "-n", "100", "--interval-ms", "100", "-c", cfg.path]
@@ -149,15 +154,15 @@ final class S3ExporterTests: XCTestCase {
         p.standardError = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         try p.run()
-        sleep(3)
+        for _ in 0..<200 where chunkNames().allSatisfy({ leftover.contains($0) }) { usleep(100_000) }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         let chunks = try FileManager.default.contentsOfDirectory(atPath: store.appendingPathComponent("s3").path).filter { $0.hasPrefix("chunk-") }
         XCTAssertGreaterThanOrEqual(chunks.count, 1, "chunks left behind: \(chunks)")
         var kept: [String] = []
         for c in chunks { kept += TestSupport.lines(store.appendingPathComponent("s3/\(c)")).map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID } }
-        // the second sensor may already have uploaded the first run's leftover chunk (it does so on
-        // its first export with good credentials): those events are in S3, the rest still on disk
+        // the second sensor may already have uploaded the first run's leftover chunk (its upload
+        // thread does so at start, with good credentials): those events are in S3, the rest on disk
         let uploadedBeforeKill = Set(try objects().ids)
         XCTAssertTrue(Set(ids).isSubset(of: Set(kept).union(uploadedBeforeKill)), "the refused run's events are on disk or in S3")
         // 3. restart: leftovers upload
