@@ -111,5 +111,8 @@ final class ElasticsearchOutput: Exporter {
 public func oispESEntry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "elasticsearch", version: "0.1.0", description: "Elasticsearch/OpenSearch _bulk output (Fluent Bit es options)",
-                           schema: nil) { try ElasticsearchOutput(config: $0, host: $1) }
+                           schema: settingsSchema(httpSettingKeys + ["index", "path", "api_key", "http_api_key", "cloud_id", "compress",
+                                                                     "logstash_format", "logstash_prefix", "logstash_dateformat",
+                                                                     "suppress_type_name", "time_key"],
+                                                  tables: ["tls": tlsTableKeys])) { try ElasticsearchOutput(config: $0, host: $1) }
 }

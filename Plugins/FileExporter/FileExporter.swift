@@ -109,7 +109,7 @@ private let pluginTable: UnsafeMutablePointer<oisp_exporter_plugin> = {
         abi_major: UInt32(OISP_EXPORTER_ABI_MAJOR), abi_minor: UInt32(OISP_EXPORTER_ABI_MINOR),
         name: UnsafePointer(strdup("file")), version: UnsafePointer(strdup("0.1.0")),
         description: UnsafePointer(strdup("Appends each event as one JSON line to a file (Swift reference plugin)")),
-        config_schema: UnsafePointer(strdup(#"{"type":"object","required":["path"],"properties":{"path":{"type":"string"}}}"#)),
+        config_schema: UnsafePointer(strdup(#"{"type":"object","required":["path"],"additionalProperties":false,"properties":{"path":{"type":"string"}}}"#)),
         capabilities: 0,
         on_create: onCreate, on_export: onExport, on_flush: onFlush, on_destroy: onDestroy, last_error: lastError))
     return t

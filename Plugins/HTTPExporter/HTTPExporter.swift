@@ -183,5 +183,6 @@ final class HTTPOutput: Exporter {
 public func oispHTTPEntry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "http", version: "0.1.0", description: "HTTP output (Fluent Bit http options): json, json_lines, json_stream",
-                           schema: nil) { try HTTPOutput(config: $0, host: $1) }
+                           schema: settingsSchema(httpSettingKeys + ["uri", "format", "compress", "json_date_key", "json_date_format"],
+                                                  tables: ["tls": tlsTableKeys], open: ["header"])) { try HTTPOutput(config: $0, host: $1) }
 }

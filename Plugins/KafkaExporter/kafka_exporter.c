@@ -398,8 +398,15 @@ static const oisp_exporter_plugin plugin = {
     .name = "kafka",
     .version = "0.1.0",
     .description = "Apache Kafka producer (librdkafka), at-least-once, one message per event",
-    .config_schema = "{\"type\":\"object\",\"required\":[\"brokers\"],\"properties\":{\"brokers\":{},\"topic\":{\"type\":\"string\"},"
-                     "\"compression\":{\"enum\":[\"snappy\",\"gzip\",\"lz4\",\"zstd\",\"none\"]},\"key_mode\":{\"enum\":[\"event_id\",\"host\",\"pid\",\"none\"]}}}",
+    /* every key it reads; "additionalProperties": false lets the host warn about any other */
+    .config_schema = "{\"type\":\"object\",\"required\":[\"brokers\"],\"additionalProperties\":false,\"properties\":{"
+                     "\"brokers\":{},\"topic\":{\"type\":\"string\"},"
+                     "\"compression\":{\"enum\":[\"snappy\",\"gzip\",\"lz4\",\"zstd\",\"none\"]},"
+                     "\"key_mode\":{\"enum\":[\"event_id\",\"host\",\"pid\",\"none\"]},"
+                     "\"linger_ms\":{},\"acks\":{},\"idempotence\":{},\"sasl_mechanism\":{},\"sasl_username\":{},\"sasl_password\":{},"
+                     "\"tls_verify\":{},\"ca_file\":{},"
+                     "\"tls\":{\"additionalProperties\":false,\"properties\":{\"enabled\":{},\"ca_file\":{},\"verify\":{}}},"
+                     "\"librdkafka\":{\"type\":\"object\"}}}",
     .capabilities = OISP_EXPORTER_CAP_CONCURRENT_EXPORT, /* librdkafka's producer is thread-safe */
     .on_create = kafka_create,
     .on_export = kafka_export,

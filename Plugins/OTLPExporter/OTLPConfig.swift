@@ -23,7 +23,6 @@ struct OTLPConfig {
     struct Invalid: Error { let message: String }
 
     init(entries: [(String, String)]) throws {
-        var sawPort = false
         for (k, v) in entries {
             switch k {
             case "endpoint": endpoint = v
@@ -56,10 +55,8 @@ struct OTLPConfig {
                     let name = String(k.dropFirst(8))
                     do { headers.append(try headerLine(key: k, name: name, value: v)) } catch { throw Invalid(message: "\(error)") }
                 }
-                if k == "port" { sawPort = true }
             }
         }
-        _ = sawPort
         if !endpoint.contains("://") && !endpoint.isEmpty {
             // `host:port` as the Collector's OTLP exporter takes it: TLS unless insecure = true
             endpoint = (insecure ? "http://" : "https://") + endpoint

@@ -388,5 +388,9 @@ final class S3Output: Exporter {
 public func oispS3Entry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "s3", version: "0.1.0", description: "Amazon S3 / S3-compatible output with a local store_dir buffer (Fluent Bit s3 options)",
-                           schema: nil) { try S3Output(config: $0, host: $1) }
+                           schema: settingsSchema(["bucket", "region", "endpoint", "store_dir", "tag", "total_file_size", "upload_timeout",
+                                                   "s3_key_format", "compression", "content_type", "use_put_object", "upload_chunk_size",
+                                                   "profile", "role_arn", "external_id", "sts_endpoint",
+                                                   "tls_verify", "ca_file", "crt_file", "key_file", "timeout_ms", "http_user", "http_passwd"],
+                                                  tables: ["tls": tlsTableKeys])) { try S3Output(config: $0, host: $1) }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OISPConfig
+import OISPPluginHost
 
 /// `config check`.
 struct ConfigCommand: ParsableCommand {
@@ -17,6 +18,11 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             let config = try global.loadConfig()
             for w in config.warnings { printError("warning: \(w)") }
+            // each enabled exporter's keys against the keys its plugin declares
+            let registry = PluginRegistry(config: config)
+            for e in config.exports where e.enabled {
+                for w in registry.settingsWarnings(e, file: config.file) { printError("warning: \(w)") }
+            }
             print(config.maskedTOML(), terminator: "")
             let enabled = config.exports.filter(\.enabled).map(\.name)
             printError("config OK: \(config.file) (\(enabled.isEmpty ? "no exporters enabled" : "exporters: " + enabled.joined(separator: ", ")))")

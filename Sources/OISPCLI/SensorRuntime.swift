@@ -113,6 +113,7 @@ final class SensorRuntime: @unchecked Sendable {
         let registry = PluginRegistry(config: new)
         var added: [String] = [], removed: [String] = [], changed: [String] = []
         for (name, e) in want where old[name] != e {
+            for w in registry.settingsWarnings(e, file: new.file) { logger.warning("\(w)") }
             do {
                 let sink = try registry.makeSink(e, logger: logger)
                 if old[name] != nil {

@@ -26,6 +26,9 @@ public struct ConfigWarning: CustomStringConvertible, Equatable, Sendable {
     public var line: Int?
     public var key: String?
     public var message: String
+    public init(file: String, line: Int?, key: String?, message: String) {
+        self.file = file; self.line = line; self.key = key; self.message = message
+    }
     public var description: String {
         var s = file
         if let line { s += ":\(line)" }

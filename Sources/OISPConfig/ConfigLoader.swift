@@ -320,8 +320,9 @@ private struct Builder {
                 }
                 var settings = t
                 for k in ["enabled", "plugin", "queue_size", "queue_max_bytes", "max_in_flight", "retry_on_failure", "spool"] { settings[k] = nil }
-                c.exports.append(ExportConfig(name: name, enabled: enabled, plugin: plugin, settings: settings,
-                                              policy: pol, line: line(p)))
+                var x = ExportConfig(name: name, enabled: enabled, plugin: plugin, settings: settings, policy: pol, line: line(p))
+                for (k, l) in keyLines where k.hasPrefix(p + ".") { x.keyLines[String(k.dropFirst(p.count + 1))] = l }
+                c.exports.append(x)
             }
         }
         c.warnings = warnings

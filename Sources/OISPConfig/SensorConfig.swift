@@ -137,6 +137,8 @@ public struct ExportConfig: Sendable, Equatable {
     public var policy: ExportPolicy
     /// The line of the `[export.<name>]` header.
     public var line: Int?
+    /// The line of each key in `settings`, by its path inside the section (`tls.ca_file`).
+    public var keyLines: [String: Int] = [:]
     public init(name: String, enabled: Bool, plugin: String? = nil, settings: JSONObject = JSONObject(),
                 policy: ExportPolicy = ExportPolicy(), line: Int? = nil) {
         self.name = name; self.enabled = enabled; self.plugin = plugin; self.settings = settings

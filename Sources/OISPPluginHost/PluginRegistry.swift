@@ -143,11 +143,20 @@ public struct PluginRegistry {
         return try PluginSink(plugin: plugin, exporterName: export.name, settings: export.settings, logger: logger)
     }
 
+    /// Keys of an enabled exporter's section its plugin does not declare (see `SettingsCheck`);
+    /// none when the plugin cannot be loaded (that is reported where it is started).
+    public func settingsWarnings(_ export: ExportConfig, file: String) -> [ConfigWarning] {
+        guard export.plugin != nil || !PluginRegistry.builtins.contains(export.name),
+              let path = resolve(export), let p = try? PluginLoader.load(path: path) else { return [] }
+        return SettingsCheck.warnings(export, plugin: p.name, schema: p.configSchema, file: file)
+    }
+
     /// Starts every enabled exporter of `config` in `pipeline`. Refused ones are logged and
     /// returned; the others run.
     public func startExporters(_ config: SensorConfig, in pipeline: Pipeline, logger: Logger) -> [StartFailure] {
         var failures: [StartFailure] = []
         for e in config.exports where e.enabled {
+            for w in settingsWarnings(e, file: config.file) { logger.warning("\(w)") }
             do {
                 let sink = try makeSink(e, logger: logger)
                 pipeline.addExporter(name: e.name, sink: sink, policy: e.policy)

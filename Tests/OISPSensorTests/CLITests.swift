@@ -171,6 +171,50 @@ final class CLITests: XCTestCase {
         XCTAssertNotEqual(viaEnv.status, 0, "OISP_CONFIG is honoured")
     }
 
+    /// A key an exporter's plugin does not take (each plugin lists its keys in its table's
+    /// config_schema) is named with file:line and the key it most likely meant, by `config check`
+    /// and at start; a misspelt key would otherwise be ignored without a word.
+    func testMisspeltExporterKeysAreNamedWithTheLikelyKey() throws {
+        let dir = try TestSupport.tempDir("keys")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cfg = dir.appendingPathComponent("c.toml")
+        try TestSupport.write("""
+        [export.http]
+        enabled = true
+        hots = "127.0.0.1"
+        port = 9
+        json_date_formt = "iso8601"
+        batch_size = 10
+
+        [export.kafka]
+        enabled = true
+        brokers = ["127.0.0.1:9"]
+        topic = "t"
+        linger = 5
+        librdkafka = { "socket.timeout.ms" = 1000 }
+
+        [export.otlp]
+        enabled = true
+        endpoint = "http://127.0.0.1:9"
+        tls = { ca_fille = "/etc/ssl/ca.pem", insecure = true }
+        headers = { "x-anything" = "goes" }
+        """, to: cfg)
+        let r = try TestSupport.run(TestSupport.oisp, ["config", "check", "-c", cfg.path])
+        XCTAssertEqual(r.status, 0, "unknown keys warn, as unknown core keys do: \(r.stderr)")
+        for (line, key, exporter, guess) in [(3, "export.http.hots", "http", "host"), (5, "export.http.json_date_formt", "http", "json_date_format"),
+                                             (12, "export.kafka.linger", "kafka", "linger_ms"), (18, "export.otlp.tls.ca_fille", "otlp", "ca_file")] {
+            XCTAssertTrue(r.stderr.contains("\(cfg.path):\(line): key '\(key)': unknown key for the \(exporter) exporter (ignored); did you mean '\(guess)'?"),
+                          "\(key): \(r.stderr)")
+        }
+        XCTAssertEqual(r.stderr.components(separatedBy: "unknown key").count - 1, 4,
+                       "declared keys, host keys (batch_size) and open tables (headers, librdkafka) pass: \(r.stderr)")
+        // the same at start
+        let input = dir.appendingPathComponent("in.jsonl")
+        try TestSupport.write("", to: input)
+        let run = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path])
+        XCTAssertTrue(run.stderr.contains("key 'export.kafka.linger': unknown key for the kafka exporter"), run.stderr)
+    }
+
     func testRecordSaysWhyCaptureIsUnavailable() throws {
         let r = try TestSupport.run(TestSupport.sensor, ["record", "--output", "/dev/null"],
                                     env: ["OISP_BPF_OBJECT": "/nonexistent/oisp.bpf.o"])

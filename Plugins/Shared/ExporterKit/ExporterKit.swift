@@ -435,6 +435,26 @@ public func makePluginTable(name: String, version: String, description: String, 
     return UnsafePointer(t)
 }
 
+/// A `config_schema` naming every key an exporter takes (JSON Schema, closed with
+/// `"additionalProperties": false`), so the host can warn about any other key (a misspelt one
+/// would otherwise be ignored silently). `tables`: keys whose members are checked too; `open`:
+/// tables that take any member (header names, pass-through properties).
+public func settingsSchema(_ keys: [String], tables: [String: [String]] = [:], open: [String] = []) -> String {
+    func q(_ s: String) -> String { "\"" + s + "\"" }
+    func closed(_ members: [String], _ sub: [String: [String]], _ open: [String]) -> String {
+        var props = members.map { q($0) + ":{}" }
+        props += sub.keys.sorted().map { q($0) + ":" + closed(sub[$0]!, [:], []) }
+        props += open.map { q($0) + ":{\"type\":\"object\"}" }
+        return "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{" + props.joined(separator: ",") + "}}"
+    }
+    return closed(keys, tables, open)
+}
+
+/// The keys `baseURL` and `httpOptions` read, for `settingsSchema`.
+public let httpSettingKeys = ["host", "port", "tls_verify", "ca_file", "crt_file", "key_file", "timeout_ms", "http_user", "http_passwd"]
+/// `tls` is `true`/`false` or a table of these.
+public let tlsTableKeys = ["verify", "ca_file", "crt_file", "key_file"]
+
 /// Base URL from Fluent Bit style host/port/tls keys.
 public func baseURL(_ c: Config, defaultPort: Int) throws -> String {
     let host = c.string("host", default: "127.0.0.1")

@@ -226,7 +226,11 @@ typedef struct oisp_exporter_plugin {
     const char *version;
     /** One line for `oisp plugins list`. OWNERSHIP: plugin, static. Optional (NULL). */
     const char *description;
-    /** JSON Schema of the plugin's config. OWNERSHIP: plugin, static. Optional (NULL). */
+    /** JSON Schema of the plugin's config. OWNERSHIP: plugin, static. Optional (NULL). With
+     *  "additionalProperties": false the host warns (file:line, key) about any key of the
+     *  exporter's section not in "properties" — members of a table property closed the same
+     *  way are checked too; the host's own keys (batch_size, flush_interval_ms, timeout_ms)
+     *  always pass. */
     const char *config_schema;
     /** OISP_EXPORTER_CAP_* bits. */
     uint64_t capabilities;
