@@ -133,6 +133,7 @@ final class S3Output: Exporter {
             switch uploadFinished() {
             case .retry(let m, _, _, _), .permanent(let m):
                 failures += 1
+                host.count("s3_upload_failures", 1) // oisp_plugin_s3_upload_failures_total: uploads no longer fail export calls
                 nextTry = Date().addingTimeInterval(min(60, pow(2, Double(min(failures, 7) - 1))))
                 host.warn("s3 upload deferred (the chunks stay in \(storeDir.path)): \(m)")
             default:

@@ -121,7 +121,13 @@ struct HelpfulPrometheusFactory: MetricsFactory {
     let registry: PrometheusCollectorRegistry
     static let buckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
                                       .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30)]
-    func help(_ l: String) -> String { metricHelp[l] ?? l.replacingOccurrences(of: "_", with: " ") }
+    func help(_ l: String) -> String {
+        if let h = metricHelp[l] { return h }
+        if l.hasPrefix("oisp_plugin_") && l.hasSuffix("_total") {
+            return "Counter '\(l.dropFirst(12).dropLast(6))' reported by an exporter plugin (host API callback_counter_add)."
+        }
+        return l.replacingOccurrences(of: "_", with: " ")
+    }
 
     func makeCounter(label: String, dimensions: [(String, String)]) -> CounterHandler {
         registry.makeCounter(name: label, labels: dimensions, help: help(label))

@@ -1,6 +1,7 @@
 import COISPExporterABI
 import Foundation
 import Logging
+import Metrics
 import OISPConfig
 import OISPEvent
 import OISPPipeline
@@ -11,6 +12,9 @@ final class HostContext {
     var logger: Logger
     let lock = NSLock()
     var counters: [String: UInt64] = [:]
+    /// `oisp_plugin_<name>_total{exporter}`, made on a name's first use.
+    var metrics: [String: Counter] = [:]
+    var refusedNames: Set<String> = []
     init(exporter: String, logger: Logger) {
         self.exporter = exporter
         self.logger = logger
@@ -37,7 +41,20 @@ private let hostCounterAdd: @convention(c) (UnsafeMutableRawPointer?, UnsafePoin
     guard let ctx, let name else { return }
     let c = Unmanaged<HostContext>.fromOpaque(ctx).takeUnretainedValue()
     let n = String(cString: name)
-    c.lock.lock(); c.counters[n, default: 0] &+= delta; c.lock.unlock()
+    // the header's promise: [a-z0-9_] names, exposed as oisp_plugin_<name>_total{exporter="<instance>"}
+    guard !n.isEmpty, n.utf8.count <= 64, n.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }) else {
+        let first = c.lock.withLock { c.refusedNames.insert(n).inserted }
+        if first { c.logger.warning("plugin counter name refused (expected [a-z0-9_], at most 64 characters)", metadata: ["name": "\(n)"]) }
+        return
+    }
+    let counter: Counter = c.lock.withLock {
+        c.counters[n, default: 0] &+= delta
+        if let m = c.metrics[n] { return m }
+        let m = Counter(label: "oisp_plugin_\(n)_total", dimensions: [("exporter", c.exporter)])
+        c.metrics[n] = m
+        return m
+    }
+    counter.increment(by: Int(clamping: delta))
 }
 
 private let hostNow: @convention(c) (UnsafeMutableRawPointer?) -> Int64 = { _ in Timestamp.now().nanoseconds }

@@ -188,6 +188,34 @@ final class FluentOutputsTests: XCTestCase {
 
     /// Retry-After as every HTTP output reads it (RFC 9110 §10.2.3): seconds, or an HTTP-date in
     /// each of the three forms a recipient must accept, counted from now.
+    /// Counters a plugin reports through the host API reach /metrics as the header promises:
+    /// `oisp_plugin_<name>_total{exporter="<instance>"}` (the HTTP output counts what it delivered).
+    func testPluginCountersReachMetrics() throws {
+        let port = try TestSupport.freePort(), mport = try TestSupport.freePort()
+        _ = try startNginx(port: port)
+        let cfg = dir.appendingPathComponent("m.toml")
+        try TestSupport.write(httpConfig(port: port) + "\nbatch_size = 5\nflush_interval_ms = 50\n", to: cfg)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
+        p.arguments = ["demo", "-n", "400", "--interval-ms", "20", "-c", cfg.path, "--metrics-addr", "127.0.0.1:\(mport)"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["LOG_TOKEN": "t"]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.interrupt(); p.waitUntilExit() } }
+        var value = 0.0, scrape = ""
+        for _ in 0..<100 where value == 0 {
+            usleep(100_000)
+            scrape = (try? TestSupport.run("/usr/bin/env", ["curl", "-s", "http://127.0.0.1:\(mport)/metrics"]).stdout) ?? ""
+            let line = scrape.split(separator: "\n").first { $0.hasPrefix("oisp_plugin_http_events_total{exporter=\"http\"}") }
+            value = line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        }
+        XCTAssertGreaterThan(value, 0, "oisp_plugin_http_events_total in:\n\(scrape.prefix(3000))")
+        XCTAssertTrue(scrape.contains("# TYPE oisp_plugin_http_events_total counter"), scrape)
+        let exported = scrape.split(separator: "\n").first { $0.hasPrefix("oisp_exporter_events_exported_total{exporter=\"http\"}") }
+        XCTAssertNotNil(exported, "the host's own count is there beside it")
+    }
+
     /// Fluent Bit's `json_date_key` in every `json_date_format`, byte for byte against each event's
     /// own `ts`: seconds with six decimals (rounded), whole seconds, milliseconds, ISO 8601 and
     /// java.sql.Timestamp text (microseconds, truncated).
