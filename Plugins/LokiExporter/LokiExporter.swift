@@ -79,7 +79,7 @@ final class LokiOutput: Exporter {
         return Data(o.keys.sorted().compactMap { k -> String? in
             guard let v = o[k] else { return nil }
             if let s = v as? String { return "\(k)=\(s)" }
-            if let d = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed]) { return "\(k)=\(String(decoding: d, as: UTF8.self))" }
+            if let d = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed, .sortedKeys]) { return "\(k)=\(String(decoding: d, as: UTF8.self))" }
             return nil
         }.joined(separator: " ").utf8)
     }

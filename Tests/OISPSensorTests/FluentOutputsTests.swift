@@ -380,6 +380,38 @@ final class FluentOutputsTests: XCTestCase {
         }
     }
 
+    /// `line_format = "key_value"`: each line is the event's top-level keys sorted, `key=value`
+    /// (strings bare, the rest as JSON with sorted keys, so equal events give equal lines).
+    func testLokiKeyValueLines() throws {
+        let (port, out) = try startLoki()
+        let (input, events) = try fixtures()
+        let r = try replay(input, """
+        [export.loki]
+        enabled = true
+        host = "127.0.0.1"
+        port = \(port)
+        labels = "job=oisp-sensor, event_type"
+        line_format = "key_value"
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let got = TestSupport.lines(out).compactMap { try? JSONParser.parse($0) }
+        XCTAssertEqual(got.count, events.count)
+        for e in events {
+            let line = "event_id=\(e.eventID)"
+            guard let g = got.first(where: { $0["line"]?.stringValue?.contains(line) == true }) else { XCTFail("no line for \(e.eventID)"); continue }
+            let text = g["line"]!.stringValue!
+            let keys = text.split(separator: " ").compactMap { $0.split(separator: "=", maxSplits: 1).first.map(String.init) }
+                .filter { ["actor", "data", "event_id", "event_type", "host", "oisp_version", "process", "ts"].contains($0) }
+            XCTAssertEqual(keys, keys.sorted(), "keys sorted: \(text.prefix(80))")
+            XCTAssertTrue(text.contains("actor={\"uid\":1000,\"user\":\"demo\"}"), "nested JSON with sorted keys: \(text.prefix(80))")
+            XCTAssertTrue(text.contains(" event_type=\(e.eventType) "), text)
+            XCTAssertTrue(text.contains(" oisp_version=0.1"), text)
+            XCTAssertFalse(text.hasPrefix("{"), "not the JSON line")
+            XCTAssertEqual(g["labels"]?["event_type"]?.stringValue, e.eventType)
+            XCTAssertEqual(g["ts"]?.stringValue, String(e.ts.nanoseconds))
+        }
+    }
+
     func testLokiBadLabelIsAConfigError() throws {
         let (port, _) = try startLoki()
         let (input, _) = try fixtures(1)
