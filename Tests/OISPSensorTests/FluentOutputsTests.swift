@@ -70,7 +70,7 @@ final class FluentOutputsTests: XCTestCase {
         http {
           client_body_temp_path \(d); proxy_temp_path \(d); fastcgi_temp_path \(d); uwsgi_temp_path \(d); scgi_temp_path \(d);
           client_body_buffer_size 16m; client_max_body_size \(maxBody);
-          log_format ingest escape=json '{"status":"$status","uri":"$request_uri","method":"$request_method","authorization":"$http_authorization","content_type":"$content_type","body":"$request_body"}';
+          log_format ingest escape=json '{"status":"$status","uri":"$request_uri","method":"$request_method","authorization":"$http_authorization","content_type":"$content_type","encoding":"$http_content_encoding","body":"$request_body"}';
           server {
             listen 127.0.0.1:\(port) ssl;
             ssl_certificate \(cert); ssl_certificate_key \(key);
@@ -188,6 +188,54 @@ final class FluentOutputsTests: XCTestCase {
 
     /// Retry-After as every HTTP output reads it (RFC 9110 §10.2.3): seconds, or an HTTP-date in
     /// each of the three forms a recipient must accept, counted from now.
+    /// Fluent Bit's `format json_stream` (records back to back), `compress gzip` and basic auth
+    /// (`http_user`/`http_passwd`, the password from ${ENV}): nginx logs the raw gzip body, which
+    /// is decompressed and read back as a stream of JSON values, every event once, in order.
+    func testJSONStreamGzipAndBasicAuth() throws {
+        let port = try TestSupport.freePort()
+        let log = try startNginx(port: port)
+        let (input, events) = try fixtures(5)
+        let r = try replay(input, """
+        [export.http]
+        enabled = true
+        host = "127.0.0.1"
+        port = \(port)
+        uri = "/ingest"
+        tls = true
+        ca_file = "\(dir.appendingPathComponent("cert.pem").path)"
+        format = "json_stream"
+        compress = "gzip"
+        json_date_key = "false"
+        http_user = "oisp"
+        http_passwd = "${HTTP_PASS}"
+        """, env: ["HTTP_PASS": "pa55-w0rd"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.stderr.contains("pa55-w0rd"), "the password never reaches the log")
+        let decoded = try TestSupport.run(TestSupport.packageRoot.appendingPathComponent(".build/venv/bin/python").path, ["-c", """
+        import gzip, json, sys
+        out = []
+        for raw in open(sys.argv[1], encoding="latin-1"):
+            req = json.loads(raw)  # nginx escape=json: control bytes as \\u00XX, the rest raw
+            body = gzip.decompress(req["body"].encode("latin-1")).decode()
+            dec, i = json.JSONDecoder(), 0
+            while i < len(body):
+                v, i = dec.raw_decode(body, i)
+                out.append(v["event_id"])
+            out.append({"auth": req["authorization"], "encoding": req["encoding"], "type": req["content_type"]})
+        print(json.dumps(out))
+        """, log.path])
+        XCTAssertEqual(decoded.status, 0, decoded.stderr)
+        let items = try XCTUnwrap(try JSONParser.parse(decoded.stdout).arrayValue)
+        XCTAssertEqual(items.compactMap(\.stringValue), events.map(\.eventID), "every event once, in order, from back-to-back JSON")
+        let requests = items.compactMap(\.objectValue)
+        XCTAssertFalse(requests.isEmpty)
+        for q in requests {
+            XCTAssertEqual(q["auth"]?.stringValue, "Basic " + Data("oisp:pa55-w0rd".utf8).base64EncodedString())
+            XCTAssertEqual(q["encoding"]?.stringValue, "gzip")
+            XCTAssertEqual(q["type"]?.stringValue, "application/x-ndjson")
+        }
+    }
+
     /// Counters a plugin reports through the host API reach /metrics as the header promises:
     /// `oisp_plugin_<name>_total{exporter="<instance>"}` (the HTTP output counts what it delivered).
     func testPluginCountersReachMetrics() throws {
