@@ -82,6 +82,7 @@ public final class ExporterWorker: @unchecked Sendable {
         let spooling = spool.map { !$0.isEmpty } ?? false
         cond.lock()
         var added = 0
+        var timerStarts = false
         for k in records.indices {
             let size = records[k].jsonCount
             added += 1
@@ -99,7 +100,7 @@ public final class ExporterWorker: @unchecked Sendable {
                 overflow.append(records[k]) // keeps FIFO: memory queue first, then the spool
                 continue
             }
-            if queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds() }
+            if queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds(); timerStarts = true }
             queueBytes += size
             if let old = queue.pushDroppingOldest(records[k]) {
                 queueBytes -= old.jsonCount
@@ -113,7 +114,10 @@ public final class ExporterWorker: @unchecked Sendable {
         stats.received += UInt64(added)
         m.received.increment(by: added)
         m.queueLength.record(queue.count)
-        if queue.count >= policy.batchSize { cond.signal() }
+        // a full batch goes now; a first record starts the worker's flush_interval clock (an idle
+        // worker waits without a deadline, so without this a partial batch waited for more
+        // events or for shutdown). Broadcast: blocked producers wait on the same condition.
+        if queue.count >= policy.batchSize || timerStarts { cond.broadcast() }
         cond.unlock()
         if !overflow.isEmpty { spoolRecords(overflow, mayBlock: true) } // `block` holds the producer back
     }

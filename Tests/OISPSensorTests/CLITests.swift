@@ -171,6 +171,36 @@ final class CLITests: XCTestCase {
         XCTAssertNotEqual(viaEnv.status, 0, "OISP_CONFIG is honoured")
     }
 
+    /// A lone event reaches its exporter within flush_interval_ms on a quiet node — here a
+    /// `replay` from a pipe that stays open — not only once a batch fills or at shutdown (an idle
+    /// exporter used to sleep without a deadline until 512 events or a stop woke it).
+    func testALoneEventIsExportedWithinTheFlushInterval() throws {
+        let dir = try TestSupport.tempDir("quiet")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let events = dir.appendingPathComponent("e.jsonl"), out = dir.appendingPathComponent("out.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "1", "-o", events.path]).status, 0)
+        let line = try XCTUnwrap(TestSupport.lines(events).first)
+        let cfg = dir.appendingPathComponent("c.toml")
+        try TestSupport.write("[pipeline]\nbatch_size = 512\nflush_interval_ms = 200\n", to: cfg)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
+        p.arguments = ["replay", "--input", "-", "--output", out.path, "-c", cfg.path]
+        let stdin = Pipe()
+        p.standardInput = stdin
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        stdin.fileHandleForWriting.write(Data((line + "\n").utf8))
+        var got: [String] = []
+        for _ in 0..<50 where got.isEmpty { usleep(100_000); got = TestSupport.lines(out) }
+        XCTAssertTrue(p.isRunning, "still running: the input is open")
+        XCTAssertEqual(got.count, 1, "the event was written while the sensor waits for more")
+        try stdin.fileHandleForWriting.close()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertEqual(TestSupport.lines(out).count, 1, "once")
+    }
+
     /// A key an exporter's plugin does not take (each plugin lists its keys in its table's
     /// config_schema) is named with file:line and the key it most likely meant, by `config check`
     /// and at start; a misspelt key would otherwise be ignored without a word.
