@@ -43,8 +43,54 @@ final class OTLPInstance {
     /// The batch id the builder expects next (batches reach it in order).
     var nextBatch: UInt64?
     var resourceAttrs: [KV] = []
-    /// Error spans drained at flush and not yet accepted.
+    /// Error spans drained at flush, or expired on the pairing clock, and not yet accepted.
     var flushSpans: [Span] = []
+    /// The pairing clock: a request left unanswered (or a response left without its request)
+    /// becomes its span when its time is up, even when no further batch comes to carry it out.
+    var stopping = false
+    let clockDone = DispatchSemaphore(value: 0)
+
+    func startPairingClock() {
+        let tick = Double(min(1000, max(50, config.pairTimeoutMs / 4))) / 1000
+        Thread.detachNewThread { [self] in
+            while true {
+                state.lock()
+                if !stopping { _ = state.wait(until: Date(timeIntervalSinceNow: tick)) }
+                if stopping { state.unlock(); break }
+                state.unlock()
+                // a failure keeps them for the next tick (or the flush at shutdown)
+                _ = sendPendingSpans { $0.consume([], nowNs: UInt64(Date().timeIntervalSince1970 * 1e9)) }
+            }
+            clockDone.signal()
+        }
+    }
+
+    /// Adds what `more` takes from the builder to the spans waiting outside any batch and sends
+    /// them all; what the receiver accepted (or refused for good) is not sent again. One sender at
+    /// a time (the pairing clock or a flush), so no span goes out twice.
+    let sendLock = NSLock()
+    func sendPendingSpans(_ more: (SpanBuilder) -> [Span]) -> Outcome {
+        sendLock.lock(); defer { sendLock.unlock() }
+        state.lock(); flushSpans += more(spans); let out = flushSpans; state.unlock()
+        guard !out.isEmpty else { return .ok }
+        let r = sendSpans(out, sample: nil)
+        switch r {
+        case .ok, .rejected, .permanent:
+            if case .permanent = r {} else { count("otlp_spans", out.count) }
+            state.lock(); flushSpans.removeFirst(out.count); state.unlock()
+        case .retry: break
+        }
+        return r
+    }
+
+    func stopPairingClock() {
+        state.lock()
+        let running = !stopping && spans != nil && config.traces
+        stopping = true
+        state.broadcast()
+        state.unlock()
+        if running { clockDone.wait() }
+    }
 
     func setError(_ s: String) {
         free(pthread_getspecific(threadError))
@@ -355,6 +401,7 @@ private let onCreate: @convention(c) (UnsafePointer<oisp_exporter_config>?, Unsa
     } catch { i.setError("\(error)"); return OISP_EXPORT_INVALID_CONFIG }
     guard i.withHTTP({ $0 != nil }) else { i.setError("libcurl could not be initialised"); return OISP_EXPORT_INVALID_CONFIG }
     i.spans = SpanBuilder(pairTimeoutMs: i.config.pairTimeoutMs)
+    if i.config.traces { i.startPairingClock() }
     i.log(OISP_LOG_INFO, "otlp exporter: \(i.config.proto.rawValue) → \(i.config.endpoint) (signals: \(i.config.traces ? "traces " : "")\(i.config.logs ? "logs" : ""))")
     return OISP_EXPORT_OK
 }
@@ -407,11 +454,10 @@ private let onFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_resu
     guard i.config.traces else { return OISP_EXPORT_OK }
     // requests still waiting for a response (shutdown) go out as error spans; spans of batches
     // being retried stay with those batches (the host retries or spools them)
-    i.state.lock(); i.flushSpans += i.spans.drain(); let out = i.flushSpans; i.state.unlock()
-    switch i.sendSpans(out, sample: nil) {
-    case .ok, .rejected: i.state.lock(); i.flushSpans = []; i.state.unlock(); return OISP_EXPORT_OK
+    switch i.sendPendingSpans({ $0.drain() }) {
+    case .ok, .rejected: return OISP_EXPORT_OK
     case .retry: return OISP_EXPORT_RETRY
-    case .permanent: i.state.lock(); i.flushSpans = []; i.state.unlock(); return OISP_EXPORT_PERMANENT
+    case .permanent: return OISP_EXPORT_PERMANENT
     }
 }
 
@@ -419,6 +465,7 @@ private let onDestroy: @convention(c) (OpaquePointer?) -> Void = { p in
     guard let p else { return }
     let u = Unmanaged<OTLPInstance>.fromOpaque(UnsafeRawPointer(p))
     let i = u.takeUnretainedValue()
+    i.stopPairingClock()
     i.closeHTTP()
     free(i.error)
     u.release()

@@ -365,6 +365,46 @@ final class OTLPExporterTests: XCTestCase {
         XCTAssertEqual(attr(s ?? .null, "error.type")?.stringValue, "no_response")
     }
 
+    /// The pairing clock: a request whose response never comes becomes an error span once
+    /// `pair_timeout_ms` has passed, while the sensor runs and no further event arrives to carry
+    /// it out (a quiet node), not only at shutdown. `service_name` names the resource.
+    func testUnansweredRequestIsReportedOnTimeWithoutFurtherTraffic() throws {
+        try startReceiver()
+        let (_, events) = try fixtures(1)
+        let request = try XCTUnwrap(events.first { $0.eventType == "ai.request" })
+        let cfg = dir.appendingPathComponent("clock.toml")
+        try TestSupport.write("""
+        [export.otlp]
+        enabled = true
+        endpoint = "http://127.0.0.1:\(grpcPort)"
+        pair_timeout_ms = 300
+        service_name = "oisp-node-agent"
+        flush_interval_ms = 100
+        """, to: cfg)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
+        p.arguments = ["replay", "--input", "-", "-c", cfg.path]
+        let stdin = Pipe()
+        p.standardInput = stdin
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        stdin.fileHandleForWriting.write(Data((request.jsonString() + "\n").utf8))
+        // stdin stays open: the sensor is running and nothing else comes
+        let got = received()
+        XCTAssertTrue(p.isRunning, "the span came while the sensor runs")
+        let s = spans(got).first { attr($0, "gen_ai.operation.name") != nil }
+        XCTAssertEqual(s?["status"]?["code"]?.stringValue, "STATUS_CODE_ERROR", "\(got)")
+        XCTAssertEqual(attr(s ?? .null, "error.type")?.stringValue, "no_response")
+        XCTAssertEqual(attr(s ?? .null, "oisp.request_id")?.stringValue, request.data["request_id"]?.stringValue)
+        let resource = got.first?["request"]?["resource_spans"]?.arrayValue?.first?["resource"]?["attributes"]?.arrayValue ?? []
+        XCTAssertEqual(resource.first { $0["key"]?.stringValue == "service.name" }?["value"]?["string_value"]?.stringValue, "oisp-node-agent")
+        try stdin.fileHandleForWriting.close()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertEqual(spans(received()).count, 1, "reported once, not again at shutdown")
+    }
+
     /// A collector behind a private CA that wants client certificates (mutual TLS): the
     /// receiver's certificate is verified against `ca_file`, ours comes from `cert_file` and
     /// `key_file` — over gRPC and over HTTP, in this config's spelling and in the Collector's
