@@ -92,7 +92,7 @@ public final class ExporterWorker: @unchecked Sendable {
                 // `blockingProducerBytes`, more read-ahead only costs memory.
                 while !finished && !queue.isEmpty && (queue.isFull || queueBytes + size > policy.queueMaxBytes
                     || (queueBytes >= ExporterWorker.blockingProducerBytes && queue.count >= policy.batchSize * (policy.maxInFlight + 1))) {
-                    cond.signal()
+                    cond.broadcast() // the worker, whoever else waits here
                     cond.wait()
                 }
             }
