@@ -182,14 +182,9 @@ final class CLITests: XCTestCase {
         let line = try XCTUnwrap(TestSupport.lines(events).first)
         let cfg = dir.appendingPathComponent("c.toml")
         try TestSupport.write("[pipeline]\nbatch_size = 512\nflush_interval_ms = 200\n", to: cfg)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
-        p.arguments = ["replay", "--input", "-", "--output", out.path, "-c", cfg.path]
         let stdin = Pipe()
-        p.standardInput = stdin
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try TestSupport.startSensor(["replay", "--input", "-", "--output", out.path, "-c", cfg.path],
+                                            stderrFile: dir.appendingPathComponent("err"), stdin: stdin)
         stdin.fileHandleForWriting.write(Data((line + "\n").utf8))
         var got: [String] = []
         for _ in 0..<50 where got.isEmpty { usleep(100_000); got = TestSupport.lines(out) }

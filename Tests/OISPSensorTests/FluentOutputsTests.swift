@@ -243,13 +243,8 @@ final class FluentOutputsTests: XCTestCase {
         _ = try startNginx(port: port)
         let cfg = dir.appendingPathComponent("m.toml")
         try TestSupport.write(httpConfig(port: port) + "\nbatch_size = 5\nflush_interval_ms = 50\n", to: cfg)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
-        p.arguments = ["demo", "-n", "400", "--interval-ms", "20", "-c", cfg.path, "--metrics-addr", "127.0.0.1:\(mport)"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["LOG_TOKEN": "t"]) { $1 }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try TestSupport.startSensor(["demo", "-n", "400", "--interval-ms", "20", "-c", cfg.path, "--metrics-addr", "127.0.0.1:\(mport)"],
+                                            stderrFile: dir.appendingPathComponent("err"), env: ["LOG_TOKEN": "t"])
         defer { if p.isRunning { p.interrupt(); p.waitUntilExit() } }
         var value = 0.0, scrape = ""
         for _ in 0..<100 where value == 0 {

@@ -381,14 +381,8 @@ final class OTLPExporterTests: XCTestCase {
         service_name = "oisp-node-agent"
         flush_interval_ms = 100
         """, to: cfg)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
-        p.arguments = ["replay", "--input", "-", "-c", cfg.path]
         let stdin = Pipe()
-        p.standardInput = stdin
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try TestSupport.startSensor(["replay", "--input", "-", "-c", cfg.path], stderrFile: dir.appendingPathComponent("err"), stdin: stdin)
         stdin.fileHandleForWriting.write(Data((request.jsonString() + "\n").utf8))
         // stdin stays open: the sensor is running and nothing else comes
         let got = received()

@@ -219,15 +219,10 @@ final class S3ExporterTests: XCTestCase {
             let chunks = ((try? FileManager.default.contentsOfDirectory(atPath: d.path)) ?? []).filter { $0.hasPrefix("chunk-") }
             return chunks.flatMap { TestSupport.lines(d.appendingPathComponent($0)).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)).eventID } }
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
-        p.arguments = ["replay", "--input", f.path, "-c", cfg.path]
-        p.environment = ProcessInfo.processInfo.environment.merging(["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secret]) { $1 }
-        let errPipe = Pipe()
-        p.standardError = errPipe
-        p.standardOutput = FileHandle.nullDevice
+        let errFile = dir.appendingPathComponent("stall.err")
         let t0 = Date()
-        try p.run()
+        let p = try TestSupport.startSensor(["replay", "--input", f.path, "-c", cfg.path], stderrFile: errFile,
+                                            env: ["AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secret])
         // the five 2-event batches are written as fast as they come: none waits for an upload
         // (waiting would cost one 3 s S3 timeout per finished chunk, 12 s or more in all)
         var written = TimeInterval.infinity
@@ -235,8 +230,8 @@ final class S3ExporterTests: XCTestCase {
             if Set(onDisk()) == Set(ids) { written = Date().timeIntervalSince(t0); break }
             usleep(100_000)
         }
-        let stderr = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
+        let stderr = (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
         XCTAssertLessThan(written, 8, "every batch was on disk only after \(written) s: exports waited on S3")
         XCTAssertFalse(stderr.contains("did not return within timeout_ms"), "an export call waited on S3: \(stderr)")
         XCTAssertTrue(stderr.contains("exporter flush failed"), "the stalled upload is reported: \(stderr)")

@@ -66,9 +66,9 @@ enum TestSupport {
                       stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
     }
 
-    /// A free TCP port on 127.0.0.1 (bound to port 0, read back, released).
-    /// Starts the sensor in the background, its stderr going to `stderrFile` (read it after exit).
-    static func startSensor(_ args: [String], stderrFile: URL, env: [String: String] = [:]) throws -> Process {
+    /// Starts the sensor in the background, its stderr going to `stderrFile` (read it after exit);
+    /// with `stdin`, its input is that pipe (write to it; close it for end of input).
+    static func startSensor(_ args: [String], stderrFile: URL, env: [String: String] = [:], stdin: Pipe? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: sensor)
         p.arguments = args
@@ -76,9 +76,12 @@ enum TestSupport {
         FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         p.standardError = try FileHandle(forWritingTo: stderrFile)
         p.standardOutput = FileHandle.nullDevice
+        if let stdin { p.standardInput = stdin }
         try p.run()
         return p
     }
+
+    /// A free TCP port on 127.0.0.1 (bound to port 0, read back, released).
 
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
