@@ -351,7 +351,16 @@ final class FluentOutputsTests: XCTestCase {
         let s = try TestSupport.run("/usr/bin/env", ["curl", "-s", "http://127.0.0.1:\(port)/oisp-\(day)/_search?size=1000"])
         let hits = try JSONParser.parse(s.stdout)["hits"]?["hits"]?.arrayValue ?? []
         XCTAssertEqual(Set(hits.compactMap { $0["_id"]?.stringValue }), Set(events.map(\.eventID)), "_id = event_id")
-        XCTAssertNotNil(hits.first?["_source"]?["@timestamp"])
+        XCTAssertEqual(hits.count, events.count)
+        for h in hits {
+            let e = try XCTUnwrap(events.first { $0.eventID == h["_id"]?.stringValue })
+            // the time key first, ISO 8601 with microseconds (truncated), then the event itself
+            let t = e.ts.rfc3339
+            let frac = t.contains(".") ? String(t.split(separator: ".")[1].dropLast()) : ""
+            XCTAssertEqual(h["_source"]?["@timestamp"]?.stringValue, t.prefix(19) + "." + (frac + "000000").prefix(6) + "Z")
+            XCTAssertEqual(h["_source"]?["event_id"]?.stringValue, e.eventID)
+            XCTAssertEqual(h["_source"]?["event_type"]?.stringValue, e.eventType)
+        }
     }
 
     func testElasticsearchRetriesOnlyTheFailedItem() throws {
