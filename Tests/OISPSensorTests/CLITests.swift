@@ -210,6 +210,7 @@ final class CLITests: XCTestCase {
         port = 9
         json_date_formt = "iso8601"
         batch_size = 10
+        flush_intervall_ms = 100
 
         [export.kafka]
         enabled = true
@@ -227,11 +228,12 @@ final class CLITests: XCTestCase {
         let r = try TestSupport.run(TestSupport.oisp, ["config", "check", "-c", cfg.path])
         XCTAssertEqual(r.status, 0, "unknown keys warn, as unknown core keys do: \(r.stderr)")
         for (line, key, exporter, guess) in [(3, "export.http.hots", "http", "host"), (5, "export.http.json_date_formt", "http", "json_date_format"),
-                                             (12, "export.kafka.linger", "kafka", "linger_ms"), (18, "export.otlp.tls.ca_fille", "otlp", "ca_file")] {
+                                             (7, "export.http.flush_intervall_ms", "http", "flush_interval_ms"),
+                                             (13, "export.kafka.linger", "kafka", "linger_ms"), (19, "export.otlp.tls.ca_fille", "otlp", "ca_file")] {
             XCTAssertTrue(r.stderr.contains("\(cfg.path):\(line): key '\(key)': unknown key for the \(exporter) exporter (ignored); did you mean '\(guess)'?"),
                           "\(key): \(r.stderr)")
         }
-        XCTAssertEqual(r.stderr.components(separatedBy: "unknown key").count - 1, 4,
+        XCTAssertEqual(r.stderr.components(separatedBy: "unknown key").count - 1, 5,
                        "declared keys, host keys (batch_size) and open tables (headers, librdkafka) pass: \(r.stderr)")
         // the same at start
         let input = dir.appendingPathComponent("in.jsonl")
