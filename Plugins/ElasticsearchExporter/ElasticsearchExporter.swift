@@ -59,18 +59,15 @@ final class ElasticsearchOutput: Exporter {
     func body(_ records: [Record]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(records.reduce(0) { $0 + $1.json.count + 160 })
-        var second = Int64.min
-        var indexText: [UInt8] = [], clock: [UInt8] = []
+        var clock = SecondsClock(format: "%Y-%m-%dT%H:%M:%S")
+        var indexSecond = Int64.min, indexText: [UInt8] = []
         var timeKeyText: [UInt8] = [UInt8(ascii: "{")]
         appendJSONString(timeKey, to: &timeKeyText)
         timeKeyText.append(UInt8(ascii: ":"))
         for r in records {
-            let ns = r.timestampNs
-            let sec = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
-            if sec != second {
-                second = sec
+            if SecondsClock.second(r.timestampNs) != indexSecond {
+                indexSecond = SecondsClock.second(r.timestampNs)
                 indexText = []; appendJSONString(indexName(r), to: &indexText)
-                clock = Array(strftimeUTC("%Y-%m-%dT%H:%M:%S", Int(sec)).utf8)
             }
             out.append(contentsOf: #"{"index":{"_index":"#.utf8)
             out.append(contentsOf: indexText)
@@ -80,11 +77,7 @@ final class ElasticsearchOutput: Exporter {
             out.append(contentsOf: "}}\n".utf8)
             out.append(contentsOf: timeKeyText)
             out.append(UInt8(ascii: "\""))
-            out.append(contentsOf: clock)
-            out.append(UInt8(ascii: "."))
-            let us = (ns - sec * 1_000_000_000) / 1000 // truncated, as before
-            var d: Int64 = 100_000
-            while d > 0 { out.append(UInt8(48 + (us / d) % 10)); d /= 10 }
+            clock.append(r.timestampNs, to: &out)
             out.append(contentsOf: "Z\"".utf8)
             r.withJSON { j in
                 if j.count > 2 { out.append(UInt8(ascii: ",")) }
@@ -100,7 +93,7 @@ final class ElasticsearchOutput: Exporter {
         var refusedBefore = 0 // items of this batch refused for good on an earlier attempt
         if let p = pending, p.batch == batchID, attempt > 1 { records = p.records; refusedBefore = p.refused } // resend only failed items
         pending = nil
-        let resp = http.request("POST", url, headers: headers, body: gzip ? [UInt8](gzipData(Data(body(records)))) : body(records))
+        let resp = http.request("POST", url, headers: headers, body: gzip ? gzipData(body(records)) : body(records))
         let overall = HTTPClient.classify(resp, what: "POST \(url)")
         guard case .ok = overall else { return overall }
         // `{"took":…,"errors":false,…}`: Elasticsearch and OpenSearch put `errors` up front, so

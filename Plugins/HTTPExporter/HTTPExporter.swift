@@ -49,52 +49,34 @@ final class HTTPOutput: Exporter {
         host.info("http output → \(url) (\(format))")
     }
 
-    /// The date value as Fluent Bit writes it, appended as bytes. The calendar text of the last
-    /// second is kept (`seconds`, `text`): a batch's records mostly share their second.
+    /// The date value as Fluent Bit writes it, appended as bytes.
     struct DateText {
         let format: String
-        var seconds = Int64.min
-        var text: [UInt8] = []
+        var clock: SecondsClock
+
+        init(format: String) {
+            self.format = format
+            clock = SecondsClock(format: format == "java_sql_timestamp" ? "%Y-%m-%d %H:%M:%S" : "%Y-%m-%dT%H:%M:%S")
+        }
 
         mutating func append(_ ns: Int64, to out: inout [UInt8]) {
             switch format {
-            case "epoch": appendDecimal(ns / 1_000_000_000, to: &out)
-            case "epoch_ms": appendDecimal(ns / 1_000_000, to: &out)
+            case "epoch": out.append(contentsOf: String(ns / 1_000_000_000).utf8)
+            case "epoch_ms": out.append(contentsOf: String(ns / 1_000_000).utf8)
             case "iso8601", "java_sql_timestamp":
-                let tsec = ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000
-                let tus = (ns - tsec * 1_000_000_000) / 1000 // truncated, as before
-                if tsec != seconds {
-                    seconds = tsec
-                    text = Array(strftimeUTC(format == "iso8601" ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", Int(tsec)).utf8)
-                }
                 out.append(UInt8(ascii: "\""))
-                out.append(contentsOf: text)
-                out.append(UInt8(ascii: "."))
-                appendSixDigits(tus, to: &out)
+                clock.append(ns, to: &out)
                 if format == "iso8601" { out.append(UInt8(ascii: "Z")) }
                 out.append(UInt8(ascii: "\""))
             default: // double: seconds with six decimals, rounded as "%.6f" rounds but without
                      // a Double, which has no room for a nanosecond clock's 19 digits
                 guard ns >= 0 else { out.append(contentsOf: String(format: "%.6f", Double(ns) / 1e9).utf8); return }
                 let us = (ns + 500) / 1000
-                appendDecimal(us / 1_000_000, to: &out)
+                out.append(contentsOf: String(us / 1_000_000).utf8)
                 out.append(UInt8(ascii: "."))
                 appendSixDigits(us % 1_000_000, to: &out)
             }
         }
-
-        func appendDecimal(_ v: Int64, to out: inout [UInt8]) { out.append(contentsOf: String(v).utf8) }
-        func appendSixDigits(_ v: Int64, to out: inout [UInt8]) {
-            var d = 100_000 as Int64
-            while d > 0 { out.append(UInt8(48 + (v / d) % 10)); d /= 10 }
-        }
-    }
-
-    /// The date value alone, as text (for callers outside a body).
-    func dateValue(_ ns: Int64) -> String {
-        var d = DateText(format: dateFormat), out: [UInt8] = []
-        d.append(ns, to: &out)
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// `{"<date key>":` — what every record starts with when the date key is on.
@@ -173,7 +155,7 @@ final class HTTPOutput: Exporter {
         default:
             for r in records { appendLine(r, to: &out, date: &date, prefix: prefix) }
         }
-        return gzip ? [UInt8](gzipData(Data(out))) : out
+        return gzip ? gzipData(out) : out
     }
 
     func flush() -> ExportResult { .ok }

@@ -145,7 +145,7 @@ final class LokiOutput: Exporter {
             body += Array("]}".utf8)
         }
         body += Array("]}".utf8)
-        if headers.contains("Content-Encoding: gzip") { body = [UInt8](gzipData(Data(body))) }
+        if headers.contains("Content-Encoding: gzip") { body = gzipData(body) }
         let result = HTTPClient.classify(http.request("POST", url, headers: headers, body: body), what: "POST \(url)")
         if case .ok = result { host.count("loki_entries", records.count) }
         return result

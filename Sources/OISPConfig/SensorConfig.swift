@@ -144,4 +144,10 @@ public struct ExportConfig: Sendable, Equatable {
         self.name = name; self.enabled = enabled; self.plugin = plugin; self.settings = settings
         self.policy = policy; self.line = line
     }
+
+    /// The same exporter, configured the same way: where its lines stand in the file does not
+    /// count (a SIGHUP after an edit above a section must not restart that exporter).
+    public static func == (a: ExportConfig, b: ExportConfig) -> Bool {
+        a.name == b.name && a.enabled == b.enabled && a.plugin == b.plugin && a.settings == b.settings && a.policy == b.policy
+    }
 }

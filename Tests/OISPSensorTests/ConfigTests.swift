@@ -108,4 +108,17 @@ final class ConfigTests: XCTestCase {
         XCTAssertFalse(out.contains("\"abc\""))
         XCTAssertTrue(out.contains("topic = \"t\""))
     }
+
+    /// Moving a section (a comment or a key added above it) is not a change of that exporter: a
+    /// SIGHUP after such an edit keeps it running; a changed value is a change.
+    func testExporterEqualityIgnoresWhereItsLinesStand() throws {
+        let text = "[export.http]\nenabled = true\nhost = \"a\"\ntls = { verify = false }\n"
+        let a = try SensorConfig.parse(text, file: "c.toml", env: [:]).exports[0]
+        let b = try SensorConfig.parse("# a comment\n\n" + text, file: "c.toml", env: [:]).exports[0]
+        XCTAssertNotEqual(a.line, b.line)
+        XCTAssertNotEqual(a.keyLines["host"], b.keyLines["host"])
+        XCTAssertEqual(a, b)
+        let c = try SensorConfig.parse(text.replacingOccurrences(of: "\"a\"", with: "\"b\""), file: "c.toml", env: [:]).exports[0]
+        XCTAssertNotEqual(a, c)
+    }
 }

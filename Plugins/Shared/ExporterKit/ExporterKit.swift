@@ -284,21 +284,51 @@ func opt<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
 }
 
 /// gzip with zlib.
-public func gzipData(_ d: Data) -> Data {
+public func gzipData(_ d: Data) -> Data { d.withUnsafeBytes { Data(gzip($0)) } }
+/// gzip of a body built as bytes.
+public func gzipData(_ b: [UInt8]) -> [UInt8] { b.withUnsafeBytes { gzip($0) } }
+
+func gzip(_ input: UnsafeRawBufferPointer) -> [UInt8] {
     var strm = z_stream()
     deflateInit2_(&strm, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
     defer { deflateEnd(&strm) }
-    var input = [UInt8](d)
     var out = [UInt8](repeating: 0, count: Int(deflateBound(&strm, UInt(input.count))) + 32)
-    let n: Int = input.withUnsafeMutableBufferPointer { ib in
-        out.withUnsafeMutableBufferPointer { ob in
-            strm.next_in = ib.baseAddress; strm.avail_in = UInt32(ib.count)
-            strm.next_out = ob.baseAddress; strm.avail_out = UInt32(ob.count)
-            _ = deflate(&strm, Z_FINISH)
-            return ob.count - Int(strm.avail_out)
-        }
+    let n: Int = out.withUnsafeMutableBufferPointer { ob in
+        strm.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
+        strm.avail_in = UInt32(input.count)
+        strm.next_out = ob.baseAddress; strm.avail_out = UInt32(ob.count)
+        _ = deflate(&strm, Z_FINISH)
+        return ob.count - Int(strm.avail_out)
     }
-    return Data(out[0..<n])
+    out.removeLast(out.count - n)
+    return out
+}
+
+/// `<strftime(format) of the second>.<microseconds, six digits, truncated>` for nanosecond
+/// timestamps, as the Fluent Bit outputs write dates. The calendar text is made once per
+/// second: a batch's records mostly share theirs.
+public struct SecondsClock {
+    let format: String
+    var second = Int64.min
+    var text: [UInt8] = []
+    public init(format: String) { self.format = format }
+
+    /// The whole second `ns` falls in (rounded down, also before 1970).
+    public static func second(_ ns: Int64) -> Int64 { ns >= 0 ? ns / 1_000_000_000 : (ns - 999_999_999) / 1_000_000_000 }
+
+    public mutating func append(_ ns: Int64, to out: inout [UInt8]) {
+        let sec = SecondsClock.second(ns)
+        if sec != second { second = sec; text = Array(strftimeUTC(format, Int(sec)).utf8) }
+        out.append(contentsOf: text)
+        out.append(UInt8(ascii: "."))
+        appendSixDigits((ns - sec * 1_000_000_000) / 1000, to: &out)
+    }
+}
+
+/// `v` (0…999999) as exactly six decimal digits.
+public func appendSixDigits(_ v: Int64, to out: inout [UInt8]) {
+    var d: Int64 = 100_000
+    while d > 0 { out.append(UInt8(48 + (v / d) % 10)); d /= 10 }
 }
 
 /// strftime in UTC.
