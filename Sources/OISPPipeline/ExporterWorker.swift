@@ -36,6 +36,8 @@ public final class ExporterWorker: @unchecked Sendable {
     private var reportedCorrupt: UInt64 = 0
     /// A plugin call that did not return within timeout_ms: the exporter is parked until it does.
     private var hungCall: DispatchSemaphore?
+    /// Where plugin calls (and, for concurrent sinks, whole batches) run.
+    private let threads: JobThreads
     private static let batchIDBase = UInt64(Timestamp.now().nanoseconds / 1000) << 20
 
     /// - Parameters:
@@ -51,6 +53,7 @@ public final class ExporterWorker: @unchecked Sendable {
         self.stats.queueCapacity = policy.queueSize
         self.nextBatchID = ExporterWorker.batchIDBase
         self.m = WorkerMetrics(exporter: name)
+        self.threads = JobThreads(name: "oisp-send-\(name)")
         var sp: DiskSpool?
         if let dir = policy.spoolDir {
             do {
@@ -235,7 +238,7 @@ public final class ExporterWorker: @unchecked Sendable {
                 while sending >= policy.maxInFlight { cond.wait() }
                 sending += 1
                 cond.unlock()
-                Thread.detachNewThread { [self] in
+                threads.run { [self] in
                     if !records.isEmpty { _ = send(records, id: id, fromSpool: false) }
                     cond.lock(); inFlight -= records.count; sending -= 1; cond.broadcast(); cond.unlock()
                 }
@@ -258,6 +261,7 @@ public final class ExporterWorker: @unchecked Sendable {
             if case .ok = r {} else { logger.warning("exporter flush failed", metadata: ["exporter": "\(name)", "result": "\(r)"]) }
             sink.close()
         }
+        threads.stop()
         cond.lock()
         finished = true
         cond.broadcast()
@@ -296,7 +300,7 @@ public final class ExporterWorker: @unchecked Sendable {
         let done = DispatchSemaphore(value: 0)
         let box = OutcomeBox()
         let sink = self.sink
-        Thread.detachNewThread {
+        threads.run {
             box.value = sink.export(batch)
             done.signal()
         }
