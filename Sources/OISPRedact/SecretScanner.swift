@@ -78,7 +78,45 @@ public struct SecretScanner: Sendable {
         return s.withUTF8 { scan(bytes: $0) }
     }
 
+    /// Whether `b` holds what some built-in detector needs: a digit, one of `: ; < = > ? @ A J - _`,
+    /// or the word "bearer" in any case. Every built-in finding has one — a prefixed key a `-`,
+    /// `_`, digit or `A…`; a JWT `eyJ`; a private key block `-----`; an assignment `=` or `:`; an
+    /// email `@`; cards, SSNs, phones and IPv4 digits; IPv6 and header lines `:`; an AWS secret a
+    /// digit; a bearer token "bearer" — so text without any (most prose) is passed over eight
+    /// bytes at a time instead of word by word. Custom patterns are not covered by this.
+    static func mayHoldFinding(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = b.baseAddress else { return false }
+        let n = b.count
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080, lows: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        @inline(__always) func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        @inline(__always) func bearer(at k: Int) -> Bool { k + 6 <= n && hasPrefixCI(b, k, "bearer") }
+        var j = 0
+        while j + 8 <= n {
+            let w = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
+            let t = w & lows
+            // a byte in 0x30...0x41 (digits, `: ; < = > ? @ A`): ASCII bytes only (`& ~w`)
+            if ((ones &* 0xC1) &- t) & ~w & (t &+ ones &* 0x50) & highs != 0 { return true }
+            if hasZero(w ^ (ones &* 0x2D)) || hasZero(w ^ (ones &* 0x5F)) || hasZero(w ^ (ones &* 0x4A)) { return true }
+            if hasZero((w | (ones &* 0x20)) ^ (ones &* 0x62)) { // a `b` or `B`: is it "bearer"?
+                for k in j..<(j + 8) where base[k] | 0x20 == 0x62 && bearer(at: k) { return true }
+            }
+            j += 8
+        }
+        while j < n {
+            let c = base[j]
+            if (c >= 0x30 && c <= 0x41) || c == 0x2D || c == 0x5F || c == 0x4A || (c | 0x20 == 0x62 && bearer(at: j)) { return true }
+            j += 1
+        }
+        return false
+    }
+
     public func scan(bytes b: UnsafeBufferPointer<UInt8>) -> [Finding] {
+        if custom.isEmpty && !SecretScanner.mayHoldFinding(b) { return [] }
+        return scanWords(b)
+    }
+
+    /// The detectors, word by word (no pre-check).
+    func scanWords(_ b: UnsafeBufferPointer<UInt8>) -> [Finding] {
         let kc = keyCharTable // one table load per byte in the word loops below
         var out: [Finding] = []
         let n = b.count

@@ -1,7 +1,7 @@
 import Foundation
 import OISPConfig
 import OISPEvent
-import OISPRedact
+@testable import OISPRedact
 import XCTest
 
 final class RedactionTests: XCTestCase {
@@ -226,6 +226,67 @@ final class RedactionTests: XCTestCase {
                 XCTAssertEqual(leaked, [], "\(mode): secrets leaked")
             }
             XCTAssertFalse(written.contains("Authorization: Bearer sk-"), "\(mode): auth header values never exported")
+        }
+    }
+}
+
+/// The scanner's pre-check (`mayHoldFinding`) may only pass over text in which the detectors,
+/// run word by word, find nothing.
+final class ScannerPrecheckTests: XCTestCase {
+    func testPrecheckNeverHidesAFinding() throws {
+        var rng = SplitMix(seed: 77)
+        let sc = SecretScanner()
+        // near misses: letters, spaces, punctuation the pre-check ignores, long words, bearer-ish
+        // words in any case, and now and then one byte it looks for
+        let pieces = ["the", "incident", "report", "internationalization", "Bearer", "bEaReR", "bearing", "earer",
+                      "abcdefghijklmnopqrstuvwxyz", "ZYXWVUTSRQPONMLKJIH", "AIza", "eyJ", "key", "secret", "token",
+                      "password", "pwd", ".", ",", "/", "+", "(", ")", "~", "\n", "\r\n", "é", "日本", " ", "  ",
+                      "Authorization", "cookie", "x", "9", ":", "=", "@", "-", "_", "A", "J"]
+        var skipped = 0, checked = 0
+        for _ in 0..<30_000 {
+            var s = ""
+            for _ in 0..<(1 + Int(rng.next() % 24)) {
+                let p = pieces[Int(rng.next() % UInt64(pieces.count))]
+                s += p
+                if rng.next() % 3 == 0 { s += " " }
+            }
+            var t = s
+            let (pre, found) = t.withUTF8 { (SecretScanner.mayHoldFinding($0), sc.scanWords($0)) }
+            checked += 1
+            if !pre {
+                skipped += 1
+                XCTAssertEqual(found, [], "the pre-check passed over a finding in \(s.debugDescription)")
+            }
+        }
+        XCTAssertGreaterThan(skipped, 1000, "the generator must give text the pre-check passes over")
+        XCTAssertGreaterThan(checked - skipped, 1000)
+        // every secret of the detector corpus is seen by the pre-check, bare and embedded
+        for type in RedactionTests.types {
+            for i in 0..<40 {
+                let secret = RedactionTests.secret(type, i)
+                for text in [secret, RedactionTests.embed(type, secret, i)] {
+                    var t = text
+                    XCTAssertTrue(t.withUTF8 { SecretScanner.mayHoldFinding($0) }, "\(type): \(text.debugDescription)")
+                }
+            }
+        }
+        // secrets of letters only (no digit, '-', '_', ':', '=' or '@'): what 'A', 'J' and
+        // "bearer" are looked for
+        for (text, type) in [("see eyJabcdefghijk.abcdefghijkl.mnopqrstuvwx here", "jwt"),
+                             ("AIza" + String(repeating: "Q", count: 35), "api_key"),
+                             ("AKIAQWERTYUIOPASDFGH", "api_key")] {
+            var t = text
+            XCTAssertTrue(t.withUTF8 { SecretScanner.mayHoldFinding($0) }, text)
+            XCTAssertEqual(sc.scan(text).map(\.type), [type], text)
+        }
+        // bearer tokens of letters only, any case, at any offset across the 8-byte steps
+        for pad in 0..<9 {
+            for word in ["Bearer", "bearer", "BEARER", "bEArer"] {
+                let text = String(repeating: "x", count: pad) + " \(word) abcdefghijklmnopqrstuvwx"
+                var t = text
+                XCTAssertTrue(t.withUTF8 { SecretScanner.mayHoldFinding($0) })
+                XCTAssertEqual(sc.scan(text).map(\.type), ["api_key"], text)
+            }
         }
     }
 }
