@@ -3,6 +3,7 @@ import CZlibCrypto
 /// SHA-256 and HMAC-SHA-256 (OpenSSL libcrypto), written `sha256:<hex>` as in the OISP spec.
 public enum Hashing {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    private static let unkeyed = KeyedHash(key: [])
 
     static func hex(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         var out = [UInt8]()
@@ -20,6 +21,7 @@ public enum Hashing {
 
     /// Keyed hash (HMAC-SHA-256 with `key`, plain SHA-256 when the key is empty), as `sha256:<hex>`.
     public static func keyed(_ data: [UInt8], key: [UInt8]) -> String {
+        if key.isEmpty { return data.withUnsafeBufferPointer { unkeyed.hash($0) } }
         var md = [UInt8](repeating: 0, count: 32)
         if key.isEmpty {
             data.withUnsafeBufferPointer { d in _ = SHA256(d.baseAddress, d.count, &md) }
@@ -38,4 +40,62 @@ public enum Hashing {
 
     /// Lowercase hex of bytes.
     public static func hexString(_ bytes: [UInt8]) -> String { bytes.withUnsafeBufferPointer { hex($0) } }
+}
+
+/// HMAC-SHA-256 (plain SHA-256 for an empty key) with one key, the key's padded inner and outer
+/// digest states computed once: OpenSSL 3's one-shot `HMAC()` looks the algorithm up again on
+/// every call, about six times the cost of the hash itself for a short text. Same results as
+/// `Hashing.keyed`. Safe to use from several threads (the prepared states are only copied).
+public final class KeyedHash: @unchecked Sendable {
+    private let md: OpaquePointer
+    private let inner: OpaquePointer
+    private let outer: OpaquePointer?
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    public init(key: [UInt8]) {
+        md = EVP_MD_fetch(nil, "SHA256", nil)
+        inner = EVP_MD_CTX_new()
+        EVP_DigestInit_ex(inner, md, nil)
+        guard !key.isEmpty else { outer = nil; return }
+        // RFC 2104: a key longer than the block is hashed first; then zero-padded to 64 bytes
+        var k = key.count > 64 ? Hashing.sha256(key) : key
+        k += [UInt8](repeating: 0, count: 64 - k.count)
+        let o = EVP_MD_CTX_new()!
+        EVP_DigestInit_ex(o, md, nil)
+        let ipad = k.map { $0 ^ 0x36 }, opad = k.map { $0 ^ 0x5C }
+        EVP_DigestUpdate(inner, ipad, 64)
+        EVP_DigestUpdate(o, opad, 64)
+        outer = o
+    }
+
+    deinit {
+        EVP_MD_CTX_free(inner)
+        if let outer { EVP_MD_CTX_free(outer) }
+        EVP_MD_free(md)
+    }
+
+    /// `sha256:<hex>` of `data` under the key.
+    public func hash(_ data: UnsafeBufferPointer<UInt8>) -> String {
+        var md = [UInt8](repeating: 0, count: 32)
+        var len: UInt32 = 32
+        let c = EVP_MD_CTX_new()
+        defer { EVP_MD_CTX_free(c) }
+        EVP_MD_CTX_copy_ex(c, inner)
+        EVP_DigestUpdate(c, data.baseAddress, data.count)
+        EVP_DigestFinal_ex(c, &md, &len)
+        if let outer {
+            EVP_MD_CTX_copy_ex(c, outer)
+            EVP_DigestUpdate(c, md, 32)
+            EVP_DigestFinal_ex(c, &md, &len)
+        }
+        var out = [UInt8]("sha256:".utf8)
+        out.reserveCapacity(7 + 64)
+        for b in md { out.append(KeyedHash.hexDigits[Int(b >> 4)]); out.append(KeyedHash.hexDigits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public func hash(_ s: String) -> String {
+        var s = s
+        return s.withUTF8 { hash($0) }
+    }
 }

@@ -599,12 +599,12 @@ struct CanonicalLane {
         return decoded.withUnsafeBufferPointer { scanDecoded($0, r, cmdline: cmdline) }
     }
 
-    /// `text.count` (characters), where `bytes` are its UTF-8: ASCII without a CR LF pair (one
+    /// The character count of the text whose UTF-8 is `bytes`: ASCII without a CR LF pair (one
     /// character) has one character per byte, so only other text needs grapheme breaking.
-    static func characterCount(_ bytes: UnsafeBufferPointer<UInt8>, _ text: String) -> Int {
+    static func characterCount(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var prev: UInt8 = 0
         for c in bytes {
-            if c >= 0x80 || (c == 0x0A && prev == 0x0D) { return text.count }
+            if c >= 0x80 || (c == 0x0A && prev == 0x0D) { return String(decoding: bytes, as: UTF8.self).count }
             prev = c
         }
         return bytes.count
@@ -638,9 +638,8 @@ struct CanonicalLane {
         var w = JSONWriter(capacity: out.count + 8)
         out.withUnsafeBytes { w.string(utf8: $0) }
         edits.append((r.start - 1, r.end - r.start + 2, w.bytes))
-        let original = String(decoding: bytes, as: UTF8.self)
-        fields.append(["path": .string(p), "original_length": .int(Int64(CanonicalLane.characterCount(bytes, original))),
-                       "hash": .string(redactor.hash(original))])
+        fields.append(["path": .string(p), "original_length": .int(Int64(CanonicalLane.characterCount(bytes))),
+                       "hash": .string(redactor.hash(bytes: bytes))])
         return true
     }
 }

@@ -10,6 +10,7 @@ public final class Redactor: @unchecked Sendable {
     public let mode: SensorConfig.Redaction.Mode
     public let scanner: SecretScanner
     let key: [UInt8]
+    let keyedHash: KeyedHash
     let headerOnly: SecretScanner
 
     /// Keys whose string values are message content (replaced whole in `minimal` mode).
@@ -50,6 +51,7 @@ public final class Redactor: @unchecked Sendable {
             let mid = (try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8)) ?? "oisp-sensor"
             key = Hashing.sha256(Array("oisp-redaction:\(mid)".utf8))
         }
+        keyedHash = KeyedHash(key: key)
     }
 
     public struct RedactionConfigError: Error, CustomStringConvertible {
@@ -59,7 +61,9 @@ public final class Redactor: @unchecked Sendable {
     }
 
     /// The keyed hash used in markers.
-    public func hash(_ s: String) -> String { Hashing.keyed(s, key: key) }
+    public func hash(_ s: String) -> String { keyedHash.hash(s) }
+    /// The same hash of bytes (a finding's text where it lies).
+    public func hash(bytes: UnsafeBufferPointer<UInt8>) -> String { keyedHash.hash(bytes) }
 
     struct Tally {
         var counts: [String: Int] = [:]

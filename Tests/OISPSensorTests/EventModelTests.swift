@@ -107,3 +107,25 @@ final class EventModelTests: XCTestCase {
         XCTAssertEqual(try JSONParser.parse(#"{"s":"\u00e9\ud83d\ude80"}"#)["s"]?.stringValue, "é🚀")
     }
 }
+
+/// The keyed hash behind redaction's `hash` fields: RFC 4231's HMAC-SHA-256 vectors (a key
+/// shorter than the block, a short text key, a key longer than the block) and FIPS 180's SHA-256.
+final class KeyedHashTests: XCTestCase {
+    func testRFC4231VectorsAndPlainSHA256() {
+        let cases: [([UInt8], String, String)] = [
+            ([UInt8](repeating: 0x0B, count: 20), "Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+            (Array("Jefe".utf8), "what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+            ([UInt8](repeating: 0xAA, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First",
+             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+            ([], "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        ]
+        for (key, text, hex) in cases {
+            let h = KeyedHash(key: key)
+            XCTAssertEqual(h.hash(text), "sha256:" + hex)
+            XCTAssertEqual(Hashing.keyed(text, key: key), "sha256:" + hex)
+            // the prepared states are reused: a second text and then the first again
+            XCTAssertNotEqual(h.hash(text + "!"), "sha256:" + hex)
+            XCTAssertEqual(h.hash(text), "sha256:" + hex)
+        }
+    }
+}
