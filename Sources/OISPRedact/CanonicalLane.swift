@@ -53,8 +53,10 @@ struct CanonicalLane {
     var keyStart = 0
     /// Splices into the input: (offset, bytes removed, bytes inserted).
     var edits: [(at: Int, remove: Int, bytes: [UInt8])] = []
-    var counts: [String: Int] = [:]
-    var fields: [JSONValue] = []
+    /// Findings by type, in the order first seen (a handful at most).
+    var counts: [(type: String, count: Int)] = []
+    /// One entry per rewritten string: `ext["oisp.redaction"].fields`.
+    var fields: [(path: String, length: Int, hash: String)] = []
     /// Where the `data` object starts: a finding's path is rebuilt from here (findings are rare,
     /// so no path is kept while scanning).
     var dataStart = -1
@@ -112,19 +114,33 @@ struct CanonicalLane {
             }
         }
         guard i == buf.count, seen & CanonicalLane.topRequired == CanonicalLane.topRequired else { return nil }
-        let found = counts.sorted { $0.key < $1.key }
+        let found = counts.count > 1 ? counts.sorted { $0.type < $1.type } : counts
         if !found.isEmpty {
             if seen & (1 << 12) != 0 { return nil } // merging into an existing ext: general path
-            var info = JSONObject()
-            info["mode"] = .string(redactor.mode.rawValue)
-            info["findings"] = .array(found.map { ["type": .string($0.key), "count": .int(Int64($0.value))] })
-            info["fields"] = .array(fields)
-            var w = JSONWriter(capacity: 256)
-            w.raw("\"ext\":")
-            var ext = JSONObject()
-            ext["oisp.redaction"] = .object(info)
-            w.object(ext)
-            w.raw(",")
+            // written straight as bytes, member for member as the general path's
+            // `ext["oisp.redaction"] = {mode, findings: [{type, count}], fields: [{path, original_length, hash}]}`
+            var w = JSONWriter(capacity: 160 + 128 * fields.count)
+            w.raw("\"ext\":{\"oisp.redaction\":{\"mode\":")
+            w.string(redactor.mode.rawValue)
+            w.raw(",\"findings\":[")
+            for (k, f) in found.enumerated() {
+                w.raw(k == 0 ? "{\"type\":" : ",{\"type\":")
+                w.string(f.type)
+                w.raw(",\"count\":")
+                w.int(Int64(f.count))
+                w.raw("}")
+            }
+            w.raw("],\"fields\":[")
+            for (k, f) in fields.enumerated() {
+                w.raw(k == 0 ? "{\"path\":" : ",{\"path\":")
+                w.string(f.path)
+                w.raw(",\"original_length\":")
+                w.int(Int64(f.length))
+                w.raw(",\"hash\":")
+                w.string(f.hash)
+                w.raw("}")
+            }
+            w.raw("]}},")
             edits.append((extInsertAt, 0, w.bytes))
         }
         // one array: the JSON, then the event id and the partition key (see CanonicalEvent)
@@ -148,7 +164,7 @@ struct CanonicalLane {
         appendPartitionKey(to: &out)
         return CanonicalEvent(storage: out, jsonCount: jsonCount, idCount: idEnd - idStart, eventType: eventType, timestampNs: tsNs,
                               redacted: extHasRedaction || !found.isEmpty, partial: partial,
-                              findings: found.map { (type: $0.key, count: $0.value) })
+                              findings: found)
     }
 
     /// `host/pid` (or the host alone), as `ExportRecord(event:)` builds it.
@@ -514,41 +530,40 @@ struct CanonicalLane {
 
     /// `data.a.b[2].c` for the string whose opening quote is at `target`, as the general path
     /// writes it; nil when a key on the way is escaped. Re-walks the (already validated) bytes
-    /// of `data`.
+    /// of `data`, keeping the way as byte ranges and indices: text is made once, at the end.
     func pathText(to target: Int) -> String? {
-        var parts: [String] = []
+        // a key's bytes (start ..< end), or an array index (start == -1, end = the index)
+        var parts: [(start: Int, end: Int)] = []
         var k = dataStart
-        var ok = true
+        let base = buf.baseAddress!
         /// Walks one value at `k`; true when the target was found inside it (parts then hold the path).
         func walk() -> Bool {
-            let c = buf[k]
+            let c = base[k]
             if c == UInt8(ascii: "{") {
                 k += 1
-                if buf[k] == UInt8(ascii: "}") { k += 1; return false }
+                if base[k] == UInt8(ascii: "}") { k += 1; return false }
                 while true {
                     let ks = k + 1
                     skipString()
-                    let key = UnsafeBufferPointer(rebasing: buf[ks..<(k - 1)])
+                    parts.append((ks, k - 1))
                     k += 1 // ':'
-                    parts.append(key.contains(0x5C) ? "" : String(decoding: key, as: UTF8.self))
-                    if key.contains(0x5C) { ok = false }
                     if walk() { return true }
                     parts.removeLast()
-                    if buf[k] == UInt8(ascii: ",") { k += 1; continue }
+                    if base[k] == UInt8(ascii: ",") { k += 1; continue }
                     k += 1
                     return false
                 }
             }
             if c == UInt8(ascii: "[") {
                 k += 1
-                if buf[k] == UInt8(ascii: "]") { k += 1; return false }
+                if base[k] == UInt8(ascii: "]") { k += 1; return false }
                 var index = 0
                 while true {
-                    parts.append("[\(index)]")
+                    parts.append((-1, index))
                     if walk() { return true }
                     parts.removeLast()
                     index += 1
-                    if buf[k] == UInt8(ascii: ",") { k += 1; continue }
+                    if base[k] == UInt8(ascii: ",") { k += 1; continue }
                     k += 1
                     return false
                 }
@@ -559,17 +574,36 @@ struct CanonicalLane {
                 return false
             }
             // literal or number: up to the next delimiter
-            while k < buf.count && buf[k] != UInt8(ascii: ",") && buf[k] != UInt8(ascii: "}") && buf[k] != UInt8(ascii: "]") { k += 1 }
+            while k < buf.count && base[k] != UInt8(ascii: ",") && base[k] != UInt8(ascii: "}") && base[k] != UInt8(ascii: "]") { k += 1 }
             return false
         }
+        /// From an opening quote to after its closing one, eight bytes at a time between escapes.
         func skipString() {
             k += 1
-            while buf[k] != 0x22 { k += buf[k] == 0x5C ? 2 : 1 }
-            k += 1
+            let n = buf.count
+            while true {
+                while k + 8 <= n {
+                    let w = UnsafeRawPointer(base + k).loadUnaligned(as: UInt64.self)
+                    let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                    let q = w ^ 0x2222_2222_2222_2222, bs = w ^ 0x5C5C_5C5C_5C5C_5C5C
+                    let hit = (((q &- ones) & ~q) | ((bs &- ones) & ~bs)) & highs
+                    if hit != 0 { k += hit.trailingZeroBitCount >> 3; break }
+                    k += 8
+                }
+                if base[k] == 0x5C { k += 2; continue }
+                if base[k] == 0x22 { k += 1; return }
+                k += 1
+            }
         }
-        guard dataStart >= 0, walk(), ok else { return nil }
+        guard dataStart >= 0, walk() else { return nil }
         var s = "data"
-        for p in parts { s += p.hasPrefix("[") ? p : "." + p }
+        for p in parts {
+            if p.start < 0 { s += "[\(p.end)]"; continue }
+            let key = UnsafeBufferPointer(rebasing: buf[p.start..<p.end])
+            if key.contains(0x5C) { return nil } // an escaped key: the general path spells it
+            s += "."
+            s += String(decoding: key, as: UTF8.self)
+        }
         return s
     }
 
@@ -624,22 +658,31 @@ struct CanonicalLane {
                   f.end == bytes.count || bytes[f.end] & 0xC0 != 0x80 else { return false }
         }
         var out: [UInt8] = []
-        out.reserveCapacity(bytes.count + 32 * found.count)
+        out.reserveCapacity(bytes.count + 34 * found.count + 2)
+        // Unescaped text needs no escapes, nor does a type of plain characters: the quoted
+        // result is then these bytes as they are (what `JSONWriter.string` would write).
+        var plain = !r.escaped
+        if plain { out.append(0x22) }
         var pos = 0
         for f in found {
             out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[pos..<f.start]))
             out.append(contentsOf: "[REDACTED:".utf8)
-            out.append(contentsOf: f.type.utf8)
+            for c in f.type.utf8 { if c < 0x20 || c == 0x22 || c == 0x5C { plain = false }; out.append(c) }
             out.append(UInt8(ascii: "]"))
             pos = f.end
-            counts[f.type, default: 0] += 1
+            if let k = counts.firstIndex(where: { $0.type == f.type }) { counts[k].count += 1 } else { counts.append((f.type, 1)) }
         }
         out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[pos...]))
-        var w = JSONWriter(capacity: out.count + 8)
-        out.withUnsafeBytes { w.string(utf8: $0) }
-        edits.append((r.start - 1, r.end - r.start + 2, w.bytes))
-        fields.append(["path": .string(p), "original_length": .int(Int64(CanonicalLane.characterCount(bytes))),
-                       "hash": .string(redactor.hash(bytes: bytes))])
+        if plain {
+            out.append(0x22)
+        } else {
+            if !r.escaped { out.removeFirst() }
+            var w = JSONWriter(capacity: out.count + 8)
+            out.withUnsafeBytes { w.string(utf8: $0) }
+            out = w.bytes
+        }
+        edits.append((r.start - 1, r.end - r.start + 2, out))
+        fields.append((p, CanonicalLane.characterCount(bytes), redactor.hash(bytes: bytes)))
         return true
     }
 }

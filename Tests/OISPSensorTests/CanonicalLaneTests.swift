@@ -96,6 +96,37 @@ final class CanonicalLaneTests: XCTestCase {
         XCTAssertNil(CanonicalLaneTests.lane(events[0].jsonBytes(), m))
     }
 
+    /// Custom pattern names are free text: one that needs JSON escapes, several finding types in
+    /// one string and strings under escaped keys are written as the general path writes them.
+    func testCustomNamesAndSeveralTypesMatchTheGeneralPath() throws {
+        var cfg = SensorConfig.Redaction()
+        cfg.hashSalt = "lane-test"
+        cfg.customPatterns = [.init(name: "ticket \"id\"\\x", pattern: "TCK-[0-9]{6}"), .init(name: "zz_order", pattern: "ORD[0-9]{4}")]
+        let r = try Redactor(config: cfg)
+        let texts = ["see TCK-123456 and ops@example.com then ORD1234 and sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12Mn34",
+                     "tab\there TCK-654321 \"quoted\" ORD9999", "nothing here", "ORD0001 only"]
+        var compared = 0
+        for (i, t) in texts.enumerated() {
+            let data: JSONObject = ["messages": .array([["role": "user", "content": .string(t)]]),
+                                    "k\"ey": .string(t), "list": .array([.string(t), .int(Int64(i))])]
+            let line = OISPEvent(eventType: "ai.request", host: .init(hostname: "h"), data: data).jsonBytes()
+            let want = try XCTUnwrap(CanonicalLaneTests.general(line, r))
+            guard let got = CanonicalLaneTests.lane(line, r) else { continue }
+            compared += 1
+            XCTAssertEqual(String(decoding: got.json, as: UTF8.self), String(decoding: want.json, as: UTF8.self))
+        }
+        // without the escaped key the lane takes every line itself
+        for t in texts {
+            let data: JSONObject = ["messages": .array([["role": "user", "content": .string(t)]]), "list": .array([.string(t)])]
+            let line = OISPEvent(eventType: "ai.request", host: .init(hostname: "h"), data: data).jsonBytes()
+            let want = try XCTUnwrap(CanonicalLaneTests.general(line, r))
+            let got = try XCTUnwrap(CanonicalLaneTests.lane(line, r))
+            compared += 1
+            XCTAssertEqual(String(decoding: got.json, as: UTF8.self), String(decoding: want.json, as: UTF8.self))
+        }
+        XCTAssertGreaterThanOrEqual(compared, 4)
+    }
+
     func testSecretsNeverPassTheLane() throws {
         let r = try CanonicalLaneTests.redactor(.safe)
         for (i, type) in RedactionTests.types.enumerated() {
