@@ -5,9 +5,9 @@ public enum Hashing {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
     private static let unkeyed = KeyedHash(key: [])
 
-    static func hex(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
+    static func hex(_ bytes: UnsafeBufferPointer<UInt8>, prefix: StaticString = "") -> String {
+        var out = [UInt8](UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+        out.reserveCapacity(out.count + bytes.count * 2)
         for b in bytes { out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 15)]) }
         return String(decoding: out, as: UTF8.self)
     }
@@ -20,20 +20,10 @@ public enum Hashing {
     }
 
     /// Keyed hash (HMAC-SHA-256 with `key`, plain SHA-256 when the key is empty), as `sha256:<hex>`.
+    /// A caller that hashes many texts under one key keeps a `KeyedHash` instead.
     public static func keyed(_ data: [UInt8], key: [UInt8]) -> String {
-        if key.isEmpty { return data.withUnsafeBufferPointer { unkeyed.hash($0) } }
-        var md = [UInt8](repeating: 0, count: 32)
-        if key.isEmpty {
-            data.withUnsafeBufferPointer { d in _ = SHA256(d.baseAddress, d.count, &md) }
-        } else {
-            var len: UInt32 = 32
-            key.withUnsafeBufferPointer { k in
-                data.withUnsafeBufferPointer { d in
-                    _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), d.baseAddress, d.count, &md, &len)
-                }
-            }
-        }
-        return "sha256:" + md.withUnsafeBufferPointer { hex($0) }
+        let h = key.isEmpty ? unkeyed : KeyedHash(key: key)
+        return data.withUnsafeBufferPointer { h.hash($0) }
     }
 
     public static func keyed(_ s: String, key: [UInt8]) -> String { keyed(Array(s.utf8), key: key) }
@@ -50,7 +40,6 @@ public final class KeyedHash: @unchecked Sendable {
     private let md: OpaquePointer
     private let inner: OpaquePointer
     private let outer: OpaquePointer?
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     public init(key: [UInt8]) {
         md = EVP_MD_fetch(nil, "SHA256", nil)
@@ -88,10 +77,7 @@ public final class KeyedHash: @unchecked Sendable {
             EVP_DigestUpdate(c, md, 32)
             EVP_DigestFinal_ex(c, &md, &len)
         }
-        var out = [UInt8]("sha256:".utf8)
-        out.reserveCapacity(7 + 64)
-        for b in md { out.append(KeyedHash.hexDigits[Int(b >> 4)]); out.append(KeyedHash.hexDigits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
+        return md.withUnsafeBufferPointer { Hashing.hex($0, prefix: "sha256:") }
     }
 
     public func hash(_ s: String) -> String {

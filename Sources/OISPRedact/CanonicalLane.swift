@@ -215,10 +215,8 @@ struct CanonicalLane {
             // eight bytes at a time; the lowest flagged byte is exactly the first quote,
             // backslash, control or non-ASCII byte (borrows only run upward from a real one)
             while j + 8 <= n {
-                let w = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
-                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-                let q = w ^ 0x2222_2222_2222_2222, bs = w ^ 0x5C5C_5C5C_5C5C_5C5C
-                let special = (((q &- ones) & ~q) | ((bs &- ones) & ~bs) | (w &- 0x2020_2020_2020_2020) | w) & highs
+                let w = Bytes8.load(base + j)
+                let special = Bytes8.equal(w, 0x22) | Bytes8.equal(w, 0x5C) | ((w &- 0x2020_2020_2020_2020) | w) & Bytes8.highs
                 if special != 0 { j += special.trailingZeroBitCount >> 3; break }
                 j += 8
             }
@@ -583,10 +581,8 @@ struct CanonicalLane {
             let n = buf.count
             while true {
                 while k + 8 <= n {
-                    let w = UnsafeRawPointer(base + k).loadUnaligned(as: UInt64.self)
-                    let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-                    let q = w ^ 0x2222_2222_2222_2222, bs = w ^ 0x5C5C_5C5C_5C5C_5C5C
-                    let hit = (((q &- ones) & ~q) | ((bs &- ones) & ~bs)) & highs
+                    let w = Bytes8.load(base + k)
+                    let hit = Bytes8.equal(w, 0x22) | Bytes8.equal(w, 0x5C)
                     if hit != 0 { k += hit.trailingZeroBitCount >> 3; break }
                     k += 8
                 }

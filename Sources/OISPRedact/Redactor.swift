@@ -9,7 +9,7 @@ import OISPEvent
 public final class Redactor: @unchecked Sendable {
     public let mode: SensorConfig.Redaction.Mode
     public let scanner: SecretScanner
-    let key: [UInt8]
+    /// HMAC-SHA-256 under the redaction key (`hash_salt`, else derived from the machine id).
     let keyedHash: KeyedHash
     let headerOnly: SecretScanner
 
@@ -44,6 +44,7 @@ public final class Redactor: @unchecked Sendable {
         none.apiKeys = false; none.emails = false; none.creditCards = false; none.ssn = false
         none.phones = false; none.ips = false; none.jwt = false; none.privateKeys = false
         headerOnly = SecretScanner(toggles: none)
+        let key: [UInt8]
         if let salt = config.hashSalt, !salt.isEmpty {
             key = Array(salt.utf8)
         } else {

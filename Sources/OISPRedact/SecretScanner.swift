@@ -87,17 +87,16 @@ public struct SecretScanner: Sendable {
     static func mayHoldFinding(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = b.baseAddress else { return false }
         let n = b.count
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080, lows: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-        @inline(__always) func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        let ones = Bytes8.ones, lows: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
         @inline(__always) func bearer(at k: Int) -> Bool { k + 6 <= n && hasPrefixCI(b, k, "bearer") }
         var j = 0
         while j + 8 <= n {
-            let w = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
+            let w = Bytes8.load(base + j)
             let t = w & lows
             // a byte in 0x30...0x41 (digits, `: ; < = > ? @ A`): ASCII bytes only (`& ~w`)
-            if ((ones &* 0xC1) &- t) & ~w & (t &+ ones &* 0x50) & highs != 0 { return true }
-            if hasZero(w ^ (ones &* 0x2D)) || hasZero(w ^ (ones &* 0x5F)) || hasZero(w ^ (ones &* 0x4A)) { return true }
-            if hasZero((w | (ones &* 0x20)) ^ (ones &* 0x62)) { // a `b` or `B`: is it "bearer"?
+            if ((ones &* 0xC1) &- t) & ~w & (t &+ ones &* 0x50) & Bytes8.highs != 0 { return true }
+            if Bytes8.equal(w, 0x2D) | Bytes8.equal(w, 0x5F) | Bytes8.equal(w, 0x4A) != 0 { return true }
+            if Bytes8.equal(w | (ones &* 0x20), 0x62) != 0 { // a `b` or `B`: is it "bearer"?
                 for k in j..<(j + 8) where base[k] | 0x20 == 0x62 && bearer(at: k) { return true }
             }
             j += 8
