@@ -72,12 +72,13 @@ struct BenchCommand: ParsableCommand {
             let t0 = DispatchTime.now().uptimeNanoseconds
             var n = 0, bytes = 0, fast = 0
             let stage = RedactionStage(redactor)
+            let memo = LaneMemo()
             let general = self.general // a plain Bool in the loop, not the property wrapper's getter
             try all.withUnsafeBufferPointer { buffer in
               for range in lines {
                 let l = UnsafeBufferPointer(rebasing: buffer[range])
                 let r: ExportRecord
-                if !general, let c = stage.record(canonical: l) {
+                if !general, let c = stage.record(canonical: l, memo: memo) {
                     r = c; fast += 1
                 } else {
                     var e = try OISPEvent(jsonBytes: l)

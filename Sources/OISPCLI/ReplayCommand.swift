@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OISPEvent
 import OISPPipeline
+import OISPRedact
 
 /// `replay`: re-emit recorded JSONL through the pipeline (redaction included) and the exporters.
 struct ReplayCommand: ParsableCommand {
@@ -56,7 +57,7 @@ struct ReplayCommand: ParsableCommand {
             var errors: [(line: Int, error: String)] = []
         }
         /// Redacts (and, off the canonical lane, parses) the lines in `chunk`, in order.
-        @Sendable func process(_ chunk: UnsafeBufferPointer<UInt8>, into part: Part) {
+        @Sendable func process(_ chunk: UnsafeBufferPointer<UInt8>, into part: Part, memo: LaneMemo) {
             var start = 0
             let base = chunk.baseAddress!
             while start < chunk.count {
@@ -70,7 +71,7 @@ struct ReplayCommand: ParsableCommand {
                 if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
                 do {
                     // lines in the sensor's own form are redacted where they lie; others are parsed
-                    if let r = stage.record(canonical: l) {
+                    if let r = stage.record(canonical: l, memo: memo) {
                         part.records.append(r)
                     } else {
                         var e = try OISPEvent(jsonBytes: l)
@@ -86,6 +87,8 @@ struct ReplayCommand: ParsableCommand {
         // One reused buffer; each read's complete lines are split between the cores, and the
         // results are handed to the pipeline in file order.
         let workers = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+        // one per share: share k is only ever worked on by one thread at a time
+        nonisolated(unsafe) let memos = (0..<workers).map { _ in LaneMemo() }
         var buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 16)
         defer { buf.deallocate() }
         var have = 0
@@ -135,8 +138,8 @@ struct ReplayCommand: ParsableCommand {
             cuts.append(usable)
             let parts = (0..<(cuts.count - 1)).map { _ in Part() }
             let chunks = (0..<(cuts.count - 1)).map { UnsafeBufferPointer(start: bytes + cuts[$0], count: cuts[$0 + 1] - cuts[$0]) }
-            if parts.count == 1 { process(chunks[0], into: parts[0]) } else {
-                DispatchQueue.concurrentPerform(iterations: parts.count) { process(chunks[$0], into: parts[$0]) }
+            if parts.count == 1 { process(chunks[0], into: parts[0], memo: memos[0]) } else {
+                DispatchQueue.concurrentPerform(iterations: parts.count) { process(chunks[$0], into: parts[$0], memo: memos[$0]) }
             }
             for p in parts {
                 for (rel, err) in p.errors {

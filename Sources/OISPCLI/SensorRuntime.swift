@@ -195,8 +195,9 @@ final class RedactionStage: EventStage, @unchecked Sendable {
 
     /// The same redaction done on the bytes of a line in the sensor's own JSON form (replay's
     /// hot path); nil when the line needs the general path (parse → `process` → serialise).
-    func record(canonical line: UnsafeBufferPointer<UInt8>) -> ExportRecord? {
-        guard let c = redactor.redactCanonical(line) else { return nil }
+    /// `memo`: one per thread (see `LaneMemo`).
+    func record(canonical line: UnsafeBufferPointer<UInt8>, memo: LaneMemo? = nil) -> ExportRecord? {
+        guard let c = redactor.redactCanonical(line, memo: memo) else { return nil }
         for f in c.findings { count(f.type, f.count) }
         return ExportRecord(packed: c.storage, jsonCount: c.jsonCount, idCount: c.idCount, eventType: c.eventType,
                             timestampNs: c.timestampNs, flags: (c.redacted ? 2 : 0) | (c.partial ? 1 : 0))

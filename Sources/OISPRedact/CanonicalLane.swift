@@ -34,9 +34,13 @@ extension Redactor {
     /// Returns nil when the line is not in that form, is not valid, or needs a change this lane
     /// does not make (minimal mode, a finding inside an escaped string, findings when the event
     /// already has `ext`); the caller then takes the general path, which also reports errors.
-    public func redactCanonical(_ line: UnsafeBufferPointer<UInt8>) -> CanonicalEvent? {
+    ///
+    /// `memo` (one per thread) lets envelope objects seen before be stepped over; the result is
+    /// the same with or without it.
+    public func redactCanonical(_ line: UnsafeBufferPointer<UInt8>, memo: LaneMemo? = nil) -> CanonicalEvent? {
         guard mode != .minimal, line.count > 2 else { return nil }
-        var lane = CanonicalLane(buf: line, redactor: self, scanner: mode == .full ? headerOnly : scanner, scanCmdline: mode != .full)
+        memo?.bind(ObjectIdentifier(self))
+        var lane = CanonicalLane(buf: line, redactor: self, scanner: mode == .full ? headerOnly : scanner, scanCmdline: mode != .full, memo: memo)
         return lane.run()
     }
 }
@@ -49,6 +53,7 @@ struct CanonicalLane {
     let redactor: Redactor
     let sc: SecretScanner
     let scanCmdline: Bool
+    let memo: LaneMemo?
     var i = 0
     var keyStart = 0
     /// Splices into the input: (offset, bytes removed, bytes inserted).
@@ -69,8 +74,8 @@ struct CanonicalLane {
     var extHasRedaction = false, partial = false
     var extInsertAt = -1
 
-    init(buf: UnsafeBufferPointer<UInt8>, redactor: Redactor, scanner: SecretScanner, scanCmdline: Bool) {
-        self.buf = buf; self.redactor = redactor; self.sc = scanner; self.scanCmdline = scanCmdline
+    init(buf: UnsafeBufferPointer<UInt8>, redactor: Redactor, scanner: SecretScanner, scanCmdline: Bool, memo: LaneMemo?) {
+        self.buf = buf; self.redactor = redactor; self.sc = scanner; self.scanCmdline = scanCmdline; self.memo = memo
     }
 
     // Envelope members in the writer's order; bit masks of the required ones.
@@ -100,12 +105,40 @@ struct CanonicalLane {
                 eventType = t.internedType(buf, r.start, r.end) ?? text(r)
             case 3: guard timestamp() else { return nil }
             case 4: guard int() != nil else { return nil }
-            case 5: guard host() else { return nil }
-            case 6: guard actor() else { return nil }
-            case 7: guard process() else { return nil }
+            case 5:
+                let s = i
+                if let e = memo?.lookup(.host, buf.baseAddress! + s, buf.count - s) {
+                    hostStart = s + e.a; hostEnd = s + e.b; i = s + e.count
+                } else {
+                    guard host() else { return nil }
+                    memo?.store(.host, buf.baseAddress! + s, i - s, a: hostStart - s, b: hostEnd - s)
+                }
+            case 6:
+                let s = i
+                if let e = memo?.lookup(.actor, buf.baseAddress! + s, buf.count - s) { i = s + e.count } else {
+                    guard actor() else { return nil }
+                    memo?.store(.actor, buf.baseAddress! + s, i - s)
+                }
+            case 7:
+                let s = i, before = edits.count
+                if let e = memo?.lookup(.process, buf.baseAddress! + s, buf.count - s) { pid = e.pid; i = s + e.count } else {
+                    guard process() else { return nil }
+                    // a command line with a finding made an edit: such an object is never kept
+                    if edits.count == before { memo?.store(.process, buf.baseAddress! + s, i - s, pid: pid) }
+                }
             case 8, 11: guard peek(UInt8(ascii: "{")), value(scan: false, depth: 1) else { return nil }
-            case 9: guard flatStrings(t.sourceKeys, required: 1) else { return nil }
-            case 10: guard confidence() else { return nil }
+            case 9:
+                let s = i
+                if let e = memo?.lookup(.source, buf.baseAddress! + s, buf.count - s) { i = s + e.count } else {
+                    guard flatStrings(t.sourceKeys, required: 1) else { return nil }
+                    memo?.store(.source, buf.baseAddress! + s, i - s)
+                }
+            case 10:
+                let s = i
+                if let e = memo?.lookup(.confidence, buf.baseAddress! + s, buf.count - s) { partial = e.flag; i = s + e.count } else {
+                    guard confidence() else { return nil }
+                    memo?.store(.confidence, buf.baseAddress! + s, i - s, flag: partial)
+                }
             case 12: guard ext() else { return nil }
             case 13: guard related() else { return nil }
             case 14: guard trace() else { return nil }

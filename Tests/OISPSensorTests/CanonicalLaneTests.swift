@@ -22,13 +22,14 @@ final class CanonicalLaneTests: XCTestCase {
         return ExportRecord(event: e)
     }
 
-    static func lane(_ line: [UInt8], _ r: Redactor) -> CanonicalEvent? {
-        line.withUnsafeBufferPointer { r.redactCanonical($0) }
+    static func lane(_ line: [UInt8], _ r: Redactor, memo: LaneMemo? = nil) -> CanonicalEvent? {
+        line.withUnsafeBufferPointer { r.redactCanonical($0, memo: memo) }
     }
 
     /// Varied events: secrets in content, arguments, nested arrays and the command line; skip
     /// keys; escapes; non-ASCII; doubles, nulls, booleans; optional envelope parts on and off.
-    static func corpus(_ n: Int) -> [OISPEvent] {
+    /// `fewProcesses`: pids from a set of three, so envelope objects repeat as on a real node.
+    static func corpus(_ n: Int, fewProcesses: Bool = false) -> [OISPEvent] {
         var out: [OISPEvent] = []
         for i in 0..<n {
             let type = RedactionTests.types[i % RedactionTests.types.count]
@@ -49,7 +50,7 @@ final class CanonicalLaneTests: XCTestCase {
             var e = OISPEvent(eventType: i % 2 == 0 ? "ai.request" : "ai.response",
                               ts: Timestamp(nanoseconds: 1_764_000_000_000_000_000 + Int64(i) * 1_234_000),
                               host: i % 11 == 0 ? nil : .init(hostname: "node-\(i % 3)", os: "linux"),
-                              process: i % 13 == 0 ? nil : .init(pid: Int64(1000 + i), ppid: 1, exe: "/usr/bin/python3", name: "python3",
+                              process: i % 13 == 0 ? nil : .init(pid: Int64(1000 + (fewProcesses ? i % 3 : i)), ppid: 1, exe: "/usr/bin/python3", name: "python3",
                                                                 cmdline: i % 8 == 0 ? "curl -H \"Authorization: Bearer \(RedactionTests.secret("api_key", 0))\" https://x" : "python3 app.py"),
                               source: .init(captureMethod: "ebpf_uprobe"),
                               confidence: i % 5 == 1 ? .init(level: "medium", completeness: "partial", reasons: ["truncated"]) : nil,
@@ -176,6 +177,57 @@ final class CanonicalLaneTests: XCTestCase {
         XCTAssertNil(CanonicalLaneTests.lane(bad, r))
     }
 
+    /// Envelope objects stepped over because they were seen before give the same bytes and
+    /// record as reading them: the same host, process or confidence with other values around
+    /// it, a command line with a secret (never kept), two redactors sharing one memo, and
+    /// near-copies of kept objects (one byte changed) in between.
+    /// A memo used by another redactor forgets what it kept.
+    func testMemoGivesTheSameResults() throws {
+        let safe = try CanonicalLaneTests.redactor(.safe), full = try CanonicalLaneTests.redactor(.full)
+        let lines = CanonicalLaneTests.corpus(600, fewProcesses: true).map { $0.jsonBytes() }
+        let memo = LaneMemo()
+        var rng = SplitMix(seed: 7)
+        var compared = 0
+        for (k, line) in lines.enumerated() {
+            var variants = [line]
+            // a copy with one byte inside the envelope changed (host, process or confidence)
+            var near = line
+            let envEnd = (line.firstRange(of: Array(#""data":"#.utf8))?.lowerBound ?? line.count)
+            let p = 60 + Int(rng.next() % UInt64(max(1, envEnd - 60)))
+            near[p] = [UInt8(ascii: "x"), UInt8(ascii: "0"), UInt8(ascii: "\\"), UInt8(ascii: "}"), 0xC3][Int(rng.next() % 5)]
+            variants.append(near)
+            for v in variants {
+                // the memo is rebound (and so emptied) when the redactor changes: every 100 lines
+                for r in [k / 100 % 2 == 0 ? safe : full] {
+                    let plain = CanonicalLaneTests.lane(v, r)
+                    let memoised = CanonicalLaneTests.lane(v, r, memo: memo)
+                    XCTAssertEqual(plain == nil, memoised == nil, String(decoding: v, as: UTF8.self))
+                    guard let a = plain, let b = memoised else { continue }
+                    compared += 1
+                    XCTAssertEqual(a.storage, b.storage, String(decoding: v, as: UTF8.self))
+                    XCTAssertEqual(a.jsonCount, b.jsonCount)
+                    XCTAssertEqual(a.idCount, b.idCount)
+                    XCTAssertEqual(a.eventType, b.eventType)
+                    XCTAssertEqual(a.timestampNs, b.timestampNs)
+                    XCTAssertEqual(a.redacted, b.redacted)
+                    XCTAssertEqual(a.partial, b.partial)
+                    XCTAssertEqual(a.findings.map(\.type), b.findings.map(\.type))
+                    XCTAssertEqual(a.findings.map(\.count), b.findings.map(\.count))
+                    if let g = CanonicalLaneTests.general(v, r) { XCTAssertEqual(Array(b.json), Array(g.json)) }
+                }
+            }
+        }
+        XCTAssertGreaterThan(compared, 600)
+        // the memo was used, so the comparisons above covered its hits
+        XCTAssertGreaterThan(memo.hits, 1500)
+        // `full` does not scan command lines, so it keeps one with a secret: `safe` must not use it
+        let secretCmd = try XCTUnwrap(lines.first { String(decoding: $0, as: UTF8.self).contains("Authorization: Bearer") })
+        XCTAssertNotNil(CanonicalLaneTests.lane(secretCmd, full, memo: memo))
+        let viaMemo = try XCTUnwrap(CanonicalLaneTests.lane(secretCmd, safe, memo: memo))
+        XCTAssertEqual(Array(viaMemo.json), try XCTUnwrap(CanonicalLaneTests.lane(secretCmd, safe)).json.map { $0 })
+        XCTAssertFalse(String(decoding: viaMemo.json, as: UTF8.self).contains(RedactionTests.secret("api_key", 0)))
+    }
+
     /// Random byte edits of canonical lines: whenever the lane accepts, the general path accepts
     /// too and writes the same bytes.
     func testMutatedLinesNeverDiverge() throws {
@@ -184,6 +236,7 @@ final class CanonicalLaneTests: XCTestCase {
         var rng = SplitMix(seed: 99)
         let alphabet: [UInt8] = Array(#"{}[]:,"\ 0123456789.-eEtrufalsn/abcu"#.utf8) + [0x00, 0x1F, 0x7F, 0xC3, 0xA9, 0xFF, 0xED, 0xA0]
         var accepted = 0
+        let memo = LaneMemo() // every other line through a memo that has seen the unmutated objects
         for k in 0..<20_000 {
             var l = lines[k % lines.count]
             for _ in 0...(rng.next() % 3) {
@@ -195,7 +248,7 @@ final class CanonicalLaneTests: XCTestCase {
                 default: l.remove(at: p)
                 }
             }
-            guard let got = CanonicalLaneTests.lane(l, r) else { continue }
+            guard let got = CanonicalLaneTests.lane(l, r, memo: k % 2 == 0 ? memo : nil) else { continue }
             accepted += 1
             let want = CanonicalLaneTests.general(l, r)
             XCTAssertNotNil(want, "lane accepted what the general path rejects: \(String(decoding: l, as: UTF8.self))")
