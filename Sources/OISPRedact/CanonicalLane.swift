@@ -140,8 +140,18 @@ struct CanonicalLane {
                     memo?.store(.confidence, buf.baseAddress! + s, i - s, flag: partial)
                 }
             case 12: guard ext() else { return nil }
-            case 13: guard related() else { return nil }
-            case 14: guard trace() else { return nil }
+            case 13:
+                let s = i
+                if let e = memo?.lookup(.related, buf.baseAddress! + s, buf.count - s) { i = s + e.count } else {
+                    guard related() else { return nil }
+                    memo?.store(.related, buf.baseAddress! + s, i - s)
+                }
+            case 14:
+                let s = i
+                if let e = memo?.lookup(.trace, buf.baseAddress! + s, buf.count - s) { i = s + e.count } else {
+                    guard trace() else { return nil }
+                    memo?.store(.trace, buf.baseAddress! + s, i - s)
+                }
             case 15: dataStart = i; guard peek(UInt8(ascii: "{")), value(scan: true, depth: 1) else { return nil }
             default: return nil
             }
@@ -523,7 +533,22 @@ struct CanonicalLane {
     /// identifier keys the general path skips too).
     mutating func value(scan: Bool, depth: Int) -> Bool {
         guard depth < 512, i < buf.count else { return false }
-        switch buf[i] {
+        let c = buf[i]
+        // an object or array inside these (not `data` itself, which is new every time) may be one
+        // seen before; one read now without a finding is kept for next time
+        if depth >= 2, c == UInt8(ascii: "{") || c == UInt8(ascii: "["), let memo, buf.count - i >= 32 {
+            let s = i, p = buf.baseAddress! + s
+            if let n = memo.value(p, buf.count - s, depth: depth, scan: scan) { i = s + n; return true }
+            let before = edits.count
+            guard valueRead(c, scan: scan, depth: depth) else { return false }
+            if edits.count == before { memo.keepValue(p, i - s, depth: depth, scanned: scan) }
+            return true
+        }
+        return valueRead(c, scan: scan, depth: depth)
+    }
+
+    @inline(__always) mutating func valueRead(_ c: UInt8, scan: Bool, depth: Int) -> Bool {
+        switch c {
         case UInt8(ascii: "{"):
             i += 1
             if peek(UInt8(ascii: "}")) { i += 1; return true }

@@ -2,14 +2,22 @@
 import Glibc
 #endif
 
-/// What the canonical lane learned from envelope objects it validated recently, for one thread.
+/// What the canonical lane learned from JSON values it validated recently, for one thread.
 ///
 /// A node's events repeat their `host`, `actor`, `process`, `source` and `confidence` objects
-/// byte for byte (the same machine, the same few processes). A JSON object ends where its bytes
-/// say it ends, so when the bytes at the cursor start with an object that was already validated
-/// — and scanned without a finding — they *are* that object: the lane steps over it with one
+/// byte for byte (the same machine, the same few processes), and the chunks of one streamed
+/// answer share `related_events` and `trace_context`. A JSON object or array ends where its
+/// bytes say it ends, so when the bytes at the cursor start with one that was already validated
+/// — and scanned without a finding — they *are* that value: the lane steps over it with one
 /// `memcmp` and takes what it had read from it (the hostname's place, the pid, `partial`).
-/// Objects that had a finding are never kept, so a hit never hides an edit.
+/// Values that had a finding are never kept, so a hit never hides an edit.
+///
+/// The same holds for objects and arrays inside `data`, `app`, `attrs` and `ext`: a provider
+/// block, the parameters, the messages a conversation re-sends with every request. These are
+/// looked up by their first 32 bytes in a small set-associative table; an entry remembers
+/// whether its strings were scanned (a scanned one serves an unscanned place too, never the
+/// reverse) and the depth it was read at (it serves only as deep or shallower, so the nesting
+/// limit holds).
 ///
 /// Not thread-safe: give each thread its own (`replay` makes one per worker share).
 public final class LaneMemo {
@@ -30,29 +38,61 @@ public final class LaneMemo {
 
     /// The redactor (and so the scanner) these results hold for.
     var owner: ObjectIdentifier?
-    var entries: [Entry]
-    var next: [Int]
+    // Plain memory rather than arrays and counters in `var`s: class members would be checked for
+    // exclusive access at run time on every look-up.
+    let entries: UnsafeMutablePointer<Entry>
+    let next: UnsafeMutablePointer<Int>
+    let hitCount: UnsafeMutablePointer<Int>
+
+    /// Free-form values: `valueSets` sets of `valueWays` entries.
+    static let valueSets = 64, valueWays = 2
+    /// Smaller values are cheap to read; larger ones are not kept.
+    static let valueMinBytes = 24, valueMaxBytes = 8192
+    struct ValueEntry {
+        var bytes: UnsafeMutablePointer<UInt8>? = nil
+        var capacity = 0, count = 0
+        var depth = 0
+        var scanned = false
+    }
+    let values: UnsafeMutablePointer<ValueEntry>
+    let valueNext: UnsafeMutablePointer<UInt8>
     /// Objects stepped over so far.
-    public private(set) var hits = 0
+    public var hits: Int { hitCount.pointee }
 
     public init() {
-        entries = (0..<(LaneMemo.Kind.count * LaneMemo.ways)).map { _ in
-            Entry(bytes: UnsafeMutablePointer<UInt8>.allocate(capacity: LaneMemo.maxBytes))
-        }
-        next = Array(repeating: 0, count: LaneMemo.Kind.count)
+        let n = LaneMemo.Kind.count * LaneMemo.ways
+        entries = .allocate(capacity: n)
+        entries.initialize(from: (0..<n).map { _ in Entry(bytes: .allocate(capacity: LaneMemo.maxBytes)) }, count: n)
+        next = .allocate(capacity: LaneMemo.Kind.count)
+        next.initialize(repeating: 0, count: LaneMemo.Kind.count)
+        hitCount = .allocate(capacity: 1)
+        hitCount.initialize(to: 0)
+        values = .allocate(capacity: LaneMemo.valueSets * LaneMemo.valueWays)
+        values.initialize(repeating: ValueEntry(), count: LaneMemo.valueSets * LaneMemo.valueWays)
+        valueNext = .allocate(capacity: LaneMemo.valueSets)
+        valueNext.initialize(repeating: 0, count: LaneMemo.valueSets)
     }
 
-    deinit { for e in entries { e.bytes.deallocate() } }
+    deinit {
+        let n = LaneMemo.Kind.count * LaneMemo.ways
+        for k in 0..<n { entries[k].bytes.deallocate() }
+        entries.deinitialize(count: n); entries.deallocate()
+        next.deallocate(); hitCount.deallocate()
+        for k in 0..<(LaneMemo.valueSets * LaneMemo.valueWays) { values[k].bytes?.deallocate() }
+        values.deinitialize(count: LaneMemo.valueSets * LaneMemo.valueWays); values.deallocate()
+        valueNext.deallocate()
+    }
 
     enum Kind: Int {
-        case host, actor, process, source, confidence
-        static let count = 5
+        case host, actor, process, source, confidence, related, trace
+        static let count = 7
     }
 
     /// Forgets everything when the lane runs for another redactor.
     @inline(__always) func bind(_ r: ObjectIdentifier) {
         if owner != r {
-            for k in entries.indices { entries[k].count = 0 }
+            for k in 0..<(LaneMemo.Kind.count * LaneMemo.ways) { entries[k].count = 0 }
+            for k in 0..<(LaneMemo.valueSets * LaneMemo.valueWays) { values[k].count = 0 }
             owner = r
         }
     }
@@ -62,7 +102,7 @@ public final class LaneMemo {
         let base = kind.rawValue * LaneMemo.ways
         for w in base..<(base + LaneMemo.ways) {
             let e = entries[w]
-            if e.count > 0, e.count <= limit, memcmp(e.bytes, p, e.count) == 0 { hits &+= 1; return e }
+            if e.count > 0, e.count <= limit, memcmp(e.bytes, p, e.count) == 0 { hitCount.pointee &+= 1; return e }
         }
         return nil
     }
@@ -75,4 +115,50 @@ public final class LaneMemo {
         entries[w].count = count
         entries[w].a = a; entries[w].b = b; entries[w].pid = pid; entries[w].flag = flag
     }
+
+    /// The set for a value whose first 32 bytes are at `p`.
+    @inline(__always) static func valueSet(_ p: UnsafePointer<UInt8>) -> Int {
+        let raw = UnsafeRawPointer(p)
+        var h = raw.loadUnaligned(as: UInt64.self) &* 0x9E37_79B9_7F4A_7C15
+        h = (h ^ raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) &* 0xC2B2_AE3D_27D4_EB4F
+        h = (h ^ raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)) &* 0x1656_67B1_9E37_79F9
+        h = (h ^ raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
+        return Int(truncatingIfNeeded: h >> 58) // 64 sets
+    }
+
+    /// The length of a kept value that `p[0..<limit]` starts with and that serves a place at
+    /// `depth` (scanned when `scan`); nil when none. `limit` ≥ 32.
+    @inline(__always) func value(_ p: UnsafePointer<UInt8>, _ limit: Int, depth: Int, scan: Bool) -> Int? {
+        let base = LaneMemo.valueSet(p) * LaneMemo.valueWays
+        for w in base..<(base + LaneMemo.valueWays) {
+            let e = values[w]
+            if e.count > 0, e.count <= limit, depth <= e.depth, e.scanned || !scan, memcmp(e.bytes!, p, e.count) == 0 {
+                hitCount.pointee &+= 1
+                return e.count
+            }
+        }
+        return nil
+    }
+
+    /// Keeps a value read (and, when `scanned`, scanned without a finding) at `depth`.
+    func keepValue(_ p: UnsafePointer<UInt8>, _ count: Int, depth: Int, scanned: Bool) {
+        guard count >= LaneMemo.valueMinBytes, count <= LaneMemo.valueMaxBytes else { return }
+        let set = LaneMemo.valueSet(p)
+        let w = set * LaneMemo.valueWays + Int(valueNext[set])
+        valueNext[set] = UInt8((Int(valueNext[set]) + 1) % LaneMemo.valueWays)
+        if values[w].capacity < count {
+            values[w].bytes?.deallocate()
+            let cap = max(256, count.nextPowerOf2)
+            values[w].bytes = .allocate(capacity: cap)
+            values[w].capacity = cap
+        }
+        values[w].bytes!.update(from: p, count: count)
+        values[w].count = count
+        values[w].depth = depth
+        values[w].scanned = scanned
+    }
+}
+
+extension Int {
+    fileprivate var nextPowerOf2: Int { self <= 1 ? 1 : 1 << (Int.bitWidth - (self - 1).leadingZeroBitCount) }
 }

@@ -226,6 +226,24 @@ final class CanonicalLaneTests: XCTestCase {
         let viaMemo = try XCTUnwrap(CanonicalLaneTests.lane(secretCmd, safe, memo: memo))
         XCTAssertEqual(Array(viaMemo.json), try XCTUnwrap(CanonicalLaneTests.lane(secretCmd, safe)).json.map { $0 })
         XCTAssertFalse(String(decoding: viaMemo.json, as: UTF8.self).contains(RedactionTests.secret("api_key", 0)))
+        // a value kept where strings are not scanned (attrs) is read again where they are (data)
+        let secret = RedactionTests.secret("api_key", 3)
+        let inner: JSONValue = ["detail": .string("the key is \(secret) for now"), "n": .int(1)]
+        let unscanned = OISPEvent(eventType: "ai.request", host: .init(hostname: "h"), attrs: ["ctx": inner], data: ["x": .int(1)]).jsonBytes()
+        let scanned = OISPEvent(eventType: "ai.request", host: .init(hostname: "h"), data: ["ctx": inner]).jsonBytes()
+        for r in [safe, full] {
+            let m = LaneMemo()
+            XCTAssertNotNil(CanonicalLaneTests.lane(unscanned, r, memo: m))
+            XCTAssertEqual(CanonicalLaneTests.lane(scanned, r, memo: m)?.storage, CanonicalLaneTests.lane(scanned, r)?.storage)
+        }
+        // a value kept at a shallow depth is not taken deeper down, where it passes the nesting limit
+        let deep = String(repeating: "[", count: 500) + "1" + String(repeating: "]", count: 500)
+        let shallowLine = Array(#"{"oisp_version":"0.1","event_id":"01J0000000000000000000000A","event_type":"ai.request","ts":"2025-12-22T14:30:16.345678Z","source":{"collector":"oisp-sensor"},"data":{"x":\#(deep)}}"#.utf8)
+        let deepLine = Array(#"{"oisp_version":"0.1","event_id":"01J0000000000000000000000A","event_type":"ai.request","ts":"2025-12-22T14:30:16.345678Z","source":{"collector":"oisp-sensor"},"data":{"x":\#(String(repeating: "[", count: 20) + deep + String(repeating: "]", count: 20))}}"#.utf8)
+        let m = LaneMemo()
+        XCTAssertNotNil(CanonicalLaneTests.lane(shallowLine, safe, memo: m))
+        XCTAssertNil(CanonicalLaneTests.lane(deepLine, safe))
+        XCTAssertNil(CanonicalLaneTests.lane(deepLine, safe, memo: m))
     }
 
     /// Random byte edits of canonical lines: whenever the lane accepts, the general path accepts
