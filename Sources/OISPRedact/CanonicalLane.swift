@@ -534,9 +534,9 @@ struct CanonicalLane {
     mutating func value(scan: Bool, depth: Int) -> Bool {
         guard depth < 512, i < buf.count else { return false }
         let c = buf[i]
-        // an object or array inside these (not `data` itself, which is new every time) may be one
-        // seen before; one read now without a finding is kept for next time
-        if depth >= 2, c == UInt8(ascii: "{") || c == UInt8(ascii: "["), let memo, buf.count - i >= 32 {
+        // an object, array or scanned string inside these (not `data` itself, which is new every
+        // time) may be one seen before; one read now without a finding is kept for next time
+        if depth >= 2, c == UInt8(ascii: "{") || c == UInt8(ascii: "[") || (scan && c == UInt8(ascii: "\"")), let memo, buf.count - i >= 32 {
             let s = i, p = buf.baseAddress! + s
             if let n = memo.value(p, buf.count - s, depth: depth, scan: scan) { i = s + n; return true }
             let before = edits.count

@@ -12,8 +12,9 @@ import Glibc
 /// `memcmp` and takes what it had read from it (the hostname's place, the pid, `partial`).
 /// Values that had a finding are never kept, so a hit never hides an edit.
 ///
-/// The same holds for objects and arrays inside `data`, `app`, `attrs` and `ext`: a provider
-/// block, the parameters, the messages a conversation re-sends with every request. These are
+/// The same holds for objects, arrays and scanned strings inside `data`, `app`, `attrs` and
+/// `ext`: a provider block, the parameters, the messages a conversation re-sends with every
+/// request, a system prompt (a string, too, ends at its closing quote). These are
 /// looked up by their first 32 bytes in a small set-associative table; an entry remembers
 /// whether its strings were scanned (a scanned one serves an unscanned place too, never the
 /// reverse) and the depth it was read at (it serves only as deep or shallower, so the nesting
