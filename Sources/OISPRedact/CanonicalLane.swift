@@ -237,9 +237,11 @@ struct CanonicalLane {
         guard peek(UInt8(ascii: "\"")) else { return nil }
         // The names hold no quote, backslash or control byte, so `"name":` read in place is the
         // whole key, validated: no string walk (and a key that is not a name is refused anyway).
+        guard i + 1 < buf.count else { return nil }
+        let c0 = buf[i + 1] // names are never empty
         var k = last + 1
         while k < names.count {
-            if let after = names.quotedKeyEnd(k, buf, i) { last = k; i = after; return k }
+            if names.bytes[names.starts[k]] == c0, let after = names.quotedKeyEnd(k, buf, i) { last = k; i = after; return k }
             k += 1
         }
         return nil
@@ -371,6 +373,18 @@ struct CanonicalLane {
     mutating func timestamp() -> Bool {
         guard let r = string(), !r.escaped, r.end - r.start == 27 else { return false }
         let u = UnsafeBufferPointer(rebasing: buf[r.start..<r.end])
+        // the same date and hour as a timestamp read before: only minutes, seconds and fraction
+        if let memo, let base = memo.hour(u.baseAddress!) {
+            func digit(_ k: Int) -> Int64? { u[k] >= 48 && u[k] <= 57 ? Int64(u[k] - 48) : nil }
+            guard u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":"), u[19] == UInt8(ascii: "."), u[26] == UInt8(ascii: "Z"),
+                  let m1 = digit(14), let m2 = digit(15), let s1 = digit(17), let s2 = digit(18), m1 < 6, s1 < 6 else { return false }
+            var frac: Int64 = 0
+            for k in 20..<26 { guard let d = digit(k) else { return false }; frac = frac * 10 + d }
+            let (ns, overflow) = base.addingReportingOverflow(((m1 * 10 + m2) * 60 + s1 * 10 + s2) * 1_000_000_000 + frac * 1000)
+            guard !overflow else { return false }
+            tsNs = ns
+            return true
+        }
         guard u[10] == UInt8(ascii: "T"), u[19] == UInt8(ascii: "."), u[26] == UInt8(ascii: "Z"),
               let ns = Timestamp.parse(rfc3339: u), ns >= 0 else { return false }
         func num(_ k: Int, _ n: Int) -> Int { (k..<(k + n)).reduce(0) { $0 * 10 + Int(u[$1] - 48) } }
@@ -384,6 +398,8 @@ struct CanonicalLane {
         }
         guard num(8, 2) <= days, num(17, 2) < 60 else { return false }
         tsNs = ns
+        // the start of this hour, for the next timestamp with the same date and hour
+        memo?.keepHour(u.baseAddress!, ns - Int64(num(14, 2) * 60 + num(17, 2)) * 1_000_000_000 - Int64(num(20, 6)) * 1000)
         return true
     }
 

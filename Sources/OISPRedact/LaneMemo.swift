@@ -55,6 +55,9 @@ public final class LaneMemo {
         var depth = 0
         var scanned = false
     }
+    /// The last timestamp's `YYYY-MM-DDTHH` (bytes 0..<8 and 5..<13 as two words; the first
+    /// word 0 when none) and the nanoseconds at the start of that hour.
+    let hourKey: UnsafeMutablePointer<UInt64>
     let values: UnsafeMutablePointer<ValueEntry>
     let valueNext: UnsafeMutablePointer<UInt8>
     /// Objects stepped over so far.
@@ -70,6 +73,8 @@ public final class LaneMemo {
         hitCount.initialize(to: 0)
         values = .allocate(capacity: LaneMemo.valueSets * LaneMemo.valueWays)
         values.initialize(repeating: ValueEntry(), count: LaneMemo.valueSets * LaneMemo.valueWays)
+        hourKey = .allocate(capacity: 3)
+        hourKey.initialize(repeating: 0, count: 3)
         valueNext = .allocate(capacity: LaneMemo.valueSets)
         valueNext.initialize(repeating: 0, count: LaneMemo.valueSets)
     }
@@ -81,7 +86,7 @@ public final class LaneMemo {
         next.deallocate(); hitCount.deallocate()
         for k in 0..<(LaneMemo.valueSets * LaneMemo.valueWays) { values[k].bytes?.deallocate() }
         values.deinitialize(count: LaneMemo.valueSets * LaneMemo.valueWays); values.deallocate()
-        valueNext.deallocate()
+        valueNext.deallocate(); hourKey.deallocate()
     }
 
     enum Kind: Int {
@@ -94,6 +99,7 @@ public final class LaneMemo {
         if owner != r {
             for k in 0..<(LaneMemo.Kind.count * LaneMemo.ways) { entries[k].count = 0 }
             for k in 0..<(LaneMemo.valueSets * LaneMemo.valueWays) { values[k].count = 0 }
+            hourKey[0] = 0
             owner = r
         }
     }
@@ -115,6 +121,23 @@ public final class LaneMemo {
         entries[w].bytes.update(from: p, count: count)
         entries[w].count = count
         entries[w].a = a; entries[w].b = b; entries[w].pid = pid; entries[w].flag = flag
+    }
+
+    /// The start of the hour of the timestamp text at `p` (27 bytes), when its date and hour are
+    /// those of the last one kept.
+    @inline(__always) func hour(_ p: UnsafePointer<UInt8>) -> Int64? {
+        let raw = UnsafeRawPointer(p)
+        guard hourKey[0] != 0, raw.loadUnaligned(as: UInt64.self) == hourKey[0],
+              raw.loadUnaligned(fromByteOffset: 5, as: UInt64.self) == hourKey[1] else { return nil }
+        return Int64(bitPattern: hourKey[2])
+    }
+
+    /// Keeps the date and hour of a timestamp text that read as valid, with its hour's start.
+    func keepHour(_ p: UnsafePointer<UInt8>, _ start: Int64) {
+        let raw = UnsafeRawPointer(p)
+        hourKey[0] = raw.loadUnaligned(as: UInt64.self)
+        hourKey[1] = raw.loadUnaligned(fromByteOffset: 5, as: UInt64.self)
+        hourKey[2] = UInt64(bitPattern: start)
     }
 
     /// The set for a value whose first 32 bytes are at `p`.

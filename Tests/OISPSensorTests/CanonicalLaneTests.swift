@@ -246,6 +246,37 @@ final class CanonicalLaneTests: XCTestCase {
         XCTAssertNil(CanonicalLaneTests.lane(deepLine, safe, memo: m))
     }
 
+    /// Timestamps read with the hour kept from an earlier one give what a full read gives: valid
+    /// and invalid minutes, seconds and fractions, other hours, the first and last hours the
+    /// nanosecond clock holds.
+    func testMemoTimestampsMatch() throws {
+        let r = try CanonicalLaneTests.redactor(.safe)
+        let memo = LaneMemo()
+        var rng = SplitMix(seed: 3)
+        let hours = ["2025-12-22T14", "2025-12-22T15", "2024-02-29T23", "1970-01-01T00", "2262-04-11T23", "1969-12-31T23", "2025-02-29T10"]
+        var accepted = 0, declined = 0
+        for k in 0..<6000 {
+            let h = hours[k % 97 == 0 ? Int(rng.next() % UInt64(hours.count)) : (k / 1000) % hours.count]
+            func two(_ max: UInt64) -> String { let v = rng.next() % max; return v < 10 ? "0\(v)" : "\(v)" }
+            var frac = String(rng.next() % 1_000_000)
+            frac = String(repeating: "0", count: 6 - frac.count) + frac
+            var ts = "\(h):\(two(k % 5 == 0 ? 64 : 60)):\(two(k % 7 == 0 ? 62 : 60)).\(frac)Z"
+            if k % 11 == 0 { // one byte of the minutes, seconds or fraction made wrong
+                var b = Array(ts.utf8)
+                b[[14, 15, 16, 17, 18, 19, 20, 25, 26][Int(rng.next() % 9)]] = [UInt8(ascii: "a"), UInt8(ascii: ":"), UInt8(ascii: "/"), UInt8(ascii: "9")][Int(rng.next() % 4)]
+                ts = String(decoding: b, as: UTF8.self)
+            }
+            let line = Array(#"{"oisp_version":"0.1","event_id":"01J0000000000000000000000A","event_type":"ai.request","ts":"\#(ts)","source":{"collector":"oisp-sensor"},"data":{"x":1}}"#.utf8)
+            let plain = CanonicalLaneTests.lane(line, r)
+            let memoised = CanonicalLaneTests.lane(line, r, memo: memo)
+            XCTAssertEqual(plain?.timestampNs, memoised?.timestampNs, ts)
+            XCTAssertEqual(plain == nil, memoised == nil, ts)
+            if plain == nil { declined += 1 } else { accepted += 1 }
+        }
+        XCTAssertGreaterThan(accepted, 2000)
+        XCTAssertGreaterThan(declined, 500)
+    }
+
     /// Random byte edits of canonical lines: whenever the lane accepts, the general path accepts
     /// too and writes the same bytes.
     func testMutatedLinesNeverDiverge() throws {
