@@ -44,12 +44,14 @@ PYEOF
   done
   full=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction full)
   general=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --general)
+  nomemo=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --no-memo)
   cc -O2 -shared -fPIC -o "$OUT/malloc_count.so" Benchmarks/malloc_count.c -ldl
   a200=$(LD_PRELOAD="$OUT/malloc_count.so" "$S" bench pipeline -i "$OUT/events.jsonl" 2>&1 >/dev/null | sed -n 's/malloc_calls=//p' | tail -1)
   a100=$(LD_PRELOAD="$OUT/malloc_count.so" "$S" bench pipeline -i "$OUT/events-100k.jsonl" 2>&1 >/dev/null | sed -n 's/malloc_calls=//p' | tail -1)
   echo "$ours"
   echo "$full"
   echo "general path only (parse into a tree, redact, serialise): $general"
+  echo "byte lane without the memo of values seen before: $nomemo"
   echo "orjson round trip (parse+serialize only, same file): $peer events/s"
   echo "allocations per event (slope 100k→200k events): $(( (a200 - a100) / 100000 ))"
   echo "RATIO pipeline(safe)/orjson = $(awk -v a="$rate" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"

@@ -52,6 +52,7 @@ struct BenchCommand: ParsableCommand {
         @Option(name: .long, help: "Redaction mode.") var redaction: String = "safe"
         @Option(name: .long, help: "Where the JSONL goes.") var output: String = "/dev/null"
         @Flag(name: .long, help: "Always take the general path (parse into an event tree, redact, serialise).") var general = false
+        @Flag(name: .long, help: "Read every value in full: no memo of values seen before (see LaneMemo).") var noMemo = false
         @Option(name: .long, help: "Pause before and after the timed part, in ms (to profile only that part).") var pauseMs: Int = 0
 
         func run() throws {
@@ -72,7 +73,7 @@ struct BenchCommand: ParsableCommand {
             let t0 = DispatchTime.now().uptimeNanoseconds
             var n = 0, bytes = 0, fast = 0
             let stage = RedactionStage(redactor)
-            let memo = LaneMemo()
+            let memo = noMemo ? nil : LaneMemo()
             let general = self.general // a plain Bool in the loop, not the property wrapper's getter
             try all.withUnsafeBufferPointer { buffer in
               for range in lines {
@@ -97,8 +98,9 @@ struct BenchCommand: ParsableCommand {
             var ru = rusage()
             getrusage(RUSAGE_SELF.rawValue, &ru)
             let rate = Double(n) / secs
-            print(String(format: "pipeline: %d events (%.0f B avg) in %.3f s = %.0f events/s; peak RSS %.1f MiB (the whole input is held in memory: see `replay` for the streaming figure); redaction=%@; %d via the byte lane",
-                         n, Double(bytes) / Double(max(1, n)), secs, rate, Double(ru.ru_maxrss) / 1024, redaction, fast))
+            print(String(format: "pipeline: %d events (%.0f B avg) in %.3f s = %.0f events/s; peak RSS %.1f MiB (the whole input is held in memory: see `replay` for the streaming figure); redaction=%@; %d via the byte lane%@",
+                         n, Double(bytes) / Double(max(1, n)), secs, rate, Double(ru.ru_maxrss) / 1024, redaction, fast,
+                         memo.map { "; memo hits \($0.hits)" } ?? "; no memo"))
         }
     }
 

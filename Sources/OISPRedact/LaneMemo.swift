@@ -20,6 +20,10 @@ import Glibc
 /// reverse) and the depth it was read at (it serves only as deep or shallower, so the nesting
 /// limit holds).
 ///
+/// Each kind (and strings apart from objects and arrays) keeps a score: a hit adds 8, a miss
+/// takes 1. Where values do not repeat (a score below -16) the kind rests for 256 uses —
+/// neither looked up nor kept — and then tries again, so unique traffic pays almost nothing.
+///
 /// Not thread-safe: give each thread its own (`replay` makes one per worker share).
 public final class LaneMemo {
     /// Objects kept per kind; a new one replaces the oldest.
@@ -44,6 +48,11 @@ public final class LaneMemo {
     let entries: UnsafeMutablePointer<Entry>
     let next: UnsafeMutablePointer<Int>
     let hitCount: UnsafeMutablePointer<Int>
+    /// Per slot (each kind, then value strings, then value objects and arrays): the score, and
+    /// the uses left to rest.
+    static let slots = Kind.count + 2
+    let score: UnsafeMutablePointer<Int>
+    let rest: UnsafeMutablePointer<Int>
 
     /// Free-form values: `valueSets` sets of `valueWays` entries.
     static let valueSets = 64, valueWays = 2
@@ -71,6 +80,10 @@ public final class LaneMemo {
         next.initialize(repeating: 0, count: LaneMemo.Kind.count)
         hitCount = .allocate(capacity: 1)
         hitCount.initialize(to: 0)
+        score = .allocate(capacity: LaneMemo.slots)
+        score.initialize(repeating: 0, count: LaneMemo.slots)
+        rest = .allocate(capacity: LaneMemo.slots)
+        rest.initialize(repeating: 0, count: LaneMemo.slots)
         values = .allocate(capacity: LaneMemo.valueSets * LaneMemo.valueWays)
         values.initialize(repeating: ValueEntry(), count: LaneMemo.valueSets * LaneMemo.valueWays)
         hourKey = .allocate(capacity: 3)
@@ -83,7 +96,7 @@ public final class LaneMemo {
         let n = LaneMemo.Kind.count * LaneMemo.ways
         for k in 0..<n { entries[k].bytes.deallocate() }
         entries.deinitialize(count: n); entries.deallocate()
-        next.deallocate(); hitCount.deallocate()
+        next.deallocate(); hitCount.deallocate(); score.deallocate(); rest.deallocate()
         for k in 0..<(LaneMemo.valueSets * LaneMemo.valueWays) { values[k].bytes?.deallocate() }
         values.deinitialize(count: LaneMemo.valueSets * LaneMemo.valueWays); values.deallocate()
         valueNext.deallocate(); hourKey.deallocate()
@@ -100,22 +113,41 @@ public final class LaneMemo {
             for k in 0..<(LaneMemo.Kind.count * LaneMemo.ways) { entries[k].count = 0 }
             for k in 0..<(LaneMemo.valueSets * LaneMemo.valueWays) { values[k].count = 0 }
             hourKey[0] = 0
+            for k in 0..<LaneMemo.slots { score[k] = 0; rest[k] = 0 }
             owner = r
         }
     }
 
     /// The entry whose bytes start `p[0..<limit]`, if any.
     @inline(__always) func lookup(_ kind: Kind, _ p: UnsafePointer<UInt8>, _ limit: Int) -> Entry? {
+        guard resting(kind.rawValue) == false else { return nil }
         let base = kind.rawValue * LaneMemo.ways
         for w in base..<(base + LaneMemo.ways) {
             let e = entries[w]
-            if e.count > 0, e.count <= limit, memcmp(e.bytes, p, e.count) == 0 { hitCount.pointee &+= 1; return e }
+            if e.count > 0, e.count <= limit, memcmp(e.bytes, p, e.count) == 0 { hit(kind.rawValue); return e }
         }
+        missed(kind.rawValue)
         return nil
     }
 
+    /// Whether `slot` rests now (and one use of its rest is spent).
+    @inline(__always) func resting(_ slot: Int) -> Bool {
+        if rest[slot] > 0 { rest[slot] -= 1; return true }
+        return false
+    }
+
+    @inline(__always) func hit(_ slot: Int) {
+        hitCount.pointee &+= 1
+        score[slot] = min(score[slot] + 8, 64)
+    }
+
+    @inline(__always) func missed(_ slot: Int) {
+        score[slot] -= 1
+        if score[slot] < -16 { rest[slot] = 256; score[slot] = 0 }
+    }
+
     func store(_ kind: Kind, _ p: UnsafePointer<UInt8>, _ count: Int, a: Int = 0, b: Int = 0, pid: Int64? = nil, flag: Bool = false) {
-        guard count > 0, count <= LaneMemo.maxBytes else { return }
+        guard count > 0, count <= LaneMemo.maxBytes, rest[kind.rawValue] == 0 else { return }
         let w = kind.rawValue * LaneMemo.ways + next[kind.rawValue]
         next[kind.rawValue] = (next[kind.rawValue] + 1) % LaneMemo.ways
         entries[w].bytes.update(from: p, count: count)
@@ -153,20 +185,26 @@ public final class LaneMemo {
     /// The length of a kept value that `p[0..<limit]` starts with and that serves a place at
     /// `depth` (scanned when `scan`); nil when none. `limit` ≥ 32.
     @inline(__always) func value(_ p: UnsafePointer<UInt8>, _ limit: Int, depth: Int, scan: Bool) -> Int? {
+        let slot = LaneMemo.valueSlot(p)
+        guard resting(slot) == false else { return nil }
         let base = LaneMemo.valueSet(p) * LaneMemo.valueWays
         for w in base..<(base + LaneMemo.valueWays) {
             let e = values[w]
             if e.count > 0, e.count <= limit, depth <= e.depth, e.scanned || !scan, memcmp(e.bytes!, p, e.count) == 0 {
-                hitCount.pointee &+= 1
+                hit(slot)
                 return e.count
             }
         }
+        missed(slot)
         return nil
     }
 
+    /// Strings and compound values keep separate scores (prose repeats less than structure).
+    @inline(__always) static func valueSlot(_ p: UnsafePointer<UInt8>) -> Int { Kind.count + (p[0] == 0x22 ? 0 : 1) }
+
     /// Keeps a value read (and, when `scanned`, scanned without a finding) at `depth`.
     func keepValue(_ p: UnsafePointer<UInt8>, _ count: Int, depth: Int, scanned: Bool) {
-        guard count >= LaneMemo.valueMinBytes, count <= LaneMemo.valueMaxBytes else { return }
+        guard count >= LaneMemo.valueMinBytes, count <= LaneMemo.valueMaxBytes, rest[LaneMemo.valueSlot(p)] == 0 else { return }
         let set = LaneMemo.valueSet(p)
         let w = set * LaneMemo.valueWays + Int(valueNext[set])
         valueNext[set] = UInt8((Int(valueNext[set]) + 1) % LaneMemo.valueWays)

@@ -246,6 +246,26 @@ final class CanonicalLaneTests: XCTestCase {
         XCTAssertNil(CanonicalLaneTests.lane(deepLine, safe, memo: m))
     }
 
+    /// Where values stop repeating the memo rests, and it comes back when they repeat again.
+    func testMemoRestsAndComesBack() throws {
+        let r = try CanonicalLaneTests.redactor(.safe)
+        let memo = LaneMemo()
+        func line(_ host: String) -> [UInt8] {
+            Array(#"{"oisp_version":"0.1","event_id":"01J0000000000000000000000A","event_type":"ai.request","ts":"2025-12-22T14:30:16.345678Z","host":{"hostname":"\#(host)","os":"linux"},"source":{"collector":"oisp-sensor"},"data":{"x":1}}"#.utf8)
+        }
+        for k in 0..<300 { XCTAssertNotNil(CanonicalLaneTests.lane(line("unique-host-\(k)"), r, memo: memo)) }
+        let same = line("the-same-host")
+        var before = memo.hits
+        for _ in 0..<100 { XCTAssertEqual(CanonicalLaneTests.lane(same, r, memo: memo)?.partitionKey, "the-same-host") }
+        // the host kind rests (only source hits) …
+        XCTAssertLessThan(memo.hits - before, 200)
+        for _ in 0..<300 { _ = CanonicalLaneTests.lane(same, r, memo: memo) }
+        before = memo.hits
+        for _ in 0..<100 { XCTAssertEqual(CanonicalLaneTests.lane(same, r, memo: memo)?.partitionKey, "the-same-host") }
+        // … and then hits again: host and source, every line
+        XCTAssertEqual(memo.hits - before, 200)
+    }
+
     /// Timestamps read with the hour kept from an earlier one give what a full read gives: valid
     /// and invalid minutes, seconds and fractions, other hours, the first and last hours the
     /// nanosecond clock holds.
