@@ -105,53 +105,15 @@ struct CanonicalLane {
                 eventType = t.internedType(buf, r.start, r.end) ?? text(r)
             case 3: guard timestamp() else { return nil }
             case 4: guard int() != nil else { return nil }
-            case 5:
-                let s = i
-                if let e = memo?.lookup(.host, buf.baseAddress! + s, buf.count - s) {
-                    hostStart = s + e.a; hostEnd = s + e.b; i = s + e.count
-                } else {
-                    guard host() else { return nil }
-                    memo?.store(.host, buf.baseAddress! + s, i - s, a: hostStart - s, b: hostEnd - s)
-                }
-            case 6:
-                let s = i
-                if let e = memo?.lookup(.actor, buf.baseAddress! + s, buf.count - s) { i = s + e.count } else {
-                    guard actor() else { return nil }
-                    memo?.store(.actor, buf.baseAddress! + s, i - s)
-                }
-            case 7:
-                let s = i, before = edits.count
-                if let e = memo?.lookup(.process, buf.baseAddress! + s, buf.count - s) { pid = e.pid; i = s + e.count } else {
-                    guard process() else { return nil }
-                    // a command line with a finding made an edit: such an object is never kept
-                    if edits.count == before { memo?.store(.process, buf.baseAddress! + s, i - s, pid: pid) }
-                }
+            case 5: guard envelope(.host, { $0.host() }) else { return nil }
+            case 6: guard envelope(.actor, { $0.actor() }) else { return nil }
+            case 7: guard envelope(.process, { $0.process() }) else { return nil }
             case 8, 11: guard peek(UInt8(ascii: "{")), value(scan: false, depth: 1) else { return nil }
-            case 9:
-                let s = i
-                if let e = memo?.lookup(.source, buf.baseAddress! + s, buf.count - s) { i = s + e.count } else {
-                    guard flatStrings(t.sourceKeys, required: 1) else { return nil }
-                    memo?.store(.source, buf.baseAddress! + s, i - s)
-                }
-            case 10:
-                let s = i
-                if let e = memo?.lookup(.confidence, buf.baseAddress! + s, buf.count - s) { partial = e.flag; i = s + e.count } else {
-                    guard confidence() else { return nil }
-                    memo?.store(.confidence, buf.baseAddress! + s, i - s, flag: partial)
-                }
+            case 9: guard envelope(.source, { $0.flatStrings($0.t.sourceKeys, required: 1) }) else { return nil }
+            case 10: guard envelope(.confidence, { $0.confidence() }) else { return nil }
             case 12: guard ext() else { return nil }
-            case 13:
-                let s = i
-                if let e = memo?.lookup(.related, buf.baseAddress! + s, buf.count - s) { i = s + e.count } else {
-                    guard related() else { return nil }
-                    memo?.store(.related, buf.baseAddress! + s, i - s)
-                }
-            case 14:
-                let s = i
-                if let e = memo?.lookup(.trace, buf.baseAddress! + s, buf.count - s) { i = s + e.count } else {
-                    guard trace() else { return nil }
-                    memo?.store(.trace, buf.baseAddress! + s, i - s)
-                }
+            case 13: guard envelope(.related, { $0.related() }) else { return nil }
+            case 14: guard envelope(.trace, { $0.trace() }) else { return nil }
             case 15: dataStart = i; guard peek(UInt8(ascii: "{")), value(scan: true, depth: 1) else { return nil }
             default: return nil
             }
@@ -208,6 +170,27 @@ struct CanonicalLane {
         return CanonicalEvent(storage: out, jsonCount: jsonCount, idCount: idEnd - idStart, eventType: eventType, timestampNs: tsNs,
                               redacted: extHasRedaction || !found.isEmpty, partial: partial,
                               findings: found)
+    }
+
+    /// An envelope object (or array) at `i`, read by `read` — or stepped over when the memo holds
+    /// it, taking what reading it had left: the hostname's place, the pid, `partial`. Kept only
+    /// when reading it made no edit (a command line with a finding).
+    @inline(__always) mutating func envelope(_ kind: LaneMemo.Kind, _ read: (inout CanonicalLane) -> Bool) -> Bool {
+        let s = i, p = buf.baseAddress! + s
+        if let e = memo?.lookup(kind, p, buf.count - s) {
+            switch kind {
+            case .host: hostStart = s + e.a; hostEnd = s + e.b
+            case .process: pid = e.pid
+            case .confidence: partial = e.flag
+            default: break
+            }
+            i = s + e.count
+            return true
+        }
+        let before = edits.count
+        guard read(&self) else { return false }
+        if edits.count == before { memo?.store(kind, p, i - s, a: hostStart - s, b: hostEnd - s, pid: pid, flag: partial) }
+        return true
     }
 
     /// `host/pid` (or the host alone), as `ExportRecord(event:)` builds it.
