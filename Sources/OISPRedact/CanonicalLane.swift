@@ -698,7 +698,18 @@ struct CanonicalLane {
     }
 
     mutating func scanDecoded(_ bytes: UnsafeBufferPointer<UInt8>, _ r: (start: Int, end: Int, escaped: Bool), cmdline: Bool) -> Bool {
-        let found = sc.scan(bytes: bytes)
+        if sc.custom.isEmpty && !SecretScanner.mayHoldFinding(bytes) { return true }
+        // the same string redacted before (a secret in the history a conversation re-sends)
+        if let memo, r.end - r.start >= 8, let e = memo.finding(buf.baseAddress! + r.start, r.end - r.start) {
+            guard let p = cmdline ? "process.cmdline" : pathText(to: r.start - 1) else { return false }
+            for t in e.types {
+                if let k = counts.firstIndex(where: { $0.type == t }) { counts[k].count += 1 } else { counts.append((t, 1)) }
+            }
+            edits.append((r.start - 1, r.end - r.start + 2, e.replacement))
+            fields.append((p, e.characters, e.hash))
+            return true
+        }
+        let found = sc.scanWords(bytes)
         if found.isEmpty { return true }
         guard let p = cmdline ? "process.cmdline" : pathText(to: r.start - 1) else { return false }
         // the general path rebuilds the text as a String: where every finding starts and ends on
@@ -734,8 +745,12 @@ struct CanonicalLane {
             out.withUnsafeBytes { w.string(utf8: $0) }
             out = w.bytes
         }
+        let characters = CanonicalLane.characterCount(bytes), hash = redactor.hash(bytes: bytes)
         edits.append((r.start - 1, r.end - r.start + 2, out))
-        fields.append((p, CanonicalLane.characterCount(bytes), redactor.hash(bytes: bytes)))
+        fields.append((p, characters, hash))
+        if let memo, r.end - r.start >= 8 {
+            memo.keepFinding(buf.baseAddress! + r.start, r.end - r.start, replacement: out, types: found.map(\.type), characters: characters, hash: hash)
+        }
         return true
     }
 }

@@ -20,6 +20,11 @@ import Glibc
 /// reverse) and the depth it was read at (it serves only as deep or shallower, so the nesting
 /// limit holds).
 ///
+/// A string *with* findings is kept apart, with what redacting it gave (the replacement text,
+/// the finding types in order, its length in characters and keyed hash): the same secret in the
+/// conversation every later request re-sends is then spliced without a second scan and hash.
+/// Only its path is worked out again, where it now lies.
+///
 /// Each kind (and strings apart from objects and arrays) keeps a score: a hit adds 8, a miss
 /// takes 1. Where values do not repeat (a score below -16) the kind rests for 256 uses —
 /// neither looked up nor kept — and then tries again, so unique traffic pays almost nothing.
@@ -50,7 +55,8 @@ public final class LaneMemo {
     let hitCount: UnsafeMutablePointer<Int>
     /// Per slot (each kind, then value strings, then value objects and arrays): the score, and
     /// the uses left to rest.
-    static let slots = Kind.count + 2
+    static let slots = Kind.count + 3
+    static let findingSlot = Kind.count + 2
     let score: UnsafeMutablePointer<Int>
     let rest: UnsafeMutablePointer<Int>
 
@@ -68,9 +74,26 @@ public final class LaneMemo {
     /// word 0 when none) and the nanoseconds at the start of that hour.
     let hourKey: UnsafeMutablePointer<UInt64>
     let values: UnsafeMutablePointer<ValueEntry>
+
+    /// Strings with findings: `findingSets` sets of 2 entries, keyed by the raw bytes between
+    /// the quotes (escapes and all).
+    static let findingSets = 16, findingMaxBytes = 4096
+    struct FindingEntry {
+        var bytes: UnsafeMutablePointer<UInt8>? = nil
+        var capacity = 0, count = 0
+        /// The quoted JSON text that replaces the string.
+        var replacement: [UInt8] = []
+        var types: [String] = []
+        var characters = 0
+        var hash = ""
+    }
+    let findings: UnsafeMutablePointer<FindingEntry>
+    let findingNext: UnsafeMutablePointer<UInt8>
     let valueNext: UnsafeMutablePointer<UInt8>
-    /// Objects stepped over so far.
+    /// Values stepped over so far (strings with findings spliced from the memo included).
     public var hits: Int { hitCount.pointee }
+    /// Strings with findings spliced from the memo so far.
+    public var findingHits: Int { hitCount[1] }
 
     public init() {
         let n = LaneMemo.Kind.count * LaneMemo.ways
@@ -78,8 +101,8 @@ public final class LaneMemo {
         entries.initialize(from: (0..<n).map { _ in Entry(bytes: .allocate(capacity: LaneMemo.maxBytes)) }, count: n)
         next = .allocate(capacity: LaneMemo.Kind.count)
         next.initialize(repeating: 0, count: LaneMemo.Kind.count)
-        hitCount = .allocate(capacity: 1)
-        hitCount.initialize(to: 0)
+        hitCount = .allocate(capacity: 2)
+        hitCount.initialize(repeating: 0, count: 2)
         score = .allocate(capacity: LaneMemo.slots)
         score.initialize(repeating: 0, count: LaneMemo.slots)
         rest = .allocate(capacity: LaneMemo.slots)
@@ -88,6 +111,10 @@ public final class LaneMemo {
         values.initialize(repeating: ValueEntry(), count: LaneMemo.valueSets * LaneMemo.valueWays)
         hourKey = .allocate(capacity: 3)
         hourKey.initialize(repeating: 0, count: 3)
+        findings = .allocate(capacity: LaneMemo.findingSets * 2)
+        findings.initialize(repeating: FindingEntry(), count: LaneMemo.findingSets * 2)
+        findingNext = .allocate(capacity: LaneMemo.findingSets)
+        findingNext.initialize(repeating: 0, count: LaneMemo.findingSets)
         valueNext = .allocate(capacity: LaneMemo.valueSets)
         valueNext.initialize(repeating: 0, count: LaneMemo.valueSets)
     }
@@ -100,6 +127,9 @@ public final class LaneMemo {
         for k in 0..<(LaneMemo.valueSets * LaneMemo.valueWays) { values[k].bytes?.deallocate() }
         values.deinitialize(count: LaneMemo.valueSets * LaneMemo.valueWays); values.deallocate()
         valueNext.deallocate(); hourKey.deallocate()
+        for k in 0..<(LaneMemo.findingSets * 2) { findings[k].bytes?.deallocate() }
+        findings.deinitialize(count: LaneMemo.findingSets * 2); findings.deallocate()
+        findingNext.deallocate()
     }
 
     enum Kind: Int {
@@ -113,6 +143,7 @@ public final class LaneMemo {
             for k in 0..<(LaneMemo.Kind.count * LaneMemo.ways) { entries[k].count = 0 }
             for k in 0..<(LaneMemo.valueSets * LaneMemo.valueWays) { values[k].count = 0 }
             hourKey[0] = 0
+            for k in 0..<(LaneMemo.findingSets * 2) { findings[k].count = 0 }
             for k in 0..<LaneMemo.slots { score[k] = 0; rest[k] = 0 }
             owner = r
         }
@@ -218,6 +249,48 @@ public final class LaneMemo {
         values[w].count = count
         values[w].depth = depth
         values[w].scanned = scanned
+    }
+
+    @inline(__always) static func findingSet(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
+        let raw = UnsafeRawPointer(p)
+        var h = UInt64(n) &* 0x9E37_79B9_7F4A_7C15
+        h = (h ^ raw.loadUnaligned(as: UInt64.self)) &* 0xC2B2_AE3D_27D4_EB4F
+        h = (h ^ raw.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)) &* 0x1656_67B1_9E37_79F9
+        return Int(truncatingIfNeeded: h >> 60) // 16 sets
+    }
+
+    /// What redacting the string whose raw bytes (between the quotes) are `p[0..<n]` gave, when
+    /// it was kept. `n` ≥ 8.
+    func finding(_ p: UnsafePointer<UInt8>, _ n: Int) -> FindingEntry? {
+        guard resting(LaneMemo.findingSlot) == false else { return nil }
+        let base = LaneMemo.findingSet(p, n) * 2
+        for w in base..<(base + 2) where findings[w].count == n && memcmp(findings[w].bytes!, p, n) == 0 {
+            hit(LaneMemo.findingSlot)
+            hitCount[1] &+= 1
+            return findings[w]
+        }
+        missed(LaneMemo.findingSlot)
+        return nil
+    }
+
+    /// Keeps what redacting one string gave.
+    func keepFinding(_ p: UnsafePointer<UInt8>, _ n: Int, replacement: [UInt8], types: [String], characters: Int, hash: String) {
+        guard n >= 8, n <= LaneMemo.findingMaxBytes, rest[LaneMemo.findingSlot] == 0 else { return }
+        let set = LaneMemo.findingSet(p, n)
+        let w = set * 2 + Int(findingNext[set])
+        findingNext[set] ^= 1
+        if findings[w].capacity < n {
+            findings[w].bytes?.deallocate()
+            let cap = max(256, n.nextPowerOf2)
+            findings[w].bytes = .allocate(capacity: cap)
+            findings[w].capacity = cap
+        }
+        findings[w].bytes!.update(from: p, count: n)
+        findings[w].count = n
+        findings[w].replacement = replacement
+        findings[w].types = types
+        findings[w].characters = characters
+        findings[w].hash = hash
     }
 }
 

@@ -246,6 +246,46 @@ final class CanonicalLaneTests: XCTestCase {
         XCTAssertNil(CanonicalLaneTests.lane(deepLine, safe, memo: m))
     }
 
+    /// A string with findings seen before is spliced from the memo: the same bytes, fields
+    /// (path where it lies now, length, hash) and counts as redacting it again — at other paths,
+    /// escaped or not, in the command line, under an escaped key (declined either way), and
+    /// several in one event.
+    func testMemoOfStringsWithFindings() throws {
+        let r = try CanonicalLaneTests.redactor(.safe)
+        let memo = LaneMemo()
+        let key = RedactionTests.secret("api_key", 5), mail = RedactionTests.secret("email", 6)
+        let texts = ["please use \(key) and write to \(mail) today",
+                     "line one\nuse \(key)\t\"quoted\" — ünï",
+                     "only the mail \(mail) here, nothing else to see"]
+        var spliced = 0
+        for k in 0..<240 {
+            let text: JSONValue = .string(texts[k % texts.count])
+            let data: JSONObject
+            switch k % 5 {
+            case 0: data = ["messages": .array([["role": "user", "content": text]])]
+            case 1: data = ["note": text, "other": .string("x")]
+            case 2: data = ["a": ["b": .array([.int(1), .string("y"), ["c": text]])]]
+            case 3: data = ["we\"ird": ["c": text]] // an escaped key on the way: the general path spells it
+            default: data = ["first": text, "second": .array([text, text])]
+            }
+            let e = OISPEvent(eventType: "ai.request", host: .init(hostname: "h"),
+                              process: .init(pid: 7, ppid: 1, exe: "/bin/sh", name: "sh", cmdline: k % 4 == 0 ? "curl -H 'x: \(key)'" : "sh"),
+                              data: data)
+            let line = e.jsonBytes()
+            let before = memo.findingHits
+            let plain = CanonicalLaneTests.lane(line, r), memoised = CanonicalLaneTests.lane(line, r, memo: memo)
+            XCTAssertEqual(plain?.storage, memoised?.storage, String(decoding: line, as: UTF8.self))
+            XCTAssertEqual(plain?.findings.map(\.type), memoised?.findings.map(\.type))
+            XCTAssertEqual(plain?.findings.map(\.count), memoised?.findings.map(\.count))
+            if let m = memoised {
+                XCTAssertEqual(Array(m.json), CanonicalLaneTests.general(line, r)?.json.map { $0 })
+                XCTAssertFalse(String(decoding: m.json, as: UTF8.self).contains(key))
+                if memo.findingHits > before { spliced += 1 }
+            }
+        }
+        XCTAssertGreaterThan(spliced, 100)
+    }
+
     /// Where values stop repeating the memo rests, and it comes back when they repeat again.
     func testMemoRestsAndComesBack() throws {
         let r = try CanonicalLaneTests.redactor(.safe)
