@@ -112,6 +112,26 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(a, b, "same event (member order aside)")
     }
 
+    /// `replay` (its lane memos, one per worker share, and file order) writes byte for byte what
+    /// the general path writes for the same events: repeating envelopes, streamed chunks and
+    /// secrets, as `bench make-input` makes them.
+    func testReplayWritesWhatTheGeneralPathWrites() throws {
+        let dir = try TestSupport.tempDir("lanereplay")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = dir.appendingPathComponent("events.jsonl"), cfg = dir.appendingPathComponent("c.toml")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["bench", "make-input", "-o", f.path, "--count", "6000"]).status, 0)
+        try TestSupport.write("[redaction]\nmode = \"safe\"\nhash_salt = \"bench\"\n", to: cfg) // the salt `bench pipeline` uses
+        let viaReplay = dir.appendingPathComponent("replay.jsonl"), viaTree = dir.appendingPathComponent("tree.jsonl")
+        let r = try TestSupport.run(TestSupport.oisp, ["replay", "-c", cfg.path, "--input", f.path, "--output", viaReplay.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let g = try TestSupport.run(TestSupport.sensor, ["bench", "pipeline", "-i", f.path, "--general", "--output", viaTree.path])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        let a = try Data(contentsOf: viaReplay), b = try Data(contentsOf: viaTree)
+        XCTAssertEqual(TestSupport.lines(viaReplay).count, 6000)
+        XCTAssertTrue(a == b, "replay and the general path differ")
+        XCTAssertTrue(String(decoding: a, as: UTF8.self).contains("[REDACTED:api_key]"))
+    }
+
     func testJSONLOutputAppends() throws {
         let dir = try TestSupport.tempDir("append")
         defer { try? FileManager.default.removeItem(at: dir) }
