@@ -41,7 +41,16 @@ extension Redactor {
         guard mode != .minimal, line.count > 2 else { return nil }
         memo?.bind(ObjectIdentifier(self))
         var lane = CanonicalLane(buf: line, redactor: self, scanner: mode == .full ? headerOnly : scanner, scanCmdline: mode != .full, memo: memo)
-        return lane.run()
+        if let e = lane.run() { return e }
+        // Many JSON writers put spaces after `:` and `,` (Python's json.dumps, jq, pretty
+        // printers): when whitespace between tokens is all that differs, read the compact form —
+        // the general path would write exactly that.
+        let compact = [UInt8](unsafeUninitializedCapacity: line.count) { out, n in n = CanonicalLane.compact(line, into: out.baseAddress!) }
+        guard compact.count < line.count else { return nil }
+        return compact.withUnsafeBufferPointer {
+            var again = CanonicalLane(buf: $0, redactor: self, scanner: mode == .full ? headerOnly : scanner, scanCmdline: mode != .full, memo: memo)
+            return again.run()
+        }
     }
 }
 
@@ -191,6 +200,53 @@ struct CanonicalLane {
         guard read(&self) else { return false }
         if edits.count == before { memo?.store(kind, p, i - s, a: hostStart - s, b: hostEnd - s, pid: pid, flag: partial) }
         return true
+    }
+
+    /// Copies `s` to `d` without the whitespace between tokens that a parser ignores, and returns
+    /// the length written. Whitespace is dropped only at the ends and next to `{ } [ ] : , "`, so
+    /// tokens never merge: `[1 2]` stays invalid (a space between two scalars is kept and the
+    /// lane then declines). Strings are copied as they are, escapes included.
+    static func compact(_ s: UnsafeBufferPointer<UInt8>, into d: UnsafeMutablePointer<UInt8>) -> Int {
+        let n = s.count
+        guard n > 0 else { return 0 }
+        let base = s.baseAddress!
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+        func isMark(_ c: UInt8) -> Bool {
+            c == 0x7B || c == 0x7D || c == 0x5B || c == 0x5D || c == 0x3A || c == 0x2C || c == 0x22
+        }
+        var j = 0, k = 0
+        var last: UInt8 = 0 // the last byte written outside a string; 0 at the start
+        while k < n {
+            let c = base[k]
+            if c == 0x22 { // a string: find its closing quote (eight bytes at a time between escapes), copy it whole
+                var e = k + 1
+                while e < n {
+                    while e + 8 <= n {
+                        let hit = Bytes8.equal(Bytes8.load(base + e), 0x22) | Bytes8.equal(Bytes8.load(base + e), 0x5C)
+                        if hit != 0 { e += hit.trailingZeroBitCount >> 3; break }
+                        e += 8
+                    }
+                    guard e < n else { break }
+                    if base[e] == 0x22 { e += 1; break }
+                    e += base[e] == 0x5C ? 2 : 1
+                }
+                e = min(e, n)
+                (d + j).update(from: base + k, count: e - k); j += e - k; k = e
+                last = 0x22
+                continue
+            }
+            if isSpace(c) {
+                var e = k
+                while e < n && isSpace(base[e]) { e += 1 }
+                if last == 0 || e == n || isMark(last) || isMark(base[e]) { k = e; continue }
+                (d + j).update(from: base + k, count: e - k); j += e - k; k = e
+                last = 0x20
+                continue
+            }
+            d[j] = c; j += 1; k += 1
+            last = c
+        }
+        return j
     }
 
     /// `host/pid` (or the host alone), as `ExportRecord(event:)` builds it.

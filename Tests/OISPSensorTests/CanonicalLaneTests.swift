@@ -149,9 +149,11 @@ final class CanonicalLaneTests: XCTestCase {
         let r = try CanonicalLaneTests.redactor(.safe)
         let base = #"{"oisp_version":"0.1","event_id":"01J0000000000000000000000A","event_type":"ai.request","ts":"2025-12-22T14:30:16.345678Z","source":{"collector":"oisp-sensor"},"data":{"x":1}}"#
         XCTAssertNotNil(CanonicalLaneTests.lane(Array(base.utf8), r))
+        // whitespace between tokens is read as the compact form (see testWhitespaceBetweenTokens)
+        for spaced in [base.replacingOccurrences(of: #""data":"#, with: #""data" :"#), base + " "] {
+            XCTAssertEqual(CanonicalLaneTests.lane(Array(spaced.utf8), r)?.json.map { $0 }, Array(base.utf8))
+        }
         let variants = [
-            base.replacingOccurrences(of: #""data":"#, with: #""data" :"#),                        // whitespace
-            base.replacingOccurrences(of: #","x":1"#, with: #","x":1"#) + " ",                      // trailing space
             base.replacingOccurrences(of: #""oisp_version":"0.1","event_id""#, with: #""event_id""#)
                 .replacingOccurrences(of: #""ai.request","#, with: #""ai.request","oisp_version":"0.1","#), // order
             base.replacingOccurrences(of: #""source""#, with: #""vendor":1,"source""#),               // unknown key
@@ -337,13 +339,62 @@ final class CanonicalLaneTests: XCTestCase {
         XCTAssertGreaterThan(declined, 500)
     }
 
+    /// Whitespace between tokens (as Python's json.dumps, jq or a pretty printer put it) is read
+    /// as the compact form the general path writes; whitespace that would join two tokens, or
+    /// that sits inside a string, is never removed.
+    func testWhitespaceBetweenTokens() throws {
+        let r = try CanonicalLaneTests.redactor(.safe)
+        let lines = CanonicalLaneTests.corpus(300).map { $0.jsonBytes() }
+        var rng = SplitMix(seed: 11)
+        let spaces: [[UInt8]] = [[0x20], [0x20, 0x20], [0x09], [0x20, 0x09, 0x20], [0x0D, 0x0A, 0x20]]
+        var taken = 0
+        for line in lines {
+            guard let want = CanonicalLaneTests.general(line, r) else { continue }
+            // whitespace after every `:` and `,` outside strings (json.dumps' default), plus random
+            // runs before or after structural marks
+            var spaced: [UInt8] = [], inString = false, escaped = false
+            for c in line {
+                if inString {
+                    spaced.append(c)
+                    if escaped { escaped = false } else if c == 0x5C { escaped = true } else if c == 0x22 { inString = false }
+                    continue
+                }
+                if c == 0x22 { inString = true }
+                if (c == 0x7B || c == 0x5B || c == 0x7D || c == 0x5D) && rng.next() % 4 == 0 { spaced += spaces[Int(rng.next() % 5)] }
+                spaced.append(c)
+                if c == 0x3A || c == 0x2C { spaced += spaces[Int(rng.next() % 5)] }
+            }
+            if rng.next() % 3 == 0 { spaced = spaces[0] + spaced + spaces[2] }
+            let got = CanonicalLaneTests.lane(spaced, r), direct = CanonicalLaneTests.lane(line, r)
+            XCTAssertEqual(got == nil, direct == nil, String(decoding: spaced, as: UTF8.self))
+            if let got {
+                taken += 1
+                XCTAssertEqual(Array(got.json), Array(want.json))
+                XCTAssertEqual(CanonicalLaneTests.general(spaced, r)?.json, want.json)
+            }
+        }
+        XCTAssertGreaterThan(taken, 250)
+        // whitespace that would join tokens is kept, so the line stays what it was: rejected
+        let base = #"{"oisp_version":"0.1","event_id":"01J0000000000000000000000A","event_type":"ai.request","ts":"2025-12-22T14:30:16.345678Z","source":{"collector":"oisp-sensor"},"data":{"x":X}}"#
+        for bad in ["[1 2]", "- 1", "1 .5", "1 e5", "tr ue", "1.5 e3", "\"a\" \"b\"", "[\"a\" 1]", "{\"k\" 1}", "nu ll"] {
+            let l = Array(base.replacingOccurrences(of: "X", with: bad).utf8)
+            XCTAssertNil(CanonicalLaneTests.general(l, r), bad)
+            XCTAssertNil(CanonicalLaneTests.lane(l, r), bad)
+        }
+        // inside a string, whitespace is content
+        let inner = Array(base.replacingOccurrences(of: "X", with: "\"a , b : [ c ]  \\t\"").utf8)
+        let spacedInner = Array(base.replacingOccurrences(of: "X", with: " \"a , b : [ c ]  \\t\" ").replacingOccurrences(of: "\",\"", with: "\", \"").utf8)
+        XCTAssertEqual(CanonicalLaneTests.lane(spacedInner, r)?.json.map { $0 }, CanonicalLaneTests.general(inner, r)?.json.map { $0 })
+        XCTAssertEqual(CanonicalLaneTests.lane(spacedInner, r)?.json.map { $0 }, CanonicalLaneTests.general(spacedInner, r)?.json.map { $0 })
+    }
+
     /// Random byte edits of canonical lines: whenever the lane accepts, the general path accepts
     /// too and writes the same bytes.
     func testMutatedLinesNeverDiverge() throws {
         let r = try CanonicalLaneTests.redactor(.safe)
         let lines = CanonicalLaneTests.corpus(60).map { $0.jsonBytes() }
         var rng = SplitMix(seed: 99)
-        let alphabet: [UInt8] = Array(#"{}[]:,"\ 0123456789.-eEtrufalsn/abcu"#.utf8) + [0x00, 0x1F, 0x7F, 0xC3, 0xA9, 0xFF, 0xED, 0xA0]
+        let alphabet: [UInt8] = Array(#"{}[]:,"\ 0123456789.-eEtrufalsn/abcu"#.utf8) + [0x00, 0x1F, 0x7F, 0xC3, 0xA9, 0xFF, 0xED, 0xA0, 0x20, 0x09, 0x0A, 0x0D, 0x20]
         var accepted = 0
         let memo = LaneMemo() // every other line through a memo that has seen the unmutated objects
         for k in 0..<20_000 {
