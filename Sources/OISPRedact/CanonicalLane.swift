@@ -81,14 +81,15 @@ struct CanonicalLane {
     var hostStart = 0, hostEnd = 0
     var tsNs: Int64 = 0
     var extHasRedaction = false, partial = false
-    var extInsertAt = -1
+    var extInsertAt = -1, sourceInsertAt = -1
 
     init(buf: UnsafeBufferPointer<UInt8>, redactor: Redactor, scanner: SecretScanner, scanCmdline: Bool, memo: LaneMemo?) {
         self.buf = buf; self.redactor = redactor; self.sc = scanner; self.scanCmdline = scanCmdline; self.memo = memo
     }
 
     // Envelope members in the writer's order; bit masks of the required ones.
-    static let topRequired: UInt32 = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 9 | 1 << 15
+    static let topRequired: UInt32 = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 3 | 1 << 15
+    static let defaultSource = Array(#""source":{"collector":"oisp-sensor"},"#.utf8)
     static let processInts: UInt32 = 1 << 0 | 1 << 1 | 1 << 6 | 1 << 7
 
     /// Read once per event: every key list the lane compares against (one global access, no
@@ -106,6 +107,7 @@ struct CanonicalLane {
             if k < 0 { break }
             seen |= 1 << UInt32(k)
             if k >= 13 && extInsertAt < 0 { extInsertAt = keyStart }
+            if k >= 10 && sourceInsertAt < 0 { sourceInsertAt = keyStart }
             switch k {
             case 0: guard string() != nil else { return nil }
             case 1: guard let r = string(), !r.escaped else { return nil }; idStart = r.start; idEnd = r.end
@@ -128,6 +130,9 @@ struct CanonicalLane {
             }
         }
         guard i == buf.count, seen & CanonicalLane.topRequired == CanonicalLane.topRequired else { return nil }
+        // no `source`: the general path writes its default where it belongs (before a later key:
+        // `data` always follows), and ahead of an `ext` inserted at the same place
+        if seen & (1 << 9) == 0 { edits.append((sourceInsertAt, 0, CanonicalLane.defaultSource)) }
         let found = counts.count > 1 ? counts.sorted { $0.type < $1.type } : counts
         if !found.isEmpty {
             if seen & (1 << 12) != 0 { return nil } // merging into an existing ext: general path
@@ -166,7 +171,8 @@ struct CanonicalLane {
         } else {
             out.reserveCapacity(buf.count + 256 + tail)
             var pos = 0
-            for e in edits.sorted(by: { $0.at < $1.at }) {
+            // by place; two insertions at one place keep the order they were made in
+            for (_, e) in edits.enumerated().sorted(by: { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }) {
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[pos..<e.at]))
                 out.append(contentsOf: e.bytes)
                 pos = e.at + e.remove

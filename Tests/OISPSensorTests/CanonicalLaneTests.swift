@@ -149,6 +149,18 @@ final class CanonicalLaneTests: XCTestCase {
         let r = try CanonicalLaneTests.redactor(.safe)
         let base = #"{"oisp_version":"0.1","event_id":"01J0000000000000000000000A","event_type":"ai.request","ts":"2025-12-22T14:30:16.345678Z","source":{"collector":"oisp-sensor"},"data":{"x":1}}"#
         XCTAssertNotNil(CanonicalLaneTests.lane(Array(base.utf8), r))
+        // no source: the general path's default is written in its place (before an ext the lane
+        // adds there too)
+        let noSource = base.replacingOccurrences(of: #","source":{"collector":"oisp-sensor"}"#, with: "")
+        XCTAssertEqual(CanonicalLaneTests.lane(Array(noSource.utf8), r)?.json.map { $0 }, Array(base.utf8))
+        let key = RedactionTests.secret("api_key", 1)
+        for tail in [#","data":{"x":"use \#(key)"}}"#, #","related_events":[{"event_id":"01J0000000000000000000000B","relationship":"parent"}],"data":{"x":"use \#(key)"}}"#,
+                     #","confidence":{"level":"high","completeness":"full","reasons":[]},"data":{"x":"\#(key)"}}"#] {
+            let l = Array(noSource.replacingOccurrences(of: #","data":{"x":1}}"#, with: tail).utf8)
+            let want = try XCTUnwrap(CanonicalLaneTests.general(l, r))
+            let got = try XCTUnwrap(CanonicalLaneTests.lane(l, r), String(decoding: l, as: UTF8.self))
+            XCTAssertEqual(String(decoding: got.json, as: UTF8.self), String(decoding: want.json, as: UTF8.self))
+        }
         // whitespace between tokens is read as the compact form (see testWhitespaceBetweenTokens)
         for spaced in [base.replacingOccurrences(of: #""data":"#, with: #""data" :"#), base + " "] {
             XCTAssertEqual(CanonicalLaneTests.lane(Array(spaced.utf8), r)?.json.map { $0 }, Array(base.utf8))
@@ -165,7 +177,6 @@ final class CanonicalLaneTests: XCTestCase {
             base.replacingOccurrences(of: "T14:30:16.345678Z", with: "T16:30:16.345678+02:00"),      // offset
             base.replacingOccurrences(of: "2025-12-22", with: "2025-02-30"),                       // no such day: normalised
             base.replacingOccurrences(of: "14:30:16", with: "14:30:60"),                           // leap second: normalised
-            base.replacingOccurrences(of: #","source":{"collector":"oisp-sensor"}"#, with: ""),     // default filled in
             base.replacingOccurrences(of: #"{"collector":"oisp-sensor"}"#, with: #"{"collector":null}"#),
         ]
         for v in variants {
