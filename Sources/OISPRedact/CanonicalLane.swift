@@ -75,6 +75,10 @@ struct CanonicalLane {
     /// so no path is kept while scanning).
     var dataStart = -1
     var scratch: [UInt8] = []
+    /// Set around reading a free-form string *value*: escapes the writer would spell otherwise
+    /// (`\u00e9`, `\/`, `\u0041`, a surrogate pair) are accepted, and `needsRecode` says the
+    /// string must be written again in the writer's form. Keys and envelope strings never are.
+    var allowRecode = false, needsRecode = false
 
     var eventType = "", pid: Int64?
     var idStart = 0, idEnd = 0
@@ -320,14 +324,25 @@ struct CanonicalLane {
                 switch base[j + 1] {
                 case 0x22, 0x5C, UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"), UInt8(ascii: "b"), UInt8(ascii: "f"): j += 2
                 case UInt8(ascii: "u"):
-                    // only control characters without a short form, as \u00xx with lowercase hex
-                    guard j + 5 < n, base[j + 2] == 0x30, base[j + 3] == 0x30, base[j + 4] == 0x30 || base[j + 4] == 0x31 else { return nil }
-                    let h = base[j + 5]
-                    let v: UInt8
-                    if h >= 0x30 && h <= 0x39 { v = h - 0x30 } else if h >= 0x61 && h <= 0x66 { v = h - 0x61 + 10 } else { return nil }
-                    let code = (base[j + 4] - 0x30) << 4 | v
-                    if code == 0x08 || code == 0x09 || code == 0x0A || code == 0x0C || code == 0x0D { return nil }
-                    j += 6
+                    // the writer's form: only control characters without a short form, as \u00xx
+                    // with lowercase hex; any other valid \uXXXX only where a value may be recoded
+                    guard j + 5 < n, let code = CanonicalLane.hex4(base + j + 2) else { return nil }
+                    let lower = (j + 2..<(j + 6)).allSatisfy { base[$0] < 0x41 || base[$0] > 0x46 }
+                    if code < 0x20 && lower && code != 0x08 && code != 0x09 && code != 0x0A && code != 0x0C && code != 0x0D { j += 6; break }
+                    guard allowRecode else { return nil }
+                    if code >= 0xD800 && code < 0xDC00 { // a high surrogate: a low one must follow
+                        guard j + 11 < n, base[j + 6] == 0x5C, base[j + 7] == UInt8(ascii: "u"),
+                              let low = CanonicalLane.hex4(base + j + 8), low >= 0xDC00 && low < 0xE000 else { return nil }
+                        j += 12
+                    } else {
+                        guard code < 0xDC00 || code >= 0xE000 else { return nil }
+                        j += 6
+                    }
+                    needsRecode = true
+                case UInt8(ascii: "/"):
+                    guard allowRecode else { return nil }
+                    needsRecode = true
+                    j += 2
                 default: return nil
                 }
                 continue
@@ -341,6 +356,18 @@ struct CanonicalLane {
             j += 1
         }
         return nil
+    }
+
+    /// Four hex digits (either case) at `p`, or nil.
+    static func hex4(_ p: UnsafePointer<UInt8>) -> UInt32? {
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            let h = p[k]
+            let d: UInt8
+            if h >= 0x30 && h <= 0x39 { d = h - 0x30 } else if h >= 0x61 && h <= 0x66 { d = h - 0x61 + 10 } else if h >= 0x41 && h <= 0x46 { d = h - 0x41 + 10 } else { return nil }
+            v = v << 4 | UInt32(d)
+        }
+        return v
     }
 
     /// Validates one multi-byte UTF-8 sequence at `i` (RFC 3629 ranges) and steps over it.
@@ -636,7 +663,11 @@ struct CanonicalLane {
                 return true
             }
         case UInt8(ascii: "\""):
-            guard let r = string() else { return false }
+            allowRecode = true; needsRecode = false
+            let read = string()
+            allowRecode = false
+            guard let r = read else { return false }
+            if needsRecode { return scanString(r, cmdline: false, rewrite: true, scan: scan) }
             return !scan || r.end == r.start || scanString(r, cmdline: false)
         case UInt8(ascii: "t"): return literal("true")
         case UInt8(ascii: "f"): return literal("false")
@@ -725,9 +756,11 @@ struct CanonicalLane {
     /// Scans one string value; findings become an edit (the redacted text, escaped as the writer
     /// escapes) plus a `fields` entry. False when the general path must take over (a finding
     /// under a key that was escaped, whose path text this lane does not rebuild).
-    mutating func scanString(_ r: (start: Int, end: Int, escaped: Bool), cmdline: Bool) -> Bool {
+    /// `rewrite`: the string holds escapes the writer spells otherwise, so it is written again in
+    /// the writer's form even without a finding (and scanned only when `scan`).
+    mutating func scanString(_ r: (start: Int, end: Int, escaped: Bool), cmdline: Bool, rewrite: Bool = false, scan: Bool = true) -> Bool {
         if !r.escaped { return scanDecoded(UnsafeBufferPointer(rebasing: buf[r.start..<r.end]), r, cmdline: cmdline) }
-        // decode first: canonical escapes stand for one byte each (\n, \", \u00xx …)
+        // decode first (validated already: see string())
         scratch.removeAll(keepingCapacity: true)
         var k = r.start
         while k < r.end {
@@ -740,12 +773,30 @@ struct CanonicalLane {
             case UInt8(ascii: "t"): scratch.append(0x09); k += 2
             case UInt8(ascii: "b"): scratch.append(0x08); k += 2
             case UInt8(ascii: "f"): scratch.append(0x0C); k += 2
-            case UInt8(ascii: "u"): scratch.append((buf[k + 4] - 0x30) << 4 | (buf[k + 5] >= 0x61 ? buf[k + 5] - 0x61 + 10 : buf[k + 5] - 0x30)); k += 6
+            case UInt8(ascii: "u"):
+                var code = CanonicalLane.hex4(buf.baseAddress! + k + 2)!
+                k += 6
+                if code >= 0xD800 && code < 0xDC00 { // the low half follows (checked by string())
+                    code = 0x10000 + ((code - 0xD800) << 10) + (CanonicalLane.hex4(buf.baseAddress! + k + 2)! - 0xDC00)
+                    k += 6
+                }
+                scratch.append(contentsOf: UTF8.encode(Unicode.Scalar(code)!)!)
             default: scratch.append(e); k += 2
             }
         }
         let decoded = scratch
-        return decoded.withUnsafeBufferPointer { scanDecoded($0, r, cmdline: cmdline) }
+        return decoded.withUnsafeBufferPointer { d in
+            guard scan else { return rewriteCanonical(d, r) }
+            return scanDecoded(d, r, cmdline: cmdline, rewrite: rewrite)
+        }
+    }
+
+    /// Replaces the string at `r` with `bytes` as the writer writes a string.
+    mutating func rewriteCanonical(_ bytes: UnsafeBufferPointer<UInt8>, _ r: (start: Int, end: Int, escaped: Bool)) -> Bool {
+        var w = JSONWriter(capacity: bytes.count + 8)
+        w.string(utf8: UnsafeRawBufferPointer(bytes))
+        edits.append((r.start - 1, r.end - r.start + 2, w.bytes))
+        return true
     }
 
     /// The character count of the text whose UTF-8 is `bytes`: ASCII without a CR LF pair (one
@@ -759,8 +810,8 @@ struct CanonicalLane {
         return bytes.count
     }
 
-    mutating func scanDecoded(_ bytes: UnsafeBufferPointer<UInt8>, _ r: (start: Int, end: Int, escaped: Bool), cmdline: Bool) -> Bool {
-        if sc.custom.isEmpty && !SecretScanner.mayHoldFinding(bytes) { return true }
+    mutating func scanDecoded(_ bytes: UnsafeBufferPointer<UInt8>, _ r: (start: Int, end: Int, escaped: Bool), cmdline: Bool, rewrite: Bool = false) -> Bool {
+        if sc.custom.isEmpty && !SecretScanner.mayHoldFinding(bytes) { return rewrite ? rewriteCanonical(bytes, r) : true }
         // the same string redacted before (a secret in the history a conversation re-sends)
         if let memo, r.end - r.start >= 8, let e = memo.finding(buf.baseAddress! + r.start, r.end - r.start) {
             guard let p = cmdline ? "process.cmdline" : pathText(to: r.start - 1) else { return false }
@@ -772,7 +823,7 @@ struct CanonicalLane {
             return true
         }
         let found = sc.scanWords(bytes)
-        if found.isEmpty { return true }
+        if found.isEmpty { return rewrite ? rewriteCanonical(bytes, r) : true }
         guard let p = cmdline ? "process.cmdline" : pathText(to: r.start - 1) else { return false }
         // the general path rebuilds the text as a String: where every finding starts and ends on
         // a character boundary (always, for the ASCII patterns), the same text is these bytes

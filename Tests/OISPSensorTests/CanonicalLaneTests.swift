@@ -161,6 +161,11 @@ final class CanonicalLaneTests: XCTestCase {
             let got = try XCTUnwrap(CanonicalLaneTests.lane(l, r), String(decoding: l, as: UTF8.self))
             XCTAssertEqual(String(decoding: got.json, as: UTF8.self), String(decoding: want.json, as: UTF8.self))
         }
+        // a value's escapes in another form are written again (see testEscapedValuesAreWrittenInTheWritersForm)
+        for (v, w) in [(#""a\/b""#, #""a/b""#), (#""\u0041""#, #""A""#)] {
+            XCTAssertEqual(CanonicalLaneTests.lane(Array(base.replacingOccurrences(of: "1}}", with: v + "}}").utf8), r)?.json.map { $0 },
+                           Array(base.replacingOccurrences(of: "1}}", with: w + "}}").utf8))
+        }
         // whitespace between tokens is read as the compact form (see testWhitespaceBetweenTokens)
         for spaced in [base.replacingOccurrences(of: #""data":"#, with: #""data" :"#), base + " "] {
             XCTAssertEqual(CanonicalLaneTests.lane(Array(spaced.utf8), r)?.json.map { $0 }, Array(base.utf8))
@@ -170,8 +175,7 @@ final class CanonicalLaneTests: XCTestCase {
                 .replacingOccurrences(of: #""ai.request","#, with: #""ai.request","oisp_version":"0.1","#), // order
             base.replacingOccurrences(of: #""source""#, with: #""vendor":1,"source""#),               // unknown key
             base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":1e2}"#),                         // number form
-            base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":"a\/b"}"#),                      // escape form
-            base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":"\u0041"}"#),                    // escape form
+            base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"a\/b":1}"#),                      // escape form in a key
             base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":-0}"#),                          // -0
             base.replacingOccurrences(of: "345678Z", with: "345678123Z"),                          // ns precision
             base.replacingOccurrences(of: "T14:30:16.345678Z", with: "T16:30:16.345678+02:00"),      // offset
@@ -397,6 +401,82 @@ final class CanonicalLaneTests: XCTestCase {
         let spacedInner = Array(base.replacingOccurrences(of: "X", with: " \"a , b : [ c ]  \\t\" ").replacingOccurrences(of: "\",\"", with: "\", \"").utf8)
         XCTAssertEqual(CanonicalLaneTests.lane(spacedInner, r)?.json.map { $0 }, CanonicalLaneTests.general(inner, r)?.json.map { $0 })
         XCTAssertEqual(CanonicalLaneTests.lane(spacedInner, r)?.json.map { $0 }, CanonicalLaneTests.general(spacedInner, r)?.json.map { $0 })
+    }
+
+    /// `s` as a JSON string the way Python's json.dumps writes it by default (`\uXXXX` for all
+    /// non-ASCII, surrogate pairs above U+FFFF), with `/` as `\/` and upper-case hex now and then.
+    static func asciiEscaped(_ s: String, upper: Bool) -> String {
+        var o = "\""
+        func hex(_ v: UInt32) -> String { let h = String(v, radix: 16, uppercase: upper); return "\\u" + String(repeating: "0", count: 4 - h.count) + h }
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": o += "\\\""
+            case "\\": o += "\\\\"
+            case "\n": o += "\\n"
+            case "\r": o += "\\r"
+            case "\t": o += "\\t"
+            case "/": o += "\\/"
+            default:
+                if u.value < 0x20 { o += hex(u.value) } else if u.value < 0x80 { o.unicodeScalars.append(u) } else if u.value < 0x10000 { o += hex(u.value) } else {
+                    let v = u.value - 0x10000
+                    o += hex(0xD800 + (v >> 10)) + hex(0xDC00 + (v & 0x3FF))
+                }
+            }
+        }
+        return o + "\""
+    }
+
+    /// String values written with escapes the writer spells otherwise (`\u00e9`, `\/`, `\u0041`,
+    /// surrogate pairs — Python's default) are written again in the writer's form, scanned first
+    /// where strings are scanned: the same bytes as the general path. Keys and envelope strings so
+    /// written, and lone surrogates, are left to the general path.
+    func testEscapedValuesAreWrittenInTheWritersForm() throws {
+        for mode in [SensorConfig.Redaction.Mode.safe, .full] {
+            let r = try CanonicalLaneTests.redactor(mode)
+            let memo = LaneMemo()
+            var taken = 0
+            for (i, e) in CanonicalLaneTests.corpus(240).enumerated() {
+                var line = String(decoding: e.jsonBytes(), as: UTF8.self)
+                let key = RedactionTests.secret("api_key", i)
+                let texts = ["Olá — ünïcödé ✓ 🚀 \(i)", "a/b/c \u{1} \u{2028} key \(key) ok", "ключ 🔑 \(key)"]
+                var data: JSONObject = ["note": .string(texts[i % 3]), "deep": ["list": .array([.string(texts[(i + 1) % 3]), .int(Int64(i))])],
+                                        "provider": .string("prov/ider ✓")]
+                if i % 4 == 0 { data["tail"] = .string(texts[(i + 2) % 3]) }
+                var ev = e
+                ev.data = data
+                line = String(decoding: ev.jsonBytes(), as: UTF8.self)
+                for t in texts + ["prov/ider ✓"] {
+                    line = line.replacingOccurrences(of: String(decoding: JSONValue.string(t).jsonBytes(), as: UTF8.self),
+                                                     with: CanonicalLaneTests.asciiEscaped(t, upper: i % 2 == 0))
+                }
+                let l = Array(line.utf8)
+                XCTAssertTrue(line.contains("\\u"), line)
+                let want = try XCTUnwrap(CanonicalLaneTests.general(l, r))
+                let got = CanonicalLaneTests.lane(l, r, memo: i % 2 == 0 ? memo : nil)
+                if e.ext == nil { XCTAssertNotNil(got, line) }
+                guard let got else { continue }
+                taken += 1
+                XCTAssertEqual(String(decoding: got.json, as: UTF8.self), String(decoding: want.json, as: UTF8.self))
+                XCTAssertEqual((got.redacted ? 2 : 0) | (got.partial ? 1 : 0), want.flags)
+                if mode == .safe { XCTAssertFalse(String(decoding: got.json, as: UTF8.self).contains(key)) }
+            }
+            XCTAssertGreaterThan(taken, 200)
+        }
+        let r = try CanonicalLaneTests.redactor(.safe)
+        let base = #"{"oisp_version":"0.1","event_id":"01J0000000000000000000000A","event_type":"ai.request","ts":"2025-12-22T14:30:16.345678Z","host":{"hostname":"H"},"source":{"collector":"oisp-sensor"},"data":D}"#
+        for (host, data, lane) in [("n\\u006fde", #"{"x":1}"#, false),              // an envelope string
+                                   ("node", #"{"k\u0065y":1}"#, false),             // a key
+                                   ("node", #"{"x":"\ud800 lone"}"#, false),        // a lone high surrogate
+                                   ("node", #"{"x":"\udc00"}"#, false),             // a lone low surrogate
+                                   ("node", #"{"x":"\ud83d\u0041"}"#, false),      // a high one without its low half
+                                   ("node", #"{"x":"\u00E9\/\ud83d\ude80"}"#, true)] {
+            let l = Array(base.replacingOccurrences(of: "H", with: host).replacingOccurrences(of: "D", with: data).utf8)
+            let want = CanonicalLaneTests.general(l, r)
+            XCTAssertNotNil(want, data)
+            let got = CanonicalLaneTests.lane(l, r)
+            XCTAssertEqual(got != nil, lane, "\(host) \(data)")
+            if let got { XCTAssertEqual(got.json, want?.json) }
+        }
     }
 
     /// Random byte edits of canonical lines: whenever the lane accepts, the general path accepts
