@@ -438,13 +438,29 @@ struct CanonicalLane {
         return true
     }
 
-    /// `ts` exactly as the writer prints it (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, a real calendar
-    /// date, no leap second). `Timestamp.parse` checks the digits and ranges; what it accepts
-    /// but the writer would print differently (other separators or precision, an offset, a day
-    /// or second that `timegm` normalises, years before 1970) is refused here.
+    /// `ts`: as the writer prints it (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, a real calendar date, no
+    /// leap second) it is taken as it is; any other text `Timestamp.parse` accepts is replaced by
+    /// what the writer prints for the same instant, as the general path does. Years before 1970
+    /// (and escaped text) are left to the general path.
     mutating func timestamp() -> Bool {
-        guard let r = string(), !r.escaped, r.end - r.start == 27 else { return false }
+        guard let r = string(), !r.escaped else { return false }
         let u = UnsafeBufferPointer(rebasing: buf[r.start..<r.end])
+        if u.count == 27 && canonicalTimestamp(u) { return true }
+        // Another form the general path reads (an offset such as `+00:00`, other precision, a
+        // space or lower-case separator, a day or second past the end that carries over): the
+        // same parse, then the text the writer would print in its place.
+        guard let ns = Timestamp.parse(rfc3339: u), ns >= 0 else { return false }
+        var text: [UInt8] = [0x22]
+        text.reserveCapacity(29)
+        Timestamp(nanoseconds: ns).writeRFC3339(into: &text)
+        text.append(0x22)
+        if !text[1..<(text.count - 1)].elementsEqual(u) { edits.append((r.start - 1, r.end - r.start + 2, text)) }
+        tsNs = ns
+        return true
+    }
+
+    /// `u` (27 bytes) is a timestamp exactly as the writer prints it; `tsNs` is then set.
+    mutating func canonicalTimestamp(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
         // the same date and hour as a timestamp read before: only minutes, seconds and fraction
         if let memo, let base = memo.hour(u.baseAddress!) {
             func digit(_ k: Int) -> Int64? { u[k] >= 48 && u[k] <= 57 ? Int64(u[k] - 48) : nil }
