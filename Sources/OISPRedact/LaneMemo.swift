@@ -239,16 +239,20 @@ public final class LaneMemo {
         let set = LaneMemo.valueSet(p)
         let w = set * LaneMemo.valueWays + Int(valueNext[set])
         valueNext[set] = UInt8((Int(valueNext[set]) + 1) % LaneMemo.valueWays)
-        if values[w].capacity < count {
-            values[w].bytes?.deallocate()
-            let cap = max(256, count.nextPowerOf2)
-            values[w].bytes = .allocate(capacity: cap)
-            values[w].capacity = cap
-        }
-        values[w].bytes!.update(from: p, count: count)
+        LaneMemo.copy(p, count, into: &values[w].bytes, capacity: &values[w].capacity)
         values[w].count = count
         values[w].depth = depth
         values[w].scanned = scanned
+    }
+
+    /// Copies `p[0..<n]` into a kept buffer, which grows (to a power of two, 256 at least) when short.
+    static func copy(_ p: UnsafePointer<UInt8>, _ n: Int, into bytes: inout UnsafeMutablePointer<UInt8>?, capacity: inout Int) {
+        if capacity < n {
+            bytes?.deallocate()
+            capacity = max(256, n.nextPowerOf2)
+            bytes = .allocate(capacity: capacity)
+        }
+        bytes!.update(from: p, count: n)
     }
 
     @inline(__always) static func findingSet(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
@@ -279,13 +283,7 @@ public final class LaneMemo {
         let set = LaneMemo.findingSet(p, n)
         let w = set * 2 + Int(findingNext[set])
         findingNext[set] ^= 1
-        if findings[w].capacity < n {
-            findings[w].bytes?.deallocate()
-            let cap = max(256, n.nextPowerOf2)
-            findings[w].bytes = .allocate(capacity: cap)
-            findings[w].capacity = cap
-        }
-        findings[w].bytes!.update(from: p, count: n)
+        LaneMemo.copy(p, n, into: &findings[w].bytes, capacity: &findings[w].capacity)
         findings[w].count = n
         findings[w].replacement = replacement
         findings[w].types = types
