@@ -26,14 +26,18 @@ public struct CanonicalEvent: Sendable {
 }
 
 extension Redactor {
-    /// Redacts one event given as JSON bytes **in the exact form this sensor writes** (compact,
+    /// Redacts one event given as JSON bytes **in the form this sensor writes** (compact,
     /// envelope keys in the writer's order, canonical numbers, escapes and timestamps) without
     /// building a tree: strings are scanned where they lie and only findings are rewritten. The
     /// result is byte for byte what `OISPEvent(jsonBytes:)` → `redact(_:)` → `jsonBytes()` gives.
+    /// Some forms other writers use are rewritten as the general path would write them: top-level
+    /// members in another order, whitespace between tokens, a missing `source`, other escapes in
+    /// string values, a timestamp in another form.
     ///
-    /// Returns nil when the line is not in that form, is not valid, or needs a change this lane
-    /// does not make (minimal mode, a finding inside an escaped string, findings when the event
-    /// already has `ext`); the caller then takes the general path, which also reports errors.
+    /// Returns nil when the line is in none of those forms, is not valid, or needs a change this
+    /// lane does not make (minimal mode, findings when the event already has `ext`, a member given
+    /// twice, nested envelope members in another order); the caller then takes the general path,
+    /// which also reports errors.
     ///
     /// `memo` (one per thread) lets envelope objects seen before be stepped over; the result is
     /// the same with or without it.
@@ -42,14 +46,26 @@ extension Redactor {
         memo?.bind(ObjectIdentifier(self))
         var lane = CanonicalLane(buf: line, redactor: self, scanner: mode == .full ? headerOnly : scanner, scanCmdline: mode != .full, memo: memo)
         if let e = lane.run() { return e }
-        // Many JSON writers put spaces after `:` and `,` (Python's json.dumps, jq, pretty
-        // printers): when whitespace between tokens is all that differs, read the compact form —
-        // the general path would write exactly that.
+        return redactOtherForms(line, outOfOrder: lane.outOfOrder, memo: memo)
+    }
+
+    /// Lines another writer made: members in another order (a dict built by hand) are read in
+    /// any order and written in the writer's; whitespace between tokens (Python's json.dumps, jq,
+    /// pretty printers) is dropped, and the compact form read — the general path would write
+    /// exactly that.
+    func redactOtherForms(_ line: UnsafeBufferPointer<UInt8>, outOfOrder: Bool, memo: LaneMemo?) -> CanonicalEvent? {
+        func lane(_ b: UnsafeBufferPointer<UInt8>) -> CanonicalLane {
+            CanonicalLane(buf: b, redactor: self, scanner: mode == .full ? headerOnly : scanner, scanCmdline: mode != .full, memo: memo)
+        }
+        if outOfOrder { var again = lane(line); if let e = again.runAnyOrder() { return e } }
         let compact = [UInt8](unsafeUninitializedCapacity: line.count) { out, n in n = CanonicalLane.compact(line, into: out.baseAddress!) }
         guard compact.count < line.count else { return nil }
-        return compact.withUnsafeBufferPointer {
-            var again = CanonicalLane(buf: $0, redactor: self, scanner: mode == .full ? headerOnly : scanner, scanCmdline: mode != .full, memo: memo)
-            return again.run()
+        return compact.withUnsafeBufferPointer { b in
+            var ordered = lane(b)
+            if let e = ordered.run() { return e }
+            guard ordered.outOfOrder else { return nil }
+            var any = lane(b)
+            return any.runAnyOrder()
         }
     }
 }
@@ -86,6 +102,8 @@ struct CanonicalLane {
     var tsNs: Int64 = 0
     var extHasRedaction = false, partial = false
     var extInsertAt = -1, sourceInsertAt = -1
+    /// The ordered read stopped at a top-level member that came earlier in the writer's order.
+    var outOfOrder = false
 
     init(buf: UnsafeBufferPointer<UInt8>, redactor: Redactor, scanner: SecretScanner, scanCmdline: Bool, memo: LaneMemo?) {
         self.buf = buf; self.redactor = redactor; self.sc = scanner; self.scanCmdline = scanCmdline; self.memo = memo
@@ -102,14 +120,28 @@ struct CanonicalLane {
 
     // MARK: - Driver
 
-    mutating func run() -> CanonicalEvent? {
+    /// The writer's member order.
+    mutating func run() -> CanonicalEvent? { read(anyOrder: false) }
+    /// Top-level members in any order (each once); the output has them in the writer's order,
+    /// as the general path writes them.
+    mutating func runAnyOrder() -> CanonicalEvent? { read(anyOrder: true) }
+
+    /// (Inlined into each of the two above, so the ordered read carries none of the other's work.)
+    @inline(__always) mutating func read(anyOrder: Bool) -> CanonicalEvent? {
         guard buf[0] == UInt8(ascii: "{") else { return nil }
         i = 1
         var last = -1, first = true, seen: UInt32 = 0
+        var members: [(start: Int, end: Int)] = []
+        if anyOrder { members = Array(repeating: (0, 0), count: t.top.count) }
         while true {
-            guard let k = nextKey(t.top, &last, &first) else { return nil }
+            let key = anyOrder ? anyKey(t.top, &first, seen) : nextKey(t.top, &last, &first)
+            guard let k = key else {
+                if !anyOrder && last >= 0 { outOfOrder = (0...last).contains { t.top.quotedKeyEnd($0, buf, i) != nil } }
+                return nil
+            }
             if k < 0 { break }
             seen |= 1 << UInt32(k)
+            let memberStart = keyStart // (reading the value moves keyStart to its own keys)
             if k >= 13 && extInsertAt < 0 { extInsertAt = keyStart }
             if k >= 10 && sourceInsertAt < 0 { sourceInsertAt = keyStart }
             switch k {
@@ -132,14 +164,18 @@ struct CanonicalLane {
             case 15: dataStart = i; guard peek(UInt8(ascii: "{")), value(scan: true, depth: 1) else { return nil }
             default: return nil
             }
+            if anyOrder { members[k] = (memberStart, i) }
         }
         guard i == buf.count, seen & CanonicalLane.topRequired == CanonicalLane.topRequired else { return nil }
         // no `source`: the general path writes its default where it belongs (before a later key:
         // `data` always follows), and ahead of an `ext` inserted at the same place
-        if seen & (1 << 9) == 0 { edits.append((sourceInsertAt, 0, CanonicalLane.defaultSource)) }
+        if seen & (1 << 9) == 0 && !anyOrder { edits.append((sourceInsertAt, 0, CanonicalLane.defaultSource)) }
+        var extMember: [UInt8]? = nil
         let found = counts.count > 1 ? counts.sorted { $0.type < $1.type } : counts
         if !found.isEmpty {
             if seen & (1 << 12) != 0 { return nil } // merging into an existing ext: general path
+            // fields in the writer's order of the members they are in: the command line's first
+            if anyOrder { fields = fields.filter { $0.path == "process.cmdline" } + fields.filter { $0.path != "process.cmdline" } }
             // written straight as bytes, member for member as the general path's
             // `ext["oisp.redaction"] = {mode, findings: [{type, count}], fields: [{path, original_length, hash}]}`
             var w = JSONWriter(capacity: 160 + 128 * fields.count)
@@ -164,12 +200,37 @@ struct CanonicalLane {
                 w.raw("}")
             }
             w.raw("]}},")
-            edits.append((extInsertAt, 0, w.bytes))
+            if anyOrder { extMember = w.bytes.dropLast() } else { edits.append((extInsertAt, 0, w.bytes)) }
         }
         // one array: the JSON, then the event id and the partition key (see CanonicalEvent)
         let tail = (idEnd - idStart) + (hostEnd - hostStart) + 22
         var out: [UInt8] = []
-        if edits.isEmpty {
+        if anyOrder {
+            // the members in the writer's order, each with its own edits; the default source and
+            // an added ext where the writer puts them
+            out.reserveCapacity(buf.count + 256 + tail)
+            let sorted = edits.sorted { $0.at < $1.at }
+            out.append(UInt8(ascii: "{"))
+            func add(_ bytes: some Collection<UInt8>) {
+                if out.count > 1 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: bytes)
+            }
+            for k in 0..<t.top.count {
+                if k == 9 && seen & (1 << 9) == 0 { add(CanonicalLane.defaultSource.dropLast()) }
+                if k == 12, let extMember { add(extMember) }
+                guard seen & (1 << UInt32(k)) != 0 else { continue }
+                let m = members[k]
+                if out.count > 1 { out.append(UInt8(ascii: ",")) }
+                var pos = m.start
+                for e in sorted where e.at >= m.start && e.at < m.end {
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[pos..<e.at]))
+                    out.append(contentsOf: e.bytes)
+                    pos = e.at + e.remove
+                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[pos..<m.end]))
+            }
+            out.append(UInt8(ascii: "}"))
+        } else if edits.isEmpty {
             out.reserveCapacity(buf.count + tail)
             out.append(contentsOf: buf)
         } else {
@@ -292,6 +353,20 @@ struct CanonicalLane {
         while k < names.count {
             if names.bytes[names.starts[k]] == c0, let after = names.quotedKeyEnd(k, buf, i) { last = k; i = after; return k }
             k += 1
+        }
+        return nil
+    }
+
+    /// Like `nextKey`, for members in any order: any name not in `seen`.
+    mutating func anyKey(_ names: KeyTable, _ first: inout Bool, _ seen: UInt32) -> Int? {
+        guard i < buf.count else { return nil }
+        if buf[i] == UInt8(ascii: "}") { i += 1; return -1 }
+        if !first { guard buf[i] == UInt8(ascii: ",") else { return nil }; i += 1 }
+        first = false
+        keyStart = i
+        guard peek(UInt8(ascii: "\"")) else { return nil }
+        for k in 0..<names.count where seen & (1 << UInt32(k)) == 0 {
+            if let after = names.quotedKeyEnd(k, buf, i) { i = after; return k }
         }
         return nil
     }

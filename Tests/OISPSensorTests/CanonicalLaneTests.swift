@@ -180,13 +180,17 @@ final class CanonicalLaneTests: XCTestCase {
             let l = Array(base.replacingOccurrences(of: "2025-12-22T14:30:16.345678Z", with: bad).utf8)
             XCTAssertNil(CanonicalLaneTests.lane(l, r), bad) // before 1970, or not a time the general path reads
         }
+        // members in another order are written in the writer's (see testMembersInAnotherOrder)
+        let reordered = base.replacingOccurrences(of: #""oisp_version":"0.1","event_id""#, with: #""event_id""#)
+            .replacingOccurrences(of: #""ai.request","#, with: #""ai.request","oisp_version":"0.1","#)
+        XCTAssertEqual(CanonicalLaneTests.lane(Array(reordered.utf8), r)?.json.map { $0 }, Array(base.utf8))
         // whitespace between tokens is read as the compact form (see testWhitespaceBetweenTokens)
         for spaced in [base.replacingOccurrences(of: #""data":"#, with: #""data" :"#), base + " "] {
             XCTAssertEqual(CanonicalLaneTests.lane(Array(spaced.utf8), r)?.json.map { $0 }, Array(base.utf8))
         }
         let variants = [
-            base.replacingOccurrences(of: #""oisp_version":"0.1","event_id""#, with: #""event_id""#)
-                .replacingOccurrences(of: #""ai.request","#, with: #""ai.request","oisp_version":"0.1","#), // order
+            base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":1},"data":{"y":2}"#),               // a member twice
+            base.replacingOccurrences(of: #""source":{"collector":"oisp-sensor"}"#, with: #""source":{"capture_method":"x","collector":"oisp-sensor"}"#), // order inside
             base.replacingOccurrences(of: #""source""#, with: #""vendor":1,"source""#),               // unknown key
             base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"x":1e2}"#),                         // number form
             base.replacingOccurrences(of: #"{"x":1}"#, with: #"{"a\/b":1}"#),                      // escape form in a key
@@ -487,6 +491,59 @@ final class CanonicalLaneTests: XCTestCase {
             XCTAssertEqual(got != nil, lane, "\(host) \(data)")
             if let got { XCTAssertEqual(got.json, want?.json) }
         }
+    }
+
+    /// The top-level members of a compact JSON object, as text.
+    static func members(_ line: [UInt8]) -> [[UInt8]] {
+        var out: [[UInt8]] = [], cur: [UInt8] = [], depth = 0, inString = false, escaped = false
+        for c in line.dropFirst().dropLast() {
+            if inString {
+                cur.append(c)
+                if escaped { escaped = false } else if c == 0x5C { escaped = true } else if c == 0x22 { inString = false }
+                continue
+            }
+            if c == 0x22 { inString = true }
+            if c == 0x7B || c == 0x5B { depth += 1 }
+            if c == 0x7D || c == 0x5D { depth -= 1 }
+            if c == 0x2C && depth == 0 { out.append(cur); cur = []; continue }
+            cur.append(c)
+        }
+        if !cur.isEmpty { out.append(cur) }
+        return out
+    }
+
+    /// Top-level members in another order (a dict built by hand) are read in any order and
+    /// written in the writer's, with findings, an added ext, a missing source and edits inside
+    /// members all in place: the general path's bytes. A member given twice is left to it.
+    func testMembersInAnotherOrder() throws {
+        var rng = SplitMix(seed: 21)
+        for mode in [SensorConfig.Redaction.Mode.safe, .full] {
+            let r = try CanonicalLaneTests.redactor(mode)
+            let memo = LaneMemo()
+            var taken = 0
+            for (n, e) in CanonicalLaneTests.corpus(300).enumerated() {
+                var m = CanonicalLaneTests.members(e.jsonBytes())
+                if n % 5 == 0 { m.removeAll { $0.starts(with: Array(#""source""#.utf8)) } }
+                m.shuffle(using: &rng)
+                let line = [UInt8(ascii: "{")] + Array(m.joined(separator: [UInt8(ascii: ",")])) + [UInt8(ascii: "}")]
+                let want = try XCTUnwrap(CanonicalLaneTests.general(line, r))
+                guard let got = CanonicalLaneTests.lane(line, r, memo: n % 2 == 0 ? memo : nil) else {
+                    XCTAssertTrue(e.ext != nil, "declined: \(String(decoding: line, as: UTF8.self))")
+                    continue
+                }
+                taken += 1
+                XCTAssertEqual(String(decoding: got.json, as: UTF8.self), String(decoding: want.json, as: UTF8.self))
+                XCTAssertEqual(got.eventID, want.eventID)
+                XCTAssertEqual(got.partitionKey, want.partitionKey)
+                XCTAssertEqual(got.timestampNs, want.timestampNs)
+                XCTAssertEqual((got.redacted ? 2 : 0) | (got.partial ? 1 : 0), want.flags)
+            }
+            XCTAssertGreaterThan(taken, 250)
+        }
+        // a member twice: the general path keeps the first, the lane leaves it to it
+        let r = try CanonicalLaneTests.redactor(.safe)
+        let twice = Array(#"{"event_type":"ai.request","oisp_version":"0.1","event_id":"01J0000000000000000000000A","ts":"2025-12-22T14:30:16.345678Z","data":{"x":1},"event_type":"ai.response"}"#.utf8)
+        XCTAssertNil(CanonicalLaneTests.lane(twice, r))
     }
 
     /// Random byte edits of canonical lines: whenever the lane accepts, the general path accepts
