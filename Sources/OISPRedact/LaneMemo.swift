@@ -127,7 +127,10 @@ public final class LaneMemo {
         for k in 0..<(LaneMemo.valueSets * LaneMemo.valueWays) { values[k].bytes?.deallocate() }
         values.deinitialize(count: LaneMemo.valueSets * LaneMemo.valueWays); values.deallocate()
         valueNext.deallocate(); hourKey.deallocate()
-        for k in 0..<(LaneMemo.findingSets * 2) { findings[k].bytes?.deallocate() }
+        // these hold secrets as they came in: wiped before the memory goes back
+        for k in 0..<(LaneMemo.findingSets * 2) {
+            if let b = findings[k].bytes { explicit_bzero(b, findings[k].capacity); b.deallocate() }
+        }
         findings.deinitialize(count: LaneMemo.findingSets * 2); findings.deallocate()
         findingNext.deallocate()
     }
@@ -248,7 +251,7 @@ public final class LaneMemo {
     /// Copies `p[0..<n]` into a kept buffer, which grows (to a power of two, 256 at least) when short.
     static func copy(_ p: UnsafePointer<UInt8>, _ n: Int, into bytes: inout UnsafeMutablePointer<UInt8>?, capacity: inout Int) {
         if capacity < n {
-            bytes?.deallocate()
+            if let b = bytes { explicit_bzero(b, capacity); b.deallocate() } // (strings with findings hold secrets)
             capacity = max(256, n.nextPowerOf2)
             bytes = .allocate(capacity: capacity)
         }
