@@ -22,6 +22,16 @@ final class CanonicalLaneTests: XCTestCase {
         return ExportRecord(event: e)
     }
 
+    /// The lane's event is the general path's record: bytes, id, type, time, partition key, flags.
+    static func assertSame(_ got: CanonicalEvent, _ want: ExportRecord, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(String(decoding: got.json, as: UTF8.self), String(decoding: want.json, as: UTF8.self), file: file, line: line)
+        XCTAssertEqual(got.eventID, want.eventID, file: file, line: line)
+        XCTAssertEqual(got.eventType, want.eventType, file: file, line: line)
+        XCTAssertEqual(got.timestampNs, want.timestampNs, file: file, line: line)
+        XCTAssertEqual(got.partitionKey, want.partitionKey, file: file, line: line)
+        XCTAssertEqual((got.redacted ? 2 : 0) | (got.partial ? 1 : 0), want.flags, file: file, line: line)
+    }
+
     static func lane(_ line: [UInt8], _ r: Redactor, memo: LaneMemo? = nil) -> CanonicalEvent? {
         line.withUnsafeBufferPointer { r.redactCanonical($0, memo: memo) }
     }
@@ -80,12 +90,7 @@ final class CanonicalLaneTests: XCTestCase {
                     continue
                 }
                 taken += 1
-                XCTAssertEqual(String(decoding: got.json, as: UTF8.self), String(decoding: want.json, as: UTF8.self))
-                XCTAssertEqual(got.eventID, want.eventID)
-                XCTAssertEqual(got.eventType, want.eventType)
-                XCTAssertEqual(got.timestampNs, want.timestampNs)
-                XCTAssertEqual(got.partitionKey, want.partitionKey)
-                XCTAssertEqual((got.redacted ? 2 : 0) | (got.partial ? 1 : 0), want.flags)
+                CanonicalLaneTests.assertSame(got, want)
                 if got.redacted { redacted += 1 }
             }
             // the lane carries the bulk, including events it redacts
@@ -532,11 +537,7 @@ final class CanonicalLaneTests: XCTestCase {
                     continue
                 }
                 taken += 1
-                XCTAssertEqual(String(decoding: got.json, as: UTF8.self), String(decoding: want.json, as: UTF8.self))
-                XCTAssertEqual(got.eventID, want.eventID)
-                XCTAssertEqual(got.partitionKey, want.partitionKey)
-                XCTAssertEqual(got.timestampNs, want.timestampNs)
-                XCTAssertEqual((got.redacted ? 2 : 0) | (got.partial ? 1 : 0), want.flags)
+                CanonicalLaneTests.assertSame(got, want)
             }
             XCTAssertGreaterThan(taken, 250)
         }

@@ -86,15 +86,22 @@ final class FluentOutputsTests: XCTestCase {
         return dir.appendingPathComponent("ingest.log")
     }
 
-    func httpConfig(port: Int) -> String {
+    /// The HTTP output to the nginx started by `startNginx`, over TLS with its certificate.
+    func httpTarget(port: Int, uri: String) -> String {
         """
         [export.http]
         enabled = true
         host = "127.0.0.1"
         port = \(port)
-        uri = "/v1/logs"
+        uri = "\(uri)"
         tls = true
         ca_file = "\(dir.appendingPathComponent("cert.pem").path)"
+        """
+    }
+
+    func httpConfig(port: Int) -> String {
+        httpTarget(port: port, uri: "/v1/logs") + """
+
         format = "json"
         header = { Authorization = "Bearer ${LOG_TOKEN}" }
         json_date_key = "date"
@@ -186,8 +193,6 @@ final class FluentOutputsTests: XCTestCase {
         XCTAssertEqual(ids, expected, "every other event, once, in order")
     }
 
-    /// Retry-After as every HTTP output reads it (RFC 9110 §10.2.3): seconds, or an HTTP-date in
-    /// each of the three forms a recipient must accept, counted from now.
     /// Fluent Bit's `format json_stream` (records back to back), `compress gzip` and basic auth
     /// (`http_user`/`http_passwd`, the password from ${ENV}): nginx logs the raw gzip body, which
     /// is decompressed and read back as a stream of JSON values, every event once, in order.
@@ -195,14 +200,8 @@ final class FluentOutputsTests: XCTestCase {
         let port = try TestSupport.freePort()
         let log = try startNginx(port: port)
         let (input, events) = try fixtures(5)
-        let r = try replay(input, """
-        [export.http]
-        enabled = true
-        host = "127.0.0.1"
-        port = \(port)
-        uri = "/ingest"
-        tls = true
-        ca_file = "\(dir.appendingPathComponent("cert.pem").path)"
+        let r = try replay(input, httpTarget(port: port, uri: "/ingest") + """
+
         format = "json_stream"
         compress = "gzip"
         json_date_key = "false"
@@ -299,6 +298,8 @@ final class FluentOutputsTests: XCTestCase {
         }
     }
 
+    /// Retry-After as every HTTP output reads it (RFC 9110 §10.2.3): seconds, or an HTTP-date in
+    /// each of the three forms a recipient must accept, counted from now.
     func testRetryAfterTakesSecondsAndAllThreeDateForms() {
         let now = Date(timeIntervalSince1970: 784_111_777) // Sun, 06 Nov 1994 08:49:37 GMT
         XCTAssertEqual(parseRetryAfter("120", now: now), 120_000)
