@@ -9,8 +9,8 @@ public enum SettingsCheck {
     /// Keys any exporter section may hold: the host's own batching keys, which it passes on too.
     static let hostKeys: Set<String> = ["batch_size", "flush_interval_ms", "timeout_ms"]
     /// Every key the host itself reads in an exporter section: candidates for "did you mean".
-    static let allHostKeys = ["batch_size", "flush_interval_ms", "timeout_ms", "enabled", "plugin", "queue_size",
-                              "queue_max_bytes", "max_in_flight", "retry_on_failure", "spool"]
+    static let allHostKeys = hostKeys.sorted() + ["enabled", "plugin", "queue_size", "queue_max_bytes", "max_in_flight",
+                                                  "retry_on_failure", "spool"]
 
     /// The unknown keys (paths inside the section) with the closest declared key, when one is close.
     public static func unknownKeys(_ settings: JSONObject, schema: String) -> [(key: String, suggestion: String?)] {

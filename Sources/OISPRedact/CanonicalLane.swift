@@ -273,6 +273,24 @@ struct CanonicalLane {
         return true
     }
 
+    /// The offset after the closing quote of the string whose opening quote is at `open` (`n` when
+    /// the bytes end first): eight bytes at a time between escapes.
+    static func afterString(_ base: UnsafePointer<UInt8>, _ open: Int, _ n: Int) -> Int {
+        var k = open + 1
+        while k < n {
+            while k + 8 <= n {
+                let w = Bytes8.load(base + k)
+                let hit = Bytes8.equal(w, 0x22) | Bytes8.equal(w, 0x5C)
+                if hit != 0 { k += hit.trailingZeroBitCount >> 3; break }
+                k += 8
+            }
+            guard k < n else { break }
+            if base[k] == 0x22 { return k + 1 }
+            k += base[k] == 0x5C ? 2 : 1
+        }
+        return n
+    }
+
     /// Copies `s` to `d` without the whitespace between tokens that a parser ignores, and returns
     /// the length written. Whitespace is dropped only at the ends and next to `{ } [ ] : , "`, so
     /// tokens never merge: `[1 2]` stays invalid (a space between two scalars is kept and the
@@ -289,19 +307,8 @@ struct CanonicalLane {
         var last: UInt8 = 0 // the last byte written outside a string; 0 at the start
         while k < n {
             let c = base[k]
-            if c == 0x22 { // a string: find its closing quote (eight bytes at a time between escapes), copy it whole
-                var e = k + 1
-                while e < n {
-                    while e + 8 <= n {
-                        let hit = Bytes8.equal(Bytes8.load(base + e), 0x22) | Bytes8.equal(Bytes8.load(base + e), 0x5C)
-                        if hit != 0 { e += hit.trailingZeroBitCount >> 3; break }
-                        e += 8
-                    }
-                    guard e < n else { break }
-                    if base[e] == 0x22 { e += 1; break }
-                    e += base[e] == 0x5C ? 2 : 1
-                }
-                e = min(e, n)
+            if c == 0x22 { // a string: copied whole, up to its closing quote
+                let e = CanonicalLane.afterString(base, k, n)
                 (d + j).update(from: base + k, count: e - k); j += e - k; k = e
                 last = 0x22
                 continue
@@ -817,21 +824,7 @@ struct CanonicalLane {
             return false
         }
         /// From an opening quote to after its closing one, eight bytes at a time between escapes.
-        func skipString() {
-            k += 1
-            let n = buf.count
-            while true {
-                while k + 8 <= n {
-                    let w = Bytes8.load(base + k)
-                    let hit = Bytes8.equal(w, 0x22) | Bytes8.equal(w, 0x5C)
-                    if hit != 0 { k += hit.trailingZeroBitCount >> 3; break }
-                    k += 8
-                }
-                if base[k] == 0x5C { k += 2; continue }
-                if base[k] == 0x22 { k += 1; return }
-                k += 1
-            }
-        }
+        func skipString() { k = CanonicalLane.afterString(base, k, buf.count) }
         guard dataStart >= 0, walk() else { return nil }
         var s = "data"
         for p in parts {
@@ -901,14 +894,17 @@ struct CanonicalLane {
         return bytes.count
     }
 
+    /// One more finding of `type`.
+    mutating func tally(_ type: String) {
+        if let k = counts.firstIndex(where: { $0.type == type }) { counts[k].count += 1 } else { counts.append((type, 1)) }
+    }
+
     mutating func scanDecoded(_ bytes: UnsafeBufferPointer<UInt8>, _ r: (start: Int, end: Int, escaped: Bool), cmdline: Bool, rewrite: Bool = false) -> Bool {
-        if sc.custom.isEmpty && !SecretScanner.mayHoldFinding(bytes) { return rewrite ? rewriteCanonical(bytes, r) : true }
+        if !sc.mayFind(bytes) { return rewrite ? rewriteCanonical(bytes, r) : true }
         // the same string redacted before (a secret in the history a conversation re-sends)
         if let memo, r.end - r.start >= 8, let e = memo.finding(buf.baseAddress! + r.start, r.end - r.start) {
             guard let p = cmdline ? "process.cmdline" : pathText(to: r.start - 1) else { return false }
-            for t in e.types {
-                if let k = counts.firstIndex(where: { $0.type == t }) { counts[k].count += 1 } else { counts.append((t, 1)) }
-            }
+            for t in e.types { tally(t) }
             edits.append((r.start - 1, r.end - r.start + 2, e.replacement))
             fields.append((p, e.characters, e.hash))
             return true
@@ -938,7 +934,7 @@ struct CanonicalLane {
             for c in f.type.utf8 { if c < 0x20 || c == 0x22 || c == 0x5C { plain = false }; out.append(c) }
             out.append(UInt8(ascii: "]"))
             pos = f.end
-            if let k = counts.firstIndex(where: { $0.type == f.type }) { counts[k].count += 1 } else { counts.append((f.type, 1)) }
+            tally(f.type)
         }
         out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[pos...]))
         if plain {

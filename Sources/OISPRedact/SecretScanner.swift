@@ -110,8 +110,13 @@ public struct SecretScanner: Sendable {
     }
 
     public func scan(bytes b: UnsafeBufferPointer<UInt8>) -> [Finding] {
-        if custom.isEmpty && !SecretScanner.mayHoldFinding(b) { return [] }
-        return scanWords(b)
+        mayFind(b) ? scanWords(b) : []
+    }
+
+    /// False when `scanWords` certainly finds nothing in `b` (no custom pattern, and no byte a
+    /// built-in detector needs).
+    @inline(__always) func mayFind(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        !custom.isEmpty || SecretScanner.mayHoldFinding(b)
     }
 
     /// The detectors, word by word (no pre-check).
