@@ -34,7 +34,7 @@ final class CaptureStage: @unchecked Sendable {
         var o = AIDecoder.Options()
         o.streamingChunks = config.decode.streamingChunks
         o.maxBodyBytes = config.decode.maxBodyBytes
-        o.hashKey = Array((config.redaction.hashSalt ?? "").utf8)
+        o.hashKey = RedactionKey.resolve(config.redaction).bytes
         let extra = config.decode.providers.compactMap { try? ProviderEntry(json: $0) }
         return AIDecoder(registry: ProviderRegistry(extra: extra), options: o, envelope: envelope)
     }

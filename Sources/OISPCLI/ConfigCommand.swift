@@ -24,6 +24,7 @@ struct ConfigCommand: ParsableCommand {
                 for w in registry.settingsWarnings(e, file: config.file) { printError("warning: \(w)") }
             }
             print(config.maskedTOML(), terminator: "")
+            printError(RedactionKey.resolve(config.redaction).summary)
             let enabled = config.exports.filter(\.enabled).map(\.name)
             printError("config OK: \(config.file) (\(enabled.isEmpty ? "no exporters enabled" : "exporters: " + enabled.joined(separator: ", ")))")
         }

@@ -35,6 +35,7 @@ final class SensorRuntime: @unchecked Sendable {
         self.logger = logger
         MetricsEndpoint.bootstrap()
         let redactor = try Redactor(config: config.redaction)
+        if case .ephemeral = redactor.hashKey.origin { logger.warning("\(redactor.hashKey.summary)") } else { logger.debug("\(redactor.hashKey.summary)") }
         if config.redaction.mode == .full {
             logger.warning("redaction mode is 'full': prompts and responses are exported as captured (auth headers are still removed)")
         }

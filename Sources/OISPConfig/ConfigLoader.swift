@@ -251,6 +251,7 @@ private struct Builder {
                 c.redaction.mode = SensorConfig.Redaction.Mode(rawValue: m)!
             }
             c.redaction.hashSalt = try string(s, "hash_salt", p)
+            if let f = try string(s, "key_file", p) { c.redaction.keyFile = f }
             if let v = s["custom_patterns"] {
                 guard let a = v.arrayValue else { throw fail("redaction.custom_patterns", "expected an array of regexes or {name, pattern} tables") }
                 for (i, e) in a.enumerated() {
@@ -271,7 +272,7 @@ private struct Builder {
             let toggles = ["redact_api_keys", "redact_emails", "redact_credit_cards", "redact_ssn",
                            "redact_phone_numbers", "redact_ip_addresses", "redact_jwt", "redact_private_keys"]
             for t in toggles { if let v = try bool(s, t, p) { c.redaction.toggles[t] = v } }
-            unknown(s, p, known: Set(["mode", "hash_salt", "custom_patterns"] + toggles))
+            unknown(s, p, known: Set(["mode", "hash_salt", "key_file", "custom_patterns"] + toggles))
         }
         if let s = try table(root, "plugins", "") {
             var dirs: [String] = []

@@ -54,6 +54,8 @@ public struct SensorConfig: Sendable {
         public var mode: Mode = .safe
         public var customPatterns: [CustomPattern] = []
         public var hashSalt: String?
+        /// Where the per-install random hash key is kept when no `hash_salt` is set.
+        public var keyFile: String = "/var/lib/oisp/redaction.key"
         /// Per-detector toggles (`redact_api_keys`, `redact_emails`, ...), default on.
         public var toggles: [String: Bool] = [:]
         public init() {}

@@ -382,7 +382,9 @@ public final class ExporterWorker: @unchecked Sendable {
                 // Exponential backoff with jitter; Retry-After wins when the backend sent one, up
                 // to `retryAfterCapMs` (a backend asking for hours must not silence a node).
                 let jitter = policy.retry.randomizationFactor
-                var waitMs = backoffMs * (1 - jitter + 2 * jitter * Double.random(in: 0...1))
+                // the cap applies after the jitter: no wait exceeds `max_interval_ms`
+                var waitMs = min(backoffMs * (1 - jitter + 2 * jitter * Double.random(in: 0...1)),
+                                 Double(policy.retry.maxIntervalMs))
                 if let ra = retryAfterMs, ra > 0 { waitMs = Double(min(ra, ExporterWorker.retryAfterCapMs)) }
                 backoffMs = min(backoffMs * policy.retry.multiplier, Double(policy.retry.maxIntervalMs))
                 if policy.retry.maxElapsedMs > 0 && !(fromSpool && spool != nil) {

@@ -710,6 +710,12 @@ struct CanonicalLane {
 
     // MARK: - Free-form values (app, attrs, ext, data)
 
+    /// Whether the scanner finds anything in a member name's bytes.
+    func keyMayHoldFinding(_ start: Int, _ end: Int) -> Bool {
+        let k = UnsafeBufferPointer(rebasing: buf[start..<end])
+        return sc.mayFind(k) && !sc.scanWords(k).isEmpty
+    }
+
     func isSkipKey(_ start: Int, _ end: Int) -> Bool {
         for k in 0..<t.skipKeys.count where t.skipKeys.matches(k, buf, start, end) { return true }
         return false
@@ -741,6 +747,9 @@ struct CanonicalLane {
             while true {
                 guard let r = string(), peek(UInt8(ascii: ":")) else { return false }
                 i += 1
+                // a member name with a finding (or escaped, where one could hide) is redacted by
+                // the general path, which renames the member
+                if scan && scanCmdline && r.end > r.start && (r.escaped || keyMayHoldFinding(r.start, r.end)) { return false }
                 let sub = scan && !(r.escaped ? false : isSkipKey(r.start, r.end))
                 guard value(scan: sub, depth: depth + 1), i < buf.count else { return false }
                 if buf[i] == UInt8(ascii: ",") { i += 1; continue }

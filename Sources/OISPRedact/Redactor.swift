@@ -9,8 +9,10 @@ import OISPEvent
 public final class Redactor: @unchecked Sendable {
     public let mode: SensorConfig.Redaction.Mode
     public let scanner: SecretScanner
-    /// HMAC-SHA-256 under the redaction key (`hash_salt`, else derived from the machine id).
+    /// HMAC-SHA-256 under the redaction key (`hash_salt`, else the per-install random key).
     let keyedHash: KeyedHash
+    /// Where that key came from (for the start-up log and `config check`).
+    public let hashKey: RedactionKey
     let headerOnly: SecretScanner
 
     /// Keys whose string values are message content (replaced whole in `minimal` mode).
@@ -44,15 +46,8 @@ public final class Redactor: @unchecked Sendable {
         none.apiKeys = false; none.emails = false; none.creditCards = false; none.ssn = false
         none.phones = false; none.ips = false; none.jwt = false; none.privateKeys = false
         headerOnly = SecretScanner(toggles: none)
-        let key: [UInt8]
-        if let salt = config.hashSalt, !salt.isEmpty {
-            key = Array(salt.utf8)
-        } else {
-            // Stable per machine without configuration; set hash_salt to share hashes across nodes.
-            let mid = (try? String(contentsOfFile: "/etc/machine-id", encoding: .utf8)) ?? "oisp-sensor"
-            key = Hashing.sha256(Array("oisp-redaction:\(mid)".utf8))
-        }
-        keyedHash = KeyedHash(key: key)
+        hashKey = RedactionKey.resolve(config)
+        keyedHash = KeyedHash(key: hashKey.bytes)
     }
 
     public struct RedactionConfigError: Error, CustomStringConvertible {
@@ -101,15 +96,28 @@ public final class Redactor: @unchecked Sendable {
         switch v {
         case .object(let o):
             var out: JSONObject?
+            // set once a member name is redacted: the object is rebuilt member by member
+            var rebuilt: [(String, JSONValue)]?
             var i = 0
             for (k, x) in o {
                 defer { i += 1 }
-                if Redactor.skipKeys.contains(k) { continue }
-                if let r = walk(x, key: k, path: "\(path()).\(k)", scanner: sc, tally: &tally, changed: &changed) {
+                if Redactor.skipKeys.contains(k) { rebuilt?.append((k, x)); continue }
+                // member names are scanned like values (header maps, caches keyed by token)
+                var name = k
+                if mode != .full, let rk = redactKey(k, in: o, renamed: rebuilt, path: path(), scanner: sc, tally: &tally) {
+                    name = rk
+                    changed = true
+                    if rebuilt == nil { rebuilt = Array(o.entries.prefix(i)) }
+                }
+                let r = walk(x, key: k, path: "\(path()).\(name)", scanner: sc, tally: &tally, changed: &changed)
+                if rebuilt != nil {
+                    rebuilt!.append((name, r ?? x))
+                } else if let r {
                     if out == nil { out = o }
                     out![k] = r
                 }
             }
+            if let rebuilt { return .object(JSONObject(rebuilt)) }
             return out.map { .object($0) }
         case .array(let a):
             var out: [JSONValue]?
@@ -129,6 +137,32 @@ public final class Redactor: @unchecked Sendable {
         default:
             return nil
         }
+    }
+
+    /// The redacted form of a member name holding a finding, or nil. A name that redacts to one
+    /// the object already has gets a suffix (`#2`, `#3`, …), so the object stays valid and no
+    /// member is lost. The finding is recorded at the member's (redacted) path.
+    func redactKey(_ k: String, in o: JSONObject, renamed: [(String, JSONValue)]?, path: String, scanner sc: SecretScanner, tally: inout Tally) -> String? {
+        guard !k.isEmpty else { return nil }
+        let findings = sc.scan(k)
+        guard !findings.isEmpty else { return nil }
+        let bytes = Array(k.utf8)
+        var out = [UInt8]()
+        var pos = 0
+        for f in findings {
+            out += bytes[pos..<f.start]
+            out += Array("[REDACTED:\(f.type)]".utf8)
+            pos = f.end
+            tally.counts[f.type, default: 0] += 1
+        }
+        out += bytes[pos...]
+        let base = String(decoding: out, as: UTF8.self)
+        func taken(_ n: String) -> Bool { o[n] != nil || (renamed?.contains { $0.0 == n } ?? false) }
+        var name = base
+        var n = 2
+        while taken(name) { name = "\(base)#\(n)"; n += 1 }
+        tally.fields.append(["path": .string("\(path).\(name)"), "part": "key", "original_length": .int(Int64(k.count)), "hash": .string(hash(k))])
+        return name
     }
 
     /// The replacement for one string, or nil when it stays as it is.

@@ -79,7 +79,7 @@ public struct SecretScanner: Sendable {
     }
 
     /// Whether `b` holds what some built-in detector needs: a digit, one of `: ; < = > ? @ A J - _`,
-    /// or the word "bearer" in any case. Every built-in finding has one — a prefixed key a `-`,
+    /// the word "bearer" in any case, or 8 bytes (8-aligned) above `*` (a run of base64). Every built-in finding has one — a prefixed key a `-`,
     /// `_`, digit or `A…`; a JWT `eyJ`; a private key block `-----`; an assignment `=` or `:`; an
     /// email `@`; cards, SSNs, phones and IPv4 digits; IPv6 and header lines `:`; an AWS secret a
     /// digit; a bearer token "bearer" — so text without any (most prose) is passed over eight
@@ -92,6 +92,10 @@ public struct SecretScanner: Sendable {
         var j = 0
         while j + 8 <= n {
             let w = Bytes8.load(base + j)
+            // a word without a byte below `+` (no space, quote or control byte) may be part of
+            // base64 hiding a finding: the detector wants 16+ such bytes, and any run of 15+
+            // holds a whole aligned word
+            if (w &- ones &* 0x2B) & ~w & Bytes8.highs == 0 { return true }
             let t = w & lows
             // a byte in 0x30...0x41 (digits, `: ; < = > ? @ A`): ASCII bytes only (`& ~w`)
             if ((ones &* 0xC1) &- t) & ~w & (t &+ ones &* 0x50) & Bytes8.highs != 0 { return true }
@@ -120,7 +124,63 @@ public struct SecretScanner: Sendable {
     }
 
     /// The detectors, word by word (no pre-check).
-    func scanWords(_ b: UnsafeBufferPointer<UInt8>) -> [Finding] {
+    func scanWords(_ b: UnsafeBufferPointer<UInt8>) -> [Finding] { scanWords(b, depth: 0) }
+
+    /// Shortest base64 run that is decoded and scanned (12 bytes decoded: an SSN with a label).
+    static let base64MinRun = 16
+    /// Base64 inside base64 is followed this deep.
+    static let base64MaxDepth = 2
+
+    /// A run of base64 or base64url (`token=sk-proj-…` as `dG9rZW49c2st…`: Basic-auth values,
+    /// data URLs, SDK debug dumps) that decodes to text holding a finding: the whole run is the
+    /// finding, typed by what it hides. Cost is bounded: binary payloads (images, audio) are
+    /// given up after their first 48 decoded bytes.
+    func base64Run(_ b: UnsafeBufferPointer<UInt8>, _ i: Int, depth: Int) -> Finding? {
+        guard depth < SecretScanner.base64MaxDepth else { return nil }
+        var e = i
+        var std = false, url = false
+        let n = b.count
+        while e < n {
+            let c = b[e]
+            if SecretScanner.isAlnum(c) { e += 1; continue }
+            if c == 43 || c == 47 { std = true; e += 1; continue }  // + /
+            if c == 45 || c == 95 { url = true; e += 1; continue }  // - _
+            break
+        }
+        let len = e - i
+        guard len >= SecretScanner.base64MinRun, !(std && url) else { return nil }
+        var end = e
+        while end < n && end - e < 2 && b[end] == 61 { end += 1 } // '=' padding
+        var out = [UInt8]()
+        out.reserveCapacity(len * 3 / 4)
+        var acc: UInt32 = 0, bits = 0
+        for k in i..<e {
+            let c = b[k]
+            let v: UInt32
+            switch c {
+            case 65...90: v = UInt32(c - 65)
+            case 97...122: v = UInt32(c - 71)
+            case 48...57: v = UInt32(c + 4)
+            case 43, 45: v = 62
+            default: v = 63 // / _
+            }
+            acc = acc << 6 | v
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                let byte = UInt8(truncatingIfNeeded: acc >> UInt32(bits))
+                // text only: control bytes (but tab, CR, LF) and DEL mean a binary payload
+                if (byte < 32 && byte != 9 && byte != 10 && byte != 13) || byte == 127 { return nil }
+                out.append(byte)
+            }
+        }
+        guard out.count >= 12, String(validating: out, as: UTF8.self) != nil else { return nil }
+        let inner = out.withUnsafeBufferPointer { d in mayFind(d) ? scanWords(d, depth: depth + 1) : [] }
+        guard let first = inner.first else { return nil }
+        return Finding(start: i, end: end, type: first.type)
+    }
+
+    func scanWords(_ b: UnsafeBufferPointer<UInt8>, depth: Int) -> [Finding] {
         let kc = keyCharTable // one table load per byte in the word loops below
         var out: [Finding] = []
         let n = b.count
@@ -160,6 +220,7 @@ public struct SecretScanner: Sendable {
                     if f.type == "api_key" && (SecretScanner.hasPrefix(b, i, "AKIA") || SecretScanner.hasPrefix(b, i, "ASIA")) { lastAWSKeyEnd = f.end }
                     out.append(f); i = f.end; continue
                 }
+                if SecretScanner.isAlnum(c), i + SecretScanner.base64MinRun <= n, let f = base64Run(b, i, depth: depth) { out.append(f); i = f.end; continue }
                 // cheap gates first: an AWS secret is exactly 40 base64 characters
                 if toggles.apiKeys, i + 40 <= n, SecretScanner.isBase64(b[i + 39]), i + 40 == n || !SecretScanner.isBase64(b[i + 40]),
                    let f = awsSecret(b, i, nearKey: i - lastAWSKeyEnd < 200) { out.append(f); i = f.end; continue }

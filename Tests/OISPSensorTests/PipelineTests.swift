@@ -225,7 +225,7 @@ final class PipelineTests: XCTestCase {
         fail_times = 4
         batch_size = 7
         flush_interval_ms = 50
-        retry_on_failure = { initial_interval_ms = 5, max_interval_ms = 40 }
+        retry_on_failure = { initial_interval_ms = 30, max_interval_ms = 40 }
         """, to: cfg)
         // Record input with the demo generator, then replay it through the flaky plugin.
         let input = dir.appendingPathComponent("in.jsonl")
@@ -239,6 +239,10 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(calls.prefix(5).map { String($0[1]) }, ["1", "2", "3", "4", "5"], "attempts of the first batch")
         XCTAssertEqual(Set(calls.prefix(5).map { String($0[0]) }).count, 1, "same batch id on every retry")
         XCTAssertTrue(r.stderr.contains("will retry"), r.stderr)
+        // the cap holds after the jitter: no wait above max_interval_ms (30 ms ± 50 %, then 40 ± 50 %)
+        let waits = r.stderr.components(separatedBy: "retry_in_ms=").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        XCTAssertEqual(waits.count, 4, r.stderr)
+        XCTAssertTrue(waits.allSatisfy { $0 <= 40 }, "waits \(waits) exceed max_interval_ms = 40")
 
         // PERMANENT: logged, counted, never retried.
         try TestSupport.write("""
