@@ -345,3 +345,6 @@ int handle_connect_exit(struct trace_event_raw_sys_exit *ctx) {
     submit(&e, sizeof(e), c);
     return 0;
 }
+
+/* Go crypto/tls: uprobes at function entry and at every RET (no uretprobes in Go). */
+#include "gotls.bpf.h"
