@@ -117,24 +117,13 @@ static __always_inline int enter(void *map, __u64 ssl, __u64 buf, __u64 out_len)
     return 0;
 }
 
-static __always_inline int leave(void *map, int ret, __u32 direction) {
-    __u64 id = bpf_get_current_pid_tgid();
-    struct ssl_args *a = bpf_map_lookup_elem(map, &id);
-    if (!a) return 0;
-    struct ssl_args args = *a;
-    bpf_map_delete_elem(map, &id);
-    struct oisp_config *c = get_config();
-    if (!c) return 0;
-
-    __u64 total = 0;
-    if (args.out_len) {
-        if (ret != 1) return 0; /* _ex: 1 on success, bytes in *out_len */
-        bpf_probe_read_user(&total, sizeof(total), (void *)args.out_len);
-    } else {
-        if (ret <= 0) return 0;
-        total = (__u64)ret;
-    }
+/* Emits `total` bytes of plaintext at user address `buf` as oisp_ssl_data records of up to
+ * OISP_CHUNK_MAX bytes each (at most max_capture_bytes, then an empty record flagged truncated).
+ * Shared by every TLS stack's exit probe; `handle` identifies the connection in the process. */
+static __always_inline int emit_plaintext(__u64 handle, __u64 buf, __u64 total, __u32 direction, __u32 stack,
+                                          struct oisp_config *c) {
     if (total == 0) return 0;
+    struct ssl_args args = { .ssl = handle, .buf = buf }; /* the loop below reads args.ssl / args.buf */
 
     __u32 zero = 0;
     struct oisp_ssl_data *d = bpf_map_lookup_elem(&scratch, &zero);
@@ -142,6 +131,7 @@ static __always_inline int leave(void *map, int ret, __u32 direction) {
     fill_header(&d->h, OISP_EV_SSL_DATA);
     d->ssl = args.ssl;
     d->direction = direction;
+    d->stack = stack;
     d->total_len = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
     __u64 limit = c->max_capture_bytes;
     d->flags = total > limit ? OISP_FLAG_TRUNCATED : 0;
@@ -173,6 +163,26 @@ static __always_inline int leave(void *map, int ret, __u32 direction) {
         submit(d, offsetof(struct oisp_ssl_data, data), c);
     }
     return 0;
+}
+
+static __always_inline int leave(void *map, int ret, __u32 direction) {
+    __u64 id = bpf_get_current_pid_tgid();
+    struct ssl_args *a = bpf_map_lookup_elem(map, &id);
+    if (!a) return 0;
+    struct ssl_args args = *a;
+    bpf_map_delete_elem(map, &id);
+    struct oisp_config *c = get_config();
+    if (!c) return 0;
+
+    __u64 total = 0;
+    if (args.out_len) {
+        if (ret != 1) return 0; /* _ex: 1 on success, bytes in *out_len */
+        bpf_probe_read_user(&total, sizeof(total), (void *)args.out_len);
+    } else {
+        if (ret <= 0) return 0;
+        total = (__u64)ret;
+    }
+    return emit_plaintext(args.ssl, args.buf, total, direction, OISP_STACK_OPENSSL, c);
 }
 
 SEC("uprobe")
@@ -335,3 +345,6 @@ int handle_connect_exit(struct trace_event_raw_sys_exit *ctx) {
     submit(&e, sizeof(e), c);
     return 0;
 }
+
+/* Go crypto/tls: uprobes at function entry and at every RET (no uretprobes in Go). */
+#include "gotls.bpf.h"

@@ -23,6 +23,16 @@ enum oisp_direction {
 
 #define OISP_FLAG_TRUNCATED 1u
 
+/* Which TLS implementation (or plain socket layer) a oisp_ssl_data record came from. */
+enum oisp_stack {
+    OISP_STACK_OPENSSL = 0,
+    OISP_STACK_GO = 1,        /* Go crypto/tls: `ssl` is the *tls.Conn */
+    OISP_STACK_GNUTLS = 2,
+    OISP_STACK_NSS = 3,
+    OISP_STACK_BORINGSSL = 4,
+    OISP_STACK_PLAIN = 5,
+};
+
 struct oisp_ev_header {
     __u32 kind;
     __u32 pid;   /* tgid */
@@ -34,13 +44,13 @@ struct oisp_ev_header {
 
 struct oisp_ssl_data {
     struct oisp_ev_header h;
-    __u64 ssl;        /* the SSL* — connection identity inside the process */
+    __u64 ssl;        /* connection identity inside the process: the SSL*, or Go's *tls.Conn */
     __u32 direction;  /* enum oisp_direction */
     __u32 flags;      /* OISP_FLAG_* */
     __u32 total_len;  /* bytes the call transferred */
     __u32 offset;     /* offset of this chunk within the call */
     __u32 len;        /* bytes in data[] */
-    __u32 pad;
+    __u32 stack;      /* enum oisp_stack */
     __u8 data[OISP_CHUNK_MAX];
 };
 

@@ -182,6 +182,58 @@ int oisp_bpf_attach_ssl(oisp_bpf *b, const char *path, char *err, size_t errlen)
     return attached;
 }
 
+/* Detaches the links added since index `first` (undoing a partial attach). */
+static void drop_links_from(oisp_bpf *b, size_t first) {
+    while (b->nlinks > first) bpf_link__destroy(b->links[--b->nlinks]);
+}
+
+/* Go crypto/tls: a uprobe on each function's entry and one on each of its RET instructions, at the
+ * file offsets oisp_gotls_inspect found (func_name NULL: the offset is used as is). */
+int oisp_bpf_attach_go(oisp_bpf *b, const char *path, const oisp_gotls_info *info, char *err, size_t errlen) {
+    struct {
+        const oisp_gotls_func *fn;
+        const char *enter, *ret;
+    } funcs[2] = {
+        { &info->write, "go_tls_write_enter", "go_tls_write_ret" },
+        { &info->read, "go_tls_read_enter", "go_tls_read_ret" },
+    };
+    size_t first = b->nlinks;
+    int attached = 0;
+    for (size_t i = 0; i < 2; i++) {
+        const oisp_gotls_func *fn = funcs[i].fn;
+        if (fn->nrets == 0 || fn->nrets > OISP_GOTLS_MAX_RETS) {
+            set_err(err, errlen, "Go TLS function without RET offsets", EINVAL);
+            drop_links_from(b, first);
+            return -EINVAL;
+        }
+        for (uint32_t r = 0; r <= fn->nrets; r++) { /* r == 0: the entry; then the RETs */
+            const char *pname = b->noop ? "noop_enter" : (r == 0 ? funcs[i].enter : funcs[i].ret);
+            size_t off = (size_t)(r == 0 ? fn->entry : fn->rets[r - 1]);
+            struct bpf_program *p = bpf_object__find_program_by_name(b->obj, pname);
+            int e = 0;
+            struct bpf_link *l = NULL;
+            if (!p) {
+                e = ENOENT;
+            } else {
+                LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = NULL, .retprobe = false);
+                last_libbpf_msg[0] = 0;
+                l = bpf_program__attach_uprobe_opts(p, -1, path, off, &uo);
+                if (!l) e = errno ? errno : EINVAL;
+                else if (add_link(b, l) != 0) { bpf_link__destroy(l); e = ENOMEM; }
+            }
+            if (e) {
+                char what[400];
+                snprintf(what, sizeof what, "attaching Go TLS uprobe %s at offset 0x%zx of %s", pname, off, path);
+                set_err(err, errlen, what, e);
+                drop_links_from(b, first);
+                return -e;
+            }
+            attached++;
+        }
+    }
+    return attached;
+}
+
 int oisp_bpf_poll(oisp_bpf *b, int timeout_ms, oisp_bpf_sample_fn fn, void *ctx) {
     b->fn = fn;
     b->ctx = ctx;

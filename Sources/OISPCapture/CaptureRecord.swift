@@ -56,7 +56,7 @@ public enum CaptureRecord: Sendable {
         let comm = cString(h.comm)
         switch Int32(h.kind) {
         case Int32(OISP_EV_SSL_DATA.rawValue):
-            let dataOffset = MemoryLayout<oisp_ssl_data>.offset(of: \oisp_ssl_data.pad)! + 4 // data[] follows pad
+            let dataOffset = MemoryLayout<oisp_ssl_data>.offset(of: \oisp_ssl_data.stack)! + 4 // data[] follows stack
             guard raw.count >= dataOffset else { return nil }
             var ssl: UInt64 = 0, dir: UInt32 = 0, flags: UInt32 = 0, total: UInt32 = 0, off: UInt32 = 0, len: UInt32 = 0
             ssl = raw.loadUnaligned(fromByteOffset: MemoryLayout<oisp_ssl_data>.offset(of: \oisp_ssl_data.ssl)!, as: UInt64.self)

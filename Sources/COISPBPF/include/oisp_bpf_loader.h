@@ -7,6 +7,7 @@
 #include <linux/types.h>
 /* The record layouts shared with the kernel side (bpf/oisp.h). */
 #include "../../../bpf/oisp.h"
+#include "oisp_gotls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,6 +39,12 @@ int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen);
  *  an executable (all processes mapping it). Returns how many of the 4 functions were found
  *  and attached (0 when the file has none), or -errno. */
 int oisp_bpf_attach_ssl(oisp_bpf *b, const char *binary_path, char *err, size_t errlen);
+
+/** Attaches the Go crypto/tls uprobes to a Go executable (all processes running it): one on the
+ *  entry of (*tls.Conn).Write and Read and one on each of their RET instructions, at the file
+ *  offsets from oisp_gotls_inspect. With the noop option every probe runs noop_enter. Returns
+ *  the number of probes attached, or -errno (nothing stays attached on error). */
+int oisp_bpf_attach_go(oisp_bpf *b, const char *binary_path, const oisp_gotls_info *info, char *err, size_t errlen);
 
 /** One ring-buffer record; return non-zero to stop the current poll. */
 typedef int (*oisp_bpf_sample_fn)(void *ctx, const void *data, size_t len);
