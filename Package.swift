@@ -37,8 +37,8 @@ let package = Package(
         .target(name: "COISPExporterABI", path: "sdk", sources: ["src"], publicHeadersPath: "include"),
         // libltdl (GNU libtool's portable dlopen wrapper) from libltdl-dev.
         .systemLibrary(name: "CLTDL", path: "Sources/CLTDL"),
-        // libbpf loader for bpf/oisp.bpf.c (libbpf-dev, libelf-dev).
-        .target(name: "COISPBPF", linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]),
+        // libbpf loader for bpf/oisp.bpf.c (libbpf-dev, libelf-dev); Go TLS discovery disassembles with capstone (libcapstone-dev).
+        .target(name: "COISPBPF", linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z"), .linkedLibrary("capstone")]),
 
         // The JSON model (ordered objects, strict parser, compact writer): part of the SDK, so the
         // core and Swift exporter plugins share it without a plugin ever importing the core.

@@ -37,6 +37,8 @@ struct ssl_args {
     __u64 ssl;
     __u64 buf;
     __u64 out_len; /* size_t* for the _ex variants, else 0 */
+    __u32 stack;   /* enum oisp_stack of the library whose entry probe fired */
+    __u32 pad;
 };
 
 /* In-flight SSL calls, keyed by pid_tgid (one call per thread at a time). */
@@ -107,14 +109,18 @@ static __always_inline void fill_header(struct oisp_ev_header *h, __u32 kind) {
     bpf_get_current_comm(&h->comm, sizeof(h->comm));
 }
 
-static __always_inline int enter(void *map, __u64 ssl, __u64 buf, __u64 out_len) {
+static __always_inline int enter_stack(void *map, __u64 ssl, __u64 buf, __u64 out_len, __u32 stack) {
     struct oisp_config *c = get_config();
     if (!c || !c->capture_ssl) return 0;
     __u64 id = bpf_get_current_pid_tgid();
     if (!wanted(c, id >> 32)) return 0;
-    struct ssl_args a = { .ssl = ssl, .buf = buf, .out_len = out_len };
+    struct ssl_args a = { .ssl = ssl, .buf = buf, .out_len = out_len, .stack = stack };
     bpf_map_update_elem(map, &id, &a, BPF_ANY);
     return 0;
+}
+
+static __always_inline int enter(void *map, __u64 ssl, __u64 buf, __u64 out_len) {
+    return enter_stack(map, ssl, buf, out_len, OISP_STACK_OPENSSL);
 }
 
 /* Emits `total` bytes of plaintext at user address `buf` as oisp_ssl_data records of up to
@@ -182,7 +188,7 @@ static __always_inline int leave(void *map, int ret, __u32 direction) {
         if (ret <= 0) return 0;
         total = (__u64)ret;
     }
-    return emit_plaintext(args.ssl, args.buf, total, direction, OISP_STACK_OPENSSL, c);
+    return emit_plaintext(args.ssl, args.buf, total, direction, args.stack, c);
 }
 
 SEC("uprobe")
@@ -215,6 +221,10 @@ SEC("uprobe")
 int BPF_KPROBE(noop_enter) { return 0; }
 SEC("uretprobe")
 int BPF_KRETPROBE(noop_exit) { return 0; }
+
+/* Plain HTTP to local model servers: socket syscalls on a list of ports (the connect/accept
+ * handlers below feed its connection table). */
+#include "plain.bpf.h"
 
 SEC("tracepoint/sched/sched_process_exec")
 int handle_exec(struct trace_event_raw_sched_process_exec *ctx) {
@@ -260,11 +270,12 @@ struct {
 SEC("tracepoint/syscalls/sys_enter_accept4")
 int handle_accept_enter(struct trace_event_raw_sys_enter *ctx) {
     struct oisp_config *c = get_config();
-    if (!c || !c->capture_network) return 0;
+    if (!c || !(c->capture_network || c->capture_plain)) return 0;
     __u64 id = bpf_get_current_pid_tgid();
     if (!wanted(c, id >> 32)) return 0;
     struct accept_args a = { .uaddr = (__u64)ctx->args[1] };
-    if (!a.uaddr) return 0; /* caller did not ask for the peer address */
+    /* without a peer address (uaddr 0) only the plain-HTTP table wants the new fd */
+    if (!a.uaddr && !c->capture_plain) return 0;
     bpf_map_update_elem(&accept_args_map, &id, &a, BPF_ANY);
     return 0;
 }
@@ -278,6 +289,8 @@ int handle_accept_exit(struct trace_event_raw_sys_exit *ctx) {
     bpf_map_delete_elem(&accept_args_map, &id);
     struct oisp_config *c = get_config();
     if (!c || ctx->ret < 0) return 0;
+    if (c->capture_plain) plain_accepted((__s32)ctx->ret);
+    if (!c->capture_network || !uaddr) return 0;
     struct oisp_connect e = {};
     fill_header(&e.h, OISP_EV_ACCEPT);
     e.fd = (__s32)ctx->ret;
@@ -305,7 +318,7 @@ int handle_accept_exit(struct trace_event_raw_sys_exit *ctx) {
 SEC("tracepoint/syscalls/sys_enter_connect")
 int handle_connect_enter(struct trace_event_raw_sys_enter *ctx) {
     struct oisp_config *c = get_config();
-    if (!c || !c->capture_network) return 0;
+    if (!c || !(c->capture_network || c->capture_plain)) return 0;
     __u64 id = bpf_get_current_pid_tgid();
     if (!wanted(c, id >> 32)) return 0;
     struct connect_args a = { .fd = (__s32)ctx->args[0], .uaddr = (__u64)ctx->args[1] };
@@ -342,9 +355,13 @@ int handle_connect_exit(struct trace_event_raw_sys_exit *ctx) {
         return 0; /* unix sockets etc. */
     }
     e.family = family;
-    submit(&e, sizeof(e), c);
+    /* EINPROGRESS: a non-blocking connect under way */
+    if (c->capture_plain && (e.ret == 0 || e.ret == -115) && plain_port(e.port)) plain_add(e.h.pid, e.fd);
+    if (c->capture_network) submit(&e, sizeof(e), c);
     return 0;
 }
 
 /* Go crypto/tls: uprobes at function entry and at every RET (no uretprobes in Go). */
 #include "gotls.bpf.h"
+/* GnuTLS and NSS: entry probes of their own, the SSL exit programs above. */
+#include "libtls.bpf.h"

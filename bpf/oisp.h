@@ -85,6 +85,8 @@ struct oisp_config {
     __u32 capture_process;
     __u32 capture_network;
     __u32 wakeup_bytes;      /* force a consumer wake-up once this much data is pending */
+    __u32 capture_plain;     /* plain HTTP on the ports in the plain_ports map */
+    __u32 pad;
 };
 
 #endif

@@ -9,11 +9,23 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 
+#define OISP_MAX_PROGS 96
+
+struct oisp_prog_state {
+    char name[64];
+    int loaded;
+    char reason[400];
+};
+
 struct oisp_bpf {
     struct bpf_object *obj;
+    struct oisp_prog_state progs[OISP_MAX_PROGS];
+    int nprogs;
+    int capture_process, capture_network, capture_plain;
     struct ring_buffer *rb;
     struct bpf_link **links;
     size_t nlinks, caplinks;
@@ -67,9 +79,92 @@ static int add_link(oisp_bpf *b, struct bpf_link *l) {
     return 0;
 }
 
+/* Detaches the links added since index `first` (undoing a partial attach). */
+static void drop_links_from(oisp_bpf *b, size_t first) {
+    while (b->nlinks > first) bpf_link__destroy(b->links[--b->nlinks]);
+}
+
 static int on_sample(void *ctx, void *data, size_t len) {
     oisp_bpf *b = ctx;
     return b->fn ? b->fn(b->ctx, data, len) : 0;
+}
+
+static struct bpf_object *open_object(const char *object_path, const oisp_bpf_options *o, char *err, size_t errlen) {
+    struct bpf_object *obj = bpf_object__open_file(object_path, NULL);
+    if (!obj) {
+        set_err(err, errlen, object_path, errno);
+        return NULL;
+    }
+    struct bpf_map *ring = bpf_object__find_map_by_name(obj, "events");
+    if (ring && o->ring_bytes) bpf_map__set_max_entries(ring, o->ring_bytes);
+    return obj;
+}
+
+/* The last lines of a verifier log, joined with " | " (the rejection is at the end). */
+static void log_tail(const char *log, char *out, size_t outlen, int lines) {
+    size_t n = strlen(log);
+    while (n && (log[n - 1] == '\n' || log[n - 1] == ' ')) n--;
+    size_t start = n;
+    int seen = 0;
+    while (start > 0) {
+        if (log[start - 1] == '\n' && ++seen == lines) break;
+        start--;
+    }
+    size_t k = 0;
+    for (size_t i = start; i < n && k + 4 < outlen; i++) {
+        if (log[i] == '\n') { out[k++] = ' '; out[k++] = '|'; out[k++] = ' '; } else out[k++] = log[i];
+    }
+    out[k] = 0;
+}
+
+/* Loads one program of the object alone (with the maps): 0 when the kernel takes it, else -errno
+ * with the verifier's last lines in `why`. */
+static int diagnose_program(const char *object_path, const oisp_bpf_options *o, const char *name, char *why, size_t whylen) {
+    char err[256] = "";
+    struct bpf_object *obj = open_object(object_path, o, err, sizeof err);
+    if (!obj) { snprintf(why, whylen, "%s", err); return -EINVAL; }
+    struct bpf_program *p, *target = NULL;
+    bpf_object__for_each_program(p, obj) {
+        int me = strcmp(bpf_program__name(p), name) == 0;
+        bpf_program__set_autoload(p, me);
+        if (me) target = p;
+    }
+    size_t loglen = 4 << 20;
+    char *log = target ? calloc(1, loglen) : NULL;
+    if (log) {
+        bpf_program__set_log_buf(target, log, loglen);
+        bpf_program__set_log_level(target, 1);
+    }
+    last_libbpf_msg[0] = 0;
+    int rc = target ? bpf_object__load(obj) : -ENOENT;
+    if (rc == -ENOSPC && log) { /* the log outgrew the buffer, not the program: verify without it */
+        bpf_object__close(obj);
+        free(log);
+        log = NULL;
+        obj = open_object(object_path, o, err, sizeof err);
+        if (!obj) { snprintf(why, whylen, "%s", err); return -EINVAL; }
+        bpf_object__for_each_program(p, obj) bpf_program__set_autoload(p, strcmp(bpf_program__name(p), name) == 0);
+        rc = bpf_object__load(obj);
+    }
+    if (rc) {
+        char tail[300] = "";
+        if (log && log[0]) log_tail(log, tail, sizeof tail, 3);
+        snprintf(why, whylen, "%s%s%s", strerror(-rc), tail[0] ? ": " : "", tail[0] ? tail : last_libbpf_msg);
+    }
+    free(log);
+    bpf_object__close(obj);
+    return rc;
+}
+
+int oisp_bpf_program_count(const oisp_bpf *b) { return b->nprogs; }
+const char *oisp_bpf_program_name(const oisp_bpf *b, int i) { return i >= 0 && i < b->nprogs ? b->progs[i].name : ""; }
+int oisp_bpf_program_loaded(const oisp_bpf *b, int i) { return i >= 0 && i < b->nprogs && b->progs[i].loaded; }
+const char *oisp_bpf_program_reason(const oisp_bpf *b, int i) { return i >= 0 && i < b->nprogs ? b->progs[i].reason : ""; }
+
+/* The program by name, if the kernel took it. */
+static struct bpf_program *loaded_program(oisp_bpf *b, const char *name) {
+    struct bpf_program *p = bpf_object__find_program_by_name(b->obj, name);
+    return p && bpf_program__fd(p) >= 0 ? p : NULL;
 }
 
 oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *o, char *err, size_t errlen) {
@@ -79,20 +174,53 @@ oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *o, char
     if (!b) { set_err(err, errlen, "out of memory", ENOMEM); return NULL; }
     b->lost_fd = -1;
     b->noop = o->noop_ssl_probes != 0;
-    b->obj = bpf_object__open_file(object_path, NULL);
-    if (!b->obj) {
-        int e = errno;
-        set_err(err, errlen, object_path, e);
-        free(b);
-        return NULL;
+    b->capture_process = o->capture_process != 0;
+    b->capture_network = o->capture_network != 0;
+    b->capture_plain = o->capture_plain != 0;
+    b->obj = open_object(object_path, o, err, errlen);
+    if (!b->obj) { free(b); return NULL; }
+    struct bpf_program *prog;
+    bpf_object__for_each_program(prog, b->obj) {
+        if (b->nprogs >= OISP_MAX_PROGS) break;
+        snprintf(b->progs[b->nprogs].name, sizeof b->progs[0].name, "%s", bpf_program__name(prog));
+        b->nprogs++;
     }
-    struct bpf_map *ring = bpf_object__find_map_by_name(b->obj, "events");
-    if (ring && o->ring_bytes) bpf_map__set_max_entries(ring, o->ring_bytes);
     int rc = bpf_object__load(b->obj);
     if (rc) {
-        set_err(err, errlen, "loading BPF programs into the kernel failed", -rc);
-        oisp_bpf_close(b);
-        return NULL;
+        /* Some program was rejected: find which, one at a time (each verified alone, with the
+         * verifier's log), then load the others. Capture degrades per program, never silently. */
+        int rejected = 0;
+        for (int i = 0; i < b->nprogs; i++) {
+            if (diagnose_program(object_path, o, b->progs[i].name, b->progs[i].reason, sizeof b->progs[0].reason) != 0) {
+                rejected++;
+                struct bpf_program *p = bpf_object__find_program_by_name(b->obj, b->progs[i].name);
+                if (p) bpf_program__set_autoload(p, false);
+            }
+        }
+        bpf_object__close(b->obj);
+        b->obj = NULL;
+        if (rejected == 0 || rejected == b->nprogs) {
+            set_err(err, errlen, "loading BPF programs into the kernel failed", -rc);
+            oisp_bpf_close(b);
+            return NULL;
+        }
+        b->obj = open_object(object_path, o, err, errlen);
+        if (!b->obj) { oisp_bpf_close(b); return NULL; }
+        for (int i = 0; i < b->nprogs; i++) {
+            struct bpf_program *p = bpf_object__find_program_by_name(b->obj, b->progs[i].name);
+            if (p && b->progs[i].reason[0]) bpf_program__set_autoload(p, false);
+        }
+        last_libbpf_msg[0] = 0;
+        rc = bpf_object__load(b->obj);
+        if (rc) {
+            set_err(err, errlen, "loading BPF programs into the kernel failed", -rc);
+            oisp_bpf_close(b);
+            return NULL;
+        }
+    }
+    for (int i = 0; i < b->nprogs; i++) {
+        struct bpf_program *p = bpf_object__find_program_by_name(b->obj, b->progs[i].name);
+        b->progs[i].loaded = p && bpf_program__fd(p) >= 0;
     }
     struct oisp_config cfg = {
         .max_capture_bytes = o->max_capture_bytes ? o->max_capture_bytes : 16384,
@@ -101,6 +229,7 @@ oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *o, char
         .capture_process = o->capture_process,
         .capture_network = o->capture_network,
         .wakeup_bytes = o->wakeup_bytes ? o->wakeup_bytes : 256 * 1024,
+        .capture_plain = o->capture_plain,
     };
     if (cfg.max_capture_bytes > OISP_CHUNK_MAX * OISP_MAX_CHUNKS) cfg.max_capture_bytes = OISP_CHUNK_MAX * OISP_MAX_CHUNKS;
     int cfd = bpf_object__find_map_fd_by_name(b->obj, "oisp_cfg");
@@ -109,6 +238,16 @@ oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *o, char
         set_err(err, errlen, "writing the BPF config map failed", errno ? errno : EINVAL);
         oisp_bpf_close(b);
         return NULL;
+    }
+    int pfd = bpf_object__find_map_fd_by_name(b->obj, "plain_ports");
+    for (uint32_t i = 0; pfd >= 0 && i < o->nplain_ports && i < 32; i++) {
+        __u16 port = o->plain_ports[i];
+        __u8 one = 1;
+        if (bpf_map_update_elem(pfd, &port, &one, BPF_ANY) != 0) {
+            set_err(err, errlen, "writing the plain-HTTP port map failed", errno);
+            oisp_bpf_close(b);
+            return NULL;
+        }
     }
     b->lost_fd = bpf_object__find_map_fd_by_name(b->obj, "lost");
     int efd = bpf_object__find_map_fd_by_name(b->obj, "events");
@@ -122,52 +261,90 @@ oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *o, char
 }
 
 int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen) {
-    static const char *progs[][3] = {
-        { "handle_exec", "sched", "sched_process_exec" },
-        { "handle_exit", "sched", "sched_process_exit" },
-        { "handle_connect_enter", "syscalls", "sys_enter_connect" },
-        { "handle_connect_exit", "syscalls", "sys_exit_connect" },
-        { "handle_accept_enter", "syscalls", "sys_enter_accept4" },
-        { "handle_accept_exit", "syscalls", "sys_exit_accept4" },
+    /* name, category, event, wanted for: 1 process, 2 network, 4 plain */
+    static const struct { const char *prog, *cat, *event; int want; } tps[] = {
+        { "handle_exec", "sched", "sched_process_exec", 1 },
+        { "handle_exit", "sched", "sched_process_exit", 1 },
+        { "handle_connect_enter", "syscalls", "sys_enter_connect", 2 | 4 },
+        { "handle_connect_exit", "syscalls", "sys_exit_connect", 2 | 4 },
+        { "handle_accept_enter", "syscalls", "sys_enter_accept4", 2 | 4 },
+        { "handle_accept_exit", "syscalls", "sys_exit_accept4", 2 | 4 },
+        { "plain_write_enter", "syscalls", "sys_enter_write", 4 },
+        { "plain_write_exit", "syscalls", "sys_exit_write", 4 },
+        { "plain_sendto_enter", "syscalls", "sys_enter_sendto", 4 },
+        { "plain_sendto_exit", "syscalls", "sys_exit_sendto", 4 },
+        { "plain_read_enter", "syscalls", "sys_enter_read", 4 },
+        { "plain_read_exit", "syscalls", "sys_exit_read", 4 },
+        { "plain_recvfrom_enter", "syscalls", "sys_enter_recvfrom", 4 },
+        { "plain_recvfrom_exit", "syscalls", "sys_exit_recvfrom", 4 },
+        { "plain_close", "syscalls", "sys_enter_close", 4 },
     };
-    for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
-        struct bpf_program *p = bpf_object__find_program_by_name(b->obj, progs[i][0]);
-        if (!p) { set_err(err, errlen, progs[i][0], ENOENT); return -ENOENT; }
+    int want = (b->capture_process ? 1 : 0) | (b->capture_network ? 2 : 0) | (b->capture_plain ? 4 : 0);
+    int attached = 0;
+    for (size_t i = 0; i < sizeof tps / sizeof tps[0]; i++) {
+        if (!(tps[i].want & want)) continue;
+        struct bpf_program *p = loaded_program(b, tps[i].prog);
+        if (!p) continue; /* rejected by this kernel: reported through oisp_bpf_program_* */
         last_libbpf_msg[0] = 0;
-        struct bpf_link *l = bpf_program__attach_tracepoint(p, progs[i][1], progs[i][2]);
+        struct bpf_link *l = bpf_program__attach_tracepoint(p, tps[i].cat, tps[i].event);
         if (!l) {
             int e = errno;
             char what[128];
-            snprintf(what, sizeof what, "attaching tracepoint %s/%s", progs[i][1], progs[i][2]);
+            snprintf(what, sizeof what, "attaching tracepoint %s/%s", tps[i].cat, tps[i].event);
             set_err(err, errlen, what, e);
             return -e;
         }
         add_link(b, l);
+        attached++;
     }
-    return 0;
+    return attached;
 }
 
-int oisp_bpf_attach_ssl(oisp_bpf *b, const char *path, char *err, size_t errlen) {
-    static const char *funcs[][3] = {
+int oisp_bpf_plain_add(oisp_bpf *b, uint32_t pid, int32_t fd) {
+    int mfd = bpf_object__find_map_fd_by_name(b->obj, "plain_fds");
+    if (mfd < 0) return -ENOENT;
+    struct { __u32 tgid; __s32 fd; } k = { pid, fd };
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    __u64 handle = (((__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec) << 16) | ((__u64)fd & 0xffff);
+    return bpf_map_update_elem(mfd, &k, &handle, BPF_NOEXIST) == 0 || errno == EEXIST ? 0 : -errno;
+}
+
+int oisp_bpf_attach_lib(oisp_bpf *b, const char *path, oisp_tls_lib lib, char *err, size_t errlen) {
+    /* function, entry program, exit program (the exits are shared: the entry records the stack) */
+    static const char *openssl[][3] = {
         { "SSL_write", "ssl_write_enter", "ssl_write_exit" },
         { "SSL_read", "ssl_read_enter", "ssl_read_exit" },
         { "SSL_write_ex", "ssl_write_ex_enter", "ssl_write_ex_exit" },
         { "SSL_read_ex", "ssl_read_ex_enter", "ssl_read_ex_exit" },
     };
+    static const char *gnutls[][3] = {
+        { "gnutls_record_send", "gnutls_send_enter", "ssl_write_exit" },
+        { "gnutls_record_recv", "gnutls_recv_enter", "ssl_read_exit" },
+    };
+    static const char *nss[][3] = {
+        { "PR_Write", "nss_write_enter", "ssl_write_exit" },
+        { "PR_Send", "nss_write_enter", "ssl_write_exit" },
+        { "PR_Read", "nss_read_enter", "ssl_read_exit" },
+        { "PR_Recv", "nss_read_enter", "ssl_read_exit" },
+    };
+    const char *(*funcs)[3] = lib == OISP_LIB_GNUTLS ? gnutls : lib == OISP_LIB_NSS ? nss : openssl;
+    size_t nfuncs = lib == OISP_LIB_GNUTLS ? 2 : 4;
     int attached = 0;
     int last_err = 0;
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < nfuncs; i++) {
+        size_t first = b->nlinks;
         for (int ret = 0; ret <= 1; ret++) {
             const char *pname = b->noop ? (ret ? "noop_exit" : "noop_enter") : funcs[i][1 + ret];
-            struct bpf_program *p = bpf_object__find_program_by_name(b->obj, pname);
-            if (!p) return -ENOENT;
+            struct bpf_program *p = loaded_program(b, pname);
+            if (!p) { drop_links_from(b, first); last_err = ENOENT; break; } /* rejected by this kernel */
             LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = funcs[i][0], .retprobe = ret != 0);
             last_libbpf_msg[0] = 0;
             struct bpf_link *l = bpf_program__attach_uprobe_opts(p, -1, path, 0, &uo);
             if (!l) {
                 last_err = errno;
-                if (ret == 0) break; /* symbol not in this file */
-                continue;
+                drop_links_from(b, first);
+                break; /* symbol not in this file, or the attach failed */
             }
             add_link(b, l);
             if (ret == 1) attached++;
@@ -175,17 +352,17 @@ int oisp_bpf_attach_ssl(oisp_bpf *b, const char *path, char *err, size_t errlen)
     }
     if (attached == 0 && last_err && last_err != ENOENT && last_err != ESRCH) {
         char what[300];
-        snprintf(what, sizeof what, "attaching SSL uprobes to %s", path);
+        snprintf(what, sizeof what, "attaching TLS uprobes to %s", path);
         set_err(err, errlen, what, last_err);
         return -last_err;
     }
     return attached;
 }
 
-/* Detaches the links added since index `first` (undoing a partial attach). */
-static void drop_links_from(oisp_bpf *b, size_t first) {
-    while (b->nlinks > first) bpf_link__destroy(b->links[--b->nlinks]);
+int oisp_bpf_attach_ssl(oisp_bpf *b, const char *path, char *err, size_t errlen) {
+    return oisp_bpf_attach_lib(b, path, OISP_LIB_OPENSSL, err, errlen);
 }
+
 
 /* Go crypto/tls: a uprobe on each function's entry and one on each of its RET instructions, at the
  * file offsets oisp_gotls_inspect found (func_name NULL: the offset is used as is). */

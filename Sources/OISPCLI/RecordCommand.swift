@@ -47,6 +47,8 @@ struct RecordCommand: ParsableCommand {
         opts.process = config.capture.process
         opts.network = config.capture.network
         opts.sslBinaryPaths = config.capture.sslBinaryPaths
+        opts.plain = config.capture.plainHTTP && !config.capture.plainHTTPPorts.isEmpty
+        opts.plainPorts = config.capture.plainHTTPPorts
         opts.noopProbes = noopProbes
         opts.ringBufferBytes = config.capture.ringBufferBytes
         if config.capture.pidFilter.count == 1 { opts.targetPID = UInt32(config.capture.pidFilter[0]) }
@@ -67,6 +69,12 @@ struct RecordCommand: ParsableCommand {
         let stage = CaptureStage(builder: builder, pipeline: runtime.pipeline, emitRaw: raw, config: config, logger: logger)
         cap.start { records in stage.handle(records) }
         for e in cap.attachErrors { logger.warning("probe attach failed: \(e)") }
+        for p in cap.programs {
+            if !p.loaded { logger.error("BPF program rejected by this kernel; capture goes on without it", metadata: ["program": "\(p.name)", "reason": "\(p.reason)"]) }
+        }
+        Gauge(label: "oisp_bpf_programs", dimensions: [("state", "loaded")]).record(cap.programs.filter(\.loaded).count)
+        Gauge(label: "oisp_bpf_programs", dimensions: [("state", "rejected")]).record(cap.rejectedPrograms.count)
+        for p in cap.rejectedPrograms { Gauge(label: "oisp_bpf_program_rejected", dimensions: [("program", p.name)]).record(1) }
         logger.info("capture started", metadata: ["probed": "\(cap.probedPaths.joined(separator: ","))", "bpf_object": "\(object)"])
         runtime.markReady()
         releaseStartupPages()

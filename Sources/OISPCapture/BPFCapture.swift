@@ -22,6 +22,9 @@ public final class BPFCapture: @unchecked Sendable {
         public var noopProbes = false
         /// Extra executables/libraries to probe (statically linked OpenSSL, custom paths).
         public var sslBinaryPaths: [String] = []
+        /// Plain HTTP on `plainPorts` (socket syscalls), for local model servers.
+        public var plain = false
+        public var plainPorts: [UInt16] = []
         public var pollTimeoutMs: Int32 = 100
         public var ringBufferBytes = 2 << 20
         public init(objectPath: String) { self.objectPath = objectPath }
@@ -40,6 +43,23 @@ public final class BPFCapture: @unchecked Sendable {
     private var handler: (([CaptureRecord]) -> Void)?
     private var batch: [CaptureRecord] = []
     public private(set) var attachErrors: [String] = []
+    /// What was probed, file by file: the path, the TLS stack and how many functions.
+    public struct Target: Sendable, Equatable {
+        public var path: String
+        public var stack: String
+        public var functions: Int
+    }
+    private var targetList: [Target] = []
+    public var targets: [Target] { lock.withLock { targetList } }
+
+    /// One BPF program and whether this kernel took it (else the verifier's reason).
+    public struct Program: Sendable {
+        public var name: String
+        public var loaded: Bool
+        public var reason: String
+    }
+    public private(set) var programs: [Program] = []
+    public var rejectedPrograms: [Program] { programs.filter { !$0.loaded } }
 
     /// Where the BPF object is looked for: `$OISP_BPF_OBJECT`, beside the executable, then the
     /// system directories.
@@ -74,20 +94,30 @@ public final class BPFCapture: @unchecked Sendable {
                                  capture_ssl: options.ssl ? 1 : 0, capture_process: options.process ? 1 : 0,
                                  capture_network: options.network ? 1 : 0, wakeup_bytes: UInt32(min(256 * 1024, options.ringBufferBytes / 8)),
                                  ring_bytes: UInt32(clamping: options.ringBufferBytes),
-                                 noop_ssl_probes: options.noopProbes ? 1 : 0)
+                                 noop_ssl_probes: options.noopProbes ? 1 : 0,
+                                 capture_plain: options.plain ? 1 : 0, nplain_ports: UInt32(min(32, options.plainPorts.count)),
+                                 plain_ports: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+        withUnsafeMutableBytes(of: &o.plain_ports) { raw in
+            for (i, p) in options.plainPorts.prefix(32).enumerated() { raw.storeBytes(of: p, toByteOffset: i * 2, as: UInt16.self) }
+        }
         guard let b = oisp_bpf_open(options.objectPath, &o, &err, err.count) else {
             throw CaptureError(String(cString: err))
         }
         bpf = b
-        if options.process || options.network {
-            if oisp_bpf_attach_tracepoints(b, &err, err.count) != 0 {
+        programs = (0..<oisp_bpf_program_count(b)).map { i in
+            Program(name: String(cString: oisp_bpf_program_name(b, i)), loaded: oisp_bpf_program_loaded(b, i) != 0,
+                    reason: String(cString: oisp_bpf_program_reason(b, i)))
+        }
+        if options.process || options.network || options.plain {
+            if oisp_bpf_attach_tracepoints(b, &err, err.count) < 0 {
                 let why = String(cString: err)
                 oisp_bpf_close(b)
                 throw CaptureError(why)
             }
         }
+        if options.plain { seedPlainConnections() }
         if options.ssl {
-            for p in Self.systemSSLLibraries() + options.sslBinaryPaths { attach(path: p) }
+            for p in Self.systemTLSLibraries() + options.sslBinaryPaths { attach(path: p) }
             scanAllProcesses()
         }
     }
@@ -100,18 +130,35 @@ public final class BPFCapture: @unchecked Sendable {
     /// Records the kernel side could not deliver (ring buffer full).
     public var lostRecords: UInt64 { oisp_bpf_lost(bpf) }
 
-    public static func systemSSLLibrariesFound() -> [String] { systemSSLLibraries() }
+    public static func systemSSLLibrariesFound() -> [String] { systemTLSLibraries() }
 
-    static func systemSSLLibraries() -> [String] {
+    /// The TLS libraries probed at start (every process mapping them is covered at once).
+    static func systemTLSLibraries() -> [String] {
         let dirs = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu"]
         var out: [String] = []
+        var seen = Set<String>()
         for d in dirs {
-            for n in ["libssl.so.3", "libssl.so.1.1"] {
+            for n in ["libssl.so.3", "libssl.so.1.1", "libgnutls.so.30", "libnspr4.so"] {
                 let p = "\(d)/\(n)"
-                if FileManager.default.fileExists(atPath: p) { out.append(p) }
+                guard FileManager.default.fileExists(atPath: p), let k = fileKey(p), seen.insert(k).inserted else { continue }
+                out.append(p)
             }
         }
         return out
+    }
+
+    /// Which library's probes a file gets, by its name.
+    static func library(for path: String) -> oisp_tls_lib {
+        let name = (path as NSString).lastPathComponent
+        if name.hasPrefix("libgnutls") { return OISP_LIB_GNUTLS }
+        if name.hasPrefix("libnspr4") { return OISP_LIB_NSS }
+        return OISP_LIB_OPENSSL
+    }
+
+    /// Whether a mapped file is a TLS library worth probing.
+    static func isTLSLibrary(_ path: String) -> Bool {
+        let name = (path as NSString).lastPathComponent
+        return name.hasPrefix("libssl") || name.hasPrefix("libgnutls") || name.hasPrefix("libnspr4")
     }
 
     private static func fileKey(_ path: String) -> String? {
@@ -129,16 +176,84 @@ public final class BPFCapture: @unchecked Sendable {
         probedFiles[key] = 0
         lock.unlock()
         var err = [CChar](repeating: 0, count: 512)
-        let n = oisp_bpf_attach_ssl(bpf, path, &err, err.count)
+        let lib = Self.library(for: path)
+        var n: Int32 = 0
+        var stack = lib == OISP_LIB_GNUTLS ? "gnutls" : lib == OISP_LIB_NSS ? "nss" : "openssl"
+        var problem: String?
+        var isGo = false
+        if lib == OISP_LIB_OPENSSL && !(path as NSString).lastPathComponent.hasPrefix("lib") {
+            // an executable: a Go program using crypto/tls? (asked first: it takes under a
+            // millisecond, where looking OpenSSL's four symbols up in a large binary takes more)
+            var info = oisp_gotls_info()
+            let r = oisp_gotls_inspect(path, &info, &err, err.count)
+            isGo = info.is_go != 0
+            if r == OISP_GOTLS_OK.rawValue {
+                stack = "go"
+                n = oisp_bpf_attach_go(bpf, path, &info, &err, err.count)
+                if n < 0 { problem = String(cString: err) } else { n = 2 } // Write and Read
+            } else if isGo && r != OISP_GOTLS_ERR_NO_TLS.rawValue {
+                problem = "Go program \(path) not covered: \(String(cString: err))"
+            }
+        }
+        if !isGo {
+            n = oisp_bpf_attach_lib(bpf, path, lib, &err, err.count)
+            if n < 0 { problem = String(cString: err) }
+        }
         lock.lock()
         defer { lock.unlock() }
         if n > 0 {
             probedFiles[key] = Int(n)
             attachedPaths.append(path)
-        } else if n < 0 {
-            attachErrors.append(String(cString: err))
+            targetList.append(Target(path: path, stack: stack, functions: Int(n)))
         }
+        if let problem { attachErrors.append(problem) }
         return Int(max(0, n))
+    }
+
+    /// Plain-HTTP connections opened before start: established TCP sockets with a listed local or
+    /// remote port, found through /proc (each network namespace's table read once).
+    func seedPlainConnections() {
+        let ports = Set(options.plainPorts.map(Int.init))
+        guard !ports.isEmpty, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
+        var tables: [String: Set<String>] = [:] // netns → socket inodes on a listed port
+        let me = getpid()
+        for e in entries {
+            guard let pid = Int32(e), pid != me, options.targetPID == 0 || UInt32(pid) == options.targetPID else { continue }
+            guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { continue }
+            var sockets: [(Int32, String)] = []
+            for fd in fds {
+                if let t = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), t.hasPrefix("socket:["), let n = Int32(fd) {
+                    sockets.append((n, String(t.dropFirst(8).dropLast())))
+                }
+            }
+            guard !sockets.isEmpty else { continue }
+            let ns = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) ?? "?"
+            if tables[ns] == nil { tables[ns] = Self.listedSockets(pid: pid, ports: ports) }
+            for (fd, inode) in sockets where tables[ns]!.contains(inode) { _ = oisp_bpf_plain_add(bpf, UInt32(pid), fd) }
+        }
+    }
+
+    /// Inodes of established TCP sockets whose local or remote port is in `ports`.
+    static func listedSockets(pid: Int32, ports: Set<Int>) -> Set<String> {
+        var out = Set<String>()
+        for file in ["tcp", "tcp6"] {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/net/\(file)", encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let f = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard f.count > 9, f[3] == "01" else { continue }
+                let lport = f[1].split(separator: ":").last.flatMap { Int($0, radix: 16) } ?? 0
+                let rport = f[2].split(separator: ":").last.flatMap { Int($0, radix: 16) } ?? 0
+                if ports.contains(lport) || ports.contains(rport) { out.insert(String(f[9])) }
+            }
+        }
+        return out
+    }
+
+    /// Probes a process's executable (static OpenSSL, Go crypto/tls), once per file.
+    func attachExecutable(pid: Int32) {
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe") {
+            attach(path: "/proc/\(pid)/root\(exe)")
+        }
     }
 
     /// Looks at one process: its executable (static OpenSSL, e.g. node) and mapped libssl.
@@ -153,7 +268,7 @@ public final class BPFCapture: @unchecked Sendable {
         for line in maps.split(separator: "\n") {
             guard let slash = line.firstIndex(of: "/") else { continue }
             let path = String(line[slash...])
-            guard path.contains("libssl"), !path.hasSuffix("(deleted)"), seen.insert(path).inserted else { continue }
+            guard Self.isTLSLibrary(path), !path.hasSuffix("(deleted)"), seen.insert(path).inserted else { continue }
             attach(path: "\(root)/root\(path)")
         }
     }
@@ -191,6 +306,9 @@ public final class BPFCapture: @unchecked Sendable {
         let me = Unmanaged<BPFCapture>.fromOpaque(ctx!).takeUnretainedValue()
         if let r = CaptureRecord.decode(UnsafeRawBufferPointer(start: data, count: len)) {
             if case .exec(let pid, _, _, _, _, _) = r, me.options.ssl {
+                // the executable at once, before the batch is handed on: a short-lived program
+                // (a Go CLI) reaches its first TLS write within milliseconds of exec
+                me.attachExecutable(pid: Int32(pid))
                 let now = DispatchTime.now().uptimeNanoseconds
                 // The new image's libraries are mapped by the dynamic loader shortly after exec.
                 me.pendingScans.append((Int32(pid), now))

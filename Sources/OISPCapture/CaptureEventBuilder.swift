@@ -1,3 +1,4 @@
+import COISPBPF
 import Foundation
 import OISPEvent
 
@@ -17,6 +18,8 @@ public final class CaptureEventBuilder: @unchecked Sendable {
     /// Streams whose peer could not be found (e.g. TLS over a pipe or a BIO pair), with when we
     /// last looked: /proc is walked again at most once a second per stream, not per chunk.
     private var sslPeerMiss: [PlaintextChunk.ConnectionID: UInt64] = [:]
+    /// The stack each connection was captured at (for the decoded events' `source`).
+    private var connectionStack: [PlaintextChunk.ConnectionID: UInt32] = [:]
 
     public init(hostname: String, sensorName: String?, version: String, processFilter: [String] = [], pidFilter: [Int64] = []) {
         host = OISPEvent.Host(hostname: hostname, os: "linux", arch: CaptureEventBuilder.arch())
@@ -90,6 +93,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 lastConnectByPid[Int64(pid)] = nil
                 sslPeer = sslPeer.filter { $0.key.pid != Int64(pid) }
                 sslPeerMiss = sslPeerMiss.filter { $0.key.pid != Int64(pid) }
+                connectionStack = connectionStack.filter { $0.key.pid != Int64(pid) }
                 guard wanted(pid: Int64(pid), comm: comm, exe: p.exe) else { continue }
                 let sig = status & 0x7f
                 let code = (status >> 8) & 0xff
@@ -153,7 +157,8 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 let peer = sslPeer[id]
                 let chunk = PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: d.bytes, ts: wall(d.tsMono),
                                            tid: Int64(d.tid), truncated: d.truncated, remoteIP: peer?.ip, remotePort: peer?.port)
-                if emitRawEvents { out.events.append(rawEvent(chunk)) }
+                connectionStack[id] = d.stack
+                if emitRawEvents { out.events.append(rawEvent(chunk, stack: d.stack)) }
                 out.chunks.append(chunk)
             }
         }
@@ -167,7 +172,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
 
     /// A low-level event carrying one plaintext chunk (`capture.ssl_data`), for recording raw
     /// capture and for replaying it through the decoder.
-    public func rawEvent(_ c: PlaintextChunk) -> OISPEvent {
+    public func rawEvent(_ c: PlaintextChunk, stack: UInt32 = 0) -> OISPEvent {
         var data = JSONObject()
         data["direction"] = .string(c.isWrite ? "write" : "read")
         data["ssl"] = .string(String(c.connection.handle, radix: 16))
@@ -179,8 +184,9 @@ public final class CaptureEventBuilder: @unchecked Sendable {
             data["base64"] = .string(Data(c.bytes).base64EncodedString())
         }
         if let ip = c.remoteIP, let port = c.remotePort { data["dest"] = ["ip": .string(ip), "port": .int(Int64(port))] }
-        var src = source("ebpf_uprobe", c.isWrite ? "ssl_write" : "ssl_read")
-        src.capturePoint = c.isWrite ? "ssl_write" : "ssl_read"
+        data["stack"] = .string(CaptureRecord.stackName(stack))
+        let plain = stack == UInt32(OISP_STACK_PLAIN.rawValue)
+        let src = source(plain ? "ebpf_tracepoint" : "ebpf_uprobe", plain ? (c.isWrite ? "socket_write" : "socket_read") : (c.isWrite ? "ssl_write" : "ssl_read"))
         var proc = processes.get(c.connection.pid).oisp
         proc.tid = c.tid
         return OISPEvent(eventType: "capture.ssl_data", ts: c.ts, host: host, process: proc, source: src,

@@ -21,6 +21,10 @@ public enum CaptureRecord: Sendable {
         /// true for SSL_write (app → network), false for SSL_read.
         public var isWrite: Bool
         public var truncated: Bool
+        /// Where it was captured: `enum oisp_stack` (OpenSSL, Go, GnuTLS, NSS, plain HTTP).
+        public var stack: UInt32 = 0
+        /// The stack's name as events spell it.
+        public var stackName: String { CaptureRecord.stackName(stack) }
         /// Bytes the call transferred in all.
         public var totalLength: Int
         /// Offset of this chunk within the call.
@@ -40,6 +44,17 @@ public enum CaptureRecord: Sendable {
         public var ip: String
         public var port: UInt16
         public var isIPv6: Bool
+    }
+
+    public static func stackName(_ s: UInt32) -> String {
+        switch s {
+        case UInt32(OISP_STACK_GO.rawValue): return "go_tls"
+        case UInt32(OISP_STACK_GNUTLS.rawValue): return "gnutls"
+        case UInt32(OISP_STACK_NSS.rawValue): return "nss"
+        case UInt32(OISP_STACK_BORINGSSL.rawValue): return "boringssl"
+        case UInt32(OISP_STACK_PLAIN.rawValue): return "plain_http"
+        default: return "openssl"
+        }
     }
 
     static func cString<T>(_ tuple: T) -> String {
@@ -65,12 +80,13 @@ public enum CaptureRecord: Sendable {
             total = raw.loadUnaligned(fromByteOffset: MemoryLayout<oisp_ssl_data>.offset(of: \oisp_ssl_data.total_len)!, as: UInt32.self)
             off = raw.loadUnaligned(fromByteOffset: MemoryLayout<oisp_ssl_data>.offset(of: \oisp_ssl_data.offset)!, as: UInt32.self)
             len = raw.loadUnaligned(fromByteOffset: MemoryLayout<oisp_ssl_data>.offset(of: \oisp_ssl_data.len)!, as: UInt32.self)
+            let stack = raw.loadUnaligned(fromByteOffset: MemoryLayout<oisp_ssl_data>.offset(of: \oisp_ssl_data.stack)!, as: UInt32.self)
             let n = min(Int(len), raw.count - dataOffset)
             let bytes = [UInt8](UnsafeRawBufferPointer(rebasing: raw[dataOffset..<(dataOffset + n)]))
             return .sslData(SSLData(pid: h.pid, tid: h.tid, uid: h.uid, tsMono: h.ts_ns, comm: comm, ssl: ssl,
                                     isWrite: dir == UInt32(OISP_DIR_WRITE.rawValue),
                                     truncated: flags & UInt32(OISP_FLAG_TRUNCATED) != 0,
-                                    totalLength: Int(total), offset: Int(off), bytes: bytes))
+                                    stack: stack, totalLength: Int(total), offset: Int(off), bytes: bytes))
         case Int32(OISP_EV_EXEC.rawValue):
             guard raw.count >= MemoryLayout<oisp_exec>.size else { return nil }
             let e = raw.loadUnaligned(as: oisp_exec.self)

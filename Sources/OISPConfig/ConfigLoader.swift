@@ -238,12 +238,20 @@ private struct Builder {
                 c.capture.pidFilter = a.compactMap(\.intValue)
             }
             if let v = try stringArray(s, "ssl_binary_paths", p) { c.capture.sslBinaryPaths = v }
+            if let v = try bool(s, "plain_http", p) { c.capture.plainHTTP = v }
+            if let v = s["plain_http_ports"] {
+                guard let a = v.arrayValue, a.count <= 32, a.allSatisfy({ if case .int(let n) = $0 { return n > 0 && n < 65536 }; return false }) else {
+                    throw fail("capture.plain_http_ports", "expected an array of up to 32 TCP ports (1-65535), got \(Builder.describe(v))")
+                }
+                c.capture.plainHTTPPorts = a.compactMap(\.intValue).map { UInt16($0) }
+            }
             if let v = try int(s, "max_capture_bytes", p, min: 256) { c.capture.maxCaptureBytes = v }
             if let v = try int(s, "ring_buffer_bytes", p, min: 262144) {
                 guard v & (v - 1) == 0 else { throw fail("capture.ring_buffer_bytes", "expected a power of two (e.g. 4194304), got \(v)") }
                 c.capture.ringBufferBytes = v
             }
-            unknown(s, p, known: ["ssl", "process", "network", "file", "process_filter", "pid_filter", "ssl_binary_paths", "max_capture_bytes", "ring_buffer_bytes"])
+            unknown(s, p, known: ["ssl", "process", "network", "file", "process_filter", "pid_filter", "ssl_binary_paths", "max_capture_bytes", "ring_buffer_bytes",
+                                  "plain_http", "plain_http_ports"])
         }
         if let s = try table(root, "redaction", "") {
             let p = "redaction"

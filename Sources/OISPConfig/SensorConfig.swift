@@ -35,6 +35,10 @@ public struct SensorConfig: Sendable {
         public var processFilter: [String] = []
         public var pidFilter: [Int64] = []
         public var sslBinaryPaths: [String] = []
+        /// Plain HTTP (no TLS) to local model servers, seen at the socket syscalls on these ports:
+        /// Ollama 11434, vLLM 8000, llama.cpp 8080, LM Studio 1234, LiteLLM 4000.
+        public var plainHTTP = true
+        public var plainHTTPPorts: [UInt16] = [11434, 8000, 8080, 1234, 4000]
         /// Plaintext captured per SSL call (16 KiB chunks); beyond it the event is marked truncated.
         public var maxCaptureBytes: Int = 262144
         /// BPF ring buffer size (power of two). It is resident memory (mapped twice by libbpf),

@@ -24,7 +24,17 @@ typedef struct oisp_bpf_options {
     uint32_t wakeup_bytes;
     uint32_t ring_bytes;      /* ring buffer size, power of two; 0 = 16 MiB */
     uint32_t noop_ssl_probes; /* attach programs that return at once (benchmark baseline) */
+    uint32_t capture_plain;   /* plain HTTP on plain_ports (socket syscalls) */
+    uint32_t nplain_ports;
+    uint16_t plain_ports[32];
 } oisp_bpf_options;
+
+/* What a library or executable is probed as: which functions, with which programs. */
+typedef enum oisp_tls_lib {
+    OISP_LIB_OPENSSL = 0, /* SSL_write/SSL_read/_ex (libssl, static OpenSSL/BoringSSL with symbols) */
+    OISP_LIB_GNUTLS = 1,  /* gnutls_record_send/recv (libgnutls) */
+    OISP_LIB_NSS = 2,     /* PR_Write/PR_Read/PR_Send/PR_Recv on SSL-layered fds (libnspr4) */
+} oisp_tls_lib;
 
 /** Makes sure tracefs is mounted at /sys/kernel/tracing. Returns 0 or -errno. */
 int oisp_bpf_ensure_tracefs(char *err, size_t errlen);
@@ -32,8 +42,24 @@ int oisp_bpf_ensure_tracefs(char *err, size_t errlen);
 /** Opens and loads the BPF object file. NULL on error, with the reason in err. */
 oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *opts, char *err, size_t errlen);
 
-/** Attaches the exec/exit/connect tracepoints. Returns 0 or -errno. */
+/** Attaches the tracepoints the options ask for: exec/exit (process), connect/accept (network
+ *  or plain), the socket data syscalls and close (plain). A program the kernel rejected is
+ *  skipped (see oisp_bpf_program_*). Returns how many were attached, or -errno. */
 int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen);
+
+/** Programs in the object: how many, each one's name, whether the kernel took it, and if not,
+ *  why (the verifier's last lines, or libbpf's message). */
+int oisp_bpf_program_count(const oisp_bpf *b);
+const char *oisp_bpf_program_name(const oisp_bpf *b, int i);
+int oisp_bpf_program_loaded(const oisp_bpf *b, int i);
+const char *oisp_bpf_program_reason(const oisp_bpf *b, int i);
+
+/** Attaches the probes of `lib` in a library or executable (all processes mapping it).
+ *  Returns how many functions were found and attached (0 when the file has none), or -errno. */
+int oisp_bpf_attach_lib(oisp_bpf *b, const char *path, oisp_tls_lib lib, char *err, size_t errlen);
+
+/** Adds a plain-HTTP connection opened before the sensor started (pid, fd). 0 or -errno. */
+int oisp_bpf_plain_add(oisp_bpf *b, uint32_t pid, int32_t fd);
 
 /** Attaches uprobe+uretprobe on SSL_write, SSL_read, SSL_write_ex, SSL_read_ex in a library or
  *  an executable (all processes mapping it). Returns how many of the 4 functions were found

@@ -1,5 +1,6 @@
 """Test peer: HTTPS/1.1 server on 127.0.0.1 with a self-signed certificate.
-Usage: tls_server.py CERT KEY PORTFILE. Answers POST/GET with a JSON body naming what it got.
+Usage: tls_server.py CERT KEY PORTFILE [plain]. Answers POST/GET with a JSON body naming what it
+got; with `plain`, plain HTTP (a local model server's port) instead of TLS.
 Also serves text/event-stream on paths ending in /stream (used by decoder tests)."""
 import http.server, json, ssl, sys
 
@@ -57,9 +58,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 cert, key, portfile = sys.argv[1], sys.argv[2], sys.argv[3]
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+if sys.argv[4:] != ["plain"]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 with open(portfile + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
 import os
