@@ -35,13 +35,6 @@ struct {
     __uint(max_entries, 16384);
     __type(key, struct go_call_key);
     __type(value, struct go_tls_args);
-} go_write_args SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 16384);
-    __type(key, struct go_call_key);
-    __type(value, struct go_tls_args);
 } go_read_args SEC(".maps");
 
 /* x86_64 only: pt_regs fields read straight from the context (CO-RE field relocations through
@@ -75,10 +68,20 @@ static __always_inline int go_ret(void *map, struct pt_regs *ctx, __u32 directio
     return emit_plaintext(args.conn, args.buf, total, direction, OISP_STACK_GO, c);
 }
 
+/* Write is captured at its entry: b holds every byte the call will send (Go's Write sends all of
+ * b or fails), so one probe serves where Read needs one per RET. That matters beyond the trap
+ * count: a Go client exec'd after start is probed within milliseconds, and one probe attaches
+ * before its first request where eight would not. */
 SEC("uprobe")
-int go_tls_write_enter(struct pt_regs *ctx) { return go_enter(&go_write_args, ctx); }
-SEC("uprobe")
-int go_tls_write_ret(struct pt_regs *ctx) { return go_ret(&go_write_args, ctx, OISP_DIR_WRITE); }
+int go_tls_write_enter(struct pt_regs *ctx) {
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_ssl) return 0;
+    __u64 id = bpf_get_current_pid_tgid();
+    if (!wanted(c, id >> 32)) return 0;
+    __u64 buf = ctx->bx, len = ctx->cx;
+    if (!buf || !len) return 0;
+    return emit_plaintext(ctx->ax, buf, len, OISP_DIR_WRITE, OISP_STACK_GO, c);
+}
 
 SEC("uprobe")
 int go_tls_read_enter(struct pt_regs *ctx) { return go_enter(&go_read_args, ctx); }

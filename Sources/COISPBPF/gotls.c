@@ -106,7 +106,9 @@ static const uint8_t *uvarint_string(const uint8_t *p, const uint8_t *end, uint6
 static void read_buildinfo(gofile *f, oisp_gotls_info *out) {
     uint64_t size = 0;
     const uint8_t *p = f->have_sections ? section(f, ".go.buildinfo", NULL, &size) : NULL;
-    if (!p) {
+    /* only without section headers: a file with sections but no .go.buildinfo is not Go (and
+     * may hold the magic as data, as this sensor does) */
+    if (!p && !f->have_sections) {
         for (size_t o = 0; o + 32 <= f->size; o += 16)
             if (f->map[o] == 0xff && memcmp(f->map + o, BUILDINFO_MAGIC, 14) == 0) { p = f->map + o; size = f->size - o; break; }
     }

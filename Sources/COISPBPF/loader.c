@@ -371,7 +371,7 @@ int oisp_bpf_attach_go(oisp_bpf *b, const char *path, const oisp_gotls_info *inf
         const oisp_gotls_func *fn;
         const char *enter, *ret;
     } funcs[2] = {
-        { &info->write, "go_tls_write_enter", "go_tls_write_ret" },
+        { &info->write, "go_tls_write_enter", NULL }, /* Write: its entry alone (see gotls.bpf.h) */
         { &info->read, "go_tls_read_enter", "go_tls_read_ret" },
     };
     size_t first = b->nlinks;
@@ -383,7 +383,8 @@ int oisp_bpf_attach_go(oisp_bpf *b, const char *path, const oisp_gotls_info *inf
             drop_links_from(b, first);
             return -EINVAL;
         }
-        for (uint32_t r = 0; r <= fn->nrets; r++) { /* r == 0: the entry; then the RETs */
+        uint32_t nprobes = funcs[i].ret ? fn->nrets : 0;
+        for (uint32_t r = 0; r <= nprobes; r++) { /* r == 0: the entry; then the RETs */
             const char *pname = b->noop ? "noop_enter" : (r == 0 ? funcs[i].enter : funcs[i].ret);
             size_t off = (size_t)(r == 0 ? fn->entry : fn->rets[r - 1]);
             struct bpf_program *p = bpf_object__find_program_by_name(b->obj, pname);

@@ -83,7 +83,7 @@ struct RecordCommand: ParsableCommand {
         runtime.overrides = { [capture] in capture.apply(to: &$0) }
         runtime.handleSignals()
         let deadline = duration.map { Date().addingTimeInterval($0) }
-        var reportedLost: UInt64 = 0
+        var reportedLost: UInt64 = 0, reportedBehind: UInt64 = 0
         Counter(label: "oisp_ringbuffer_lost_total").increment(by: 0)
         var lastReport = Date()
         while !runtime.isStopRequested {
@@ -91,6 +91,12 @@ struct RecordCommand: ParsableCommand {
             Thread.sleep(forTimeInterval: 0.05)
             if Date().timeIntervalSince(lastReport) >= 1 {
                 lastReport = Date()
+                let behind = cap.droppedRecords
+                if behind > reportedBehind {
+                    Counter(label: "oisp_capture_dropped_total", dimensions: [("reason", "decode_queue_full")]).increment(by: Int(behind - reportedBehind))
+                    logger.warning("decoding fell behind: capture records dropped", metadata: ["dropped_total": "\(behind)"])
+                    reportedBehind = behind
+                }
                 let lost = cap.lostRecords
                 if lost > reportedLost {
                     Counter(label: "oisp_ringbuffer_lost_total").increment(by: Int(lost - reportedLost))

@@ -26,6 +26,9 @@ public final class BPFCapture: @unchecked Sendable {
         public var plain = false
         public var plainPorts: [UInt16] = []
         public var pollTimeoutMs: Int32 = 100
+        /// Records waiting for the decode thread, in bytes; beyond it records are dropped and
+        /// counted (`droppedRecords`): the poll thread never waits.
+        public var queueMaxBytes = 64 << 20
         public var ringBufferBytes = 2 << 20
         public init(objectPath: String) { self.objectPath = objectPath }
     }
@@ -42,6 +45,16 @@ public final class BPFCapture: @unchecked Sendable {
     private var stopped = false
     private var handler: (([CaptureRecord]) -> Void)?
     private var batch: [CaptureRecord] = []
+    private var batchBytes = 0
+    /// Batches handed from the poll thread to the decode thread.
+    private let handoff = NSCondition()
+    private var queued: [(records: [CaptureRecord], bytes: Int)] = []
+    private var queuedBytes = 0
+    private var pollDone = false
+    private var worker: Thread?
+    private var dropped: UInt64 = 0
+    /// Records dropped because the decode thread fell behind by more than `queueMaxBytes`.
+    public var droppedRecords: UInt64 { handoff.lock(); defer { handoff.unlock() }; return dropped }
     public private(set) var attachErrors: [String] = []
     /// What was probed, file by file: the path, the TLS stack and how many functions.
     public struct Target: Sendable, Equatable {
@@ -280,22 +293,59 @@ public final class BPFCapture: @unchecked Sendable {
         lastFullScan = DispatchTime.now().uptimeNanoseconds
     }
 
-    /// Starts the polling thread; `handler` receives records in batches, on that thread.
+    /// Starts the polling thread and the decode thread; `handler` receives records in batches,
+    /// in kernel order, on the decode thread. The poll thread only moves records off the ring
+    /// buffer (and attaches probes to new executables), so slow decoding cannot become ring-buffer
+    /// loss or delay an attach.
     public func start(handler: @escaping ([CaptureRecord]) -> Void) {
         self.handler = handler
         running = true
+        let w = Thread { [self] in self.decodeLoop() }
+        w.name = "oisp-decode"
+        worker = w
+        w.start()
         let t = Thread { [self] in self.pollLoop() }
         t.name = "oisp-capture"
         thread = t
         t.start()
     }
 
-    /// Stops polling and detaches everything.
+    private func decodeLoop() {
+        while true {
+            handoff.lock()
+            while queued.isEmpty && !pollDone { handoff.wait() }
+            if queued.isEmpty && pollDone { handoff.unlock(); return }
+            let work = queued
+            queued.removeAll(keepingCapacity: true)
+            queuedBytes = 0
+            handoff.unlock()
+            for b in work { handler?(b.records) }
+        }
+    }
+
+    private func handOff(_ records: [CaptureRecord], bytes: Int) {
+        handoff.lock()
+        if queuedBytes + bytes > options.queueMaxBytes && !queued.isEmpty {
+            dropped += UInt64(records.count)
+        } else {
+            queued.append((records, bytes))
+            queuedBytes += bytes
+            handoff.signal()
+        }
+        handoff.unlock()
+    }
+
+    /// Stops polling, lets the decode thread finish what was handed to it, and detaches everything.
     public func stop() {
         lock.lock()
         running = false
         lock.unlock()
         while thread?.isFinished == false { usleep(10_000) }
+        handoff.lock()
+        pollDone = true
+        handoff.signal()
+        handoff.unlock()
+        while worker?.isFinished == false { usleep(10_000) }
         if !stopped {
             stopped = true
             oisp_bpf_close(bpf)
@@ -315,6 +365,7 @@ public final class BPFCapture: @unchecked Sendable {
                 me.pendingScans.append((Int32(pid), now + 30_000_000))
                 me.pendingScans.append((Int32(pid), now + 300_000_000))
             }
+            if case .sslData(let d) = r { me.batchBytes += d.bytes.count + 96 } else { me.batchBytes += 96 }
             me.batch.append(r)
         }
         return 0
@@ -326,9 +377,9 @@ public final class BPFCapture: @unchecked Sendable {
             let n = oisp_bpf_poll(bpf, options.pollTimeoutMs, BPFCapture.sample, ctx)
             if n < 0 && n != -EINTR { usleep(100_000) }
             if !batch.isEmpty {
-                let b = batch
-                batch.removeAll(keepingCapacity: true)
-                handler?(b)
+                handOff(batch, bytes: batchBytes)
+                batch = []
+                batchBytes = 0
             }
             if options.ssl {
                 let now = DispatchTime.now().uptimeNanoseconds

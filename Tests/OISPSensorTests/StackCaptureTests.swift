@@ -1,0 +1,187 @@
+import Foundation
+import OISPEvent
+import XCTest
+
+/// TLS stacks other than OpenSSL, and plain HTTP, captured from real clients while `record`
+/// runs: Go crypto/tls (built here by Debian's Go, with and without symbols, HTTP/1.1 and
+/// HTTP/2), GnuTLS (Debian's wget), NSS (a client built here on libnss3) and plain HTTP to a
+/// local model server's port (curl). Each must yield `ai.request` and `ai.response` with model,
+/// messages and usage decoded, attributed to the client's own pid and name, and no API key.
+final class StackCaptureTests: XCTestCase {
+    struct Client {
+        var name: String
+        var pid: Int32
+        var output: String
+        var status: Int32
+        var key: String
+        var expectedName: String
+        var model: String
+        var tokens: Int64
+        var marker: String?
+    }
+    nonisolated(unsafe) static var clients: [Client] = []
+    nonisolated(unsafe) static var events: [OISPEvent] = []
+    nonisolated(unsafe) static var stderr = ""
+    nonisolated(unsafe) static var skipReason: String?
+    nonisolated(unsafe) static var setupError: String?
+
+    static func run(_ exe: String, _ args: [String], env: [String: String] = [:]) -> (pid: Int32, out: String, status: Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        do { try p.run() } catch { return (0, "failed to start: \(error)", -1) }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.processIdentifier, String(decoding: data, as: UTF8.self), p.terminationStatus)
+    }
+
+    /// Builds the Go client (unstripped and `-s -w`) with Debian's Go, offline.
+    static func buildGo(_ dir: URL) throws -> (String, String) {
+        let src = TestSupport.fixtures.appendingPathComponent("go_client/main.go").path
+        let env = ["GO111MODULE": "off", "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "",
+                   "GOCACHE": TestSupport.packageRoot.appendingPathComponent(".build/gocache").path, "HOME": dir.path]
+        let plain = dir.appendingPathComponent("go_client").path, stripped = dir.appendingPathComponent("go_client_stripped").path
+        for (out, flags) in [(plain, [String]()), (stripped, ["-ldflags=-s -w"])] {
+            let r = try TestSupport.run("/usr/bin/go", ["build"] + flags + ["-o", out, src], env: env)
+            guard r.status == 0 else { throw NSError(domain: "go", code: 1, userInfo: [NSLocalizedDescriptionKey: "go build: \(r.stderr)"]) }
+        }
+        return (plain, stripped)
+    }
+
+    static func startPlainServer(in dir: URL) throws -> (Process, Int) {
+        let portFile = dir.appendingPathComponent("plainport")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", TestSupport.fixtures.appendingPathComponent("tls_server.py").path, "-", "-", portFile.path, "plain"]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        for _ in 0..<200 {
+            if let s = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(s) { return (p, port) }
+            usleep(50_000)
+        }
+        p.terminate()
+        throw NSError(domain: "server", code: 1, userInfo: [NSLocalizedDescriptionKey: "plain HTTP test server did not start"])
+    }
+
+    static func body(_ model: String, _ text: String) -> String {
+        #"{"model":"\#(model)","messages":[{"role":"user","content":"\#(text)"}]}"#
+    }
+
+    override class func setUp() {
+        super.setUp()
+        if let why = CaptureTests.prerequisiteProblem() { skipReason = why; return }
+        do {
+            let dir = try TestSupport.tempDir("stacks")
+            let (goPlain, goStripped) = try buildGo(dir)
+            let nss = dir.appendingPathComponent("nss_client")
+            let cc = try TestSupport.run("/bin/sh", ["-c", "gcc '\(TestSupport.fixtures.appendingPathComponent("nss_client.c").path)' $(pkg-config --cflags --libs nss) -o '\(nss.path)'"])
+            guard cc.status == 0 else { throw NSError(domain: "gcc", code: 1, userInfo: [NSLocalizedDescriptionKey: "nss_client: \(cc.stderr)"]) }
+            let (server, port) = try CaptureTests.startServer(in: dir)
+            defer { server.terminate() }
+            let (plainServer, plainPort) = try startPlainServer(in: dir)
+            defer { plainServer.terminate() }
+            guard let (nginx, h2port) = try CaptureTests.startNginx(in: dir) else { throw NSError(domain: "nginx", code: 1, userInfo: [NSLocalizedDescriptionKey: "nginx with http2 did not start"]) }
+            defer { nginx.terminate() }
+            // the test servers stand in for providers on their ports (as Ollama does on 11434)
+            let (sensor, out, err) = try CaptureTests.startSensor(config: """
+            [sensor]
+            name = "stack-test"
+            [capture]
+            plain_http_ports = [\(plainPort)]
+            [pipeline]
+            flush_interval_ms = 50
+            [[decode.providers]]
+            name = "openai"
+            local_ports = [\(port), \(h2port)]
+            [[decode.providers]]
+            name = "ollama"
+            local_ports = [\(plainPort)]
+            """, dir: dir, name: "stacks")
+            let tls = "https://127.0.0.1:\(port)/v1/chat/completions"
+            func add(_ name: String, _ r: (pid: Int32, out: String, status: Int32), key: String, proc: String, model: String, tokens: Int64, marker: String?) {
+                clients.append(Client(name: name, pid: r.pid, output: r.out, status: r.status, key: key, expectedName: proc, model: model, tokens: tokens, marker: marker))
+            }
+            let wgetKey = "sk-proj-WgetGnuTlsKey000000000000000"
+            add("wget", run("/usr/bin/wget", ["-q", "--no-check-certificate", "-O", "-", "--header", "Content-Type: application/json",
+                                              "--header", "Authorization: Bearer \(wgetKey)", "--post-data", body("gpt-4o-mini", "hello from wget"), tls]),
+                key: wgetKey, proc: "wget", model: "gpt-4o-mini", tokens: 17, marker: "hello from wget")
+            let nssKey = "sk-proj-NssClientKey0000000000000000"
+            add("nss", run(nss.path, ["\(port)", "/v1/chat/completions", body("gpt-4o-mini", "hello from nss"), "Authorization: Bearer \(nssKey)"]),
+                key: nssKey, proc: "nss_client", model: "gpt-4o-mini", tokens: 17, marker: "hello from nss")
+            let goKey = "sk-proj-GoTlsTestKey0000000000000000"
+            // Probes go on a Go executable when it is first exec'd, within milliseconds; a run
+            // that sends before then loses that much (README, "Not yet"). Each binary runs once
+            // first, so the runs checked below start with their probes in place.
+            for exe in [goPlain, goStripped] { _ = run(exe, ["\(port)", "h1"]) }
+            add("go-h1", run(goPlain, ["\(port)", "h1"]), key: goKey, proc: "go_client", model: "gpt-4o", tokens: 17, marker: "hello from go h1")
+            add("go-stripped-h1", run(goStripped, ["\(port)", "h1"]), key: goKey, proc: "go_client_stripped", model: "gpt-4o", tokens: 17, marker: "hello from go h1")
+            add("go-h2", run(goPlain, ["\(h2port)", "h2"]), key: goKey, proc: "go_client", model: "gpt-4o", tokens: 19, marker: "hello from go h2")
+            add("go-stripped-h2", run(goStripped, ["\(h2port)", "h2"]), key: goKey, proc: "go_client_stripped", model: "gpt-4o", tokens: 19, marker: "hello from go h2")
+            let plainKey = "sk-proj-PlainHttpKey0000000000000000"
+            add("plain-curl", run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(plainPort)/v1/chat/completions", "-H", "Content-Type: application/json",
+                                                    "-H", "Authorization: Bearer \(plainKey)", "-d", body("llama3.2", "hello over plain http")]),
+                key: plainKey, proc: "curl", model: "llama3.2", tokens: 17, marker: "hello over plain http")
+            CaptureTests.stopSensor(sensor)
+            stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+            events = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
+        } catch {
+            setupError = "setup failed: \(error)"
+        }
+    }
+
+    func check(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        if let why = Self.skipReason {
+            print("StackCaptureTests: SKIPPING: \(why)")
+            if ProcessInfo.processInfo.environment["OISP_REQUIRE_BPF"] == "1" { XCTFail("eBPF capture required but unavailable: \(why)"); return }
+            throw XCTSkip(why)
+        }
+        XCTAssertNil(Self.setupError, file: file, line: line)
+        let c = try XCTUnwrap(Self.clients.first { $0.name == name }, "\(name) did not run: \(Self.setupError ?? "")", file: file, line: line)
+        XCTAssertEqual(c.status, 0, "\(name) failed: \(c.output)", file: file, line: line)
+        let mine = Self.events.filter { $0.process?.pid == Int64(c.pid) }
+        let reqs = mine.filter { $0.eventType == "ai.request" }, resps = mine.filter { $0.eventType == "ai.response" }
+        let req = try XCTUnwrap(reqs.first, "\(name): no ai.request from pid \(c.pid) (\(mine.map(\.eventType))) — \(Self.stderr.suffix(1500))", file: file, line: line)
+        XCTAssertEqual(reqs.count, 1, file: file, line: line)
+        // the name is the executable's, or the kernel's 15-byte comm when the process was gone
+        // before /proc could be read
+        let names = [c.expectedName, String(c.expectedName.prefix(15))]
+        XCTAssertTrue(names.contains(req.process?.name ?? ""), "\(req.process?.name ?? "nil") is not \(c.expectedName)", file: file, line: line)
+        XCTAssertEqual(req.data["model"]?["id"]?.stringValue, c.model, file: file, line: line)
+        if let m = c.marker {
+            XCTAssertEqual(req.data["messages"]?.arrayValue?.first?["content"]?.stringValue, m, file: file, line: line)
+        }
+        XCTAssertEqual(req.data["auth"]?["key_prefix"]?.stringValue, "sk-proj-", file: file, line: line)
+        let resp = try XCTUnwrap(resps.first, "\(name): no ai.response", file: file, line: line)
+        XCTAssertTrue(names.contains(resp.process?.name ?? ""), file: file, line: line)
+        XCTAssertEqual(resp.data["usage"]?["total_tokens"]?.intValue, c.tokens, file: file, line: line)
+        XCTAssertEqual(resp.data["request_id"], req.data["request_id"], file: file, line: line)
+        let secret = String(c.key.dropFirst(8))
+        XCTAssertFalse(Self.events.contains { $0.jsonString().contains(secret) }, "\(name): the API key never appears", file: file, line: line)
+    }
+
+    /// The capture stack the raw chunks of a client name.
+    func stacks(_ name: String) -> Set<String> {
+        guard let c = Self.clients.first(where: { $0.name == name }) else { return [] }
+        return Set(Self.events.filter { $0.process?.pid == Int64(c.pid) && $0.eventType == "capture.ssl_data" }.compactMap { $0.data["stack"]?.stringValue })
+    }
+
+    func testGnuTLSWget() throws { try check("wget"); XCTAssertEqual(stacks("wget"), ["gnutls"]) }
+    func testNSSClient() throws { try check("nss"); XCTAssertEqual(stacks("nss"), ["nss"]) }
+    func testGoHTTP1() throws { try check("go-h1"); XCTAssertEqual(stacks("go-h1"), ["go_tls"]) }
+    func testGoStrippedHTTP1() throws { try check("go-stripped-h1"); XCTAssertEqual(stacks("go-stripped-h1"), ["go_tls"]) }
+    func testGoHTTP2() throws { try check("go-h2"); XCTAssertEqual(stacks("go-h2"), ["go_tls"]) }
+    func testGoStrippedHTTP2() throws { try check("go-stripped-h2"); XCTAssertEqual(stacks("go-stripped-h2"), ["go_tls"]) }
+    func testPlainHTTPToALocalModelPort() throws {
+        try check("plain-curl")
+        XCTAssertEqual(stacks("plain-curl"), ["plain_http"])
+        let c = try XCTUnwrap(Self.clients.first { $0.name == "plain-curl" })
+        let req = try XCTUnwrap(Self.events.first { $0.process?.pid == Int64(c.pid) && $0.eventType == "ai.request" })
+        XCTAssertEqual(req.data["provider"]?["name"]?.stringValue, "ollama")
+        // the TLS clients' plaintext never shows up as plain HTTP (their ports are not listed)
+        XCTAssertFalse(Self.events.contains { $0.data["stack"]?.stringValue == "plain_http" && $0.process?.pid != Int64(c.pid) && $0.process?.name?.hasPrefix("python") != true })
+    }
+}
