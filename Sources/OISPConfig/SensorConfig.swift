@@ -82,8 +82,9 @@ public struct SensorConfig: Sendable {
 
     /// `[decode]`: how captured plaintext becomes AI events.
     public struct Decode: Sendable, Equatable {
-        /// Emit `ai.streaming_chunk` events for streamed responses.
-        public var streamingChunks = true
+        /// Emit `ai.streaming_chunk` events for streamed responses (opt-in: `ai.response` carries the
+        /// assembled answer, `chunk_count` and `time_to_first_token_ms`).
+        public var streamingChunks = false
         public var maxBodyBytes = 16 << 20
         /// Extra provider entries (`[[decode.providers]]`), same fields as the built-in registry.
         public var providers: [JSONObject] = []

@@ -6,8 +6,9 @@ import OISPEvent
 /// recorded chunks (tests, `replay` of raw capture).
 public final class AIDecoder: @unchecked Sendable {
     public struct Options: Sendable {
-        /// Emit `ai.streaming_chunk` events for streamed responses.
-        public var streamingChunks = true
+        /// Emit `ai.streaming_chunk` events for streamed responses (opt-in: `ai.response` carries the
+        /// assembled answer, `chunk_count` and `time_to_first_token_ms`).
+        public var streamingChunks = false
         /// Largest body kept per message (bigger ones are cut and the event marked partial).
         public var maxBodyBytes = 16 << 20
         /// Key for the `auth.key_hash` HMAC (`[redaction] hash_salt`).

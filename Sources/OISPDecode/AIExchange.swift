@@ -141,11 +141,14 @@ final class AIExchange {
         guard !t.isEmpty, t != "[DONE]", let v = try? JSONParser.parse(t), acc != nil else { return [] }
         let delta = acc!.consumeStream(v, event: event)
         if delta.content != nil || !delta.toolCalls.isEmpty, firstTokenAt == nil { firstTokenAt = ts }
-        guard decoder.options.streamingChunks, !delta.isEmpty, delta.content != nil || !delta.toolCalls.isEmpty || delta.finishReason != nil else { return [] }
+        guard !delta.isEmpty, delta.content != nil || !delta.toolCalls.isEmpty || delta.finishReason != nil else { return [] }
+        // counted whether or not chunk events are written: ai.response carries the count
+        let index = chunkIndex
+        chunkIndex += 1
+        guard decoder.options.streamingChunks else { return [] }
         var d = JSONObject()
         d["request_id"] = .string(requestID)
-        d["chunk_index"] = .int(chunkIndex)
-        chunkIndex += 1
+        d["chunk_index"] = .int(index)
         var dd = JSONObject()
         dd.set("content", delta.content.map(JSONValue.string))
         dd.set("role", delta.role.map(JSONValue.string))
@@ -215,6 +218,8 @@ final class AIExchange {
         if let ft = firstTokenAt, let re = requestEnd, sse != nil || ndjson != nil {
             d["time_to_first_token_ms"] = .int(max(0, (ft.nanoseconds - re.nanoseconds) / 1_000_000))
         }
+        // a streamed answer is one event: its content assembled above, and how many chunks made it
+        if sse != nil || ndjson != nil { d["chunk_count"] = .int(chunkIndex) }
         var resp = decoder.makeEvent("ai.response", ts: ts, connection: connection, point: "ssl_read",
                                      complete: !truncated && !bodyOverflow, data: d)
         if let r = requestEvent { resp.relatedEvents = [.init(eventID: r.eventID, relationship: "caused_by")] }
@@ -225,7 +230,7 @@ final class AIExchange {
             td.set("call_id", t.id.map(JSONValue.string))
             td["tool"] = ["name": .string(t.name), "tool_type": "function"]
             td["arguments"] = .string(t.arguments)
-            td["arguments_hash"] = .string(Hashing.keyed(t.arguments, key: []))
+            td["arguments_hash"] = .string(Hashing.keyed(t.arguments, key: decoder.options.hashKey))
             td["triggered_by"] = .string(resp.eventID)
             td["request_id"] = .string(requestID)
             var te = decoder.makeEvent("agent.tool_call", ts: ts, connection: connection, point: "ssl_read", complete: true, data: td)

@@ -295,7 +295,9 @@ final class CaptureTests: XCTestCase {
             XCTAssertEqual(r.data["usage"]?["total_tokens"], 17)
         }
         XCTAssertEqual(Set(reqs.compactMap { $0.data["request_id"]?.stringValue }), Set(resps.compactMap { $0.data["request_id"]?.stringValue }))
-        XCTAssertFalse(events(pid: pid, type: "ai.streaming_chunk").isEmpty)
+        // a streamed answer is one ai.response (chunk events are opt-in)
+        XCTAssertTrue(events(pid: pid, type: "ai.streaming_chunk").isEmpty)
+        XCTAssertTrue(resps.contains { ($0.data["chunk_count"]?.intValue ?? 0) > 0 }, "\(resps.map(\.data))")
         XCTAssertFalse(Self.session.events.contains { $0.jsonString().contains("TESTKEY1234567890") }, "the API key never appears, not even in raw capture events")
     }
 

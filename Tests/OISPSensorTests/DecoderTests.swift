@@ -133,6 +133,13 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(resp1.data["usage"]?["total_tokens"], 16)
         XCTAssertEqual(resp1.data["provider_request_id"], "chatcmpl-S1")
         XCTAssertNotNil(resp1.data["time_to_first_token_ms"]?.intValue)
+        XCTAssertEqual(resp1.data["chunk_count"]?.intValue, Int64(chunks.count))
+        // without chunk events (the default): the same answer, one event, the same count
+        let one = decode([Conversation(request: req, response: resp)], streamingChunks: false)
+        XCTAssertEqual(one.map(\.eventType), ["ai.request", "ai.response"])
+        var a = resp1.data, b = try XCTUnwrap(only(one, "ai.response").first).data
+        for k in ["request_id", "latency_ms", "time_to_first_token_ms"] { a[k] = nil; b[k] = nil }
+        XCTAssertEqual(a, b, "the streamed answer is assembled the same way with chunk events off")
         XCTAssertLessThanOrEqual(resp1.data["time_to_first_token_ms"]!.intValue!, resp1.data["latency_ms"]!.intValue!)
         XCTAssertEqual(evs.last?.eventType, "ai.response")
 
