@@ -365,3 +365,14 @@ int handle_connect_exit(struct trace_event_raw_sys_exit *ctx) {
 #include "gotls.bpf.h"
 /* GnuTLS and NSS: entry probes of their own, the SSL exit programs above. */
 #include "libtls.bpf.h"
+
+#ifdef OISP_TEST_REJECTED_PROGRAM
+/* Built only by the tests (-DOISP_TEST_REJECTED_PROGRAM): a program every verifier rejects (a
+ * scalar used as a pointer), to prove that one rejected program is reported by `check` and that
+ * `record` goes on capturing with the others. */
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int oisp_test_rejected(void *ctx) {
+    __u64 *p = (__u64 *)bpf_get_current_pid_tgid();
+    return (int)*p;
+}
+#endif

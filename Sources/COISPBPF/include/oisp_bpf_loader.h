@@ -8,6 +8,7 @@
 /* The record layouts shared with the kernel side (bpf/oisp.h). */
 #include "../../../bpf/oisp.h"
 #include "oisp_gotls.h"
+#include "oisp_elfscan.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,11 +1,14 @@
 """Test peer: HTTPS/1.1 server on 127.0.0.1 with a self-signed certificate.
 Usage: tls_server.py CERT KEY PORTFILE [plain]. Answers POST/GET with a JSON body naming what it
 got; with `plain`, plain HTTP (a local model server's port) instead of TLS.
-Also serves text/event-stream on paths ending in /stream (used by decoder tests)."""
+Also serves text/event-stream on paths ending in /stream (used by decoder tests).
+Chat completions: an `X-Chunks: N` request header makes the answer N words long (N content chunks
+when streamed, as Benchmarks/tls_load.py asks for); without it the answer is the usual five words."""
 import http.server, json, ssl, sys
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
     def _reply(self, body: bytes, ctype="application/json"):
         self.send_response(200)
@@ -19,14 +22,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(n)
         if self.path.endswith("/chat/completions"):
-            return self._openai(json.loads(body or b"{}"))
+            return self._openai(json.loads(body or b"{}"), int(self.headers.get("X-Chunks", 0)))
         marker = self.headers.get("X-Marker", "none")
         self._reply(json.dumps({"received_bytes": len(body), "marker": "RESPONSE-" + marker}).encode())
 
-    def _openai(self, req):
-        """Answers like OpenAI's chat completions API (JSON, or SSE when stream is true)."""
+    def _openai(self, req, chunks=0):
+        """Answers like OpenAI's chat completions API (JSON, or SSE when stream is true).
+        chunks > 0: the answer is that many words, each its own SSE chunk when streamed."""
         model = req.get("model", "gpt-4o")
-        text = "Hello from the test model."
+        text = "Hello from the test model." if chunks <= 0 else " ".join("word%d" % i for i in range(chunks))
+        completion_tokens = 6 if chunks <= 0 else chunks
         if req.get("stream"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -41,13 +46,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for w in text.split(" "):
                 send({"id": "chatcmpl-s1", "model": model, "choices": [{"index": 0, "delta": {"content": w + " "}}]})
             send({"id": "chatcmpl-s1", "model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-            send({"id": "chatcmpl-s1", "model": model, "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17}})
+            send({"id": "chatcmpl-s1", "model": model, "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": completion_tokens, "total_tokens": 11 + completion_tokens}})
             send("[DONE]")
             self.wfile.write(b"0\r\n\r\n")
             return
         out = {"id": "chatcmpl-t1", "object": "chat.completion", "model": model,
                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-               "usage": {"prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17}}
+               "usage": {"prompt_tokens": 11, "completion_tokens": completion_tokens, "total_tokens": 11 + completion_tokens}}
         self._reply(json.dumps(out).encode())
 
     def do_GET(self):

@@ -1,0 +1,121 @@
+import COISPBPF
+import Foundation
+
+/// Which TLS stack (or plain HTTP) each process uses and whether `record` covers it, and why
+/// not: what `oisp check` and `oisp-sensor capture-targets` print. Read from /proc and the
+/// files themselves, without loading anything into the kernel.
+public enum CaptureTargets {
+    public struct Stack: Sendable, Equatable {
+        /// openssl, gnutls, nss, go_tls, boringssl, rustls, plain_http
+        public var name: String
+        public var covered: Bool
+        /// How it is found (the library probed, "symbols in the executable", "pclntab", …) or,
+        /// when not covered, why not.
+        public var detail: String
+    }
+
+    public struct Process: Sendable {
+        public var pid: Int32
+        public var name: String
+        public var exe: String
+        public var stacks: [Stack]
+    }
+
+    /// Cache per file (dev:inode) within one call: the same binary runs in many processes.
+    final class FileFacts {
+        var byKey: [String: [Stack]] = [:]
+    }
+
+    /// Every process with a TLS stack or a listed plain-HTTP socket.
+    public static func all(plainPorts: [UInt16] = []) -> [Process] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        let facts = FileFacts()
+        let me = getpid()
+        return entries.compactMap(Int32.init).filter { $0 != me }.sorted().compactMap { inspect(pid: $0, plainPorts: plainPorts, facts: facts) }
+            .filter { !$0.stacks.isEmpty }
+    }
+
+    /// One process; nil when it is gone (or a kernel thread).
+    public static func inspect(pid: Int32, plainPorts: [UInt16] = []) -> Process? { inspect(pid: pid, plainPorts: plainPorts, facts: FileFacts()) }
+
+    static func inspect(pid: Int32, plainPorts: [UInt16], facts: FileFacts) -> Process? {
+        let root = "/proc/\(pid)"
+        guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/exe") else { return nil }
+        let name = ((try? String(contentsOfFile: "\(root)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        var stacks: [Stack] = []
+        var libs: [String] = []
+        if let maps = try? String(contentsOfFile: "\(root)/maps", encoding: .utf8) {
+            var seen = Set<String>()
+            for line in maps.split(separator: "\n") {
+                guard let slash = line.firstIndex(of: "/") else { continue }
+                let p = String(line[slash...])
+                if seen.insert(p).inserted { libs.append(p) }
+            }
+        }
+        func lib(_ prefix: String) -> String? { libs.first { ($0 as NSString).lastPathComponent.hasPrefix(prefix) } }
+        if let l = lib("libssl.so") { stacks.append(Stack(name: "openssl", covered: true, detail: "uprobes on \(l)")) }
+        if let l = lib("libgnutls") { stacks.append(Stack(name: "gnutls", covered: true, detail: "uprobes on \(l)")) }
+        if let l = lib("libnspr4"), lib("libssl3") != nil { stacks.append(Stack(name: "nss", covered: true, detail: "uprobes on \(l) (SSL-layered descriptors)")) }
+        if lib("librustls") != nil { stacks.append(Stack(name: "rustls", covered: false, detail: rustlsReason)) }
+        stacks += executableStacks("\(root)/root\(exe)", facts: facts)
+        if !plainPorts.isEmpty, let p = plainSocket(pid: pid, ports: Set(plainPorts.map(Int.init))) {
+            stacks.append(Stack(name: "plain_http", covered: true, detail: "socket on listed port \(p) (syscall tracepoints)"))
+        }
+        return Process(pid: pid, name: name, exe: exe, stacks: stacks)
+    }
+
+    static let rustlsReason = "rustls keeps no exported read/write boundary in release builds (its functions are inlined and mangled); not covered — see the README's \"Not yet\""
+
+    /// Stacks built into the executable itself.
+    static func executableStacks(_ path: String, facts: FileFacts) -> [Stack] {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return [] }
+        let key = "\(st.st_dev):\(st.st_ino)"
+        if let s = facts.byKey[key] { return s }
+        var out: [Stack] = []
+        var info = oisp_gotls_info()
+        var err = [CChar](repeating: 0, count: 512)
+        let r = oisp_gotls_inspect(path, &info, &err, err.count)
+        if info.is_go != 0 {
+            let version = withUnsafeBytes(of: info.go_version) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let via = withUnsafeBytes(of: info.found_via) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if r == OISP_GOTLS_OK.rawValue {
+                out.append(Stack(name: "go_tls", covered: true, detail: "crypto/tls in \(version.isEmpty ? "Go" : version), found via \(via)"))
+            } else if r != OISP_GOTLS_ERR_NO_TLS.rawValue {
+                out.append(Stack(name: "go_tls", covered: false, detail: String(cString: err)))
+            }
+        } else if oisp_elf_defines(path, "SSL_write") == 1 {
+            out.append(Stack(name: "openssl", covered: true, detail: "SSL_write/SSL_read symbols in the executable"))
+        } else if oisp_file_contains(path, "BoringSSL") == 1 {
+            out.append(Stack(name: "boringssl", covered: false,
+                             detail: "static BoringSSL without symbols (Bun, Chromium/Electron): no safe way to find SSL_read/SSL_write in this build yet"))
+        } else if oisp_file_contains(path, "rustls") == 1 {
+            out.append(Stack(name: "rustls", covered: false, detail: rustlsReason))
+        }
+        facts.byKey[key] = out
+        return out
+    }
+
+    /// A listed port of an established TCP socket the process holds, if any.
+    static func plainSocket(pid: Int32, ports: Set<Int>) -> Int? {
+        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return nil }
+        var inodes = Set<String>()
+        for fd in fds {
+            if let t = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), t.hasPrefix("socket:[") {
+                inodes.insert(String(t.dropFirst(8).dropLast()))
+            }
+        }
+        guard !inodes.isEmpty else { return nil }
+        for file in ["tcp", "tcp6"] {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/net/\(file)", encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let f = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard f.count > 9, inodes.contains(String(f[9])) else { continue }
+                for col in [1, 2] {
+                    if let p = f[col].split(separator: ":").last.flatMap({ Int($0, radix: 16) }), ports.contains(p) { return p }
+                }
+            }
+        }
+        return nil
+    }
+}
