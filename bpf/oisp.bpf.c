@@ -150,7 +150,10 @@ static __always_inline int emit_plaintext(__u64 handle, __u64 buf, __u64 total, 
         if (n > OISP_CHUNK_MAX) n = OISP_CHUNK_MAX;
         d->offset = (__u32)off;
         d->len = (__u32)n;
-        /* Bound n for the verifier: 1..OISP_CHUNK_MAX. */
+        /* Bound n for the verifier: 1..OISP_CHUNK_MAX. clang knows this already and would drop
+         * the mask and check, passing a loop-carried register that older verifiers (6.1) cannot
+         * bound ("R2 min value is negative"); barrier_var keeps them on the size register. */
+        barrier_var(n);
         n &= (OISP_CHUNK_MAX * 2 - 1);
         if (n == 0 || n > OISP_CHUNK_MAX) break;
         if (bpf_probe_read_user(d->data, n, (void *)(args.buf + off)) != 0) {

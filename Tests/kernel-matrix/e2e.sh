@@ -1,0 +1,107 @@
+#!/bin/bash
+# End-to-end capture check, meant to run inside the kernel-matrix VM (also runs on a host):
+#   Tests/kernel-matrix/vm-run.sh -- Tests/kernel-matrix/e2e.sh SENSOR OBJECT
+# SENSOR is the oisp-sensor binary, OBJECT the oisp.bpf.o to test (OISP_BPF_OBJECT). It runs
+# `check --load`, starts `record --raw` and a local TLS server, makes curl (and, when present,
+# python3 and node) send a request through it, and checks that capture.ssl_data events with
+# the request text are attributed to the client's pid. Outputs go to $VM_OUT (default: a
+# temporary directory). Exit status 0 only if curl's request was captured.
+set -u
+sensor=${1:?usage: e2e.sh SENSOR OBJECT}
+export OISP_BPF_OBJECT=${2:?usage: e2e.sh SENSOR OBJECT}
+out=${VM_OUT:-$(mktemp -d)}
+port=${E2E_PORT:-8443}
+work=$(mktemp -d)
+rm -f "$out/out.jsonl" "$out/ready" "$out/record.log"
+t0=$EPOCHREALTIME
+since() { local us=$(( ${EPOCHREALTIME/./} - ${t0/./} )); printf '%d.%01ds' $((us / 1000000)) $((us % 1000000 / 100000)); }
+say() { echo "e2e [$(since)]: $*"; }
+fail=0
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+ip link set lo up 2>/dev/null
+say "kernel $(uname -r)"
+if "$sensor" check --load; then say "check --load: OK"; else say "check --load: FAILED"; fail=1; fi
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
+    -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+openssl s_server -quiet -www -accept "$port" -cert "$work/cert.pem" -key "$work/key.pem" </dev/null >/dev/null 2>&1 &
+pids+=($!)
+
+"$sensor" record --raw --output "$out/out.jsonl" --ready-file "$out/ready" >"$out/record.log" 2>&1 &
+rec=$!
+pids+=($rec)
+for _ in $(seq 600); do [ -e "$out/ready" ] || ! kill -0 $rec 2>/dev/null && break; sleep 0.2; done
+if [ ! -e "$out/ready" ]; then
+    say "record did not become ready:"; tail -20 "$out/record.log"; exit 1
+fi
+say "record ready"
+
+# One request per client, each with its own marker path; remember each client's pid.
+declare -A client_pid
+curl -sk -o /dev/null "https://127.0.0.1:$port/oisp-e2e-curl" & client_pid[curl]=$!
+wait ${client_pid[curl]}; say "curl exit $?"
+if command -v python3 >/dev/null; then
+    python3 -c '
+import ssl, sys, urllib.request
+ctx = ssl._create_unverified_context()
+urllib.request.urlopen("https://127.0.0.1:%s/oisp-e2e-python3" % sys.argv[1], context=ctx).read()' "$port" &
+    client_pid[python3]=$!; wait ${client_pid[python3]}; say "python3 exit $?"
+fi
+# A 40000-byte body in one SSL_write: the kernel side splits it into OISP_CHUNK_MAX records.
+python3 -c '
+import socket, ssl, sys
+ctx = ssl._create_unverified_context()
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+s.sendall(b"POST /oisp-e2e-large HTTP/1.0\r\nContent-Length: 40000\r\n\r\n" + b"x" * 40000)
+s.close()' "$port" &
+large_pid=$!; wait $large_pid; say "python3 (40000-byte write) exit $?"
+if command -v node >/dev/null; then
+    NODE_TLS_REJECT_UNAUTHORIZED=0 node -e '
+require("https").get("https://127.0.0.1:" + process.argv[1] + "/oisp-e2e-node", r => r.resume())' "$port" 2>/dev/null &
+    client_pid[node]=$!; wait ${client_pid[node]}; say "node exit $?"
+fi
+sleep 2   # let the sensor drain the ring buffer
+kill -INT $rec; wait $rec; say "record exit $?"
+
+for client in "${!client_pid[@]}"; do
+    python3 - "$out/out.jsonl" "$client" "${client_pid[$client]}" <<'PY'
+import json, sys
+path, client, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+marker = "GET /oisp-e2e-" + client
+hits, other = 0, []
+for line in open(path):
+    e = json.loads(line)
+    if e.get("event_type") != "capture.ssl_data": continue
+    text = (e.get("data") or {}).get("text") or ""
+    if marker not in text: continue
+    p = (e.get("process") or {}).get("pid")
+    if p == pid: hits += 1
+    else: other.append(p)
+status = "OK" if hits else "MISSING"
+print(f"e2e: {client} pid {pid}: {hits} capture.ssl_data event(s) with '{marker}' -> {status}"
+      + (f" (seen under other pids {other})" if other else ""))
+sys.exit(0 if hits else 1)
+PY
+    r=$?
+    [ "$client" = curl ] && [ $r != 0 ] && fail=1
+done
+python3 - "$out/out.jsonl" "$large_pid" <<'PY' || fail=1
+import json, sys
+pid = int(sys.argv[2])
+lens = [e["data"]["length"] for e in map(json.loads, open(sys.argv[1]))
+        if e.get("event_type") == "capture.ssl_data" and (e.get("process") or {}).get("pid") == pid
+        and e["data"]["direction"] == "write"]
+ok = sum(lens) == 40056 and max(lens, default=0) == 16384   # 56 bytes of header
+print(f"e2e: 40000-byte write: chunks {lens} -> {'OK' if ok else 'WRONG'}")
+sys.exit(0 if ok else 1)
+PY
+say "events by type: $(python3 -c '
+import collections, json, sys
+c = collections.Counter(json.loads(l).get("event_type") for l in open(sys.argv[1]))
+print(", ".join(f"{k} {v}" for k, v in sorted(c.items())))' "$out/out.jsonl")"
+grep -iE "error|warn|fail" "$out/record.log" | head -10
+say "done, status $fail"
+exit $fail
