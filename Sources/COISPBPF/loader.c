@@ -332,6 +332,8 @@ int oisp_bpf_attach_lib(oisp_bpf *b, const char *path, oisp_tls_lib lib, char *e
     size_t nfuncs = lib == OISP_LIB_GNUTLS ? 2 : 4;
     int attached = 0;
     int last_err = 0;
+    char failed[200] = ""; /* functions found but not attached (other than "not in this file") */
+    if (err && errlen) err[0] = 0;
     for (size_t i = 0; i < nfuncs; i++) {
         size_t first = b->nlinks;
         for (int ret = 0; ret <= 1; ret++) {
@@ -342,19 +344,28 @@ int oisp_bpf_attach_lib(oisp_bpf *b, const char *path, oisp_tls_lib lib, char *e
             last_libbpf_msg[0] = 0;
             struct bpf_link *l = bpf_program__attach_uprobe_opts(p, -1, path, 0, &uo);
             if (!l) {
-                last_err = errno;
+                int e = errno;
                 drop_links_from(b, first);
+                if (e != ENOENT && e != ESRCH) {
+                    last_err = e;
+                    size_t k = strlen(failed);
+                    snprintf(failed + k, sizeof failed - k, "%s%s", k ? ", " : "", funcs[i][0]);
+                }
                 break; /* symbol not in this file, or the attach failed */
             }
             add_link(b, l);
             if (ret == 1) attached++;
         }
     }
-    if (attached == 0 && last_err && last_err != ENOENT && last_err != ESRCH) {
-        char what[300];
-        snprintf(what, sizeof what, "attaching TLS uprobes to %s", path);
+    if (failed[0]) {
+        /* EINVAL here is the kernel refusing a second uprobe at an address another tool probed
+         * with a different ref_ctr_offset (BCC's sslsniff does): dmesg says "ref_ctr_offset
+         * mismatch". Reported even when other functions attached: capture has a hole. */
+        char what[400];
+        snprintf(what, sizeof what, "attaching TLS uprobes to %s: %s not attached%s", path, failed,
+                 last_err == EINVAL ? " (another tool holds uprobes there with a different ref_ctr_offset, e.g. BCC's sslsniff; see dmesg)" : "");
         set_err(err, errlen, what, last_err);
-        return -last_err;
+        if (attached == 0) return -last_err;
     }
     return attached;
 }

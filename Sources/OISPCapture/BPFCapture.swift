@@ -209,8 +209,9 @@ public final class BPFCapture: @unchecked Sendable {
             }
         }
         if !isGo {
+            err[0] = 0
             n = oisp_bpf_attach_lib(bpf, path, lib, &err, err.count)
-            if n < 0 { problem = String(cString: err) }
+            if err[0] != 0 { problem = String(cString: err) } // n > 0 with a message: some functions missing
         }
         lock.lock()
         defer { lock.unlock() }

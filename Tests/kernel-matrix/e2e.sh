@@ -2,10 +2,13 @@
 # End-to-end capture check, meant to run inside the kernel-matrix VM (also runs on a host):
 #   Tests/kernel-matrix/vm-run.sh -- Tests/kernel-matrix/e2e.sh SENSOR OBJECT
 # SENSOR is the oisp-sensor binary, OBJECT the oisp.bpf.o to test (OISP_BPF_OBJECT). It runs
-# `check --load`, starts `record --raw` and a local TLS server, makes curl (and, when present,
-# python3 and node) send a request through it, and checks that capture.ssl_data events with
-# the request text are attributed to the client's pid. Outputs go to $VM_OUT (default: a
-# temporary directory). Exit status 0 only if curl's request was captured.
+# `check --load`, starts `record --raw` and local TLS servers, makes a client of every TLS stack
+# send a request through it — curl and python3 (OpenSSL), node, wget (GnuTLS), an NSS client
+# ($E2E_NSS_CLIENT), Go crypto/tls ($E2E_GO_CLIENT), curl to a listed plain-HTTP port — and checks
+# that capture.ssl_data events with the request text, from the expected stack, are attributed to
+# the client's pid. Prints one line per stack: "stack <client> <stack> OK|MISSING" (the kernel
+# matrix reads them). Outputs go to $VM_OUT (default: a temporary directory). Exit status 0 only
+# if every client that ran was captured.
 set -u
 sensor=${1:?usage: e2e.sh SENSOR OBJECT}
 export OISP_BPF_OBJECT=${2:?usage: e2e.sh SENSOR OBJECT}
@@ -30,7 +33,17 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 openssl s_server -quiet -www -accept "$port" -cert "$work/cert.pem" -key "$work/key.pem" </dev/null >/dev/null 2>&1 &
 pids+=($!)
 
-"$sensor" record --raw --output "$out/out.jsonl" --ready-file "$out/ready" >"$out/record.log" 2>&1 &
+# The test server of the Swift tests (HTTPS and, on a listed port, plain HTTP) for the other stacks.
+fixtures=$(cd "$(dirname "${BASH_SOURCE[0]}")/../OISPSensorTests/Fixtures" && pwd)
+python3 "$fixtures/tls_server.py" "$work/cert.pem" "$work/key.pem" "$work/tlsport" </dev/null >/dev/null 2>&1 &
+pids+=($!)
+python3 "$fixtures/tls_server.py" - - "$work/plainport" plain </dev/null >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/tlsport" ] && [ -s "$work/plainport" ] && break; sleep 0.1; done
+tlsport=$(cat "$work/tlsport"); plainport=$(cat "$work/plainport")
+printf '[capture]\nplain_http_ports = [%s]\n' "$plainport" >"$work/record.toml"
+
+"$sensor" record -c "$work/record.toml" --raw --output "$out/out.jsonl" --ready-file "$out/ready" >"$out/record.log" 2>&1 &
 rec=$!
 pids+=($rec)
 for _ in $(seq 600); do [ -e "$out/ready" ] || ! kill -0 $rec 2>/dev/null && break; sleep 0.2; done
@@ -63,30 +76,48 @@ if command -v node >/dev/null; then
 require("https").get("https://127.0.0.1:" + process.argv[1] + "/oisp-e2e-node", r => r.resume())' "$port" 2>/dev/null &
     client_pid[node]=$!; wait ${client_pid[node]}; say "node exit $?"
 fi
+declare -A client_stack=([curl]=openssl [python3]=openssl [node]=openssl)
+declare -A client_marker
+run_client() { # NAME STACK MARKER COMMAND...
+    local name=$1 stack=$2 marker=$3; shift 3
+    "$@" >/dev/null 2>&1 &
+    client_pid[$name]=$!; client_stack[$name]=$stack; client_marker[$name]=$marker
+    wait ${client_pid[$name]}; say "$name exit $?"
+}
+tls=https://127.0.0.1:$tlsport
+command -v wget >/dev/null && run_client wget gnutls "/oisp-e2e-wget" \
+    wget -q --no-check-certificate -O /dev/null --post-data '{"m":"wget"}' "$tls/oisp-e2e-wget"
+[ -x "${E2E_NSS_CLIENT:-}" ] && run_client nss nss "/oisp-e2e-nss" "$E2E_NSS_CLIENT" "$tlsport" /oisp-e2e-nss '{"m":"nss"}'
+if [ -x "${E2E_GO_CLIENT:-}" ]; then
+    "$E2E_GO_CLIENT" "$tlsport" h1 >/dev/null 2>&1   # its first exec: the sensor learns the binary
+    run_client go go_tls "/v1/chat/completions" "$E2E_GO_CLIENT" "$tlsport" h1
+fi
+run_client plain plain_http "/oisp-e2e-plain" curl -s -o /dev/null -d '{"m":"plain"}' "http://127.0.0.1:$plainport/oisp-e2e-plain"
 sleep 2   # let the sensor drain the ring buffer
 kill -INT $rec; wait $rec; say "record exit $?"
 
 for client in "${!client_pid[@]}"; do
-    python3 - "$out/out.jsonl" "$client" "${client_pid[$client]}" <<'PY'
+    python3 - "$out/out.jsonl" "$client" "${client_pid[$client]}" "${client_stack[$client]}" "${client_marker[$client]:-/oisp-e2e-$client}" <<'PY'
 import json, sys
-path, client, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
-marker = "GET /oisp-e2e-" + client
-hits, other = 0, []
+path, client, pid, stack, marker = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+hits, other, stacks = 0, [], set()
 for line in open(path):
     e = json.loads(line)
     if e.get("event_type") != "capture.ssl_data": continue
-    text = (e.get("data") or {}).get("text") or ""
-    if marker not in text: continue
+    d = e.get("data") or {}
+    if d.get("direction") != "write" or marker not in (d.get("text") or ""): continue
     p = (e.get("process") or {}).get("pid")
-    if p == pid: hits += 1
+    if p == pid:
+        hits += 1
+        stacks.add(d.get("stack"))
     else: other.append(p)
-status = "OK" if hits else "MISSING"
-print(f"e2e: {client} pid {pid}: {hits} capture.ssl_data event(s) with '{marker}' -> {status}"
+ok = hits > 0 and stacks == {stack}
+print(f"e2e: {client} pid {pid}: {hits} capture.ssl_data write(s) with '{marker}' from {sorted(s or '?' for s in stacks)} -> {'OK' if ok else 'MISSING'}"
       + (f" (seen under other pids {other})" if other else ""))
-sys.exit(0 if hits else 1)
+print(f"stack {client} {stack} {'OK' if ok else 'MISSING'}")
+sys.exit(0 if ok else 1)
 PY
-    r=$?
-    [ "$client" = curl ] && [ $r != 0 ] && fail=1
+    [ $? != 0 ] && fail=1
 done
 python3 - "$out/out.jsonl" "$large_pid" <<'PY' || fail=1
 import json, sys
