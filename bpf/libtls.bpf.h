@@ -1,4 +1,4 @@
-/* GnuTLS and NSS plaintext: included at the end of oisp.bpf.c (uses its maps and helpers).
+/* GnuTLS, NSS and stripped BoringSSL plaintext: included at the end of oisp.bpf.c (uses its maps and helpers).
  *
  * Both libraries have OpenSSL's shape at the boundary — (handle, buffer, length) in, bytes
  * transferred (or < 0) out — so only the entry differs: it records the stack, and the exit
@@ -15,7 +15,12 @@
  * top of the socket (SSL_ImportFD pushes an I/O layer), and a layer's methods table says
  * PR_DESC_LAYERED, where a file says PR_DESC_FILE and a plain socket PR_DESC_SOCKET_TCP. So only
  * calls on a layered descriptor are kept: PRFileDesc starts with `const PRIOMethods *methods`,
- * and PRIOMethods with `PRDescType file_type` (both public, stable NSPR ABI). */
+ * and PRIOMethods with `PRDescType file_type` (both public, stable NSPR ABI).
+ *
+ *   BoringSSL linked into a stripped executable (Chromium, Bun): int SSL_write(SSL *, const void *, int)
+ *                             int SSL_read(SSL *, void *, int)
+ * attached by file offset (oisp_boringssl_inspect finds the entries, oisp_bpf_attach_offsets
+ * attaches); OpenSSL's signature, so only the stack recorded at the entry differs. */
 #ifndef OISP_LIBTLS_BPF_H
 #define OISP_LIBTLS_BPF_H
 
@@ -48,6 +53,15 @@ SEC("uprobe")
 int BPF_KPROBE(nss_read_enter, void *fd, void *buf, int n) {
     if (!nspr_layered((__u64)fd)) return 0;
     return enter_stack(&read_args, (__u64)fd, (__u64)buf, 0, OISP_STACK_NSS);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(boringssl_write_enter, void *ssl, const void *buf, int num) {
+    return enter_stack(&write_args, (__u64)ssl, (__u64)buf, 0, OISP_STACK_BORINGSSL);
+}
+SEC("uprobe")
+int BPF_KPROBE(boringssl_read_enter, void *ssl, void *buf, int num) {
+    return enter_stack(&read_args, (__u64)ssl, (__u64)buf, 0, OISP_STACK_BORINGSSL);
 }
 
 #endif

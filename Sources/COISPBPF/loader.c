@@ -423,6 +423,48 @@ int oisp_bpf_attach_go(oisp_bpf *b, const char *path, const oisp_gotls_info *inf
     return attached;
 }
 
+/* BoringSSL in a stripped executable: uprobe + uretprobe on SSL_write and SSL_read at the file
+ * offsets oisp_boringssl_inspect found (func_name NULL: the offset is used as is). The entries
+ * record OISP_STACK_BORINGSSL; the exits are OpenSSL's (same signature and return value). */
+int oisp_bpf_attach_offsets(oisp_bpf *b, const char *path, uint64_t write_off, uint64_t read_off, char *err, size_t errlen) {
+    const struct { uint64_t off; const char *fn, *enter, *exit; } funcs[2] = {
+        { write_off, "SSL_write", "boringssl_write_enter", "ssl_write_exit" },
+        { read_off, "SSL_read", "boringssl_read_enter", "ssl_read_exit" },
+    };
+    if (write_off == 0 || read_off == 0 || write_off == read_off) {
+        set_err(err, errlen, "BoringSSL offsets missing or equal", EINVAL);
+        return -EINVAL;
+    }
+    size_t first = b->nlinks;
+    int attached = 0;
+    for (size_t i = 0; i < 2; i++) {
+        for (int ret = 0; ret <= 1; ret++) {
+            const char *pname = b->noop ? (ret ? "noop_exit" : "noop_enter") : (ret ? funcs[i].exit : funcs[i].enter);
+            struct bpf_program *p = loaded_program(b, pname);
+            int e = 0;
+            if (!p) {
+                e = ENOENT; /* rejected by this kernel (see oisp_bpf_program_*) */
+            } else {
+                LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = NULL, .retprobe = ret != 0);
+                last_libbpf_msg[0] = 0;
+                struct bpf_link *l = bpf_program__attach_uprobe_opts(p, -1, path, (size_t)funcs[i].off, &uo);
+                if (!l) e = errno ? errno : EINVAL;
+                else if (add_link(b, l) != 0) { bpf_link__destroy(l); e = ENOMEM; }
+            }
+            if (e) {
+                char what[400];
+                snprintf(what, sizeof what, "attaching BoringSSL %s %s at offset 0x%llx of %s", funcs[i].fn,
+                         ret ? "uretprobe" : "uprobe", (unsigned long long)funcs[i].off, path);
+                set_err(err, errlen, what, e);
+                drop_links_from(b, first);
+                return -e;
+            }
+        }
+        attached++;
+    }
+    return attached;
+}
+
 int oisp_bpf_poll(oisp_bpf *b, int timeout_ms, oisp_bpf_sample_fn fn, void *ctx) {
     b->fn = fn;
     b->ctx = ctx;

@@ -9,6 +9,7 @@
 #include "../../../bpf/oisp.h"
 #include "oisp_gotls.h"
 #include "oisp_elfscan.h"
+#include "oisp_boringssl.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,6 +73,13 @@ int oisp_bpf_attach_ssl(oisp_bpf *b, const char *binary_path, char *err, size_t 
  *  offsets from oisp_gotls_inspect. With the noop option every probe runs noop_enter. Returns
  *  the number of probes attached, or -errno (nothing stays attached on error). */
 int oisp_bpf_attach_go(oisp_bpf *b, const char *binary_path, const oisp_gotls_info *info, char *err, size_t errlen);
+
+/** Attaches uprobe + uretprobe on BoringSSL's SSL_write and SSL_read in a stripped executable (all
+ *  processes running it) at the file offsets from oisp_boringssl_inspect: BoringSSL entry
+ *  programs (stack OISP_STACK_BORINGSSL), OpenSSL's exit programs; noop_enter/noop_exit with the
+ *  noop option. Returns 2 (functions attached) or -errno (nothing stays attached on error). */
+int oisp_bpf_attach_offsets(oisp_bpf *b, const char *binary_path, uint64_t write_off, uint64_t read_off, char *err,
+                            size_t errlen);
 
 /** One ring-buffer record; return non-zero to stop the current poll. */
 typedef int (*oisp_bpf_sample_fn)(void *ctx, const void *data, size_t len);
