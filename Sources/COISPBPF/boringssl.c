@@ -25,7 +25,7 @@
 #define B_HANDSHAKE_FAILURE 215          /* SSL_R_SSL_HANDSHAKE_FAILURE */
 #define B_UNINITIALIZED 226              /* SSL_R_UNINITIALIZED */
 
-#define SOURCE_SUFFIX "ssl/ssl_lib.cc"
+#define SOURCE_SUFFIX_REVERSED "cc.bil_lss/lss" /* "ssl/ssl_lib.cc", reversed (see find_sources) */
 #define MAX_SOURCES 4
 #define MAX_SITES 2048
 #define MAX_BACK (64 * 1024)   /* furthest a function entry is looked for before a site */
@@ -95,7 +95,11 @@ static int find_sources(bfile *f, source *src, oisp_boringssl_info *out) {
     size_t n;
     if (elf_getphdrnum(f->elf, &n) != 0) return 0;
     int found = 0;
-    static const char needle[] = SOURCE_SUFFIX; /* with its NUL */
+    /* "ssl/ssl_lib.cc" with its NUL, put together at run time: this file's own object (linked
+     * into the sensor) must not hold the string, or the sensor would find "BoringSSL" in itself */
+    char needle[sizeof SOURCE_SUFFIX_REVERSED];
+    for (size_t k = 0; k + 1 < sizeof needle; k++) needle[k] = SOURCE_SUFFIX_REVERSED[sizeof needle - 2 - k];
+    needle[sizeof needle - 1] = 0;
     for (size_t i = 0; i < n && found < MAX_SOURCES; i++) {
         GElf_Phdr ph;
         if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_LOAD || (ph.p_flags & PF_X)) continue;
@@ -389,8 +393,7 @@ static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *e
     source src[MAX_SOURCES];
     int nsrc = find_sources(f, src, out);
     if (nsrc == 0)
-        return fail(err, errlen, OISP_BORINGSSL_ERR_NO_BORINGSSL, "%s: no BoringSSL (no \"%s\" error-location string)", path,
-                    SOURCE_SUFFIX);
+        return fail(err, errlen, OISP_BORINGSSL_ERR_NO_BORINGSSL, "%s: no BoringSSL (no ssl_lib.cc error-location string)", path);
 
     site *sites = calloc(MAX_SITES, sizeof *sites);
     func *funcs = calloc(MAX_SITES, sizeof *funcs);

@@ -69,6 +69,10 @@ struct RecordCommand: ParsableCommand {
         let stage = CaptureStage(builder: builder, pipeline: runtime.pipeline, emitRaw: raw, config: config, logger: logger)
         cap.start { records in stage.handle(records) }
         for e in cap.attachErrors { logger.warning("probe attach failed: \(e)") }
+        cap.onTarget = { [logger] t, problem in
+            if let problem { logger.warning("probe attach failed: \(problem)") }
+            if t.functions > 0 { logger.info("probes attached", metadata: ["path": "\(t.path)", "stack": "\(t.stack)", "functions": "\(t.functions)"]) }
+        }
         for p in cap.programs {
             if !p.loaded { logger.error("BPF program rejected by this kernel; capture goes on without it", metadata: ["program": "\(p.name)", "reason": "\(p.reason)"]) }
         }

@@ -43,6 +43,7 @@ public final class BPFCapture: @unchecked Sendable {
     private var thread: Thread?
     private var running = false
     private var stopped = false
+    private var closed = false
     private var handler: (([CaptureRecord]) -> Void)?
     private var batch: [CaptureRecord] = []
     private var batchBytes = 0
@@ -135,7 +136,7 @@ public final class BPFCapture: @unchecked Sendable {
         }
     }
 
-    deinit { if !stopped { oisp_bpf_close(bpf) } }
+    deinit { if !closed { oisp_bpf_close(bpf) } }
 
     /// Files that were found to contain SSL functions and are probed.
     public var probedPaths: [String] { lock.withLock { attachedPaths } }
@@ -182,12 +183,21 @@ public final class BPFCapture: @unchecked Sendable {
 
     /// Probes a library or executable once (by inode); returns functions attached.
     @discardableResult
-    public func attach(path: String) -> Int {
-        guard let key = Self.fileKey(path) else { return 0 }
+    public func attach(path original: String) -> Int {
+        // The file is opened once and probed through /proc/self/fd/N: a short-lived process's
+        // /proc/<pid>/root/... path is gone when it exits, the open file is not.
+        let fd = open(original, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { close(fd); return 0 }
+        let key = "\(st.st_dev):\(st.st_ino)"
         lock.lock()
-        if let n = probedFiles[key] { lock.unlock(); return n }
+        if let n = probedFiles[key] { lock.unlock(); close(fd); return n }
         probedFiles[key] = 0
         lock.unlock()
+        let path = "/proc/self/fd/\(fd)"
+        var keepOpen = false
+        defer { if !keepOpen { close(fd) } }
         var err = [CChar](repeating: 0, count: 512)
         let lib = Self.library(for: path)
         var n: Int32 = 0
@@ -202,27 +212,78 @@ public final class BPFCapture: @unchecked Sendable {
             isGo = info.is_go != 0
             if r == OISP_GOTLS_OK.rawValue {
                 stack = "go"
-                n = oisp_bpf_attach_go(bpf, path, &info, &err, err.count)
+                n = attachLock.withLock { oisp_bpf_attach_go(bpf, path, &info, &err, err.count) }
                 if n < 0 { problem = String(cString: err) } else { n = 2 } // Write and Read
             } else if isGo && r != OISP_GOTLS_ERR_NO_TLS.rawValue {
-                problem = "Go program \(path) not covered: \(String(cString: err))"
+                problem = "Go program \(original) not covered: \(String(cString: err))"
             }
         }
         if !isGo {
             err[0] = 0
-            n = oisp_bpf_attach_lib(bpf, path, lib, &err, err.count)
+            n = attachLock.withLock { oisp_bpf_attach_lib(bpf, path, lib, &err, err.count) }
             if err[0] != 0 { problem = String(cString: err) } // n > 0 with a message: some functions missing
+            if n == 0 && lib == OISP_LIB_OPENSSL && !(path as NSString).lastPathComponent.hasPrefix("lib") {
+                // no symbols: static BoringSSL in a stripped binary (Bun, Chromium/Electron)? The
+                // search reads the whole binary (up to ~1 s for Chromium), so it runs beside the
+                // poll thread and probes are attached when it is done.
+                keepOpen = true
+                inspectQueue.async { [self] in
+                    attachBoringSSL(path: path, name: original, key: key)
+                    close(fd)
+                }
+            }
         }
-        lock.lock()
-        defer { lock.unlock() }
-        if n > 0 {
-            probedFiles[key] = Int(n)
-            attachedPaths.append(path)
-            targetList.append(Target(path: path, stack: stack, functions: Int(n)))
-        }
-        if let problem { attachErrors.append(problem) }
+        record(path: original, key: key, stack: stack, functions: Int(n), problem: problem.map { $0.replacingOccurrences(of: path, with: original) })
         return Int(max(0, n))
     }
+
+    private func record(path: String, key: String, stack: String, functions n: Int, problem: String?) {
+        lock.lock()
+        if n > 0 {
+            probedFiles[key] = n
+            attachedPaths.append(path)
+            targetList.append(Target(path: path, stack: stack, functions: n))
+        }
+        if let problem { attachErrors.append(problem) }
+        let report = targetReport
+        lock.unlock()
+        if n > 0 || problem != nil { report?(Target(path: path, stack: stack, functions: n), problem) }
+    }
+
+    /// Told of every file probed after start (and of every problem), e.g. to log it.
+    public var onTarget: (@Sendable (Target, String?) -> Void)? {
+        get { lock.withLock { targetReport } }
+        set { lock.withLock { targetReport = newValue } }
+    }
+    private var targetReport: (@Sendable (Target, String?) -> Void)?
+
+    /// Serialises every attach (the poll thread's and the BoringSSL search's).
+    private let attachLock = NSLock()
+    private let inspectQueue = DispatchQueue(label: "oisp-tls-inspect", qos: .utility)
+
+    /// Finds SSL_write/SSL_read of a static, stripped BoringSSL by its own error reports (see
+    /// Sources/COISPBPF/include/oisp_boringssl.h) and probes them; a binary where that is not
+    /// certain is reported, never probed at a guess.
+    func attachBoringSSL(path: String, name: String, key: String) {
+        guard lock.withLock({ !stopped }) else { return }
+        var info = oisp_boringssl_info()
+        var err = [CChar](repeating: 0, count: 512)
+        let r = oisp_boringssl_inspect(path, &info, &err, err.count)
+        func text() -> String { String(cString: err).replacingOccurrences(of: path, with: name) }
+        if r == OISP_BORINGSSL_ERR_NO_BORINGSSL.rawValue { return }
+        guard r == OISP_BORINGSSL_OK.rawValue else {
+            record(path: name, key: key, stack: "boringssl", functions: 0, problem: "static BoringSSL in \(name) not covered: \(text())")
+            return
+        }
+        let n = attachLock.withLock { () -> Int32 in
+            guard lock.withLock({ !stopped }) else { return 0 }
+            return oisp_bpf_attach_offsets(bpf, path, info.write.entry, info.read.entry, &err, err.count)
+        }
+        record(path: name, key: key, stack: "boringssl", functions: n > 0 ? 2 : 0, problem: n < 0 ? text() : nil)
+    }
+
+    /// Waits until background inspections queued so far are done (tests, `check`).
+    public func waitForInspections() { inspectQueue.sync {} }
 
     /// Plain-HTTP connections opened before start: established TCP sockets with a listed local or
     /// remote port, found through /proc (each network namespace's table read once).
@@ -347,8 +408,12 @@ public final class BPFCapture: @unchecked Sendable {
         handoff.signal()
         handoff.unlock()
         while worker?.isFinished == false { usleep(10_000) }
-        if !stopped {
-            stopped = true
+        lock.withLock { stopped = true }
+        inspectQueue.sync {}
+        attachLock.lock()
+        defer { attachLock.unlock() }
+        if !closed {
+            closed = true
             oisp_bpf_close(bpf)
         }
     }

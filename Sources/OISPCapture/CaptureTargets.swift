@@ -86,14 +86,27 @@ public enum CaptureTargets {
             }
         } else if oisp_elf_defines(path, "SSL_write") == 1 {
             out.append(Stack(name: "openssl", covered: true, detail: "SSL_write/SSL_read symbols in the executable"))
-        } else if oisp_file_contains(path, "BoringSSL") == 1 {
-            out.append(Stack(name: "boringssl", covered: false,
-                             detail: "static BoringSSL without symbols (Bun, Chromium/Electron): no safe way to find SSL_read/SSL_write in this build yet"))
+        } else if let b = boringSSL(path) {
+            out.append(b)
         } else if oisp_file_contains(path, "rustls") == 1 {
             out.append(Stack(name: "rustls", covered: false, detail: rustlsReason))
         }
         facts.byKey[key] = out
         return out
+    }
+
+    /// Static BoringSSL (Bun, Chromium/Electron): covered when SSL_write and SSL_read are found
+    /// for certain by ssl_lib.cc's own error reports; nil when the file has no BoringSSL.
+    static func boringSSL(_ path: String) -> Stack? {
+        var info = oisp_boringssl_info()
+        var err = [CChar](repeating: 0, count: 512)
+        let r = oisp_boringssl_inspect(path, &info, &err, err.count)
+        if r == OISP_BORINGSSL_ERR_NO_BORINGSSL.rawValue { return nil }
+        if r == OISP_BORINGSSL_OK.rawValue {
+            return Stack(name: "boringssl", covered: true,
+                         detail: "static BoringSSL: SSL_write/SSL_read found by ssl_lib.cc's error reports (\(info.sites) sites in \(info.functions) functions)")
+        }
+        return Stack(name: "boringssl", covered: false, detail: String(cString: err))
     }
 
     /// A listed port of an established TCP socket the process holds, if any.
