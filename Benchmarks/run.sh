@@ -9,16 +9,25 @@
 #   es        — events/s into osmem-server (OpenSearch API): replay vs curl posting the same _bulk bodies
 #   loki      — events/s into the Loki push test receiver: the exporter alone and whole replay vs curl posting the same push bodies
 #   idle      — RSS and CPU of `record` with no traffic (IDLE_SECONDS, default 60)
-# Usage: Benchmarks/run.sh [pipeline|capture|kafka|idle ...]   (needs root for capture/idle)
+#   record    — CPU per AI call of `record` watching a TLS client and server (python, curl), against
+#               their own CPU without it, both streaming_chunks settings, vs BCC's sslsniff (curl load)
+#               (CALLS streamed calls, default 1000; CALLS_PLAIN non-streamed, default 3×CALLS;
+#               ROUNDS, default 3; CONNS, default 4; CHUNKS per streamed answer, default 50)
+# Usage: Benchmarks/run.sh [pipeline|capture|kafka|idle|record ...]   (needs root for capture/idle/record)
+# OISP_BIN=path/to/oisp-sensor skips the release build and uses that binary (for trying the script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WHAT=${*:-pipeline capture kafka otlp http s3 es loki idle}
+WHAT=${*:-pipeline capture kafka otlp http s3 es loki idle record}
 OUT=${BENCH_DIR:-/tmp/oisp-bench}
 mkdir -p "$OUT"
-swift build -c release >/dev/null
-make -s bpf CONFIG=release >/dev/null
-BIN=$(swift build -c release --show-bin-path)
-S="$BIN/oisp-sensor"
+if [ -n "${OISP_BIN:-}" ]; then
+  S=$OISP_BIN
+else
+  swift build -c release >/dev/null
+  make -s bpf CONFIG=release >/dev/null
+  BIN=$(swift build -c release --show-bin-path)
+  S="$BIN/oisp-sensor"
+fi
 PY=.build/venv/bin/python
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r), $(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2}')"
 
@@ -349,4 +358,76 @@ if [[ $WHAT == *idle* ]]; then
   kill -INT $pid; wait $pid || true
   hz=$(getconf CLK_TCK)
   echo "idle: record for ${SECS}s (probes attached, no AI traffic): RSS at most $((rss / 1024)) MiB over the window (peak $((hwm / 1024)) MiB, reached during start-up: BPF load and /proc scan), CPU $(awk -v a="$t0" -v b="$t1" -v s="$SECS" -v hz="$hz" 'BEGIN{printf "%.2f", 100*(b-a)/hz/s}')%"
+fi
+
+if [[ $WHAT == *record* ]]; then
+  # The main job's cost. Load: OpenAI-style chat completions over CONNS keep-alive TLS connections to
+  # the fixture server (python 3.11 + OpenSSL on 127.0.0.1; the sensor sees both sides), streamed
+  # (SSE, CHUNKS content chunks an answer) and not. Denominator: the CPU per call of the client and
+  # server without any watcher, in the same run. Each round runs, in turn: no watcher; record with
+  # [decode] streaming_chunks = false (the default); record with = true; BCC's sslsniff. sslsniff
+  # hooks SSL_read/SSL_write only, so python's SSL_read_ex/SSL_write_ex are invisible to it: the
+  # peer comparison is driven by curl (SSL_read/SSL_write), run alone, under record and under
+  # sslsniff. Each figure is the median over ROUNDS rounds (the same rule for every side).
+  CALLS=${CALLS:-1000}; CALLS_PLAIN=${CALLS_PLAIN:-$((3 * CALLS))}; ROUNDS=${ROUNDS:-3}; CONNS=${CONNS:-4}; CHUNKS=${CHUNKS:-50}
+  P3=${PY311:-$(python3.11 -c 'import sys; print(sys.executable)')}
+  SNIFF=${SSLSNIFF:-$(cd .. && pwd)/shared/peers/sslsniff}
+  R="$OUT/record"; rm -rf "$R"; mkdir -p "$R"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$R/key.pem" -out "$R/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null
+  "$P3" Tests/OISPSensorTests/Fixtures/tls_server.py "$R/cert.pem" "$R/key.pem" "$R/port" & spid=$!
+  for _ in $(seq 100); do [ -s "$R/port" ] && break; sleep 0.1; done
+  port=$(cat "$R/port")
+  printf '[decode]\nstreaming_chunks = false\n' > "$R/off.toml"
+  printf '[decode]\nstreaming_chunks = true\n' > "$R/on.toml"
+  wpid=""; inst=""
+  # load NAME WATCHER client-args...: one load, its JSON line (tagged) appended to results.jsonl
+  load() {
+    local name=$1 w=$2; shift 2
+    local n=$CALLS; [[ $name == *plain ]] && n=$CALLS_PLAIN
+    "$P3" Benchmarks/tls_load.py --port "$port" --server-pid "$spid" --conns "$CONNS" --chunks "$CHUNKS" --calls "$n" \
+      ${wpid:+--watcher-pid $wpid} "$@" \
+      | "$P3" -c 'import json, sys; r = json.loads(sys.stdin.read()); r.update(load=sys.argv[1], watcher=sys.argv[2], inst=sys.argv[3], round=int(sys.argv[4])); print(json.dumps(r))' \
+        "$name" "$w" "$inst" "$round" >> "$R/results.jsonl"
+  }
+  loads_python() { load py-stream "$1" --stream; load py-plain "$1"; }
+  loads_curl() { load curl-stream "$1" --stream --client curl; load curl-plain "$1" --client curl; }
+  start_sensor() { # $1 = off|on
+    inst="$1-$round"; rm -f "$R/ready"
+    "$S" record -c "$R/$1.toml" --output "$R/$inst.jsonl" --ready-file "$R/ready" >/dev/null 2>"$R/$inst.err" &
+    wpid=$!
+    for _ in $(seq 300); do [ -f "$R/ready" ] && break; sleep 0.1; done
+    [ -f "$R/ready" ] || { echo "record: the sensor did not get ready:"; tail -5 "$R/$inst.err"; }
+  }
+  stop_watcher() { # $1 = sensor|sslsniff
+    kill -INT "$wpid"; wait "$wpid" || true
+    "$P3" Benchmarks/record_report.py count "$1" "$R/$inst.${2:-jsonl}" "$R/$inst.err" \
+      | "$P3" -c 'import json, sys; r = json.loads(sys.stdin.read()); r["inst"] = sys.argv[1]; print(json.dumps(r))' "$inst" >> "$R/inst.jsonl"
+    rm -f "$R/$inst.jsonl" "$R/$inst.out"
+    wpid=""; inst=""
+  }
+  start_sslsniff() {
+    inst="sslsniff-$round"
+    # a background job of a script ignores SIGINT, and python keeps an ignored SIGINT ignored:
+    # restore it so that sslsniff ends on ^C as it expects (and flushes what it printed)
+    "$P3" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+      "$SNIFF" > "$R/$inst.out" 2>"$R/$inst.err" &
+    wpid=$!
+    # attached once its uprobes and its 2 perf buffers (one per CPU each) are open and stay so for 1 s
+    local prev=-1 same=0 n
+    for _ in $(seq 600); do
+      n=$(ls -l /proc/$wpid/fd 2>/dev/null | grep -c perf_event || true)
+      if [ "$n" -ge $((2 * $(nproc) + 4)) ] && [ "$n" = "$prev" ]; then same=$((same + 1)); [ $same -ge 4 ] && break; else same=0; fi
+      prev=$n; sleep 0.25
+    done
+  }
+  t_start=$(date +%s)
+  for round in $(seq "$ROUNDS"); do
+    loads_python none; loads_curl none
+    start_sensor off; loads_python off; loads_curl off; stop_watcher sensor
+    start_sensor on; loads_python on; stop_watcher sensor
+    start_sslsniff; loads_curl sslsniff; load py-stream sslsniff --stream; stop_watcher sslsniff out
+  done
+  kill $spid 2>/dev/null || true; wait $spid 2>/dev/null || true
+  echo "record: $CALLS streamed calls ($CHUNKS SSE chunks an answer) and $CALLS_PLAIN non-streamed ones a load, $CONNS keep-alive TLS connections, python $("$P3" -c 'import platform; print(platform.python_version())') (SSL_*_ex) and curl $(curl --version | awk 'NR==1{print $2}') (SSL_read/SSL_write) against the python server; $ROUNDS rounds in $(( $(date +%s) - t_start )) s; sensor: $S"
+  "$P3" Benchmarks/record_report.py report "$R/results.jsonl" "$R/inst.jsonl"
 fi

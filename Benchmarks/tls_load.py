@@ -101,6 +101,7 @@ if a.client == "python":
     client_cpu = cpu(os.getpid()) - c0
     s1 = cpu(a.server_pid)
     [c.close() for c in conns]
+    client_pids = [os.getpid()]
 else:
     tmp = tempfile.mkdtemp(prefix="tls-load-")
     open(f"{tmp}/body", "wb").write(BODY)
@@ -127,6 +128,7 @@ else:
         client_cpu += ru.ru_utime + ru.ru_stime
     t1 = time.perf_counter()
     s1 = cpu(a.server_pid)
+    client_pids = [p.pid for p in procs]
     for p, out in zip(procs, outs):
         for line in out.decode().splitlines():
             code, secs = line.split()
@@ -152,7 +154,7 @@ if a.watcher_pid:
 
 n = len(lat)
 print(json.dumps({
-    "client": a.client, "stream": a.stream, "chunks": a.chunks, "conns": a.conns,
+    "client": a.client, "client_pids": client_pids, "stream": a.stream, "chunks": a.chunks, "conns": a.conns,
     "sent": n + warm, "window_calls": n, "errors": errors[0], "window_s": round(t1 - t0, 4),
     "p50_ms": round(pct(lat, 50) * 1000, 3), "p99_ms": round(pct(lat, 99) * 1000, 3),
     "client_cpu_s": round(client_cpu, 3), "server_cpu_s": round(s1 - s0, 3),

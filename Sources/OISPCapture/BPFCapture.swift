@@ -175,10 +175,16 @@ public final class BPFCapture: @unchecked Sendable {
         return name.hasPrefix("libssl") || name.hasPrefix("libgnutls") || name.hasPrefix("libnspr4")
     }
 
+    /// A file's identity: device and inode, and size and mtime too — some file systems (9p, as
+    /// under virtme-ng) hand out inode numbers that are not unique.
+    static func identity(_ st: stat) -> String {
+        "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+    }
+
     private static func fileKey(_ path: String) -> String? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        return "\(st.st_dev):\(st.st_ino)"
+        return identity(st)
     }
 
     /// Probes a library or executable once (by inode); returns functions attached.
@@ -190,7 +196,7 @@ public final class BPFCapture: @unchecked Sendable {
         guard fd >= 0 else { return 0 }
         var st = stat()
         guard fstat(fd, &st) == 0 else { close(fd); return 0 }
-        let key = "\(st.st_dev):\(st.st_ino)"
+        let key = Self.identity(st)
         lock.lock()
         if let n = probedFiles[key] { lock.unlock(); close(fd); return n }
         probedFiles[key] = 0
@@ -199,12 +205,13 @@ public final class BPFCapture: @unchecked Sendable {
         var keepOpen = false
         defer { if !keepOpen { close(fd) } }
         var err = [CChar](repeating: 0, count: 512)
-        let lib = Self.library(for: path)
+        let lib = Self.library(for: original)
+        let isExecutable = !(original as NSString).lastPathComponent.hasPrefix("lib")
         var n: Int32 = 0
         var stack = lib == OISP_LIB_GNUTLS ? "gnutls" : lib == OISP_LIB_NSS ? "nss" : "openssl"
         var problem: String?
         var isGo = false
-        if lib == OISP_LIB_OPENSSL && !(path as NSString).lastPathComponent.hasPrefix("lib") {
+        if lib == OISP_LIB_OPENSSL && isExecutable {
             // an executable: a Go program using crypto/tls? (asked first: it takes under a
             // millisecond, where looking OpenSSL's four symbols up in a large binary takes more)
             var info = oisp_gotls_info()
@@ -222,7 +229,7 @@ public final class BPFCapture: @unchecked Sendable {
             err[0] = 0
             n = attachLock.withLock { oisp_bpf_attach_lib(bpf, path, lib, &err, err.count) }
             if err[0] != 0 { problem = String(cString: err) } // n > 0 with a message: some functions missing
-            if n == 0 && lib == OISP_LIB_OPENSSL && !(path as NSString).lastPathComponent.hasPrefix("lib") {
+            if n == 0 && lib == OISP_LIB_OPENSSL && isExecutable {
                 // no symbols: static BoringSSL in a stripped binary (Bun, Chromium/Electron)? The
                 // search reads the whole binary (up to ~1 s for Chromium), so it runs beside the
                 // poll thread and probes are attached when it is done.

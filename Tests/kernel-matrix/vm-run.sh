@@ -86,6 +86,8 @@ rm -f "$out/.vm-started"
 kvm=--disable-kvm
 [ "${VM_KVM:-0}" = 1 ] && kvm=""
 cmd="$(printf '%q ' "$repo/Tests/kernel-matrix/vm-guest.sh" "$out" "$@")"
+# the guest starts with a clean environment: E2E_* and OISP_* variables are handed over in a file
+env | grep -E '^(E2E|OISP)_[A-Z0-9_]*=' | sed 's/^\([^=]*\)=\(.*\)$/export \1=\x27\2\x27/' >"$out/.vm-env" || true
 
 t0=$EPOCHREALTIME
 # (c) the boot time: from launch until the guest runs the command (it touches .vm-started)
