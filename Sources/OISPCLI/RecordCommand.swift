@@ -110,11 +110,13 @@ struct RecordCommand: ParsableCommand {
                 stage.reportMetrics()
             }
         }
+        let lost = cap.lostRecords // read before stop: the counter lives in a BPF map
         cap.stop()
+        let behind = cap.droppedRecords
         stage.finish()
-        let lost = cap.lostRecords
         if lost > 0 { logger.error("ring buffer overflowed: records lost in the kernel", metadata: ["lost": "\(lost)"]) }
+        if behind > 0 { logger.error("decoding fell behind: capture records dropped", metadata: ["dropped": "\(behind)"]) }
         runtime.finish()
-        logger.info("record finished", metadata: ["ring_buffer_lost": "\(lost)"])
+        logger.info("record finished", metadata: ["ring_buffer_lost": "\(lost)", "decode_queue_dropped": "\(behind)"])
     }
 }
