@@ -3,6 +3,7 @@
  * SSL_write / SSL_read told apart by the reason codes BoringSSL's source gives them. */
 #define _GNU_SOURCE /* memmem */
 #include "oisp_boringssl.h"
+#include "oisp_elfscan.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -533,19 +534,12 @@ int oisp_boringssl_inspect(const char *path, oisp_boringssl_info *out, char *err
     double t0 = now_ms();
     memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errlen, OISP_BORINGSSL_ERR_IO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 64) {
-        close(fd);
-        return fail(err, errlen, OISP_BORINGSSL_ERR_NOT_ELF, "%s: not a regular ELF file", path);
-    }
-    bfile f = { .size = (size_t)st.st_size };
-    /* private and writable: libelf may convert data in place; the file is never written */
-    void *m = mmap(NULL, f.size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (m == MAP_FAILED) return fail(err, errlen, OISP_BORINGSSL_ERR_IO, "%s: mmap: %s", path, strerror(e));
+    bfile f = { 0 };
+    void *m = NULL;
+    char why[128] = "";
+    int mr = oisp_map_file(path, &m, &f.size, why, sizeof why);
+    if (mr == -2) return fail(err, errlen, OISP_BORINGSSL_ERR_NOT_ELF, "%s: not a regular ELF file", path);
+    if (mr != 0) return fail(err, errlen, OISP_BORINGSSL_ERR_IO, "%s: %s", path, why);
     f.map = m;
     int rc;
     GElf_Ehdr eh;

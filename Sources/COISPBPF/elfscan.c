@@ -3,7 +3,9 @@
  * it contain a byte string (a TLS library's name in a static build). libelf + mmap. */
 #include "oisp_elfscan.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <string.h>
@@ -48,4 +50,18 @@ int oisp_file_contains(const char *path, const char *needle) {
     int found = memmem(m, (size_t)st.st_size, needle, strlen(needle)) != NULL;
     munmap(m, (size_t)st.st_size);
     return found;
+}
+
+int oisp_map_file(const char *path, void **map, size_t *size, char *why, size_t whylen) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { snprintf(why, whylen, "%s", strerror(errno)); return -1; }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 64) { close(fd); return -2; }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (m == MAP_FAILED) { snprintf(why, whylen, "mmap: %s", strerror(e)); return -1; }
+    *map = m;
+    *size = (size_t)st.st_size;
+    return 0;
 }

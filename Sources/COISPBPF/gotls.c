@@ -1,6 +1,7 @@
 /* Go crypto/tls discovery (see include/oisp_gotls.h): build info, symbol table or pclntab, and a
  * linear disassembly of the two functions to list their RET instructions. */
 #include "oisp_gotls.h"
+#include "oisp_elfscan.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -302,21 +303,12 @@ static int symtab_find(gofile *f, oisp_gotls_info *out) {
 int oisp_gotls_inspect(const char *path, oisp_gotls_info *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errlen, OISP_GOTLS_ERR_IO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 64) {
-        close(fd);
-        return fail(err, errlen, OISP_GOTLS_ERR_NOT_ELF, "%s: not a regular ELF file", path);
-    }
-    gofile f = { .size = (size_t)st.st_size };
-    /* private and writable: libelf may convert data in place; the file is never written */
-    void *m = mmap(NULL, f.size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    if (m == MAP_FAILED) {
-        int e = errno;
-        close(fd);
-        return fail(err, errlen, OISP_GOTLS_ERR_IO, "%s: mmap: %s", path, strerror(e));
-    }
+    gofile f = { 0 };
+    void *m = NULL;
+    char why[128] = "";
+    int mr = oisp_map_file(path, &m, &f.size, why, sizeof why);
+    if (mr == -2) return fail(err, errlen, OISP_GOTLS_ERR_NOT_ELF, "%s: not a regular ELF file", path);
+    if (mr != 0) return fail(err, errlen, OISP_GOTLS_ERR_IO, "%s: %s", path, why);
     f.map = m;
     int rc;
     elf_version(EV_CURRENT);
@@ -385,6 +377,5 @@ int oisp_gotls_inspect(const char *path, oisp_gotls_info *out, char *err, size_t
 out:
     if (f.elf) elf_end(f.elf);
     munmap(m, f.size);
-    close(fd);
     return rc;
 }
