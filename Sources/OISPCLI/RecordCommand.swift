@@ -89,6 +89,7 @@ struct RecordCommand: ParsableCommand {
         while !runtime.isStopRequested {
             if let d = deadline, Date() >= d { break }
             Thread.sleep(forTimeInterval: 0.05)
+            stage.tick()
             if Date().timeIntervalSince(lastReport) >= 1 {
                 lastReport = Date()
                 let behind = cap.droppedRecords

@@ -11,6 +11,8 @@ public struct ProcessInfoRecord: Sendable {
     public var cmdline: String?
     public var cwd: String?
     public var containerID: String?
+    /// The Kubernetes pod UID from the cgroup path, when the process is in a pod.
+    public var podUID: String?
     public var startMono: UInt64?
 
     public var oisp: OISPEvent.Process {
@@ -45,11 +47,15 @@ public final class ProcessTable: @unchecked Sendable {
             }
         }
         if let exe = r.exe { r.name = (exe as NSString).lastPathComponent }
-        if let cg = try? String(contentsOfFile: "\(root)/cgroup", encoding: .utf8) { r.containerID = containerID(fromCgroup: cg) }
+        if let cg = try? String(contentsOfFile: "\(root)/cgroup", encoding: .utf8) {
+            let c = CgroupContainer.parse(cg)
+            r.containerID = c?.id ?? containerID(fromCgroup: cg)
+            r.podUID = c?.podUID
+        }
         return r
     }
 
-    /// A 64-hex-digit container id in a cgroup path (docker, containerd, cri-o), if any.
+    /// A 64-hex-digit container id anywhere in a cgroup path, for layouts `CgroupContainer` does not know.
     public static func containerID(fromCgroup text: String) -> String? {
         let hex = Set("0123456789abcdef")
         for line in text.split(separator: "\n") {
