@@ -67,6 +67,7 @@ struct RecordCommand: ParsableCommand {
                                           version: OISPVersion.current, processFilter: config.capture.processFilter,
                                           pidFilter: config.capture.pidFilter)
         let stage = CaptureStage(builder: builder, pipeline: runtime.pipeline, emitRaw: raw, config: config, logger: logger)
+        cap.onExec = { [processes = builder.processes] pid in processes.noteExec(pid: pid) }
         cap.start { records in stage.handle(records) }
         for e in cap.attachErrors { logger.warning("probe attach failed: \(e)") }
         for p in cap.programs {

@@ -55,6 +55,9 @@ public final class BPFCapture: @unchecked Sendable {
     private var dropped: UInt64 = 0
     /// Records dropped because the decode thread fell behind by more than `queueMaxBytes`.
     public var droppedRecords: UInt64 { handoff.lock(); defer { handoff.unlock() }; return dropped }
+    /// Called on the poll thread for every exec, before the batch is handed on (set it before
+    /// `start`): what /proc says of a short-lived process must be read before it exits.
+    public var onExec: ((Int64) -> Void)?
     public private(set) var attachErrors: [String] = []
     /// What was probed, file by file: the path, the TLS stack and how many functions.
     public struct Target: Sendable, Equatable {
@@ -355,6 +358,7 @@ public final class BPFCapture: @unchecked Sendable {
     private static let sample: oisp_bpf_sample_fn = { ctx, data, len in
         let me = Unmanaged<BPFCapture>.fromOpaque(ctx!).takeUnretainedValue()
         if let r = CaptureRecord.decode(UnsafeRawBufferPointer(start: data, count: len)) {
+            if case .exec(let pid, _, _, _, _, _) = r { me.onExec?(Int64(pid)) }
             if case .exec(let pid, _, _, _, _, _) = r, me.options.ssl {
                 // the executable at once, before the batch is handed on: a short-lived program
                 // (a Go CLI) reaches its first TLS write within milliseconds of exec

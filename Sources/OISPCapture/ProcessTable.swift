@@ -28,7 +28,26 @@ public final class ProcessTable: @unchecked Sendable {
     private var exited: [(pid: Int64, at: UInt64)] = []
     private let lock = NSLock()
     public static let exitGraceNanoseconds: UInt64 = 10_000_000_000
+    /// Containers read at exec on the capture thread, for when the exec's record is processed
+    /// after the process is gone; forgotten with the process.
+    private var atExec: [Int64: CgroupContainer] = [:]
     public init() {}
+
+    /// Reads a just-exec'd process's container at once (`BPFCapture.onExec`).
+    public func noteExec(pid: Int64) {
+        let c = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)).flatMap(CgroupContainer.parse)
+        lock.withLock {
+            if atExec.count >= 65536 { atExec.removeAll() } // bounded if exits are never seen
+            atExec[pid] = c
+        }
+    }
+
+    /// Fills in the container read at exec when /proc no longer had it.
+    public func takeExecContainer(_ r: inout ProcessInfoRecord) {
+        guard r.containerID == nil, let c = lock.withLock({ atExec[r.pid] }) else { return }
+        r.containerID = c.id
+        r.podUID = c.podUID
+    }
 
     /// Reads /proc/<pid> (exe, cmdline, cwd, status, cgroup).
     public static func read(pid: Int64) -> ProcessInfoRecord {
@@ -82,6 +101,7 @@ public final class ProcessTable: @unchecked Sendable {
         while let first = exited.first, first.at + ProcessTable.exitGraceNanoseconds < now {
             exited.removeFirst()
             table[first.pid] = nil
+            atExec[first.pid] = nil
         }
         return table[pid]
     }

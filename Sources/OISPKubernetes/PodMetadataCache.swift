@@ -48,6 +48,8 @@ public final class PodMetadataCache: @unchecked Sendable {
     /// Start time of the last completed fetch (it answers every miss noticed before it).
     private var answeredUpTo: UInt64?
     private var lastBegin: UInt64?
+    /// Start time of the fetch under way, if one is.
+    private var inFlight: UInt64?
     private var wantEarly = false
     private var stopped = false
     private var running = false
@@ -111,10 +113,12 @@ public final class PodMetadataCache: @unchecked Sendable {
                 continue
             }
             lastBegin = now
+            inFlight = now
             wantEarly = false
             cond.unlock()
             let result = fetch()
             cond.lock()
+            inFlight = nil
             apply(result, begun: now)
         }
         cond.unlock()
@@ -136,6 +140,8 @@ public final class PodMetadataCache: @unchecked Sendable {
             _stats.pods = pods.count
             if let f = lastFailure {
                 log(.info, "kubernetes: pod metadata available again from \(f.url) (\(pods.count) pods)")
+            } else if _stats.fetches == 1 {
+                log(.info, "kubernetes: pod metadata from the first fetch (\(pods.count) pods)")
             }
             lastFailure = nil
             _stats.healthy = true
@@ -174,7 +180,8 @@ public final class PodMetadataCache: @unchecked Sendable {
         let first: UInt64
         if let f = misses[key] { first = f } else { first = now; misses[key] = now }
         let answered = answeredUpTo.map { $0 > first } ?? false
-        if !answered && !wantEarly && running {
+        let underWay = inFlight.map { $0 > first } ?? false
+        if !answered && !underWay && !wantEarly && running {
             wantEarly = true
             cond.broadcast()
         }

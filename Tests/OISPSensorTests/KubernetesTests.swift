@@ -155,8 +155,10 @@ final class KubernetesTests: XCTestCase {
         var pods: [PodMetadata] = []
         var calls = 0
         var failure: PodSourceFailure?
+        var delay: TimeInterval = 0
         func fetch() -> Result<[PodMetadata], PodSourceFailure> {
-            lock.withLock {
+            if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+            return lock.withLock {
                 calls += 1
                 if let failure { return .failure(failure) }
                 return .success(pods)
@@ -206,8 +208,9 @@ final class KubernetesTests: XCTestCase {
         defer { cache.stop() }
         XCTAssertTrue(cache.waitForFirstFetch(timeout: 5))
         XCTAssertEqual(src.calls, 1)
-        // the pod appears after the first fetch
+        // the pod appears after the first fetch; the kubelet answers slowly
         src.lock.withLock { src.pods.append(Self.meta(2).0) }
+        src.delay = 0.4
         let (_, _, cid) = Self.meta(2)
         func event(_ n: Int) -> OISPEvent {
             OISPEvent(eventType: "ai.request", process: .init(pid: 100, containerID: cid), data: ["n": .int(Int64(n))])
@@ -218,7 +221,8 @@ final class KubernetesTests: XCTestCase {
         while out.count < 2 && Date() < deadline { usleep(20_000); out += enricher.release() }
         XCTAssertEqual(out.map { $0.data["n"]?.intValue }, [1, 2], "in order")
         XCTAssertEqual(out.first?.ext?["oisp.k8s"]?["pod_name"]?.stringValue, "pod-2")
-        XCTAssertEqual(src.calls, 2, "one fetch for the miss")
+        usleep(1_500_000)
+        XCTAssertEqual(src.calls, 2, "one fetch for the miss, though its events were looked up again while it was under way")
         // further events of that pod cost nothing
         out = enricher.enrich((3..<500).map(event))
         XCTAssertEqual(out.count, 497)
