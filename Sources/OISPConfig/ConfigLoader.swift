@@ -230,9 +230,11 @@ private struct Builder {
                 k.source = .kubelet
             }
             if let v = try string(s, "kubelet_url", p) {
-                guard let u = URL(string: v), let scheme = u.scheme?.lowercased(), scheme == "https" || scheme == "http",
-                      let h = u.host, !h.isEmpty else {
+                guard let scheme = v.split(separator: ":").first?.lowercased(), scheme == "https" || scheme == "http", v.contains("://") else {
                     throw fail("\(p).kubelet_url", "expected an http(s) URL such as https://${NODE_NAME}:10250, got \"\(v)\"")
+                }
+                if (URL(string: v)?.host ?? "").isEmpty {
+                    warn("\(p).kubelet_url", "\"\(v)\" names no host (is the variable it names set?)")
                 }
                 k.kubeletURL = v.hasSuffix("/") ? String(v.dropLast()) : v
             }

@@ -311,8 +311,82 @@ final class KubernetesTests: XCTestCase {
         XCTAssertEqual(failure("[kubernetes]\n\nrefresh_ms = 10\n")?.line, 3)
         XCTAssertTrue("\(failure("[kubernetes]\nkubelet_url = \"node-7:10250\"\n")!)".contains("expected an http(s) URL"))
         XCTAssertTrue("\(failure("[kubernetes]\ntls_verify = \"no\"\n")!)".contains("expected a boolean"))
+        let noHost = try SensorConfig.parse("[kubernetes]\nkubelet_url = \"https://${NODE_NAME}:10250\"\n", file: "c.toml", env: [:])
+        XCTAssertTrue(noHost.warnings.contains { $0.key == "kubernetes.kubelet_url" && $0.message.contains("names no host") }, "\(noHost.warnings)")
         XCTAssertTrue("\(failure("[kubernetes]\nlabels = [\"a b\"]\n")!)".contains("not a Kubernetes label key"))
         // a token file's path is no secret: not masked, no warning in a world-readable file
         XCTAssertFalse(SensorConfig.isSecretKey("token_file"))
+    }
+}
+
+/// The pod's metadata in the exporters, from replayed events (no kernel): OTLP traces and logs
+/// grouped per pod with the Kubernetes resource semantic conventions.
+final class KubernetesExportTests: XCTestCase {
+    func testOTLPTracesAndLogsGroupedPerPod() throws {
+        guard FileManager.default.isExecutableFile(atPath: OTLPExporterTests.python) else { throw XCTSkip("run `make test-peers`") }
+        let dir = try TestSupport.tempDir("k8s-otlp")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (receiver, grpcPort) = try KubernetesCaptureTests.startReceiver(dir: dir)
+        defer { receiver.terminate() }
+        func k8s(_ pod: String, _ kind: String, _ workload: String) -> JSONObject {
+            ["namespace": "ml", "pod_name": .string(pod), "pod_uid": .string("uid-\(pod)"), "container_name": "app",
+             "container_image": "ghcr.io/acme/app@sha256:0123", "workload_kind": .string(kind), "workload_name": .string(workload),
+             "node_name": "node-3", "labels": ["app.kubernetes.io/name": .string(workload)]]
+        }
+        var events: [OISPEvent] = []
+        for (i, ext) in [k8s("web-5d8-abc", "Deployment", "web"), k8s("db-0", "StatefulSet", "db"), nil].enumerated() {
+            let proc = OISPEvent.Process(pid: Int64(100 + i), name: "python3", containerID: ext == nil ? nil : "c\(i)")
+            let host = OISPEvent.Host(hostname: "node-3")
+            for j in 0..<2 {
+                let rid = "req-\(i)-\(j)"
+                events.append(OISPEvent(eventType: "ai.request", host: host, process: proc, ext: ext.map { ["oisp.k8s": .object($0)] },
+                                        data: ["request_id": .string(rid), "model": ["id": "gpt-4o"], "request_type": "chat"]))
+                events.append(OISPEvent(eventType: "ai.response", host: host, process: proc, ext: ext.map { ["oisp.k8s": .object($0)] },
+                                        data: ["request_id": .string(rid), "model": ["id": "gpt-4o"], "success": true]))
+            }
+        }
+        let input = dir.appendingPathComponent("in.jsonl"), cfg = dir.appendingPathComponent("c.toml")
+        try TestSupport.write(events.map { $0.jsonString() }.joined(separator: "\n") + "\n", to: input)
+        try TestSupport.write("""
+        [export.otlp]
+        enabled = true
+        endpoint = "http://127.0.0.1:\(grpcPort)"
+        protocol = "grpc"
+        signals = "traces,logs"
+        """, to: cfg)
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        usleep(300_000)
+        let got = TestSupport.lines(dir.appendingPathComponent("otlp.jsonl")).compactMap { try? JSONParser.parse($0) }
+        func attrs(_ x: JSONValue) -> [String: String] {
+            var d: [String: String] = [:]
+            for a in x["resource"]?["attributes"]?.arrayValue ?? [] {
+                d[a["key"]!.stringValue!] = a["value"]?["string_value"]?.stringValue ?? a["value"]?["array_value"]?["values"]?.arrayValue?.first?["string_value"]?.stringValue ?? ""
+            }
+            return d
+        }
+        for (signal, key, items) in [("traces", "resource_spans", "spans"), ("logs", "resource_logs", "log_records")] {
+            let groups = got.filter { $0["signal"]?.stringValue == signal }.flatMap { $0["request"]?[key]?.arrayValue ?? [] }
+            func count(_ g: JSONValue) -> Int {
+                (g[signal == "traces" ? "scope_spans" : "scope_logs"]?.arrayValue ?? []).reduce(0) { $0 + ($1[items]?.arrayValue?.count ?? 0) }
+            }
+            let byPod = Dictionary(grouping: groups) { attrs($0)["k8s.pod.name"] ?? "-" }.mapValues { $0.reduce(0) { $0 + count($1) } }
+            XCTAssertEqual(byPod, signal == "traces" ? ["web-5d8-abc": 2, "db-0": 2, "-": 2] : ["web-5d8-abc": 4, "db-0": 4, "-": 4], signal)
+            let web = attrs(try XCTUnwrap(groups.first { attrs($0)["k8s.pod.name"] == "web-5d8-abc" }))
+            XCTAssertEqual(web["k8s.deployment.name"], "web")
+            XCTAssertEqual(web["k8s.namespace.name"], "ml")
+            XCTAssertEqual(web["k8s.pod.uid"], "uid-web-5d8-abc")
+            XCTAssertEqual(web["container.id"], "c0")
+            XCTAssertEqual(web["container.image.name"], "ghcr.io/acme/app")
+            XCTAssertNil(web["container.image.tags"], "a digest reference has no tag")
+            XCTAssertEqual(web["k8s.node.name"], "node-3")
+            XCTAssertEqual(web["k8s.pod.label.app.kubernetes.io/name"], "web")
+            XCTAssertEqual(web["service.name"], "oisp-sensor")
+            let db = attrs(try XCTUnwrap(groups.first { attrs($0)["k8s.pod.name"] == "db-0" }))
+            XCTAssertEqual(db["k8s.statefulset.name"], "db")
+            let node = attrs(try XCTUnwrap(groups.first { attrs($0)["k8s.pod.name"] == nil }))
+            XCTAssertEqual(node["host.name"], "node-3")
+            XCTAssertNil(node["k8s.namespace.name"])
+        }
     }
 }
