@@ -358,7 +358,6 @@ public final class BPFCapture: @unchecked Sendable {
     private static let sample: oisp_bpf_sample_fn = { ctx, data, len in
         let me = Unmanaged<BPFCapture>.fromOpaque(ctx!).takeUnretainedValue()
         if let r = CaptureRecord.decode(UnsafeRawBufferPointer(start: data, count: len)) {
-            if case .exec(let pid, _, _, _, _, _) = r { me.onExec?(Int64(pid)) }
             if case .exec(let pid, _, _, _, _, _) = r, me.options.ssl {
                 // the executable at once, before the batch is handed on: a short-lived program
                 // (a Go CLI) reaches its first TLS write within milliseconds of exec
@@ -369,6 +368,7 @@ public final class BPFCapture: @unchecked Sendable {
                 me.pendingScans.append((Int32(pid), now + 30_000_000))
                 me.pendingScans.append((Int32(pid), now + 300_000_000))
             }
+            if case .exec(let pid, _, _, _, _, _) = r { me.onExec?(Int64(pid)) } // after the attach: it must not wait
             if case .sslData(let d) = r { me.batchBytes += d.bytes.count + 96 } else { me.batchBytes += 96 }
             me.batch.append(r)
         }

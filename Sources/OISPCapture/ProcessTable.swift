@@ -33,12 +33,17 @@ public final class ProcessTable: @unchecked Sendable {
     private var atExec: [Int64: CgroupContainer] = [:]
     public init() {}
 
-    /// Reads a just-exec'd process's container at once (`BPFCapture.onExec`).
+    private let execReader = DispatchQueue(label: "oisp-exec-cgroup")
+
+    /// Reads a just-exec'd process's container soon (`BPFCapture.onExec`), on a queue of its own:
+    /// the capture thread that reports the exec must not wait (it is attaching probes then).
     public func noteExec(pid: Int64) {
-        let c = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)).flatMap(CgroupContainer.parse)
-        lock.withLock {
-            if atExec.count >= 65536 { atExec.removeAll() } // bounded if exits are never seen
-            atExec[pid] = c
+        execReader.async { [self] in
+            let c = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)).flatMap(CgroupContainer.parse)
+            lock.withLock {
+                if atExec.count >= 65536 { atExec.removeAll() } // bounded if exits are never seen
+                atExec[pid] = c
+            }
         }
     }
 
