@@ -2,7 +2,7 @@
 //
 // oisp-sensor — an OISP sensor in Swift.
 // Targets are layered by stage of the data path; a lower stage never imports a higher one:
-//   OISPEvent → OISPConfig → OISPPipeline → OISPPluginHost → OISPCLI → executables
+//   OISPEvent → OISPConfig → OISPCapture / OISPKubernetes → OISPPipeline → OISPPluginHost → OISPCLI → executables
 // Exporter plugins (Plugins/) see only the C header in sdk/include/oisp (target COISPExporterABI).
 import PackageDescription
 
@@ -46,6 +46,9 @@ let package = Package(
         .target(name: "OISPEvent", dependencies: ["OISPJSON", "CZlibCrypto"], swiftSettings: swift5),
         .target(name: "OISPConfig", dependencies: ["OISPEvent", "TOMLKit"], swiftSettings: swift5),
         .target(name: "OISPCapture", dependencies: ["OISPEvent", "OISPConfig", "COISPBPF"], swiftSettings: swift5),
+        // Kubernetes attribution (capture stage): the kubelet's /pods over libcurl (libcurl4-openssl-dev).
+        .target(name: "COISPKubeHTTP", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "OISPKubernetes", dependencies: ["OISPEvent", "OISPConfig", "COISPKubeHTTP"], swiftSettings: swift5),
         // zlib + libcrypto (SHA-256/HMAC) from zlib1g-dev and libssl-dev.
         .systemLibrary(name: "CZlibCrypto", path: "Sources/CZlibCrypto"),
         .target(name: "OISPDecode", dependencies: ["OISPEvent", "OISPConfig", "CZlibCrypto",
@@ -62,7 +65,7 @@ let package = Package(
                                                      .product(name: "Logging", package: "swift-log"),
                                                      .product(name: "Metrics", package: "swift-metrics")],
                 swiftSettings: swift5),
-        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost",
+        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPKubernetes", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost",
                                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                               .product(name: "Metrics", package: "swift-metrics"),
                                               .product(name: "Prometheus", package: "swift-prometheus"),
@@ -97,7 +100,7 @@ let package = Package(
         .target(name: "LokiExporter", dependencies: ["OISPExporterKit", "COISPExporterABI"], path: "Plugins/LokiExporter", swiftSettings: swift5),
 
         .testTarget(name: "OISPSensorTests",
-                    dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPCLI",
+                    dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPKubernetes", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPCLI",
                                    "OISPExporterKit"], // the plugins' shared kit, for its pure helpers
                     exclude: ["Fixtures"],
                     swiftSettings: swift5),

@@ -1,5 +1,6 @@
 // [export.loki] — Fluent Bit's `loki` output: host, port (3100), uri (/loki/api/v1/push), labels
-// ("job=oisp-sensor, cluster=production, event_type, $process['name']"), tenant_id
+// ("job=oisp-sensor, cluster=production, event_type, $process['name']"; `$k8s['namespace']` for
+// the pod's metadata under ext["oisp.k8s"]), tenant_id
 // (X-Scope-OrgID), line_format (json | key_value), http_user/http_passwd, tls, compress (gzip).
 // Streams are grouped by label set with entries sorted by time; 429/5xx retry, 400 is permanent.
 import COISPExporterABI
@@ -59,6 +60,8 @@ final class LokiOutput: Exporter {
             parts.append(String(rest[..<end.lowerBound])); rest = rest[end.upperBound...]
         }
         guard rest.isEmpty, !parts[0].isEmpty else { throw ConfigError("labels", "malformed record accessor '\(s)'") }
+        // `$k8s['namespace']`: the pod's metadata, `ext["oisp.k8s"]`
+        if parts[0] == "k8s" { parts = ["ext", "oisp.k8s"] + parts.dropFirst() }
         return parts
     }
 

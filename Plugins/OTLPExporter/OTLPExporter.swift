@@ -37,14 +37,14 @@ final class OTLPInstance {
     /// Spans built for a batch and not yet accepted by the backend, by batch id: a retry of the
     /// batch sends them again instead of feeding its events to the builder twice. An entry
     /// holding `[]` means the traces went out and only another signal is being retried.
-    var builtSpans: [UInt64: [Span]] = [:]
+    var builtSpans: [UInt64: [TracedSpan]] = [:]
     var builtOrder: [UInt64] = []
     static let maxBuiltBatches = 1024
     /// The batch id the builder expects next (batches reach it in order).
     var nextBatch: UInt64?
     var resourceAttrs: [KV] = []
     /// Error spans drained at flush, or expired on the pairing clock, and not yet accepted.
-    var flushSpans: [Span] = []
+    var flushSpans: [TracedSpan] = []
     /// The pairing clock: a request left unanswered (or a response left without its request)
     /// becomes its span when its time is up, even when no further batch comes to carry it out.
     var stopping = false
@@ -69,11 +69,11 @@ final class OTLPInstance {
     /// them all; what the receiver accepted (or refused for good) is not sent again. One sender at
     /// a time (the pairing clock or a flush), so no span goes out twice.
     let sendLock = NSLock()
-    func sendPendingSpans(_ more: (SpanBuilder) -> [Span]) -> Outcome {
+    func sendPendingSpans(_ more: (SpanBuilder) -> [TracedSpan]) -> Outcome {
         sendLock.lock(); defer { sendLock.unlock() }
         state.lock(); flushSpans += more(spans); let out = flushSpans; state.unlock()
         guard !out.isEmpty else { return .ok }
-        let r = sendSpans(out, sample: nil)
+        let r = sendSpans(out)
         switch r {
         case .ok, .rejected, .permanent:
             if case .permanent = r {} else { count("otlp_spans", out.count) }
@@ -119,7 +119,7 @@ final class OTLPInstance {
 
     /// The spans of batch `id`: built now from `events` (in batch order: an earlier batch still
     /// being parsed on another thread is waited for, briefly), or kept from an earlier try.
-    func spans(forBatch id: UInt64, events: [JSONValue], nowNs: UInt64) -> [Span] {
+    func spans(forBatch id: UInt64, events: [JSONValue], nowNs: UInt64) -> [TracedSpan] {
         state.lock(); defer { state.unlock() }
         if let kept = builtSpans[id] { return kept }
         let deadline = Date(timeIntervalSinceNow: 0.05)
@@ -315,14 +315,28 @@ final class OTLPInstance {
         return 0
     }
 
-    func resource(from e: JSONValue?) -> Opentelemetry_Proto_Resource_V1_Resource {
+    /// The resource of spans or log records whose events have these attributes (`eventResource`):
+    /// `service.name` first, the node's name from the pod's metadata or else `NODE_NAME`.
+    func resource(_ attrs: [KV]) -> Opentelemetry_Proto_Resource_V1_Resource {
         var r = Opentelemetry_Proto_Resource_V1_Resource()
-        let hostName = e?["host"]?["hostname"]?.stringValue ?? ProcessInfo.processInfo.hostName
-        let sensor = e?["source"]?["sensor_host"]?.stringValue
-        r.attributes = [kv("service.name", config.serviceName), kv("host.name", hostName),
-                        kv("k8s.node.name", ProcessInfo.processInfo.environment["NODE_NAME"]),
-                        kv("oisp.sensor.name", sensor), kv("telemetry.sdk.name", "oisp-sensor")].compactMap { $0 }
+        var a = [kv("service.name", config.serviceName)!]
+        if !attrs.contains(where: { $0.key == "host.name" }) { a.append(kv("host.name", ProcessInfo.processInfo.hostName)!) }
+        a += attrs
+        if !attrs.contains(where: { $0.key == "k8s.node.name" }), let n = kv("k8s.node.name", ProcessInfo.processInfo.environment["NODE_NAME"]) { a.append(n) }
+        a.append(kv("telemetry.sdk.name", "oisp-sensor")!)
+        r.attributes = a
         return r
+    }
+
+    /// Items grouped by resource, in order of first appearance.
+    static func byResource<T>(_ items: [T], _ attrs: (T) -> [KV]) -> [(resource: [KV], items: [T])] {
+        var index: [[KV]: Int] = [:]
+        var groups: [(resource: [KV], items: [T])] = []
+        for x in items {
+            let key = attrs(x)
+            if let i = index[key] { groups[i].items.append(x) } else { index[key] = groups.count; groups.append((key, [x])) }
+        }
+        return groups
     }
 
     func scope() -> Opentelemetry_Proto_Common_V1_InstrumentationScope {
@@ -332,26 +346,39 @@ final class OTLPInstance {
         return s
     }
 
-    func sendSpans(_ spans: [Span], sample: JSONValue?) -> Outcome {
+    /// One request; one ResourceSpans per resource (per pod, and the node's own processes).
+    func sendSpans(_ spans: [TracedSpan]) -> Outcome {
         guard !spans.isEmpty else { return .ok }
-        var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
-        rs.resource = resource(from: sample)
-        var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
-        ss.scope = scope()
-        ss.spans = spans
-        rs.scopeSpans = [ss]
         var req = TraceRequest()
-        req.resourceSpans = [rs]
+        req.resourceSpans = OTLPInstance.byResource(spans, \.resource).map { g in
+            var rs = Opentelemetry_Proto_Trace_V1_ResourceSpans()
+            rs.resource = resource(g.resource)
+            var ss = Opentelemetry_Proto_Trace_V1_ScopeSpans()
+            ss.scope = scope()
+            ss.spans = g.items.map(\.span)
+            rs.scopeSpans = [ss]
+            return rs
+        }
         return send(signal: "traces", message: req)
     }
 
     func sendLogs(_ events: [(json: String, e: JSONValue)]) -> Outcome {
         guard !events.isEmpty else { return .ok }
-        var rl = Opentelemetry_Proto_Logs_V1_ResourceLogs()
-        rl.resource = resource(from: events.first?.e)
-        var sl = Opentelemetry_Proto_Logs_V1_ScopeLogs()
-        sl.scope = scope()
-        sl.logRecords = events.map { item in
+        var req = LogsRequest()
+        req.resourceLogs = OTLPInstance.byResource(events, { eventResource($0.e) }).map { g in
+            var rl = Opentelemetry_Proto_Logs_V1_ResourceLogs()
+            rl.resource = resource(g.resource)
+            var sl = Opentelemetry_Proto_Logs_V1_ScopeLogs()
+            sl.scope = scope()
+            sl.logRecords = logRecords(g.items)
+            rl.scopeLogs = [sl]
+            return rl
+        }
+        return send(signal: "logs", message: req)
+    }
+
+    func logRecords(_ events: [(json: String, e: JSONValue)]) -> [Opentelemetry_Proto_Logs_V1_LogRecord] {
+        events.map { item in
             var l = Opentelemetry_Proto_Logs_V1_LogRecord()
             l.timeUnixNano = rfc3339Nanos(item.e["ts"]?.stringValue)
             l.observedTimeUnixNano = UInt64(Date().timeIntervalSince1970 * 1e9)
@@ -371,10 +398,6 @@ final class OTLPInstance {
                 kv("oisp.request_id", d?["request_id"])].compactMap { $0 }
             return l
         }
-        rl.scopeLogs = [sl]
-        var req = LogsRequest()
-        req.resourceLogs = [rl]
-        return send(signal: "logs", message: req)
     }
 }
 
@@ -425,7 +448,7 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
     if i.config.traces {
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
         let built = i.spans(forBatch: id, events: events.map(\.e), nowNs: now)
-        switch i.sendSpans(built, sample: events.first?.e) {
+        switch i.sendSpans(built) {
         case .ok, .rejected: i.count("otlp_spans", built.count) // a span is two events: no per-event count to give
         case .retry(let after): status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0)); return OISP_EXPORT_RETRY
         case .permanent: result = OISP_EXPORT_PERMANENT

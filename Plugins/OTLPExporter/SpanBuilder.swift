@@ -104,6 +104,47 @@ func rfc3339Nanos(_ str: String?) -> UInt64 {
     }
 }
 
+/// A span and the attributes of the resource it belongs to, taken from its event: the node
+/// (`host.name`, the sensor) and, for a process in a pod, the pod (`ext["oisp.k8s"]` in
+/// Kubernetes resource semantic-convention names), so a backend groups the spans per pod.
+struct TracedSpan {
+    var span: Span
+    var resource: [KV]
+}
+
+/// The event's own resource attributes (the instance adds `service.name` and the SDK's).
+func eventResource(_ e: JSONValue?) -> [KV] {
+    var out = [kv("host.name", e?["host"]?["hostname"]), kv("oisp.sensor.name", e?["source"]?["sensor_host"])].compactMap { $0 }
+    guard let k = e?["ext"]?["oisp.k8s"], k.objectValue != nil else { return out }
+    out += [kv("k8s.namespace.name", k["namespace"]), kv("k8s.pod.name", k["pod_name"]), kv("k8s.pod.uid", k["pod_uid"]),
+            kv("k8s.container.name", k["container_name"]), kv("container.id", e?["process"]?["container_id"])].compactMap { $0 }
+    if let image = k["container_image"]?.stringValue {
+        let (name, tag) = splitImage(image)
+        out.append(kv("container.image.name", name)!)
+        if let tag { out.append(kv("container.image.tags", [tag])!) }
+    }
+    for (kind, name) in [(k["workload_kind"], k["workload_name"]), (k["owner_kind"], k["owner_name"])] {
+        guard let kind = kind?.stringValue, let name = name?.stringValue, let key = workloadKeys[kind] else { continue }
+        out.append(kv(key, name)!)
+    }
+    out += [kv("k8s.node.name", k["node_name"]), kv("oisp.k8s.service_account.name", k["service_account"])].compactMap { $0 }
+    for (key, v) in k["labels"]?.objectValue ?? JSONObject() { if let x = kv("k8s.pod.label.\(key)", v) { out.append(x) } }
+    return out
+}
+
+let workloadKeys = ["Deployment": "k8s.deployment.name", "ReplicaSet": "k8s.replicaset.name", "StatefulSet": "k8s.statefulset.name",
+                    "DaemonSet": "k8s.daemonset.name", "Job": "k8s.job.name", "CronJob": "k8s.cronjob.name"]
+
+/// `registry:5000/team/app:1.4` → (`registry:5000/team/app`, `1.4`); a digest reference has no tag.
+func splitImage(_ image: String) -> (String, String?) {
+    let ref = image.split(separator: "@", maxSplits: 1).first.map(String.init) ?? image
+    let slash = ref.lastIndex(of: "/") ?? ref.startIndex
+    if let colon = ref[slash...].lastIndex(of: ":") {
+        return (String(ref[..<colon]), String(ref[ref.index(after: colon)...]))
+    }
+    return (ref, nil)
+}
+
 /// Turns OISP events into spans per the OpenTelemetry GenAI semantic conventions: one CLIENT
 /// span per AI call (request → response), built in bounded state so a request and its response
 /// may arrive in different batches; an unanswered request becomes an error span after
@@ -150,9 +191,11 @@ final class SpanBuilder {
                 kv("oisp.event_id", e["event_id"]), kv("oisp.event_type", e["event_type"])].compactMap { $0 }
     }
 
+    func traced(_ s: Span, _ anchor: JSONValue?) -> TracedSpan { TracedSpan(span: s, resource: eventResource(anchor)) }
+
     /// Consumes a batch of events; returns finished spans.
-    func consume(_ events: [JSONValue], nowNs: UInt64) -> [Span] {
-        var spans: [Span] = []
+    func consume(_ events: [JSONValue], nowNs: UInt64) -> [TracedSpan] {
+        var spans: [TracedSpan] = []
         for e in events {
             let type = e["event_type"]?.stringValue ?? ""
             let data = e["data"] ?? .null
@@ -163,14 +206,14 @@ final class SpanBuilder {
                 if let resp = orphans.removeValue(forKey: rid) {
                     // its response came first: pair now
                     if let k = orphanOrder.firstIndex(of: rid) { orphanOrder.remove(at: k) }
-                    spans.append(aiSpan(request: e, response: resp.event, start: ts, end: rfc3339Nanos(resp.event["ts"]?.stringValue)))
+                    spans.append(traced(aiSpan(request: e, response: resp.event, start: ts, end: rfc3339Nanos(resp.event["ts"]?.stringValue)), e))
                     continue
                 }
                 if pending[rid] == nil { order.append(rid) }
                 pending[rid] = Pending(event: e, startNs: ts, seenAt: nowNs)
                 if order.count > SpanBuilder.maxPending, let old = order.first {
                     order.removeFirst()
-                    if let p = pending.removeValue(forKey: old) { spans.append(unanswered(p, reason: "pairing state full")) }
+                    if let p = pending.removeValue(forKey: old) { spans.append(traced(unanswered(p, reason: "pairing state full"), p.event)) }
                 }
             case "ai.response", "ai.embedding":
                 let rid = data["request_id"]?.stringValue ?? ""
@@ -185,34 +228,34 @@ final class SpanBuilder {
                     orphanOrder.append(rid)
                     if orphanOrder.count > SpanBuilder.maxPending, let old = orphanOrder.first {
                         orphanOrder.removeFirst()
-                        if let o = orphans.removeValue(forKey: old) { spans.append(responseOnly(o)) }
+                        if let o = orphans.removeValue(forKey: old) { spans.append(traced(responseOnly(o), o.event)) }
                     }
                     continue
                 }
-                spans.append(aiSpan(request: req?.event, response: e, start: start, end: ts))
+                spans.append(traced(aiSpan(request: req?.event, response: e, start: start, end: ts), req?.event ?? e))
             case "ai.streaming_chunk":
                 continue // the call's span carries the stream's outcome
             case "agent.tool_call":
                 var s = standalone(e, name: "execute_tool \(data["tool"]?["name"]?.stringValue ?? "")", ts: ts)
                 s.attributes += [kv("gen_ai.operation.name", "execute_tool"), kv("gen_ai.tool.name", data["tool"]?["name"]),
                                  kv("gen_ai.tool.call.id", data["call_id"])].compactMap { $0 }
-                spans.append(s)
+                spans.append(traced(s, e))
             default:
-                spans.append(standalone(e, name: type, ts: ts))
+                spans.append(traced(standalone(e, name: type, ts: ts), e))
             }
         }
         // unanswered requests past the pairing timeout
         for rid in order {
             guard let p = pending[rid], nowNs >= p.seenAt + pairTimeoutNs else { break }
             pending[rid] = nil
-            spans.append(unanswered(p, reason: "no response within pair timeout"))
+            spans.append(traced(unanswered(p, reason: "no response within pair timeout"), p.event))
         }
         if order.count != pending.count { order.removeAll { pending[$0] == nil } }
         // responses whose request did not turn up within the grace period
         while let rid = orphanOrder.first, let o = orphans[rid], nowNs >= o.seenAt + orphanGraceNs {
             orphanOrder.removeFirst()
             orphans[rid] = nil
-            spans.append(responseOnly(o))
+            spans.append(traced(responseOnly(o), o.event))
         }
         return spans
     }
@@ -223,9 +266,9 @@ final class SpanBuilder {
 
     /// Everything still waiting (shutdown): unanswered requests as error spans, responses
     /// without their request as spans of their own.
-    func drain() -> [Span] {
-        let out = order.compactMap { pending[$0] }.map { unanswered($0, reason: "sensor stopped before the response") }
-            + orphanOrder.compactMap { orphans[$0] }.map(responseOnly)
+    func drain() -> [TracedSpan] {
+        let out = order.compactMap { pending[$0] }.map { traced(unanswered($0, reason: "sensor stopped before the response"), $0.event) }
+            + orphanOrder.compactMap { orphans[$0] }.map { traced(responseOnly($0), $0.event) }
         pending = [:]; order = []
         orphans = [:]; orphanOrder = []
         return out

@@ -5,6 +5,7 @@ import OISPConfig
 import OISPDecode
 import Metrics
 import OISPEvent
+import OISPKubernetes
 import OISPPipeline
 
 /// Glue between capture and the pipeline: kernel records → process/network events and
@@ -15,6 +16,11 @@ final class CaptureStage: @unchecked Sendable {
     let emitRaw: Bool
     let logger: Logger
     let decoder: AIDecoder
+    /// `[kubernetes]`: the node's pod metadata and the events it attributes (nil when off).
+    let podMetadata: PodMetadataCache?
+    let kubernetes: KubernetesEnricher?
+    /// Events leave in order: a batch and held events released by `tick` do not overtake each other.
+    private let submitLock = NSLock()
     private var lastSweep = Timestamp.now()
 
     init(builder: CaptureEventBuilder, pipeline: Pipeline, emitRaw: Bool, config: SensorConfig, logger: Logger) {
@@ -27,6 +33,25 @@ final class CaptureStage: @unchecked Sendable {
             let e = builder.envelope(pid: pid)
             return (e.host, e.process, e.source)
         }
+        (podMetadata, kubernetes) = CaptureStage.makeKubernetes(config: config.kubernetes, builder: builder, logger: logger)
+    }
+
+    /// The kubelet source and the enricher, started, when `[kubernetes]` is on.
+    static func makeKubernetes(config k: SensorConfig.Kubernetes, builder: CaptureEventBuilder,
+                               logger: Logger) -> (PodMetadataCache?, KubernetesEnricher?) {
+        guard k.enabled else { return (nil, nil) }
+        let client = KubeletClient(config: k)
+        let cache = PodMetadataCache(refreshMs: k.refreshMs, labelKeys: k.labels, log: { level, msg in
+            switch level {
+            case .info: logger.info("\(msg)")
+            case .warning: logger.warning("\(msg)")
+            }
+        }, fetch: client.fetch)
+        cache.start()
+        Counter(label: "oisp_k8s_unattributed_events_total").increment(by: 0)
+        logger.info("kubernetes attribution on", metadata: ["source": "kubelet", "url": "\(client.url)", "refresh_ms": "\(k.refreshMs)"])
+        let enricher = KubernetesEnricher(cache: cache) { [processes = builder.processes] pid in processes.get(pid).podUID }
+        return (cache, enricher)
     }
 
     /// The decoder configured from `[decode]` and `[redaction] hash_salt`.
@@ -48,7 +73,19 @@ final class CaptureStage: @unchecked Sendable {
         }
         let now = Timestamp.now()
         if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { decoder.sweep(now: now); lastSweep = now }
-        if !events.isEmpty { pipeline.submit(events) }
+        submitLock.withLock {
+            if let kubernetes { events = kubernetes.enrich(events) }
+            if !events.isEmpty { pipeline.submit(events) }
+        }
+    }
+
+    /// Hands on held events whose wait for pod metadata is over (call it often).
+    func tick() {
+        guard let kubernetes else { return }
+        submitLock.withLock {
+            let ready = kubernetes.release()
+            if !ready.isEmpty { pipeline.submit(ready) }
+        }
     }
 
     private var reported = AIDecoder.Stats()
@@ -64,7 +101,28 @@ final class CaptureStage: @unchecked Sendable {
         add("oisp_decode_responses_total", s.responses, reported.responses)
         add("oisp_decode_parse_errors_total", s.parseErrors, reported.parseErrors)
         reported = s
+        if let podMetadata, let kubernetes {
+            let m = podMetadata.stats, e = kubernetes.stats
+            add("oisp_k8s_metadata_fetches_total", m.fetches, reportedK8s.0.fetches, [("result", "ok")])
+            add("oisp_k8s_metadata_fetches_total", m.fetchFailures, reportedK8s.0.fetchFailures, [("result", "error")])
+            add("oisp_k8s_attributed_events_total", e.attributed, reportedK8s.1.attributed)
+            add("oisp_k8s_unattributed_events_total", e.unattributed, reportedK8s.1.unattributed)
+            Gauge(label: "oisp_k8s_pods").record(m.pods)
+            Gauge(label: "oisp_k8s_metadata_up").record(m.healthy ? 1 : 0)
+            reportedK8s = (m, e)
+        }
     }
 
-    func finish() { reportMetrics() }
+    private var reportedK8s = (PodMetadataCache.Stats(), KubernetesEnricher.Stats())
+
+    func finish() {
+        if let kubernetes {
+            submitLock.withLock {
+                let rest = kubernetes.drain()
+                if !rest.isEmpty { pipeline.submit(rest) }
+            }
+            podMetadata?.stop()
+        }
+        reportMetrics()
+    }
 }

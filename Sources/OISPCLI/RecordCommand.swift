@@ -67,6 +67,7 @@ struct RecordCommand: ParsableCommand {
                                           version: OISPVersion.current, processFilter: config.capture.processFilter,
                                           pidFilter: config.capture.pidFilter)
         let stage = CaptureStage(builder: builder, pipeline: runtime.pipeline, emitRaw: raw, config: config, logger: logger)
+        cap.onExec = { [processes = builder.processes] pid in processes.noteExec(pid: pid) }
         cap.start { records in stage.handle(records) }
         for e in cap.attachErrors { logger.warning("probe attach failed: \(e)") }
         cap.onTarget = { [logger] t, problem in
@@ -93,6 +94,7 @@ struct RecordCommand: ParsableCommand {
         while !runtime.isStopRequested {
             if let d = deadline, Date() >= d { break }
             Thread.sleep(forTimeInterval: 0.05)
+            stage.tick()
             if Date().timeIntervalSince(lastReport) >= 1 {
                 lastReport = Date()
                 let behind = cap.droppedRecords

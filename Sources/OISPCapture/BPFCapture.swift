@@ -56,6 +56,9 @@ public final class BPFCapture: @unchecked Sendable {
     private var dropped: UInt64 = 0
     /// Records dropped because the decode thread fell behind by more than `queueMaxBytes`.
     public var droppedRecords: UInt64 { handoff.lock(); defer { handoff.unlock() }; return dropped }
+    /// Called on the poll thread for every exec, before the batch is handed on (set it before
+    /// `start`): what /proc says of a short-lived process must be read before it exits.
+    public var onExec: ((Int64) -> Void)?
     public private(set) var attachErrors: [String] = []
     /// What was probed, file by file: the path, the TLS stack and how many functions.
     public struct Target: Sendable, Equatable {
@@ -438,6 +441,7 @@ public final class BPFCapture: @unchecked Sendable {
                 me.pendingScans.append((Int32(pid), now + 30_000_000))
                 me.pendingScans.append((Int32(pid), now + 300_000_000))
             }
+            if case .exec(let pid, _, _, _, _, _) = r { me.onExec?(Int64(pid)) } // after the attach: it must not wait
             if case .sslData(let d) = r { me.batchBytes += d.bytes.count + 96 } else { me.batchBytes += 96 }
             me.batch.append(r)
         }

@@ -69,6 +69,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
             switch r {
             case .exec(let pid, let ppid, let uid, let ts, let comm, let filename):
                 var p = ProcessTable.read(pid: Int64(pid))
+                processes.takeExecContainer(&p)
                 p.ppid = Int64(ppid)
                 p.uid = Int64(uid)
                 if p.exe == nil { p.exe = filename }

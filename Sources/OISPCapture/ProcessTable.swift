@@ -11,6 +11,8 @@ public struct ProcessInfoRecord: Sendable {
     public var cmdline: String?
     public var cwd: String?
     public var containerID: String?
+    /// The Kubernetes pod UID from the cgroup path, when the process is in a pod.
+    public var podUID: String?
     public var startMono: UInt64?
 
     public var oisp: OISPEvent.Process {
@@ -26,7 +28,31 @@ public final class ProcessTable: @unchecked Sendable {
     private var exited: [(pid: Int64, at: UInt64)] = []
     private let lock = NSLock()
     public static let exitGraceNanoseconds: UInt64 = 10_000_000_000
+    /// Containers read at exec on the capture thread, for when the exec's record is processed
+    /// after the process is gone; forgotten with the process.
+    private var atExec: [Int64: CgroupContainer] = [:]
     public init() {}
+
+    private let execReader = DispatchQueue(label: "oisp-exec-cgroup")
+
+    /// Reads a just-exec'd process's container soon (`BPFCapture.onExec`), on a queue of its own:
+    /// the capture thread that reports the exec must not wait (it is attaching probes then).
+    public func noteExec(pid: Int64) {
+        execReader.async { [self] in
+            let c = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)).flatMap(CgroupContainer.parse)
+            lock.withLock {
+                if atExec.count >= 65536 { atExec.removeAll() } // bounded if exits are never seen
+                atExec[pid] = c
+            }
+        }
+    }
+
+    /// Fills in the container read at exec when /proc no longer had it.
+    public func takeExecContainer(_ r: inout ProcessInfoRecord) {
+        guard r.containerID == nil, let c = lock.withLock({ atExec[r.pid] }) else { return }
+        r.containerID = c.id
+        r.podUID = c.podUID
+    }
 
     /// Reads /proc/<pid> (exe, cmdline, cwd, status, cgroup).
     public static func read(pid: Int64) -> ProcessInfoRecord {
@@ -45,11 +71,15 @@ public final class ProcessTable: @unchecked Sendable {
             }
         }
         if let exe = r.exe { r.name = (exe as NSString).lastPathComponent }
-        if let cg = try? String(contentsOfFile: "\(root)/cgroup", encoding: .utf8) { r.containerID = containerID(fromCgroup: cg) }
+        if let cg = try? String(contentsOfFile: "\(root)/cgroup", encoding: .utf8) {
+            let c = CgroupContainer.parse(cg)
+            r.containerID = c?.id ?? containerID(fromCgroup: cg)
+            r.podUID = c?.podUID
+        }
         return r
     }
 
-    /// A 64-hex-digit container id in a cgroup path (docker, containerd, cri-o), if any.
+    /// A 64-hex-digit container id anywhere in a cgroup path, for layouts `CgroupContainer` does not know.
     public static func containerID(fromCgroup text: String) -> String? {
         let hex = Set("0123456789abcdef")
         for line in text.split(separator: "\n") {
@@ -76,6 +106,7 @@ public final class ProcessTable: @unchecked Sendable {
         while let first = exited.first, first.at + ProcessTable.exitGraceNanoseconds < now {
             exited.removeFirst()
             table[first.pid] = nil
+            atExec[first.pid] = nil
         }
         return table[pid]
     }

@@ -72,7 +72,7 @@ extension SensorConfig {
         }
         var unset: [(String, String)] = []
         let root = convert(table, path: [], env: env, unset: &unset)
-        var b = Builder(file: file, keyLines: keyLines)
+        var b = Builder(file: file, keyLines: keyLines, env: env)
         for (key, name) in unset {
             b.warn(key, "environment variable \(name) is not set; expanded to an empty string")
         }
@@ -106,9 +106,11 @@ extension SensorConfig {
 private struct Builder {
     let file: String
     let keyLines: [String: Int]
+    /// For defaults that depend on where the sensor runs (`[kubernetes]`).
+    let env: [String: String]
     var warnings: [ConfigWarning] = []
 
-    init(file: String, keyLines: [String: Int]) { self.file = file; self.keyLines = keyLines }
+    init(file: String, keyLines: [String: Int], env: [String: String]) { self.file = file; self.keyLines = keyLines; self.env = env }
 
     func line(_ key: String) -> Int? {
         var k = key
@@ -210,11 +212,55 @@ private struct Builder {
         return p
     }
 
+    /// `[kubernetes]`, with the defaults of a sensor running in a pod: on when
+    /// `KUBERNETES_SERVICE_HOST` is set, the kubelet of `NODE_NAME`, the service account's token and CA.
+    mutating func kubernetes(_ root: JSONObject) throws -> SensorConfig.Kubernetes {
+        var k = SensorConfig.Kubernetes()
+        let p = "kubernetes"
+        k.enabled = !(env["KUBERNETES_SERVICE_HOST"] ?? "").isEmpty
+        let node = env["NODE_NAME"] ?? ""
+        k.kubeletURL = "https://\(node.isEmpty ? "localhost" : node):10250"
+        let s = try table(root, p, "")
+        if let s {
+            if let v = try bool(s, "enabled", p) { k.enabled = v }
+            if let v = try oneOf(s, "source", p, SensorConfig.Kubernetes.Source.allCases.map(\.rawValue)) {
+                guard v == "kubelet" else {
+                    throw fail("\(p).source", "source = \"apiserver\" is not implemented yet; use \"kubelet\" (the kubelet's /pods, RBAC nodes/proxy get)")
+                }
+                k.source = .kubelet
+            }
+            if let v = try string(s, "kubelet_url", p) {
+                guard let scheme = v.split(separator: ":").first?.lowercased(), scheme == "https" || scheme == "http", v.contains("://") else {
+                    throw fail("\(p).kubelet_url", "expected an http(s) URL such as https://${NODE_NAME}:10250, got \"\(v)\"")
+                }
+                if (URL(string: v)?.host ?? "").isEmpty {
+                    warn("\(p).kubelet_url", "\"\(v)\" names no host (is the variable it names set?)")
+                }
+                k.kubeletURL = v.hasSuffix("/") ? String(v.dropLast()) : v
+            }
+            if let v = try string(s, "token_file", p) { k.tokenFile = v }
+            if let v = try string(s, "ca_file", p) { k.caFile = v.isEmpty ? nil : v }
+            if let v = try bool(s, "tls_verify", p) { k.tlsVerify = v }
+            if let v = try stringArray(s, "labels", p, allowSingle: true) {
+                for l in v where l.isEmpty || l.count > 317 || l.contains(where: { $0.isWhitespace }) {
+                    throw fail("\(p).labels", "\"\(l)\" is not a Kubernetes label key")
+                }
+                k.labels = v
+            }
+            if let v = try int(s, "refresh_ms", p, min: 100) { k.refreshMs = v }
+            unknown(s, p, known: ["enabled", "source", "kubelet_url", "token_file", "ca_file", "tls_verify", "labels", "refresh_ms"])
+        }
+        if k.enabled && node.isEmpty && s?["kubelet_url"] == nil {
+            warn(p, "NODE_NAME is not set, so the kubelet is looked for at \(k.kubeletURL): give the sensor NODE_NAME from the downward API (spec.nodeName) or set kubelet_url")
+        }
+        return k
+    }
+
     mutating func build(_ rootValue: JSONValue) throws -> SensorConfig {
         guard let root = rootValue.objectValue else { throw ConfigError(file: file, message: "expected a TOML document") }
         var c = SensorConfig(file: file)
         c.resolved = root
-        unknown(root, "", known: ["sensor", "capture", "redaction", "plugins", "pipeline", "metrics", "export", "decode"])
+        unknown(root, "", known: ["sensor", "capture", "redaction", "plugins", "pipeline", "metrics", "export", "decode", "kubernetes"])
 
         if let s = try table(root, "sensor", "") {
             c.sensor.name = try string(s, "name", "sensor")
@@ -314,6 +360,7 @@ private struct Builder {
             }
             unknown(s, "decode", known: ["streaming_chunks", "max_body_bytes", "providers"])
         }
+        c.kubernetes = try kubernetes(root)
         if let e = try table(root, "export", "") {
             for (name, v) in e {
                 let p = "export.\(name)"

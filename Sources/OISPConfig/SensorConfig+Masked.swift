@@ -9,6 +9,7 @@ extension SensorConfig {
     public static func isSecretKey(_ key: String) -> Bool {
         let k = key.lowercased()
         if k.hasSuffix("mechanism") || k.hasSuffix("protocol") { return false } // sasl_mechanism = "PLAIN" names a method
+        if k.hasSuffix("_file") { return false } // token_file = "/var/run/…/token" names where the secret is
         return secretKeyMarkers.contains { k.contains($0) } || k == "key" || k.hasSuffix("_key") && !k.hasSuffix("partition_key")
             && !k.hasSuffix("time_key") && !k.hasSuffix("date_key") && !k.hasSuffix("message_key") && !k.hasSuffix("file_key")
             && k != "s3_key_format"

@@ -11,6 +11,7 @@ public struct SensorConfig: Sendable {
     public var pipeline = Pipeline()
     public var metrics = Metrics()
     public var decode = Decode()
+    public var kubernetes = Kubernetes()
     /// `[export.<name>]` tables in file order.
     public var exports: [ExportConfig] = []
     /// Unknown keys, unset variables: reported, not fatal.
@@ -88,6 +89,29 @@ public struct SensorConfig: Sendable {
         public var maxBodyBytes = 16 << 20
         /// Extra provider entries (`[[decode.providers]]`), same fields as the built-in registry.
         public var providers: [JSONObject] = []
+        public init() {}
+    }
+
+    /// `[kubernetes]`: which pod, namespace and workload a container's events come from, read from
+    /// one metadata source per node (never one call per event).
+    public struct Kubernetes: Sendable, Equatable {
+        public enum Source: String, Sendable, CaseIterable { case kubelet, apiserver }
+        public static let serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+        /// Default (when parsed): on when `KUBERNETES_SERVICE_HOST` is set, i.e. inside a pod.
+        public var enabled = false
+        /// Only `kubelet` is implemented; `apiserver` (a watch filtered by node) is refused at load.
+        public var source: Source = .kubelet
+        /// The kubelet's read API; default `https://${NODE_NAME}:10250`.
+        public var kubeletURL = "https://localhost:10250"
+        /// Bearer token, read again at every fetch (projected tokens rotate).
+        public var tokenFile = Kubernetes.serviceAccountDir + "/token"
+        /// CA bundle for the server certificate; nil: the system CAs.
+        public var caFile: String? = Kubernetes.serviceAccountDir + "/ca.crt"
+        public var tlsVerify = true
+        /// Pod labels copied into events (an allow-list; none by default).
+        public var labels: [String] = []
+        /// Full refresh period; a container not yet known also triggers one (rate-limited).
+        public var refreshMs = 15000
         public init() {}
     }
 

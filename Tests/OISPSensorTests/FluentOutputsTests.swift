@@ -433,6 +433,34 @@ final class FluentOutputsTests: XCTestCase {
         }
     }
 
+    /// Labels from the pod an event came from: `$k8s['namespace']` reaches `ext["oisp.k8s"]`;
+    /// events from outside pods have no such label (and a stream of their own).
+    func testLokiLabelsFromThePodsMetadata() throws {
+        let (port, out) = try startLoki()
+        let (input, events) = try fixtures()
+        var ls = TestSupport.lines(input)
+        for k in [0, 1] {
+            ls[k] = ls[k].replacingOccurrences(of: "\"data\":{", with: #""ext":{"oisp.k8s":{"namespace":"ml","pod_name":"chat-0","workload_name":"chat"}},"data":{"#)
+        }
+        try TestSupport.write(ls.joined(separator: "\n") + "\n", to: input)
+        let r = try replay(input, """
+        [export.loki]
+        enabled = true
+        host = "127.0.0.1"
+        port = \(port)
+        labels = "job=oisp-sensor, namespace=$k8s['namespace'], $ext['oisp.k8s']['workload_name']"
+        """)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let got = TestSupport.lines(out).compactMap { try? JSONParser.parse($0) }
+        XCTAssertEqual(got.count, events.count)
+        for g in got {
+            let e = try OISPEvent(jsonBytes: Array(g["line"]!.stringValue!.utf8))
+            let inPod = e.eventID == events[0].eventID || e.eventID == events[1].eventID
+            XCTAssertEqual(g["labels"]?["namespace"]?.stringValue, inPod ? "ml" : nil, "\(g)")
+            XCTAssertEqual(g["labels"]?["workload_name"]?.stringValue, inPod ? "chat" : nil, "\(g)")
+        }
+    }
+
     /// `line_format = "key_value"`: each line is the event's top-level keys sorted, `key=value`
     /// (strings bare, the rest as JSON with sorted keys, so equal events give equal lines).
     func testLokiKeyValueLines() throws {
