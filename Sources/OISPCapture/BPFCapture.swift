@@ -304,13 +304,7 @@ public final class BPFCapture: @unchecked Sendable {
         let me = getpid()
         for e in entries {
             guard let pid = Int32(e), pid != me, options.targetPID == 0 || UInt32(pid) == options.targetPID else { continue }
-            guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { continue }
-            var sockets: [(Int32, String)] = []
-            for fd in fds {
-                if let t = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), t.hasPrefix("socket:["), let n = Int32(fd) {
-                    sockets.append((n, String(t.dropFirst(8).dropLast())))
-                }
-            }
+            let sockets = ProcSockets.of(pid: Int64(pid))
             guard !sockets.isEmpty else { continue }
             let ns = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) ?? "?"
             if tables[ns] == nil { tables[ns] = Self.listedSockets(pid: pid, ports: ports) }

@@ -198,13 +198,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
     /// For connections opened before the sensor started: the process's established TCP peer on
     /// port 443 (or any, if there is exactly one), from /proc/<pid>/fd and /proc/net/tcp{,6}.
     static func establishedPeer(pid: Int64) -> (ip: String, port: Int)? {
-        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return nil }
-        var inodes = Set<String>()
-        for fd in fds {
-            if let t = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), t.hasPrefix("socket:[") {
-                inodes.insert(String(t.dropFirst(8).dropLast()))
-            }
-        }
+        let inodes = Set(ProcSockets.of(pid: pid).map(\.inode))
         guard !inodes.isEmpty else { return nil }
         var peers: [(String, Int)] = []
         for (file, v6) in [("tcp", false), ("tcp6", true)] {

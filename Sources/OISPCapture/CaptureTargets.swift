@@ -111,13 +111,7 @@ public enum CaptureTargets {
 
     /// A listed port of an established TCP socket the process holds, if any.
     static func plainSocket(pid: Int32, ports: Set<Int>) -> Int? {
-        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return nil }
-        var inodes = Set<String>()
-        for fd in fds {
-            if let t = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), t.hasPrefix("socket:[") {
-                inodes.insert(String(t.dropFirst(8).dropLast()))
-            }
-        }
+        let inodes = Set(ProcSockets.of(pid: Int64(pid)).map(\.inode))
         guard !inodes.isEmpty else { return nil }
         for file in ["tcp", "tcp6"] {
             guard let text = try? String(contentsOfFile: "/proc/\(pid)/net/\(file)", encoding: .utf8) else { continue }

@@ -111,3 +111,17 @@ public final class ProcessTable: @unchecked Sendable {
         return table[pid]
     }
 }
+
+/// The sockets a process holds, from /proc/<pid>/fd: (fd, socket inode) pairs.
+enum ProcSockets {
+    static func of(pid: Int64) -> [(fd: Int32, inode: String)] {
+        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return [] }
+        var out: [(fd: Int32, inode: String)] = []
+        for fd in fds {
+            if let n = Int32(fd), let t = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), t.hasPrefix("socket:[") {
+                out.append((n, String(t.dropFirst(8).dropLast())))
+            }
+        }
+        return out
+    }
+}

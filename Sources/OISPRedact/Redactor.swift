@@ -146,8 +146,19 @@ public final class Redactor: @unchecked Sendable {
         guard !k.isEmpty else { return nil }
         let findings = sc.scan(k)
         guard !findings.isEmpty else { return nil }
-        let bytes = Array(k.utf8)
+        let base = String(decoding: replacing(Array(k.utf8), findings, tally: &tally), as: UTF8.self)
+        func taken(_ n: String) -> Bool { o[n] != nil || (renamed?.contains { $0.0 == n } ?? false) }
+        var name = base
+        var n = 2
+        while taken(name) { name = "\(base)#\(n)"; n += 1 }
+        tally.fields.append(["path": .string("\(path).\(name)"), "part": "key", "original_length": .int(Int64(k.count)), "hash": .string(hash(k))])
+        return name
+    }
+
+    /// `bytes` with each finding replaced by `[REDACTED:<type>]`, counted in `tally`.
+    func replacing(_ bytes: [UInt8], _ findings: [Finding], tally: inout Tally) -> [UInt8] {
         var out = [UInt8]()
+        out.reserveCapacity(bytes.count)
         var pos = 0
         for f in findings {
             out += bytes[pos..<f.start]
@@ -156,13 +167,7 @@ public final class Redactor: @unchecked Sendable {
             tally.counts[f.type, default: 0] += 1
         }
         out += bytes[pos...]
-        let base = String(decoding: out, as: UTF8.self)
-        func taken(_ n: String) -> Bool { o[n] != nil || (renamed?.contains { $0.0 == n } ?? false) }
-        var name = base
-        var n = 2
-        while taken(name) { name = "\(base)#\(n)"; n += 1 }
-        tally.fields.append(["path": .string("\(path).\(name)"), "part": "key", "original_length": .int(Int64(k.count)), "hash": .string(hash(k))])
-        return name
+        return out
     }
 
     /// The replacement for one string, or nil when it stays as it is.
@@ -182,17 +187,7 @@ public final class Redactor: @unchecked Sendable {
             return ["$redacted": .object(r)]
         }
         guard !findings.isEmpty else { return nil }
-        var out = [UInt8]()
-        let bytes = Array(s.utf8)
-        out.reserveCapacity(bytes.count)
-        var pos = 0
-        for f in findings {
-            out += bytes[pos..<f.start]
-            out += Array("[REDACTED:\(f.type)]".utf8)
-            pos = f.end
-            tally.counts[f.type, default: 0] += 1
-        }
-        out += bytes[pos...]
+        let out = replacing(Array(s.utf8), findings, tally: &tally)
         tally.fields.append(["path": .string(path), "original_length": .int(Int64(s.count)), "hash": .string(hash(s))])
         return .string(String(decoding: out, as: UTF8.self))
     }

@@ -36,15 +36,19 @@ final class CaptureTests: XCTestCase {
         }
     }
 
-    static func startServer(in dir: URL) throws -> (Process, Int) {
+    /// The test server (tls_server.py) on a free port: HTTPS with a fresh self-signed certificate,
+    /// or, with `plain`, plain HTTP (a local model server's port).
+    static func startServer(in dir: URL, plain: Bool = false) throws -> (Process, Int) {
         let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
-        let gen = try TestSupport.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                                                       "-out", cert, "-days", "2", "-subj", "/CN=localhost"])
-        guard gen.status == 0 else { throw NSError(domain: "openssl", code: 1, userInfo: [NSLocalizedDescriptionKey: gen.stderr]) }
-        let portFile = dir.appendingPathComponent("port")
+        if !plain {
+            let gen = try TestSupport.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                                                           "-out", cert, "-days", "2", "-subj", "/CN=localhost"])
+            guard gen.status == 0 else { throw NSError(domain: "openssl", code: 1, userInfo: [NSLocalizedDescriptionKey: gen.stderr]) }
+        }
+        let portFile = dir.appendingPathComponent(plain ? "plainport" : "port")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", TestSupport.fixtures.appendingPathComponent("tls_server.py").path, cert, key, portFile.path]
+        p.arguments = ["python3", TestSupport.fixtures.appendingPathComponent("tls_server.py").path, cert, key, portFile.path] + (plain ? ["plain"] : [])
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         for _ in 0..<200 {

@@ -65,21 +65,6 @@ final class StackCaptureTests: XCTestCase {
         return (plain, stripped)
     }
 
-    static func startPlainServer(in dir: URL) throws -> (Process, Int) {
-        let portFile = dir.appendingPathComponent("plainport")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", TestSupport.fixtures.appendingPathComponent("tls_server.py").path, "-", "-", portFile.path, "plain"]
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        for _ in 0..<200 {
-            if let s = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(s) { return (p, port) }
-            usleep(50_000)
-        }
-        p.terminate()
-        throw NSError(domain: "server", code: 1, userInfo: [NSLocalizedDescriptionKey: "plain HTTP test server did not start"])
-    }
-
     static func body(_ model: String, _ text: String) -> String {
         #"{"model":"\#(model)","messages":[{"role":"user","content":"\#(text)"}]}"#
     }
@@ -95,7 +80,7 @@ final class StackCaptureTests: XCTestCase {
             guard cc.status == 0 else { throw NSError(domain: "gcc", code: 1, userInfo: [NSLocalizedDescriptionKey: "nss_client: \(cc.stderr)"]) }
             let (server, port) = try CaptureTests.startServer(in: dir)
             defer { server.terminate() }
-            let (plainServer, plainPort) = try startPlainServer(in: dir)
+            let (plainServer, plainPort) = try CaptureTests.startServer(in: dir, plain: true)
             defer { plainServer.terminate() }
             guard let (nginx, h2port) = try CaptureTests.startNginx(in: dir) else { throw NSError(domain: "nginx", code: 1, userInfo: [NSLocalizedDescriptionKey: "nginx with http2 did not start"]) }
             defer { nginx.terminate() }
