@@ -112,9 +112,9 @@ if [[ $WHAT == *capture* ]]; then
     bpftool perf list 2>/dev/null | grep -Ev "^pid (${spid:-0}) " | grep -cE "uprobe|sys_(enter|exit)_(write|read|sendto|recvfrom)" || true
   }
   waited=0
-  clean() { # waits until no one else's probes are attached: at most 5 s a time, 60 s in all
+  clean() { # waits until no one else's probes are attached: at most 5 s a time, 30 s in all
     local i=0
-    while [ "$(foreign)" -gt 0 ] && [ $i -lt 20 ] && [ $waited -lt 240 ]; do sleep 0.25; i=$((i + 1)); waited=$((waited + 1)); done
+    while [ "$(foreign)" -gt 0 ] && [ $i -lt 20 ] && [ $waited -lt 120 ]; do sleep 0.25; i=$((i + 1)); waited=$((waited + 1)); done
   }
   ticks() { [ -n "$spid" ] && awk '{print $14 + $15}' "/proc/$spid/stat" 2>/dev/null || echo 0; }
   lost() { { grep -o 'lost_total=[0-9]*' "$OUT/record.err" 2>/dev/null || echo =0; } | tail -1 | cut -d= -f2; }
@@ -137,6 +137,27 @@ if [[ $WHAT == *capture* ]]; then
       echo $(( $(lost) - l0 )) >> "$OUT/cap-r.$row.lost"
     fi
     return 0
+  }
+  # BPF run time per program run (kernel.bpf_stats_enabled on for one extra, untimed loop run: the
+  # stats' own clock reads cost ~60 ns a run here, so the timed columns run without them), over the
+  # programs $spid has on the write/read tracepoints; appends "ns_per_run" to $OUT/cap-r.$1.$2
+  bpf_run() { # $1 = row, $2 = column, rest = command
+    local row=$1 col=$2 old ids; shift 2
+    old=$(sysctl -n kernel.bpf_stats_enabled)
+    ids=$(bpftool perf list 2>/dev/null | awk -v p="$spid" '$1 == "pid" && $2 == p && /sys_(enter|exit)_(write|read) *$/ {print $6}' | sort -u)
+    sysctl -qw kernel.bpf_stats_enabled=1
+    local before after; before=$(for id in $ids; do bpftool prog show id "$id" -j; echo; done)
+    "${PIN_LOOP[@]}" "$@" >/dev/null
+    after=$(for id in $ids; do bpftool prog show id "$id" -j; echo; done)
+    sysctl -qw kernel.bpf_stats_enabled="$old"
+    python3 -c 'import json, sys
+def tot(s):
+    t = c = 0
+    for l in s.splitlines():
+        if l.strip(): d = json.loads(l); t += d.get("run_time_ns", 0); c += d.get("run_cnt", 0)
+    return t, c
+(t0, c0), (t1, c1) = tot(sys.argv[1]), tot(sys.argv[2])
+print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r.$row.$col"
   }
   start_sensor() { # args for record
     rm -f "$OUT/ready"
@@ -165,12 +186,15 @@ if [[ $WHAT == *capture* ]]; then
     measure go c 1 "$OUT/go_tls_loop" "$N" 1
     measure plain_other on 3 "$OUT/plain_loop" "$N" 0
     measure plain_listed c 3 "$OUT/plain_loop" "$N" "$PLAIN_PORT"
+    bpf_run plain_other bpf_on "$OUT/plain_loop" "$N" 0
+    bpf_run plain_listed bpf_c "$OUT/plain_loop" "$N" "$PLAIN_PORT"
     grep -i "warn\|error" "$OUT/record.err" | grep -v "ssl_loop\|gnutls_loop\|plain_loop" >&2 || true
     stop_sensor
     rm -f "$OUT/ready"
     "$OUT/empty_tracepoints" "$OUT/ready" & spid=$!
     for _ in $(seq 50); do [ -f "$OUT/ready" ] && break; sleep 0.1; done
     measure plain_listed b 3 "$OUT/plain_loop" "$N" "$PLAIN_PORT"
+    bpf_run plain_listed bpf_b "$OUT/plain_loop" "$N" "$PLAIN_PORT"
     kill -INT "$spid"; wait "$spid" || true; spid=
   done
   cmed() { sort -n "$OUT/cap-r.$1.$2" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
@@ -187,6 +211,8 @@ if [[ $WHAT == *capture* ]]; then
     echo "capture $row ($what): no probes $a [$(crange $row a)], empty probes $b [$(crange $row b)], full capture $c [$(crange $row c)]; c−a = $(awk -v a="$a" -v c="$c" 'BEGIN{printf "%.0f ns (%+.0f %%)", c-a, 100*(c-a)/a}'); sensor CPU during c $(cmed $row cpu) ns per call; records lost in the ring buffer during c, by round: $(paste -sd/ "$OUT/cap-r.$row.lost")"
     echo "RATIO capture $row (c-a)/(b-a) = $(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN{if (b-a <= 0) print "n/a (b <= a)"; else printf "%.2f", (c-a)/(b-a)}') (target <= 1.25)"
   done
+  nop=$(cmed plain_listed bpf_b)
+  echo "capture plain BPF run time per tracepoint hit (kernel.bpf_stats_enabled, one extra run a round; the same clock reads are in each): empty program $nop ns; the sensor's programs, connection on an unlisted port $(cmed plain_other bpf_on) ns (+$(( $(cmed plain_other bpf_on) - nop )) ns over empty, so ~$(( 2 * ($(cmed plain_other bpf_on) - nop) )) ns a syscall: its enter and its exit), on the listed port $(cmed plain_listed bpf_c) ns (+$(( $(cmed plain_listed bpf_c) - nop )) ns)"
   a=$(cmed plain_other a); off=$(cmed plain_other off); on=$(cmed plain_other on)
   echo "capture plain_other (plain HTTP write/read, loopback TCP, a port NOT listed): no sensor $a [$(crange plain_other a)], sensor with plain_http = false $off [$(crange plain_other off)], plain_http = true $on [$(crange plain_other on)]; on−off = $(awk -v x="$off" -v y="$on" 'BEGIN{printf "%.0f ns (%+.1f %%)", y-x, 100*(y-x)/x}'), on−none = $(awk -v x="$a" -v y="$on" 'BEGIN{printf "%.0f ns (%+.1f %%)", y-x, 100*(y-x)/x}')"
   [ $waited -gt 0 ] && echo "capture: waited $((waited / 4)) s in all for other processes' probes to go"
