@@ -342,13 +342,38 @@ public final class BPFCapture: @unchecked Sendable {
             // Through /proc/<pid>/root so binaries inside containers resolve.
             attach(path: "\(root)/root\(exe)")
         }
-        guard let maps = try? String(contentsOfFile: "\(root)/maps", encoding: .utf8) else { return }
+        guard let maps = FileManager.default.contents(atPath: "\(root)/maps") else { return }
         var seen = Set<String>()
-        for line in maps.split(separator: "\n") {
-            guard let slash = line.firstIndex(of: "/") else { continue }
-            let path = String(line[slash...])
-            guard Self.isTLSLibrary(path), !path.hasSuffix("(deleted)"), seen.insert(path).inserted else { continue }
-            attach(path: "\(root)/root\(path)")
+        for path in Self.tlsLibraries(inMaps: maps) where seen.insert(path).inserted { attach(path: "\(root)/root\(path)") }
+    }
+
+    /// The TLS libraries a /proc/<pid>/maps text names, read as bytes: every process is looked at
+    /// every few seconds, so no line becomes a String unless its file name is one of them.
+    static func tlsLibraries(inMaps maps: Data) -> [String] {
+        maps.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [String] in
+            let b = raw.bindMemory(to: UInt8.self)
+            var out: [String] = []
+            var start = 0
+            let n = b.count
+            while start < n {
+                var end = start
+                while end < n && b[end] != 10 { end += 1 }
+                // the path starts at the line's first '/', its name after the last one
+                var first = -1, last = -1
+                for k in start..<end where b[k] == 47 { if first < 0 { first = k }; last = k }
+                if last >= 0 {
+                    let name = UnsafeBufferPointer(rebasing: b[(last + 1)..<end])
+                    func has(_ p: StaticString) -> Bool {
+                        name.count >= p.utf8CodeUnitCount && memcmp(name.baseAddress!, p.utf8Start, p.utf8CodeUnitCount) == 0
+                    }
+                    if has("libssl") || has("libgnutls") || has("libnspr4") {
+                        let path = String(decoding: UnsafeBufferPointer(rebasing: b[first..<end]), as: UTF8.self)
+                        if !path.hasSuffix("(deleted)") { out.append(path) }
+                    }
+                }
+                start = end + 1
+            }
+            return out
         }
     }
 

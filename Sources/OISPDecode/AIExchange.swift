@@ -106,13 +106,22 @@ final class AIExchange {
 
     func responseHeadReceived(_ head: HTTPHead, ts: Timestamp) {
         responseHead = head
+        encodedMemo = nil
         responseStart = ts
         guard isAI else { return }
         if head.contentType.contains("text/event-stream") { sse = SSEParser() }
         else if head.contentType.contains("ndjson") || (match?.family == .ollamaChat || match?.family == .ollamaGenerate) { ndjson = [] }
     }
 
-    var encoded: Bool { !(responseHead?.header("content-encoding") ?? "identity").lowercased().contains("identity") }
+    /// Whether the response body is content-encoded (gzip, …): read once per response head, not
+    /// per chunk.
+    var encoded: Bool {
+        if let e = encodedMemo { return e }
+        let e = !(responseHead?.header("content-encoding") ?? "identity").lowercased().contains("identity")
+        if responseHead != nil { encodedMemo = e }
+        return e
+    }
+    private var encodedMemo: Bool?
 
     func responseBodyReceived(_ bytes: [UInt8], ts: Timestamp) -> [OISPEvent] {
         guard isAI else { return [] }
@@ -137,8 +146,17 @@ final class AIExchange {
 
     /// One streamed event (SSE data or NDJSON line) → accumulator (+ a streaming chunk event).
     func streamed(_ text: String, event: String?, ts: Timestamp) -> [OISPEvent] {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        guard !t.isEmpty, t != "[DONE]", let v = try? JSONParser.parse(t), acc != nil else { return [] }
+        // trimmed and parsed as bytes (no Foundation on the per-chunk path)
+        var text = text
+        let parsed: JSONValue? = text.withUTF8 { u -> JSONValue? in
+            var s = 0, e = u.count
+            while s < e, u[s] == 32 || u[s] == 9 { s += 1 }
+            while e > s, u[e - 1] == 32 || u[e - 1] == 9 { e -= 1 }
+            let t = UnsafeBufferPointer(rebasing: u[s..<e])
+            guard !t.isEmpty, !(t.count == 6 && t.elementsEqual("[DONE]".utf8)) else { return nil }
+            return try? JSONParser.parse(buffer: t)
+        }
+        guard let v = parsed, acc != nil else { return [] }
         let delta = acc!.consumeStream(v, event: event)
         if delta.content != nil || !delta.toolCalls.isEmpty, firstTokenAt == nil { firstTokenAt = ts }
         guard !delta.isEmpty, delta.content != nil || !delta.toolCalls.isEmpty || delta.finishReason != nil else { return [] }

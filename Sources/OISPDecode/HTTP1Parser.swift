@@ -83,9 +83,14 @@ public struct HTTP1Parser {
                     if buffer.count - pos > 1024 { throw HTTPParseError(reason: "chunk size line too long") }
                     break loop
                 }
-                let line = String(decoding: buffer[pos..<lineEnd], as: UTF8.self)
-                let hex = line.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-                guard let size = Int(hex, radix: 16), size >= 0 else { throw HTTPParseError(reason: "invalid chunk size '\(line.prefix(20))'") }
+                // hex digits, then optional spaces and `;extensions` — read as bytes
+                var size = 0, k = pos, digits = 0
+                while k < lineEnd, buffer[k] == 32 || buffer[k] == 9 { k += 1 }
+                while k < lineEnd, let d = HTTP1Parser.hexValue(buffer[k]), digits < 15 { size = size << 4 | d; k += 1; digits += 1 }
+                while k < lineEnd, buffer[k] == 32 || buffer[k] == 9 { k += 1 }
+                guard digits > 0, k == lineEnd || buffer[k] == 59 else {
+                    throw HTTPParseError(reason: "invalid chunk size '\(String(decoding: buffer[pos..<min(lineEnd, pos + 20)], as: UTF8.self))'")
+                }
                 pos = lineEnd + 2
                 state = size == 0 ? .trailers : .chunkData(remaining: size)
             case .chunkData(let remaining):
@@ -114,6 +119,15 @@ public struct HTTP1Parser {
             }
         }
         return out
+    }
+
+    @inline(__always) static func hexValue(_ c: UInt8) -> Int? {
+        switch c {
+        case 48...57: return Int(c - 48)
+        case 97...102: return Int(c - 87)
+        case 65...70: return Int(c - 55)
+        default: return nil
+        }
     }
 
     private func findCRLF(from: Int) -> Int? {

@@ -12,8 +12,25 @@ public struct HTTPHead: Sendable, Equatable {
 
     /// First value of a header, case-insensitively.
     public func header(_ name: String) -> String? {
-        for h in headers where h.name.caseInsensitiveCompare(name) == .orderedSame { return h.value }
+        for h in headers where HTTPHead.asciiCaseInsensitiveEqual(h.name, name) { return h.value }
         return nil
+    }
+
+    /// Header names are ASCII: compared byte by byte, without Foundation's locale-aware compare
+    /// (which the decoder would otherwise run on every chunk of a streamed answer).
+    static func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                guard x.count == y.count else { return false }
+                for i in 0..<x.count {
+                    let p = x[i], q = y[i]
+                    if p == q { continue }
+                    if p | 0x20 != q | 0x20 || !((p | 0x20) >= 97 && (p | 0x20) <= 122) { return false }
+                }
+                return true
+            }
+        }
     }
 
     /// Host from `Host` or `:authority`.
