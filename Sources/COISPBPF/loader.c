@@ -269,15 +269,9 @@ int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen) {
         { "handle_connect_exit", "syscalls", "sys_exit_connect", 2 | 4 },
         { "handle_accept_enter", "syscalls", "sys_enter_accept4", 2 | 4 },
         { "handle_accept_exit", "syscalls", "sys_exit_accept4", 2 | 4 },
-        { "plain_write_enter", "syscalls", "sys_enter_write", 4 },
-        { "plain_write_exit", "syscalls", "sys_exit_write", 4 },
-        { "plain_sendto_enter", "syscalls", "sys_enter_sendto", 4 },
-        { "plain_sendto_exit", "syscalls", "sys_exit_sendto", 4 },
-        { "plain_read_enter", "syscalls", "sys_enter_read", 4 },
-        { "plain_read_exit", "syscalls", "sys_exit_read", 4 },
-        { "plain_recvfrom_enter", "syscalls", "sys_enter_recvfrom", 4 },
-        { "plain_recvfrom_exit", "syscalls", "sys_exit_recvfrom", 4 },
-        { "plain_close", "syscalls", "sys_enter_close", 4 },
+        /* raw tracepoints (category NULL): every syscall's entry and exit, filtered by number */
+        { "plain_sys_enter", NULL, "sys_enter", 4 },
+        { "plain_sys_exit", NULL, "sys_exit", 4 },
     };
     int want = (b->capture_process ? 1 : 0) | (b->capture_network ? 2 : 0) | (b->capture_plain ? 4 : 0);
     int attached = 0;
@@ -286,11 +280,12 @@ int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen) {
         struct bpf_program *p = loaded_program(b, tps[i].prog);
         if (!p) continue; /* rejected by this kernel: reported through oisp_bpf_program_* */
         last_libbpf_msg[0] = 0;
-        struct bpf_link *l = bpf_program__attach_tracepoint(p, tps[i].cat, tps[i].event);
+        struct bpf_link *l = tps[i].cat ? bpf_program__attach_tracepoint(p, tps[i].cat, tps[i].event)
+                                        : bpf_program__attach_raw_tracepoint(p, tps[i].event);
         if (!l) {
             int e = errno;
             char what[128];
-            snprintf(what, sizeof what, "attaching tracepoint %s/%s", tps[i].cat, tps[i].event);
+            snprintf(what, sizeof what, "attaching %stracepoint %s/%s", tps[i].cat ? "" : "raw ", tps[i].cat ? tps[i].cat : "", tps[i].event);
             set_err(err, errlen, what, e);
             return -e;
         }
