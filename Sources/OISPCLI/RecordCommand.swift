@@ -60,7 +60,7 @@ struct RecordCommand: ParsableCommand {
             cap = try BPFCapture(options: opts)
         } catch {
             printError("error: capture not available: \(error)")
-            runtime.finish(timeout: 5)
+            runtime.finish(budget: 5)
             throw ExitCode(69)
         }
         let builder = CaptureEventBuilder(hostname: sensorHostname(config.sensor.hostname), sensorName: config.sensor.name,
@@ -114,7 +114,8 @@ struct RecordCommand: ParsableCommand {
         stage.finish()
         let lost = cap.lostRecords
         if lost > 0 { logger.error("ring buffer overflowed: records lost in the kernel", metadata: ["lost": "\(lost)"]) }
-        runtime.finish()
-        logger.info("record finished", metadata: ["ring_buffer_lost": "\(lost)"])
+        let stats = runtime.finish()
+        let status = runtime.logFinalLine("record", stats, extra: ["ring_buffer_lost": "\(lost)"])
+        if status != 0 { throw ExitCode(status) }
     }
 }
