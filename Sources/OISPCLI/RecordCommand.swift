@@ -110,12 +110,15 @@ struct RecordCommand: ParsableCommand {
                 stage.reportMetrics()
             }
         }
-        cap.stop()
+        // stop reading the ring buffer and decode what is in hand; detaching the probes (an RCU
+        // grace period per link: seconds on a busy node) waits until the exporters are done
+        cap.stopPolling()
         stage.finish()
         let lost = cap.lostRecords
         if lost > 0 { logger.error("ring buffer overflowed: records lost in the kernel", metadata: ["lost": "\(lost)"]) }
         let stats = runtime.finish()
         let status = runtime.logFinalLine("record", stats, extra: ["ring_buffer_lost": "\(lost)"])
+        cap.stop()
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -105,7 +105,7 @@ final class SensorRuntime: @unchecked Sendable {
                 if n == 1 {
                     self.logger.info("signal received; stopping: exporters deliver until the shutdown budget, then what is queued is spooled or counted",
                                      metadata: ["signal": "\(sig)", "shutdown_timeout_ms": "\(self.config.pipeline.shutdownTimeoutMs)"])
-                    self.pipeline.closeInput()
+                    self.pipeline.closeInput(deadline: Timestamp.monotonicNanoseconds() + UInt64(self.shutdownBudget * 1e9))
                     onStop()
                 } else {
                     self.logger.warning("second signal: ending the shutdown wait now; what is queued is spooled (or counted as dropped)",

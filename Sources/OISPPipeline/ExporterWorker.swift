@@ -208,8 +208,10 @@ public final class ExporterWorker: @unchecked Sendable {
 
     /// The producer stops (a signal): blocked `enqueue` calls return; what they held is queued
     /// where there is room, spooled, or counted as dropped (reason "shutdown").
-    public func closeInput() {
-        cond.lock(); inputClosed = true; cond.broadcast(); cond.unlock()
+    /// - Parameter deadline: the shutdown deadline (monotonic ns), known from the signal on: no
+    ///   retry wait or export call runs past it, even before `stop` is called.
+    public func closeInput(deadline: UInt64 = .max) {
+        cond.lock(); inputClosed = true; shutdownDeadline = min(shutdownDeadline, deadline); cond.broadcast(); cond.unlock()
     }
 
     /// Ends the shutdown wait now (a second signal): retry waits and export calls in flight are
@@ -233,7 +235,8 @@ public final class ExporterWorker: @unchecked Sendable {
             cond.lock()
             while true {
                 if stopping || (flushRequested > 0 && !queue.isEmpty) || queue.count >= policy.batchSize { break }
-                if queue.isEmpty, let sp = spool, !sp.isEmpty { break }
+                // (past the shutdown deadline the spool waits for the next start)
+                if queue.isEmpty, let sp = spool, !sp.isEmpty, Timestamp.monotonicNanoseconds() < shutdownDeadline { break }
                 if !queue.isEmpty {
                     let due = oldestEnqueuedAt + UInt64(policy.flushIntervalMs) * 1_000_000
                     let now = Timestamp.monotonicNanoseconds()
@@ -384,7 +387,7 @@ public final class ExporterWorker: @unchecked Sendable {
                 logger.warning("hung export call returned; exporter resumes", metadata: ["exporter": "\(name)"])
             }
         }
-        if cond.withLock({ pastDeadlineLocked }) {
+        if Timestamp.monotonicNanoseconds() >= cond.withLock({ shutdownDeadline }) {
             return .retry(accepted: 0, retryAfterMs: nil, message: "shutdown deadline reached")
         }
         let done = DispatchSemaphore(value: 0)
@@ -399,10 +402,10 @@ public final class ExporterWorker: @unchecked Sendable {
         let limit = Timestamp.monotonicNanoseconds() + UInt64(policy.timeoutMs + min(5000, max(1000, policy.timeoutMs))) * 1_000_000
         var atDeadline = false
         while true {
-            let (stop, deadline) = cond.withLock { (stopping, shutdownDeadline) }
-            let until = stop ? min(limit, deadline) : limit
+            let deadline = cond.withLock { shutdownDeadline }
+            let until = min(limit, deadline)
             let now = Timestamp.monotonicNanoseconds()
-            if now >= until { atDeadline = stop && deadline <= limit; break }
+            if now >= until { atDeadline = deadline <= limit; break }
             if done.wait(timeout: .now() + .nanoseconds(Int(min(until - now, 50_000_000)))) == .success {
                 return box.value ?? .retry(accepted: 0, retryAfterMs: nil, message: "no result")
             }
@@ -514,11 +517,11 @@ public final class ExporterWorker: @unchecked Sendable {
                 while true {
                     let now = Timestamp.monotonicNanoseconds()
                     // stopping with a spool: this batch is on disk already, the next start retries it
-                    if now >= wakeAt || (stopping && (now >= shutdownDeadline || spool != nil)) { break }
-                    let until = stopping ? min(wakeAt, shutdownDeadline) : wakeAt
+                    if now >= wakeAt || now >= shutdownDeadline || (stopping && spool != nil) { break }
+                    let until = min(wakeAt, shutdownDeadline)
                     _ = cond.wait(until: Date(timeIntervalSinceNow: Double(until - now) / 1e9))
                 }
-                let giveUp = stopping && (Timestamp.monotonicNanoseconds() >= shutdownDeadline || spool != nil)
+                let giveUp = Timestamp.monotonicNanoseconds() >= shutdownDeadline || (stopping && spool != nil)
                 cond.unlock()
                 if giveUp && spool != nil { return false } // spooled already: it stays on disk
                 if giveUp {

@@ -150,8 +150,10 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     /// The producer stops (first signal): submitters blocked on a full queue return at once.
-    public func closeInput() {
-        for w in lock.withLock({ workers + retired }) { w.closeInput() }
+    /// - Parameter deadline: the shutdown deadline (monotonic ns): retry waits and export calls
+    ///   end by then even while the producer is still stopping.
+    public func closeInput(deadline: UInt64 = .max) {
+        for w in lock.withLock({ workers + retired }) { w.closeInput(deadline: deadline) }
     }
 
     /// Ends the shutdown wait now (second signal): what is queued is spooled or counted.
