@@ -174,6 +174,32 @@ final class ShutdownTests: XCTestCase {
         XCTAssertEqual(counts(last)?.dropped, read, "every event read is counted: \(last)")
     }
 
+    /// A second signal ends the wait at once: with the default budget (20 s) and a dead backend,
+    /// SIGTERM then SIGTERM again half a second later, the sensor exits within a second or so.
+    func testSecondSignalEndsTheWait() throws {
+        let input = try recorded()
+        let cfg = dir.appendingPathComponent("second.toml")
+        try TestSupport.write("""
+        [pipeline]
+        queue_size = 500
+        [export.otlp]
+        enabled = true
+        endpoint = "http://127.0.0.1:\(try TestSupport.freePort())"
+        """, to: cfg)
+        let err = dir.appendingPathComponent("second.err")
+        let p = try TestSupport.startSensor(["replay", "-i", input.path, "-c", cfg.path], stderrFile: err)
+        sleep(1)
+        kill(p.processIdentifier, SIGTERM)
+        usleep(500_000)
+        XCTAssertTrue(p.isRunning, "waiting within the 20 s budget")
+        let secs = terminate(p)
+        let last = lastLine(err)
+        print(String(format: "shutdown: second signal 0.5 s after the first → exit %d after %.2f s; last line: %@", p.terminationStatus, secs, last))
+        XCTAssertLessThan(secs, 1.5)
+        XCTAssertEqual(p.terminationStatus, 75, last)
+        XCTAssertGreaterThan(counts(last)?.dropped ?? 0, 0, last)
+    }
+
     /// `redact` reading an idle pipe stops at SIGTERM and writes what it redacted.
     func testRedactStopsReadingAtSIGTERM() throws {
         let input = try recorded()
