@@ -339,6 +339,23 @@ final class ShutdownTests: XCTestCase {
         XCTAssertTrue(docs.contains("`terminationGracePeriodSeconds` is \(grace)"), "docs/configuration.md states the grace period")
     }
 
+    /// `[pipeline] shutdown_timeout_ms` is validated like every `[pipeline]` key: a wrong type or
+    /// range names file, line and key; a misspelling is warned about with its line.
+    func testShutdownTimeoutIsValidatedWithLineAndKey() throws {
+        XCTAssertEqual(try SensorConfig.parse("[pipeline]\nshutdown_timeout_ms = 5000\n", file: "c.toml", env: [:]).pipeline.shutdownTimeoutMs, 5000)
+        for bad in ["\"20s\"", "-1", "7200000"] {
+            XCTAssertThrowsError(try SensorConfig.parse("[pipeline]\nbatch_size = 10\nshutdown_timeout_ms = \(bad)\n", file: "c.toml", env: [:])) { err in
+                let e = err as! ConfigError
+                XCTAssertEqual(e.line, 3, "\(e)")
+                XCTAssertEqual(e.key, "pipeline.shutdown_timeout_ms")
+                XCTAssertTrue(e.description.hasPrefix("c.toml:3"), e.description)
+            }
+        }
+        let c = try SensorConfig.parse("[pipeline]\nshutdown_timeout = 5000\n", file: "c.toml", env: [:])
+        XCTAssertTrue(c.warnings.contains { $0.key == "pipeline.shutdown_timeout" && $0.line == 2 }, "\(c.warnings)")
+        XCTAssertEqual(c.pipeline.shutdownTimeoutMs, SensorConfig.Pipeline.defaultShutdownTimeoutMs)
+    }
+
     /// The README states the same budget and grace period (see `readmeSentence`).
     func testREADMEStatesTheShutdownBudget() throws {
         let budget = SensorConfig.Pipeline.defaultShutdownTimeoutMs
