@@ -141,7 +141,7 @@ struct BenchCommand: ParsableCommand {
                 runtime.pipeline.submit(records: records[i..<j], block: true)
                 i = j
             }
-            let stats = runtime.finish(timeout: timeout)
+            let stats = runtime.finish(budget: timeout)
             let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             BenchCommand.pause(pauseMs, announce: false)
             for (name, st) in stats.exporters.sorted(by: { $0.key < $1.key }) {

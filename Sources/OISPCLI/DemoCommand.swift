@@ -44,8 +44,7 @@ struct DemoCommand: ParsableCommand {
             if intervalMs > 0 { Thread.sleep(forTimeInterval: Double(intervalMs) / 1000) }
         }
         let stats = runtime.finish()
-        logger.info("demo finished", metadata: ["events": "\(n)"])
-        let lost = stats.exporters.values.reduce(0) { $0 + $1.droppedTotal }
-        if lost > 0 { throw ExitCode(75) }
+        let status = runtime.logFinalLine("demo", stats, extra: ["events": "\(n)"])
+        if status != 0 { throw ExitCode(status) }
     }
 }

@@ -60,7 +60,7 @@ struct RecordCommand: ParsableCommand {
             cap = try BPFCapture(options: opts)
         } catch {
             printError("error: capture not available: \(error)")
-            runtime.finish(timeout: 5)
+            runtime.finish(budget: 5)
             throw ExitCode(69)
         }
         let builder = CaptureEventBuilder(hostname: sensorHostname(config.sensor.hostname), sensorName: config.sensor.name,
@@ -112,13 +112,17 @@ struct RecordCommand: ParsableCommand {
                 stage.reportMetrics()
             }
         }
-        let lost = cap.lostRecords // read before stop: the counter lives in a BPF map
-        cap.stop()
+        let lost = cap.lostRecords // read while the BPF maps are open
+        // stop reading the ring buffer and decode what is in hand; detaching the probes (an RCU
+        // grace period per link: seconds on a busy node) waits until the exporters are done
+        cap.stopPolling()
         let behind = cap.droppedRecords
         stage.finish()
         if lost > 0 { logger.error("ring buffer overflowed: records lost in the kernel", metadata: ["lost": "\(lost)"]) }
         if behind > 0 { logger.error("decoding fell behind: capture records dropped", metadata: ["dropped": "\(behind)"]) }
-        runtime.finish()
-        logger.info("record finished", metadata: ["ring_buffer_lost": "\(lost)", "decode_queue_dropped": "\(behind)"])
+        let stats = runtime.finish()
+        let status = runtime.logFinalLine("record", stats, extra: ["ring_buffer_lost": "\(lost)", "decode_queue_dropped": "\(behind)"])
+        cap.stop()
+        if status != 0 { throw ExitCode(status) }
     }
 }

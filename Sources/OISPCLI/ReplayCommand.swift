@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import OISPEvent
 import OISPPipeline
 import OISPRedact
@@ -19,8 +20,12 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Also write the events to this JSONL file ('-' for stdout).")
     var output: String?
 
-    @Option(name: .long, help: "Seconds to wait for exporters to deliver before giving up on shutdown.")
-    var shutdownTimeout: Double = 30
+    @Option(name: .long, help: "Seconds exporters get to deliver once the input ends or a signal comes, before the rest is spooled or counted as dropped (default: [pipeline] shutdown_timeout_ms).")
+    var shutdownTimeout: Double?
+
+    func validate() throws {
+        if let t = shutdownTimeout, !(t >= 0) { throw ValidationError("--shutdown-timeout must be a number of seconds >= 0") }
+    }
 
     func run() throws {
         var config = try global.loadConfig()
@@ -101,6 +106,10 @@ struct ReplayCommand: ParsableCommand {
                 buf.deallocate()
                 buf = bigger
             }
+            // wait for input in short steps: a signal stops reading even from an idle pipe
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, 100)
+            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
             let n = read(fd, buf.baseAddress! + have, buf.count - have)
             if n < 0 {
                 if errno == EINTR { continue }
@@ -158,10 +167,11 @@ struct ReplayCommand: ParsableCommand {
                 have -= usable
             }
         }
-        let stats = runtime.finish(timeout: shutdownTimeout)
-        logger.info("replay finished", metadata: ["events": "\(good)", "invalid_lines": "\(bad)"])
-        let lost = stats.exporters.values.reduce(0) { $0 + $1.droppedTotal }
-        if !runtime.failures.isEmpty || lost > 0 { throw ExitCode(lost > 0 ? 75 : 0) }
-        if bad > 0 && good == 0 { throw ExitCode(65) } // EX_DATAERR
+        let stopped = runtime.isStopRequested && !eof
+        let stats = runtime.finish(budget: shutdownTimeout)
+        var extra: Logger.Metadata = ["events": "\(good)", "invalid_lines": "\(bad)"]
+        if stopped { extra["input"] = "stopped at a signal after line \(lineNo) (the rest was not read)" }
+        let status = runtime.logFinalLine("replay", stats, extra: extra, failure: bad > 0 && good == 0 ? 65 : 0) // 65: EX_DATAERR
+        if status != 0 { throw ExitCode(status) }
     }
 }

@@ -24,6 +24,10 @@ final class SensorRuntime: @unchecked Sendable {
     private var signalSources: [DispatchSourceSignal] = []
     private let stopLock = NSLock()
     private var stopRequested = false
+    /// Signals received (SIGINT/SIGTERM): the first starts the shutdown budget, a second ends it.
+    private var stopSignals = 0
+    /// When the first signal came (monotonic ns): the shutdown budget counts from there.
+    private var stopSignalAt: UInt64?
     private var metrics: MetricsEndpoint?
     /// Set once capture (if any) is attached and exporters are loaded: `/readyz`.
     var isReady: Bool { stopLock.withLock { ready } }
@@ -72,7 +76,16 @@ final class SensorRuntime: @unchecked Sendable {
 
     var isStopRequested: Bool { stopLock.withLock { stopRequested } }
 
-    /// Installs SIGINT/SIGTERM handlers that request a stop (the caller then calls `finish`).
+    /// Signals received so far (SIGINT/SIGTERM).
+    var stopSignalCount: Int { stopLock.withLock { stopSignals } }
+
+    /// The shutdown budget: `[pipeline] shutdown_timeout_ms`.
+    var shutdownBudget: TimeInterval { Double(config.pipeline.shutdownTimeoutMs) / 1000 }
+
+    /// Installs SIGINT/SIGTERM handlers. The first signal requests a stop (the caller stops
+    /// reading or capturing and calls `finish`, which gives the exporters until the shutdown
+    /// budget, counted from the signal); producers blocked on a full queue return at once.
+    /// A second signal ends the wait: what is still queued is spooled or counted at once.
     func handleSignals(onStop: @escaping @Sendable () -> Void = {}) {
         signal(SIGHUP, SIG_IGN)
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
@@ -84,9 +97,21 @@ final class SensorRuntime: @unchecked Sendable {
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler { [weak self] in
                 guard let self else { return }
-                self.logger.info("signal received; flushing exporters", metadata: ["signal": "\(sig)"])
-                self.stopLock.withLock { self.stopRequested = true }
-                onStop()
+                let n = self.stopLock.withLock { () -> Int in
+                    self.stopSignals += 1
+                    if self.stopSignals == 1 { self.stopRequested = true; self.stopSignalAt = Timestamp.monotonicNanoseconds() }
+                    return self.stopSignals
+                }
+                if n == 1 {
+                    self.logger.info("signal received; stopping: exporters deliver until the shutdown budget, then what is queued is spooled or counted",
+                                     metadata: ["signal": "\(sig)", "shutdown_timeout_ms": "\(self.config.pipeline.shutdownTimeoutMs)"])
+                    self.pipeline.closeInput(deadline: Timestamp.monotonicNanoseconds() + UInt64(self.shutdownBudget * 1e9))
+                    onStop()
+                } else {
+                    self.logger.warning("second signal: ending the shutdown wait now; what is queued is spooled (or counted as dropped)",
+                                        metadata: ["signal": "\(sig)"])
+                    self.pipeline.expedite()
+                }
             }
             s.resume()
             signalSources.append(s)
@@ -143,11 +168,18 @@ final class SensorRuntime: @unchecked Sendable {
                                                   "reconfigured": "\(changed.sorted())"])
     }
 
-    /// Sends everything queued, then stops every exporter. Returns the final counters.
+    /// Stops every exporter within the shutdown budget and returns the final counters: each
+    /// delivers what it holds (and its spool) until the deadline — the first signal plus the
+    /// budget, or now plus the budget when no signal came (end of input) — then what is still
+    /// queued goes to its spool, or is counted as dropped (reason "shutdown").
+    /// - Parameter budget: overrides `[pipeline] shutdown_timeout_ms` (seconds).
     @discardableResult
-    func finish(timeout: TimeInterval = 30) -> Pipeline.Stats {
-        pipeline.drain(timeout: timeout)
-        pipeline.shutdown(timeout: timeout)
+    func finish(budget: TimeInterval? = nil) -> Pipeline.Stats {
+        let b = max(0, budget ?? shutdownBudget)
+        let (from, expedited) = stopLock.withLock { (stopSignalAt ?? Timestamp.monotonicNanoseconds(), stopSignals >= 2) }
+        let deadline = expedited ? Timestamp.monotonicNanoseconds() : from + UInt64(b * 1e9)
+        pipeline.closeInput()
+        pipeline.shutdown(deadline: deadline)
         if let l = ProcessInfo.processInfo.environment["OISP_METRICS_LINGER_MS"], let ms = Double(l) {
             Thread.sleep(forTimeInterval: ms / 1000) // lets a scraper read the final counters (tests)
         }
@@ -155,11 +187,40 @@ final class SensorRuntime: @unchecked Sendable {
         let s = pipeline.stats
         for (name, e) in s.exporters.sorted(by: { $0.key < $1.key }) {
             var md: Logger.Metadata = ["exporter": "\(name)", "received": "\(e.received)", "exported": "\(e.exported)",
-                                       "retries": "\(e.retries)", "failed_permanent": "\(e.failedPermanent)"]
+                                       "retries": "\(e.retries)", "failed_permanent": "\(e.failedPermanent)",
+                                       "spooled": "\(e.spoolPending)"]
             for (r, n) in e.dropped where n > 0 { md["dropped_\(r)"] = "\(n)" }
             logger.info("exporter finished", metadata: md)
         }
         return s
+    }
+
+    /// The exit status for final counters: 75 (EX_TEMPFAIL) when any exporter dropped events.
+    static func exitStatus(_ stats: Pipeline.Stats) -> Int32 {
+        stats.exporters.values.contains { $0.droppedTotal > 0 } ? 75 : 0
+    }
+
+    /// Logs the process's last line: per exporter, events delivered, left in the spool for the
+    /// next start, and dropped (with reasons), plus `extra`, and the exit status that follows.
+    /// - Returns: that exit status (0, or 75 when anything was dropped; `failure` when larger).
+    @discardableResult
+    func logFinalLine(_ command: String, _ stats: Pipeline.Stats, extra: Logger.Metadata = [:], failure: Int32 = 0) -> Int32 {
+        let status = max(SensorRuntime.exitStatus(stats), failure)
+        var parts: [String] = []
+        var md = extra
+        for (name, e) in stats.exporters.sorted(by: { $0.key < $1.key }) {
+            var p = "\(name) delivered=\(e.exported) spooled=\(e.spoolPending) dropped=\(e.droppedTotal)"
+            let reasons = e.dropped.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+            if !reasons.isEmpty { p += " (" + reasons.map { "\($0.key)=\($0.value)" }.joined(separator: ",") + ")" }
+            parts.append(p)
+        }
+        if let at = stopLock.withLock({ stopSignalAt }) {
+            md["since_signal_ms"] = "\((Timestamp.monotonicNanoseconds() - at) / 1_000_000)"
+        }
+        md["exit_status"] = "\(status)"
+        let text = "\(command) finished: " + (parts.isEmpty ? "no exporters" : parts.joined(separator: "; "))
+        if status == 0 { logger.info("\(text)", metadata: md) } else { logger.error("\(text)", metadata: md) }
+        return status
     }
 }
 

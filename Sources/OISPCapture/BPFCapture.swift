@@ -428,6 +428,20 @@ public final class BPFCapture: @unchecked Sendable {
 
     /// Stops polling, lets the decode thread finish what was handed to it, and detaches everything.
     public func stop() {
+        stopPolling()
+        inspectQueue.sync {}
+        attachLock.lock()
+        defer { attachLock.unlock() }
+        if !closed {
+            closed = true
+            oisp_bpf_close(bpf)
+        }
+    }
+
+    /// Stops reading the ring buffer and hands the last records on; the probes stay attached
+    /// until `stop()`. Detaching waits for a kernel RCU grace period per link (seconds with many
+    /// probes): a shutdown with a budget stops polling first and detaches last.
+    public func stopPolling() {
         lock.lock()
         running = false
         lock.unlock()
@@ -438,13 +452,6 @@ public final class BPFCapture: @unchecked Sendable {
         handoff.unlock()
         while worker?.isFinished == false { usleep(10_000) }
         lock.withLock { stopped = true }
-        inspectQueue.sync {}
-        attachLock.lock()
-        defer { attachLock.unlock() }
-        if !closed {
-            closed = true
-            oisp_bpf_close(bpf)
-        }
     }
 
     private static let sample: oisp_bpf_sample_fn = { ctx, data, len in

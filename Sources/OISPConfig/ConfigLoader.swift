@@ -341,8 +341,12 @@ private struct Builder {
             if let v = try int(s, "spool_max_bytes", "pipeline", min: 4096) { c.pipeline.spoolMaxBytes = Int64(v) }
             c.pipeline.defaults.spoolMaxBytes = c.pipeline.spoolMaxBytes
             if let v = try oneOf(s, "spool_overflow", "pipeline", ["drop_oldest", "drop_newest", "block"]) { c.pipeline.defaults.spoolOverflow = v }
+            if let v = try int(s, "shutdown_timeout_ms", "pipeline", min: 0) {
+                guard v <= 3_600_000 else { throw fail("pipeline.shutdown_timeout_ms", "expected an integer <= 3600000 (one hour), got \(v)") }
+                c.pipeline.shutdownTimeoutMs = v
+            }
             unknown(s, "pipeline", known: ["batch_size", "flush_interval_ms", "queue_size", "queue_max_bytes", "timeout_ms", "max_in_flight", "retry_on_failure",
-                                           "spool_dir", "spool_max_bytes", "spool_overflow"])
+                                           "spool_dir", "spool_max_bytes", "spool_overflow", "shutdown_timeout_ms"])
         }
         if let s = try table(root, "metrics", "") {
             if let v = try bool(s, "enabled", "metrics") { c.metrics.enabled = v }

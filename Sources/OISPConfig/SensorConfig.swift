@@ -78,7 +78,20 @@ public struct SensorConfig: Sendable {
         public var defaults = ExportPolicy()
         public var spoolDir: String?
         public var spoolMaxBytes: Int64 = 1 << 30
+        /// `shutdown_timeout_ms`: the whole process's time from SIGTERM/SIGINT (or end of input)
+        /// to exit. Exporters deliver until then (no retry wait runs past it); what is still
+        /// queued then goes to the spool, or is counted as dropped (reason "shutdown").
+        public var shutdownTimeoutMs: Int = Pipeline.defaultShutdownTimeoutMs
         public init() {}
+
+        /// Inside Kubernetes' default 30 s grace period, with room for capture to detach and
+        /// the final log line.
+        public static let defaultShutdownTimeoutMs = 20_000
+        /// What the DaemonSet's `terminationGracePeriodSeconds` must be for a budget: the budget
+        /// plus 10 s (deploy/base/daemonset.yaml; a test holds the two together).
+        public static func terminationGracePeriodSeconds(shutdownTimeoutMs: Int) -> Int {
+            (shutdownTimeoutMs + 999) / 1000 + 10
+        }
     }
 
     /// `[decode]`: how captured plaintext becomes AI events.

@@ -7,6 +7,14 @@ public enum SpoolOverflow: String, Sendable {
     case dropOldest = "drop_oldest", dropNewest = "drop_newest", block
 }
 
+/// Where a `peek` ended: hand it to `commit` once its records were delivered.
+public struct SpoolPosition: Sendable, Equatable {
+    public let segment: Int
+    public let offset: Int
+    /// Records between the cursor at `peek` and this position.
+    let records: Int
+}
+
 /// An append-only, checksummed, segmented on-disk queue for one exporter: batches go here when
 /// the memory queue is full or the backend is down, and are replayed in order when it recovers
 /// and after a restart. Each record is `magic | length | crc32 | payload`; a torn or corrupt
@@ -26,7 +34,7 @@ public final class DiskSpool: @unchecked Sendable {
     private var writeHandle: FileHandle?
     private var writeSeg = -1, writeSize = 0
     private var totalBytes: Int64 = 0
-    private var pendingRecords = 0               // records written and not yet committed (approx.)
+    private var pendingRecords = 0               // records written and not yet delivered or dropped
     public private(set) var corruptSkipped: UInt64 = 0
     public private(set) var droppedForSpace: UInt64 = 0
 
@@ -46,7 +54,9 @@ public final class DiskSpool: @unchecked Sendable {
         if let first = segments.first, readSeg < first { readSeg = first; readOffset = 0 }
         if segments.isEmpty { readSeg = 0; readOffset = 0 }
         totalBytes = segments.reduce(0) { $0 + Int64(size(of: $1)) } - Int64(segments.first == readSeg ? readOffset : 0)
-        pendingRecords = totalBytes > 0 ? 1 : 0
+        // what an earlier run left: counted once (record headers only), so the shutdown report
+        // can say how many events wait on disk
+        pendingRecords = totalBytes > 0 ? segments.reduce(0) { $0 + countRecords(segment: $1, from: $1 == readSeg ? readOffset : 0) } : 0
     }
 
     func path(_ seg: Int) -> URL { dir.appendingPathComponent(String(format: "seg-%010d.spool", seg)) }
@@ -55,6 +65,8 @@ public final class DiskSpool: @unchecked Sendable {
     /// Bytes held (not yet delivered).
     public var bytes: Int64 { lock.withLock { max(0, totalBytes) } }
     public var isEmpty: Bool { lock.withLock { totalBytes <= 0 } }
+    /// Records held (not yet delivered), as counted from their headers.
+    public var records: Int { lock.withLock { totalBytes <= 0 ? 0 : max(0, pendingRecords) } }
 
     static func encode(_ r: ExportRecord) -> [UInt8] {
         var p = [UInt8]()
@@ -120,6 +132,7 @@ public final class DiskSpool: @unchecked Sendable {
                 totalBytes -= Int64(sz)
                 droppedOldest += n
                 droppedForSpace += UInt64(n)
+                pendingRecords -= n
                 readSeg = segments.first ?? writeSeg
                 readOffset = 0
                 persistCursor()
@@ -164,13 +177,22 @@ public final class DiskSpool: @unchecked Sendable {
         return (try? h.read(upToCount: max(atLeast, chunk))).map { [UInt8]($0) } ?? []
     }
 
+    /// Whole records in a segment from `from` on, hopping from header to header (the segment is
+    /// read a chunk at a time, never whole).
     private func countRecords(segment: Int, from: Int) -> Int {
-        guard let d = FileManager.default.contents(atPath: path(segment).path) else { return 0 }
+        guard let h = FileHandle(forReadingAtPath: path(segment).path) else { return 0 }
+        defer { try? h.close() }
+        let fileSize = size(of: segment)
         var n = 0, i = from
-        let b = [UInt8](d)
-        while i + 12 <= b.count {
-            let len = Int(b[i + 4]) | Int(b[i + 5]) << 8 | Int(b[i + 6]) << 16 | Int(b[i + 7]) << 24
-            if i + 12 + len > b.count { break }
+        var base = -1, b = [UInt8]()
+        while i + 12 <= fileSize {
+            if base < 0 || i < base || i + 12 > base + b.count {
+                guard (try? h.seek(toOffset: UInt64(i))) != nil, let d = try? h.read(upToCount: 1 << 20), d.count >= 12 else { break }
+                base = i; b = [UInt8](d)
+            }
+            let k = i - base
+            let len = Int(b[k + 4]) | Int(b[k + 5]) << 8 | Int(b[k + 6]) << 16 | Int(b[k + 7]) << 24
+            if i + 12 + len > fileSize { break }
             n += 1; i += 12 + len
         }
         return n
@@ -178,7 +200,7 @@ public final class DiskSpool: @unchecked Sendable {
 
     /// Reads up to `max` records from the cursor without consuming them; the returned token
     /// is passed to `commit` once they were delivered.
-    public func peek(max: Int) -> (records: [ExportRecord], next: (Int, Int))? {
+    public func peek(max: Int) -> (records: [ExportRecord], next: SpoolPosition)? {
         lock.lock(); defer { lock.unlock() }
         if !segments.isEmpty && !segments.contains(readSeg) {
             // the cursor's segment is gone (dropped for space): go on from the next one there is
@@ -189,6 +211,7 @@ public final class DiskSpool: @unchecked Sendable {
         let chunk = 1 << 20, maxRecord = 64 << 20
         func u32(_ b: [UInt8], _ k: Int) -> Int { Int(b[k]) | Int(b[k + 1]) << 8 | Int(b[k + 2]) << 16 | Int(b[k + 3]) << 24 }
         var resyncing = false // inside a corrupt stretch: count it once, however long it is
+        var passed = 0        // records moved over, delivered or not (corrupt ones too)
         while out.count < max, let idx = segments.firstIndex(of: seg) {
             // `b` holds the segment's bytes from file offset `base` on, read a chunk at a time
             var base = off
@@ -225,6 +248,7 @@ public final class DiskSpool: @unchecked Sendable {
                 let actual = payload.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
                 if actual == UInt32(u32(b, k + 8)), let r = DiskSpool.decode(payload) { out.append(r) } else { corruptSkipped += 1 }
                 off += 12 + len
+                passed += 1
             }
             if out.count >= max { break }
             if seg == writeSeg || idx + 1 >= segments.count { break }
@@ -232,21 +256,23 @@ public final class DiskSpool: @unchecked Sendable {
         }
         if out.isEmpty && (seg != readSeg || off != readOffset) {
             // only corrupt data was passed: move the cursor over it
-            commitLocked((seg, off))
+            commitLocked(SpoolPosition(segment: seg, offset: off, records: passed))
         }
-        return out.isEmpty ? nil : (out, (seg, off))
+        return out.isEmpty ? nil : (out, SpoolPosition(segment: seg, offset: off, records: passed))
     }
 
     /// Marks everything before `next` as delivered.
-    public func commit(_ next: (Int, Int)) {
+    public func commit(_ next: SpoolPosition) {
         lock.lock(); defer { lock.unlock() }
         commitLocked(next)
         lock.broadcast()
     }
 
-    private func commitLocked(_ next: (Int, Int)) {
+    private func commitLocked(_ position: SpoolPosition) {
+        let next = (position.segment, position.offset)
         // a batch read before its segment was dropped for space: the cursor is already past it
         guard next.0 > readSeg || (next.0 == readSeg && next.1 >= readOffset) else { return }
+        pendingRecords -= position.records
         var freed = 0
         while let first = segments.first, first < next.0 {
             freed += size(of: first) - (first == readSeg ? readOffset : 0)
@@ -263,6 +289,7 @@ public final class DiskSpool: @unchecked Sendable {
             segments.removeAll { $0 == writeSeg }
             readOffset = 0
             totalBytes = 0
+            pendingRecords = 0
         }
         persistCursor()
     }

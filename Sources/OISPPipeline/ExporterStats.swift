@@ -12,8 +12,14 @@ public struct ExporterStats: Sendable, Equatable {
     public var failedRetryable: UInt64 = 0
     /// Export calls that returned PERMANENT.
     public var failedPermanent: UInt64 = 0
-    /// Events dropped, by reason: `queue_full`, `permanent`, `retry_exhausted`, `shutdown`.
+    /// Events dropped, by reason: `queue_full`, `permanent`, `retry_exhausted`, `shutdown`,
+    /// `spool_full`, `rejected`.
     public var dropped: [String: UInt64] = [:]
+    /// Events written to the disk spool in this run (some may have been delivered from it since).
+    public var spooled: UInt64 = 0
+    /// Events waiting in the disk spool now (this run's and an earlier run's): delivered first
+    /// on the next start.
+    public var spoolPending: Int = 0
     public var queueLength: Int = 0
     public var queueCapacity: Int = 0
     /// Sum and count of batch latencies (first try to final answer), seconds.

@@ -21,6 +21,14 @@ public final class ExporterWorker: @unchecked Sendable {
     private var stats = ExporterStats()
     private var stopping = false
     private var shutdownDeadline: UInt64 = .max // monotonic ns
+    /// The producer was told to stop (a signal): blocking `enqueue` calls no longer wait for room.
+    private var inputClosed = false
+    /// A send failed while stopping, with a spool: everything is on disk, so the spool is not
+    /// tried again in this run (the next start delivers it first).
+    private var failedWhileStopping = false
+    /// Export calls given up on (timeout_ms or the shutdown deadline) that may still be running
+    /// in the plugin: the sink is neither flushed nor closed until they have returned.
+    private var abandonedCalls: [DispatchSemaphore] = []
     private var oldestEnqueuedAt: UInt64 = 0
     private var inFlight = 0
     /// Batches being sent right now (more than one only for sinks that take concurrent exports).
@@ -84,7 +92,7 @@ public final class ExporterWorker: @unchecked Sendable {
         var overflow: [ExportRecord] = []
         let spooling = spool.map { !$0.isEmpty } ?? false
         cond.lock()
-        var added = 0
+        var added = 0, stoppedWithoutRoom = 0
         var timerStarts = false
         for k in records.indices {
             let size = records[k].jsonCount
@@ -93,14 +101,21 @@ public final class ExporterWorker: @unchecked Sendable {
                 // A producer that can wait (a file being replayed) is held back well before the
                 // queue's hard bounds: once the queue holds enough for the batches in flight and
                 // `blockingProducerBytes`, more read-ahead only costs memory.
-                while !finished && !queue.isEmpty && (queue.isFull || queueBytes + size > policy.queueMaxBytes
+                while !finished && !inputClosed && !queue.isEmpty && (queue.isFull || queueBytes + size > policy.queueMaxBytes
                     || (queueBytes >= ExporterWorker.blockingProducerBytes && queue.count >= policy.batchSize * (policy.maxInFlight + 1))) {
                     cond.broadcast() // the worker, whoever else waits here
                     cond.wait()
                 }
             }
-            if spool != nil && (spooling || !overflow.isEmpty || queue.isFull || queueBytes + size > policy.queueMaxBytes) {
+            let full = queue.isFull || queueBytes + size > policy.queueMaxBytes
+            if spool != nil && (spooling || !overflow.isEmpty || full) {
                 overflow.append(records[k]) // keeps FIFO: memory queue first, then the spool
+                continue
+            }
+            if block && full && (inputClosed || finished) {
+                // the producer was stopped while it waited for room: what it had in hand is not
+                // queued over older events, it is counted
+                stoppedWithoutRoom += 1
                 continue
             }
             if queue.isEmpty { oldestEnqueuedAt = Timestamp.monotonicNanoseconds(); timerStarts = true }
@@ -116,13 +131,15 @@ public final class ExporterWorker: @unchecked Sendable {
         }
         stats.received += UInt64(added)
         m.received.increment(by: added)
+        if stoppedWithoutRoom > 0 { stats.dropped["shutdown", default: 0] += UInt64(stoppedWithoutRoom); m.dropped("shutdown", stoppedWithoutRoom) }
+        let producerStopped = inputClosed
         m.queueLength.record(queue.count)
         // a full batch goes now; a first record starts the worker's flush_interval clock (an idle
         // worker waits without a deadline, so without this a partial batch waited for more
         // events or for shutdown). Broadcast: blocked producers wait on the same condition.
         if queue.count >= policy.batchSize || timerStarts { cond.broadcast() }
         cond.unlock()
-        if !overflow.isEmpty { spoolRecords(overflow, mayBlock: true) } // `block` holds the producer back
+        if !overflow.isEmpty { spoolRecords(overflow, mayBlock: !producerStopped) } // `block` holds the producer back
     }
 
     /// Empties the memory queue (the caller holds `cond`) and returns what it held, oldest first.
@@ -136,6 +153,7 @@ public final class ExporterWorker: @unchecked Sendable {
     private func spoolRecords(_ records: [ExportRecord], mayBlock: Bool = false) {
         guard let spool else { return }
         let (droppedOldest, refused) = spool.append(records, mayBlock: mayBlock)
+        count { $0.spooled += UInt64(records.count - refused) }
         if droppedOldest + refused > 0 {
             count { $0.dropped["spool_full", default: 0] += UInt64(droppedOldest + refused) }
             m.dropped("spool_full", droppedOldest + refused)
@@ -149,6 +167,7 @@ public final class ExporterWorker: @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         var s = stats
         s.queueLength = queue.count
+        s.spoolPending = spool?.records ?? 0
         return s
     }
 
@@ -169,13 +188,44 @@ public final class ExporterWorker: @unchecked Sendable {
 
     /// Stops: sends what is queued (retrying until `timeout`), flushes and closes the sink.
     public func stop(timeout: TimeInterval) {
+        stop(deadline: Timestamp.monotonicNanoseconds() + UInt64(max(0, timeout) * 1e9))
+    }
+
+    /// Stops by `deadline` (monotonic ns): what is queued is sent until then — no retry wait and
+    /// no export call runs past it — then everything still queued goes to the spool in one
+    /// fsync'd write, or, without a spool, is counted as dropped (reason "shutdown"). With a
+    /// spool, a failing backend ends the wait at once (everything is on disk by then); while
+    /// it takes batches, the spool is delivered too. Then the sink is flushed and closed.
+    public func stop(deadline: UInt64) {
         cond.lock()
         stopping = true
-        shutdownDeadline = Timestamp.monotonicNanoseconds() + UInt64(max(0, timeout) * 1e9)
+        inputClosed = true
+        shutdownDeadline = min(shutdownDeadline, deadline)
         cond.broadcast()
         while !finished { cond.wait() }
         cond.unlock()
     }
+
+    /// The producer stops (a signal): blocked `enqueue` calls return; what they held is queued
+    /// where there is room, spooled, or counted as dropped (reason "shutdown").
+    /// - Parameter deadline: the shutdown deadline (monotonic ns), known from the signal on: no
+    ///   retry wait or export call runs past it, even before `stop` is called.
+    public func closeInput(deadline: UInt64 = .max) {
+        cond.lock(); inputClosed = true; shutdownDeadline = min(shutdownDeadline, deadline); cond.broadcast(); cond.unlock()
+    }
+
+    /// Ends the shutdown wait now (a second signal): retry waits and export calls in flight are
+    /// given up, what is queued is spooled (or counted as dropped).
+    public func expedite() {
+        cond.lock()
+        inputClosed = true
+        shutdownDeadline = min(shutdownDeadline, Timestamp.monotonicNanoseconds())
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Past the shutdown deadline (the caller holds `cond`).
+    private var pastDeadlineLocked: Bool { stopping && Timestamp.monotonicNanoseconds() >= shutdownDeadline }
 
     // MARK: worker thread
 
@@ -185,7 +235,8 @@ public final class ExporterWorker: @unchecked Sendable {
             cond.lock()
             while true {
                 if stopping || (flushRequested > 0 && !queue.isEmpty) || queue.count >= policy.batchSize { break }
-                if queue.isEmpty, let sp = spool, !sp.isEmpty { break }
+                // (past the shutdown deadline the spool waits for the next start)
+                if queue.isEmpty, let sp = spool, !sp.isEmpty, Timestamp.monotonicNanoseconds() < shutdownDeadline { break }
                 if !queue.isEmpty {
                     let due = oldestEnqueuedAt + UInt64(policy.flushIntervalMs) * 1_000_000
                     let now = Timestamp.monotonicNanoseconds()
@@ -195,21 +246,36 @@ public final class ExporterWorker: @unchecked Sendable {
                     cond.wait()
                 }
             }
-            if stopping && spool != nil && Timestamp.monotonicNanoseconds() >= shutdownDeadline && !queue.isEmpty {
-                // out of time: keep what is left on disk for the next start
+            if pastDeadlineLocked && !queue.isEmpty {
+                // out of time: what is left goes to disk for the next start in one write, or is
+                // counted as dropped; the backend is not called again
                 let rest = takeQueueLocked()
+                m.queueLength.record(0)
                 cond.unlock()
-                spoolRecords(rest)
+                if spool != nil {
+                    spoolRecords(rest)
+                    logger.info("shutdown deadline reached; queued events moved to the disk spool for the next start",
+                                metadata: ["exporter": "\(name)", "events": "\(rest.count)"])
+                } else {
+                    count { $0.dropped["shutdown", default: 0] += UInt64(rest.count) }
+                    m.dropped("shutdown", rest.count)
+                    logger.error("shutdown deadline reached with no spool configured; queued events dropped",
+                                 metadata: ["exporter": "\(name)", "events": "\(rest.count)"])
+                }
                 continue
             }
             if queue.isEmpty && stopping {
-                while sending > 0 { cond.wait() } // batches still in flight finish first
-                cond.unlock()
-                break
+                // with time left and a backend that takes batches, the spool goes out too
+                let spoolWaits = spool.map { !$0.isEmpty } ?? false
+                if !spoolWaits || failedWhileStopping || pastDeadlineLocked {
+                    while sending > 0 { cond.wait() } // batches still in flight finish first
+                    cond.unlock()
+                    break
+                }
             }
             if queue.isEmpty, let sp = spool {
                 cond.unlock()
-                if let (recs, next) = sp.peek(max: policy.batchSize) {
+                if let (recs, next) = sp.peek(max: policy.batchSize), !cond.withLock({ pastDeadlineLocked }) {
                     let id = cond.withLock { () -> UInt64 in nextBatchID += 1; return nextBatchID - 1 }
                     if send(recs, id: id, fromSpool: true) { sp.commit(next) }
                     m.spoolBytes.record(sp.bytes)
@@ -253,13 +319,37 @@ public final class ExporterWorker: @unchecked Sendable {
             cond.broadcast()
             cond.unlock()
         }
-        if let h = hungCall, h.wait(timeout: .now() + .seconds(2)) == .timedOut {
-            // never destroy an instance with a call in flight (ABI rule): leave it to process exit
+        // A call given up on may still run in the plugin: wait for it a little (never past the
+        // deadline by more than a moment), and never flush or destroy an instance with a call in
+        // flight (ABI rule): leave it to process exit.
+        let (deadline, abandoned) = cond.withLock { (shutdownDeadline, abandonedCalls) }
+        let now = Timestamp.monotonicNanoseconds()
+        let hungUntil = max(now + 100_000_000, min(deadline, now + 2_000_000_000))
+        let stillHung = abandoned.contains { h in
+            let left = hungUntil > Timestamp.monotonicNanoseconds() ? hungUntil - Timestamp.monotonicNanoseconds() : 0
+            if h.wait(timeout: .now() + .nanoseconds(Int(left))) == .timedOut { return true }
+            h.signal() // leave it signalled for anyone else who looks
+            return false
+        }
+        if stillHung {
             logger.error("exporter still hung at shutdown; not flushed or destroyed", metadata: ["exporter": "\(name)"])
         } else {
-            let r = sink.flush(timeoutMs: policy.timeoutMs)
-            if case .ok = r {} else { logger.warning("exporter flush failed", metadata: ["exporter": "\(name)", "result": "\(r)"]) }
-            sink.close()
+            // flush and close get what is left of the budget (at least half a second): a sink
+            // that flushes to a dead backend must not hold the process past it
+            let done = DispatchSemaphore(value: 0)
+            let sink = self.sink, logger = self.logger, name = self.name, timeoutMs = policy.timeoutMs
+            let start = Timestamp.monotonicNanoseconds()
+            let until = min(max(deadline, start + 500_000_000), start + UInt64(timeoutMs + 5000) * 1_000_000)
+            threads.run {
+                let r = sink.flush(timeoutMs: min(timeoutMs, max(1, Int((until - start) / 1_000_000))))
+                if case .ok = r {} else { logger.warning("exporter flush failed", metadata: ["exporter": "\(name)", "result": "\(r)"]) }
+                sink.close()
+                done.signal()
+            }
+            if done.wait(timeout: .now() + .nanoseconds(Int(until - start))) == .timedOut {
+                logger.error("exporter flush/close did not return within the shutdown budget; left to process exit",
+                             metadata: ["exporter": "\(name)"])
+            }
         }
         threads.stop()
         cond.lock()
@@ -297,6 +387,9 @@ public final class ExporterWorker: @unchecked Sendable {
                 logger.warning("hung export call returned; exporter resumes", metadata: ["exporter": "\(name)"])
             }
         }
+        if Timestamp.monotonicNanoseconds() >= cond.withLock({ shutdownDeadline }) {
+            return .retry(accepted: 0, retryAfterMs: nil, message: "shutdown deadline reached")
+        }
         let done = DispatchSemaphore(value: 0)
         let box = OutcomeBox()
         let sink = self.sink
@@ -304,13 +397,32 @@ public final class ExporterWorker: @unchecked Sendable {
             box.value = sink.export(batch)
             done.signal()
         }
-        if done.wait(timeout: .now() + .milliseconds(policy.timeoutMs + min(5000, max(1000, policy.timeoutMs)))) == .timedOut {
-            cond.withLock { hungCall = done }
-            logger.error("export call did not return within timeout_ms; exporter parked until it does",
-                         metadata: ["exporter": "\(name)", "timeout_ms": "\(policy.timeoutMs)"])
-            return .retry(accepted: 0, retryAfterMs: nil, message: "export call timed out after \(policy.timeoutMs) ms")
+        // wait for timeout_ms (+ grace), but never past the shutdown deadline (which a second
+        // signal can move to now while we wait)
+        let limit = Timestamp.monotonicNanoseconds() + UInt64(policy.timeoutMs + min(5000, max(1000, policy.timeoutMs))) * 1_000_000
+        var atDeadline = false
+        while true {
+            let deadline = cond.withLock { shutdownDeadline }
+            let until = min(limit, deadline)
+            let now = Timestamp.monotonicNanoseconds()
+            if now >= until { atDeadline = deadline <= limit; break }
+            if done.wait(timeout: .now() + .nanoseconds(Int(min(until - now, 50_000_000)))) == .success {
+                return box.value ?? .retry(accepted: 0, retryAfterMs: nil, message: "no result")
+            }
         }
-        return box.value ?? .retry(accepted: 0, retryAfterMs: nil, message: "no result")
+        cond.withLock {
+            hungCall = done
+            abandonedCalls.removeAll { $0.wait(timeout: .now()) == .success } // those returned since
+            abandonedCalls.append(done)
+        }
+        if atDeadline {
+            logger.warning("export call still running at the shutdown deadline; given up",
+                           metadata: ["exporter": "\(name)", "batch_id": "\(batch.id)"])
+            return .retry(accepted: 0, retryAfterMs: nil, message: "shutdown deadline reached during the export call")
+        }
+        logger.error("export call did not return within timeout_ms; exporter parked until it does",
+                     metadata: ["exporter": "\(name)", "timeout_ms": "\(policy.timeoutMs)"])
+        return .retry(accepted: 0, retryAfterMs: nil, message: "export call timed out after \(policy.timeoutMs) ms")
     }
 
     /// Sends a batch with retries. Returns whether every record was delivered; records given up on
@@ -357,20 +469,26 @@ public final class ExporterWorker: @unchecked Sendable {
                 if spool != nil && !fromSpool {
                     // The backend is failing: with a spool, nothing waits out an outage in memory
                     // (a crash would lose it). This batch goes to disk, then everything queued
-                    // behind it, and new events follow it there until the spool is drained; the
-                    // spool is retried in order, with backoff, until the backend takes it.
+                    // behind it (one fsync'd write), and new events follow it there until the
+                    // spool is drained; the spool is retried in order, with backoff, until the
+                    // backend takes it.
+                    let queued = cond.withLock { () -> [ExportRecord] in
+                        if stopping { failedWhileStopping = true }
+                        return takeQueueLocked()
+                    }
                     logger.warning("exporter failing; batch moved to the disk spool, retried from there in order",
-                                   metadata: ["exporter": "\(name)", "events": "\(remaining)", "error": "\(message)"])
-                    spoolRecords(Array(all[offset...]))
-                    let queued = cond.withLock { takeQueueLocked() }
-                    if !queued.isEmpty { spoolRecords(queued) }
+                                   metadata: ["exporter": "\(name)", "events": "\(remaining + queued.count)", "error": "\(message)"])
+                    spoolRecords(Array(all[offset...]) + queued)
+                    return false
+                }
+                if spool != nil && cond.withLock({ () -> Bool in if stopping { failedWhileStopping = true }; return stopping }) {
+                    // stopping, and the spool's batch failed: it stays on disk for the next start
                     return false
                 }
                 let exhausted = !policy.retry.enabled || (policy.retry.maxElapsedMs > 0 && elapsedMs >= Double(policy.retry.maxElapsedMs))
                 if exhausted && spool != nil {
-                    // a spooled batch is never given up: it stays on disk (for the next start
-                    // when stopping) and is retried with backoff until the backend takes it
-                    if stopping { return false }
+                    // a spooled batch is never given up: it stays on disk and is retried with
+                    // backoff until the backend takes it
                 } else if exhausted {
                     count { $0.dropped["retry_exhausted", default: 0] += UInt64(remaining) }
                     m.dropped("retry_exhausted", remaining)
@@ -398,11 +516,12 @@ public final class ExporterWorker: @unchecked Sendable {
                 let wakeAt = Timestamp.monotonicNanoseconds() + UInt64(waitMs * 1e6)
                 while true {
                     let now = Timestamp.monotonicNanoseconds()
-                    if now >= wakeAt || (stopping && now >= shutdownDeadline) { break }
-                    let until = stopping ? min(wakeAt, shutdownDeadline) : wakeAt
+                    // stopping with a spool: this batch is on disk already, the next start retries it
+                    if now >= wakeAt || now >= shutdownDeadline || (stopping && spool != nil) { break }
+                    let until = min(wakeAt, shutdownDeadline)
                     _ = cond.wait(until: Date(timeIntervalSinceNow: Double(until - now) / 1e9))
                 }
-                let giveUp = stopping && Timestamp.monotonicNanoseconds() >= shutdownDeadline
+                let giveUp = Timestamp.monotonicNanoseconds() >= shutdownDeadline || (stopping && spool != nil)
                 cond.unlock()
                 if giveUp && spool != nil { return false } // spooled already: it stays on disk
                 if giveUp {

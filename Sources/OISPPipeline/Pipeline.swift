@@ -36,9 +36,9 @@ public final class Pipeline: @unchecked Sendable {
         lock.lock()
         let gone = workers.filter { $0.name == name }
         workers.removeAll { $0.name == name }
+        retired += gone // before they stop: `expedite` reaches them, stats count them
         lock.unlock()
         for w in gone { w.stop(timeout: timeout) }
-        lock.withLock { retired += gone }
     }
 
     /// Swaps an exporter for a new instance atomically: events submitted from now on go to the
@@ -50,9 +50,9 @@ public final class Pipeline: @unchecked Sendable {
         let old = workers.filter { $0.name == name }
         workers.removeAll { $0.name == name }
         workers.append(w)
+        retired += old
         lock.unlock()
         for o in old { o.stop(timeout: timeout) }
-        lock.withLock { retired += old }
     }
 
     public var exporterNames: [String] { lock.lock(); defer { lock.unlock() }; return workers.map(\.name) }
@@ -132,15 +132,33 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Stops every exporter after it has sent what it holds (SIGINT/SIGTERM path).
     public func shutdown(timeout: TimeInterval) {
-        let ws = lock.withLock { () -> [ExporterWorker] in let w = workers; workers = []; return w }
+        shutdown(deadline: Timestamp.monotonicNanoseconds() + UInt64(max(0, timeout) * 1e9))
+    }
+
+    /// Stops every exporter by `deadline` (monotonic ns, the process's shutdown budget): each
+    /// sends what it holds until then, then spools or counts what is left
+    /// (`ExporterWorker.stop(deadline:)`), flushes and closes.
+    public func shutdown(deadline: UInt64) {
+        let ws = lock.withLock { () -> [ExporterWorker] in let w = workers; workers = []; retired += w; return w }
         // Stop all in parallel so one slow backend does not eat the others' time.
         let group = DispatchGroup()
         for w in ws {
             group.enter()
-            Thread.detachNewThread { w.stop(timeout: timeout); group.leave() }
+            Thread.detachNewThread { w.stop(deadline: deadline); group.leave() }
         }
         group.wait()
-        lock.withLock { retired += ws }
+    }
+
+    /// The producer stops (first signal): submitters blocked on a full queue return at once.
+    /// - Parameter deadline: the shutdown deadline (monotonic ns): retry waits and export calls
+    ///   end by then even while the producer is still stopping.
+    public func closeInput(deadline: UInt64 = .max) {
+        for w in lock.withLock({ workers + retired }) { w.closeInput(deadline: deadline) }
+    }
+
+    /// Ends the shutdown wait now (second signal): what is queued is spooled or counted.
+    public func expedite() {
+        for w in lock.withLock({ workers + retired }) { w.expedite() }
     }
 
     /// Counters: events submitted (after stages), dropped by stages, by type; per exporter.
