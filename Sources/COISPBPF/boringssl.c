@@ -60,15 +60,6 @@ typedef struct bfile {
     cs_insn *insn;
 } bfile;
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static const uint8_t *code_at(const bfile *f, uint64_t va, uint64_t *avail, uint64_t *fileoff) {
     for (int i = 0; i < f->ntext; i++) {
@@ -394,7 +385,7 @@ static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *e
     source src[MAX_SOURCES];
     int nsrc = find_sources(f, src, out);
     if (nsrc == 0)
-        return fail(err, errlen, OISP_BORINGSSL_ERR_NO_BORINGSSL, "%s: no BoringSSL (no ssl_lib.cc error-location string)", path);
+        return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_NO_BORINGSSL, "%s: no BoringSSL (no ssl_lib.cc error-location string)", path);
 
     site *sites = calloc(MAX_SITES, sizeof *sites);
     func *funcs = calloc(MAX_SITES, sizeof *funcs);
@@ -402,12 +393,12 @@ static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *e
     uint64_t *cands = calloc((size_t)MAX_SITES * (maxsplits + 1), sizeof *cands);
     uint32_t *counts = NULL;
     int rc = OISP_BORINGSSL_OK;
-    if (!sites || !funcs || !cands) { rc = fail(err, errlen, OISP_BORINGSSL_ERR_IO, "out of memory"); goto out; }
+    if (!sites || !funcs || !cands) { rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_IO, "out of memory"); goto out; }
 
     int nsites = find_sites(f, src, nsrc, sites);
     out->sites = (uint32_t)nsites;
     if (nsites == 0) {
-        rc = fail(err, errlen, OISP_BORINGSSL_ERR_NO_SITES, "%s: \"%s\" present but no ERR_put_error(ERR_LIB_SSL, …) site loads it",
+        rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_NO_SITES, "%s: \"%s\" present but no ERR_put_error(ERR_LIB_SSL, …) site loads it",
                   path, out->source);
         goto out;
     }
@@ -415,7 +406,7 @@ static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *e
     /* Entries of the functions that can matter: those holding the four reasons. */
     uint64_t *pad = calloc((size_t)nsites, sizeof *pad);
     int *nspl = calloc((size_t)nsites, sizeof *nspl);
-    if (!pad || !nspl) { free(pad); free(nspl); rc = fail(err, errlen, OISP_BORINGSSL_ERR_IO, "out of memory"); goto out; }
+    if (!pad || !nspl) { free(pad); free(nspl); rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_IO, "out of memory"); goto out; }
     int ncand = 0;
     for (int i = 0; i < nsites; i++) {
         if (!reason_bit(sites[i].reason)) continue;
@@ -428,7 +419,7 @@ static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *e
     /* One pass over the code: which candidate entries are called directly. */
     uint64_t *sorted = malloc((size_t)(ncand ? ncand : 1) * sizeof *sorted);
     counts = calloc((size_t)(ncand ? ncand : 1), sizeof *counts);
-    if (!sorted || !counts) { free(pad); free(nspl); free(sorted); rc = fail(err, errlen, OISP_BORINGSSL_ERR_IO, "out of memory"); goto out; }
+    if (!sorted || !counts) { free(pad); free(nspl); free(sorted); rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_IO, "out of memory"); goto out; }
     memcpy(sorted, cands, (size_t)ncand * sizeof *sorted);
     qsort(sorted, (size_t)ncand, sizeof *sorted, cmp_u64);
     int nu = 0;
@@ -470,13 +461,13 @@ static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *e
         if ((funcs[i].has & 14) == 12) { r = i; nr++; }
     }
     if (nw != 1) {
-        rc = fail(err, errlen, nw ? OISP_BORINGSSL_ERR_AMBIGUOUS : OISP_BORINGSSL_ERR_NOT_FOUND,
+        rc = oisp_errorf(err, errlen, nw ? OISP_BORINGSSL_ERR_AMBIGUOUS : OISP_BORINGSSL_ERR_NOT_FOUND,
                   "%s: BoringSSL (%s) but %d functions report %s, %s and %s (SSL_write needs exactly one)", path, out->source,
                   nw, reason_name(B_UNINITIALIZED), reason_name(B_HANDSHAKE_FAILURE), reason_name(B_BAD_LENGTH));
         goto out;
     }
     if (nr != 1) {
-        rc = fail(err, errlen, nr ? OISP_BORINGSSL_ERR_AMBIGUOUS : OISP_BORINGSSL_ERR_NOT_FOUND,
+        rc = oisp_errorf(err, errlen, nr ? OISP_BORINGSSL_ERR_AMBIGUOUS : OISP_BORINGSSL_ERR_NOT_FOUND,
                   "%s: BoringSSL (%s) but %d functions look like ssl_read_impl (%s and %s, no %s)", path, out->source, nr,
                   reason_name(B_UNINITIALIZED), reason_name(B_HANDSHAKE_FAILURE), reason_name(B_BAD_LENGTH));
         goto out;
@@ -494,14 +485,14 @@ static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *e
     }
     out->peek_copies = (uint32_t)peeks;
     if (peeks == 0 || peeks > 2 || nrd != 1) {
-        rc = fail(err, errlen, peeks > 2 || nrd > 1 ? OISP_BORINGSSL_ERR_AMBIGUOUS : OISP_BORINGSSL_ERR_NOT_FOUND,
+        rc = oisp_errorf(err, errlen, peeks > 2 || nrd > 1 ? OISP_BORINGSSL_ERR_AMBIGUOUS : OISP_BORINGSSL_ERR_NOT_FOUND,
                   "%s: BoringSSL (%s): %d functions with SSL_peek's body, %d of them consuming data (SSL_read needs exactly "
                   "one; SSL_read calling a separate SSL_peek is not supported)",
                   path, out->source, peeks, nrd);
         goto out;
     }
     if (rd == w || funcs[rd].line66 >= funcs[w].line226) {
-        rc = fail(err, errlen, OISP_BORINGSSL_ERR_AMBIGUOUS, "%s: SSL_read candidate (line %u) does not precede SSL_write (line %u)",
+        rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_AMBIGUOUS, "%s: SSL_read candidate (line %u) does not precede SSL_write (line %u)",
                   path, funcs[rd].line66, funcs[w].line226);
         goto out;
     }
@@ -513,7 +504,7 @@ static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *e
         const func *fn = &funcs[pick[k].fi];
         uint64_t off;
         if (fn->callers == 0 || !looks_like_entry(f, fn->entry) || !code_at(f, fn->entry, NULL, &off)) {
-            rc = fail(err, errlen, OISP_BORINGSSL_ERR_ENTRY, "%s: %s candidate at 0x%llx is not a called function entry (%u callers)",
+            rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_ENTRY, "%s: %s candidate at 0x%llx is not a called function entry (%u callers)",
                       path, pick[k].name, (unsigned long long)fn->entry, fn->callers);
             goto out;
         }
@@ -538,8 +529,8 @@ int oisp_boringssl_inspect(const char *path, oisp_boringssl_info *out, char *err
     void *m = NULL;
     char why[128] = "";
     int mr = oisp_map_file(path, &m, &f.size, why, sizeof why);
-    if (mr == -2) return fail(err, errlen, OISP_BORINGSSL_ERR_NOT_ELF, "%s: not a regular ELF file", path);
-    if (mr != 0) return fail(err, errlen, OISP_BORINGSSL_ERR_IO, "%s: %s", path, why);
+    if (mr == -2) return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_NOT_ELF, "%s: not a regular ELF file", path);
+    if (mr != 0) return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_IO, "%s: %s", path, why);
     f.map = m;
     int rc;
     GElf_Ehdr eh;
@@ -547,11 +538,11 @@ int oisp_boringssl_inspect(const char *path, oisp_boringssl_info *out, char *err
     elf_version(EV_CURRENT);
     f.elf = elf_memory((char *)m, f.size);
     if (!f.elf || elf_kind(f.elf) != ELF_K_ELF || !gelf_getehdr(f.elf, &eh) || elf_getphdrnum(f.elf, &nph) != 0) {
-        rc = fail(err, errlen, OISP_BORINGSSL_ERR_NOT_ELF, "%s: not an ELF file", path);
+        rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_NOT_ELF, "%s: not an ELF file", path);
         goto done;
     }
     if (eh.e_machine != EM_X86_64 || eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB) {
-        rc = fail(err, errlen, OISP_BORINGSSL_ERR_ARCH, "%s: ELF machine %u; only x86_64 is supported", path, eh.e_machine);
+        rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_ARCH, "%s: ELF machine %u; only x86_64 is supported", path, eh.e_machine);
         goto done;
     }
     for (size_t i = 0; i < nph && f.ntext < MAX_SEGS; i++) {
@@ -564,13 +555,13 @@ int oisp_boringssl_inspect(const char *path, oisp_boringssl_info *out, char *err
     }
     build_id(&f, out->build_id, sizeof out->build_id);
     if (cs_open(CS_ARCH_X86, CS_MODE_64, &f.cs) != CS_ERR_OK) {
-        rc = fail(err, errlen, OISP_BORINGSSL_ERR_DISASM, "capstone: cannot open an x86-64 disassembler");
+        rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_DISASM, "capstone: cannot open an x86-64 disassembler");
         goto done;
     }
     cs_option(f.cs, CS_OPT_DETAIL, CS_OPT_ON);
     f.insn = cs_malloc(f.cs);
     rc = f.insn ? inspect(&f, path, out, err, errlen)
-                : fail(err, errlen, OISP_BORINGSSL_ERR_DISASM, "capstone: out of memory");
+                : oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_DISASM, "capstone: out of memory");
     if (f.insn) cs_free(f.insn, 1);
     cs_close(&f.cs);
 done:

@@ -4,6 +4,7 @@
 #include "oisp_elfscan.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <gelf.h>
@@ -64,4 +65,14 @@ int oisp_map_file(const char *path, void **map, size_t *size, char *why, size_t 
     *map = m;
     *size = (size_t)st.st_size;
     return 0;
+}
+
+int oisp_errorf(char *err, size_t errlen, int code, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }

@@ -34,15 +34,6 @@ typedef struct gofile {
     int have_sections;
 } gofile;
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
@@ -245,11 +236,11 @@ static int pcln_text_start(gofile *f, pcln *t) {
 static int list_rets(gofile *f, oisp_gotls_func *fn, const char *name, char *err, size_t errlen) {
     uint64_t avail = 0;
     if (vaddr_to_off(f, fn->vaddr, &fn->entry, &avail) != 0 || fn->size == 0 || fn->size > avail || fn->size > (1u << 20))
-        return fail(err, errlen, OISP_GOTLS_ERR_FORMAT, "%s at 0x%llx (size %llu) is not inside a loaded segment", name,
+        return oisp_errorf(err, errlen, OISP_GOTLS_ERR_FORMAT, "%s at 0x%llx (size %llu) is not inside a loaded segment", name,
                     (unsigned long long)fn->vaddr, (unsigned long long)fn->size);
     csh cs;
     if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
-        return fail(err, errlen, OISP_GOTLS_ERR_DISASM, "capstone: cannot open an x86-64 disassembler");
+        return oisp_errorf(err, errlen, OISP_GOTLS_ERR_DISASM, "capstone: cannot open an x86-64 disassembler");
     cs_option(cs, CS_OPT_SKIPDATA, CS_OPT_ON); /* keep going over undecodable bytes (padding) */
     cs_insn *insn = cs_malloc(cs);
     const uint8_t *code = f->map + fn->entry;
@@ -260,15 +251,15 @@ static int list_rets(gofile *f, oisp_gotls_func *fn, const char *name, char *err
     while (cs_disasm_iter(cs, &code, &left, &addr, insn)) {
         if (insn->id != X86_INS_RET) continue;
         if (fn->nrets == OISP_GOTLS_MAX_RETS) {
-            rc = fail(err, errlen, OISP_GOTLS_ERR_DISASM, "%s has more than %d RET instructions", name, OISP_GOTLS_MAX_RETS);
+            rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_DISASM, "%s has more than %d RET instructions", name, OISP_GOTLS_MAX_RETS);
             break;
         }
         fn->rets[fn->nrets++] = fn->entry + (insn->address - fn->vaddr);
     }
     if (rc == OISP_GOTLS_OK && left != 0)
-        rc = fail(err, errlen, OISP_GOTLS_ERR_DISASM, "capstone stopped %zu bytes before the end of %s", left, name);
+        rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_DISASM, "capstone stopped %zu bytes before the end of %s", left, name);
     if (rc == OISP_GOTLS_OK && fn->nrets == 0)
-        rc = fail(err, errlen, OISP_GOTLS_ERR_DISASM, "no RET instruction in %s", name);
+        rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_DISASM, "no RET instruction in %s", name);
     cs_free(insn, 1);
     cs_close(&cs);
     return rc;
@@ -307,14 +298,14 @@ int oisp_gotls_inspect(const char *path, oisp_gotls_info *out, char *err, size_t
     void *m = NULL;
     char why[128] = "";
     int mr = oisp_map_file(path, &m, &f.size, why, sizeof why);
-    if (mr == -2) return fail(err, errlen, OISP_GOTLS_ERR_NOT_ELF, "%s: not a regular ELF file", path);
-    if (mr != 0) return fail(err, errlen, OISP_GOTLS_ERR_IO, "%s: %s", path, why);
+    if (mr == -2) return oisp_errorf(err, errlen, OISP_GOTLS_ERR_NOT_ELF, "%s: not a regular ELF file", path);
+    if (mr != 0) return oisp_errorf(err, errlen, OISP_GOTLS_ERR_IO, "%s: %s", path, why);
     f.map = m;
     int rc;
     elf_version(EV_CURRENT);
     f.elf = elf_memory((char *)m, f.size);
     if (!f.elf || elf_kind(f.elf) != ELF_K_ELF || !gelf_getehdr(f.elf, &f.eh)) {
-        rc = fail(err, errlen, OISP_GOTLS_ERR_NOT_ELF, "%s: not an ELF file", path);
+        rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_NOT_ELF, "%s: not an ELF file", path);
         goto out;
     }
     size_t shnum = 0;
@@ -324,16 +315,16 @@ int oisp_gotls_inspect(const char *path, oisp_gotls_info *out, char *err, size_t
     pcln t;
     int have_pcln = find_pclntab(&f, &t, out->is_go) == 0;
     if (have_pcln) out->is_go = 1;
-    if (!out->is_go) { rc = fail(err, errlen, OISP_GOTLS_ERR_NOT_GO, "%s: not a Go program (no build info, no pclntab)", path); goto out; }
+    if (!out->is_go) { rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_NOT_GO, "%s: not a Go program (no build info, no pclntab)", path); goto out; }
     if (f.eh.e_machine != EM_X86_64 || f.eh.e_ident[EI_CLASS] != ELFCLASS64 || f.eh.e_ident[EI_DATA] != ELFDATA2LSB) {
-        rc = fail(err, errlen, OISP_GOTLS_ERR_ARCH, "%s: Go program for ELF machine %u; only x86_64 is supported", path, f.eh.e_machine);
+        rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_ARCH, "%s: Go program for ELF machine %u; only x86_64 is supported", path, f.eh.e_machine);
         goto out;
     }
     /* The register ABI (arguments in RAX, RBX, RCX, …; g in R14) arrived in Go 1.17 on amd64. A
      * 1.18+ pclntab implies 1.18+ even without build info; 0xfffffffa covers 1.16 and 1.17. */
     if (out->go_major == 0 && have_pcln && t.magic != PCLN_MAGIC_116) { out->go_major = 1; out->go_minor = 18; }
     if (out->go_major == 0 || (out->go_major == 1 && out->go_minor < 17)) {
-        rc = fail(err, errlen, OISP_GOTLS_ERR_TOO_OLD, "%s: Go %s uses the stack-based calling convention (need 1.17+)", path,
+        rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_TOO_OLD, "%s: Go %s uses the stack-based calling convention (need 1.17+)", path,
                   out->go_version[0] ? out->go_version : "(version unknown, pre-1.18 pclntab)");
         goto out;
     }
@@ -342,14 +333,14 @@ int oisp_gotls_inspect(const char *path, oisp_gotls_info *out, char *err, size_t
     if (found == 3) {
         snprintf(out->found_via, sizeof out->found_via, "symtab");
     } else if (!have_pcln) {
-        rc = fail(err, errlen, OISP_GOTLS_ERR_NO_SYMBOLS, "%s: Go program without a symbol table or a readable pclntab", path);
+        rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_NO_SYMBOLS, "%s: Go program without a symbol table or a readable pclntab", path);
         goto out;
     } else {
         snprintf(out->found_via, sizeof out->found_via, "pclntab");
     }
     if (have_pcln && pcln_text_start(&f, &t) != 0) {
         if (found != 3) {
-            rc = fail(err, errlen, OISP_GOTLS_ERR_FORMAT, "%s: pclntab without a text start and no .text section", path);
+            rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_FORMAT, "%s: pclntab without a text start and no .text section", path);
             goto out;
         }
         have_pcln = 0;
@@ -362,10 +353,10 @@ int oisp_gotls_inspect(const char *path, oisp_gotls_info *out, char *err, size_t
         if (fns[i]->vaddr && fns[i]->size) continue;
         uint64_t entry = 0, end = 0;
         int r = have_pcln ? pcln_find(&t, names[i], &entry, &end) : 1;
-        if (r < 0) { rc = fail(err, errlen, OISP_GOTLS_ERR_FORMAT, "%s: malformed pclntab", path); goto out; }
-        if (r > 0) { rc = fail(err, errlen, OISP_GOTLS_ERR_NO_TLS, "%s: Go %s program without %s", path, out->go_version, names[i]); goto out; }
+        if (r < 0) { rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_FORMAT, "%s: malformed pclntab", path); goto out; }
+        if (r > 0) { rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_NO_TLS, "%s: Go %s program without %s", path, out->go_version, names[i]); goto out; }
         if (fns[i]->vaddr && fns[i]->vaddr != entry) {
-            rc = fail(err, errlen, OISP_GOTLS_ERR_FORMAT, "%s: symbol table and pclntab disagree on %s", path, names[i]);
+            rc = oisp_errorf(err, errlen, OISP_GOTLS_ERR_FORMAT, "%s: symbol table and pclntab disagree on %s", path, names[i]);
             goto out;
         }
         fns[i]->vaddr = entry;
