@@ -61,17 +61,27 @@ final class MetricsEndpoint: @unchecked Sendable {
         typealias OutboundOut = HTTPServerResponsePart
         let ready: @Sendable () -> Bool
         var path = "/"
+        var method = HTTPMethod.GET
         init(ready: @escaping @Sendable () -> Bool) { self.ready = ready }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {
-            case .head(let h): path = String(h.uri.split(separator: "?").first ?? "/")
+            case .head(let h):
+                path = String(h.uri.split(separator: "?").first ?? "/")
+                method = h.method
             case .body: break
             case .end:
                 var status = HTTPResponseStatus.ok
                 var body = [UInt8]()
                 var type = "text/plain; charset=utf-8"
+                let known = ["/metrics", "/healthz", "/readyz"].contains(path)
+                var allow: String?
                 switch path {
+                case _ where known && method != .GET && method != .HEAD:
+                    // read-only endpoints: anything but GET/HEAD is refused, never acted on
+                    status = .methodNotAllowed
+                    body = Array("method not allowed\n".utf8)
+                    allow = "GET, HEAD"
                 case "/metrics":
                     MetricsEndpoint.registry.emit(into: &body)
                     type = "text/plain; version=0.0.4; charset=utf-8"
@@ -83,6 +93,8 @@ final class MetricsEndpoint: @unchecked Sendable {
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Type", value: type)
                 headers.add(name: "Content-Length", value: String(body.count))
+                if let allow { headers.add(name: "Allow", value: allow) }
+                if method == .HEAD { body = [] }
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
                 context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
