@@ -75,4 +75,42 @@ final class HygieneTests: XCTestCase {
         XCTAssertGreaterThan(values.count, 5)
         for v in values { XCTAssertFalse(v.contains("@") || v.contains("sk-") || v.contains(" "), "label value \(v)") }
     }
+
+    /// Fault suite item 5: hostile JSONL into `replay` and `redact` — truncated lines, invalid
+    /// UTF-8, a 10 MB line, arrays 100k deep — no crash; each bad line is skipped and named by
+    /// its line number; every good line comes out.
+    func testHostileJSONLIsSkippedLineByLine() throws {
+        let dir = try TestSupport.tempDir("hostile")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func good(_ i: Int, _ content: String = "fine") -> [UInt8] {
+            Array(OISPEvent(eventType: "ai.request", ts: Timestamp(nanoseconds: 1_760_000_000_000_000_000 + Int64(i)), host: .init(hostname: "n"),
+                            process: .init(pid: 1), data: ["messages": [["role": "user", "content": .string(content)]]]).jsonString().utf8)
+        }
+        var lines: [[UInt8]] = []
+        var bad: [Int] = [] // 1-based line numbers of the hostile lines
+        func add(_ l: [UInt8], hostile: Bool) { lines.append(l); if hostile { bad.append(lines.count) } }
+        add(good(0), hostile: false)
+        add(Array(good(1).prefix(40)), hostile: true)                                  // truncated
+        add(good(2), hostile: false)
+        var utf = good(3); utf.insert(contentsOf: [0xC3, 0x28, 0xFF], at: utf.count - 10); add(utf, hostile: true) // invalid UTF-8
+        add(good(4), hostile: false)
+        add(Array(String(repeating: "[", count: 100_000).utf8) + Array(String(repeating: "]", count: 100_000).utf8), hostile: true)
+        add(good(5, String(repeating: "lorem ipsum ", count: 10_000_000 / 12)), hostile: false) // a 10 MB event
+        add(Array("{\"event_type\":".utf8), hostile: true)
+        add(good(6), hostile: false)
+        let input = dir.appendingPathComponent("hostile.jsonl")
+        FileManager.default.createFile(atPath: input.path, contents: Data(lines.joined(separator: [10]) + [10]))
+        let goodCount = lines.count - bad.count
+        for cmd in ["replay", "redact"] {
+            let out = dir.appendingPathComponent("\(cmd).jsonl")
+            let r = try TestSupport.run(TestSupport.sensor, [cmd, "--input", input.path, "--output", out.path], timeout: 120)
+            XCTAssertTrue(r.status == 0 || r.status == 65 || r.status == 75, "\(cmd) ended normally (status \(r.status)): \(r.stderr.suffix(800))")
+            let outLines = TestSupport.lines(out)
+            XCTAssertEqual(outLines.count, goodCount, "\(cmd): every good line out, the 10 MB one included")
+            for n in bad {
+                XCTAssertTrue(r.stderr.contains(":\(n)") || r.stderr.contains("line=\(n)") || r.stderr.contains("line \(n)"), "\(cmd) names bad line \(n): \(r.stderr.suffix(1500))")
+            }
+            print("HygieneTests: \(cmd): \(lines.count) lines, \(bad.count) hostile skipped and named, \(outLines.count) events out, status \(r.status)")
+        }
+    }
 }
