@@ -60,7 +60,7 @@ final class CaptureTests: XCTestCase {
     }
 
     /// Starts `record`, waits until probes are attached; returns the process.
-    static func startSensor(config: String, dir: URL, name: String) throws -> (Process, URL, URL) {
+    static func startSensor(config: String, dir: URL, name: String, raw: Bool = true) throws -> (Process, URL, URL) {
         let cfg = dir.appendingPathComponent("\(name).toml")
         try TestSupport.write(config, to: cfg)
         let out = dir.appendingPathComponent("\(name).jsonl")
@@ -69,7 +69,7 @@ final class CaptureTests: XCTestCase {
         FileManager.default.createFile(atPath: err.path, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TestSupport.sensor)
-        p.arguments = ["record", "-c", cfg.path, "--raw", "--output", out.path, "--ready-file", ready.path]
+        p.arguments = ["record", "-c", cfg.path] + (raw ? ["--raw"] : []) + ["--output", out.path, "--ready-file", ready.path]
         p.standardError = try FileHandle(forWritingTo: err)
         p.standardOutput = FileHandle.nullDevice
         try p.run()

@@ -146,19 +146,9 @@ final class KubernetesCaptureTests: XCTestCase {
         throw NSError(domain: "otlp", code: 1, userInfo: [NSLocalizedDescriptionKey: "OTLP receiver did not start"])
     }
 
+    /// `record` without raw chunk events, ready (CaptureTests' start-up).
     static func startSensor(dir: URL, name: String, config: String) throws -> (Process, URL, URL) {
-        let cfg = dir.appendingPathComponent("\(name).toml")
-        try TestSupport.write(config, to: cfg)
-        let out = dir.appendingPathComponent("\(name).jsonl"), ready = dir.appendingPathComponent("\(name).ready")
-        let err = dir.appendingPathComponent("\(name).stderr")
-        let p = try TestSupport.startSensor(["record", "-c", cfg.path, "--output", out.path, "--ready-file", ready.path], stderrFile: err)
-        for _ in 0..<600 {
-            if FileManager.default.fileExists(atPath: ready.path) { return (p, out, err) }
-            if !p.isRunning { break }
-            usleep(50_000)
-        }
-        p.terminate()
-        throw NSError(domain: "sensor", code: 1, userInfo: [NSLocalizedDescriptionKey: "record did not become ready: \((try? String(contentsOf: err, encoding: .utf8)) ?? "")"])
+        try CaptureTests.startSensor(config: config, dir: dir, name: name, raw: false)
     }
 
     static func calls(_ dir: URL) -> [Int] {
