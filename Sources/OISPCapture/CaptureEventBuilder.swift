@@ -18,8 +18,6 @@ public final class CaptureEventBuilder: @unchecked Sendable {
     /// Streams whose peer could not be found (e.g. TLS over a pipe or a BIO pair), with when we
     /// last looked: /proc is walked again at most once a second per stream, not per chunk.
     private var sslPeerMiss: [PlaintextChunk.ConnectionID: UInt64] = [:]
-    /// The stack each connection was captured at (for the decoded events' `source`).
-    private var connectionStack: [PlaintextChunk.ConnectionID: UInt32] = [:]
 
     public init(hostname: String, sensorName: String?, version: String, processFilter: [String] = [], pidFilter: [Int64] = []) {
         host = OISPEvent.Host(hostname: hostname, os: "linux", arch: CaptureEventBuilder.arch())
@@ -94,7 +92,6 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 lastConnectByPid[Int64(pid)] = nil
                 sslPeer = sslPeer.filter { $0.key.pid != Int64(pid) }
                 sslPeerMiss = sslPeerMiss.filter { $0.key.pid != Int64(pid) }
-                connectionStack = connectionStack.filter { $0.key.pid != Int64(pid) }
                 guard wanted(pid: Int64(pid), comm: comm, exe: p.exe) else { continue }
                 let sig = status & 0x7f
                 let code = (status >> 8) & 0xff
@@ -158,7 +155,6 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 let peer = sslPeer[id]
                 let chunk = PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: d.bytes, ts: wall(d.tsMono),
                                            tid: Int64(d.tid), truncated: d.truncated, remoteIP: peer?.ip, remotePort: peer?.port)
-                connectionStack[id] = d.stack
                 if emitRawEvents { out.events.append(rawEvent(chunk, stack: d.stack)) }
                 out.chunks.append(chunk)
             }
