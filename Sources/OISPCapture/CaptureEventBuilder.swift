@@ -15,9 +15,13 @@ public final class CaptureEventBuilder: @unchecked Sendable {
     private var lastConnect: [Int64: (ip: String, port: Int)] = [:]      // by tid
     private var lastConnectByPid: [Int64: (ip: String, port: Int)] = [:]
     private var sslPeer: [PlaintextChunk.ConnectionID: (ip: String, port: Int)] = [:]
-    /// Streams whose peer could not be found (e.g. TLS over a pipe or a BIO pair), with when we
-    /// last looked: /proc is walked again at most once a second per stream, not per chunk.
-    private var sslPeerMiss: [PlaintextChunk.ConnectionID: UInt64] = [:]
+    /// Processes with a stream whose peer could not be found (a server's accepted connections, TLS
+    /// over a pipe or a BIO pair): when /proc may be walked again and the wait after that. Walking
+    /// /proc/<pid>/net/tcp costs milliseconds on a node with many sockets (the kernel scans its
+    /// whole connection table), so a process is looked at again after 1 s, then 2, 4, ... 64 s, not
+    /// per stream or per chunk. Only connections opened before the sensor started need the walk
+    /// (later ones are known from their connect), and those are all there at the first look.
+    private var sslPeerMiss: [Int64: (next: UInt64, wait: UInt64)] = [:]
 
     public init(hostname: String, sensorName: String?, version: String, processFilter: [String] = [], pidFilter: [Int64] = []) {
         host = OISPEvent.Host(hostname: hostname, os: "linux", arch: CaptureEventBuilder.arch())
@@ -91,7 +95,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 if p.ppid == nil { p.ppid = Int64(ppid) }
                 lastConnectByPid[Int64(pid)] = nil
                 sslPeer = sslPeer.filter { $0.key.pid != Int64(pid) }
-                sslPeerMiss = sslPeerMiss.filter { $0.key.pid != Int64(pid) }
+                sslPeerMiss[Int64(pid)] = nil
                 guard wanted(pid: Int64(pid), comm: comm, exe: p.exe) else { continue }
                 let sig = status & 0x7f
                 let code = (status >> 8) & 0xff
@@ -143,12 +147,12 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 if sslPeer[id] == nil {
                     if let peer = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] {
                         sslPeer[id] = peer
-                    } else if d.tsMono >= (sslPeerMiss[id] ?? 0) {
+                    } else if d.tsMono >= (sslPeerMiss[Int64(d.pid)]?.next ?? 0) {
                         if let peer = CaptureEventBuilder.establishedPeer(pid: Int64(d.pid)) {
                             sslPeer[id] = peer
-                            sslPeerMiss[id] = nil
                         } else {
-                            sslPeerMiss[id] = d.tsMono + 1_000_000_000
+                            let wait = min(max(1_000_000_000, 2 * (sslPeerMiss[Int64(d.pid)]?.wait ?? 0)), 64_000_000_000)
+                            sslPeerMiss[Int64(d.pid)] = (d.tsMono + wait, wait)
                         }
                     }
                 }

@@ -74,24 +74,36 @@ public struct SSEParser {
     public struct Event: Sendable, Equatable {
         public var event: String?
         public var data: String
+        public init(event: String?, data: String) { self.event = event; self.data = data }
     }
     private var line: [UInt8] = []
     private var event: String?
-    private var data: [String] = []
+    /// The event's data lines so far, joined by LF as the spec says (bytes until the event ends).
+    private var data: [UInt8] = []
+    private var hasData = false
     private var lastWasCR = false
     public static let maxLine = 4 << 20
 
     public init() {}
 
+    /// Lines are cut where CR, LF or CRLF end them; the bytes between are copied as runs, not
+    /// one at a time (this runs on every chunk of every streamed answer).
     public mutating func feed(_ bytes: [UInt8]) -> [Event] {
         var out: [Event] = []
-        for b in bytes {
-            if b == 10 && lastWasCR { lastWasCR = false; continue }
-            lastWasCR = b == 13
-            if b == 10 || b == 13 {
+        bytes.withUnsafeBufferPointer { u in
+            var i = 0
+            let n = u.count
+            while i < n {
+                if lastWasCR && u[i] == 10 { lastWasCR = false; i += 1; continue }
+                var j = i
+                while j < n, u[j] != 10, u[j] != 13 { j += 1 }
+                if j > i, line.count < SSEParser.maxLine {
+                    line.append(contentsOf: UnsafeBufferPointer(rebasing: u[i..<min(j, i + SSEParser.maxLine - line.count)]))
+                }
+                guard j < n else { lastWasCR = false; break }
+                lastWasCR = u[j] == 13
                 finishLine(&out)
-            } else if line.count < SSEParser.maxLine {
-                line.append(b)
+                i = j + 1
             }
         }
         return out
@@ -101,31 +113,31 @@ public struct SSEParser {
     public mutating func finish() -> [Event] {
         var out: [Event] = []
         if !line.isEmpty { finishLine(&out) }
-        if !data.isEmpty { out.append(Event(event: event, data: data.joined(separator: "\n"))) }
-        data = []; event = nil
+        if hasData { out.append(Event(event: event, data: String(decoding: data, as: UTF8.self))) }
+        data.removeAll(keepingCapacity: true); hasData = false; event = nil
         return out
     }
+
+    private static let dataField = Array("data".utf8), eventField = Array("event".utf8)
 
     private mutating func finishLine(_ out: inout [Event]) {
         defer { line.removeAll(keepingCapacity: true) }
         if line.isEmpty {
-            if !data.isEmpty { out.append(Event(event: event, data: data.joined(separator: "\n"))) }
-            data = []; event = nil
+            if hasData { out.append(Event(event: event, data: String(decoding: data, as: UTF8.self))) }
+            data.removeAll(keepingCapacity: true); hasData = false; event = nil
             return
         }
         if line[0] == UInt8(ascii: ":") { return }
-        let s = String(decoding: line, as: UTF8.self)
-        let field: Substring, value: Substring
-        if let c = s.firstIndex(of: ":") {
-            field = s[..<c]
-            var v = s[s.index(after: c)...]
-            if v.hasPrefix(" ") { v = v.dropFirst() }
-            value = v
-        } else { field = Substring(s); value = "" }
-        switch field {
-        case "data": data.append(String(value))
-        case "event": event = String(value)
-        default: break
+        let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.endIndex
+        var v = colon < line.endIndex ? colon + 1 : colon
+        if v < line.endIndex, line[v] == 32 { v += 1 }
+        let field = line[..<colon]
+        if field.elementsEqual(SSEParser.dataField) {
+            if hasData { data.append(10) }
+            data.append(contentsOf: line[v...])
+            hasData = true
+        } else if field.elementsEqual(SSEParser.eventField) {
+            event = String(decoding: line[v...], as: UTF8.self)
         }
     }
 }

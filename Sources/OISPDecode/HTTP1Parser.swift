@@ -148,27 +148,57 @@ public struct HTTP1Parser {
         return nil
     }
 
+    /// The head's lines split at CRLF, read as bytes where they lie (no String of the whole head,
+    /// no Foundation splitting or trimming: this runs once per message of every connection).
     private func parseHead(_ bytes: ArraySlice<UInt8>) throws -> HTTPHead {
-        let text = String(decoding: bytes, as: UTF8.self)
-        var lines = text.components(separatedBy: "\r\n")
-        guard !lines.isEmpty else { throw HTTPParseError(reason: "empty head") }
-        let start = lines.removeFirst()
-        var head = HTTPHead(isRequest: isRequest)
-        let parts = start.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true).map(String.init)
-        if isRequest {
-            guard parts.count == 3, parts[2].hasPrefix("HTTP/1."), parts[0].allSatisfy({ $0.isUppercase || $0 == "-" }) else {
-                throw HTTPParseError(reason: "not an HTTP/1.x request line: \(start.prefix(60))")
+        var lines: [Range<Int>] = []
+        var from = bytes.startIndex, i = bytes.startIndex
+        while i < bytes.endIndex {
+            if bytes[i] == 13, i + 1 < bytes.endIndex, bytes[i + 1] == 10 {
+                lines.append(from..<i)
+                i += 2
+                from = i
+            } else {
+                i += 1
             }
-            head.method = parts[0]; head.path = parts[1]; head.version = parts[2]
-        } else {
-            guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), (100...999).contains(status) else {
-                throw HTTPParseError(reason: "not an HTTP/1.x status line: \(start.prefix(60))")
-            }
-            head.version = parts[0]; head.status = status
         }
-        for l in lines where !l.isEmpty {
-            guard let colon = l.firstIndex(of: ":") else { throw HTTPParseError(reason: "malformed header line") }
-            head.headers.append((String(l[..<colon]), l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+        lines.append(from..<bytes.endIndex)
+        let start = bytes[lines[0]]
+        var head = HTTPHead(isRequest: isRequest)
+        // the start line's fields: runs of spaces separate them; the third is the rest of the line
+        var parts: [ArraySlice<UInt8>] = []
+        var j = start.startIndex
+        while j < start.endIndex, parts.count < 3 {
+            while j < start.endIndex, start[j] == 32 { j += 1 }
+            guard j < start.endIndex else { break }
+            if parts.count == 2 { parts.append(start[j...]); break }
+            var k = j
+            while k < start.endIndex, start[k] != 32 { k += 1 }
+            parts.append(start[j..<k])
+            j = k
+        }
+        let http1: [UInt8] = Array("HTTP/1.".utf8)
+        func text(_ b: ArraySlice<UInt8>) -> String { String(decoding: b, as: UTF8.self) }
+        if isRequest {
+            guard parts.count == 3, parts[2].starts(with: http1), parts[0].allSatisfy({ ($0 >= 65 && $0 <= 90) || $0 == 45 }) else {
+                throw HTTPParseError(reason: "not an HTTP/1.x request line: \(text(start).prefix(60))")
+            }
+            head.method = text(parts[0]); head.path = text(parts[1]); head.version = text(parts[2])
+        } else {
+            guard parts.count >= 2, parts[0].starts(with: http1), parts[1].count == 3, parts[1].allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                  let status = Int(text(parts[1])), (100...999).contains(status) else {
+                throw HTTPParseError(reason: "not an HTTP/1.x status line: \(text(start).prefix(60))")
+            }
+            head.version = text(parts[0]); head.status = status
+        }
+        head.headers.reserveCapacity(lines.count - 1)
+        for r in lines.dropFirst() where !r.isEmpty {
+            let l = bytes[r]
+            guard let colon = l.firstIndex(of: 58) else { throw HTTPParseError(reason: "malformed header line") }
+            var v = colon + 1, e = l.endIndex
+            while v < e, l[v] == 32 || l[v] == 9 { v += 1 }
+            while e > v, l[e - 1] == 32 || l[e - 1] == 9 { e -= 1 }
+            head.headers.append((text(l[..<colon]), text(l[v..<e])))
         }
         return head
     }

@@ -1,0 +1,73 @@
+import OISPDecode
+import XCTest
+
+/// The byte-level SSE and HTTP/1.1 head parsers against what the specs say, fed whole and split
+/// at every byte (the decoder sees chunks cut wherever the TLS records fall).
+final class ParserTests: XCTestCase {
+    func sse(_ text: String, split: Int?) -> [SSEParser.Event] {
+        var p = SSEParser()
+        let b = Array(text.utf8)
+        var out: [SSEParser.Event] = []
+        if let k = split {
+            out += p.feed(Array(b[..<k]))
+            out += p.feed(Array(b[k...]))
+        } else {
+            for x in b { out += p.feed([x]) }
+        }
+        return out + p.finish()
+    }
+
+    func testSSEEventsWithEveryLineEndingAndEverySplit() {
+        let text = "data: {\"a\":1}\n\n: a comment\r\nevent: delta\r\ndata: line one\r\ndata:line two\r\n\r\nid: 7\rdata: x\r\rdata: é€😀\n\ndata\n\ndata: tail"
+        let want = [SSEParser.Event(event: nil, data: "{\"a\":1}"),
+                    SSEParser.Event(event: "delta", data: "line one\nline two"),
+                    SSEParser.Event(event: nil, data: "x"),
+                    SSEParser.Event(event: nil, data: "é€😀"),
+                    SSEParser.Event(event: nil, data: ""),
+                    SSEParser.Event(event: nil, data: "tail")]
+        var checked = 0
+        XCTAssertEqual(sse(text, split: nil), want, "one byte at a time")
+        for k in 0...text.utf8.count {
+            XCTAssertEqual(sse(text, split: k), want, "split at \(k)")
+            checked += 1
+        }
+        XCTAssertEqual(checked, text.utf8.count + 1)
+    }
+
+    func testSSELongLineIsCappedNotLost() {
+        var p = SSEParser()
+        let big = [UInt8](repeating: 97, count: SSEParser.maxLine + 1000)
+        var out = p.feed(Array("data: ".utf8))
+        out += p.feed(big)
+        out += p.feed(Array("\n\ndata: next\n\n".utf8))
+        XCTAssertEqual(out.count, 2)
+        XCTAssertEqual(out[0].data.utf8.count, SSEParser.maxLine - 6)
+        XCTAssertEqual(out[1].data, "next")
+    }
+
+    func heads(_ text: String, request: Bool) throws -> [HTTPHead] {
+        var p = HTTP1Parser(isRequest: request)
+        return try p.feed(Array(text.utf8)).compactMap { if case .head(let h) = $0 { return h }; return nil }
+    }
+
+    func testHTTPHeadFieldsTrimmedAndStartLinesChecked() throws {
+        let r = try heads("POST  /v1/chat/completions?x=1 HTTP/1.1\r\nHost: api.openai.com\r\nX-Empty:\r\nAuthorization: \t Bearer sk-test \t\r\nContent-Length: 0\r\n\r\n", request: true)
+        XCTAssertEqual(r.count, 1)
+        XCTAssertEqual(r[0].method, "POST")
+        XCTAssertEqual(r[0].path, "/v1/chat/completions?x=1")
+        XCTAssertEqual(r[0].version, "HTTP/1.1")
+        XCTAssertEqual(r[0].header("host"), "api.openai.com")
+        XCTAssertEqual(r[0].header("x-empty"), "")
+        XCTAssertEqual(r[0].header("AUTHORIZATION"), "Bearer sk-test")
+        let s = try heads("HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n", request: false)
+        XCTAssertEqual(s.first?.status, 429)
+        let bare = try heads("HTTP/1.0 200\r\nContent-Length: 0\r\n\r\n", request: false)
+        XCTAssertEqual(bare.first?.status, 200)
+        for bad in ["post /x HTTP/1.1", "GET /x", "GET /x HTTP/2.0", "GET /x HTTP/1.1\r\nno colon here"] {
+            XCTAssertThrowsError(try heads(bad + "\r\n\r\n", request: true), bad)
+        }
+        for bad in ["HTTP/1.1 20 OK", "HTTP/1.1 abc OK", "HTTP/2 200 OK", "HTTP/1.1"] {
+            XCTAssertThrowsError(try heads(bad + "\r\n\r\n", request: false), bad)
+        }
+    }
+}
