@@ -25,10 +25,11 @@ struct {
     __type(value, struct oisp_config);
 } oisp_cfg SEC(".maps");
 
-/* Ring-buffer records that could not be written (buffer full): index 0. */
+/* Index 0: ring-buffer records that could not be written (buffer full). Index 1: plaintext
+ * records not sent because their connection is quiet (see quiet_conns). */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
+    __uint(max_entries, 2);
     __type(key, __u32);
     __type(value, __u64);
 } lost SEC(".maps");
@@ -123,12 +124,54 @@ static __always_inline int enter(void *map, __u64 ssl, __u64 buf, __u64 out_len)
     return enter_stack(map, ssl, buf, out_len, OISP_STACK_OPENSSL);
 }
 
+/* Connections user space has found to carry nothing it decodes (this process is the server side
+ * of HTTP, or the protocol is not HTTP), by (tgid, handle): their plaintext is not sent, which
+ * spares the ring buffer, the copy and the sensor's work on half of every loopback call. A write
+ * that starts a request (the handle was reused for a client connection) ends the quiet. */
+struct quiet_key {
+    __u32 tgid;
+    __u32 pad;
+    __u64 handle;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct quiet_key);
+    __type(value, __u8);
+} quiet_conns SEC(".maps");
+
+#define WORD4(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
+
+/* The first four bytes of a request line or of HTTP/2's preface (AIDecoder's startsRequest). */
+static __always_inline int starts_request(__u32 w) {
+    return w == WORD4('G', 'E', 'T', ' ') || w == WORD4('P', 'O', 'S', 'T') || w == WORD4('P', 'U', 'T', ' ') ||
+           w == WORD4('P', 'A', 'T', 'C') || w == WORD4('D', 'E', 'L', 'E') || w == WORD4('H', 'E', 'A', 'D') ||
+           w == WORD4('O', 'P', 'T', 'I') || w == WORD4('P', 'R', 'I', ' ');
+}
+
+/* Whether this call's plaintext is kept back: the connection is quiet and this is not a write
+ * that starts a request (which ends the quiet). */
+static __always_inline int quiet(__u64 handle, __u64 buf, __u64 total, __u32 direction) {
+    struct quiet_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .handle = handle };
+    if (!bpf_map_lookup_elem(&quiet_conns, &k)) return 0;
+    __u32 w = 0;
+    if (direction == OISP_DIR_WRITE && total >= 4 && bpf_probe_read_user(&w, sizeof(w), (void *)buf) == 0 && starts_request(w)) {
+        bpf_map_delete_elem(&quiet_conns, &k);
+        return 0;
+    }
+    __u32 one = 1;
+    __u64 *n = bpf_map_lookup_elem(&lost, &one);
+    if (n) *n += 1;
+    return 1;
+}
+
 /* Emits `total` bytes of plaintext at user address `buf` as oisp_ssl_data records of up to
  * OISP_CHUNK_MAX bytes each (at most max_capture_bytes, then an empty record flagged truncated).
  * Shared by every TLS stack's exit probe; `handle` identifies the connection in the process. */
 static __always_inline int emit_plaintext(__u64 handle, __u64 buf, __u64 total, __u32 direction, __u32 stack,
                                           struct oisp_config *c) {
-    if (total == 0) return 0;
+    if (total == 0 || quiet(handle, buf, total, direction)) return 0;
     struct ssl_args args = { .ssl = handle, .buf = buf }; /* the loop below reads args.ssl / args.buf */
 
     __u32 zero = 0;

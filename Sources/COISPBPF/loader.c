@@ -29,7 +29,7 @@ struct oisp_bpf {
     struct ring_buffer *rb;
     struct bpf_link **links;
     size_t nlinks, caplinks;
-    int lost_fd;
+    int lost_fd, quiet_fd;
     int noop;
     oisp_bpf_sample_fn fn;
     void *ctx;
@@ -173,6 +173,7 @@ oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *o, char
     oisp_bpf *b = calloc(1, sizeof *b);
     if (!b) { set_err(err, errlen, "out of memory", ENOMEM); return NULL; }
     b->lost_fd = -1;
+    b->quiet_fd = -1;
     b->noop = o->noop_ssl_probes != 0;
     b->capture_process = o->capture_process != 0;
     b->capture_network = o->capture_network != 0;
@@ -250,6 +251,7 @@ oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *o, char
         }
     }
     b->lost_fd = bpf_object__find_map_fd_by_name(b->obj, "lost");
+    b->quiet_fd = bpf_object__find_map_fd_by_name(b->obj, "quiet_conns");
     int efd = bpf_object__find_map_fd_by_name(b->obj, "events");
     b->rb = ring_buffer__new(efd, on_sample, b, NULL);
     if (!b->rb) {
@@ -471,18 +473,28 @@ int oisp_bpf_poll(oisp_bpf *b, int timeout_ms, oisp_bpf_sample_fn fn, void *ctx)
     return (n > 0 ? n : 0) + (m > 0 ? m : 0);
 }
 
-uint64_t oisp_bpf_lost(oisp_bpf *b) {
+static uint64_t counter(oisp_bpf *b, __u32 index) {
     if (b->lost_fd < 0) return 0;
     int ncpu = libbpf_num_possible_cpus();
     if (ncpu <= 0) return 0;
     uint64_t *vals = calloc((size_t)ncpu, sizeof *vals);
     if (!vals) return 0;
-    __u32 zero = 0;
     uint64_t sum = 0;
-    if (bpf_map_lookup_elem(b->lost_fd, &zero, vals) == 0)
+    if (bpf_map_lookup_elem(b->lost_fd, &index, vals) == 0)
         for (int i = 0; i < ncpu; i++) sum += vals[i];
     free(vals);
     return sum;
+}
+
+uint64_t oisp_bpf_lost(oisp_bpf *b) { return counter(b, 0); }
+
+uint64_t oisp_bpf_quieted(oisp_bpf *b) { return counter(b, 1); }
+
+int oisp_bpf_quiet(oisp_bpf *b, uint32_t tgid, uint64_t handle) {
+    if (b->quiet_fd < 0) return -ENOENT;
+    struct { __u32 tgid, pad; __u64 handle; } k = { tgid, 0, handle };
+    __u8 one = 1;
+    return bpf_map_update_elem(b->quiet_fd, &k, &one, BPF_ANY) == 0 ? 0 : -errno;
 }
 
 void oisp_bpf_close(oisp_bpf *b) {

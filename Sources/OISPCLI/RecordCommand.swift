@@ -68,6 +68,9 @@ struct RecordCommand: ParsableCommand {
                                           pidFilter: config.capture.pidFilter)
         let stage = CaptureStage(builder: builder, pipeline: runtime.pipeline, emitRaw: raw, config: config, logger: logger)
         cap.onExec = { [processes = builder.processes] pid in processes.noteExec(pid: pid) }
+        // a connection the decoder will emit nothing for (the server side of HTTP, not HTTP) stops
+        // sending its plaintext from the kernel; raw capture keeps every byte
+        if !raw { stage.decoder.onQuiet = { [cap] id in cap.quiet(id) } }
         cap.start { records in stage.handle(records) }
         for e in cap.attachErrors { logger.warning("probe attach failed: \(e)") }
         cap.onTarget = { [logger] t, problem in
@@ -88,8 +91,9 @@ struct RecordCommand: ParsableCommand {
         runtime.overrides = { [capture] in capture.apply(to: &$0) }
         runtime.handleSignals()
         let deadline = duration.map { Date().addingTimeInterval($0) }
-        var reportedLost: UInt64 = 0, reportedBehind: UInt64 = 0
+        var reportedLost: UInt64 = 0, reportedBehind: UInt64 = 0, reportedQuiet: UInt64 = 0
         Counter(label: "oisp_ringbuffer_lost_total").increment(by: 0)
+        Counter(label: "oisp_capture_quiet_records_total").increment(by: 0)
         var lastReport = Date()
         while !runtime.isStopRequested {
             if let d = deadline, Date() >= d { break }
@@ -109,10 +113,15 @@ struct RecordCommand: ParsableCommand {
                     logger.warning("ring buffer overflow: kernel records lost", metadata: ["lost_total": "\(lost)"])
                     reportedLost = lost
                 }
+                let quiet = cap.quietRecords
+                if quiet > reportedQuiet {
+                    Counter(label: "oisp_capture_quiet_records_total").increment(by: Int(quiet - reportedQuiet))
+                    reportedQuiet = quiet
+                }
                 stage.reportMetrics()
             }
         }
-        let lost = cap.lostRecords // read while the BPF maps are open
+        let lost = cap.lostRecords, quiet = cap.quietRecords // read while the BPF maps are open
         // stop reading the ring buffer and decode what is in hand; detaching the probes (an RCU
         // grace period per link: seconds on a busy node) waits until the exporters are done
         cap.stopPolling()
@@ -121,7 +130,8 @@ struct RecordCommand: ParsableCommand {
         if lost > 0 { logger.error("ring buffer overflowed: records lost in the kernel", metadata: ["lost": "\(lost)"]) }
         if behind > 0 { logger.error("decoding fell behind: capture records dropped", metadata: ["dropped": "\(behind)"]) }
         let stats = runtime.finish()
-        let status = runtime.logFinalLine("record", stats, extra: ["ring_buffer_lost": "\(lost)", "decode_queue_dropped": "\(behind)"])
+        let status = runtime.logFinalLine("record", stats, extra: ["ring_buffer_lost": "\(lost)", "decode_queue_dropped": "\(behind)",
+                                                                            "quiet_records": "\(quiet)"])
         cap.stop()
         if status != 0 { throw ExitCode(status) }
     }

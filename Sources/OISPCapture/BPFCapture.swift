@@ -1,5 +1,6 @@
 import COISPBPF
 import Foundation
+import OISPEvent
 
 /// Why capture could not start (kernel, permissions, missing object), in words a user can act on.
 public struct CaptureError: Error, CustomStringConvertible {
@@ -44,6 +45,9 @@ public final class BPFCapture: @unchecked Sendable {
     private var running = false
     private var stopped = false
     private var closed = false
+    /// Guards `closed` for the map writes the decode thread makes (quiet), which must not wait
+    /// behind an attach that holds attachLock.
+    private let closeLock = NSLock()
     private var handler: (([CaptureRecord]) -> Void)?
     private var batch: [CaptureRecord] = []
     private var batchBytes = 0
@@ -146,6 +150,15 @@ public final class BPFCapture: @unchecked Sendable {
 
     /// Records the kernel side could not deliver (ring buffer full).
     public var lostRecords: UInt64 { oisp_bpf_lost(bpf) }
+
+    /// Plaintext records the kernel kept back because their connection was quiet.
+    public var quietRecords: UInt64 { closeLock.withLock { closed ? 0 : oisp_bpf_quieted(bpf) } }
+
+    /// Stops sending a connection's plaintext (the decoder found nothing in it to emit: the server
+    /// side of HTTP, or not HTTP), until a write on it starts a request. Raw capture never calls it.
+    public func quiet(_ id: PlaintextChunk.ConnectionID) {
+        closeLock.withLock { if !closed { _ = oisp_bpf_quiet(bpf, UInt32(truncatingIfNeeded: id.pid), id.handle) } }
+    }
 
     public static func systemSSLLibrariesFound() -> [String] { systemTLSLibraries() }
 
@@ -432,6 +445,8 @@ public final class BPFCapture: @unchecked Sendable {
         inspectQueue.sync {}
         attachLock.lock()
         defer { attachLock.unlock() }
+        closeLock.lock()
+        defer { closeLock.unlock() }
         if !closed {
             closed = true
             oisp_bpf_close(bpf)

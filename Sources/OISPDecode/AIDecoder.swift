@@ -40,6 +40,10 @@ public final class AIDecoder: @unchecked Sendable {
     private var connections: [PlaintextChunk.ConnectionID: Connection] = [:]
     public private(set) var stats = Stats()
     public private(set) var lastErrors: [String] = []
+    /// Told when a connection is found to carry nothing the decoder emits: this process is the
+    /// server side of HTTP, or the protocol is not HTTP. Capture can then stop sending its
+    /// plaintext (see `BPFCapture.quiet`) until a write on it starts a new request.
+    public var onQuiet: ((PlaintextChunk.ConnectionID) -> Void)?
 
     public init(registry: ProviderRegistry = ProviderRegistry(), options: Options = Options(), envelope: @escaping Envelope) {
         self.registry = registry
@@ -135,6 +139,13 @@ final class Connection {
     static let h2Preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
     static let methods = ["GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "HEAD ", "OPTIONS "]
 
+    /// The first four bytes of a request line or of HTTP/2's preface: the same test the BPF side
+    /// makes before it sends a quiet connection's write again (bpf/oisp.bpf.c, starts_request).
+    static let requestStarts: [[UInt8]] = ["GET ", "POST", "PUT ", "PATC", "DELE", "HEAD", "OPTI", "PRI "].map { Array($0.utf8) }
+    static func startsRequest(_ b: [UInt8]) -> Bool {
+        b.count >= 4 && requestStarts.contains { $0[0] == b[0] && $0[1] == b[1] && $0[2] == b[2] && $0[3] == b[3] }
+    }
+
     func feed(_ c: PlaintextChunk) throws -> [OISPEvent] {
         if mode == .unknown {
             let start = String(decoding: c.bytes.prefix(8), as: UTF8.self)
@@ -157,6 +168,7 @@ final class Connection {
                     return try feedHTTP1(bytes, isWrite: true, ts: c.ts, truncated: c.truncated)
                 }
                 mode = .opaque
+                decoder.onQuiet?(id)
                 return []
             } else {
                 // The first bytes arrive by read: this process is the server side (or the
@@ -164,9 +176,18 @@ final class Connection {
                 if Connection.methods.contains(where: { start.hasPrefix($0) }) || Connection.h2Preface.starts(with: c.bytes.prefix(24)) {
                     mode = .serverSide
                     decoder.countedServerSide()
+                    decoder.onQuiet?(id)
                 }
                 return []
             }
+        }
+        if mode == .serverSide || mode == .opaque, c.isWrite, Connection.startsRequest(c.bytes) {
+            // the same handle now starts a request (a reused SSL* or fd): a client connection
+            mode = .unknown
+            requestParser = HTTP1Parser(isRequest: true)
+            responseParser = HTTP1Parser(isRequest: false)
+            current = nil; pending = []; preface = []
+            return try feed(c)
         }
         switch mode {
         case .http1: return try feedHTTP1(c.bytes, isWrite: c.isWrite, ts: c.ts, truncated: c.truncated)

@@ -339,4 +339,36 @@ final class CaptureTests: XCTestCase {
         XCTAssertFalse(cut.isEmpty, "a 64 KiB write above an 8 KiB limit is marked truncated")
         XCTAssertTrue(cut.allSatisfy { $0.confidence?.completeness == "partial" })
     }
+
+    /// The server's side of a loopback call decodes to nothing, so once the decoder says so the
+    /// kernel stops sending it (record's cost, #21): the client's events are whole, the server
+    /// has none, and the records kept back are counted.
+    func testServerSideOfALoopbackCallIsQuietedInTheKernel() throws {
+        try Self.skipOrFail()
+        let dir = try TestSupport.tempDir("quiet")
+        let (server, port) = try Self.startServer(in: dir)
+        defer { server.terminate() }
+        let (sensor, out, err) = try Self.startSensor(config: "[pipeline]\nflush_interval_ms = 50\n", dir: dir, name: "quiet", raw: false)
+        var clients: [Int32] = []
+        for _ in 0..<2 {
+            let p = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "openai"])
+            XCTAssertEqual(p.status, 0, p.stderr)
+            clients.append(p.pid)
+        }
+        Self.stopSensor(sensor)
+        let evs = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
+        for pid in clients {
+            let q = evs.filter { $0.eventType == "ai.request" && $0.process?.pid == Int64(pid) }
+            let a = evs.filter { $0.eventType == "ai.response" && $0.process?.pid == Int64(pid) }
+            XCTAssertEqual(q.count, 2, "client \(pid): plain + streamed")
+            XCTAssertEqual(a.count, 2)
+            XCTAssertTrue(a.contains { ($0.data["chunk_count"]?.intValue ?? 0) > 0 }, "the streamed answer is whole")
+        }
+        XCTAssertFalse(evs.contains { $0.eventType.hasPrefix("ai.") && $0.process?.pid == Int64(server.processIdentifier) }, "nothing from the server side")
+        let stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        let line = try XCTUnwrap(stderr.split(separator: "\n").last { $0.contains("record finished") }, stderr)
+        let quiet = line.split(separator: " ").first { $0.hasPrefix("quiet_records=") }.flatMap { Int($0.dropFirst("quiet_records=".count)) }
+        print("server-side records kept back in the kernel: \(quiet ?? -1)")
+        XCTAssertGreaterThan(quiet ?? 0, 0, String(line))
+    }
 }

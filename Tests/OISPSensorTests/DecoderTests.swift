@@ -57,6 +57,39 @@ final class DecoderTests: XCTestCase {
         return out
     }
 
+    /// A server-side or non-HTTP connection is reported quiet once (capture then stops sending it);
+    /// when the same handle later starts a request (a reused SSL* or fd), it decodes as a client.
+    func testQuietConnectionsAreReportedAndAReusedHandleDecodesAgain() {
+        let decoder = AIDecoder { pid in
+            (OISPEvent.Host(hostname: "node-1"), OISPEvent.Process(pid: pid, name: "gateway"), OISPEvent.Source(captureMethod: "ebpf_uprobe"))
+        }
+        var quiet: [PlaintextChunk.ConnectionID] = []
+        decoder.onQuiet = { quiet.append($0) }
+        let server = PlaintextChunk.ConnectionID(pid: 7, handle: 0x1000), other = PlaintextChunk.ConnectionID(pid: 7, handle: 0x2000)
+        var t: Int64 = 1_700_000_000_000_000_000
+        func feed(_ id: PlaintextChunk.ConnectionID, _ write: Bool, _ b: [UInt8]) -> [OISPEvent] {
+            t += 1_000_000
+            return decoder.feed(PlaintextChunk(connection: id, isWrite: write, bytes: b, ts: Timestamp(nanoseconds: t), remotePort: 443))
+        }
+        let request = DecoderTests.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-proj-QUIETTEST000000000000000\nContent-Type: application/json\n",
+                                        #"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#)
+        let response = DecoderTests.http("HTTP/1.1 200 OK\nContent-Type: application/json\n",
+                                         #"{"id":"chatcmpl-1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#)
+        // the server side: reads a request first, answers it
+        XCTAssertTrue(feed(server, false, request).isEmpty)
+        XCTAssertTrue(feed(server, true, response).isEmpty)
+        XCTAssertTrue(feed(server, false, request).isEmpty)
+        // not HTTP at all (a database over TLS)
+        XCTAssertTrue(feed(other, true, Array("\u{0}\u{0}\u{0}\u{8}\u{4}\u{d2}\u{16}\u{2f}".utf8)).isEmpty)
+        XCTAssertEqual(quiet, [server, other], "each reported once")
+        // the server's SSL* is freed and the address reused for a client connection
+        var evs = feed(server, true, request)
+        evs += feed(server, false, response)
+        XCTAssertEqual(evs.map(\.eventType), ["ai.request", "ai.response"])
+        XCTAssertEqual(evs.first?.data["model"]?["id"], "gpt-4o")
+        XCTAssertEqual(quiet.count, 2)
+    }
+
     func only(_ evs: [OISPEvent], _ type: String) -> [OISPEvent] { evs.filter { $0.eventType == type } }
 
     // MARK: OpenAI

@@ -26,6 +26,7 @@ enum TestSupport {
         var status: Int32
         var stdout: String
         var stderr: String
+        var pid: Int32 = 0
     }
 
     /// Runs a program to completion and captures its output.
@@ -63,7 +64,7 @@ enum TestSupport {
         p.waitUntilExit()
         return Result(status: p.terminationStatus,
                       stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+                      stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "", pid: p.processIdentifier)
     }
 
     /// Starts the sensor in the background, its stderr going to `stderrFile` (read it after exit);

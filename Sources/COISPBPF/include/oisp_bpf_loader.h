@@ -91,6 +91,13 @@ int oisp_bpf_poll(oisp_bpf *b, int timeout_ms, oisp_bpf_sample_fn fn, void *ctx)
 /** Records the kernel side could not write (ring buffer full), summed over CPUs. */
 uint64_t oisp_bpf_lost(oisp_bpf *b);
 
+/** Marks a connection (process, handle of its records) quiet: its plaintext is no longer sent
+ *  until a write on it starts an HTTP request. 0 or -errno. */
+int oisp_bpf_quiet(oisp_bpf *b, uint32_t tgid, uint64_t handle);
+
+/** Plaintext records not sent because their connection was quiet, summed over CPUs. */
+uint64_t oisp_bpf_quieted(oisp_bpf *b);
+
 /** Detaches and frees everything. */
 void oisp_bpf_close(oisp_bpf *b);
 
