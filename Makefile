@@ -53,7 +53,7 @@ run: build ## record on the embedded default (JSONL on stdout, Ctrl-C stops) if 
 	  echo "make run: oisp-sensor record --output - (events as JSONL on stdout; Ctrl-C stops)" >&2; \
 	  $(BIN)/oisp-sensor record --output -; rc=$$?; \
 	  if [ $$rc != 69 ]; then exit $$rc; fi; \
-	  why="record could not load its BPF programs (the error above; 'oisp check' names each one)"; \
+	  why="record: capture not available (the error above; 'oisp check' says what is missing)"; \
 	fi; \
 	echo "make run: cannot capture on this machine: $$why" >&2; \
 	echo "make run: running the synthetic demo instead (oisp-sensor demo)" >&2; \
