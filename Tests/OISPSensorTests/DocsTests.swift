@@ -130,6 +130,36 @@ final class DocsTests: XCTestCase {
         XCTAssertEqual(try Self.runnableBlocks("<!-- runnable: background ready=\"up now\" -->\n```sh\nx\ny\n```\n").first?.ready, "up now")
     }
 
+    /// Every overlay under deploy/overlays has its `kubectl apply -k` line in the README and its
+    /// section in deploy/README.md, and deploy/README.md states the sensor's requests and limits
+    /// as deploy/base/daemonset.yaml sets them.
+    func testDeployREADMECoversEveryOverlay() throws {
+        let root = TestSupport.packageRoot
+        let readme = try String(contentsOf: Self.readmeURL, encoding: .utf8)
+        let deployDoc = try String(contentsOf: root.appendingPathComponent("deploy/README.md"), encoding: .utf8)
+        let overlays = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("deploy/overlays").path).sorted()
+        XCTAssertGreaterThanOrEqual(overlays.count, 4)
+        for o in overlays {
+            XCTAssertTrue(readme.contains("kubectl apply -k deploy/overlays/\(o)`"), "README.md: the apply line of \(o)")
+            XCTAssertTrue(deployDoc.contains("| `\(o)` |"), "deploy/README.md: a row for \(o)")
+        }
+        // cpu/memory under requests: and limits: of the sensor container
+        let ds = try String(contentsOf: root.appendingPathComponent("deploy/base/daemonset.yaml"), encoding: .utf8)
+        func value(_ section: String, _ key: String) -> String? {
+            guard let r = ds.range(of: "\(section):\n") else { return nil }
+            for line in ds[r.upperBound...].split(separator: "\n").prefix(2) {
+                let t = line.trimmingCharacters(in: .whitespaces)
+                if t.hasPrefix("\(key): ") { return String(t.dropFirst(key.count + 2)) }
+            }
+            return nil
+        }
+        let req = (value("requests", "cpu") ?? "?", value("requests", "memory") ?? "?")
+        let lim = (value("limits", "cpu") ?? "?", value("limits", "memory") ?? "?")
+        let mi = { (m: String) in m.replacingOccurrences(of: "Mi", with: " Mi") }
+        let row = "| `sensor` (every overlay) | \(req.0) CPU, \(mi(req.1)) | \(lim.0) CPU, \(mi(lim.1)) |"
+        XCTAssertTrue(deployDoc.contains(row), "deploy/README.md states the DaemonSet's resources: \(row)")
+    }
+
     // MARK: running the blocks
 
     /// Why the blocks cannot run here, or nil: they load BPF programs (record, check) and give the
