@@ -36,7 +36,7 @@ deps: ## install the system packages (idempotent)
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $$missing; \
 	fi
 
-build: deps ## build the binaries (oisp-sensor, oisp, plugins) and the BPF object into $(BIN)
+build: deps ## build the binaries (oisp-sensor, oisp, plugins) and the BPF object into .build/debug (CONFIG=release: .build/release)
 	$(SWIFT) build -c $(CONFIG)
 	@if [ -e /sys/kernel/btf/vmlinux ]; then $(MAKE) --no-print-directory bpf; \
 	 else echo "make build: no BPF object: this kernel has no BTF (/sys/kernel/btf/vmlinux); record and check need one"; fi
