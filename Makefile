@@ -5,7 +5,7 @@ CONFIG ?= debug
 # System packages the build and the tests need (Debian 12).
 APT_PACKAGES := libltdl-dev libbpf-dev libelf-dev librdkafka-dev libcurl4-openssl-dev zlib1g-dev libssl-dev \
                 clang-14 llvm-14 bpftool gcc make python3 python3-venv curl openssl kcat nginx-light prometheus libcapstone-dev \
-                golang-go wget gnutls-bin libnss3-dev libnss3-tools chromium qemu-system-x86 busybox-static
+                golang-go wget gnutls-bin libnss3-dev libnss3-tools chromium qemu-system-x86 busybox-static iproute2
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 
 BPF_CLANG ?= $(shell command -v clang-14 || command -v clang)
@@ -36,11 +36,30 @@ deps: ## install the system packages (idempotent)
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $$missing; \
 	fi
 
-build: deps
+build: deps ## build the binaries (oisp-sensor, oisp, plugins) and the BPF object into .build/debug (CONFIG=release: .build/release)
 	$(SWIFT) build -c $(CONFIG)
-	$(MAKE) bpf
+	@if [ -e /sys/kernel/btf/vmlinux ]; then $(MAKE) --no-print-directory bpf; \
+	 else echo "make build: no BPF object: this kernel has no BTF (/sys/kernel/btf/vmlinux); record and check need one"; fi
 
-run: build ## build, then run the sensor's main job on the embedded default config
+# `record` when this machine can capture, else why not and `demo`. Exit 69 from record is
+# "capture not available" (it printed the reason): then the demo runs.
+run: build ## record on the embedded default (JSONL on stdout, Ctrl-C stops) if this machine can capture; else says why and runs demo
+	@why=""; \
+	if [ "$$(id -u)" != 0 ]; then why="not root (uid $$(id -u)): record loads BPF programs; run 'make run' as root"; \
+	elif [ ! -e /sys/kernel/btf/vmlinux ]; then why="this kernel has no BTF (/sys/kernel/btf/vmlinux; needs CONFIG_DEBUG_INFO_BTF=y)"; \
+	elif [ ! -e /sys/bus/event_source/devices/uprobe/type ]; then why="this kernel has no uprobes (/sys/bus/event_source/devices/uprobe)"; \
+	elif [ ! -s $(BIN)/oisp.bpf.o ]; then why="no BPF object ($(BIN)/oisp.bpf.o; 'make bpf' builds it)"; fi; \
+	if [ -z "$$why" ]; then \
+	  echo "make run: oisp-sensor record --output - (events as JSONL on stdout; Ctrl-C stops)" >&2; \
+	  $(BIN)/oisp-sensor record --output -; rc=$$?; \
+	  if [ $$rc != 69 ]; then exit $$rc; fi; \
+	  why="record: capture not available (the error above; 'oisp check' says what is missing)"; \
+	fi; \
+	echo "make run: cannot capture on this machine: $$why" >&2; \
+	echo "make run: running the synthetic demo instead (oisp-sensor demo)" >&2; \
+	exec $(BIN)/oisp-sensor demo --count 4
+
+demo: build ## run the synthetic demo: 4 AI calls (exec, connect, request, streamed answer, exit) through redaction, JSONL on stdout
 	$(BIN)/oisp-sensor demo --count 4
 
 test-peers: deps ## Python test peers in a venv (idempotent)

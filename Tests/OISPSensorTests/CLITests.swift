@@ -43,6 +43,59 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(TestSupport.lines(out2), lines)
     }
 
+    /// The demo reads like a capture: every event later than the one before it (a scenario's
+    /// `process.exec` after the previous scenario's `process.exit`), and each provider's call
+    /// authenticated the way that provider's API is: OpenAI a `sk-proj-` bearer key, Anthropic an
+    /// `x-api-key` `sk-ant-` key, Gemini an `x-goog-api-key` `AIza` key, Ollama (plain HTTP on
+    /// 11434) none.
+    func testDemoIsInTimeOrderWithEachProvidersAuth() throws {
+        let dir = try TestSupport.tempDir("demo-order")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = dir.appendingPathComponent("f.jsonl")
+        let r = try TestSupport.run(TestSupport.sensor, ["demo", "--output", f.path, "--count", "8"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let events = try TestSupport.lines(f).map { try OISPEvent(jsonBytes: Array($0.utf8)) }
+        XCTAssertGreaterThan(events.count, 40)
+        for (a, b) in zip(events, events.dropFirst()) {
+            XCTAssertLessThan(a.ts.nanoseconds, b.ts.nanoseconds,
+                              "\(b.eventType) of pid \(b.process?.pid ?? 0) is printed after \(a.eventType) of pid \(a.process?.pid ?? 0) but is not later")
+        }
+        // every scenario is one process from exec to exit, and the next one starts after it
+        var open: Int64?
+        for e in events {
+            if e.eventType == "process.exec" { XCTAssertNil(open, "a scenario starts before the previous one exited"); open = e.process?.pid }
+            else { XCTAssertEqual(e.process?.pid, open, "\(e.eventType) outside its scenario") }
+            if e.eventType == "process.exit" { open = nil }
+        }
+        struct Expected { var type: String; var prefix: String?; var scheme: String; var port: Int64 }
+        let expected: [String: Expected] = [
+            "openai": .init(type: "api_key", prefix: "sk-proj-", scheme: "https", port: 443),
+            "anthropic": .init(type: "api_key", prefix: "sk-ant-", scheme: "https", port: 443),
+            "google": .init(type: "api_key", prefix: "AIza", scheme: "https", port: 443),
+            "ollama": .init(type: "none", prefix: nil, scheme: "http", port: 11434),
+        ]
+        let requests = events.filter { $0.eventType == "ai.request" }
+        XCTAssertEqual(requests.count, 8)
+        XCTAssertEqual(Set(requests.compactMap { $0.data["provider"]?["name"]?.stringValue }), Set(expected.keys))
+        for q in requests {
+            let provider = q.data["provider"]?["name"]?.stringValue ?? "?"
+            guard let x = expected[provider] else { XCTFail("unexpected provider \(provider)"); continue }
+            let auth = q.data["auth"]
+            XCTAssertEqual(auth?["type"]?.stringValue, x.type, "\(provider) auth type")
+            if let p = x.prefix {
+                let got = auth?["key_prefix"]?.stringValue ?? ""
+                XCTAssertTrue(got.hasPrefix(p), "\(provider) keys start \(p), the demo says \(got)")
+                XCTAssertEqual(auth?["key_hash"]?.stringValue?.isEmpty, false, "\(provider): a keyed hash, as the decoder writes")
+            } else {
+                XCTAssertNil(auth?["key_prefix"], "\(provider) takes no key")
+            }
+            XCTAssertTrue(q.data["provider"]?["endpoint"]?.stringValue?.hasPrefix(x.scheme + "://") ?? false, "\(provider) over \(x.scheme)")
+            let connect = events.first { $0.eventType == "network.connect" && $0.process?.pid == q.process?.pid }
+            XCTAssertEqual(connect?.data["dest"]?["port"]?.intValue, x.port, "\(provider) port")
+            XCTAssertEqual(connect?.data["tls"] != nil, x.scheme == "https", "\(provider): a TLS block only over TLS")
+        }
+    }
+
     /// `oisp redact` cleans an old JSONL file: secrets gone, every good line kept, a bad line
     /// named by its line number as an editor counts it (BOM and blank lines included).
     func testRedactCleansAFileAndNamesBadLines() throws {

@@ -3,7 +3,9 @@ Usage: tls_server.py CERT KEY PORTFILE [plain]. Answers POST/GET with a JSON bod
 got; with `plain`, plain HTTP (a local model server's port) instead of TLS.
 Also serves text/event-stream on paths ending in /stream (used by decoder tests).
 Chat completions: an `X-Chunks: N` request header makes the answer N words long (N content chunks
-when streamed, as Benchmarks/tls_load.py asks for); without it the answer is the usual five words."""
+when streamed, as Benchmarks/tls_load.py asks for); without it the answer is the usual five words.
+TLS_SERVER_PORT=N in the environment: listen on that port instead of a free one (DocsTests: 443
+in a private network namespace)."""
 import http.server, json, ssl, sys
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -62,13 +64,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 cert, key, portfile = sys.argv[1], sys.argv[2], sys.argv[3]
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+import os
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("TLS_SERVER_PORT", "0"))), Handler)
 if sys.argv[4:] != ["plain"]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 with open(portfile + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
-import os
 os.rename(portfile + ".tmp", portfile)
 srv.serve_forever()
