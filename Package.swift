@@ -60,12 +60,18 @@ let package = Package(
                                                    .product(name: "Logging", package: "swift-log"),
                                                    .product(name: "Metrics", package: "swift-metrics")],
                 swiftSettings: swift5),
+        // Cost per call (price table from LiteLLM's list + [cost] prices_file) and the GenAI metrics:
+        // a stage between decode and redaction.
+        .target(name: "OISPGenAI", dependencies: ["OISPEvent", "OISPConfig", "OISPPipeline",
+                                                .product(name: "Logging", package: "swift-log"),
+                                                .product(name: "Prometheus", package: "swift-prometheus")],
+                exclude: ["regenerate-prices.py"], swiftSettings: swift5),
         .target(name: "OISPPluginHost", dependencies: ["OISPEvent", "OISPConfig", "OISPPipeline",
                                                      "COISPExporterABI", "CLTDL",
                                                      .product(name: "Logging", package: "swift-log"),
                                                      .product(name: "Metrics", package: "swift-metrics")],
                 swiftSettings: swift5),
-        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPKubernetes", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost",
+        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPKubernetes", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPGenAI",
                                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                               .product(name: "Metrics", package: "swift-metrics"),
                                               .product(name: "Prometheus", package: "swift-prometheus"),
@@ -100,7 +106,7 @@ let package = Package(
         .target(name: "LokiExporter", dependencies: ["OISPExporterKit", "COISPExporterABI"], path: "Plugins/LokiExporter", swiftSettings: swift5),
 
         .testTarget(name: "OISPSensorTests",
-                    dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPKubernetes", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPCLI",
+                    dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPKubernetes", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPCLI", "OISPGenAI",
                                    "OISPExporterKit"], // the plugins' shared kit, for its pure helpers
                     exclude: ["Fixtures"],
                     swiftSettings: swift5),

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import Logging
 import OISPConfig
 import OISPEvent
+import OISPGenAI
 import OISPPipeline
 import OISPRedact
 
@@ -73,16 +75,19 @@ struct BenchCommand: ParsableCommand {
             let t0 = DispatchTime.now().uptimeNanoseconds
             var n = 0, bytes = 0, fast = 0
             let stage = RedactionStage(redactor)
+            // as `replay`: AI calls go through the GenAI stage (cost) on the general path
+            let genai = GenAIStage(prices: PriceTable(), metrics: nil, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
             let memo = noMemo ? nil : LaneMemo()
             let general = self.general // a plain Bool in the loop, not the property wrapper's getter
             try all.withUnsafeBufferPointer { buffer in
               for range in lines {
                 let l = UnsafeBufferPointer(rebasing: buffer[range])
                 let r: ExportRecord
-                if !general, let c = stage.record(canonical: l, memo: memo) {
+                if !general, !isAIEvent(l), let c = stage.record(canonical: l, memo: memo) {
                     r = c; fast += 1
                 } else {
                     var e = try OISPEvent(jsonBytes: l)
+                    _ = genai.process(&e)
                     _ = stage.process(&e)
                     r = ExportRecord(event: e)
                 }

@@ -76,7 +76,8 @@ struct ReplayCommand: ParsableCommand {
                 if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
                 do {
                     // lines in the sensor's own form are redacted where they lie; others are parsed
-                    if let r = stage.record(canonical: l, memo: memo) {
+                    // AI calls take the general path: the GenAI stage (cost, metrics) reads them
+                    if !isAIEvent(l), let r = stage.record(canonical: l, memo: memo) {
                         part.records.append(r)
                     } else {
                         var e = try OISPEvent(jsonBytes: l)
@@ -175,3 +176,22 @@ struct ReplayCommand: ParsableCommand {
         if status != 0 { throw ExitCode(status) }
     }
 }
+
+/// Whether a JSONL line is an event the GenAI stage reads (`ai.request`, `ai.response`,
+/// `ai.embedding`), by a byte search; streamed chunks and the rest stay on the byte lane.
+func isAIEvent(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+    let n = aiEventNeedle.count
+    guard let base = line.baseAddress, line.count >= n + 2 else { return false }
+    var i = 0
+    while i <= line.count - n - 2 {
+        guard let q = memchr(base + i, 0x22, line.count - n - 1 - i) else { return false }
+        let at = base.distance(to: q.assumingMemoryBound(to: UInt8.self))
+        if aiEventNeedle.withUnsafeBufferPointer({ memcmp(base + at, $0.baseAddress!, n) }) == 0 {
+            let a = base[at + n], b = base[at + n + 1]
+            return (a == 0x72 && b == 0x65) || (a == 0x65 && b == 0x6D) // "re"quest/"re"sponse, "em"bedding
+        }
+        i = at + 1
+    }
+    return false
+}
+private let aiEventNeedle = Array(#""event_type":"ai."#.utf8)

@@ -3,6 +3,7 @@ import Metrics
 import Logging
 import OISPConfig
 import OISPEvent
+import OISPGenAI
 import OISPPipeline
 import OISPPluginHost
 import OISPRedact
@@ -20,6 +21,8 @@ final class SensorRuntime: @unchecked Sendable {
     let pipeline: Pipeline
     /// The redaction stage (also used directly by replay's byte-level lane).
     let redaction: RedactionStage
+    /// Cost per call and the GenAI metrics, before redaction.
+    let genai: GenAIStage
     private(set) var failures: [PluginRegistry.StartFailure] = []
     private var signalSources: [DispatchSourceSignal] = []
     private let stopLock = NSLock()
@@ -44,7 +47,9 @@ final class SensorRuntime: @unchecked Sendable {
             logger.warning("redaction mode is 'full': prompts and responses are exported as captured (auth headers are still removed)")
         }
         redaction = RedactionStage(redactor)
-        pipeline = Pipeline(stages: [redaction], logger: logger)
+        genai = GenAIStage(config: config, metrics: GenAIMetrics(registry: MetricsEndpoint.registry, maxModels: config.metrics.genaiMaxModels,
+                                                                 maxWorkloads: config.metrics.genaiMaxWorkloads), logger: logger)
+        pipeline = Pipeline(stages: [genai, redaction], logger: logger)
         if let output {
             var policy = config.pipeline.defaults
             policy.flushIntervalMs = min(policy.flushIntervalMs, 200)
@@ -134,6 +139,7 @@ final class SensorRuntime: @unchecked Sendable {
         }
         overrides(&new)
         if new.redaction != config.redaction { logger.warning("config reload: [redaction] changes need a restart; kept the running redaction") }
+        if new.cost != config.cost { logger.warning("config reload: [cost] changes need a restart; kept the running price table") }
         let old = Dictionary(config.exports.filter(\.enabled).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let want = Dictionary(new.exports.filter(\.enabled).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let registry = PluginRegistry(config: new)

@@ -79,7 +79,7 @@ extension SensorConfig {
         return try b.build(root)
     }
 
-    private static func convert(_ v: TOMLValueConvertible, path: [String], env: [String: String],
+    static func convert(_ v: TOMLValueConvertible, path: [String], env: [String: String],
                                 unset: inout [(String, String)]) -> JSONValue {
         switch v.type {
         case .table:
@@ -260,7 +260,7 @@ private struct Builder {
         guard let root = rootValue.objectValue else { throw ConfigError(file: file, message: "expected a TOML document") }
         var c = SensorConfig(file: file)
         c.resolved = root
-        unknown(root, "", known: ["sensor", "capture", "redaction", "plugins", "pipeline", "metrics", "export", "decode", "kubernetes"])
+        unknown(root, "", known: ["sensor", "capture", "redaction", "plugins", "pipeline", "metrics", "export", "decode", "kubernetes", "cost"])
 
         if let s = try table(root, "sensor", "") {
             c.sensor.name = try string(s, "name", "sensor")
@@ -351,7 +351,18 @@ private struct Builder {
         if let s = try table(root, "metrics", "") {
             if let v = try bool(s, "enabled", "metrics") { c.metrics.enabled = v }
             if let v = try string(s, "addr", "metrics") ?? string(s, "listen", "metrics") { c.metrics.addr = v }
-            unknown(s, "metrics", known: ["enabled", "addr", "listen"])
+            if let v = try int(s, "genai_max_models", "metrics", min: 1) { c.metrics.genaiMaxModels = v }
+            if let v = try int(s, "genai_max_workloads", "metrics", min: 1) { c.metrics.genaiMaxWorkloads = v }
+            unknown(s, "metrics", known: ["enabled", "addr", "listen", "genai_max_models", "genai_max_workloads"])
+        }
+        if let s = try table(root, "cost", "") {
+            if let v = try bool(s, "enabled", "cost") { c.cost.enabled = v }
+            if let v = try string(s, "prices_file", "cost"), !v.isEmpty {
+                c.cost.pricesFile = v
+                // read now: a bad prices file is a config error (file, line, key), like a bad config
+                c.cost.prices = try PricesFile.load(path: v)
+            }
+            unknown(s, "cost", known: ["enabled", "prices_file"])
         }
         if let s = try table(root, "decode", "") {
             if let v = try bool(s, "streaming_chunks", "decode") { c.decode.streamingChunks = v }

@@ -12,6 +12,7 @@ public struct SensorConfig: Sendable {
     public var metrics = Metrics()
     public var decode = Decode()
     public var kubernetes = Kubernetes()
+    public var cost = Cost()
     /// `[export.<name>]` tables in file order.
     public var exports: [ExportConfig] = []
     /// Unknown keys, unset variables: reported, not fatal.
@@ -132,6 +133,20 @@ public struct SensorConfig: Sendable {
         /// nil: on for `record` (the daemon), off for one-shot commands unless asked for.
         public var enabled: Bool?
         public var addr = "127.0.0.1:9464"
+        /// Cardinality guard of the GenAI metrics: distinct models (request and response), and
+        /// distinct namespaces, workloads and pods, kept as label values; the rest are `other`.
+        public var genaiMaxModels = 50
+        public var genaiMaxWorkloads = 100
+        public init() {}
+    }
+
+    /// `[cost]`: a cost on each `ai.response`, from the built-in price table (LiteLLM's) and
+    /// `prices_file`, whose entries override or add to it.
+    public struct Cost: Sendable, Equatable {
+        public var enabled = true
+        public var pricesFile: String?
+        /// The entries read from `prices_file`.
+        public var prices: [PriceEntry] = []
         public init() {}
     }
 }

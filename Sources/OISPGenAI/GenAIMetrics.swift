@@ -1,0 +1,165 @@
+import Foundation
+import OISPEvent
+import Prometheus
+
+/// The OpenTelemetry GenAI client metrics (semantic conventions v1.41: names, units, buckets),
+/// named for Prometheus by the OTel→Prometheus rules (dots → `_`, unit `s` → `_seconds`,
+/// `{token}` dropped), plus the sensor's cost counters:
+/// - `gen_ai_client_token_usage` (histogram, `gen_ai_token_type` = input | output, and
+///   cache_read | cache_write | reasoning where the provider reports them; input counts cached
+///   tokens and output reasoning ones, as in the conventions, so do not sum across types)
+/// - `gen_ai_client_operation_duration_seconds` (histogram; `error_type` on failed calls)
+/// - `gen_ai_client_operation_time_to_first_chunk_seconds` (histogram, streamed answers)
+/// - `oisp_genai_cost_total` (counter, by currency, provider, response model, namespace, workload)
+/// - `oisp_genai_unpriced_responses_total` (counter, by provider and reason)
+/// - `oisp_genai_label_overflow_total` (counter, by label: values folded into `other`)
+/// Labels: `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model`,
+/// `gen_ai_response_model`, `server_address`, `server_port`, and `k8s_namespace_name`,
+/// `k8s_workload_kind`, `k8s_workload_name`, `k8s_pod_name` when the event carries `ext["oisp.k8s"]`.
+/// Cardinality guard: at most `maxModels` distinct values per model label and `maxWorkloads`
+/// per namespace/workload/pod label; later values are recorded as `other` and counted.
+public final class GenAIMetrics: @unchecked Sendable {
+    public static let tokenBuckets: [Double] = (0..<14).map { pow(4, Double($0)) }            // 1 … 67108864
+    public static let durationBuckets: [Double] = (0..<14).map { 0.01 * pow(2, Double($0)) }  // 0.01 … 81.92
+
+    public static let help: [String: String] = [
+        "gen_ai_client_token_usage": "Tokens used per GenAI call, by token type (OTel gen_ai.client.token.usage; input includes cached, output includes reasoning).",
+        "gen_ai_client_operation_duration_seconds": "Duration of GenAI client calls (OTel gen_ai.client.operation.duration); error_type is set on failed calls.",
+        "gen_ai_client_operation_time_to_first_chunk_seconds": "Time from the end of the request to the first chunk of a streamed answer (OTel gen_ai.client.operation.time_to_first_chunk).",
+        "oisp_genai_cost_total": "Money spent on GenAI calls, by currency, provider, response model, namespace and workload (from the price table).",
+        "oisp_genai_unpriced_responses_total": "AI responses that got no cost, by provider and reason (unknown_model, no_usage, no_model).",
+        "oisp_genai_label_overflow_total": "GenAI metric label values folded into 'other' by the cardinality guard, by label.",
+    ]
+
+    let registry: PrometheusCollectorRegistry
+    let maxModels: Int
+    let maxWorkloads: Int
+    private let lock = NSLock()
+    private var seen: [String: Set<String>] = [:]
+
+    public init(registry: PrometheusCollectorRegistry, maxModels: Int = 50, maxWorkloads: Int = 100) {
+        self.registry = registry
+        self.maxModels = maxModels
+        self.maxWorkloads = maxWorkloads
+        // zero series so a dashboard or alert has them before the first call
+        for l in ["model", "workload"] { _ = counter("oisp_genai_label_overflow_total", [("label", l)]) }
+    }
+
+    public struct Request: Sendable {
+        public var model: String?
+        public var serverAddress: String?
+        public var serverPort: Int?
+        public var operation: String
+        public init(model: String?, serverAddress: String?, serverPort: Int?, operation: String) {
+            self.model = model; self.serverAddress = serverAddress; self.serverPort = serverPort; self.operation = operation
+        }
+    }
+
+    /// The conventions' `gen_ai.provider.name` for the decoder's provider names.
+    public static func providerName(_ p: String) -> String {
+        switch p {
+        case "google": return "gcp.gemini"
+        case "vertex_ai": return "gcp.vertex_ai"
+        case "aws_bedrock": return "aws.bedrock"
+        case "azure_openai": return "azure.ai.openai"
+        case "mistral": return "mistral_ai"
+        case "xai": return "x_ai"
+        default: return p
+        }
+    }
+
+    private func guarded(_ kind: String, _ label: String, _ value: String) -> String {
+        let cap = kind == "model" ? maxModels : maxWorkloads
+        let admitted = lock.withLock { () -> Bool in
+            var s = seen[label] ?? []
+            if s.contains(value) { return true }
+            guard s.count < cap else { return false }
+            s.insert(value)
+            seen[label] = s
+            return true
+        }
+        if admitted { return value }
+        counter("oisp_genai_label_overflow_total", [("label", kind)]).increment()
+        return "other"
+    }
+
+    private func counter(_ name: String, _ labels: [(String, String)]) -> Counter {
+        registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: GenAIMetrics.help[name] ?? name), labels: labels)
+    }
+
+    private func histogram(_ name: String, _ labels: [(String, String)], _ buckets: [Double]) -> ValueHistogram {
+        registry.makeValueHistogram(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: GenAIMetrics.help[name] ?? name),
+                                    labels: labels, buckets: buckets)
+    }
+
+    /// The attributes every GenAI metric of a call carries.
+    func attributes(_ e: OISPEvent, request: Request?, operation: String) -> [(String, String)] {
+        var l: [(String, String)] = [("gen_ai_operation_name", request?.operation ?? operation)]
+        l.append(("gen_ai_provider_name", GenAIMetrics.providerName(e.data["provider"]?["name"]?.stringValue ?? "unknown")))
+        if let m = request?.model { l.append(("gen_ai_request_model", guarded("model", "gen_ai_request_model", m))) }
+        if let m = e.data["model"]?["id"]?.stringValue { l.append(("gen_ai_response_model", guarded("model", "gen_ai_response_model", m))) }
+        if let a = request?.serverAddress { l.append(("server_address", a)) }
+        if let p = request?.serverPort { l.append(("server_port", String(p))) }
+        l += k8s(e)
+        return l
+    }
+
+    func k8s(_ e: OISPEvent) -> [(String, String)] {
+        guard let k = e.ext?["oisp.k8s"]?.objectValue else { return [] }
+        var l: [(String, String)] = []
+        if let v = k["namespace"]?.stringValue { l.append(("k8s_namespace_name", guarded("workload", "k8s_namespace_name", v))) }
+        if let v = k["workload_kind"]?.stringValue { l.append(("k8s_workload_kind", v)) }
+        if let v = k["workload_name"]?.stringValue { l.append(("k8s_workload_name", guarded("workload", "k8s_workload_name", v))) }
+        if let v = k["pod_name"]?.stringValue { l.append(("k8s_pod_name", guarded("workload", "k8s_pod_name", v))) }
+        return l
+    }
+
+    public func recordResponse(_ e: OISPEvent, request: Request?, usage: TokenUsage?, cost: CallCost?) {
+        let attrs = attributes(e, request: request, operation: "chat")
+        if let u = usage {
+            var types: [(String, Int64)] = [("input", u.input), ("output", u.output)]
+            if u.reportedCacheRead { types.append(("cache_read", u.cacheRead)) }
+            if u.reportedCacheWrite { types.append(("cache_write", u.cacheWrite)) }
+            if u.reportedReasoning { types.append(("reasoning", u.reasoning)) }
+            for (t, n) in types {
+                histogram("gen_ai_client_token_usage", attrs + [("gen_ai_token_type", t)], GenAIMetrics.tokenBuckets).record(Double(n))
+            }
+        }
+        if let ms = e.data["latency_ms"]?.intValue {
+            var l = attrs
+            if e.data["success"]?.boolValue == false {
+                let t = e.data["error"]?["type"]?.stringValue ?? e.data["status_code"]?.intValue.map { String($0) } ?? "_OTHER"
+                l.append(("error_type", guarded("model", "error_type", t)))
+            }
+            histogram("gen_ai_client_operation_duration_seconds", l, GenAIMetrics.durationBuckets).record(Double(ms) / 1000)
+        }
+        if let ms = e.data["time_to_first_token_ms"]?.intValue {
+            histogram("gen_ai_client_operation_time_to_first_chunk_seconds", attrs, GenAIMetrics.durationBuckets).record(Double(ms) / 1000)
+        }
+        if case .priced(let p)? = cost {
+            var l: [(String, String)] = [("currency", p.currency),
+                                         ("gen_ai_provider_name", GenAIMetrics.providerName(e.data["provider"]?["name"]?.stringValue ?? "unknown"))]
+            if let m = e.data["model"]?["id"]?.stringValue { l.append(("gen_ai_response_model", guarded("model", "gen_ai_response_model", m))) }
+            l += k8s(e).filter { $0.0 != "k8s_pod_name" }
+            counter("oisp_genai_cost_total", l).increment(by: p.total)
+        }
+    }
+
+    public func recordEmbedding(_ e: OISPEvent, request: Request?) {
+        let attrs = attributes(e, request: request, operation: "embeddings")
+        if let n = e.data["total_tokens"]?.intValue {
+            histogram("gen_ai_client_token_usage", attrs + [("gen_ai_token_type", "input")], GenAIMetrics.tokenBuckets).record(Double(n))
+        }
+        if let ms = e.data["latency_ms"]?.intValue {
+            var l = attrs
+            if e.data["success"]?.boolValue == false {
+                l.append(("error_type", e.data["status_code"]?.intValue.map { String($0) } ?? "_OTHER"))
+            }
+            histogram("gen_ai_client_operation_duration_seconds", l, GenAIMetrics.durationBuckets).record(Double(ms) / 1000)
+        }
+    }
+
+    public func countUnpriced(provider: String, reason: String) {
+        counter("oisp_genai_unpriced_responses_total", [("gen_ai_provider_name", GenAIMetrics.providerName(provider)), ("reason", reason)]).increment()
+    }
+}
