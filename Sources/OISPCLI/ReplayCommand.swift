@@ -60,6 +60,9 @@ struct ReplayCommand: ParsableCommand {
             var records: [ExportRecord] = []
             var lines = 0, good = 0, bad = 0
             var errors: [(line: Int, error: String)] = []
+            /// AI calls, left for the reading thread: the GenAI stage pairs each response with its
+            /// request, so they go through it in file order (`at`: their place in `records`).
+            var deferred: [(at: Int, line: Int, bytes: UnsafeBufferPointer<UInt8>)] = []
         }
         /// Redacts (and, off the canonical lane, parses) the lines in `chunk`, in order.
         @Sendable func process(_ chunk: UnsafeBufferPointer<UInt8>, into part: Part, memo: LaneMemo) {
@@ -76,8 +79,11 @@ struct ReplayCommand: ParsableCommand {
                 if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
                 do {
                     // lines in the sensor's own form are redacted where they lie; others are parsed
-                    // AI calls take the general path: the GenAI stage (cost, metrics) reads them
-                    if !isAIEvent(l), let r = stage.record(canonical: l, memo: memo) {
+                    if isAIEvent(l) {
+                        part.deferred.append((part.records.count, part.lines, l))
+                        continue
+                    }
+                    if let r = stage.record(canonical: l, memo: memo) {
                         part.records.append(r)
                     } else {
                         var e = try OISPEvent(jsonBytes: l)
@@ -152,6 +158,25 @@ struct ReplayCommand: ParsableCommand {
                 DispatchQueue.concurrentPerform(iterations: parts.count) { process(chunks[$0], into: parts[$0], memo: memos[$0]) }
             }
             for p in parts {
+                if !p.deferred.isEmpty { // the AI calls, in file order, through every stage
+                    var merged: [ExportRecord] = []
+                    merged.reserveCapacity(p.records.count + p.deferred.count)
+                    var k = 0
+                    for d in p.deferred {
+                        while k < d.at { merged.append(p.records[k]); k += 1 }
+                        do {
+                            var e = try OISPEvent(jsonBytes: d.bytes)
+                            if let r = pipeline.record(for: &e) { merged.append(r) }
+                            p.good += 1
+                        } catch {
+                            p.bad += 1
+                            p.errors.append((d.line, "\(error)"))
+                        }
+                    }
+                    while k < p.records.count { merged.append(p.records[k]); k += 1 }
+                    p.records = merged
+                    p.errors.sort { $0.line < $1.line }
+                }
                 for (rel, err) in p.errors {
                     logger.warning("skipping invalid line", metadata: ["file": "\(file)", "line": "\(lineNo + rel)", "error": "\(err)"])
                 }

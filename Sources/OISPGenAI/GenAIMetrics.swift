@@ -28,7 +28,7 @@ public final class GenAIMetrics: @unchecked Sendable {
         "gen_ai_client_operation_time_to_first_chunk_seconds": "Time from the end of the request to the first chunk of a streamed answer (OTel gen_ai.client.operation.time_to_first_chunk).",
         "oisp_genai_cost_total": "Money spent on GenAI calls, by currency, provider, response model, namespace and workload (from the price table).",
         "oisp_genai_unpriced_responses_total": "AI responses that got no cost, by provider and reason (unknown_model, no_usage, no_model).",
-        "oisp_genai_label_overflow_total": "GenAI metric label values folded into 'other' by the cardinality guard, by label.",
+        "oisp_genai_label_overflow_total": "Calls whose label value was recorded as 'other' by the GenAI metrics' cardinality guard, by label.",
     ]
 
     let registry: PrometheusCollectorRegistry
@@ -42,7 +42,7 @@ public final class GenAIMetrics: @unchecked Sendable {
         self.maxModels = maxModels
         self.maxWorkloads = maxWorkloads
         // zero series so a dashboard or alert has them before the first call
-        for l in ["model", "workload"] { _ = counter("oisp_genai_label_overflow_total", [("label", l)]) }
+        for l in ["gen_ai_request_model", "gen_ai_response_model", "k8s_workload_name"] { _ = counter("oisp_genai_label_overflow_total", [("label", l)]) }
     }
 
     public struct Request: Sendable {
@@ -79,7 +79,7 @@ public final class GenAIMetrics: @unchecked Sendable {
             return true
         }
         if admitted { return value }
-        counter("oisp_genai_label_overflow_total", [("label", kind)]).increment()
+        counter("oisp_genai_label_overflow_total", [("label", label)]).increment()
         return "other"
     }
 
@@ -137,11 +137,8 @@ public final class GenAIMetrics: @unchecked Sendable {
             histogram("gen_ai_client_operation_time_to_first_chunk_seconds", attrs, GenAIMetrics.durationBuckets).record(Double(ms) / 1000)
         }
         if case .priced(let p)? = cost {
-            var l: [(String, String)] = [("currency", p.currency),
-                                         ("gen_ai_provider_name", GenAIMetrics.providerName(e.data["provider"]?["name"]?.stringValue ?? "unknown"))]
-            if let m = e.data["model"]?["id"]?.stringValue { l.append(("gen_ai_response_model", guarded("model", "gen_ai_response_model", m))) }
-            l += k8s(e).filter { $0.0 != "k8s_pod_name" }
-            counter("oisp_genai_cost_total", l).increment(by: p.total)
+            let keep: Set<String> = ["gen_ai_provider_name", "gen_ai_response_model", "k8s_namespace_name", "k8s_workload_kind", "k8s_workload_name"]
+            counter("oisp_genai_cost_total", [("currency", p.currency)] + attrs.filter { keep.contains($0.0) }).increment(by: p.total)
         }
     }
 
