@@ -17,6 +17,9 @@ struct OTLPConfig {
     var timeoutMs = 10000
     var traces = true
     var logs = false
+    var metrics = false
+    /// How often the metrics signal sends its cumulative values (and at flush).
+    var metricsIntervalMs: Int64 = 10000
     var pairTimeoutMs: Int64 = 300_000
     var serviceName = "oisp-sensor"
 
@@ -46,8 +49,13 @@ struct OTLPConfig {
                 timeoutMs = t
             case "signals":
                 let s = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                for x in s where x != "traces" && x != "logs" { throw Invalid(message: "key 'signals': expected traces and/or logs, got '\(x)'") }
-                traces = s.contains("traces"); logs = s.contains("logs")
+                for x in s where !["traces", "logs", "metrics"].contains(x) {
+                    throw Invalid(message: "key 'signals': expected traces, logs and/or metrics, got '\(x)'")
+                }
+                traces = s.contains("traces"); logs = s.contains("logs"); metrics = s.contains("metrics")
+            case "metrics_interval_ms":
+                guard let t = Int64(v), t >= 0 else { throw Invalid(message: "key 'metrics_interval_ms': expected an integer >= 0, got '\(v)'") }
+                metricsIntervalMs = t
             case "pair_timeout_ms": pairTimeoutMs = Int64(v) ?? pairTimeoutMs
             case "service_name": serviceName = v
             default:

@@ -33,6 +33,8 @@ final class OTLPInstance {
     var error: UnsafeMutablePointer<CChar>?
     var host: UnsafePointer<oisp_host_api>?
     var spans: SpanBuilder!
+    /// The metrics signal (MetricsBuilder.swift).
+    let metrics = MetricsBuilder()
     let state = NSCondition()
     /// Spans built for a batch and not yet accepted by the backend, by batch id: a retry of the
     /// batch sends them again instead of feeding its events to the builder twice. An entry
@@ -187,7 +189,8 @@ final class OTLPInstance {
         do {
             switch c.proto {
             case .grpc:
-                let service = signal == "traces" ? "opentelemetry.proto.collector.trace.v1.TraceService" : "opentelemetry.proto.collector.logs.v1.LogsService"
+                let service = signal == "traces" ? "opentelemetry.proto.collector.trace.v1.TraceService"
+                    : signal == "metrics" ? "opentelemetry.proto.collector.metrics.v1.MetricsService" : "opentelemetry.proto.collector.logs.v1.LogsService"
                 url = "\(c.endpoint)/\(service)/Export"
                 var payload = try message.serializedData()
                 var flag: UInt8 = 0
@@ -425,7 +428,7 @@ private let onCreate: @convention(c) (UnsafePointer<oisp_exporter_config>?, Unsa
     guard i.withHTTP({ $0 != nil }) else { i.setError("libcurl could not be initialised"); return OISP_EXPORT_INVALID_CONFIG }
     i.spans = SpanBuilder(pairTimeoutMs: i.config.pairTimeoutMs)
     if i.config.traces { i.startPairingClock() }
-    i.log(OISP_LOG_INFO, "otlp exporter: \(i.config.proto.rawValue) → \(i.config.endpoint) (signals: \(i.config.traces ? "traces " : "")\(i.config.logs ? "logs" : ""))")
+    i.log(OISP_LOG_INFO, "otlp exporter: \(i.config.proto.rawValue) → \(i.config.endpoint) (signals: \(i.config.traces ? "traces " : "")\(i.config.logs ? "logs " : "")\(i.config.metrics ? "metrics" : ""))")
     return OISP_EXPORT_OK
 }
 
@@ -443,6 +446,10 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
         let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
         guard let obj = try? JSONParser.parse(buffer: buf), obj.objectValue != nil else { continue }
         events.append((i.config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
+    }
+    if i.config.metrics { // counted once per batch, sent on their own clock: never a reason to retry the batch
+        i.metrics.consume(batch: id, events: events.map(\.e))
+        i.sendMetrics(force: false)
     }
     var result = OISP_EXPORT_OK
     if i.config.traces {
@@ -474,6 +481,7 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
 
 private let onFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_result = { p, _ in
     let i = inst(p)
+    if i.config.metrics { i.sendMetrics(force: true) }
     guard i.config.traces else { return OISP_EXPORT_OK }
     // requests still waiting for a response (shutdown) go out as error spans; spans of batches
     // being retried stay with those batches (the host retries or spools them)
@@ -509,7 +517,7 @@ private let pluginTable: UnsafeMutablePointer<oisp_exporter_plugin> = {
         description: UnsafePointer(strdup("OpenTelemetry OTLP traces/logs over gRPC or HTTP (GenAI semantic conventions)")),
         config_schema: UnsafePointer(strdup(settingsSchema(
             ["endpoint", "protocol", "insecure", "insecure_skip_verify", "tls_insecure_skip_verify", "tls_verify", "ca_file", "cert_file",
-             "key_file", "compression", "timeout_ms", "signals", "pair_timeout_ms", "service_name"],
+             "key_file", "compression", "timeout_ms", "signals", "pair_timeout_ms", "service_name", "metrics_interval_ms"],
             tables: ["tls": ["insecure", "insecure_skip_verify", "verify", "ca_file", "cert_file", "key_file"]], open: ["headers"]))),
         capabilities: 1, // OISP_EXPORTER_CAP_CONCURRENT_EXPORT: see OTLPInstance
         on_create: onCreate, on_export: onExport, on_flush: onFlush, on_destroy: onDestroy, last_error: lastError))

@@ -106,15 +106,7 @@ extension CallCost {
             o["amount"] = .double(p.total)
             o["input_amount"] = .double(p.input)
             o["output_amount"] = .double(p.output)
-            if let u = usage {
-                var t = JSONObject()
-                t["input"] = .int(u.uncachedInput)
-                if u.cacheRead > 0 { t["cache_read"] = .int(u.cacheRead) }
-                if u.cacheWrite > 0 { t["cache_write"] = .int(u.cacheWrite) }
-                t["output"] = .int(u.plainOutput)
-                if u.reasoning > 0 { t["reasoning"] = .int(u.reasoning) }
-                o["tokens"] = .object(t)
-            }
+            if let u = usage { o["tokens"] = .object(CallCost.tokens(u)) }
             var e = JSONObject()
             e["provider"] = .string(p.entry.provider)
             e["model"] = .string(p.entry.model)
@@ -133,7 +125,21 @@ extension CallCost {
             o["reason"] = .string(reason)
             o["provider"] = .string(provider)
             o.set("model", model.map(JSONValue.string))
+            if let u = usage { o["tokens"] = .object(CallCost.tokens(u)) }
         }
         return o
+    }
+
+    /// The tokens in the form prices apply to (one meaning for every provider; the OTLP
+    /// exporter's metrics read them): uncached input, cache reads and writes, output without
+    /// reasoning, reasoning. Cache and reasoning counts appear when the provider reported them.
+    static func tokens(_ u: TokenUsage) -> JSONObject {
+        var t = JSONObject()
+        t["input"] = .int(u.uncachedInput)
+        if u.reportedCacheRead { t["cache_read"] = .int(u.cacheRead) }
+        if u.reportedCacheWrite { t["cache_write"] = .int(u.cacheWrite) }
+        t["output"] = .int(u.plainOutput)
+        if u.reportedReasoning { t["reasoning"] = .int(u.reasoning) }
+        return t
     }
 }

@@ -128,7 +128,7 @@ final class CostTests: XCTestCase {
         assertMoney(c["input_amount"], input, "input")
         assertMoney(c["output_amount"], output, "output")
         assertMoney(c["amount"], input + output, "total")
-        XCTAssertEqual(c["tokens"], ["input": 176, "cache_read": 1024, "output": 300])
+        XCTAssertEqual(c["tokens"], ["input": 176, "cache_read": 1024, "output": 300, "reasoning": 0])
         // the spec's own fields
         assertMoney(e.data["usage"]?["total_cost_usd"], 0.0002832, "usage.total_cost_usd")
         assertMoney(e.data["usage"]?["input_cost_usd"], 0.0001032, "usage.input_cost_usd")
@@ -175,7 +175,8 @@ final class CostTests: XCTestCase {
         for _ in 0..<3 {
             let e = try priced(CostTests.unknownModel("gpt-9-turbo-preview"), s)
             let c = try cost(e)
-            XCTAssertEqual(c, ["status": "unpriced", "reason": "unknown_model", "provider": "openai", "model": "gpt-9-turbo-preview"])
+            XCTAssertEqual(c, ["status": "unpriced", "reason": "unknown_model", "provider": "openai", "model": "gpt-9-turbo-preview",
+                               "tokens": ["input": 10, "output": 5]])
             XCTAssertNil(e.data["usage"]?["total_cost_usd"], "never a guessed price")
         }
         _ = try priced(CostTests.unknownModel("gpt-9-mini"), s)

@@ -18,7 +18,7 @@ final class GenAIMetricsTests: XCTestCase {
                                   "workload_kind": "Deployment", "workload_name": "checkout"]
 
     /// The calls as capture would write them: decoded events, the OpenAI one attributed to a pod.
-    func events() -> [OISPEvent] {
+    static func events() -> [OISPEvent] {
         var out: [OISPEvent] = []
         var openai = CostTests.decode(CostTests.openAIStreamed.request, CostTests.openAIStreamed.response, pid: 101)
         for i in openai.indices { var x = openai[i].ext ?? JSONObject(); x["oisp.k8s"] = .object(Self.k8s); openai[i].ext = x }
@@ -60,7 +60,7 @@ final class GenAIMetricsTests: XCTestCase {
 
     func testReplayScrapeHasTheGenAIMetricsAndPassesPromtool() throws {
         let input = dir.appendingPathComponent("calls.jsonl")
-        let evs = events()
+        let evs = Self.events()
         try TestSupport.write(evs.map { $0.jsonString() }.joined(separator: "\n") + "\n", to: input)
         let responses = evs.filter { $0.eventType == "ai.response" }.count
         XCTAssertEqual(responses, 5)
