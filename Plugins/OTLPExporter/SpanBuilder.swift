@@ -320,6 +320,7 @@ final class SpanBuilder {
             kv("oisp.streaming", q["streaming"]), kv("gen_ai.usage.total_tokens", usage?["total_tokens"]),
             kv("oisp.time_to_first_token_ms", a["time_to_first_token_ms"]), kv("http.response.status_code", a["status_code"]),
         ].compactMap { $0 } + commonAttributes(anchor)
+        s.attributes += SpanBuilder.costAttributes(response?["ext"]?["oisp.cost"])
         if let success = a["success"]?.boolValue, !success {
             s.status.code = .error
             s.status.message = a["error"]?["message"]?.stringValue ?? "request failed"
@@ -328,6 +329,23 @@ final class SpanBuilder {
             s.status.code = .ok
         }
         return s
+    }
+
+    /// The sensor's cost of the call (`ext["oisp.cost"]`) as the attributes proposed for the
+    /// conventions (`gen_ai.usage.cost.*`, semantic-conventions-genai PR #443), and the cache and
+    /// reasoning token counts it was computed from.
+    static func costAttributes(_ c: JSONValue?) -> [KV] {
+        guard let c, c.objectValue != nil else { return [] }
+        let t = c["tokens"]
+        var out = [kv("gen_ai.usage.cache_read.input_tokens", t?["cache_read"]), kv("gen_ai.usage.cache_creation.input_tokens", t?["cache_write"]),
+                   kv("gen_ai.usage.reasoning.output_tokens", t?["reasoning"])].compactMap { $0 }
+        if c["status"]?.stringValue == "priced" {
+            out += [kv("gen_ai.usage.cost.amount", c["amount"]), kv("gen_ai.usage.cost.currency", c["currency"]),
+                    kv("gen_ai.usage.cost.source", c["price"]?["source"])].compactMap { $0 }
+        } else {
+            out += [kv("oisp.cost.unpriced_reason", c["reason"])].compactMap { $0 }
+        }
+        return out
     }
 
     func standalone(_ e: JSONValue, name: String, ts: UInt64) -> Span {

@@ -101,7 +101,7 @@ final class OTLPMetricsTests: XCTestCase {
     func latest(_ transport: String) -> [Point] {
         var byKey: [String: Point] = [:]
         for line in TestSupport.lines(out) {
-            guard let r = try? JSONParser.parse(line), r["transport"]?.stringValue == transport else { continue }
+            guard let r = try? JSONParser.parse(line), r["transport"]?.stringValue == transport, r["signal"]?.stringValue == "metrics" else { continue }
             for rm in r["request"]?["resource_metrics"]?.arrayValue ?? [] {
                 let res = Self.strings(rm["resource"]?["attributes"])
                 for sm in rm["scope_metrics"]?.arrayValue ?? [] {
@@ -181,6 +181,24 @@ final class OTLPMetricsTests: XCTestCase {
         let r = try replay(input, endpoint: "http://127.0.0.1:\(g)", proto: "grpc", signals: #"["traces", "metrics"]"#)
         XCTAssertEqual(r.status, 0, r.stderr)
         check(waitFor("grpc", calls: 5), "rotel (gRPC)")
+        // the spans of the same calls carry their cost (gen_ai.usage.cost.*, proposed for the conventions)
+        var spans: [JSONValue] = []
+        let deadline = Date().addingTimeInterval(10)
+        repeat {
+            spans = TestSupport.lines(out).compactMap { try? JSONParser.parse($0) }.filter { $0["signal"]?.stringValue == "traces" }
+                .flatMap { ($0["request"]?["resource_spans"]?.arrayValue ?? []).flatMap { ($0["scope_spans"]?.arrayValue ?? []).flatMap { $0["spans"]?.arrayValue ?? [] } } }
+            if spans.count >= 5 { break }
+            usleep(100_000)
+        } while Date() < deadline
+        func span(_ model: String) -> [String: String] { spans.map { Self.strings($0["attributes"]) }.first { $0["gen_ai.response.model"] == model } ?? [:] }
+        let o = span("gpt-4o-mini-2024-07-18")
+        print("openai span cost attributes:", o.filter { $0.key.contains("cost") || $0.key.contains("cache") || $0.key.contains("reasoning") })
+        XCTAssertEqual(o["gen_ai.usage.cost.amount"].flatMap(Double.init) ?? 0, 0.0002832, accuracy: 1e-12)
+        XCTAssertEqual(o["gen_ai.usage.cost.currency"], "USD")
+        XCTAssertEqual(o["gen_ai.usage.cost.source"], "litellm 1.110.2")
+        XCTAssertEqual(o["gen_ai.usage.cache_read.input_tokens"], "1024")
+        XCTAssertEqual(span("claude-sonnet-4-5-20250929")["gen_ai.usage.cost.amount"].flatMap(Double.init) ?? 0, 0.00156, accuracy: 1e-12)
+        XCTAssertEqual(span("gpt-9-turbo-preview")["oisp.cost.unpriced_reason"], "unknown_model")
         // straight to the receiver, over HTTP/protobuf, metrics only
         let h = try replay(input, endpoint: "http://127.0.0.1:\(httpPort)", proto: "http/protobuf", signals: #"["metrics"]"#)
         XCTAssertEqual(h.status, 0, h.stderr)
