@@ -62,6 +62,9 @@ public struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("pid"), help: "Only capture this pid (repeatable).")
     var pid: [Int64] = []
 
+    @Option(name: .long, help: "Serve the event stream on this unix socket for `oisp top` (root-only; overrides [sensor] events_socket).")
+    var eventsSocket: String?
+
     public init() {}
 
     public func validate() throws {
@@ -76,6 +79,7 @@ public struct CaptureOptions: ParsableArguments {
         if noProcess { c.capture.process = false }
         if !process.isEmpty { c.capture.processFilter = process }
         if !pid.isEmpty { c.capture.pidFilter = pid }
+        if let e = eventsSocket { c.sensor.eventsSocket = e }
     }
 }
 

@@ -10,7 +10,7 @@ public struct OISPCommand: ParsableCommand {
             abstract: "OISP sensor: sees what AI software on this machine does, redacts secrets, exports OISP events.",
             version: OISPVersion.current,
             subcommands: [RecordCommand.self, ReplayCommand.self, DemoCommand.self, PluginsCommand.self, CheckCommand.self, CaptureTargetsCommand.self,
-                          ConfigCommand.self, RedactCommand.self, AnalyzeCommand.self, BenchCommand.self, VersionCommand.self])
+                          ConfigCommand.self, RedactCommand.self, AnalyzeCommand.self, TopCommand.self, BenchCommand.self, VersionCommand.self])
     }
     public init() {}
 }

@@ -60,6 +60,16 @@ final class SensorRuntime: @unchecked Sendable {
             }
             pipeline.addExporter(name: "output", sink: sink, policy: policy)
         }
+        if let path = config.sensor.eventsSocket {
+            do {
+                var policy = config.pipeline.defaults
+                policy.flushIntervalMs = min(policy.flushIntervalMs, 200)
+                policy.spoolDir = nil
+                policy.retry.enabled = false
+                pipeline.addExporter(name: "events_socket", sink: try EventSocketSink(path: path), policy: policy)
+                logger.info("serving the event stream for `oisp top`", metadata: ["socket": "\(path)"])
+            } catch { logger.error("events socket not started: \(error)") }
+        }
         failures = PluginRegistry(config: config).startExporters(config, in: pipeline, logger: logger)
         let started = config.exports.filter(\.enabled).count - failures.count
         Gauge(label: "oisp_plugins_loaded").record(started)

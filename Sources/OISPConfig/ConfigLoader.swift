@@ -268,7 +268,8 @@ private struct Builder {
             if let l = try oneOf(s, "log_level", "sensor", ["trace", "debug", "info", "notice", "warn", "warning", "error", "critical"]) {
                 c.sensor.logLevel = l
             }
-            unknown(s, "sensor", known: ["name", "log_level", "hostname"])
+            if let v = try string(s, "events_socket", "sensor"), !v.isEmpty { c.sensor.eventsSocket = v }
+            unknown(s, "sensor", known: ["name", "log_level", "hostname", "events_socket"])
         }
         if let s = try table(root, "capture", "") {
             let p = "capture"

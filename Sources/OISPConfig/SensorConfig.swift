@@ -26,6 +26,9 @@ public struct SensorConfig: Sendable {
         public var name: String?
         public var logLevel: String = "info"
         public var hostname: String?
+        /// A local unix socket the sensor serves its (redacted) event stream on, for `oisp top`
+        /// (root-only; nil: none).
+        public var eventsSocket: String?
         public init() {}
     }
 

@@ -1,0 +1,116 @@
+import Foundation
+import OISPEvent
+import XCTest
+
+/// `oisp top` on a terminal (tmux, its screen read with capture-pane): following a JSONL file as
+/// lines are appended, and a running sensor's events socket; plain lines when not a terminal.
+final class TopTests: XCTestCase {
+    var dir: URL!
+    var procs: [Process] = []
+    let server = "oisp-top-\(getpid())"
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") else { throw XCTSkip("tmux is not installed") }
+        dir = try TestSupport.tempDir("top")
+    }
+    override func tearDown() {
+        _ = try? tmux(["kill-server"])
+        for p in procs where p.isRunning { p.interrupt(); p.waitUntilExit() }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func tmux(_ args: [String]) throws -> TestSupport.Result { try TestSupport.run("/usr/bin/tmux", ["-L", server] + args) }
+
+    /// Starts `oisp top` in a detached tmux session (output to /dev/null: the server it forks
+    /// must hold none of the test's files).
+    func startTop(_ command: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
+        p.arguments = ["-L", server, "new-session", "-d", "-s", "top", "-x", "200", "-y", "45", command]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        // not waited for: the tmux server it forks keeps Foundation from seeing the client exit;
+        // the session is there when its screen is (waitScreen)
+        try p.run()
+    }
+    func screen() -> String { (try? tmux(["capture-pane", "-p", "-t", "top"]).stdout) ?? "" }
+
+    /// Polls the screen until `ok`; returns it and how long that took.
+    func waitScreen(_ timeout: TimeInterval, _ ok: (String) -> Bool) -> (String, TimeInterval) {
+        let t0 = Date()
+        var s = ""
+        while Date().timeIntervalSince(t0) < timeout {
+            s = screen()
+            if ok(s) { break }
+            usleep(50_000)
+        }
+        return (s, Date().timeIntervalSince(t0))
+    }
+
+    func append(_ events: [OISPEvent], to f: URL) throws {
+        let h = try FileHandle(forWritingTo: f)
+        h.seekToEndOfFile()
+        h.write(Data((events.map { $0.jsonString() }.joined(separator: "\n") + "\n").utf8))
+        h.closeFile()
+    }
+
+    func testFollowsAJSONLFileOnATerminal() throws {
+        let f = dir.appendingPathComponent("events.jsonl")
+        FileManager.default.createFile(atPath: f.path, contents: nil)
+        try startTop("\(TestSupport.oisp) top --input \(f.path)")
+        _ = waitScreen(5) { $0.contains("oisp top") }
+        try append(GenAIMetricsTests.events(), to: f)
+        let (s, took) = waitScreen(5) { $0.contains("python3[101]") && $0.contains("shop/checkout-7d9f-abcde") && $0.contains("gpt-4o-mini-2024-07-18") }
+        print(s)
+        print(String(format: "appended lines on screen after %.2f s", took))
+        XCTAssertLessThan(took, 2, "within 2 s")
+        XCTAssertTrue(s.contains("5 processes, 5 calls, 0.0033 USD"), s)
+        XCTAssertTrue(s.contains("\"Summarise the attached report\""), "the prompt's first line")
+        XCTAssertTrue(s.contains("ERROR requests"), "the failed call")
+        // more lines later: followed
+        let more = dir.appendingPathComponent("demo.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "2", "-o", more.path]).status, 0)
+        try append(TestSupport.lines(more).map { try OISPEvent(jsonBytes: Array($0.utf8)) }, to: f)
+        let (s2, took2) = waitScreen(5) { $0.contains("7 calls") && $0.contains("claude-sonnet-4-5") }
+        print(String(format: "second append on screen after %.2f s", took2))
+        XCTAssertLessThan(took2, 2, s2)
+        // keys: sort, then quit
+        _ = try tmux(["send-keys", "-t", "top", "s"])
+        XCTAssertTrue(waitScreen(3) { $0.contains("sort: tokens") }.0.contains("sort: tokens"))
+        _ = try tmux(["send-keys", "-t", "top", "q"])
+        let t0 = Date()
+        while Date().timeIntervalSince(t0) < 3, (try? tmux(["has-session", "-t", "top"]).status) == 0 { usleep(50_000) }
+        XCTAssertNotEqual(try tmux(["has-session", "-t", "top"]).status, 0, "q quits")
+    }
+
+    func testShowsARunningSensorFromItsEventsSocket() throws {
+        let sock = dir.appendingPathComponent("run/events.sock").path
+        let err = dir.appendingPathComponent("demo.err")
+        let demo = try TestSupport.startSensor(["demo", "-n", "200", "--interval-ms", "100", "-o", "/dev/null", "--events-socket", sock], stderrFile: err)
+        procs.append(demo)
+        var st = stat()
+        let t0 = Date()
+        while stat(sock, &st) != 0 && Date().timeIntervalSince(t0) < 10 { usleep(50_000) }
+        XCTAssertEqual(st.st_mode & 0o777, 0o600, "root-only socket")
+        try startTop("\(TestSupport.oisp) top --socket \(sock)")
+        let (s, took) = waitScreen(8) { $0.contains("python3[") && $0.contains("gpt-4o") && $0.contains("LATEST CALLS") }
+        print(s)
+        print(String(format: "a running sensor's calls on screen after %.2f s", took))
+        XCTAssertLessThan(took, 2, s)
+        demo.interrupt(); demo.waitUntilExit()
+        XCTAssertTrue(waitScreen(4) { $0.contains("went away") }.0.contains("went away"), "says when the sensor stops")
+    }
+
+    func testPlainLinesWhenNotATerminal() throws {
+        let f = dir.appendingPathComponent("events.jsonl")
+        try TestSupport.write(GenAIMetricsTests.events().map { $0.jsonString() }.joined(separator: "\n") + "\n", to: f)
+        let r = try TestSupport.run(TestSupport.oisp, ["top", "--input", f.path, "--duration", "1.5"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n")
+        print(r.stdout)
+        XCTAssertEqual(lines.count, 5, "one line per call")
+        XCTAssertTrue(lines.contains { $0.contains("python3[102]") && $0.contains("claude-sonnet-4-5-20250929") && $0.contains("2120/40 tok") && $0.contains("0.001560 USD") })
+        XCTAssertTrue(r.stderr.contains("not a terminal"))
+    }
+}
