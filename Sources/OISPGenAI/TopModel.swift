@@ -153,7 +153,7 @@ public final class TopModel: @unchecked Sendable {
         let totalCalls = rows.values.reduce(0) { $0 + $1.calls }
         var totalCost: [String: Double] = [:]
         for r in rows.values { for (k, v) in r.cost { totalCost[k, default: 0] += v } }
-        let costText = totalCost.isEmpty ? "no cost" : totalCost.sorted { $0.key < $1.key }.map { String(format: "%.4f %@", $0.value, $0.key) }.joined(separator: " + ")
+        let costText = totalCost.isEmpty ? "no cost" : totalCost.sorted { $0.key < $1.key }.map { String(format: "%.6f %@", $0.value, $0.key) }.joined(separator: " + ")
         var out: [String] = []
         let clock = String(Timestamp.now().rfc3339.dropFirst(11).prefix(8))
         out.append("oisp top — \(source) — \(rows.count) processes, \(totalCalls) calls, \(costText) — \(clock)\(paused ? "  [PAUSED]" : "")")

@@ -65,7 +65,7 @@ final class TopTests: XCTestCase {
         print(s)
         print(String(format: "appended lines on screen after %.2f s", took))
         XCTAssertLessThan(took, 2, "within 2 s")
-        XCTAssertTrue(s.contains("5 processes, 5 calls, 0.0033 USD"), s)
+        XCTAssertTrue(s.contains("5 processes, 5 calls, 0.003285 USD"), s)
         XCTAssertTrue(s.contains("\"Summarise the attached report\""), "the prompt's first line")
         XCTAssertTrue(s.contains("ERROR requests"), "the failed call")
         // more lines later: followed
@@ -100,6 +100,40 @@ final class TopTests: XCTestCase {
         XCTAssertLessThan(took, 2, s)
         demo.interrupt(); demo.waitUntilExit()
         XCTAssertTrue(waitScreen(4) { $0.contains("went away") }.0.contains("went away"), "says when the sensor stops")
+    }
+
+    /// Against `record` with live TLS traffic: an OpenAI-style client (python's ssl) calls the
+    /// local HTTPS test server while `record` serves its events socket; the client's process, its
+    /// calls and tokens are on top's screen within 2 s of the call.
+    func testShowsLiveTLSCallsOfARunningRecord() throws {
+        if let why = CaptureTests.prerequisiteProblem() {
+            if ProcessInfo.processInfo.environment["OISP_REQUIRE_BPF"] == "1" { XCTFail(why) }
+            throw XCTSkip(why)
+        }
+        let (server, port) = try CaptureTests.startServer(in: dir)
+        defer { server.terminate(); server.waitUntilExit() }
+        let sock = dir.appendingPathComponent("events.sock").path
+        let (sensor, _, err) = try CaptureTests.startSensor(config: "[sensor]\nevents_socket = \"\(sock)\"\n[pipeline]\nflush_interval_ms = 50\n",
+                                                            dir: dir, name: "top", raw: false)
+        defer { sensor.interrupt(); sensor.waitUntilExit() }
+        try startTop("\(TestSupport.oisp) top --socket \(sock)")
+        XCTAssertTrue(waitScreen(5) { $0.contains("oisp top — socket") }.0.contains("oisp top"))
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "openai"]
+        client.standardOutput = FileHandle.nullDevice
+        client.standardError = FileHandle.nullDevice
+        try client.run()
+        let pid = client.processIdentifier
+        while client.isRunning { usleep(20_000) }
+        let (s, took) = waitScreen(5) { $0.contains("[\(pid)]") && $0.contains("gpt-4o-mini") && $0.contains("2 calls") }
+        print(s)
+        print(String(format: "live TLS calls of pid %d on screen %.2f s after the client ended", pid, took))
+        XCTAssertLessThan(took, 2, "sensor log: \((try? String(contentsOf: err, encoding: .utf8)) ?? "")")
+        let row = s.split(separator: "\n").first { $0.contains("[\(pid)]") && $0.contains("openai:") }.map(String.init) ?? ""
+        XCTAssertTrue(row.hasPrefix("python3[\(pid)]") || row.hasPrefix("python[\(pid)]") || row.contains("[\(pid)]"), row)
+        XCTAssertTrue(row.contains("     2 "), "2 calls in the row: \(row)")
+        XCTAssertTrue(s.contains("/") && s.contains(" tok "), "tokens of the latest calls")
     }
 
     func testPlainLinesWhenNotATerminal() throws {
