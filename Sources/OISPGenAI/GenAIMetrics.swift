@@ -43,6 +43,9 @@ public final class GenAIMetrics: @unchecked Sendable {
         self.maxWorkloads = maxWorkloads
         // zero series so a dashboard or alert has them before the first call
         for l in ["gen_ai_request_model", "gen_ai_response_model", "k8s_workload_name"] { _ = counter("oisp_genai_label_overflow_total", [("label", l)]) }
+        // baselines without a model or workload: sum() and rate() over them are right from the start
+        _ = counter("oisp_genai_cost_total", [("currency", "USD")])
+        for r in [CallCost.unknownModel, CallCost.noUsage] { _ = counter("oisp_genai_unpriced_responses_total", [("reason", r)]) }
     }
 
     public struct Request: Sendable {

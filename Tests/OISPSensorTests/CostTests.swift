@@ -188,7 +188,8 @@ final class CostTests: XCTestCase {
         XCTAssertTrue(named[0].contains("model=gpt-9-turbo-preview") && named[0].contains("provider=openai"), named[0])
         let text = registry.emitToString()
         XCTAssertTrue(text.contains(#"oisp_genai_unpriced_responses_total{gen_ai_provider_name="openai",reason="unknown_model"} 4"#), text)
-        XCTAssertFalse(text.contains("oisp_genai_cost_total{"), "nothing priced, no cost series")
+        XCTAssertFalse(text.contains("oisp_genai_cost_total{currency=\"USD\",gen_ai"), "nothing priced, no cost series with a model")
+        XCTAssertTrue(text.contains("oisp_genai_cost_total{currency=\"USD\"} 0"), "the baseline")
     }
 
     func testResponseWithoutUsageSaysWhy() throws {

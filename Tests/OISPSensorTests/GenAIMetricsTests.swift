@@ -140,6 +140,13 @@ final class GenAIMetricsTests: XCTestCase {
         }
         XCTAssertTrue(text.contains("# TYPE gen_ai_client_token_usage histogram"))
         XCTAssertTrue(text.contains("# TYPE oisp_genai_cost_total counter"))
+        // every GenAI series the Grafana dashboard's panels query is in this scrape
+        let dash = try String(contentsOf: TestSupport.packageRoot.appendingPathComponent("deploy/monitoring/grafana-dashboard.json"), encoding: .utf8)
+        let used = Set(dash.matches(of: try Regex("(gen_ai|oisp_genai|k8s)_[a-z_]+")).map { String(dash[$0.range]) })
+        let series = used.filter { $0.hasPrefix("gen_ai_client_") || $0.hasPrefix("oisp_genai_") }
+        XCTAssertGreaterThanOrEqual(series.count, 5, "\(used)")
+        for n in series { XCTAssertTrue(text.contains("\n\(n){"), "the dashboard uses \(n), which this scrape lacks") }
+        for l in used.subtracting(series) { XCTAssertTrue(text.contains("\(l)=\""), "the dashboard groups by \(l), a label this scrape lacks") }
         var log = ""
         let logDeadline = Date().addingTimeInterval(5)
         repeat { log = (try? String(contentsOf: err, encoding: .utf8)) ?? ""; if log.contains("gpt-9-turbo-preview") { break }; usleep(50_000) } while Date() < logDeadline
