@@ -93,66 +93,155 @@ public final class DiskSpool: @unchecked Sendable {
         return ExportRecord(eventID: id, eventType: type, timestampNs: ts, partitionKey: pk, flags: flags, json: Array(p[i...]))
     }
 
+    /// What one `appendDetailed` did.
+    public struct AppendResult: Sendable, Equatable {
+        /// Records of older appends deleted to make room (`drop_oldest`): for the budget
+        /// (`spool_max_bytes`) or, `droppedForDisk` of them, because the filesystem was full.
+        public var droppedOldest = 0
+        public var droppedForDisk = 0
+        /// Records of this append not written: over the budget (`drop_newest`), or, `refusedForDisk`
+        /// of them, because the filesystem had no room (or another write error) and the policy
+        /// could not make any.
+        public var refused = 0
+        public var refusedForDisk = 0
+        /// The write error that cost records, naming the directory and its free space.
+        public var diskError: String?
+    }
+
     /// Appends records (fsync'd). Returns how many were dropped to make room (drop_oldest) or
     /// refused (drop_newest); with `block` it waits for room.
     /// - Parameter mayBlock: false for the exporter's own thread (records it already took from
     ///   the memory queue): with `block` it must not wait for room only it can make, so those
     ///   are written over the budget (by at most one queue's worth).
     public func append(_ records: [ExportRecord], mayBlock: Bool = true) -> (droppedOldest: Int, refused: Int) {
-        guard !records.isEmpty else { return (0, 0) }
+        let r = appendDetailed(records, mayBlock: mayBlock)
+        return (r.droppedOldest, r.refused)
+    }
+
+    /// `append`, telling budget losses from losses to a full filesystem. A write that fails
+    /// (ENOSPC, EDQUOT, EIO) is cut back to the last whole record, then the policy applies as
+    /// for the budget: `drop_oldest` deletes the oldest segment and writes again, `drop_newest`
+    /// refuses the records, `block` waits until delivery frees a segment (only when it may
+    /// block; else the records are refused). Refused and dropped records are counted here.
+    public func appendDetailed(_ records: [ExportRecord], mayBlock: Bool = true) -> AppendResult {
+        var result = AppendResult()
+        guard !records.isEmpty else { return result }
         var data = [UInt8]()
         for r in records { data += DiskSpool.encode(r) }
         lock.lock(); defer { lock.unlock() }
-        var droppedOldest = 0
-        room: while totalBytes + Int64(data.count) > maxBytes {
-            switch overflow {
-            case .dropNewest:
-                droppedForSpace += UInt64(records.count)
-                return (0, records.count)
-            case .block:
-                if !mayBlock { break room }
-                _ = lock.wait(until: Date().addingTimeInterval(1))
-            case .dropOldest:
-                // drop the oldest whole segment (never the one being written: when everything
-                // sits in that one, start a new segment first so the old one can go)
-                if segments.count == 1, let only = segments.first, only == writeSeg,
-                   size(of: only) > (only == readSeg ? readOffset : 0) {
-                    try? writeHandle?.close()
-                    openSegment(only + 1)
+        var diskFull = false // the last write failed: "full" means the filesystem, not the budget
+        room: while true {
+            budget: while diskFull || totalBytes + Int64(data.count) > maxBytes {
+                switch overflow {
+                case .dropNewest:
+                    droppedForSpace += UInt64(records.count)
+                    result.refused = records.count
+                    if diskFull { result.refusedForDisk = records.count }
+                    return result
+                case .block:
+                    if !mayBlock {
+                        if diskFull { break } // cannot wait for room only its caller makes: refused below
+                        break budget          // over the budget, by at most one queue's worth
+                    }
+                    let before = totalBytes
+                    _ = lock.wait(until: Date().addingTimeInterval(1))
+                    // a full filesystem: try again once delivery has freed something (or each second)
+                    if diskFull && totalBytes <= before { diskFull = writeWouldFail(data.count) }
+                    else { diskFull = false }
+                    continue
+                case .dropOldest:
+                    // drop the oldest whole segment (never the one being written: when everything
+                    // sits in that one, start a new segment first so the old one can go)
+                    if segments.count == 1, let only = segments.first, only == writeSeg,
+                       size(of: only) > (only == readSeg ? readOffset : 0) {
+                        try? writeHandle?.close()
+                        openSegment(only + 1)
+                        continue
+                    }
+                    guard segments.count > 1, let oldest = segments.first else { break }
+                    let n = countRecords(segment: oldest, from: oldest == readSeg ? readOffset : 0)
+                    let sz = size(of: oldest) - (oldest == readSeg ? readOffset : 0)
+                    try? FileManager.default.removeItem(at: path(oldest))
+                    segments.removeFirst()
+                    totalBytes -= Int64(sz)
+                    result.droppedOldest += n
+                    if diskFull { result.droppedForDisk += n }
+                    droppedForSpace += UInt64(n)
+                    pendingRecords -= n
+                    readSeg = segments.first ?? writeSeg
+                    readOffset = 0
+                    persistCursor()
+                    diskFull = false // room was made: write again
                     continue
                 }
-                guard segments.count > 1, let oldest = segments.first else {
+                // no room can be made
+                droppedForSpace += UInt64(records.count)
+                result.refused = records.count
+                if diskFull { result.refusedForDisk = records.count; result.diskError = result.diskError ?? lastDiskError }
+                return result
+            }
+            if writeHandle == nil || writeSize + data.count > segmentBytes {
+                try? writeHandle?.close()
+                openSegment((segments.last ?? readSeg) + (segments.isEmpty ? 0 : 1))
+            }
+            do {
+                guard let h = writeHandle else { throw CocoaError(.fileWriteUnknown) }
+                try h.write(contentsOf: data)
+                try h.synchronize()
+                writeSize += data.count
+                totalBytes += Int64(data.count)
+                pendingRecords += records.count
+                break room
+            } catch {
+                // cut a partial write back to the last whole record, then let the policy make room
+                try? writeHandle?.truncate(atOffset: UInt64(writeSize))
+                _ = try? writeHandle?.seekToEnd()
+                lastDiskError = describeWriteError(error, need: data.count)
+                result.diskError = lastDiskError
+                diskFull = true
+                if overflow == .dropOldest && segments.count <= 1 && (segments.first.map { size(of: $0) } ?? 0) == 0 {
+                    // nothing of ours to delete: the filesystem is full of something else
                     droppedForSpace += UInt64(records.count)
-                    return (0, records.count)
+                    result.refused = records.count
+                    result.refusedForDisk = records.count
+                    return result
                 }
-                let n = countRecords(segment: oldest, from: oldest == readSeg ? readOffset : 0)
-                let sz = size(of: oldest) - (oldest == readSeg ? readOffset : 0)
-                try? FileManager.default.removeItem(at: path(oldest))
-                segments.removeFirst()
-                totalBytes -= Int64(sz)
-                droppedOldest += n
-                droppedForSpace += UInt64(n)
-                pendingRecords -= n
-                readSeg = segments.first ?? writeSeg
-                readOffset = 0
-                persistCursor()
             }
         }
-        if writeHandle == nil || writeSize + data.count > segmentBytes {
-            try? writeHandle?.close()
-            openSegment((segments.last ?? readSeg) + (segments.isEmpty ? 0 : 1))
-        }
-        do {
-            try writeHandle?.write(contentsOf: data)
-            try writeHandle?.synchronize()
-            writeSize += data.count
-            totalBytes += Int64(data.count)
-            pendingRecords += records.count
-        } catch {
-            return (droppedOldest, records.count)
-        }
         lock.broadcast()
-        return (droppedOldest, 0)
+        return result
+    }
+
+    /// The last write error, worded for the log (directory, need, free space).
+    private var lastDiskError: String?
+
+    /// A write error worded for the log: the directory, what the write needed, and the
+    /// filesystem's free space (statvfs), e.g. "no space left on device writing 524288 bytes to
+    /// the spool in /var/lib/oisp/spool/otlp (free 12288 of 2097152 bytes)".
+    func describeWriteError(_ error: Error, need: Int) -> String {
+        let ns = error as NSError
+        var why = ns.localizedDescription
+        if ns.domain == NSPOSIXErrorDomain {
+            why = String(cString: strerror(Int32(ns.code)))
+        } else if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
+            why = String(cString: strerror(Int32(u.code)))
+        }
+        return "\(why.lowercased()) writing \(need) bytes to the spool in \(dir.path) (\(DiskSpool.freeSpace(dir.path)))"
+    }
+
+    /// "free F of T bytes" for the filesystem holding `path`.
+    public static func freeSpace(_ path: String) -> String {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return "free space unknown: \(String(cString: strerror(errno)))" }
+        let free = UInt64(st.f_bavail) * UInt64(st.f_frsize), total = UInt64(st.f_blocks) * UInt64(st.f_frsize)
+        return "free \(free) of \(total) bytes"
+    }
+
+    /// Whether a write of `n` bytes would still fail for want of space (free blocks, statvfs).
+    private func writeWouldFail(_ n: Int) -> Bool {
+        var st = statvfs()
+        guard statvfs(dir.path, &st) == 0 else { return false }
+        return UInt64(st.f_bavail) * UInt64(st.f_frsize) < UInt64(n)
     }
 
     /// Makes `seg` the segment appended to (created if new).

@@ -42,6 +42,7 @@ public final class ExporterWorker: @unchecked Sendable {
     public let spool: DiskSpool?
     private var queueBytes = 0
     private var reportedCorrupt: UInt64 = 0
+    private var lastDiskErrorLog: UInt64 = 0
     /// A plugin call that did not return within timeout_ms: the exporter is parked until it does.
     private var hungCall: DispatchSemaphore?
     /// Where plugin calls (and, for concurrent sinks, whole batches) run.
@@ -74,7 +75,7 @@ public final class ExporterWorker: @unchecked Sendable {
         }
         self.spool = sp
         m.capacity.record(policy.queueSize)
-        for reason in ["queue_full", "permanent", "retry_exhausted", "shutdown", "spool_full"] { m.dropped(reason, 0) } // series exist from the start
+        for reason in ["queue_full", "permanent", "retry_exhausted", "shutdown", "spool_full", "disk_full"] { m.dropped(reason, 0) } // series exist from the start
     }
 
     /// Starts the worker thread.
@@ -90,7 +91,9 @@ public final class ExporterWorker: @unchecked Sendable {
     ///   `replay` can wait; capture never does).
     public func enqueue(_ records: ArraySlice<ExportRecord>, block: Bool = false) {
         var overflow: [ExportRecord] = []
-        let spooling = spool.map { !$0.isEmpty } ?? false
+        // write-ahead (a crashed plugin in the process is on probation): every record goes to
+        // disk before any export call, so another crash loses nothing
+        let spooling = spool.map { policy.writeAhead || !$0.isEmpty } ?? false
         cond.lock()
         var added = 0, stoppedWithoutRoom = 0
         var timerStarts = false
@@ -152,11 +155,35 @@ public final class ExporterWorker: @unchecked Sendable {
 
     private func spoolRecords(_ records: [ExportRecord], mayBlock: Bool = false) {
         guard let spool else { return }
-        let (droppedOldest, refused) = spool.append(records, mayBlock: mayBlock)
-        count { $0.spooled += UInt64(records.count - refused) }
-        if droppedOldest + refused > 0 {
-            count { $0.dropped["spool_full", default: 0] += UInt64(droppedOldest + refused) }
-            m.dropped("spool_full", droppedOldest + refused)
+        let r = spool.appendDetailed(records, mayBlock: mayBlock)
+        let forDisk = r.droppedForDisk + r.refusedForDisk
+        let forBudget = r.droppedOldest + r.refused - forDisk
+        count {
+            $0.spooled += UInt64(records.count - r.refused)
+            if forBudget > 0 { $0.dropped["spool_full", default: 0] += UInt64(forBudget) }
+            if forDisk > 0 { $0.dropped["disk_full", default: 0] += UInt64(forDisk) }
+        }
+        if forBudget > 0 { m.dropped("spool_full", forBudget) }
+        if forDisk > 0 { m.dropped("disk_full", forDisk) }
+        if let why = r.diskError {
+            // once a second at most: a full disk fails every append
+            let now = Timestamp.monotonicNanoseconds()
+            let say = cond.withLock { () -> Bool in
+                guard now >= lastDiskErrorLog + 1_000_000_000 else { return false }
+                lastDiskErrorLog = now
+                return true
+            }
+            if say {
+                let what: String
+                switch spool.overflow {
+                case .dropOldest: what = forDisk > 0 ? "oldest spooled events deleted to make room" : "oldest spooled events deleted; written"
+                case .dropNewest: what = "new events not spooled"
+                case .block: what = forDisk > 0 ? "events not spooled (the exporter's own thread cannot wait)" : "waited for room; written"
+                }
+                logger.error("spool write failed: \(why); spool_overflow=\(spool.overflow.rawValue): \(what)",
+                             metadata: ["exporter": "\(name)", "dir": "\(spool.dir.path)", "events_lost": "\(forDisk)",
+                                        "dropped_disk_full_total": "\(cond.withLock { stats.dropped["disk_full"] ?? 0 })"])
+            }
         }
         m.spoolBytes.record(spool.bytes)
         cond.lock(); cond.broadcast(); cond.unlock()
