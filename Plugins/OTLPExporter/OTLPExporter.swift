@@ -39,7 +39,10 @@ final class OTLPInstance {
     /// holding `[]` means the traces went out and only another signal is being retried.
     var builtSpans: [UInt64: [TracedSpan]] = [:]
     var builtOrder: [UInt64] = []
-    static let maxBuiltBatches = 1024
+    /// The host never has more batches in flight than `max_in_flight` (at most 64): an entry
+    /// past that is a batch the host gave up on (dropped or spooled). Kept at 1024, a dead
+    /// backend held ~100 MB of spans here beyond `queue_max_bytes` (#25, item 1).
+    static let maxBuiltBatches = 64
     /// The batch id the builder expects next (batches reach it in order).
     var nextBatch: UInt64?
     var resourceAttrs: [KV] = []
