@@ -28,7 +28,7 @@ public final class CrashGuard: @unchecked Sendable {
     static let pageSize = 4096
     static let magic: UInt64 = 0x3147_5243_5053_494F // "OISPCRG1" little-endian
     // layout of the page
-    static let oMagic = 0, oInCall = 8, oCrashes = 12, oBatch = 16, oSize = 24, oMtime = 32, oInode = 40, oText = 64
+    static let oMagic = 0, oInCall = 8, oCrashes = 12, oBatch = 16, oSize = 24, oMtime = 32, oInode = 40, oSignal = 48, oText = 64
 
     public let file: String
     public let exporter: String
@@ -50,6 +50,7 @@ public final class CrashGuard: @unchecked Sendable {
 
     /// Before an export call (per batch, never per record).
     @inline(__always) public func enter(batch: UInt64) {
+        pthread_setspecific(CrashGuard.threadKey, page) // the fault handler's clue: no system call
         lock.lock()
         page.storeBytes(of: page.load(fromByteOffset: Self.oInCall, as: UInt32.self) &+ 1, toByteOffset: Self.oInCall, as: UInt32.self)
         page.storeBytes(of: batch, toByteOffset: Self.oBatch, as: UInt64.self)
@@ -58,6 +59,7 @@ public final class CrashGuard: @unchecked Sendable {
 
     /// After the export call returned.
     @inline(__always) public func leave() {
+        pthread_setspecific(CrashGuard.threadKey, nil)
         lock.lock()
         let n = page.load(fromByteOffset: Self.oInCall, as: UInt32.self)
         page.storeBytes(of: n > 0 ? n - 1 : 0, toByteOffset: Self.oInCall, as: UInt32.self)
@@ -85,6 +87,66 @@ public final class CrashGuard: @unchecked Sendable {
         (stateDir as NSString).appendingPathComponent("\(exporter.replacingOccurrences(of: "/", with: "_")).crash")
     }
 
+    // MARK: the fault handler
+
+    /// The marker page of the plugin call running on this thread (set by `enter`).
+    nonisolated(unsafe) static var threadKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+    static let faultSignals: [Int32] = [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT]
+    /// The handlers that were there before (the Swift runtime's backtracer, or the default),
+    /// one per fault signal, in a block of their own: the handler reads no Swift array.
+    nonisolated(unsafe) static let previous = UnsafeMutablePointer<sigaction>.allocate(capacity: 5)
+    private static let installOnce: Void = {
+        _ = threadKey
+        for (i, sig) in faultSignals.enumerated() {
+            var sa = sigaction()
+            sa.__sigaction_handler.sa_sigaction = { sig, info, ctx in
+                // async-signal-safe: a thread-specific read and two stores into a mapped page
+                if let page = pthread_getspecific(CrashGuard.threadKey) {
+                    page.storeBytes(of: sig, toByteOffset: CrashGuard.oSignal, as: Int32.self)
+                }
+                // the handler that was there decides what happens next (the fault recurs when
+                // this returns, and the process dies of it as it would have)
+                let k: Int = sig == SIGSEGV ? 0 : sig == SIGBUS ? 1 : sig == SIGILL ? 2 : sig == SIGFPE ? 3 : 4
+                _ = sigaction(sig, CrashGuard.previous + k, nil)
+                // a fault recurs by itself; a sent signal (abort, raise, kill) is sent again
+                if sig == SIGABRT || (info?.pointee.si_code ?? 0) <= 0 { raise(sig) }
+            }
+            sa.sa_flags = SA_SIGINFO | SA_ONSTACK
+            sigemptyset(&sa.sa_mask)
+            _ = sigaction(sig, &sa, previous + i)
+        }
+    }()
+
+    static func signalName(_ s: Int32) -> String {
+        switch s {
+        case SIGSEGV: return "SIGSEGV"
+        case SIGBUS: return "SIGBUS"
+        case SIGILL: return "SIGILL"
+        case SIGFPE: return "SIGFPE"
+        case SIGABRT: return "SIGABRT"
+        default: return "signal \(s)"
+        }
+    }
+
+    /// Whether the last run's fault handler recorded a signal on any marker in `dir` (read once
+    /// per process, before this process's guards rewrite their pages).
+    nonisolated(unsafe) private static var signalledDirs: [String: Bool] = [:]
+    private static func dirSignalled(_ dir: String) -> Bool {
+        if let v = signalledDirs[dir] { return v }
+        var any = false
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where n.hasSuffix(".crash") {
+            if let d = FileManager.default.contents(atPath: (dir as NSString).appendingPathComponent(n)), d.count >= pageSize {
+                any = any || d.withUnsafeBytes { { (m: Marker) in m.valid && m.inCall > 0 && m.signal != 0 }(Marker(UnsafeMutableRawPointer(mutating: $0.baseAddress!))) }
+            }
+        }
+        signalledDirs[dir] = any
+        return any
+    }
+
     /// Whether any guard opened in this process is on probation.
     public static var anyOnProbation: Bool {
         registryLock.withLock { opened.values.contains { (try? $0.get())?.onProbation ?? false } }
@@ -95,6 +157,7 @@ public final class CrashGuard: @unchecked Sendable {
     /// the limit (0: never). Throws `PluginCrashRefusal`.
     public static func open(stateDir: String, exporter: String, plugin: LoadedPlugin, limit: Int, logger: Logger) throws -> CrashGuard {
         _ = atExitOnce
+        _ = installOnce
         let file = markerPath(stateDir: stateDir, exporter: exporter)
         registryLock.lock(); defer { registryLock.unlock() }
         if let r = opened[file] { return try r.get() }
@@ -110,15 +173,19 @@ public final class CrashGuard: @unchecked Sendable {
             throw PluginLoadError(path: file, reason: "cannot map the crash marker: \(String(cString: strerror(errno)))")
         }
         let before = Marker(page)
+        let signalled = dirSignalled(stateDir)
         let now = Identity(path: plugin.path)
         var crashes = before.valid ? before.crashes : 0
         let replaced = before.valid && before.identity != now
         if replaced { crashes = 0 }
-        let diedInCall = before.valid && !replaced && before.inCall > 0
+        // died inside this plugin's call: its fault was seen (a signal recorded on its page), or
+        // no fault was seen anywhere (a kill, or a crash the handler missed): every call in flight
+        let diedInCall = before.valid && !replaced && before.inCall > 0 && (before.signal != 0 || !signalled)
         if diedInCall { crashes += 1 } else if limit == 0 || crashes < limit { crashes = 0 }
         // write the new state (the text names plugin and instance for whoever reads the file)
         page.storeBytes(of: magic, toByteOffset: oMagic, as: UInt64.self)
         page.storeBytes(of: 0, toByteOffset: oInCall, as: UInt32.self)
+        page.storeBytes(of: 0, toByteOffset: oSignal, as: Int32.self)
         page.storeBytes(of: UInt32(clamping: crashes), toByteOffset: oCrashes, as: UInt32.self)
         page.storeBytes(of: now.size, toByteOffset: oSize, as: Int64.self)
         page.storeBytes(of: now.mtimeNs, toByteOffset: oMtime, as: Int64.self)
@@ -143,7 +210,9 @@ public final class CrashGuard: @unchecked Sendable {
             m["batch_id"] = "\(before.batch)"
             m["crashes_in_a_row"] = "\(crashes)"
             m["crash_limit"] = "\(limit)"
-            logger.error("plugin \(plugin.name) crashed the sensor during on_export in the previous run (exporter \(exporter), crash \(crashes) of \(limit) in a row before it is refused)",
+            let how = before.signal != 0 ? signalName(before.signal) : "no signal recorded: killed, or a crash the handler missed"
+            m["signal"] = "\(how)"
+            logger.error("plugin \(plugin.name) crashed the sensor during on_export in the previous run (\(how); exporter \(exporter), crash \(crashes) of \(limit) in a row before it is refused)",
                          metadata: m)
         }
         let g = CrashGuard(file: file, exporter: exporter, plugin: plugin, page: page, crashes: crashes, limit: limit)
@@ -178,12 +247,13 @@ public final class CrashGuard: @unchecked Sendable {
     }
 
     struct Marker {
-        var valid: Bool, inCall: Int, crashes: Int, batch: UInt64, identity: Identity
+        var valid: Bool, inCall: Int, crashes: Int, batch: UInt64, identity: Identity, signal: Int32
         init(_ p: UnsafeMutableRawPointer) {
             valid = p.load(fromByteOffset: CrashGuard.oMagic, as: UInt64.self) == CrashGuard.magic
             inCall = Int(p.load(fromByteOffset: CrashGuard.oInCall, as: UInt32.self))
             crashes = Int(p.load(fromByteOffset: CrashGuard.oCrashes, as: UInt32.self))
             batch = p.load(fromByteOffset: CrashGuard.oBatch, as: UInt64.self)
+            signal = p.load(fromByteOffset: CrashGuard.oSignal, as: Int32.self)
             identity = Identity(size: p.load(fromByteOffset: CrashGuard.oSize, as: Int64.self),
                                 mtimeNs: p.load(fromByteOffset: CrashGuard.oMtime, as: Int64.self),
                                 inode: p.load(fromByteOffset: CrashGuard.oInode, as: UInt64.self))
