@@ -1,4 +1,5 @@
 import Foundation
+import OISPConfig
 import OISPEvent
 import XCTest
 
@@ -151,5 +152,57 @@ final class PluginCrashTests: XCTestCase {
               + "crashy got \(got.count) (\(Set(got).count) unique), lost \(lostCrashy)")
         XCTAssertEqual(lostGood, 0)
         XCTAssertEqual(lostCrashy, 0)
+    }
+
+    /// A call still hung at a normal exit is no crash (the marker is cleared at exit); a SIGKILL
+    /// during a call leaves no signal on any marker, so it counts against the plugin in the call,
+    /// and the log says no signal was recorded.
+    func testHungCallAtExitIsNoCrashAndSIGKILLInACallIsCounted() throws {
+        try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("flaky.c").path], to: dir.appendingPathComponent("liboisp-exporter-flaky.so"))
+        let input = dir.appendingPathComponent("in.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "5", "-o", input.path]).status, 0)
+        let cfg = dir.appendingPathComponent("c.toml")
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [pipeline]
+        spool_dir = "\(dir.appendingPathComponent("spool").path)"
+        flush_interval_ms = 50
+        shutdown_timeout_ms = 3000
+        [export.flaky]
+        enabled = true
+        path = "\(dir.appendingPathComponent("hung.jsonl").path)"
+        mode = "hang"
+        timeout_ms = 300
+        """, to: cfg)
+        let hungExit = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", cfg.path], timeout: 60)
+        XCTAssertTrue(hungExit.stderr.contains("did not return within timeout_ms"), hungExit.stderr)
+        let next = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", cfg.path], timeout: 60)
+        XCTAssertFalse(next.stderr.contains("crashed the sensor"), "a hung call at a normal exit is no crash: \(next.stderr)")
+        // killed while the call hangs
+        let err = dir.appendingPathComponent("killed.err")
+        let stdin = Pipe()
+        let p = try TestSupport.startSensor(["replay", "-i", "-", "-c", cfg.path], stderrFile: err, stdin: stdin)
+        try stdin.fileHandleForWriting.write(contentsOf: try Data(contentsOf: input))
+        let t0 = Date()
+        while !(((try? String(contentsOf: err, encoding: .utf8)) ?? "").contains("did not return within timeout_ms")) && Date().timeIntervalSince(t0) < 20 { usleep(50_000) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        try? stdin.fileHandleForWriting.close()
+        let after = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", cfg.path], timeout: 60)
+        let line = after.stderr.split(separator: "\n").first { $0.contains("crashed the sensor") }.map(String.init) ?? ""
+        print("crash marker: after SIGKILL during a hung call: \(line.prefix(300))")
+        XCTAssertTrue(line.contains("plugin flaky crashed the sensor during on_export in the previous run (no signal recorded: killed, or a crash the handler missed; exporter flaky, crash 1 of 3"), after.stderr)
+    }
+
+    /// `[plugins] state_dir` and `crash_limit` are checked like every key: a wrong type names
+    /// file, line and key.
+    func testCrashKeysAreValidated() throws {
+        let c = try SensorConfig.parse("[plugins]\nstate_dir = \"/x\"\ncrash_limit = 5\n", file: "c.toml", env: [:])
+        XCTAssertEqual(c.plugins.stateDir, "/x"); XCTAssertEqual(c.plugins.crashLimit, 5)
+        XCTAssertEqual(try SensorConfig.parse("", file: "c.toml", env: [:]).plugins.crashLimit, 3)
+        XCTAssertThrowsError(try SensorConfig.parse("[plugins]\ncrash_limit = \"3\"\n", file: "c.toml", env: [:])) { e in
+            XCTAssertTrue("\(e)".hasPrefix("c.toml:2") && "\(e)".contains("plugins.crash_limit"), "\(e)")
+        }
     }
 }
