@@ -535,7 +535,7 @@ public final class ExporterWorker: @unchecked Sendable {
                     return false
                 }
                 let exhausted = !policy.retry.enabled || (policy.retry.maxElapsedMs > 0 && elapsedMs >= Double(policy.retry.maxElapsedMs))
-                if exhausted && (spool != nil) {
+                if exhausted && spool != nil {
                     // a spooled batch is never given up: it stays on disk and is retried with
                     // backoff until the backend takes it
                 } else if exhausted {
