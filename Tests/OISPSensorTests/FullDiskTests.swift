@@ -82,7 +82,20 @@ final class FullDiskTests: XCTestCase {
         let spoolDir = mountPoint.appendingPathComponent("spool/http").path
         for policy in ["drop_oldest", "drop_newest"] {
             _ = try? TestSupport.run("/usr/bin/env", ["rm", "-rf", mountPoint.appendingPathComponent("spool").path])
-            let r = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", try config(policy, port: try TestSupport.freePort()).path], timeout: 60)
+            // the metrics endpoint stays up a moment after the last line, for the final counters
+            let metricsPort = try TestSupport.freePort(), errFile = dir.appendingPathComponent("\(policy).err")
+            let p = try TestSupport.startSensor(["replay", "-i", input.path, "-c", try config(policy, port: try TestSupport.freePort()).path,
+                                                 "--metrics-addr", "127.0.0.1:\(metricsPort)"], stderrFile: errFile, env: ["OISP_METRICS_LINGER_MS": "3000"])
+            var scraped = ""
+            let until = Date().addingTimeInterval(60)
+            while p.isRunning && Date() < until { // the last scrape before the exit holds the final counters
+                let m = (try? TestSupport.run("/usr/bin/env", ["curl", "-s", "http://127.0.0.1:\(metricsPort)/metrics"], timeout: 5))?.stdout ?? ""
+                if m.contains("oisp_exporter_events_dropped_total") { scraped = m }
+                usleep(100_000)
+            }
+            p.waitUntilExit()
+            let r = TestSupport.Result(status: p.terminationStatus, stdout: "", stderr: (try? String(contentsOf: errFile, encoding: .utf8)) ?? "")
+            let metricLine = scraped.split(separator: "\n").first { $0.hasPrefix("oisp_exporter_events_dropped_total") && $0.contains("disk_full") }.map(String.init) ?? ""
             let last = String(r.stderr.split(separator: "\n").last ?? "")
             let c = counts(last), onDisk = try spooled()
             let err = diskError(r.stderr) ?? ""
@@ -100,6 +113,8 @@ final class FullDiskTests: XCTestCase {
             XCTAssertTrue(err.contains(spoolDir) && err.contains("no space left on device") && err.contains("free ") && err.contains(" bytes"),
                           "the error names the directory and the free space: \(err)")
             XCTAssertTrue(err.contains("spool_overflow=\(policy)"), err)
+            print("full disk: \(policy): metrics: \(metricLine)")
+            XCTAssertEqual(Int(Double(metricLine.split(separator: " ").last ?? "") ?? -1), c?.diskFull, "the metric counts the same loss by reason: \(metricLine)")
             XCTAssertGreaterThan(onDisk.count, ids.count / 4, "the disk is used, not given up on")
             if policy == "drop_oldest" {
                 XCTAssertEqual(onDisk.last, ids.last, "drop_oldest keeps the newest event")
