@@ -150,8 +150,11 @@ public struct PluginRegistry {
                                   reason: "not found in plugin directories: \(directories.joined(separator: ", "))")
         }
         let plugin = try PluginLoader.load(path: path)
-        let crashGuard = try crashStateDir.map {
-            try CrashGuard.open(stateDir: $0, exporter: export.name, plugin: plugin, limit: crashLimit, logger: logger)
+        var crashGuard: CrashGuard?
+        if let dir = crashStateDir {
+            do { crashGuard = try CrashGuard.open(stateDir: dir, exporter: export.name, plugin: plugin, limit: crashLimit, logger: logger) }
+            catch let r as PluginCrashRefusal { throw r }
+            catch { logger.warning("no crash marker for this exporter (a crash will not be named at the next start): \(error)", metadata: ["exporter": "\(export.name)"]) }
         }
         let sink = try PluginSink(plugin: plugin, exporterName: export.name, settings: export.settings, logger: logger)
         sink.crashGuard = crashGuard
