@@ -23,7 +23,10 @@ public struct PluginCrashRefusal: Error, CustomStringConvertible {
 /// the other exporters run. A run that ends without a crash in this plugin resets the count; a
 /// refused instance stays refused until its plugin file changes or the marker is deleted.
 /// A normal exit (also with a hung call abandoned at the shutdown deadline) clears the count.
-/// Not told apart: a SIGKILL or OOM kill during an export call counts as a crash of that plugin.
+/// A fault handler (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) records the signal on the page of
+/// the call running on the faulting thread, so a crash is pinned on that plugin alone; with no
+/// signal recorded anywhere (SIGKILL, an OOM kill, a fault the handler missed) every call in
+/// flight counts.
 public final class CrashGuard: @unchecked Sendable {
     static let pageSize = 4096
     static let magic: UInt64 = 0x3147_5243_5053_494F // "OISPCRG1" little-endian
