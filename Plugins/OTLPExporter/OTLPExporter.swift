@@ -39,7 +39,12 @@ final class OTLPInstance {
     /// holding `[]` means the traces went out and only another signal is being retried.
     var builtSpans: [UInt64: [TracedSpan]] = [:]
     var builtOrder: [UInt64] = []
-    static let maxBuiltBatches = 1024
+    /// The host retries at most `max_in_flight` batches at once (at most 64; the most calls
+    /// seen at once here, `peakCalls`): entries past twice that are batches the host gave up on
+    /// (dropped or spooled), the oldest first. Kept at 1024, a dead backend held ~100 MB of
+    /// spans here beyond `queue_max_bytes` (#25, item 1); 64 still ~30 MB.
+    static let maxBuiltBatches = 64
+    var callsInFlight = 0, peakCalls = 1
     /// The batch id the builder expects next (batches reach it in order).
     var nextBatch: UInt64?
     var resourceAttrs: [KV] = []
@@ -128,7 +133,7 @@ final class OTLPInstance {
         if nextBatch.map({ id >= $0 }) ?? true { nextBatch = id + 1 }
         builtSpans[id] = built
         builtOrder.append(id)
-        if builtOrder.count > OTLPInstance.maxBuiltBatches {
+        if builtOrder.count > min(OTLPInstance.maxBuiltBatches, max(8, 2 * peakCalls)) {
             // batches the host gave up on (dropped or spooled) leave their entry behind
             builtSpans[builtOrder.removeFirst()] = nil
         }
@@ -435,6 +440,8 @@ private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?
     guard let batch else { return OISP_EXPORT_OK }
     i.clearThreadError()
     let id = batch.pointee.batch_id
+    i.state.withLock { i.callsInFlight += 1; i.peakCalls = max(i.peakCalls, i.callsInFlight) }
+    defer { i.state.withLock { i.callsInFlight -= 1 } }
     var events: [(json: String, e: JSONValue)] = []
     for k in 0..<batch.pointee.count {
         let r = batch.pointee.records[k]

@@ -40,6 +40,9 @@ public struct PluginRegistry {
     public static let builtins: Set<String> = ["jsonl"]
 
     public let directories: [String]
+    /// Where crash markers live (`[plugins] state_dir`, else `[pipeline] spool_dir`; nil: none).
+    public let crashStateDir: String?
+    public let crashLimit: Int
 
     /// Search order: `[plugins] dir(s)`, `OISP_PLUGIN_PATH` (colon-separated), the directory of
     /// the running executable (development builds put plugins beside it), then the system
@@ -54,6 +57,8 @@ public struct PluginRegistry {
         dirs += ["/usr/local/lib/oisp/plugins", "/usr/lib/oisp/plugins"]
         var seen = Set<String>()
         directories = dirs.filter { !$0.isEmpty && seen.insert($0).inserted }
+        crashStateDir = config.plugins.stateDir ?? config.pipeline.spoolDir
+        crashLimit = config.plugins.crashLimit
     }
 
     /// Every `liboisp-exporter-*.so` in the search directories, first one of a name first.
@@ -111,6 +116,11 @@ public struct PluginRegistry {
                 } else {
                     namesSeen[p.name] = f
                 }
+                if info.loaded, let dir = crashStateDir,
+                   let why = enabledBy.lazy.compactMap({ CrashGuard.refusal(stateDir: dir, exporter: $0, pluginPath: f, pluginName: p.name, limit: crashLimit) }).first {
+                    info.loaded = false
+                    info.reason = why
+                }
                 out.append(info)
             } catch let e as PluginLoadError {
                 out.append(PluginInfo(name: PluginRegistry.nameFromFile(f), version: nil, abi: nil, path: f, description: nil,
@@ -140,7 +150,30 @@ public struct PluginRegistry {
                                   reason: "not found in plugin directories: \(directories.joined(separator: ", "))")
         }
         let plugin = try PluginLoader.load(path: path)
-        return try PluginSink(plugin: plugin, exporterName: export.name, settings: export.settings, logger: logger)
+        var crashGuard: CrashGuard?
+        if let dir = crashStateDir {
+            do { crashGuard = try CrashGuard.open(stateDir: dir, exporter: export.name, plugin: plugin, limit: crashLimit, logger: logger) }
+            catch let r as PluginCrashRefusal { throw r }
+            catch { logger.warning("no crash marker for this exporter (a crash will not be named at the next start): \(error)", metadata: ["exporter": "\(export.name)"]) }
+        }
+        let sink = try PluginSink(plugin: plugin, exporterName: export.name, settings: export.settings, logger: logger)
+        sink.crashGuard = crashGuard
+        return sink
+    }
+
+    /// Opens the crash guard of every enabled plugin exporter before any starts (refusals are
+    /// reported where each is started). Returns whether one is on probation: it crashed the
+    /// sensor in the last run, so every exporter with a spool writes ahead (each record on disk
+    /// before any export call) and another crash loses nothing.
+    func openCrashGuards(_ config: SensorConfig, logger: Logger) -> Bool {
+        guard let dir = crashStateDir else { return false }
+        for e in config.exports where e.enabled && !(e.plugin == nil && PluginRegistry.builtins.contains(e.name)) {
+            guard let path = resolve(e), let p = try? PluginLoader.load(path: path) else { continue }
+            _ = try? CrashGuard.open(stateDir: dir, exporter: e.name, plugin: p, limit: crashLimit, logger: logger)
+        }
+        guard CrashGuard.anyOnProbation else { return false }
+        logger.warning("a plugin that crashed the sensor is on probation: exporters with a spool write every event to disk before sending it")
+        return true
     }
 
     /// Keys of an enabled exporter's section its plugin does not declare (see `SettingsCheck`);
@@ -155,12 +188,26 @@ public struct PluginRegistry {
     /// returned; the others run.
     public func startExporters(_ config: SensorConfig, in pipeline: Pipeline, logger: Logger) -> [StartFailure] {
         var failures: [StartFailure] = []
+        let probation = openCrashGuards(config, logger: logger)
         for e in config.exports where e.enabled {
             for w in settingsWarnings(e, file: config.file) { logger.warning("\(w)") }
+            var policy = e.policy
+            if probation && policy.spoolDir != nil { policy.writeAhead = true }
             do {
                 let sink = try makeSink(e, logger: logger)
-                pipeline.addExporter(name: e.name, sink: sink, policy: e.policy)
+                pipeline.addExporter(name: e.name, sink: sink, policy: policy)
                 logger.info("exporter started", metadata: ["exporter": "\(e.name)"])
+            } catch let r as PluginCrashRefusal {
+                let f = StartFailure(exporter: e.name, reason: r.description)
+                logger.error("\(f.description)")
+                failures.append(f)
+                if policy.spoolDir != nil {
+                    // its events wait in its spool (counted as spooled) until the plugin is replaced
+                    policy.writeAhead = true
+                    pipeline.addExporter(name: e.name, sink: HeldForCrashesSink(reason: r.reason), policy: policy)
+                    logger.warning("events for the refused exporter are kept in its spool until its plugin is replaced",
+                                   metadata: ["exporter": "\(e.name)", "dir": "\(policy.spoolDir ?? "")"])
+                }
             } catch {
                 let f = StartFailure(exporter: e.name, reason: "\(error)")
                 logger.error("\(f.description)")

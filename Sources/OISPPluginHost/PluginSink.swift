@@ -85,6 +85,9 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
         return UnsafePointer(p)
     }()
 
+    /// Counts each export call in and out of the instance's crash marker (see `CrashGuard`).
+    public var crashGuard: CrashGuard?
+
     /// The plugin declared OISP_EXPORTER_CAP_CONCURRENT_EXPORT: `on_export` is thread-safe.
     public var acceptsConcurrentExports: Bool { plugin.table.pointee.capabilities & 1 != 0 }
     private var closed = false
@@ -204,6 +207,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
             return recs.withUnsafeBufferPointer { rb in
                 var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
                                    attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count)
+                crashGuard?.enter(batch: batch.id); defer { crashGuard?.leave() }
                 return plugin.table.pointee.on_export(instance, &b, &status)
             }
         }!
