@@ -69,17 +69,7 @@ public enum PluginLoader {
         guard let table = entry(hostABIMajor, hostABIMinor) else {
             throw PluginLoadError(path: path, reason: "plugin declined to serve host ABI \(hostABIMajor).\(hostABIMinor)")
         }
-        let t = table.pointee
-        let need = MemoryLayout<oisp_exporter_plugin>.size
-        guard t.struct_size >= need || t.abi_major != hostABIMajor else {
-            throw PluginLoadError(path: path, reason: "plugin table is \(t.struct_size) bytes, ABI \(hostABIMajor).0 needs at least \(need)")
-        }
-        guard t.abi_major == hostABIMajor else {
-            throw PluginLoadError(path: path, reason: "ABI major mismatch: plugin built for ABI \(t.abi_major).\(t.abi_minor), host supports \(hostABIMajor).\(hostABIMinor)")
-        }
-        guard t.abi_minor <= hostABIMinor else {
-            throw PluginLoadError(path: path, reason: "plugin needs ABI \(t.abi_major).\(t.abi_minor), newer than host ABI \(hostABIMajor).\(hostABIMinor)")
-        }
+        let t = try PluginLoader.readTable(table, path: path)
         var missing: [String] = []
         if t.name == nil { missing.append("name") }
         if t.version == nil { missing.append("version") }
@@ -90,8 +80,47 @@ public enum PluginLoader {
         guard missing.isEmpty else {
             throw PluginLoadError(path: path, reason: "plugin table lacks required \(missing.joined(separator: ", "))")
         }
-        let p = LoadedPlugin(path: path, table: table)
+        let copy = UnsafeMutablePointer<oisp_exporter_plugin>.allocate(capacity: 1) // lives as long as the module
+        copy.initialize(to: t)
+        let p = LoadedPlugin(path: path, table: UnsafePointer(copy))
         cache[path] = p
         return p
+    }
+
+    /// Size of the ABI 1.0 plugin table: everything up to and including `last_error`. No plugin
+    /// table of major 1 can be smaller.
+    public static let pluginTableSize10 = MemoryLayout<oisp_exporter_plugin>.offset(of: \oisp_exporter_plugin.last_error)!
+        + MemoryLayout<UnsafeRawPointer>.size
+
+    /// The plugin's table as this host knows it, read by the ABI's growth rule: the plugin's
+    /// `struct_size` says how much of it exists; only that much is read (a table from an older
+    /// plugin is shorter than this host's struct, and what follows it in the plugin's memory is
+    /// not ours to read), and the fields it does not cover keep their zero defaults. A newer
+    /// plugin's longer table is read up to this host's size. Refused: a different major (named,
+    /// both versions) and a table shorter than ABI 1.0's (named, both sizes).
+    static func readTable(_ table: UnsafePointer<oisp_exporter_plugin>, path: String) throws -> oisp_exporter_plugin {
+        let raw = UnsafeRawPointer(table)
+        let size = raw.loadUnaligned(as: Int.self) // struct_size: first member of every version
+        let versionsEnd = MemoryLayout<oisp_exporter_plugin>.offset(of: \oisp_exporter_plugin.abi_minor)! + MemoryLayout<UInt32>.size
+        guard size >= versionsEnd else {
+            throw PluginLoadError(path: path, reason: "plugin table is \(size) bytes, too small to hold its ABI version; the ABI \(hostABIMajor).0 table is \(pluginTableSize10) bytes")
+        }
+        let major = raw.loadUnaligned(fromByteOffset: MemoryLayout<oisp_exporter_plugin>.offset(of: \oisp_exporter_plugin.abi_major)!, as: UInt32.self)
+        let minor = raw.loadUnaligned(fromByteOffset: MemoryLayout<oisp_exporter_plugin>.offset(of: \oisp_exporter_plugin.abi_minor)!, as: UInt32.self)
+        guard major == hostABIMajor else {
+            throw PluginLoadError(path: path, reason: "ABI major mismatch: plugin built for ABI \(major).\(minor), host supports \(hostABIMajor).\(hostABIMinor)")
+        }
+        guard size >= pluginTableSize10 else {
+            throw PluginLoadError(path: path, reason: "plugin table is \(size) bytes (struct_size), smaller than the ABI \(hostABIMajor).0 table (\(pluginTableSize10) bytes); host ABI \(hostABIMajor).\(hostABIMinor) table is \(MemoryLayout<oisp_exporter_plugin>.size) bytes")
+        }
+        var t = oisp_exporter_plugin()
+        withUnsafeMutableBytes(of: &t) { dst in
+            dst.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: min(size, MemoryLayout<oisp_exporter_plugin>.size)))
+        }
+        t.struct_size = MemoryLayout<oisp_exporter_plugin>.size // the copy is the host's, defaults included
+        guard t.abi_minor <= hostABIMinor else {
+            throw PluginLoadError(path: path, reason: "plugin needs ABI \(t.abi_major).\(t.abi_minor), newer than host ABI \(hostABIMajor).\(hostABIMinor)")
+        }
+        return t
     }
 }

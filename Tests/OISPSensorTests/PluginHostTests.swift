@@ -142,4 +142,62 @@ final class PluginHostTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("key 'path': required"), "C example's own error text is shown: \(r.stderr)")
         XCTAssertFalse(TestSupport.lines(out.appendingPathComponent("d.jsonl")).isEmpty)
     }
+
+    /// Plugins built by a vendor against the OLD headers (1.0 and 1.1, kept byte for byte under
+    /// Fixtures/abi) load and export every event, their tables read only as far as their own
+    /// `struct_size` (each sits at the end of a page followed by an inaccessible one: one byte of
+    /// over-read would crash the sensor); a table smaller than 1.0's is refused naming both sizes,
+    /// and the sensor keeps exporting through the others.
+    func testOldABIPluginsLoadAndExportAndShortTablesAreRefused() throws {
+        let out = try TestSupport.tempDir("oldabi")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let src = TestSupport.fixtures.appendingPathComponent("old_abi.c").path
+        for v in ["1.0", "1.1"] {
+            let name = "old" + v.replacingOccurrences(of: ".", with: "")
+            try TestSupport.compilePlugin([src], to: dir.appendingPathComponent("liboisp-exporter-\(name).so"),
+                                          include: TestSupport.fixtures.appendingPathComponent("abi/\(v)").path,
+                                          extraFlags: ["-DPLUGIN_NAME=\"\(name)\""])
+        }
+        try TestSupport.compilePlugin([src], to: dir.appendingPathComponent("liboisp-exporter-short.so"),
+                                      include: TestSupport.fixtures.appendingPathComponent("abi/1.0").path,
+                                      extraFlags: ["-DPLUGIN_NAME=\"short\"", "-DTABLE_SIZE=40"])
+        let cfg = out.appendingPathComponent("config.toml")
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [export.old10]
+        enabled = true
+        path = "\(out.appendingPathComponent("old10.jsonl").path)"
+        [export.old11]
+        enabled = true
+        path = "\(out.appendingPathComponent("old11.jsonl").path)"
+        [export.short]
+        enabled = true
+        path = "\(out.appendingPathComponent("short.jsonl").path)"
+        """, to: cfg)
+
+        let l = try TestSupport.run(TestSupport.oisp, ["plugins", "list", "--json", "-c", cfg.path])
+        XCTAssertEqual(l.status, 0, l.stderr)
+        let plugins = try XCTUnwrap(try JSONParser.parse(l.stdout)["plugins"]?.arrayValue)
+        func entry(_ name: String) -> JSONValue? { plugins.first { $0["name"]?.stringValue == name } }
+        for (name, abi) in [("old10", "1.0"), ("old11", "1.1")] {
+            let p = try XCTUnwrap(entry(name), l.stdout)
+            XCTAssertEqual(p["status"]?.stringValue, "loaded", "\(p)")
+            XCTAssertEqual(p["abi_version"]?.stringValue, abi, "\(p)")
+        }
+        let short = try XCTUnwrap(entry("short"), l.stdout)
+        XCTAssertEqual(short["status"]?.stringValue, "refused", "\(short)")
+        let reason = short["reason"]?.stringValue ?? ""
+        XCTAssertTrue(reason.contains("40 bytes") && reason.contains("ABI 1.0 table (\(PluginLoader.pluginTableSize10) bytes)"), reason)
+
+        let demo = out.appendingPathComponent("demo.jsonl")
+        let r = try TestSupport.run(TestSupport.sensor, ["demo", "-c", cfg.path, "--count", "3", "--output", demo.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("exporter short not started"), r.stderr)
+        let expected = TestSupport.lines(demo)
+        XCTAssertGreaterThan(expected.count, 10)
+        XCTAssertEqual(TestSupport.lines(out.appendingPathComponent("old10.jsonl")), expected, "ABI 1.0 plugin got every event in order")
+        XCTAssertEqual(TestSupport.lines(out.appendingPathComponent("old11.jsonl")), expected, "ABI 1.1 plugin got every event in order")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("short.jsonl").path))
+    }
 }
