@@ -56,7 +56,7 @@ let package = Package(
                                                  .product(name: "NIOCore", package: "swift-nio")],
                 swiftSettings: swift5),
         .target(name: "OISPRedact", dependencies: ["OISPEvent", "OISPConfig"], swiftSettings: swift5),
-        .target(name: "OISPPipeline", dependencies: ["OISPEvent", "OISPConfig", "CZlibCrypto",
+        .target(name: "OISPPipeline", dependencies: ["OISPEvent", "OISPConfig", "CZlibCrypto", "COISPExporterABI", // record flag constants
                                                    .product(name: "Logging", package: "swift-log"),
                                                    .product(name: "Metrics", package: "swift-metrics")],
                 swiftSettings: swift5),

@@ -111,7 +111,8 @@ private let pluginTable: UnsafeMutablePointer<oisp_exporter_plugin> = {
         description: UnsafePointer(strdup("Appends each event as one JSON line to a file (Swift reference plugin)")),
         config_schema: UnsafePointer(strdup(#"{"type":"object","required":["path"],"additionalProperties":false,"properties":{"path":{"type":"string"}}}"#)),
         capabilities: 0,
-        on_create: onCreate, on_export: onExport, on_flush: onFlush, on_destroy: onDestroy, last_error: lastError))
+        on_create: onCreate, on_export: onExport, on_flush: onFlush, on_destroy: onDestroy, last_error: lastError,
+        min_host_abi: oisp_abi_version(major: 1, minor: 0))) // uses nothing newer than 1.0
     return t
 }()
 

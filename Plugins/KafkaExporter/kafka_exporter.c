@@ -356,7 +356,7 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
         rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
         for (size_t i = 0; i < accepted; i++)
             if (slots[i].err) { if (!first) { first = &b->records[i]; why = slots[i].err; } rejected++; }
-        /* the table declares ABI 1.1, so the host's status has `rejected` (a 1.0 host refuses us) */
+        /* min_host_abi is 1.1, so the host's status has `rejected` (a 1.0 host refuses us) */
         if (rejected) {
             st->rejected = rejected;
             if (res == OISP_EXPORT_OK) {
@@ -413,9 +413,10 @@ static const oisp_exporter_plugin plugin = {
     .on_flush = kafka_flush,
     .on_destroy = kafka_destroy,
     .last_error = kafka_last_error,
+    .min_host_abi = {1, 1}, /* writes status->rejected unconditionally */
 };
 
-const oisp_exporter_plugin *oisp_exporter_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
+OISP_EXPORT_API const oisp_exporter_plugin *oisp_exporter_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
     (void)host_abi_minor;
     return host_abi_major == OISP_EXPORTER_ABI_MAJOR ? &plugin : NULL;
 }

@@ -33,11 +33,11 @@ struct PluginsCommand: ParsableCommand {
             }
             print("host ABI \(hostABIMajor).\(hostABIMinor); search path: \(registry.directories.joined(separator: ":"))")
             if infos.isEmpty { print("no plugins found"); return }
-            let rows = [["NAME", "VERSION", "ABI", "ENABLED", "STATUS", "PATH"]] + infos.map {
-                [$0.name, $0.version ?? "-", $0.abi ?? "-", $0.enabledBy.isEmpty ? "no" : "yes",
+            let rows = [["NAME", "VERSION", "ABI", "NEEDS HOST", "ENABLED", "STATUS", "PATH"]] + infos.map {
+                [$0.name, $0.version ?? "-", $0.abi ?? "-", $0.minHostABI ?? "-", $0.enabledBy.isEmpty ? "no" : "yes",
                  $0.loaded ? "loaded" : "refused", $0.path]
             }
-            let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
+            let widths = (0..<7).map { c in rows.map { $0[c].count }.max() ?? 0 }
             for r in rows {
                 print(r.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
                     .joined(separator: "  "))

@@ -15,6 +15,9 @@ public final class LoadedPlugin: @unchecked Sendable {
     public let configSchema: String?
     public let abiMajor: UInt32
     public let abiMinor: UInt32
+    /// The oldest host ABI the plugin runs on (`min_host_abi`, ABI 1.2; for older plugins the ABI
+    /// they were built against), "major.minor".
+    public let minHostABI: String
     let table: UnsafePointer<oisp_exporter_plugin>
 
     init(path: String, table: UnsafePointer<oisp_exporter_plugin>) {
@@ -27,6 +30,8 @@ public final class LoadedPlugin: @unchecked Sendable {
         configSchema = t.config_schema.map { String(cString: $0) }
         abiMajor = t.abi_major
         abiMinor = t.abi_minor
+        let m = PluginLoader.neededHostABI(t)
+        minHostABI = "\(m.major).\(m.minor)"
     }
 }
 
@@ -87,6 +92,12 @@ public enum PluginLoader {
         return p
     }
 
+    /// The oldest host ABI a (host-side copy of a) table runs on: its `min_host_abi`, or — unset
+    /// ({0, 0}, or a 1.0/1.1 table, which has no such field) — the ABI it was built against.
+    static func neededHostABI(_ t: oisp_exporter_plugin) -> oisp_abi_version {
+        t.min_host_abi.major == 0 && t.min_host_abi.minor == 0 ? oisp_abi_version(major: t.abi_major, minor: t.abi_minor) : t.min_host_abi
+    }
+
     /// Size of the ABI 1.0 plugin table: everything up to and including `last_error`. No plugin
     /// table of major 1 can be smaller.
     public static let pluginTableSize10 = MemoryLayout<oisp_exporter_plugin>.offset(of: \oisp_exporter_plugin.last_error)!
@@ -118,8 +129,13 @@ public enum PluginLoader {
             dst.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: min(size, MemoryLayout<oisp_exporter_plugin>.size)))
         }
         t.struct_size = MemoryLayout<oisp_exporter_plugin>.size // the copy is the host's, defaults included
-        guard t.abi_minor <= hostABIMinor else {
-            throw PluginLoadError(path: path, reason: "plugin needs ABI \(t.abi_major).\(t.abi_minor), newer than host ABI \(hostABIMajor).\(hostABIMinor)")
+        // ABI 1.2: the plugin states the oldest host it runs on; a table without it (1.0, 1.1) or
+        // with {0, 0} needs the ABI it was built against
+        let needs = neededHostABI(t)
+        guard needs.major == hostABIMajor, needs.minor <= hostABIMinor else {
+            let declared = needs.major == t.abi_major && needs.minor == t.abi_minor && t.min_host_abi.major == 0
+                ? "built for ABI \(t.abi_major).\(t.abi_minor)" : "built for ABI \(t.abi_major).\(t.abi_minor), declares min_host_abi \(needs.major).\(needs.minor)"
+            throw PluginLoadError(path: path, reason: "plugin needs host ABI \(needs.major).\(needs.minor) or newer (\(declared)); this host is ABI \(hostABIMajor).\(hostABIMinor)")
         }
         return t
     }

@@ -9,6 +9,8 @@ public struct PluginInfo: Sendable, Equatable {
     public var name: String
     public var version: String?
     public var abi: String?
+    /// The oldest host ABI it runs on (its `min_host_abi`).
+    public var minHostABI: String?
     public var path: String
     public var description: String?
     /// Export instances (`[export.<name>]`) that enable this plugin.
@@ -22,6 +24,7 @@ public struct PluginInfo: Sendable, Equatable {
         o["name"] = .string(name)
         o.set("version", version.map(JSONValue.string))
         o.set("abi_version", abi.map(JSONValue.string))
+        o.set("min_host_abi", minHostABI.map(JSONValue.string))
         o["path"] = .string(path)
         o.set("description", description.map(JSONValue.string))
         o["enabled"] = .bool(!enabledBy.isEmpty)
@@ -103,7 +106,7 @@ public struct PluginRegistry {
             let enabledBy = config.exports.filter { $0.enabled && resolve($0) == f }.map(\.name)
             do {
                 let p = try PluginLoader.load(path: f)
-                var info = PluginInfo(name: p.name, version: p.version, abi: "\(p.abiMajor).\(p.abiMinor)", path: f,
+                var info = PluginInfo(name: p.name, version: p.version, abi: "\(p.abiMajor).\(p.abiMinor)", minHostABI: p.minHostABI, path: f,
                                       description: p.description, enabledBy: enabledBy, loaded: true, reason: nil)
                 if let first = namesSeen[p.name] {
                     info.loaded = false

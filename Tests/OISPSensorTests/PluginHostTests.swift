@@ -78,7 +78,8 @@ final class PluginHostTests: XCTestCase {
         let c = try XCTUnwrap(entry("cfile"), r.stdout)
         XCTAssertEqual(c["status"]?.stringValue, "loaded")
         XCTAssertEqual(c["version"]?.stringValue, "0.1.0")
-        XCTAssertEqual(c["abi_version"]?.stringValue, "1.0")
+        XCTAssertEqual(c["abi_version"]?.stringValue, "\(hostABIMajor).\(hostABIMinor)", "built with this header, fixed version")
+        XCTAssertEqual(c["min_host_abi"]?.stringValue, "1.0", "the C example needs nothing newer than 1.0")
         XCTAssertEqual(c["enabled"]?.boolValue, true)
 
         let swift = try XCTUnwrap(entry("file"), r.stdout)
@@ -199,5 +200,83 @@ final class PluginHostTests: XCTestCase {
         XCTAssertEqual(TestSupport.lines(out.appendingPathComponent("old10.jsonl")), expected, "ABI 1.0 plugin got every event in order")
         XCTAssertEqual(TestSupport.lines(out.appendingPathComponent("old11.jsonl")), expected, "ABI 1.1 plugin got every event in order")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("short.jsonl").path))
+    }
+
+    /// ABI 1.2: a plugin states the oldest host it runs on (Falco's rule). One built with this
+    /// header that needs 1.3 is refused, naming both versions, in `plugins list` and at start;
+    /// one that needs 1.0 loads. Every bundled plugin loads and says what it needs.
+    func testPluginNeedingANewerHostIsRefusedNamingBoth() throws {
+        let out = try TestSupport.tempDir("needs")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let src = TestSupport.fixtures.appendingPathComponent("old_abi.c").path
+        try TestSupport.compilePlugin([src], to: dir.appendingPathComponent("liboisp-exporter-future.so"),
+                                      extraFlags: ["-DPLUGIN_NAME=\"future\"", "-DNEEDS_MINOR=\(hostABIMinor + 1)"])
+        try TestSupport.compilePlugin([src], to: dir.appendingPathComponent("liboisp-exporter-modest.so"),
+                                      extraFlags: ["-DPLUGIN_NAME=\"modest\"", "-DNEEDS_MINOR=0"])
+        let cfg = out.appendingPathComponent("config.toml")
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [export.future]
+        enabled = true
+        path = "\(out.appendingPathComponent("future.jsonl").path)"
+        [export.modest]
+        enabled = true
+        path = "\(out.appendingPathComponent("modest.jsonl").path)"
+        """, to: cfg)
+        let l = try TestSupport.run(TestSupport.oisp, ["plugins", "list", "--json", "-c", cfg.path])
+        XCTAssertEqual(l.status, 0, l.stderr)
+        let plugins = try XCTUnwrap(try JSONParser.parse(l.stdout)["plugins"]?.arrayValue)
+        func entry(_ name: String) -> JSONValue? { plugins.first { $0["name"]?.stringValue == name } }
+        let future = try XCTUnwrap(entry("future"), l.stdout)
+        XCTAssertEqual(future["status"]?.stringValue, "refused", "\(future)")
+        let want = "plugin needs host ABI \(hostABIMajor).\(hostABIMinor + 1) or newer (built for ABI \(hostABIMajor).\(hostABIMinor), declares min_host_abi \(hostABIMajor).\(hostABIMinor + 1)); this host is ABI \(hostABIMajor).\(hostABIMinor)"
+        XCTAssertEqual(future["reason"]?.stringValue, want)
+        let modest = try XCTUnwrap(entry("modest"), l.stdout)
+        XCTAssertEqual(modest["status"]?.stringValue, "loaded", "\(modest)")
+        XCTAssertEqual(modest["min_host_abi"]?.stringValue, "1.0")
+        // every bundled plugin (beside the oisp binary) loads under this host
+        for name in ["file", "kafka", "otlp", "http", "elasticsearch", "loki", "s3"] {
+            let p = try XCTUnwrap(entry(name), "\(name) missing: \(l.stdout)")
+            XCTAssertEqual(p["status"]?.stringValue, "loaded", "\(p)")
+            XCTAssertNotNil(p["min_host_abi"]?.stringValue, "\(p)")
+        }
+        let t = try TestSupport.run(TestSupport.sensor, ["plugins", "list", "-c", cfg.path])
+        XCTAssertTrue(t.stdout.contains("refused \(dir.appendingPathComponent("liboisp-exporter-future.so").path): \(want)"), t.stdout)
+
+        let demo = out.appendingPathComponent("demo.jsonl")
+        let r = try TestSupport.run(TestSupport.sensor, ["demo", "-c", cfg.path, "--count", "2", "--output", demo.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("exporter future not started") && r.stderr.contains(want), r.stderr)
+        XCTAssertEqual(TestSupport.lines(out.appendingPathComponent("modest.jsonl")), TestSupport.lines(demo))
+    }
+
+    /// A result code outside the ABI counts as PERMANENT (the batch is dropped and counted, the
+    /// plugin's error text shown) and is logged once per instance, however many batches return it.
+    func testUnknownResultCodeIsPermanentAndLoggedOnce() throws {
+        let out = try TestSupport.tempDir("garbage")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("flaky.c").path],
+                                      to: dir.appendingPathComponent("liboisp-exporter-flaky.so"))
+        let input = out.appendingPathComponent("in.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "4", "-o", input.path]).status, 0)
+        let events = TestSupport.lines(input).count
+        let cfg = out.appendingPathComponent("config.toml")
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [export.flaky]
+        enabled = true
+        path = "\(out.appendingPathComponent("x.jsonl").path)"
+        mode = "garbage"
+        batch_size = 3
+        """, to: cfg)
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", cfg.path])
+        let once = r.stderr.components(separatedBy: "result code the ABI does not define").count - 1
+        XCTAssertEqual(once, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("code=42") || r.stderr.contains("code: 42") || r.stderr.contains("42"), r.stderr)
+        let drops = r.stderr.components(separatedBy: "rejected batch permanently").count - 1
+        XCTAssertEqual(drops, (events + 2) / 3, "every batch dropped as PERMANENT: \(r.stderr)")
+        XCTAssertTrue(r.stderr.contains("UNKNOWN(42): plugin bug"), r.stderr)
     }
 }

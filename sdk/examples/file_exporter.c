@@ -18,8 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Built for ABI 1.0: it needs nothing newer, so any 1.x host loads it. */
-#define OISP_EXPORTER_ABI_MINOR 0
 #include "oisp/exporter.h"
 
 struct oisp_exporter_instance {
@@ -117,9 +115,12 @@ static const oisp_exporter_plugin plugin = {
     .on_flush = cfile_flush,
     .on_destroy = cfile_destroy,
     .last_error = cfile_last_error,
+    /* It needs nothing newer than ABI 1.0, so every 1.2+ host loads it (1.0/1.1 hosts check
+     * abi_minor instead and refuse it). */
+    .min_host_abi = {1, 0},
 };
 
-const oisp_exporter_plugin *oisp_exporter_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
-    (void)host_abi_minor; /* we need only 1.0 */
+OISP_EXPORT_API const oisp_exporter_plugin *oisp_exporter_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
+    (void)host_abi_minor; /* min_host_abi says what we need */
     return host_abi_major == OISP_EXPORTER_ABI_MAJOR ? &plugin : NULL;
 }

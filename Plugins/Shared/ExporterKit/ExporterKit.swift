@@ -461,7 +461,8 @@ public func makePluginTable(name: String, version: String, description: String, 
         name: UnsafePointer(strdup(name)), version: UnsafePointer(strdup(version)),
         description: UnsafePointer(strdup(description)), config_schema: schema.map { UnsafePointer(strdup($0)) },
         capabilities: 0, on_create: kitCreate, on_export: kitExport, on_flush: kitFlush, on_destroy: kitDestroy,
-        last_error: kitLastError))
+        last_error: kitLastError,
+        min_host_abi: oisp_abi_version(major: 1, minor: 0))) // status->rejected is written only when the host has it
     return UnsafePointer(t)
 }
 
