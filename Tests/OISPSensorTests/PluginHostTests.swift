@@ -279,4 +279,52 @@ final class PluginHostTests: XCTestCase {
         XCTAssertEqual(drops, (events + 2) / 3, "every batch dropped as PERMANENT: \(r.stderr)")
         XCTAssertTrue(r.stderr.contains("UNKNOWN(42): plugin bug"), r.stderr)
     }
+
+    /// The header's TIMEOUTS and DELIVERY contract, end to end: a first export call that stalls
+    /// past timeout_ms + grace is abandoned and the instance parked; when the call finally
+    /// delivers, the host's retry delivers the same batch again with the same batch_id (a later
+    /// attempt, record_offset 0), so the backend holds it twice — and de-duplicating by event id
+    /// gives exactly the input, in order.
+    func testAbandonedCallMeansAtLeastOnceWithStableBatchIDs() throws {
+        let out = try TestSupport.tempDir("park")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("slow_sink.c").path],
+                                      to: dir.appendingPathComponent("liboisp-exporter-slowsink.so"), extraFlags: ["-pthread"])
+        let input = out.appendingPathComponent("in.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "2", "-o", input.path]).status, 0)
+        let ids = TestSupport.lines(input).map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        let sink = out.appendingPathComponent("sink.jsonl")
+        let cfg = out.appendingPathComponent("config.toml")
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [export.slowsink]
+        enabled = true
+        path = "\(sink.path)"
+        stall_ms = 2500
+        timeout_ms = 200
+        retry_on_failure = { initial_interval_ms = 100, max_interval_ms = 200, max_elapsed_ms = 20000 }
+        """, to: cfg)
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", cfg.path, "--shutdown-timeout", "20"], timeout: 60)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("did not return within timeout_ms"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("hung export call returned; exporter resumes"), r.stderr)
+
+        // calls: "batch_id attempt record_offset count thread"
+        let calls = TestSupport.lines(URL(fileURLWithPath: sink.path + ".calls")).map { $0.split(separator: " ").map(String.init) }
+        XCTAssertGreaterThanOrEqual(calls.count, 2, "\(calls)")
+        let first = try XCTUnwrap(calls.first)
+        XCTAssertEqual(first[1], "1", "\(calls)")
+        let again = calls.dropFirst().filter { $0[0] == first[0] }
+        XCTAssertEqual(again.count, 1, "the stalled batch was sent once more, with the same batch_id: \(calls)")
+        XCTAssertGreaterThan(Int(again.first?[1] ?? "0") ?? 0, 1, "as a later attempt: \(calls)")
+        XCTAssertEqual(again.first?[2], "0", "from its first record: \(calls)")
+        XCTAssertEqual(again.first?[3], first[3], "the whole batch: \(calls)")
+
+        // the backend got the first batch twice; de-duplicated by event id it is the input
+        let got = TestSupport.lines(sink).map { try! OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        XCTAssertEqual(got.count, ids.count + (Int(first[3]) ?? 0), "first batch delivered twice")
+        var seen = Set<String>()
+        XCTAssertEqual(got.filter { seen.insert($0).inserted }, ids)
+    }
 }

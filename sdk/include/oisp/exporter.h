@@ -31,17 +31,54 @@
  *     strings must stay valid for the life of the process.
  *   - Nothing is ever freed across the boundary.
  *
- * THREADING
+ * THREADING (every rule in one place)
  *   - The host never calls `on_export`/`on_flush` concurrently on one instance unless the plugin
  *     sets OISP_EXPORTER_CAP_CONCURRENT_EXPORT in `capabilities`. With that bit, up to
  *     `max_in_flight` (host config, default 4) `on_export` calls run at once on different
  *     threads (batches may then complete out of order); `on_flush` and `on_destroy` still never
- *     overlap anything. After a failing `on_export`, the host calls `last_error` on the SAME
- *     thread right away, so a concurrent plugin may keep its error text per thread.
- *   - `on_destroy` is called only after every other call on the instance has returned.
- *   - Different instances may be called concurrently from different threads.
+ *     overlap a call the host is waiting for.
+ *   - Calls move between threads: consecutive calls on one instance (on_create, each on_export,
+ *     on_flush, on_destroy) may each come from a different host thread. Keep no per-thread state
+ *     across calls; thread-local storage is right only for what lives within one call, such as
+ *     the `last_error` text (read on the SAME thread right after the call: see `last_error`).
+ *   - `on_destroy` is called only after every other call on the instance has returned. An
+ *     instance with an abandoned call (TIMEOUTS) is never flushed or destroyed: it is left to
+ *     process exit.
+ *   - Different instances (two `[export.*]` tables using one plugin) may be called concurrently
+ *     from different threads: keep no mutable global state, or guard it.
  *   - Host API callbacks are thread-safe and may be called from any plugin thread.
  *   - Plugins must not install signal handlers, fork, or call exit().
+ *
+ * TIMEOUTS
+ *   - `on_export` must return within the exporter's `timeout_ms` (passed in the config; default
+ *     30000): give your client that timeout. The host waits timeout_ms plus a grace of
+ *     min(5 s, max(1 s, timeout_ms)); a call still running then is ABANDONED, not cancelled (the
+ *     host cannot stop a thread inside a plugin): the host counts the batch as a RETRY and PARKS
+ *     the instance — no further call is made on it (on_export fails at once with "plugin hung")
+ *     until the abandoned call returns, which the host notices on its next attempt; the
+ *     instance then resumes.
+ *   - Whatever the abandoned call finally returns is ignored. If it did deliver, the host's retry
+ *     delivers the same batch again: see DELIVERY.
+ *   - At shutdown the host waits for in-flight calls only up to its shutdown deadline, then exits
+ *     without flushing or destroying an instance whose call has not returned.
+ *   - `on_flush` gets its own `timeout_ms` argument; it is bounded the same way.
+ *
+ * DELIVERY: AT-LEAST-ONCE
+ *   - A batch the plugin was handed may reach the backend more than once: after a RETRY the
+ *     plugin did not fully report (a backend that stored the data and then timed out), after an
+ *     abandoned call that delivered late, after a crash. Nothing is lost that the host did not
+ *     count as dropped (PERMANENT, rejected, retries exhausted, queue full, shutdown).
+ *   - So a sink can de-duplicate: `batch_id` is the same on every attempt of a batch, including
+ *     the attempts after a park, and unique per exporter instance and process start;
+ *     `attempt` counts from 1; (batch_id, record_offset + i) names record i of the batch across
+ *     attempts, also after a partial success (`status->accepted`) shortened it (ABI 1.2). Every
+ *     record also carries its `event_id` (a ULID, unique per event and the same wherever the event
+ *     goes): with a disk spool, a failed batch is written to disk and re-sent from there as a
+ *     new batch (a new batch_id, possibly cut differently), and after a restart everything is
+ *     new, so across the spool and restarts de-duplicate on `event_id`.
+ *   - Batches of a concurrent plugin may complete out of order; within one non-concurrent
+ *     instance, batches are sent in order and a batch is not followed by the next until it is
+ *     settled (delivered, dropped or spooled).
  *
  * LIFETIME AND TRUST
  *   - Plugins are never unloaded (no dlclose): the Swift runtime cannot unload images, and a
@@ -55,7 +92,8 @@
  * Collector's exporterhelper): a plugin sends one batch per `on_export` call and reports
  * OISP_EXPORT_OK, OISP_EXPORT_RETRY (the host retries the same batch, same `batch_id`, with
  * exponential backoff and jitter, honouring `retry_after_ms`) or OISP_EXPORT_PERMANENT (the
- * batch is dropped, counted and logged). Records the backend refuses for good while taking the
+ * batch is dropped, counted and logged). A result code the ABI does not define counts as
+ * PERMANENT and is logged once per instance. Records the backend refuses for good while taking the
  * rest (too large, refused by a mapping) are reported in `status->rejected` (ABI 1.1) instead of
  * failing their whole batch: one bad record then costs only itself.
  * ---------------------------------------------------------------------------------------------
@@ -166,8 +204,9 @@ typedef struct oisp_record {
 typedef struct oisp_batch {
     /** sizeof(oisp_batch) as the host knows it. */
     size_t struct_size;
-    /** Stable across retries of the same batch, unique per exporter instance and process start,
-     *  so a sink can de-duplicate. */
+    /** Stable across retries of the same batch (also after the instance was parked: see
+     *  TIMEOUTS), unique per exporter instance and process start, so a sink can de-duplicate
+     *  (see DELIVERY). */
     uint64_t batch_id;
     /** 1 for the first try, 2 for the first retry, ... */
     uint32_t attempt;
@@ -281,7 +320,9 @@ typedef struct oisp_exporter_plugin {
     oisp_export_result (*on_create)(const oisp_exporter_config *config, const oisp_host_api *host,
                                     oisp_exporter_instance **out_instance);
     /** Send one batch. Required. Blocks until the backend has answered or the plugin's own
-     *  timeout fires. `status` (OWNERSHIP: host, call duration) is zeroed by the host and may
+     *  timeout (`timeout_ms` of the config) fires; a call past timeout_ms plus the host's grace
+     *  is abandoned and the instance parked (see TIMEOUTS), and the batch may then be delivered
+     *  twice (see DELIVERY). May run on a different thread from the previous call. `status` (OWNERSHIP: host, call duration) is zeroed by the host and may
      *  be filled in. */
     oisp_export_result (*on_export)(oisp_exporter_instance *instance, const oisp_batch *batch,
                                     oisp_export_status *status);
