@@ -327,4 +327,25 @@ final class PluginHostTests: XCTestCase {
         var seen = Set<String>()
         XCTAssertEqual(got.filter { seen.insert($0).inserted }, ids)
     }
+
+    /// The C example under the faults a disk gives (driven by a harness whose write/fsync/calloc
+    /// replace libc's for the plugin): a write that stops half-way through a record and fails
+    /// returns RETRY with the whole lines accepted and leaves no torn line, and the host's retry
+    /// completes the file with every record once; an fsync failure is an error WITH its text; a
+    /// calloc failure in on_create still hands back an instance whose last_error says so.
+    func testCExampleLeavesNoTornLineAndExplainsEveryFailure() throws {
+        let work = try TestSupport.tempDir("cfaults")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let so = work.appendingPathComponent("liboisp-exporter-cfile.so")
+        try TestSupport.compilePlugin([TestSupport.packageRoot.appendingPathComponent("sdk/examples/file_exporter.c").path], to: so)
+        let harness = work.appendingPathComponent("example_faults")
+        let cc = try TestSupport.run("/usr/bin/env", ["cc", "-O1", "-Wall", "-rdynamic", "-I", TestSupport.sdkInclude, "-o", harness.path,
+                                                      TestSupport.fixtures.appendingPathComponent("example_faults.c").path, "-ldl"])
+        XCTAssertEqual(cc.status, 0, cc.stderr)
+        let r = try TestSupport.run(harness.path, [so.path, work.path])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let oks = r.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }
+        XCTAssertEqual(oks.count, 6, r.stdout)
+        XCTAssertFalse(r.stdout.contains("FAIL"), r.stdout)
+    }
 }
