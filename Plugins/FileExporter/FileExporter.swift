@@ -109,7 +109,7 @@ private let pluginTable: UnsafeMutablePointer<oisp_exporter_plugin> = {
         abi_major: UInt32(OISP_EXPORTER_ABI_MAJOR), abi_minor: UInt32(OISP_EXPORTER_ABI_MINOR),
         name: UnsafePointer(strdup("file")), version: UnsafePointer(strdup("0.1.0")),
         description: UnsafePointer(strdup("Appends each event as one JSON line to a file (Swift reference plugin)")),
-        config_schema: UnsafePointer(strdup(#"{"type":"object","required":["path"],"additionalProperties":false,"properties":{"path":{"type":"string"}}}"#)),
+        config_schema: UnsafePointer(strdup(#"{"type":"object","required":["path"],"additionalProperties":false,"properties":{"path":{"type":"string","description":"File to append events to, one JSON line each"}}}"#)),
         capabilities: 0,
         on_create: onCreate, on_export: onExport, on_flush: onFlush, on_destroy: onDestroy, last_error: lastError,
         min_host_abi: oisp_abi_version(major: 1, minor: 0))) // uses nothing newer than 1.0

@@ -507,10 +507,7 @@ private let pluginTable: UnsafeMutablePointer<oisp_exporter_plugin> = {
         abi_major: UInt32(OISP_EXPORTER_ABI_MAJOR), abi_minor: UInt32(OISP_EXPORTER_ABI_MINOR),
         name: UnsafePointer(strdup("otlp")), version: UnsafePointer(strdup("0.1.0")),
         description: UnsafePointer(strdup("OpenTelemetry OTLP traces/logs over gRPC or HTTP (GenAI semantic conventions)")),
-        config_schema: UnsafePointer(strdup(settingsSchema(
-            ["endpoint", "protocol", "insecure", "insecure_skip_verify", "tls_insecure_skip_verify", "tls_verify", "ca_file", "cert_file",
-             "key_file", "compression", "timeout_ms", "signals", "pair_timeout_ms", "service_name"],
-            tables: ["tls": ["insecure", "insecure_skip_verify", "verify", "ca_file", "cert_file", "key_file"]], open: ["headers"]))),
+        config_schema: UnsafePointer(strdup(optionsSchema(OTLPConfig.options))),
         capabilities: UInt64(OISP_EXPORTER_CAP_CONCURRENT_EXPORT.rawValue), // see OTLPInstance
         on_create: onCreate, on_export: onExport, on_flush: onFlush, on_destroy: onDestroy, last_error: lastError,
         min_host_abi: oisp_abi_version(major: 1, minor: 0))) // status->rejected is written only when the host has it

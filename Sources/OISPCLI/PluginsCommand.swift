@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import OISPConfig
 import OISPEvent
 import OISPPluginHost
 
-/// `plugins list`.
+/// `plugins list`, `plugins describe`.
 struct PluginsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "plugins", abstract: "Inspect exporter plugins.", subcommands: [List.self], defaultSubcommand: List.self)
+        commandName: "plugins", abstract: "Inspect exporter plugins.", subcommands: [List.self, Describe.self], defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -44,5 +45,61 @@ struct PluginsCommand: ParsableCommand {
             }
             for i in infos where !i.loaded { print("refused \(i.path): \(i.reason ?? "")") }
         }
+    }
+
+    struct Describe: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "describe",
+            abstract: "Print an exporter plugin's options — key, type, default and help — from the table it declares.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The plugin's name (as `plugins list` shows it, e.g. kafka) or the path of its .so file.")
+        var name: String
+
+        @Flag(name: .long, help: "Print JSON instead of a table.")
+        var json = false
+
+        func run() throws {
+            let config = try global.loadConfig()
+            _ = global.logger(for: config)
+            let registry = PluginRegistry(config: config)
+            let path: String
+            if name.contains("/") { path = name } else {
+                guard let p = registry.resolve(ExportConfig(name: name, enabled: true)) else {
+                    throw ValidationError("no plugin named '\(name)' in \(registry.directories.joined(separator: ":")) (see `oisp plugins list`)")
+                }
+                path = p
+            }
+            let plugin: LoadedPlugin
+            do { plugin = try PluginLoader.load(path: path) } catch { throw ValidationError("\(error)") }
+            let options = PluginOption.options(schema: plugin.configSchema)
+            if json {
+                var o = JSONObject()
+                o["name"] = .string(plugin.name)
+                o["version"] = .string(plugin.version)
+                o["options"] = .array(options.map { opt in
+                    var j = JSONObject()
+                    j["key"] = .string(opt.key)
+                    j["type"] = .string(opt.type)
+                    j.set("default", opt.defaultValue.map(JSONValue.string))
+                    j.set("help", opt.help.map(JSONValue.string))
+                    return .object(j)
+                })
+                print(JSONValue.object(o).jsonString())
+                return
+            }
+            print("\(plugin.name) \(plugin.version) (ABI \(plugin.abiMajor).\(plugin.abiMinor), needs host \(plugin.minHostABI)): \(plugin.description ?? "")")
+            print(PluginsCommand.optionTable(options))
+        }
+    }
+
+    /// The options as a Markdown table (the same text for the terminal and the docs).
+    static func optionTable(_ options: [PluginOption]) -> String {
+        var lines = ["| key | type | default | help |", "|---|---|---|---|"]
+        for o in options {
+            lines.append("| `\(o.key)` | \(o.type) | \(o.defaultValue.map { "`\($0)`" } ?? "") | \(o.help ?? "") |")
+        }
+        return options.isEmpty ? "(the plugin declares no options)" : lines.joined(separator: "\n")
     }
 }

@@ -134,7 +134,9 @@ public struct PluginRegistry {
     }
 
     /// Makes the sink for one enabled exporter.
-    public func makeSink(_ export: ExportConfig, logger: Logger) throws -> ExportSink {
+    /// - Throws: `PluginLoadError`, `PluginSettingsError` (values that do not fit the plugin's
+    ///   declared types, placed in `file`), `PluginCreateError`.
+    public func makeSink(_ export: ExportConfig, file: String = "config.toml", logger: Logger) throws -> ExportSink {
         if export.plugin == nil && PluginRegistry.builtins.contains(export.name) {
             return try JSONLSink(settings: export.settings)
         }
@@ -143,6 +145,8 @@ public struct PluginRegistry {
                                   reason: "not found in plugin directories: \(directories.joined(separator: ", "))")
         }
         let plugin = try PluginLoader.load(path: path)
+        let wrong = SettingsTypes.errors(export, plugin: plugin.name, schema: plugin.configSchema, file: file)
+        if !wrong.isEmpty { throw PluginSettingsError(errors: wrong) }
         return try PluginSink(plugin: plugin, exporterName: export.name, settings: export.settings, logger: logger)
     }
 
@@ -154,6 +158,14 @@ public struct PluginRegistry {
         return SettingsCheck.warnings(export, plugin: p.name, schema: p.configSchema, file: file)
     }
 
+    /// Values of an enabled exporter's section that do not fit the types its plugin declares
+    /// (see `SettingsTypes`): errors, the exporter is not started.
+    public func settingsErrors(_ export: ExportConfig, file: String) -> [ConfigWarning] {
+        guard export.plugin != nil || !PluginRegistry.builtins.contains(export.name),
+              let path = resolve(export), let p = try? PluginLoader.load(path: path) else { return [] }
+        return SettingsTypes.errors(export, plugin: p.name, schema: p.configSchema, file: file)
+    }
+
     /// Starts every enabled exporter of `config` in `pipeline`. Refused ones are logged and
     /// returned; the others run.
     public func startExporters(_ config: SensorConfig, in pipeline: Pipeline, logger: Logger) -> [StartFailure] {
@@ -161,7 +173,7 @@ public struct PluginRegistry {
         for e in config.exports where e.enabled {
             for w in settingsWarnings(e, file: config.file) { logger.warning("\(w)") }
             do {
-                let sink = try makeSink(e, logger: logger)
+                let sink = try makeSink(e, file: config.file, logger: logger)
                 pipeline.addExporter(name: e.name, sink: sink, policy: e.policy)
                 logger.info("exporter started", metadata: ["exporter": "\(e.name)"])
             } catch {

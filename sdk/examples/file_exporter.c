@@ -161,7 +161,10 @@ static const oisp_exporter_plugin plugin = {
     .name = "cfile",
     .version = "0.1.0",
     .description = "Appends each event as one JSON line to a file (plain-C example)",
-    .config_schema = "{\"type\":\"object\",\"required\":[\"path\"],\"additionalProperties\":false,\"properties\":{\"path\":{\"type\":\"string\"}}}",
+    /* The option table as JSON Schema: the host warns about any other key (closed), refuses a
+     * value of the wrong type with file:line, and `oisp plugins describe` prints it. */
+    .config_schema = "{\"type\":\"object\",\"required\":[\"path\"],\"additionalProperties\":false,\"properties\":{"
+                     "\"path\":{\"type\":\"string\",\"description\":\"File to append events to, one JSON line each\"}}}",
     .capabilities = 0,
     .on_create = cfile_create,
     .on_export = cfile_export,

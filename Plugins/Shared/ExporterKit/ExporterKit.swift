@@ -159,13 +159,16 @@ public struct Config {
     public let json: [String: Any]
     public func string(_ k: String) -> String? { entries.last { $0.0 == k }?.1 }
     public func string(_ k: String, default d: String) -> String { string(k) ?? d }
+    /// true/false or On/Off (`parseBool`: the one rule of every exporter and of the host).
     public func bool(_ k: String, default d: Bool) throws -> Bool {
-        guard let v = string(k)?.lowercased() else { return d }
-        switch v {
-        case "true", "on", "yes", "1": return true
-        case "false", "off", "no", "0": return false
-        default: throw ConfigError(k, "expected on/off (true/false), got '\(v)'")
-        }
+        guard let v = string(k) else { return d }
+        return try parseBool(k, v)
+    }
+    /// One of `values` (e.g. `compressionValues`).
+    public func choice(_ k: String, _ values: [String], default d: String) throws -> String {
+        guard let v = string(k) else { return d }
+        guard values.contains(v) else { throw ConfigError(k, "expected one of \(values.joined(separator: ", ")), got '\(v)'") }
+        return v
     }
     public func int(_ k: String, default d: Int) throws -> Int {
         guard let v = string(k) else { return d }
@@ -465,26 +468,6 @@ public func makePluginTable(name: String, version: String, description: String, 
         min_host_abi: oisp_abi_version(major: 1, minor: 0))) // status->rejected is written only when the host has it
     return UnsafePointer(t)
 }
-
-/// A `config_schema` naming every key an exporter takes (JSON Schema, closed with
-/// `"additionalProperties": false`), so the host can warn about any other key (a misspelt one
-/// would otherwise be ignored silently). `tables`: keys whose members are checked too; `open`:
-/// tables that take any member (header names, pass-through properties).
-public func settingsSchema(_ keys: [String], tables: [String: [String]] = [:], open: [String] = []) -> String {
-    func q(_ s: String) -> String { "\"" + s + "\"" }
-    func closed(_ members: [String], _ sub: [String: [String]], _ open: [String]) -> String {
-        var props = members.map { q($0) + ":{}" }
-        props += sub.keys.sorted().map { q($0) + ":" + closed(sub[$0]!, [:], []) }
-        props += open.map { q($0) + ":{\"type\":\"object\"}" }
-        return "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{" + props.joined(separator: ",") + "}}"
-    }
-    return closed(keys, tables, open)
-}
-
-/// The keys `baseURL` and `httpOptions` read, for `settingsSchema`.
-public let httpSettingKeys = ["host", "port", "tls_verify", "ca_file", "crt_file", "key_file", "timeout_ms", "http_user", "http_passwd"]
-/// `tls` is `true`/`false` or a table of these.
-public let tlsTableKeys = ["verify", "ca_file", "crt_file", "key_file"]
 
 /// Base URL from Fluent Bit style host/port/tls keys.
 public func baseURL(_ c: Config, defaultPort: Int) throws -> String {
