@@ -138,7 +138,7 @@ final class ElasticsearchOutput: Exporter {
 public func oispESEntry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "elasticsearch", version: "0.1.0", description: "Elasticsearch/OpenSearch _bulk output (Fluent Bit es options)",
-                           schema: optionsSchema(esOptionTable)) { try ElasticsearchOutput(config: $0, host: $1) }
+                           options: esOptionTable) { try ElasticsearchOutput(config: $0, host: $1) }
 }
 
 let esOptionTable = httpConnectionOptions(defaultPort: 9200) + [

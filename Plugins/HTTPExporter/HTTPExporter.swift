@@ -159,7 +159,7 @@ final class HTTPOutput: Exporter {
 public func oispHTTPEntry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "http", version: "0.1.0", description: "HTTP output (Fluent Bit http options): json, json_lines, json_stream",
-                           schema: optionsSchema(httpOptionTable)) { try HTTPOutput(config: $0, host: $1) }
+                           options: httpOptionTable) { try HTTPOutput(config: $0, host: $1) }
 }
 
 let httpOptionTable = httpConnectionOptions(defaultPort: 80) + [

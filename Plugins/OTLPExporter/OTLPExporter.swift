@@ -14,24 +14,16 @@ typealias TraceResponse = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServ
 typealias LogsRequest = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest
 typealias LogsResponse = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse
 
-/// Error text of the calling thread's last failed call (the host reads `last_error` on the
-/// failing call's own thread, so concurrent exports never see each other's text).
-private let threadError: pthread_key_t = {
-    var k = pthread_key_t()
-    pthread_key_create(&k) { free($0) }
-    return k
-}()
-
-/// One instance serves concurrent `on_export` calls (the plugin declares
+/// One instance serves concurrent `on_export` calls (the kit's table declares
 /// OISP_EXPORTER_CAP_CONCURRENT_EXPORT): parsing, encoding and sending run in parallel; only the
-/// span builder's pairing state is shared, and batches are fed to it in batch-id order.
-final class OTLPInstance {
+/// span builder's pairing state is shared, and batches are fed to it in batch-id order. Error
+/// texts are the kit's, per calling thread.
+final class OTLPInstance: BatchExporter {
     var config: OTLPConfig!
     /// Idle libcurl handles (one per concurrent call; a handle is never shared by two calls).
     private var httpPool: [OpaquePointer] = []
     private var allHTTP: [OpaquePointer] = []
-    var error: UnsafeMutablePointer<CChar>?
-    var host: UnsafePointer<oisp_host_api>?
+    let host: PluginHost
     var spans: SpanBuilder!
     let state = NSCondition()
     /// Spans built for a batch and not yet accepted by the backend, by batch id: a retry of the
@@ -92,15 +84,16 @@ final class OTLPInstance {
         if running { clockDone.wait() }
     }
 
-    func setError(_ s: String) {
-        free(pthread_getspecific(threadError))
-        pthread_setspecific(threadError, strdup(s))
-        state.lock(); free(error); error = strdup(s); state.unlock()
-    }
+    /// The calling thread's error text (the kit's `last_error`).
+    func setError(_ s: String) { setThreadError(s) }
 
-    func clearThreadError() {
-        free(pthread_getspecific(threadError))
-        pthread_setspecific(threadError, nil)
+    init(config c: Config, host: PluginHost) throws {
+        self.host = host
+        config = try OTLPConfig(entries: c.entries)
+        guard withHTTP({ $0 != nil }) else { throw OTLPConfig.Invalid(message: "libcurl could not be initialised") }
+        spans = SpanBuilder(pairTimeoutMs: config.pairTimeoutMs)
+        if config.traces { startPairingClock() }
+        log(OISP_LOG_INFO, "otlp exporter: \(config.proto.rawValue) → \(config.endpoint) (signals: \(config.traces ? "traces " : "")\(config.logs ? "logs" : ""))")
     }
 
     func withHTTP<R>(_ body: (OpaquePointer?) -> R) -> R {
@@ -142,15 +135,8 @@ final class OTLPInstance {
         if builtSpans.removeValue(forKey: id) != nil, let k = builtOrder.firstIndex(of: id) { builtOrder.remove(at: k) }
     }
 
-    func log(_ level: oisp_log_level, _ s: String) {
-        guard let host else { return }
-        var m = s
-        m.withUTF8 { b in b.withMemoryRebound(to: CChar.self) { host.pointee.callback_log(host.pointee.host_ctx, level, $0.baseAddress, $0.count) } }
-    }
-    func count(_ name: String, _ n: Int) {
-        guard let host, n > 0 else { return }
-        host.pointee.callback_counter_add(host.pointee.host_ctx, name, UInt64(n))
-    }
+    func log(_ level: oisp_log_level, _ s: String) { host.log(level, s) }
+    func count(_ name: String, _ n: Int) { host.count(name, n) }
 
     /// `rejected(n)`: delivered, but the receiver's partial_success refused n items for good.
     enum Outcome { case ok, rejected(Int), retry(Int?), permanent }
@@ -406,115 +392,77 @@ func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) 
     return s.withCString { body($0) }
 }
 
-private func inst(_ p: OpaquePointer?) -> OTLPInstance { Unmanaged<OTLPInstance>.fromOpaque(UnsafeRawPointer(p!)).takeUnretainedValue() }
+extension OTLPInstance {
+    /// The calling thread's error text, for a result's message.
+    func failure(_ otherwise: String) -> String { threadErrorText() ?? otherwise }
 
-private let onCreate: @convention(c) (UnsafePointer<oisp_exporter_config>?, UnsafePointer<oisp_host_api>?,
-                                      UnsafeMutablePointer<OpaquePointer?>?) -> oisp_export_result = { cfg, host, out in
-    let i = OTLPInstance()
-    i.host = host
-    out?.pointee = OpaquePointer(Unmanaged.passRetained(i).toOpaque())
-    guard let cfg else { i.setError("no configuration"); return OISP_EXPORT_INVALID_CONFIG }
-    var entries: [(String, String)] = []
-    for k in 0..<cfg.pointee.entry_count {
-        let e = cfg.pointee.entries[k]
-        entries.append((String(cString: e.key), String(cString: e.value)))
+    func export(batch: UnsafePointer<oisp_batch>) -> ExportResult {
+        let id = batch.pointee.batch_id
+        var events: [(json: String, e: JSONValue)] = []
+        for k in 0..<batch.pointee.count {
+            let r = batch.pointee.records[k]
+            // streamed chunks make no spans: with traces only, do not even parse them
+            if !config.logs, let t = r.event_type, strcmp(t, "ai.streaming_chunk") == 0 { continue }
+            let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
+            guard let obj = try? JSONParser.parse(buffer: buf), obj.objectValue != nil else { continue }
+            events.append((config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
+        }
+        var permanent = false
+        var rejected = 0
+        if config.traces {
+            let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+            let built = spans(forBatch: id, events: events.map(\.e), nowNs: now)
+            switch sendSpans(built) {
+            case .ok, .rejected: count("otlp_spans", built.count) // a span is two events: no per-event count to give
+            case .retry(let after): return .retry(message: failure("OTLP traces export failed"), retryAfterMs: after)
+            case .permanent: permanent = true
+            }
+        }
+        if config.logs {
+            switch sendLogs(events) {
+            case .ok: count("otlp_logs", events.count)
+            case .rejected(let n):
+                count("otlp_logs", max(0, events.count - n))
+                // logs only: one record per event, so the receiver's count is the host's (ABI 1.1)
+                if !config.traces { rejected = min(n, batch.pointee.count) }
+            case .retry(let after):
+                // traces (if any) went out: a retry of this batch must not send them again
+                if config.traces && !permanent { finishBatch(id, tracesSentOnly: true) }
+                return .retry(message: failure("OTLP logs export failed"), retryAfterMs: after)
+            case .permanent: permanent = true
+            }
+        }
+        finishBatch(id, tracesSentOnly: false)
+        if permanent { return .permanent(message: failure("OTLP export refused")) }
+        return rejected > 0 ? .okRejecting(rejected: rejected, message: failure("OTLP partial success")) : .ok
     }
-    do { i.config = try OTLPConfig(entries: entries) } catch let e as OTLPConfig.Invalid {
-        i.setError(e.message); return OISP_EXPORT_INVALID_CONFIG
-    } catch { i.setError("\(error)"); return OISP_EXPORT_INVALID_CONFIG }
-    guard i.withHTTP({ $0 != nil }) else { i.setError("libcurl could not be initialised"); return OISP_EXPORT_INVALID_CONFIG }
-    i.spans = SpanBuilder(pairTimeoutMs: i.config.pairTimeoutMs)
-    if i.config.traces { i.startPairingClock() }
-    i.log(OISP_LOG_INFO, "otlp exporter: \(i.config.proto.rawValue) → \(i.config.endpoint) (signals: \(i.config.traces ? "traces " : "")\(i.config.logs ? "logs" : ""))")
-    return OISP_EXPORT_OK
-}
 
-private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?,
-                                      UnsafeMutablePointer<oisp_export_status>?) -> oisp_export_result = { p, batch, status in
-    let i = inst(p)
-    guard let batch else { return OISP_EXPORT_OK }
-    i.clearThreadError()
-    let id = batch.pointee.batch_id
-    var events: [(json: String, e: JSONValue)] = []
-    for k in 0..<batch.pointee.count {
-        let r = batch.pointee.records[k]
-        // streamed chunks make no spans: with traces only, do not even parse them
-        if !i.config.logs, let t = r.event_type, strcmp(t, "ai.streaming_chunk") == 0 { continue }
-        let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
-        guard let obj = try? JSONParser.parse(buffer: buf), obj.objectValue != nil else { continue }
-        events.append((i.config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
-    }
-    var result = OISP_EXPORT_OK
-    if i.config.traces {
-        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-        let built = i.spans(forBatch: id, events: events.map(\.e), nowNs: now)
-        switch i.sendSpans(built) {
-        case .ok, .rejected: i.count("otlp_spans", built.count) // a span is two events: no per-event count to give
-        case .retry(let after): status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0)); return OISP_EXPORT_RETRY
-        case .permanent: result = OISP_EXPORT_PERMANENT
+    func flush() -> ExportResult {
+        guard config.traces else { return .ok }
+        // requests still waiting for a response (shutdown) go out as error spans; spans of batches
+        // being retried stay with those batches (the host retries or spools them)
+        switch sendPendingSpans({ $0.drain() }) {
+        case .ok, .rejected: return .ok
+        case .retry: return .retry(message: failure("OTLP flush failed"))
+        case .permanent: return .permanent(message: failure("OTLP flush refused"))
         }
     }
-    if i.config.logs {
-        switch i.sendLogs(events) {
-        case .ok: i.count("otlp_logs", events.count)
-        case .rejected(let n):
-            i.count("otlp_logs", max(0, events.count - n))
-            // logs only: one record per event, so the receiver's count is the host's (ABI 1.1)
-            if !i.config.traces { _ = setRejected(status, min(n, batch.pointee.count)) }
-        case .retry(let after):
-            // traces (if any) went out: a retry of this batch must not send them again
-            if i.config.traces && result == OISP_EXPORT_OK { i.finishBatch(id, tracesSentOnly: true) }
-            status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0)); return OISP_EXPORT_RETRY
-        case .permanent: result = OISP_EXPORT_PERMANENT
-        }
-    }
-    i.finishBatch(id, tracesSentOnly: false)
-    return result
-}
 
-private let onFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_result = { p, _ in
-    let i = inst(p)
-    guard i.config.traces else { return OISP_EXPORT_OK }
-    // requests still waiting for a response (shutdown) go out as error spans; spans of batches
-    // being retried stay with those batches (the host retries or spools them)
-    switch i.sendPendingSpans({ $0.drain() }) {
-    case .ok, .rejected: return OISP_EXPORT_OK
-    case .retry: return OISP_EXPORT_RETRY
-    case .permanent: return OISP_EXPORT_PERMANENT
+    func close() {
+        stopPairingClock()
+        closeHTTP()
     }
 }
 
-private let onDestroy: @convention(c) (OpaquePointer?) -> Void = { p in
-    guard let p else { return }
-    let u = Unmanaged<OTLPInstance>.fromOpaque(UnsafeRawPointer(p))
-    let i = u.takeUnretainedValue()
-    i.stopPairingClock()
-    i.closeHTTP()
-    free(i.error)
-    u.release()
+extension OTLPConfig.Invalid: CustomStringConvertible {
+    var description: String { message }
 }
-
-private let lastError: @convention(c) (OpaquePointer?) -> UnsafePointer<CChar>? = { p in
-    if let t = pthread_getspecific(threadError) { return UnsafePointer(t.assumingMemoryBound(to: CChar.self)) }
-    guard let p else { return nil }
-    return UnsafePointer(inst(p).error)
-}
-
-private let pluginTable: UnsafeMutablePointer<oisp_exporter_plugin> = {
-    let t = UnsafeMutablePointer<oisp_exporter_plugin>.allocate(capacity: 1)
-    t.initialize(to: oisp_exporter_plugin(
-        struct_size: MemoryLayout<oisp_exporter_plugin>.size,
-        abi_major: UInt32(OISP_EXPORTER_ABI_MAJOR), abi_minor: UInt32(OISP_EXPORTER_ABI_MINOR),
-        name: UnsafePointer(strdup("otlp")), version: UnsafePointer(strdup("0.1.0")),
-        description: UnsafePointer(strdup("OpenTelemetry OTLP traces/logs over gRPC or HTTP (GenAI semantic conventions)")),
-        config_schema: UnsafePointer(strdup(optionsSchema(OTLPConfig.options))),
-        capabilities: UInt64(OISP_EXPORTER_CAP_CONCURRENT_EXPORT.rawValue), // see OTLPInstance
-        on_create: onCreate, on_export: onExport, on_flush: onFlush, on_destroy: onDestroy, last_error: lastError,
-        min_host_abi: oisp_abi_version(major: 1, minor: 0))) // status->rejected is written only when the host has it
-    return t
-}()
 
 @_cdecl("oisp_exporter_entry")
 public func oispOTLPEntry(_ hostMajor: UInt32, _ hostMinor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
-    hostMajor == UInt32(OISP_EXPORTER_ABI_MAJOR) ? UnsafePointer(pluginTable) : nil
+    servesHost(major: hostMajor) ? otlpTable : nil
 }
+
+private let otlpTable = makePluginTable(name: "otlp", version: "0.1.0",
+                                        description: "OpenTelemetry OTLP traces/logs over gRPC or HTTP (GenAI semantic conventions)",
+                                        options: OTLPConfig.options, concurrent: true) { try OTLPInstance(config: $0, host: $1) as BatchExporter }

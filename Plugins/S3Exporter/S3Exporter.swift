@@ -386,7 +386,7 @@ final class S3Output: Exporter {
 public func oispS3Entry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "s3", version: "0.1.0", description: "Amazon S3 / S3-compatible output with a local store_dir buffer (Fluent Bit s3 options)",
-                           schema: optionsSchema(s3OptionTable)) { try S3Output(config: $0, host: $1) }
+                           options: s3OptionTable) { try S3Output(config: $0, host: $1) }
 }
 
 let s3OptionTable = [

@@ -347,5 +347,14 @@ final class PluginHostTests: XCTestCase {
         let oks = r.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }
         XCTAssertEqual(oks.count, 6, r.stdout)
         XCTAssertFalse(r.stdout.contains("FAIL"), r.stdout)
+
+        // the Swift reference plugin, on the shared kit's table glue and per-thread errors, the same
+        // (it allocates through the Swift runtime: no calloc check)
+        let swiftFile = TestSupport.binDir.appendingPathComponent("liboisp-exporter-file.so")
+        let swiftDir = work.appendingPathComponent("swift")
+        try FileManager.default.createDirectory(at: swiftDir, withIntermediateDirectories: true)
+        let s = try TestSupport.run(harness.path, [swiftFile.path, swiftDir.path, "--no-calloc"])
+        XCTAssertEqual(s.status, 0, s.stdout + s.stderr)
+        XCTAssertEqual(s.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count, 5, s.stdout)
     }
 }
