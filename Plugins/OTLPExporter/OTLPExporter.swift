@@ -20,9 +20,8 @@ typealias LogsResponse = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsService
 /// texts are the kit's, per calling thread.
 final class OTLPInstance: BatchExporter {
     var config: OTLPConfig!
-    /// Idle libcurl handles (one per concurrent call; a handle is never shared by two calls).
-    private var httpPool: [OpaquePointer] = []
-    private var allHTTP: [OpaquePointer] = []
+    /// The kit's libcurl client (a handle per concurrent call), its HTTP version set by protocol.
+    let http = HTTPClient()
     let host: PluginHost
     var spans: SpanBuilder!
     let state = NSCondition()
@@ -90,24 +89,17 @@ final class OTLPInstance: BatchExporter {
     init(config c: Config, host: PluginHost) throws {
         self.host = host
         config = try OTLPConfig(entries: c.entries)
-        guard withHTTP({ $0 != nil }) else { throw OTLPConfig.Invalid(message: "libcurl could not be initialised") }
+        var o = HTTPClient.Options()
+        o.timeoutMs = config.timeoutMs
+        o.caFile = config.caFile; o.certFile = config.certFile; o.keyFile = config.keyFile
+        o.verify = !config.insecureSkipVerify
+        o.httpVersion = config.proto != .grpc ? Int32(OISP_HTTP_DEFAULT)
+            : config.endpoint.hasPrefix("https://") ? Int32(OISP_HTTP_2_TLS) : Int32(OISP_HTTP_2_PRIOR_KNOWLEDGE)
+        http.options = o
+        guard http.available else { throw OTLPConfig.Invalid(message: "libcurl could not be initialised") }
         spans = SpanBuilder(pairTimeoutMs: config.pairTimeoutMs)
         if config.traces { startPairingClock() }
         log(OISP_LOG_INFO, "otlp exporter: \(config.proto.rawValue) → \(config.endpoint) (signals: \(config.traces ? "traces " : "")\(config.logs ? "logs" : ""))")
-    }
-
-    func withHTTP<R>(_ body: (OpaquePointer?) -> R) -> R {
-        state.lock()
-        var h = httpPool.popLast()
-        if h == nil, let n = oisp_http_new() { h = n; allHTTP.append(n) }
-        state.unlock()
-        defer { if let h { state.lock(); httpPool.append(h); state.unlock() } }
-        return body(h)
-    }
-
-    func closeHTTP() {
-        for h in allHTTP { oisp_http_free(h) }
-        allHTTP = []; httpPool = []
     }
 
     /// The spans of batch `id`: built now from `events` (in batch order: an earlier batch still
@@ -169,7 +161,6 @@ final class OTLPInstance: BatchExporter {
         var body: Data
         var headers = c.headers
         var url: String
-        var version: Int32
         do {
             switch c.proto {
             case .grpc:
@@ -180,59 +171,28 @@ final class OTLPInstance: BatchExporter {
                 if c.gzip { payload = gzipData(payload); flag = 1; headers.append("grpc-encoding: gzip") }
                 body = Data([flag]) + withUnsafeBytes(of: UInt32(payload.count).bigEndian) { Data($0) } + payload
                 headers += ["content-type: application/grpc", "te: trailers", "grpc-accept-encoding: gzip", "user-agent: oisp-sensor-otlp/0.1"]
-                version = c.endpoint.hasPrefix("https://") ? Int32(OISP_HTTP_2_TLS) : Int32(OISP_HTTP_2_PRIOR_KNOWLEDGE)
             case .httpProtobuf, .httpJSON:
                 url = "\(c.endpoint)/v1/\(signal)"
                 if c.endpoint.hasSuffix("/v1/\(signal)") { url = c.endpoint }
                 body = c.proto == .httpJSON ? try OTLPInstance.otlpJSON(message) : try message.serializedData()
                 headers.append(c.proto == .httpJSON ? "Content-Type: application/json" : "Content-Type: application/x-protobuf")
                 if c.gzip { body = gzipData(body); headers.append("Content-Encoding: gzip") }
-                version = Int32(OISP_HTTP_DEFAULT)
             }
         } catch {
             setError("encoding the OTLP request failed: \(error)")
             return .permanent
         }
-        var rs = oisp_http_response()
-        let cstrs = headers.map { strdup($0) }
-        defer { cstrs.forEach { free($0) }; oisp_http_response_free(&rs) }
-        let rc: Int32 = body.withUnsafeBytes { b in
-            cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { hp in
-                withOptionalCString(c.caFile) { ca in withOptionalCString(c.certFile) { cert in withOptionalCString(c.keyFile) { key in
-                    var rq = oisp_http_request()
-                    rq.method = ("POST" as StaticString).utf8Start.withMemoryRebound(to: CChar.self, capacity: 5) { $0 }
-                    return url.withCString { u in
-                        rq.url = u
-                        rq.headers = hp.baseAddress
-                        rq.header_count = hp.count
-                        rq.body = b.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                        rq.body_len = b.count
-                        rq.http_version = version
-                        rq.timeout_ms = c.timeoutMs
-                        rq.ca_file = ca; rq.cert_file = cert; rq.key_file = key
-                        rq.insecure_skip_verify = c.insecureSkipVerify ? 1 : 0
-                        return withHTTP { h in h.map { oisp_http_perform($0, &rq, &rs) } ?? -1 }
-                    }
-                } } }
-            }
-        }
-        if rc != 0 {
-            setError("\(c.proto.rawValue) \(url): \(String(cString: withUnsafeBytes(of: rs.error) { Array($0.bindMemory(to: CChar.self)) + [0] }))")
+        let rs = http.request("POST", url, headers: headers, body: body)
+        if let e = rs.error {
+            setError("\(c.proto.rawValue) \(url): \(e)")
             return .retry(nil)
         }
-        let hdrs = String(cString: rs.headers)
-        func header(_ name: String) -> String? {
-            var last: String?
-            // "\r\n" is one Character in Swift: split on unicode scalars
-            for line in hdrs.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n") {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                if line[..<colon].lowercased() == name { last = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
-            }
-            return last
+        let header = rs.header
+        let respBody = rs.body
+        if ProcessInfo.processInfo.environment["OISP_OTLP_DEBUG"] != nil {
+            log(OISP_LOG_INFO, "response \(rs.status) headers: \(rs.headers.map { "\($0.0): \($0.1)" }.joined(separator: " | "))")
         }
-        let respBody = Data(bytes: rs.body, count: rs.body_len)
-        if ProcessInfo.processInfo.environment["OISP_OTLP_DEBUG"] != nil { log(OISP_LOG_INFO, "response \(rs.status) headers: \(hdrs.replacingOccurrences(of: "\r\n", with: " | "))") }
-        let retryAfter = header("retry-after").flatMap { parseRetryAfter($0) }
+        let retryAfter = rs.retryAfterMs
         if c.proto == .grpc {
             guard rs.status == 200 else {
                 setError("gRPC \(url): HTTP \(rs.status)")
@@ -387,11 +347,6 @@ final class OTLPInstance: BatchExporter {
     }
 }
 
-func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
-    guard let s else { return body(nil) }
-    return s.withCString { body($0) }
-}
-
 extension OTLPInstance {
     /// The calling thread's error text, for a result's message.
     func failure(_ otherwise: String) -> String { threadErrorText() ?? otherwise }
@@ -450,7 +405,6 @@ extension OTLPInstance {
 
     func close() {
         stopPairingClock()
-        closeHTTP()
     }
 }
 
