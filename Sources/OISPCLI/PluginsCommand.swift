@@ -4,10 +4,10 @@ import OISPConfig
 import OISPEvent
 import OISPPluginHost
 
-/// `plugins list`, `plugins describe`.
+/// `plugins list`, `plugins describe`, `plugins test` (PluginsTestCommand.swift).
 struct PluginsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "plugins", abstract: "Inspect exporter plugins.", subcommands: [List.self, Describe.self], defaultSubcommand: List.self)
+        commandName: "plugins", abstract: "Inspect exporter plugins.", subcommands: [List.self, Describe.self, Test.self], defaultSubcommand: List.self)
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -19,6 +19,10 @@ public final class LoadedPlugin: @unchecked Sendable {
     /// they were built against), "major.minor".
     public let minHostABI: String
     let table: UnsafePointer<oisp_exporter_plugin>
+    /// The plugin declares OISP_EXPORTER_CAP_CONCURRENT_EXPORT.
+    public var acceptsConcurrentExportsDeclared: Bool {
+        table.pointee.capabilities & UInt64(OISP_EXPORTER_CAP_CONCURRENT_EXPORT.rawValue) != 0
+    }
 
     init(path: String, table: UnsafePointer<oisp_exporter_plugin>) {
         self.path = path

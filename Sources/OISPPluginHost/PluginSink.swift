@@ -101,9 +101,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
     }()
 
     /// The plugin declared OISP_EXPORTER_CAP_CONCURRENT_EXPORT: `on_export` is thread-safe.
-    public var acceptsConcurrentExports: Bool {
-        plugin.table.pointee.capabilities & UInt64(OISP_EXPORTER_CAP_CONCURRENT_EXPORT.rawValue) != 0
-    }
+    public var acceptsConcurrentExports: Bool { plugin.acceptsConcurrentExportsDeclared }
     private var closed = false
     /// Result codes outside the ABI's already logged for this instance (each once).
     private var unknownCodes: Set<UInt32> = []

@@ -357,4 +357,56 @@ final class PluginHostTests: XCTestCase {
         XCTAssertEqual(s.status, 0, s.stdout + s.stderr)
         XCTAssertEqual(s.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count, 5, s.stdout)
     }
+
+    /// `oisp plugins test`, the harness a vendor runs against their .so: the C example and the
+    /// Swift file plugin pass every check (events written as whole lines); a plugin that tears
+    /// lines, one that returns a code the ABI does not define, and one that hangs are each
+    /// reported as such, with exit status 1 — the hung one within timeout_ms + grace.
+    func testPluginsTestHarnessPassesGoodPluginsAndNamesBadOnes() throws {
+        let out = try TestSupport.tempDir("ptest")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("torn.c").path], to: dir.appendingPathComponent("liboisp-exporter-torn.so"))
+        try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("flaky.c").path], to: dir.appendingPathComponent("liboisp-exporter-flaky.so"))
+        let cfg = out.appendingPathComponent("config.toml")
+        try TestSupport.write("""
+        [export.cfile]
+        path = "\(out.appendingPathComponent("c.jsonl").path)"
+        [export.file]
+        path = "\(out.appendingPathComponent("s.jsonl").path)"
+        [export.torn]
+        path = "\(out.appendingPathComponent("t.jsonl").path)"
+        [export.flaky]
+        path = "\(out.appendingPathComponent("f.jsonl").path)"
+        mode = "garbage"
+        [export.hang]
+        path = "\(out.appendingPathComponent("h.jsonl").path)"
+        mode = "hang"
+        timeout_ms = 300
+        """, to: cfg)
+        func test(_ so: String, _ extra: [String] = []) throws -> (status: Int32, stdout: String) {
+            let r = try TestSupport.run(TestSupport.oisp, ["plugins", "test", so, "-c", cfg.path] + extra, timeout: 30)
+            return (r.status, r.stdout + r.stderr)
+        }
+        for (so, file) in [(dir.appendingPathComponent("liboisp-exporter-cfile.so").path, "c.jsonl"), ("file", "s.jsonl")] {
+            let r = try test(so)
+            XCTAssertEqual(r.status, 0, r.stdout)
+            XCTAssertTrue(r.stdout.contains("all checks passed"), r.stdout)
+            XCTAssertFalse(r.stdout.contains("FAIL"), r.stdout)
+            let lines = TestSupport.lines(out.appendingPathComponent(file))
+            XCTAssertGreaterThan(lines.count, 10, r.stdout)
+            XCTAssertTrue(r.stdout.contains("every line is whole JSON (\(lines.count) lines)"), r.stdout)
+            XCTAssertTrue(r.stdout.contains("all checks passed (\(lines.count) events delivered)"), r.stdout)
+        }
+        let torn = try test(dir.appendingPathComponent("liboisp-exporter-torn.so").path)
+        XCTAssertEqual(torn.status, 1, torn.stdout)
+        XCTAssertTrue(torn.stdout.contains("FAIL  \(out.appendingPathComponent("t.jsonl").path): torn or invalid line(s)"), torn.stdout)
+        let garbage = try test(dir.appendingPathComponent("liboisp-exporter-flaky.so").path)
+        XCTAssertEqual(garbage.status, 1, garbage.stdout)
+        XCTAssertTrue(garbage.stdout.contains("a result code the ABI does not define — UNKNOWN(42): plugin bug"), garbage.stdout)
+        let start = Date()
+        let hang = try test(dir.appendingPathComponent("liboisp-exporter-flaky.so").path, ["--exporter", "hang"])
+        XCTAssertLessThan(Date().timeIntervalSince(start), 15)
+        XCTAssertEqual(hang.status, 1, hang.stdout)
+        XCTAssertTrue(hang.stdout.contains("HUNG — no return within timeout_ms 300 + grace (1300 ms)"), hang.stdout)
+    }
 }
