@@ -4,20 +4,9 @@
  * record of its batch has a successful delivery report; a broker that is down or times out
  * gives RETRY (the host retries the batch), a record the broker can never take gives PERMANENT.
  *
- * [export.kafka]
- * enabled = true
- * brokers = ["kafka-0:9092", "kafka-1:9092"]   # or "a:9092,b:9092"
- * topic = "oisp-events"
- * compression = "snappy"                        # snappy|gzip|lz4|zstd|none
- * batch_size = 100
- * linger_ms = 5
- * key_mode = "host"                             # event_id | host | pid | none
- * acks = "all"                                 # another value turns the default idempotence off
- * timeout_ms = 30000
- * tls = false
- * sasl_mechanism = "SCRAM-SHA-512"  sasl_username = "..."  sasl_password = "${KAFKA_PASSWORD}"
- * [export.kafka.librdkafka]                     # any other librdkafka property, passed through
- * "queue.buffering.max.kbytes" = "65536"
+ * Its options — type, default and help — are the plugin table's config_schema below, the one
+ * place they are written (`oisp plugins describe kafka`; librdkafka properties pass through
+ * under [export.kafka.librdkafka]).
  */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>

@@ -60,6 +60,9 @@ struct PluginsCommand: ParsableCommand {
         @Flag(name: .long, help: "Print JSON instead of a table.")
         var json = false
 
+        @Flag(name: .long, help: "Print the section of docs/exporter-options.md (Markdown) for this plugin.")
+        var markdown = false
+
         func run() throws {
             let config = try global.loadConfig()
             _ = global.logger(for: config)
@@ -87,6 +90,10 @@ struct PluginsCommand: ParsableCommand {
                     return .object(j)
                 })
                 print(JSONValue.object(o).jsonString())
+                return
+            }
+            if markdown {
+                print("## `[export.\(plugin.name)]`\n\n\(plugin.description ?? "")\n\n\(PluginsCommand.optionTable(options))\n")
                 return
             }
             print("\(plugin.name) \(plugin.version) (ABI \(plugin.abiMajor).\(plugin.abiMinor), needs host \(plugin.minHostABI)): \(plugin.description ?? "")")

@@ -161,4 +161,30 @@ final class ExporterOptionsTests: XCTestCase {
         XCTAssertTrue(secret.stderr.contains("\(cfg.path):3: key 'export.http.http_passwd': the http exporter expects a string, got a value not shown (secret key)"), secret.stderr)
         XCTAssertFalse(secret.stderr.contains("918273645") || secret.stdout.contains("918273645"), secret.stderr + secret.stdout)
     }
+
+    /// docs/exporter-options.md is made from the plugins' own option tables (`plugins describe
+    /// --markdown`): this fails when they drift. OISP_UPDATE_DOCS=1 rewrites the file.
+    func testExporterOptionsDocIsMadeFromTheOptionTables() throws {
+        var doc = """
+        # Exporter options
+
+        Generated from each bundled exporter's option table (`oisp plugins describe NAME --markdown`;
+        `ExporterOptionsTests` fails when this file and the tables drift — run it with
+        `OISP_UPDATE_DOCS=1` to rewrite). The host's own keys of every `[export.<name>]` section
+        (`enabled`, `plugin`, `batch_size`, `flush_interval_ms`, `timeout_ms`, `queue_size`,
+        `queue_max_bytes`, `max_in_flight`, `retry_on_failure`, `spool`) are in the main configuration
+        reference.
+
+
+        """
+        for p in Self.bundled {
+            let r = try TestSupport.run(TestSupport.oisp, ["plugins", "describe", p, "--markdown", "-c", Self.emptyConfig])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            doc += r.stdout
+        }
+        let file = TestSupport.packageRoot.appendingPathComponent("docs/exporter-options.md")
+        if ProcessInfo.processInfo.environment["OISP_UPDATE_DOCS"] == "1" { try TestSupport.write(doc, to: file) }
+        XCTAssertEqual(try String(contentsOf: file, encoding: .utf8), doc,
+                       "docs/exporter-options.md drifted from the option tables: run ExporterOptionsTests with OISP_UPDATE_DOCS=1")
+    }
 }
