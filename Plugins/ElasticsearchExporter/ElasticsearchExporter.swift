@@ -24,16 +24,16 @@ final class ElasticsearchOutput: Exporter {
 
     init(config c: Config, host: PluginHost) throws {
         self.host = host
-        var base = try baseURL(c, defaultPort: 9200)
+        var base = try baseURL(c)
         if let cloud = c.string("cloud_id"), let decoded = ElasticsearchOutput.cloudHost(cloud) { base = "https://\(decoded):443" }
-        url = base + c.string("path", default: "") + "/_bulk"
-        index = c.string("index", default: "oisp-events")
-        logstash = try c.bool("logstash_format", default: false)
-        prefix = c.string("logstash_prefix", default: "logstash")
-        dateFormat = c.string("logstash_dateformat", default: "%Y.%m.%d")
-        timeKey = c.string("time_key", default: "@timestamp")
-        suppressType = try c.bool("suppress_type_name", default: true)
-        gzip = try c.choice("compress", compressionValues, default: "none") == "gzip"
+        url = try base + c.setting("path") + "/_bulk"
+        index = try c.setting("index")
+        logstash = try c.bool("logstash_format")
+        prefix = try c.setting("logstash_prefix")
+        dateFormat = try c.setting("logstash_dateformat")
+        timeKey = try c.setting("time_key")
+        suppressType = try c.bool("suppress_type_name")
+        gzip = try c.choice("compress") == "gzip"
         http.options = try httpOptions(c)
         if let key = c.string("http_api_key") ?? c.string("api_key") { headers.append("Authorization: ApiKey \(key)") }
         if gzip { headers.append("Content-Encoding: gzip") }

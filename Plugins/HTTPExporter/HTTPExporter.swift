@@ -16,19 +16,13 @@ final class HTTPOutput: Exporter {
 
     init(config c: Config, host: PluginHost) throws {
         self.host = host
-        url = try baseURL(c, defaultPort: 80) + c.string("uri", default: "/")
-        format = c.string("format", default: "json")
-        guard ["json", "json_lines", "json_stream"].contains(format) else {
-            throw ConfigError("format", "expected json, json_lines or json_stream, got '\(format)'")
-        }
+        url = try baseURL(c) + c.setting("uri")
+        format = try c.choice("format")
         http.options = try httpOptions(c)
-        gzip = try c.choice("compress", compressionValues, default: "none") == "gzip"
-        let dk = c.string("json_date_key", default: "date")
+        gzip = try c.choice("compress") == "gzip"
+        let dk = try c.setting("json_date_key")
         dateKey = ["false", "off", ""].contains(dk.lowercased()) ? nil : dk
-        dateFormat = c.string("json_date_format", default: "double")
-        guard ["double", "epoch", "iso8601", "java_sql_timestamp", "epoch_ms"].contains(dateFormat) else {
-            throw ConfigError("json_date_format", "expected double, epoch, iso8601 or java_sql_timestamp, got '\(dateFormat)'")
-        }
+        dateFormat = try c.choice("json_date_format")
         for (k, v) in c.table("header") { headers.append(try headerLine(key: "header.\(k)", name: k, value: v)) }
         if let arr = c.json["header"] as? [Any] {
             for h in arr.compactMap({ $0 as? String }) {

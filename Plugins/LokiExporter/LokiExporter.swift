@@ -16,13 +16,12 @@ final class LokiOutput: Exporter {
 
     init(config c: Config, host: PluginHost) throws {
         self.host = host
-        url = try baseURL(c, defaultPort: 3100) + c.string("uri", default: "/loki/api/v1/push")
-        lineFormat = c.string("line_format", default: "json")
-        guard lineFormat == "json" || lineFormat == "key_value" else { throw ConfigError("line_format", "expected json or key_value, got '\(lineFormat)'") }
+        url = try baseURL(c) + c.setting("uri")
+        lineFormat = try c.choice("line_format")
         http.options = try httpOptions(c)
         if let t = c.string("tenant_id") { headers.append("X-Scope-OrgID: \(t)") }
-        if try c.choice("compress", compressionValues, default: "none") == "gzip" { headers.append("Content-Encoding: gzip") }
-        let spec = c.string("labels", default: "job=oisp-sensor")
+        if try c.choice("compress") == "gzip" { headers.append("Content-Encoding: gzip") }
+        let spec = try c.setting("labels")
         for raw in spec.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !raw.isEmpty {
             if let eq = raw.firstIndex(of: "="), !raw.hasPrefix("$") {
                 let k = String(raw[..<eq]).trimmingCharacters(in: .whitespaces)

@@ -54,20 +54,20 @@ final class S3Output: Exporter {
         self.host = host
         guard let b = c.string("bucket"), !b.isEmpty else { throw ConfigError("bucket", "required") }
         bucket = b
-        region = c.string("region", default: "us-east-1")
+        region = try c.setting("region")
         var ep = c.string("endpoint") ?? "https://s3.\(region).amazonaws.com"
         while ep.hasSuffix("/") { ep.removeLast() }
         endpoint = ep
-        let dir = c.string("store_dir", default: "/var/lib/oisp/s3")
+        let dir = try c.setting("store_dir")
         tag = c.string("tag", default: host.instanceName)
         storeDir = URL(fileURLWithPath: dir).appendingPathComponent(tag)
-        totalFileSize = try c.size("total_file_size", default: 100 << 20)
-        uploadTimeoutMs = try c.duration("upload_timeout", defaultMs: 600_000)
-        keyFormat = c.string("s3_key_format", default: "/oisp-sensor/%Y/%m/%d/%H/%M/%S-$UUID.jsonl")
-        gzip = try c.choice("compression", compressionValues, default: "none") == "gzip"
-        contentType = c.string("content_type", default: "application/json")
-        multipart = try !c.bool("use_put_object", default: false)
-        uploadChunkSize = try c.size("upload_chunk_size", default: 5 << 20)
+        totalFileSize = try c.size("total_file_size")
+        uploadTimeoutMs = try c.duration("upload_timeout")
+        keyFormat = try c.setting("s3_key_format")
+        gzip = try c.choice("compression") == "gzip"
+        contentType = try c.setting("content_type")
+        multipart = try !c.bool("use_put_object")
+        uploadChunkSize = try c.size("upload_chunk_size")
         guard uploadChunkSize >= 5 << 20 && uploadChunkSize <= 50 << 20 else {
             throw ConfigError("upload_chunk_size", "expected a size from 5M (S3's smallest part) to 50M, got \(uploadChunkSize) bytes")
         }

@@ -98,12 +98,63 @@ public struct ConfigError: Error, CustomStringConvertible {
     public init(_ key: String, _ message: String) { description = "key '\(key)': \(message)" }
 }
 
-/// The exporter's `[export.<name>]` table: flat entries (nested tables as `a.b`) and the JSON.
+/// The exporter's `[export.<name>]` table: flat entries (nested tables as `a.b`) and the JSON,
+/// read against the exporter's option table: the getters without a `default:` take the table's
+/// default, so a default is written once, in the table.
 public struct Config {
     public let entries: [(String, String)]
     public let json: [String: Any]
+    /// The option table by key (table members as `a.b`).
+    let options: [String: Option]
+
+    public init(entries: [(String, String)], json: [String: Any], options: [Option] = []) {
+        self.entries = entries
+        self.json = json
+        var o: [String: Option] = [:]
+        func add(_ opts: [Option], _ prefix: String) {
+            for x in opts {
+                o[prefix + x.key] = x
+                switch x.kind {
+                case .table(let ms), .boolOrTable(let ms): add(ms, prefix + x.key + ".")
+                default: break
+                }
+            }
+        }
+        add(options, "")
+        self.options = o
+    }
+
+    /// The option table's default for `k`. A key the table does not declare, or one without a
+    /// default, is a bug of the exporter: it says so instead of guessing.
+    func tableDefault(_ k: String) throws -> String {
+        guard let d = options[k]?.defaultValue else { throw ConfigError(k, "the exporter's option table has no default for it (exporter bug)") }
+        return d
+    }
+
     public func string(_ k: String) -> String? { entries.last { $0.0 == k }?.1 }
     public func string(_ k: String, default d: String) -> String { string(k) ?? d }
+    /// The value, or the table's default.
+    public func setting(_ k: String) throws -> String { try string(k) ?? tableDefault(k) }
+    public func bool(_ k: String) throws -> Bool { try parseBool(k, setting(k)) }
+    public func int(_ k: String) throws -> Int {
+        let v = try setting(k)
+        guard let i = Int(v) else { throw ConfigError(k, "expected an integer, got '\(v)'") }
+        if case .int(let min?) = options[k]?.kind, i < min { throw ConfigError(k, "expected an integer of at least \(min), got \(i)") }
+        return i
+    }
+    /// One of the table's values for `k`.
+    public func choice(_ k: String) throws -> String {
+        guard case .choice(let values) = options[k]?.kind else { throw ConfigError(k, "not a choice in the exporter's option table (exporter bug)") }
+        return try choice(k, values, default: tableDefault(k))
+    }
+    public func size(_ k: String) throws -> Int { try size(k, default: sizeValue(k, tableDefault(k))) }
+    public func duration(_ k: String) throws -> Int { try duration(k, defaultMs: durationValue(k, tableDefault(k))) }
+    func sizeValue(_ k: String, _ v: String) throws -> Int {
+        try Config(entries: [(k, v)], json: [:]).size(k, default: 0)
+    }
+    func durationValue(_ k: String, _ v: String) throws -> Int {
+        try Config(entries: [(k, v)], json: [:]).duration(k, defaultMs: 0)
+    }
     /// true/false or On/Off (`parseBool`: the one rule of every exporter and of the host).
     public func bool(_ k: String, default d: Bool) throws -> Bool {
         guard let v = string(k) else { return d }

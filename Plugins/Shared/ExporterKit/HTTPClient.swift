@@ -146,22 +146,22 @@ func opt<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
     return s.withCString { body($0) }
 }
 
-/// Base URL from Fluent Bit style host/port/tls keys.
-public func baseURL(_ c: Config, defaultPort: Int) throws -> String {
-    let host = c.string("host", default: "127.0.0.1")
-    let port = try c.int("port", default: defaultPort)
-    let tls = try c.bool("tls", default: false)
+/// Base URL from Fluent Bit style host/port/tls keys (`httpConnectionOptions`, defaults from there).
+public func baseURL(_ c: Config) throws -> String {
+    let host = try c.setting("host")
+    let port = try c.int("port")
+    let tls = try c.bool("tls")
     return "\(tls ? "https" : "http")://\(host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host):\(port)"
 }
 
-/// TLS and auth options shared by the HTTP-based outputs.
+/// TLS and auth options shared by the HTTP-based outputs (defaults from their option tables).
 public func httpOptions(_ c: Config) throws -> HTTPClient.Options {
     var o = HTTPClient.Options()
-    o.verify = try c.bool("tls_verify", default: true) && !(try c.bool("tls.verify", default: true) == false)
+    o.verify = try c.bool("tls_verify") && c.bool("tls.verify")
     o.caFile = c.string("ca_file") ?? c.string("tls.ca_file")
     o.certFile = c.string("crt_file") ?? c.string("tls.crt_file")
     o.keyFile = c.string("key_file") ?? c.string("tls.key_file")
-    o.timeoutMs = try c.int("timeout_ms", default: 30000)
+    o.timeoutMs = try c.int("timeout_ms")
     if let u = c.string("http_user") { o.userpwd = "\(u):\(c.string("http_passwd") ?? "")" }
     return o
 }

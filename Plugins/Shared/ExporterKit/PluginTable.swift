@@ -54,6 +54,7 @@ final class Box {
 }
 
 nonisolated(unsafe) var batchFactory: ((Config, PluginHost) throws -> BatchExporter)?
+nonisolated(unsafe) var optionTable: [Option] = []
 
 private func box(_ p: OpaquePointer?) -> Box { Unmanaged<Box>.fromOpaque(UnsafeRawPointer(p!)).takeUnretainedValue() }
 
@@ -70,7 +71,7 @@ private let kitCreate: @convention(c) (UnsafePointer<oisp_exporter_config>?, Uns
     let json = JSONAny.object(Data(bytes: cfg.pointee.json, count: cfg.pointee.json_len)) ?? [:]
     let name = cfg.pointee.instance_name.map { String(cString: $0) } ?? "exporter"
     do {
-        b.exporter = try factory(Config(entries: entries, json: json), PluginHost(api: host, instanceName: name))
+        b.exporter = try factory(Config(entries: entries, json: json, options: optionTable), PluginHost(api: host, instanceName: name))
         return OISP_EXPORT_OK
     } catch {
         setThreadError("\(error)")
@@ -135,6 +136,7 @@ public func makePluginTable(name: String, version: String, description: String, 
                             concurrent: Bool = false, minHostABI: (UInt32, UInt32) = (1, 0),
                             factory: @escaping (Config, PluginHost) throws -> BatchExporter) -> UnsafePointer<oisp_exporter_plugin> {
     batchFactory = factory
+    optionTable = options
     let t = UnsafeMutablePointer<oisp_exporter_plugin>.allocate(capacity: 1)
     t.initialize(to: oisp_exporter_plugin(
         struct_size: MemoryLayout<oisp_exporter_plugin>.size,
