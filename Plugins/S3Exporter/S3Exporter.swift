@@ -406,12 +406,5 @@ let s3OptionTable = [
     Option("role_arn", .string, "Role to assume with STS AssumeRole"),
     Option("external_id", .string, "External id for role_arn"),
     Option("sts_endpoint", .string, "Private STS endpoint (else AWS_ENDPOINT_URL_STS)"),
-    Option("tls", .boolOrTable(tlsTableOptions), "TLS settings"),
-    Option("tls_verify", .bool, default: "true", "Verify the server's certificate"),
-    Option("ca_file", .string, "CA bundle (PEM)"),
-    Option("crt_file", .string, "Client certificate (PEM)"),
-    Option("key_file", .string, "Client private key (PEM)"),
-    Option("timeout_ms", .int(min: 1), default: "30000", "Request timeout in milliseconds"),
-    Option("http_user", .string, "Basic auth user (S3-compatible proxies)"),
-    Option("http_passwd", .string, "Basic auth password (use ${ENV})"),
-]
+    Option("tls", .boolOrTable(tlsTableOptions), "TLS settings (the endpoint's scheme decides whether TLS is used)"),
+] + httpClientOptions

@@ -152,10 +152,8 @@ public enum SettingsTypes {
     public static func errors(_ export: ExportConfig, plugin: String, schema: String?, file: String) -> [ConfigWarning] {
         guard let schema else { return [] }
         return mismatches(export.settings, schema: schema).map { m in
-            var line = export.keyLines[m.key], k = m.key
-            while line == nil, let dot = k.lastIndex(of: ".") { k = String(k[..<dot]); line = export.keyLines[k] }
-            return ConfigWarning(file: file, line: line ?? export.line, key: "export.\(export.name).\(m.key)",
-                                 message: "the \(plugin) exporter expects \(m.expected), got \(m.got)")
+            ConfigWarning(file: file, line: SettingsCheck.line(of: m.key, in: export), key: "export.\(export.name).\(m.key)",
+                          message: "the \(plugin) exporter expects \(m.expected), got \(m.got)")
         }
     }
 }

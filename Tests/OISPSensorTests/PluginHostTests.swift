@@ -53,6 +53,23 @@ final class PluginHostTests: XCTestCase {
         """
     }
 
+    /// A config finding plugins in `dir` and enabling each of `names` with a `path` under `out`.
+    func pathConfig(_ names: [String], out: URL) throws -> URL {
+        var text = "[plugins]\ndir = \"\(dir.path)\"\n"
+        for n in names { text += "[export.\(n)]\nenabled = true\npath = \"\(out.appendingPathComponent("\(n).jsonl").path)\"\n" }
+        let cfg = out.appendingPathComponent("config.toml")
+        try TestSupport.write(text, to: cfg)
+        return cfg
+    }
+
+    /// `oisp plugins list --json`: each plugin's entry by name, and the output.
+    func listed(_ cfg: URL) throws -> (entry: (String) -> JSONValue?, output: String) {
+        let l = try TestSupport.run(TestSupport.oisp, ["plugins", "list", "--json", "-c", cfg.path])
+        XCTAssertEqual(l.status, 0, l.stderr)
+        let plugins = try XCTUnwrap(try JSONParser.parse(l.stdout)["plugins"]?.arrayValue, l.stdout)
+        return ({ name in plugins.first { $0["name"]?.stringValue == name } }, l.stdout)
+    }
+
     /// Fluent Bit's output name `es` (and `opensearch`) finds the bundled Elasticsearch plugin.
     func testFluentBitOutputNameFindsTheBundledPlugin() throws {
         let out = try TestSupport.tempDir("alias")
@@ -162,31 +179,14 @@ final class PluginHostTests: XCTestCase {
         try TestSupport.compilePlugin([src], to: dir.appendingPathComponent("liboisp-exporter-short.so"),
                                       include: TestSupport.fixtures.appendingPathComponent("abi/1.0").path,
                                       extraFlags: ["-DPLUGIN_NAME=\"short\"", "-DTABLE_SIZE=40"])
-        let cfg = out.appendingPathComponent("config.toml")
-        try TestSupport.write("""
-        [plugins]
-        dir = "\(dir.path)"
-        [export.old10]
-        enabled = true
-        path = "\(out.appendingPathComponent("old10.jsonl").path)"
-        [export.old11]
-        enabled = true
-        path = "\(out.appendingPathComponent("old11.jsonl").path)"
-        [export.short]
-        enabled = true
-        path = "\(out.appendingPathComponent("short.jsonl").path)"
-        """, to: cfg)
-
-        let l = try TestSupport.run(TestSupport.oisp, ["plugins", "list", "--json", "-c", cfg.path])
-        XCTAssertEqual(l.status, 0, l.stderr)
-        let plugins = try XCTUnwrap(try JSONParser.parse(l.stdout)["plugins"]?.arrayValue)
-        func entry(_ name: String) -> JSONValue? { plugins.first { $0["name"]?.stringValue == name } }
+        let cfg = try pathConfig(["old10", "old11", "short"], out: out)
+        let (entry, listing) = try listed(cfg)
         for (name, abi) in [("old10", "1.0"), ("old11", "1.1")] {
-            let p = try XCTUnwrap(entry(name), l.stdout)
+            let p = try XCTUnwrap(entry(name), listing)
             XCTAssertEqual(p["status"]?.stringValue, "loaded", "\(p)")
             XCTAssertEqual(p["abi_version"]?.stringValue, abi, "\(p)")
         }
-        let short = try XCTUnwrap(entry("short"), l.stdout)
+        let short = try XCTUnwrap(entry("short"), listing)
         XCTAssertEqual(short["status"]?.stringValue, "refused", "\(short)")
         let reason = short["reason"]?.stringValue ?? ""
         XCTAssertTrue(reason.contains("40 bytes") && reason.contains("ABI 1.0 table (\(PluginLoader.pluginTableSize10) bytes)"), reason)
@@ -213,31 +213,18 @@ final class PluginHostTests: XCTestCase {
                                       extraFlags: ["-DPLUGIN_NAME=\"future\"", "-DNEEDS_MINOR=\(hostABIMinor + 1)"])
         try TestSupport.compilePlugin([src], to: dir.appendingPathComponent("liboisp-exporter-modest.so"),
                                       extraFlags: ["-DPLUGIN_NAME=\"modest\"", "-DNEEDS_MINOR=0"])
-        let cfg = out.appendingPathComponent("config.toml")
-        try TestSupport.write("""
-        [plugins]
-        dir = "\(dir.path)"
-        [export.future]
-        enabled = true
-        path = "\(out.appendingPathComponent("future.jsonl").path)"
-        [export.modest]
-        enabled = true
-        path = "\(out.appendingPathComponent("modest.jsonl").path)"
-        """, to: cfg)
-        let l = try TestSupport.run(TestSupport.oisp, ["plugins", "list", "--json", "-c", cfg.path])
-        XCTAssertEqual(l.status, 0, l.stderr)
-        let plugins = try XCTUnwrap(try JSONParser.parse(l.stdout)["plugins"]?.arrayValue)
-        func entry(_ name: String) -> JSONValue? { plugins.first { $0["name"]?.stringValue == name } }
-        let future = try XCTUnwrap(entry("future"), l.stdout)
+        let cfg = try pathConfig(["future", "modest"], out: out)
+        let (entry, listing) = try listed(cfg)
+        let future = try XCTUnwrap(entry("future"), listing)
         XCTAssertEqual(future["status"]?.stringValue, "refused", "\(future)")
         let want = "plugin needs host ABI \(hostABIMajor).\(hostABIMinor + 1) or newer (built for ABI \(hostABIMajor).\(hostABIMinor), declares min_host_abi \(hostABIMajor).\(hostABIMinor + 1)); this host is ABI \(hostABIMajor).\(hostABIMinor)"
         XCTAssertEqual(future["reason"]?.stringValue, want)
-        let modest = try XCTUnwrap(entry("modest"), l.stdout)
+        let modest = try XCTUnwrap(entry("modest"), listing)
         XCTAssertEqual(modest["status"]?.stringValue, "loaded", "\(modest)")
         XCTAssertEqual(modest["min_host_abi"]?.stringValue, "1.0")
         // every bundled plugin (beside the oisp binary) loads under this host
         for name in ["file", "kafka", "otlp", "http", "elasticsearch", "loki", "s3"] {
-            let p = try XCTUnwrap(entry(name), "\(name) missing: \(l.stdout)")
+            let p = try XCTUnwrap(entry(name), "\(name) missing: \(listing)")
             XCTAssertEqual(p["status"]?.stringValue, "loaded", "\(p)")
             XCTAssertNotNil(p["min_host_abi"]?.stringValue, "\(p)")
         }

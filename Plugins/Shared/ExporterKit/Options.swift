@@ -119,12 +119,17 @@ public func httpConnectionOptions(defaultPort: Int) -> [Option] {
         Option("host", .string, default: "127.0.0.1", "Server host name or address"),
         Option("port", .int(min: 1), default: String(defaultPort), "Server port"),
         Option("tls", .boolOrTable(tlsTableOptions), default: "false", "Use HTTPS (true), or a table of TLS settings"),
-        Option("tls_verify", .bool, default: "true", "Verify the server's certificate"),
-        Option("ca_file", .string, "CA bundle (PEM) to verify the server with"),
-        Option("crt_file", .string, "Client certificate (PEM) for mutual TLS"),
-        Option("key_file", .string, "Client private key (PEM) for mutual TLS"),
-        Option("timeout_ms", .int(min: 1), default: "30000", "Request timeout in milliseconds (also the host's export timeout)"),
-        Option("http_user", .string, "Basic auth user"),
-        Option("http_passwd", .string, "Basic auth password (use ${ENV})"),
-    ]
+    ] + httpClientOptions
 }
+
+/// The TLS, timeout and auth options `httpOptions` reads (an exporter with its own endpoint, as
+/// S3, takes these without host/port).
+public let httpClientOptions: [Option] = [
+    Option("tls_verify", .bool, default: "true", "Verify the server's certificate"),
+    Option("ca_file", .string, "CA bundle (PEM) to verify the server with"),
+    Option("crt_file", .string, "Client certificate (PEM) for mutual TLS"),
+    Option("key_file", .string, "Client private key (PEM) for mutual TLS"),
+    Option("timeout_ms", .int(min: 1), default: "30000", "Request timeout in milliseconds (also the host's export timeout)"),
+    Option("http_user", .string, "Basic auth user"),
+    Option("http_passwd", .string, "Basic auth password (use ${ENV})"),
+]

@@ -10,6 +10,7 @@
  *   -DPLUGIN_NAME=s  the plugin's name (default "oldabi")
  *   -DNEEDS_MINOR=n  ABI 1.2 and later: declare min_host_abi = {major, n}
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS under -std=c99 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
