@@ -1,24 +1,25 @@
 import Foundation
 import OISPExporterKit
 
-/// `[export.otlp]` keys (the OpenTelemetry exporter's names where they exist).
+/// `[export.otlp]` keys (the OpenTelemetry exporter's names where they exist), declared once in
+/// `options`; the defaults below are read from it.
 struct OTLPConfig {
     enum Proto: String { case grpc, httpProtobuf = "http/protobuf", httpJSON = "http/json" }
-    var endpoint = "http://localhost:4317"
-    var proto = Proto.grpc
+    var endpoint: String
+    var proto: Proto
     /// Header lines as libcurl takes them (see `headerLine`).
     var headers: [String] = []
-    var insecure = false
-    var insecureSkipVerify = false
+    var insecure: Bool
+    var insecureSkipVerify: Bool
     var caFile: String?
     var certFile: String?
     var keyFile: String?
-    var gzip = true
-    var timeoutMs = 10000
-    var traces = true
-    var logs = false
-    var pairTimeoutMs: Int64 = 300_000
-    var serviceName = "oisp-sensor"
+    var gzip: Bool
+    var timeoutMs: Int
+    var traces: Bool
+    var logs: Bool
+    var pairTimeoutMs: Int64
+    var serviceName: String
 
     struct Invalid: Error { let message: String }
 
@@ -54,6 +55,18 @@ struct OTLPConfig {
     ]
 
     init(entries: [(String, String)]) throws {
+        // the defaults: the option table's, nowhere else
+        let d = Config(entries: [], json: [:], options: OTLPConfig.options)
+        endpoint = try d.setting("endpoint")
+        proto = Proto(rawValue: try d.choice("protocol")) ?? .grpc
+        insecure = try d.bool("insecure")
+        insecureSkipVerify = try d.bool("insecure_skip_verify")
+        gzip = try d.choice("compression") == "gzip"
+        timeoutMs = try d.int("timeout_ms")
+        let signals = try d.setting("signals")
+        traces = signals.contains("traces"); logs = signals.contains("logs")
+        pairTimeoutMs = Int64(try d.int("pair_timeout_ms"))
+        serviceName = try d.setting("service_name")
         for (k, v) in entries {
             switch k {
             case "endpoint": endpoint = v
