@@ -1,5 +1,6 @@
 import Foundation
 import OISPEvent
+import OISPExporterKit
 import XCTest
 
 /// Every bundled exporter's option table (its `config_schema`): `plugins describe` prints it,
@@ -186,5 +187,43 @@ final class ExporterOptionsTests: XCTestCase {
         if ProcessInfo.processInfo.environment["OISP_UPDATE_DOCS"] == "1" { try TestSupport.write(doc, to: file) }
         XCTAssertEqual(try String(contentsOf: file, encoding: .utf8), doc,
                        "docs/exporter-options.md drifted from the option tables: run ExporterOptionsTests with OISP_UPDATE_DOCS=1")
+    }
+
+    /// The kit reads a value or the option table's default (a default is written once), with the
+    /// one boolean rule; an option the table lacks a default for is an exporter bug, said so.
+    func testKitConfigTakesDefaultsFromTheOptionTable() throws {
+        let table = [Option("on", .bool, default: "Off", "b"), Option("n", .int(min: 2), default: "5", "i"),
+                     Option("size", .size, default: "1M", "s"), Option("wait", .duration, default: "1m", "d"),
+                     Option("mode", .choice(["a", "b"]), default: "b", "c"), Option("name", .string, "no default"),
+                     Option("tls", .boolOrTable([Option("verify", .bool, default: "true", "v")]), default: "false", "t")]
+        let empty = OISPExporterKit.Config(entries: [], json: [:], options: table)
+        XCTAssertEqual(try empty.bool("on"), false)
+        XCTAssertEqual(try empty.int("n"), 5)
+        XCTAssertEqual(try empty.size("size"), 1 << 20)
+        XCTAssertEqual(try empty.duration("wait"), 60_000)
+        XCTAssertEqual(try empty.choice("mode"), "b")
+        XCTAssertEqual(try empty.bool("tls.verify"), true, "a table member's default")
+        XCTAssertThrowsError(try empty.setting("name")) { XCTAssertTrue("\($0)".contains("no default"), "\($0)") }
+        let set = OISPExporterKit.Config(entries: [("on", "ON"), ("n", "1"), ("mode", "c"), ("tls.verify", "yes")], json: [:], options: table)
+        XCTAssertEqual(try set.bool("on"), true, "On/Off in any case")
+        XCTAssertThrowsError(try set.int("n")) { XCTAssertTrue("\($0)".contains("at least 2"), "\($0)") }
+        XCTAssertThrowsError(try set.choice("mode")) { XCTAssertTrue("\($0)".contains("expected one of a, b, got 'c'"), "\($0)") }
+        XCTAssertThrowsError(try set.bool("tls.verify")) { XCTAssertTrue("\($0)".contains("got 'yes'"), "\($0)") }
+    }
+
+    /// The kit keeps error text per calling thread (the ABI's last_error rule): threads failing at
+    /// once each read back their own text.
+    func testKitErrorTextIsPerThread() {
+        let n = 8
+        var seen = [String?](repeating: nil, count: n)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: n) { i in
+            setThreadError("failure \(i)")
+            for _ in 0..<1000 { _ = threadErrorText() } // let the others write theirs meanwhile
+            let t = threadErrorText()
+            lock.lock(); seen[i] = t; lock.unlock()
+            setThreadError(nil)
+        }
+        XCTAssertEqual(seen, (0..<n).map { "failure \($0)" })
     }
 }

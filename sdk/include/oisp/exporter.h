@@ -26,9 +26,10 @@
  *   - Exception: the host API table (`oisp_host_api`) and its `host_ctx` stay valid from
  *     `on_create` until `on_destroy` has returned.
  *   - Everything a plugin returns (strings from `last_error`, the plugin table, its name and
- *     version strings) is owned by the plugin. Strings returned by `last_error` stay valid until
- *     the next call on the same instance or `on_destroy`; the plugin table and its static
- *     strings must stay valid for the life of the process.
+ *     version strings) is owned by the plugin. A string returned by `last_error` need stay valid
+ *     only until the next call on the same instance from the same thread, or `on_destroy` (the
+ *     host copies it at once); the plugin table and its static strings must stay valid for the
+ *     life of the process.
  *   - Nothing is ever freed across the boundary.
  *
  * THREADING (every rule in one place)
@@ -54,14 +55,15 @@
  *     30000): give your client that timeout. The host waits timeout_ms plus a grace of
  *     min(5 s, max(1 s, timeout_ms)); a call still running then is ABANDONED, not cancelled (the
  *     host cannot stop a thread inside a plugin): the host counts the batch as a RETRY and PARKS
- *     the instance — no further call is made on it (on_export fails at once with "plugin hung")
- *     until the abandoned call returns, which the host notices on its next attempt; the
- *     instance then resumes.
+ *     the instance — it makes no further call on it (each attempt meanwhile counts as a RETRY,
+ *     "plugin hung", without calling the plugin) until the abandoned call returns, which the
+ *     host notices on its next attempt; the instance then resumes.
  *   - Whatever the abandoned call finally returns is ignored. If it did deliver, the host's retry
  *     delivers the same batch again: see DELIVERY.
  *   - At shutdown the host waits for in-flight calls only up to its shutdown deadline, then exits
  *     without flushing or destroying an instance whose call has not returned.
- *   - `on_flush` gets its own `timeout_ms` argument; it is bounded the same way.
+ *   - `on_flush` gets its own `timeout_ms` argument (what is left of the shutdown budget, at most
+ *     the exporter's timeout_ms); the host waits for it at most timeout_ms plus 5 s.
  *
  * DELIVERY: AT-LEAST-ONCE
  *   - A batch the plugin was handed may reach the backend more than once: after a RETRY the
