@@ -396,4 +396,37 @@ final class PluginHostTests: XCTestCase {
         XCTAssertEqual(hang.status, 1, hang.stdout)
         XCTAssertTrue(hang.stdout.contains("HUNG — no return within timeout_ms 300 + grace (1300 ms)"), hang.stdout)
     }
+
+    /// A partial success (RETRY with status->accepted = 3) is retried with the rest only, under the
+    /// same batch_id and with record_offset 3 (ABI 1.2), so (batch_id, record_offset + i) names a
+    /// record across attempts; every event arrives once, in order.
+    func testPartialSuccessRetryCarriesTheRestWithItsRecordOffset() throws {
+        let out = try TestSupport.tempDir("offset")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("slow_sink.c").path],
+                                      to: dir.appendingPathComponent("liboisp-exporter-slowsink.so"), extraFlags: ["-pthread"])
+        let input = out.appendingPathComponent("in.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "1", "-o", input.path]).status, 0)
+        let sink = out.appendingPathComponent("sink.jsonl")
+        let cfg = out.appendingPathComponent("config.toml")
+        try TestSupport.write("""
+        [plugins]
+        dir = "\(dir.path)"
+        [export.slowsink]
+        enabled = true
+        path = "\(sink.path)"
+        accept_first = 3
+        retry_on_failure = { initial_interval_ms = 10, max_interval_ms = 20 }
+        """, to: cfg)
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", cfg.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let calls = TestSupport.lines(URL(fileURLWithPath: sink.path + ".calls")).map { $0.split(separator: " ").map(String.init) }
+        XCTAssertGreaterThanOrEqual(calls.count, 2, "\(calls)")
+        let (first, second) = (calls[0], calls[1])
+        XCTAssertEqual(second[0], first[0], "same batch_id: \(calls)")
+        XCTAssertEqual(second[1], "2", "attempt 2: \(calls)")
+        XCTAssertEqual(first[2], "0"); XCTAssertEqual(second[2], "3", "record_offset 3: \(calls)")
+        XCTAssertEqual(Int(second[3]), Int(first[3])! - 3, "only the rest: \(calls)")
+        XCTAssertEqual(TestSupport.lines(sink), TestSupport.lines(input), "every event once, in order")
+    }
 }

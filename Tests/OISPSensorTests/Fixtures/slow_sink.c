@@ -3,7 +3,9 @@
  * "batch_id attempt record_offset count thread" to `path`.calls; each record's JSON goes to
  * `path` as one line. With stall_ms past timeout_ms + grace the host abandons the call and
  * parks the instance; the stalled call then delivers, and the host's retry delivers the same
- * batch again: at-least-once, which a sink de-duplicates by batch id or event id. */
+ * batch again: at-least-once, which a sink de-duplicates by batch id or event id.
+ * With `accept_first = n` the first call instead delivers n records and answers RETRY with
+ * status->accepted = n: the host's retry must carry the rest, record_offset n, same batch_id. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,7 @@
 #include <time.h>
 #include "oisp/exporter.h"
 
-struct oisp_exporter_instance { FILE *out; FILE *calls; long stall_ms; int calls_made; pthread_mutex_t mu; };
+struct oisp_exporter_instance { FILE *out; FILE *calls; long stall_ms; long accept_first; int calls_made; pthread_mutex_t mu; };
 static _Thread_local char err[128];
 
 static oisp_export_result c(const oisp_exporter_config *cfg, const oisp_host_api *h, oisp_exporter_instance **o) {
@@ -24,6 +26,7 @@ static oisp_export_result c(const oisp_exporter_config *cfg, const oisp_host_api
     for (size_t i = 0; i < cfg->entry_count; i++) {
         if (!strcmp(cfg->entries[i].key, "path")) path = cfg->entries[i].value;
         if (!strcmp(cfg->entries[i].key, "stall_ms")) in->stall_ms = atol(cfg->entries[i].value);
+        if (!strcmp(cfg->entries[i].key, "accept_first")) in->accept_first = atol(cfg->entries[i].value);
     }
     if (!path) { strcpy(err, "key 'path' is required"); return OISP_EXPORT_INVALID_CONFIG; }
     char cp[4096];
@@ -35,7 +38,6 @@ static oisp_export_result c(const oisp_exporter_config *cfg, const oisp_host_api
 }
 
 static oisp_export_result e(oisp_exporter_instance *in, const oisp_batch *b, oisp_export_status *s) {
-    (void)s;
     size_t off = b->struct_size >= offsetof(oisp_batch, record_offset) + sizeof b->record_offset ? b->record_offset : 0;
     pthread_mutex_lock(&in->mu);
     int first = in->calls_made++ == 0;
@@ -47,13 +49,20 @@ static oisp_export_result e(oisp_exporter_instance *in, const oisp_batch *b, ois
         struct timespec ts = { in->stall_ms / 1000, (in->stall_ms % 1000) * 1000000L };
         nanosleep(&ts, 0);
     }
+    size_t n = b->count;
+    if (first && in->accept_first > 0 && (size_t)in->accept_first < n) n = (size_t)in->accept_first;
     pthread_mutex_lock(&in->mu);
-    for (size_t i = 0; i < b->count; i++) {
+    for (size_t i = 0; i < n; i++) {
         fwrite(b->records[i].json.ptr, 1, b->records[i].json.len, in->out);
         fputc('\n', in->out);
     }
     fflush(in->out);
     pthread_mutex_unlock(&in->mu);
+    if (n < b->count) {
+        s->accepted = n;
+        snprintf(err, sizeof err, "backend took %zu of %zu records", n, b->count);
+        return OISP_EXPORT_RETRY;
+    }
     return OISP_EXPORT_OK;
 }
 static void d(oisp_exporter_instance *in) {
