@@ -9,6 +9,8 @@ public struct PluginInfo: Sendable, Equatable {
     public var name: String
     public var version: String?
     public var abi: String?
+    /// The oldest host ABI it runs on (its `min_host_abi`).
+    public var minHostABI: String?
     public var path: String
     public var description: String?
     /// Export instances (`[export.<name>]`) that enable this plugin.
@@ -22,6 +24,7 @@ public struct PluginInfo: Sendable, Equatable {
         o["name"] = .string(name)
         o.set("version", version.map(JSONValue.string))
         o.set("abi_version", abi.map(JSONValue.string))
+        o.set("min_host_abi", minHostABI.map(JSONValue.string))
         o["path"] = .string(path)
         o.set("description", description.map(JSONValue.string))
         o["enabled"] = .bool(!enabledBy.isEmpty)
@@ -108,7 +111,7 @@ public struct PluginRegistry {
             let enabledBy = config.exports.filter { $0.enabled && resolve($0) == f }.map(\.name)
             do {
                 let p = try PluginLoader.load(path: f)
-                var info = PluginInfo(name: p.name, version: p.version, abi: "\(p.abiMajor).\(p.abiMinor)", path: f,
+                var info = PluginInfo(name: p.name, version: p.version, abi: "\(p.abiMajor).\(p.abiMinor)", minHostABI: p.minHostABI, path: f,
                                       description: p.description, enabledBy: enabledBy, loaded: true, reason: nil)
                 if let first = namesSeen[p.name] {
                     info.loaded = false
@@ -141,7 +144,9 @@ public struct PluginRegistry {
     }
 
     /// Makes the sink for one enabled exporter.
-    public func makeSink(_ export: ExportConfig, logger: Logger) throws -> ExportSink {
+    /// - Throws: `PluginLoadError`, `PluginSettingsError` (values that do not fit the plugin's
+    ///   declared types, placed in `file`), `PluginCreateError`.
+    public func makeSink(_ export: ExportConfig, file: String = "config.toml", logger: Logger) throws -> ExportSink {
         if export.plugin == nil && PluginRegistry.builtins.contains(export.name) {
             return try JSONLSink(settings: export.settings)
         }
@@ -150,6 +155,8 @@ public struct PluginRegistry {
                                   reason: "not found in plugin directories: \(directories.joined(separator: ", "))")
         }
         let plugin = try PluginLoader.load(path: path)
+        let wrong = SettingsTypes.errors(export, plugin: plugin.name, schema: plugin.configSchema, file: file)
+        if !wrong.isEmpty { throw PluginSettingsError(errors: wrong) }
         var crashGuard: CrashGuard?
         if let dir = crashStateDir {
             do { crashGuard = try CrashGuard.open(stateDir: dir, exporter: export.name, plugin: plugin, limit: crashLimit, logger: logger) }
@@ -184,6 +191,14 @@ public struct PluginRegistry {
         return SettingsCheck.warnings(export, plugin: p.name, schema: p.configSchema, file: file)
     }
 
+    /// Values of an enabled exporter's section that do not fit the types its plugin declares
+    /// (see `SettingsTypes`): errors, the exporter is not started.
+    public func settingsErrors(_ export: ExportConfig, file: String) -> [ConfigWarning] {
+        guard export.plugin != nil || !PluginRegistry.builtins.contains(export.name),
+              let path = resolve(export), let p = try? PluginLoader.load(path: path) else { return [] }
+        return SettingsTypes.errors(export, plugin: p.name, schema: p.configSchema, file: file)
+    }
+
     /// Starts every enabled exporter of `config` in `pipeline`. Refused ones are logged and
     /// returned; the others run.
     public func startExporters(_ config: SensorConfig, in pipeline: Pipeline, logger: Logger) -> [StartFailure] {
@@ -194,7 +209,7 @@ public struct PluginRegistry {
             var policy = e.policy
             if probation && policy.spoolDir != nil { policy.writeAhead = true }
             do {
-                let sink = try makeSink(e, logger: logger)
+                let sink = try makeSink(e, file: config.file, logger: logger)
                 pipeline.addExporter(name: e.name, sink: sink, policy: policy)
                 logger.info("exporter started", metadata: ["exporter": "\(e.name)"])
             } catch let r as PluginCrashRefusal {

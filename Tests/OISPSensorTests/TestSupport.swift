@@ -148,9 +148,10 @@ enum TestSupport {
         return u
     }
 
-    /// Compiles C sources into a shared object with `cc -shared -fPIC` against the SDK header.
-    static func compilePlugin(_ sources: [String], to out: URL, extraFlags: [String] = []) throws {
-        let r = try run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O1", "-Wall", "-I", sdkInclude] + extraFlags + ["-o", out.path] + sources)
+    /// Compiles C sources into a shared object with `cc -shared -fPIC` against the SDK header
+    /// (or, with `include`, against another copy of it: the old-ABI fixtures).
+    static func compilePlugin(_ sources: [String], to out: URL, include: String = sdkInclude, extraFlags: [String] = []) throws {
+        let r = try run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O1", "-Wall", "-I", include] + extraFlags + ["-o", out.path] + sources)
         guard r.status == 0 else { throw NSError(domain: "cc", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
         chmod(out.path, 0o755)
     }
