@@ -56,7 +56,7 @@ let package = Package(
                                                  .product(name: "NIOCore", package: "swift-nio")],
                 swiftSettings: swift5),
         .target(name: "OISPRedact", dependencies: ["OISPEvent", "OISPConfig"], swiftSettings: swift5),
-        .target(name: "OISPPipeline", dependencies: ["OISPEvent", "OISPConfig", "CZlibCrypto",
+        .target(name: "OISPPipeline", dependencies: ["OISPEvent", "OISPConfig", "CZlibCrypto", "COISPExporterABI", // record flag constants
                                                    .product(name: "Logging", package: "swift-log"),
                                                    .product(name: "Metrics", package: "swift-metrics")],
                 swiftSettings: swift5),
@@ -82,8 +82,8 @@ let package = Package(
         .executableTarget(name: "oisp-sensor", dependencies: ["OISPCLI"], swiftSettings: swift5),
         .executableTarget(name: "oisp", dependencies: ["OISPCLI"], swiftSettings: swift5),
 
-        // Reference exporter written in Swift against the C header only.
-        .target(name: "FileExporter", dependencies: ["COISPExporterABI"], path: "Plugins/FileExporter",
+        // Reference exporter written in Swift against the C header and the plugin-side kit.
+        .target(name: "FileExporter", dependencies: ["COISPExporterABI", "OISPExporterKit"], path: "Plugins/FileExporter",
                 swiftSettings: swift5),
 
         // Kafka exporter in plain C on librdkafka (librdkafka-dev).

@@ -144,7 +144,7 @@ if [[ $WHAT == *capture* ]]; then
   bpf_run() { # $1 = row, $2 = column, rest = command
     local row=$1 col=$2 old ids; shift 2
     old=$(sysctl -n kernel.bpf_stats_enabled)
-    ids=$(bpftool perf list 2>/dev/null | awk -v p="$spid" '$1 == "pid" && $2 == p && /sys_(enter|exit)_(write|read) *$/ {print $6}' | sort -u)
+    ids=$(bpftool perf list 2>/dev/null | awk -v p="$spid" '$1 == "pid" && $2 == p && /(sys_(enter|exit)_(write|read)|sock_(send|recv)_length) *$/ {print $6}' | sort -u)
     sysctl -qw kernel.bpf_stats_enabled=1
     local before after; before=$(for id in $ids; do bpftool prog show id "$id" -j; echo; done)
     "${PIN_LOOP[@]}" "$@" >/dev/null
@@ -206,13 +206,15 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
       openssl) what="OpenSSL SSL_write/SSL_read, BIO pair" ;;
       gnutls) what="GnuTLS gnutls_record_send/recv, in-memory transport" ;;
       go) what="Go crypto/tls (*Conn).Write/Read, net.Pipe" ;;
-      plain_listed) what="plain HTTP write/read, loopback TCP, port $PLAIN_PORT listed (b: empty BPF programs on the same syscall tracepoints)" ;;
+      plain_listed) what="plain HTTP write/read, loopback TCP, port $PLAIN_PORT listed (b: empty BPF programs on the same tracepoints: $([ -e /sys/kernel/tracing/events/sock/sock_send_length ] && echo "sock_send_length/sock_recv_length" || echo "syscalls"))" ;;
     esac
     echo "capture $row ($what): no probes $a [$(crange $row a)], empty probes $b [$(crange $row b)], full capture $c [$(crange $row c)]; c−a = $(awk -v a="$a" -v c="$c" 'BEGIN{printf "%.0f ns (%+.0f %%)", c-a, 100*(c-a)/a}'); sensor CPU during c $(cmed $row cpu) ns per call; records lost in the ring buffer during c, by round: $(paste -sd/ "$OUT/cap-r.$row.lost")"
     echo "RATIO capture $row (c-a)/(b-a) = $(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN{if (b-a <= 0) print "n/a (b <= a)"; else printf "%.2f", (c-a)/(b-a)}') (target <= 1.25)"
   done
   nop=$(cmed plain_listed bpf_b)
-  echo "capture plain BPF run time per tracepoint hit (kernel.bpf_stats_enabled, one extra run a round; the same clock reads are in each): empty program $nop ns; the sensor's programs, connection on an unlisted port $(cmed plain_other bpf_on) ns (+$(( $(cmed plain_other bpf_on) - nop )) ns over empty, so ~$(( 2 * ($(cmed plain_other bpf_on) - nop) )) ns a syscall: its enter and its exit), on the listed port $(cmed plain_listed bpf_c) ns (+$(( $(cmed plain_listed bpf_c) - nop )) ns)"
+  # hits per socket call: one socket tracepoint (6.3+), else a syscall's entry and exit
+  hits=2; [ -e /sys/kernel/tracing/events/sock/sock_send_length ] && hits=1
+  echo "capture plain BPF run time per tracepoint hit (kernel.bpf_stats_enabled, one extra run a round; the same clock reads are in each): empty program $nop ns; the sensor's programs, connection on an unlisted port $(cmed plain_other bpf_on) ns (+$(( $(cmed plain_other bpf_on) - nop )) ns over empty, so ~$(( hits * ($(cmed plain_other bpf_on) - nop) )) ns a socket call: $hits hit(s) each), on the listed port $(cmed plain_listed bpf_c) ns (+$(( $(cmed plain_listed bpf_c) - nop )) ns)"
   a=$(cmed plain_other a); off=$(cmed plain_other off); on=$(cmed plain_other on)
   echo "capture plain_other (plain HTTP write/read, loopback TCP, a port NOT listed): no sensor $a [$(crange plain_other a)], sensor with plain_http = false $off [$(crange plain_other off)], plain_http = true $on [$(crange plain_other on)]; on−off = $(awk -v x="$off" -v y="$on" 'BEGIN{printf "%.0f ns (%+.1f %%)", y-x, 100*(y-x)/x}'), on−none = $(awk -v x="$a" -v y="$on" 'BEGIN{printf "%.0f ns (%+.1f %%)", y-x, 100*(y-x)/x}')"
   [ $waited -gt 0 ] && echo "capture: waited $((waited / 4)) s in all for other processes' probes to go"

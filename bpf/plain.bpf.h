@@ -1,12 +1,19 @@
 /* Plain HTTP to local model servers (Ollama, vLLM, llama.cpp, LM Studio, LiteLLM): included at
  * the end of oisp.bpf.c (uses its maps and helpers).
  *
- * A TCP connection whose remote port (connect) or local port (accept4) is in `plain_ports` is
- * remembered by (tgid, fd) in `plain_fds` until it is closed; reads and writes on it
- * (read/write/recvfrom/sendto) are emitted like TLS plaintext, stack OISP_STACK_PLAIN. For any
- * other fd a data syscall costs one hash look-up in the kernel and nothing in user space; any
- * other syscall, one compare.
- * Connections opened before the sensor started are added from user space (/proc). */
+ * Two ways in, chosen by the loader for the kernel it runs on (only one is loaded):
+ * - 6.3 and later: the sock_send_length / sock_recv_length tracepoints, which fire inside every
+ *   socket send and receive and nowhere else (plain_sock_send / plain_sock_recv). A TCP socket
+ *   whose local or remote port is listed is emitted; any other socket costs one bitmap test, any
+ *   other syscall nothing at all. Stateless: connections opened before the sensor started need no
+ *   seeding.
+ * - before 6.3 (6.1): raw tracepoints on every syscall's entry and exit. A TCP connection whose
+ *   remote port (connect) or local port (accept4) is listed is remembered by (tgid, fd) in
+ *   `plain_fds` until it is closed; reads and writes on it are emitted. For any other fd a data
+ *   syscall costs one hash look-up, any other syscall one compare, and every syscall the kernel's
+ *   syscall-tracepoint path (measured: most of the cost). Connections opened before the sensor
+ *   started are added from user space (/proc).
+ * Both emit read/write/recvfrom/sendto like TLS plaintext, stack OISP_STACK_PLAIN. */
 #ifndef OISP_PLAIN_BPF_H
 #define OISP_PLAIN_BPF_H
 
@@ -136,5 +143,52 @@ int plain_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     if (id != NR_write && id != NR_read && id != NR_sendto && id != NR_recvfrom) return 0;
     return plain_exit((long)ctx->args[1], id == NR_write || id == NR_sendto ? OISP_DIR_WRITE : OISP_DIR_READ);
 }
+
+/* The listed ports as a bitmap (one array element: the look-up is inlined, the test one load). */
+struct plain_port_bits {
+    __u64 w[1024];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct plain_port_bits);
+} plain_port_set SEC(".maps");
+
+#define OISP_MSG_PEEK 2
+#define OISP_IPPROTO_TCP 6
+
+static __always_inline int port_listed(struct plain_port_bits *b, __u16 port) {
+    return (b->w[(port >> 6) & 1023] >> (port & 63)) & 1;
+}
+
+/* One socket send or receive of `ret` bytes: emitted when the socket is TCP with a listed port
+ * and the call is a read/write/recvfrom/sendto (its buffer is the syscall's second argument;
+ * vectored calls are not decoded yet, as on the syscall path). */
+static __always_inline int plain_sock(struct sock *sk, int ret, int flags, __u32 direction) {
+    if (ret <= 0 || !sk) return 0;
+    __u32 zero = 0;
+    struct plain_port_bits *pb = bpf_map_lookup_elem(&plain_port_set, &zero);
+    if (!pb) return 0;
+    if (!port_listed(pb, sk->__sk_common.skc_num) && !port_listed(pb, bpf_ntohs(sk->__sk_common.skc_dport))) return 0;
+    __u16 family = sk->__sk_common.skc_family;
+    if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != OISP_IPPROTO_TCP) return 0;
+    if (direction == OISP_DIR_READ && (flags & OISP_MSG_PEEK)) return 0; /* read again later */
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_plain) return 0;
+    if (!wanted(c, bpf_get_current_pid_tgid() >> 32)) return 0;
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    long nr = BPF_CORE_READ(regs, orig_ax);
+    if (nr != NR_write && nr != NR_read && nr != NR_sendto && nr != NR_recvfrom) return 0;
+    /* the socket's cookie names the connection: unique for the boot, never reused, not an address */
+    return emit_plaintext(bpf_get_socket_cookie(sk), BPF_CORE_READ(regs, si), (__u64)ret, direction, OISP_STACK_PLAIN, c);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(plain_sock_send, struct sock *sk, int ret, int flags) { return plain_sock(sk, ret, flags, OISP_DIR_WRITE); }
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(plain_sock_recv, struct sock *sk, int ret, int flags) { return plain_sock(sk, ret, flags, OISP_DIR_READ); }
 
 #endif

@@ -1,6 +1,5 @@
-// [export.elasticsearch] — Fluent Bit's `es` output: host, port (9200), index, logstash_format,
-// logstash_prefix, logstash_dateformat (%Y.%m.%d), time_key (@timestamp), http_user/http_passwd,
-// http_api_key / cloud_id, tls, tls_verify, suppress_type_name, compress (gzip), path.
+// [export.elasticsearch] — Fluent Bit's `es` output. Its options: `esOptionTable` below
+// (`oisp plugins describe elasticsearch`).
 // `_bulk` NDJSON with `_id` = event_id (a retried batch is idempotent). Per-item results: items
 // that failed with 429/5xx are the only ones sent again on the retry; items rejected for good
 // (mapping errors, 400) are reported to the host as rejected (ABI 1.1): dropped and counted alone.
@@ -25,16 +24,16 @@ final class ElasticsearchOutput: Exporter {
 
     init(config c: Config, host: PluginHost) throws {
         self.host = host
-        var base = try baseURL(c, defaultPort: 9200)
+        var base = try baseURL(c)
         if let cloud = c.string("cloud_id"), let decoded = ElasticsearchOutput.cloudHost(cloud) { base = "https://\(decoded):443" }
-        url = base + c.string("path", default: "") + "/_bulk"
-        index = c.string("index", default: "oisp-events")
-        logstash = try c.bool("logstash_format", default: false)
-        prefix = c.string("logstash_prefix", default: "logstash")
-        dateFormat = c.string("logstash_dateformat", default: "%Y.%m.%d")
-        timeKey = c.string("time_key", default: "@timestamp")
-        suppressType = try c.bool("suppress_type_name", default: true)
-        gzip = c.string("compress") == "gzip"
+        url = try base + c.setting("path") + "/_bulk"
+        index = try c.setting("index")
+        logstash = try c.bool("logstash_format")
+        prefix = try c.setting("logstash_prefix")
+        dateFormat = try c.setting("logstash_dateformat")
+        timeKey = try c.setting("time_key")
+        suppressType = try c.bool("suppress_type_name")
+        gzip = try c.choice("compress") == "gzip"
         http.options = try httpOptions(c)
         if let key = c.string("http_api_key") ?? c.string("api_key") { headers.append("Authorization: ApiKey \(key)") }
         if gzip { headers.append("Content-Encoding: gzip") }
@@ -139,8 +138,19 @@ final class ElasticsearchOutput: Exporter {
 public func oispESEntry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "elasticsearch", version: "0.1.0", description: "Elasticsearch/OpenSearch _bulk output (Fluent Bit es options)",
-                           schema: settingsSchema(httpSettingKeys + ["index", "path", "api_key", "http_api_key", "cloud_id", "compress",
-                                                                     "logstash_format", "logstash_prefix", "logstash_dateformat",
-                                                                     "suppress_type_name", "time_key"],
-                                                  tables: ["tls": tlsTableKeys])) { try ElasticsearchOutput(config: $0, host: $1) }
+                           options: esOptionTable) { try ElasticsearchOutput(config: $0, host: $1) }
 }
+
+let esOptionTable = httpConnectionOptions(defaultPort: 9200) + [
+    Option("index", .string, default: "oisp-events", "Index to write to (without logstash_format)"),
+    Option("path", .string, default: "", "Path prefix before /_bulk (a proxy's sub-path)"),
+    Option("http_api_key", .string, "API key (Authorization: ApiKey); use ${ENV}"),
+    Option("api_key", .string, "Same as http_api_key"),
+    Option("cloud_id", .string, "Elastic Cloud id; sets host, port and TLS"),
+    compressionOption(),
+    Option("logstash_format", .bool, default: "false", "Write to a daily index logstash_prefix-logstash_dateformat"),
+    Option("logstash_prefix", .string, default: "logstash", "Index prefix with logstash_format"),
+    Option("logstash_dateformat", .string, default: "%Y.%m.%d", "strftime format of the index date"),
+    Option("suppress_type_name", .bool, default: "true", "Leave _type out of the action line (Elasticsearch 8)"),
+    Option("time_key", .string, default: "@timestamp", "Key of the timestamp added first to each document"),
+]

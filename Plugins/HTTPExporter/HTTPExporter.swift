@@ -1,8 +1,5 @@
-// [export.http] — Fluent Bit's `http` output, key for key:
-// host, port, uri, tls, tls_verify, ca_file, format (json | json_lines | json_stream),
-// header (table or array of "Name Value"), http_user/http_passwd, compress (gzip),
-// json_date_key (default "date"; "false" disables), json_date_format (double | epoch | iso8601 |
-// java_sql_timestamp).
+// [export.http] — Fluent Bit's `http` output, key for key. Its options: `httpOptionTable` below
+// (`oisp plugins describe http`).
 import COISPExporterABI
 import Foundation
 import OISPExporterKit
@@ -19,22 +16,13 @@ final class HTTPOutput: Exporter {
 
     init(config c: Config, host: PluginHost) throws {
         self.host = host
-        url = try baseURL(c, defaultPort: 80) + c.string("uri", default: "/")
-        format = c.string("format", default: "json")
-        guard ["json", "json_lines", "json_stream"].contains(format) else {
-            throw ConfigError("format", "expected json, json_lines or json_stream, got '\(format)'")
-        }
+        url = try baseURL(c) + c.setting("uri")
+        format = try c.choice("format")
         http.options = try httpOptions(c)
-        if let compress = c.string("compress"), compress != "gzip", compress != "none", !compress.isEmpty {
-            throw ConfigError("compress", "expected gzip, got '\(compress)'")
-        }
-        gzip = c.string("compress") == "gzip"
-        let dk = c.string("json_date_key", default: "date")
+        gzip = try c.choice("compress") == "gzip"
+        let dk = try c.setting("json_date_key")
         dateKey = ["false", "off", ""].contains(dk.lowercased()) ? nil : dk
-        dateFormat = c.string("json_date_format", default: "double")
-        guard ["double", "epoch", "iso8601", "java_sql_timestamp", "epoch_ms"].contains(dateFormat) else {
-            throw ConfigError("json_date_format", "expected double, epoch, iso8601 or java_sql_timestamp, got '\(dateFormat)'")
-        }
+        dateFormat = try c.choice("json_date_format")
         for (k, v) in c.table("header") { headers.append(try headerLine(key: "header.\(k)", name: k, value: v)) }
         if let arr = c.json["header"] as? [Any] {
             for h in arr.compactMap({ $0 as? String }) {
@@ -165,6 +153,14 @@ final class HTTPOutput: Exporter {
 public func oispHTTPEntry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "http", version: "0.1.0", description: "HTTP output (Fluent Bit http options): json, json_lines, json_stream",
-                           schema: settingsSchema(httpSettingKeys + ["uri", "format", "compress", "json_date_key", "json_date_format"],
-                                                  tables: ["tls": tlsTableKeys], open: ["header"])) { try HTTPOutput(config: $0, host: $1) }
+                           options: httpOptionTable) { try HTTPOutput(config: $0, host: $1) }
 }
+
+let httpOptionTable = httpConnectionOptions(defaultPort: 80) + [
+    Option("uri", .string, default: "/", "Request path"),
+    Option("format", .choice(["json", "json_lines", "json_stream"]), default: "json", "Body format: one JSON array, or one event per line"),
+    compressionOption(),
+    Option("json_date_key", .string, default: "date", "Key of the date added to each event; false disables it"),
+    Option("json_date_format", .choice(["double", "epoch", "epoch_ms", "iso8601", "java_sql_timestamp"]), default: "double", "Format of the date"),
+    Option("header", .openTableOrList, "Extra request headers: a table, or a list of \"Name Value\""),
+]

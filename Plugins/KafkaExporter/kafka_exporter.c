@@ -4,25 +4,15 @@
  * record of its batch has a successful delivery report; a broker that is down or times out
  * gives RETRY (the host retries the batch), a record the broker can never take gives PERMANENT.
  *
- * [export.kafka]
- * enabled = true
- * brokers = ["kafka-0:9092", "kafka-1:9092"]   # or "a:9092,b:9092"
- * topic = "oisp-events"
- * compression = "snappy"                        # snappy|gzip|lz4|zstd|none
- * batch_size = 100
- * linger_ms = 5
- * key_mode = "host"                             # event_id | host | pid | none
- * acks = "all"                                 # another value turns the default idempotence off
- * timeout_ms = 30000
- * tls = false
- * sasl_mechanism = "SCRAM-SHA-512"  sasl_username = "..."  sasl_password = "${KAFKA_PASSWORD}"
- * [export.kafka.librdkafka]                     # any other librdkafka property, passed through
- * "queue.buffering.max.kbytes" = "65536"
+ * Its options — type, default and help — are the plugin table's config_schema below, the one
+ * place they are written (`oisp plugins describe kafka`; librdkafka properties pass through
+ * under [export.kafka.librdkafka]).
  */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "oisp/exporter.h"
@@ -106,7 +96,9 @@ static const char *get(const oisp_exporter_config *c, const char *key) {
     return NULL;
 }
 
-static int is_true(const char *v) { return v && (!strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1")); }
+/* Fluent Bit's booleans, as the host checks them against the schema: true/false or On/Off. */
+static int is_true(const char *v) { return v && (!strcasecmp(v, "true") || !strcasecmp(v, "on")); }
+static int is_false(const char *v) { return v && (!strcasecmp(v, "false") || !strcasecmp(v, "off")); }
 
 static oisp_export_result kafka_create(const oisp_exporter_config *c, const oisp_host_api *host,
                                        oisp_exporter_instance **out) {
@@ -184,12 +176,12 @@ static oisp_export_result kafka_create(const oisp_exporter_config *c, const oisp
     if (ca && set(conf, in, "ssl.ca.location", ca)) { rd_kafka_conf_destroy(conf); return OISP_EXPORT_INVALID_CONFIG; }
     /* certificates are verified unless the config says tls_verify = false (as the other exporters) */
     const char *verify = get(c, "tls_verify") ? get(c, "tls_verify") : get(c, "tls.verify");
-    if (verify && strcmp(verify, "true") && strcmp(verify, "false")) {
-        set_error(in, "key 'tls_verify': expected true or false, got '%s'%s", verify, NULL);
+    if (verify && !is_true(verify) && !is_false(verify)) {
+        set_error(in, "key 'tls_verify': expected a boolean (true/false or On/Off), got '%s'%s", verify, NULL);
         rd_kafka_conf_destroy(conf);
         return OISP_EXPORT_INVALID_CONFIG;
     }
-    if (verify && !strcmp(verify, "false") && set(conf, in, "enable.ssl.certificate.verification", "false")) {
+    if (verify && is_false(verify) && set(conf, in, "enable.ssl.certificate.verification", "false")) {
         rd_kafka_conf_destroy(conf);
         return OISP_EXPORT_INVALID_CONFIG;
     }
@@ -356,7 +348,7 @@ static oisp_export_result kafka_export(oisp_exporter_instance *in, const oisp_ba
         rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
         for (size_t i = 0; i < accepted; i++)
             if (slots[i].err) { if (!first) { first = &b->records[i]; why = slots[i].err; } rejected++; }
-        /* the table declares ABI 1.1, so the host's status has `rejected` (a 1.0 host refuses us) */
+        /* min_host_abi is 1.1, so the host's status has `rejected` (a 1.0 host refuses us) */
         if (rejected) {
             st->rejected = rejected;
             if (res == OISP_EXPORT_OK) {
@@ -398,24 +390,36 @@ static const oisp_exporter_plugin plugin = {
     .name = "kafka",
     .version = "0.1.0",
     .description = "Apache Kafka producer (librdkafka), at-least-once, one message per event",
-    /* every key it reads; "additionalProperties": false lets the host warn about any other */
+    /* The option table: every key it reads, once, with type, default and help. "additionalProperties":
+     * false lets the host warn about any other key; the types let it refuse a wrong value with
+     * file:line; `oisp plugins describe kafka` prints it. */
     .config_schema = "{\"type\":\"object\",\"required\":[\"brokers\"],\"additionalProperties\":false,\"properties\":{"
-                     "\"brokers\":{},\"topic\":{\"type\":\"string\"},"
-                     "\"compression\":{\"enum\":[\"snappy\",\"gzip\",\"lz4\",\"zstd\",\"none\"]},"
-                     "\"key_mode\":{\"enum\":[\"event_id\",\"host\",\"pid\",\"none\"]},"
-                     "\"linger_ms\":{},\"acks\":{},\"idempotence\":{},\"sasl_mechanism\":{},\"sasl_username\":{},\"sasl_password\":{},"
-                     "\"tls_verify\":{},\"ca_file\":{},"
-                     "\"tls\":{\"additionalProperties\":false,\"properties\":{\"enabled\":{},\"ca_file\":{},\"verify\":{}}},"
-                     "\"librdkafka\":{\"type\":\"object\"}}}",
+                     "\"brokers\":{\"type\":[\"array\",\"string\"],\"description\":\"Bootstrap brokers: an array or a comma-separated host:port list\"},"
+                     "\"topic\":{\"type\":\"string\",\"default\":\"oisp-events\",\"description\":\"Topic to produce to\"},"
+                     "\"compression\":{\"enum\":[\"snappy\",\"gzip\",\"lz4\",\"zstd\",\"none\"],\"default\":\"none\",\"description\":\"Message compression\"},"
+                     "\"key_mode\":{\"enum\":[\"event_id\",\"host\",\"pid\",\"none\"],\"default\":\"host\",\"description\":\"Message key (partitioning)\"},"
+                     "\"linger_ms\":{\"type\":\"integer\",\"minimum\":0,\"default\":\"5\",\"description\":\"librdkafka linger.ms\"},"
+                     "\"acks\":{\"enum\":[\"all\",\"-1\",\"0\",\"1\"],\"default\":\"all\",\"description\":\"Broker acknowledgements\"},"
+                     "\"idempotence\":{\"type\":\"boolean\",\"description\":\"Idempotent producer; default on when acks = all\"},"
+                     "\"sasl_mechanism\":{\"type\":\"string\",\"description\":\"SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)\"},"
+                     "\"sasl_username\":{\"type\":\"string\",\"description\":\"SASL user\"},"
+                     "\"sasl_password\":{\"type\":\"string\",\"description\":\"SASL password (use ${ENV})\"},"
+                     "\"tls_verify\":{\"type\":\"boolean\",\"default\":\"true\",\"description\":\"Verify the broker's certificate\"},"
+                     "\"ca_file\":{\"type\":\"string\",\"description\":\"CA bundle (PEM)\"},"
+                     "\"tls\":{\"type\":[\"boolean\",\"object\"],\"default\":\"false\",\"description\":\"TLS to the brokers (true), or a table of TLS settings\","
+                     "\"additionalProperties\":false,\"properties\":{\"enabled\":{\"type\":\"boolean\",\"description\":\"TLS on\"},"
+                     "\"ca_file\":{\"type\":\"string\",\"description\":\"CA bundle (PEM)\"},\"verify\":{\"type\":\"boolean\",\"description\":\"Verify the broker's certificate\"}}},"
+                     "\"librdkafka\":{\"type\":\"object\",\"description\":\"librdkafka properties passed through as they are\"}}}",
     .capabilities = OISP_EXPORTER_CAP_CONCURRENT_EXPORT, /* librdkafka's producer is thread-safe */
     .on_create = kafka_create,
     .on_export = kafka_export,
     .on_flush = kafka_flush,
     .on_destroy = kafka_destroy,
     .last_error = kafka_last_error,
+    .min_host_abi = {1, 1}, /* writes status->rejected unconditionally */
 };
 
-const oisp_exporter_plugin *oisp_exporter_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
+OISP_EXPORT_API const oisp_exporter_plugin *oisp_exporter_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
     (void)host_abi_minor;
     return host_abi_major == OISP_EXPORTER_ABI_MAJOR ? &plugin : NULL;
 }

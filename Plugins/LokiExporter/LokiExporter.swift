@@ -1,7 +1,5 @@
-// [export.loki] — Fluent Bit's `loki` output: host, port (3100), uri (/loki/api/v1/push), labels
-// ("job=oisp-sensor, cluster=production, event_type, $process['name']"; `$k8s['namespace']` for
-// the pod's metadata under ext["oisp.k8s"]), tenant_id
-// (X-Scope-OrgID), line_format (json | key_value), http_user/http_passwd, tls, compress (gzip).
+// [export.loki] — Fluent Bit's `loki` output. Its options: `lokiOptionTable` below
+// (`oisp plugins describe loki`).
 // Streams are grouped by label set with entries sorted by time; 429/5xx retry, 400 is permanent.
 import COISPExporterABI
 import Foundation
@@ -18,13 +16,12 @@ final class LokiOutput: Exporter {
 
     init(config c: Config, host: PluginHost) throws {
         self.host = host
-        url = try baseURL(c, defaultPort: 3100) + c.string("uri", default: "/loki/api/v1/push")
-        lineFormat = c.string("line_format", default: "json")
-        guard lineFormat == "json" || lineFormat == "key_value" else { throw ConfigError("line_format", "expected json or key_value, got '\(lineFormat)'") }
+        url = try baseURL(c) + c.setting("uri")
+        lineFormat = try c.choice("line_format")
         http.options = try httpOptions(c)
         if let t = c.string("tenant_id") { headers.append("X-Scope-OrgID: \(t)") }
-        if c.string("compress") == "gzip" { headers.append("Content-Encoding: gzip") }
-        let spec = c.string("labels", default: "job=oisp-sensor")
+        if try c.choice("compress") == "gzip" { headers.append("Content-Encoding: gzip") }
+        let spec = try c.setting("labels")
         for raw in spec.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !raw.isEmpty {
             if let eq = raw.firstIndex(of: "="), !raw.hasPrefix("$") {
                 let k = String(raw[..<eq]).trimmingCharacters(in: .whitespaces)
@@ -161,6 +158,14 @@ final class LokiOutput: Exporter {
 public func oispLokiEntry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "loki", version: "0.1.0", description: "Grafana Loki push output (Fluent Bit loki options)",
-                           schema: settingsSchema(httpSettingKeys + ["uri", "labels", "line_format", "tenant_id", "compress"],
-                                                  tables: ["tls": tlsTableKeys])) { try LokiOutput(config: $0, host: $1) }
+                           options: lokiOptionTable) { try LokiOutput(config: $0, host: $1) }
 }
+
+let lokiOptionTable = httpConnectionOptions(defaultPort: 3100) + [
+    Option("uri", .string, default: "/loki/api/v1/push", "Push API path"),
+    Option("labels", .string, default: "job=oisp-sensor",
+           "Stream labels: key=value, event field names, $process['name'], $k8s['namespace'] (comma-separated)"),
+    Option("line_format", .choice(["json", "key_value"]), default: "json", "Log line format"),
+    Option("tenant_id", .string, "X-Scope-OrgID tenant"),
+    compressionOption(),
+]

@@ -239,8 +239,7 @@ extension OTLPInstance {
         case .retry, .permanent:
             metrics.markDirty()
             count("otlp_metrics_failed", 1)
-            state.lock(); let why = error.map { String(cString: $0) } ?? "unknown"; state.unlock()
-            log(OISP_LOG_WARN, "otlp exporter: sending metrics failed (they go out with the next send): \(why)")
+            log(OISP_LOG_WARN, "otlp exporter: sending metrics failed (they go out with the next send): \(failure("unknown"))")
         }
     }
 }

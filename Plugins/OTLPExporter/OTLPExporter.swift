@@ -14,24 +14,15 @@ typealias TraceResponse = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServ
 typealias LogsRequest = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceRequest
 typealias LogsResponse = Opentelemetry_Proto_Collector_Logs_V1_ExportLogsServiceResponse
 
-/// Error text of the calling thread's last failed call (the host reads `last_error` on the
-/// failing call's own thread, so concurrent exports never see each other's text).
-private let threadError: pthread_key_t = {
-    var k = pthread_key_t()
-    pthread_key_create(&k) { free($0) }
-    return k
-}()
-
-/// One instance serves concurrent `on_export` calls (the plugin declares
+/// One instance serves concurrent `on_export` calls (the kit's table declares
 /// OISP_EXPORTER_CAP_CONCURRENT_EXPORT): parsing, encoding and sending run in parallel; only the
-/// span builder's pairing state is shared, and batches are fed to it in batch-id order.
-final class OTLPInstance {
+/// span builder's pairing state is shared, and batches are fed to it in batch-id order. Error
+/// texts are the kit's, per calling thread.
+final class OTLPInstance: BatchExporter {
     var config: OTLPConfig!
-    /// Idle libcurl handles (one per concurrent call; a handle is never shared by two calls).
-    private var httpPool: [OpaquePointer] = []
-    private var allHTTP: [OpaquePointer] = []
-    var error: UnsafeMutablePointer<CChar>?
-    var host: UnsafePointer<oisp_host_api>?
+    /// The kit's libcurl client (a handle per concurrent call), its HTTP version set by protocol.
+    let http = HTTPClient()
+    let host: PluginHost
     var spans: SpanBuilder!
     /// The metrics signal (MetricsBuilder.swift).
     let metrics = MetricsBuilder()
@@ -41,7 +32,12 @@ final class OTLPInstance {
     /// holding `[]` means the traces went out and only another signal is being retried.
     var builtSpans: [UInt64: [TracedSpan]] = [:]
     var builtOrder: [UInt64] = []
-    static let maxBuiltBatches = 1024
+    /// The host retries at most `max_in_flight` batches at once (at most 64; the most calls
+    /// seen at once here, `peakCalls`): entries past twice that are batches the host gave up on
+    /// (dropped or spooled), the oldest first. Kept at 1024, a dead backend held ~100 MB of
+    /// spans here beyond `queue_max_bytes` (#25, item 1); 64 still ~30 MB.
+    static let maxBuiltBatches = 64
+    var callsInFlight = 0, peakCalls = 1
     /// The batch id the builder expects next (batches reach it in order).
     var nextBatch: UInt64?
     var resourceAttrs: [KV] = []
@@ -94,29 +90,23 @@ final class OTLPInstance {
         if running { clockDone.wait() }
     }
 
-    func setError(_ s: String) {
-        free(pthread_getspecific(threadError))
-        pthread_setspecific(threadError, strdup(s))
-        state.lock(); free(error); error = strdup(s); state.unlock()
-    }
+    /// The calling thread's error text (the kit's `last_error`).
+    func setError(_ s: String) { setThreadError(s) }
 
-    func clearThreadError() {
-        free(pthread_getspecific(threadError))
-        pthread_setspecific(threadError, nil)
-    }
-
-    func withHTTP<R>(_ body: (OpaquePointer?) -> R) -> R {
-        state.lock()
-        var h = httpPool.popLast()
-        if h == nil, let n = oisp_http_new() { h = n; allHTTP.append(n) }
-        state.unlock()
-        defer { if let h { state.lock(); httpPool.append(h); state.unlock() } }
-        return body(h)
-    }
-
-    func closeHTTP() {
-        for h in allHTTP { oisp_http_free(h) }
-        allHTTP = []; httpPool = []
+    init(config c: Config, host: PluginHost) throws {
+        self.host = host
+        config = try OTLPConfig(entries: c.entries)
+        var o = HTTPClient.Options()
+        o.timeoutMs = config.timeoutMs
+        o.caFile = config.caFile; o.certFile = config.certFile; o.keyFile = config.keyFile
+        o.verify = !config.insecureSkipVerify
+        o.httpVersion = config.proto != .grpc ? Int32(OISP_HTTP_DEFAULT)
+            : config.endpoint.hasPrefix("https://") ? Int32(OISP_HTTP_2_TLS) : Int32(OISP_HTTP_2_PRIOR_KNOWLEDGE)
+        http.options = o
+        guard http.available else { throw OTLPConfig.Invalid(message: "libcurl could not be initialised") }
+        spans = SpanBuilder(pairTimeoutMs: config.pairTimeoutMs)
+        if config.traces { startPairingClock() }
+        log(OISP_LOG_INFO, "otlp exporter: \(config.proto.rawValue) → \(config.endpoint) (signals: \(config.traces ? "traces " : "")\(config.logs ? "logs " : "")\(config.metrics ? "metrics" : ""))")
     }
 
     /// The spans of batch `id`: built now from `events` (in batch order: an earlier batch still
@@ -130,7 +120,7 @@ final class OTLPInstance {
         if nextBatch.map({ id >= $0 }) ?? true { nextBatch = id + 1 }
         builtSpans[id] = built
         builtOrder.append(id)
-        if builtOrder.count > OTLPInstance.maxBuiltBatches {
+        if builtOrder.count > min(OTLPInstance.maxBuiltBatches, max(8, 2 * peakCalls)) {
             // batches the host gave up on (dropped or spooled) leave their entry behind
             builtSpans[builtOrder.removeFirst()] = nil
         }
@@ -144,15 +134,8 @@ final class OTLPInstance {
         if builtSpans.removeValue(forKey: id) != nil, let k = builtOrder.firstIndex(of: id) { builtOrder.remove(at: k) }
     }
 
-    func log(_ level: oisp_log_level, _ s: String) {
-        guard let host else { return }
-        var m = s
-        m.withUTF8 { b in b.withMemoryRebound(to: CChar.self) { host.pointee.callback_log(host.pointee.host_ctx, level, $0.baseAddress, $0.count) } }
-    }
-    func count(_ name: String, _ n: Int) {
-        guard let host, n > 0 else { return }
-        host.pointee.callback_counter_add(host.pointee.host_ctx, name, UInt64(n))
-    }
+    func log(_ level: oisp_log_level, _ s: String) { host.log(level, s) }
+    func count(_ name: String, _ n: Int) { host.count(name, n) }
 
     /// `rejected(n)`: delivered, but the receiver's partial_success refused n items for good.
     enum Outcome { case ok, rejected(Int), retry(Int?), permanent }
@@ -185,7 +168,6 @@ final class OTLPInstance {
         var body: Data
         var headers = c.headers
         var url: String
-        var version: Int32
         do {
             switch c.proto {
             case .grpc:
@@ -197,59 +179,28 @@ final class OTLPInstance {
                 if c.gzip { payload = gzipData(payload); flag = 1; headers.append("grpc-encoding: gzip") }
                 body = Data([flag]) + withUnsafeBytes(of: UInt32(payload.count).bigEndian) { Data($0) } + payload
                 headers += ["content-type: application/grpc", "te: trailers", "grpc-accept-encoding: gzip", "user-agent: oisp-sensor-otlp/0.1"]
-                version = c.endpoint.hasPrefix("https://") ? Int32(OISP_HTTP_2_TLS) : Int32(OISP_HTTP_2_PRIOR_KNOWLEDGE)
             case .httpProtobuf, .httpJSON:
                 url = "\(c.endpoint)/v1/\(signal)"
                 if c.endpoint.hasSuffix("/v1/\(signal)") { url = c.endpoint }
                 body = c.proto == .httpJSON ? try OTLPInstance.otlpJSON(message) : try message.serializedData()
                 headers.append(c.proto == .httpJSON ? "Content-Type: application/json" : "Content-Type: application/x-protobuf")
                 if c.gzip { body = gzipData(body); headers.append("Content-Encoding: gzip") }
-                version = Int32(OISP_HTTP_DEFAULT)
             }
         } catch {
             setError("encoding the OTLP request failed: \(error)")
             return .permanent
         }
-        var rs = oisp_http_response()
-        let cstrs = headers.map { strdup($0) }
-        defer { cstrs.forEach { free($0) }; oisp_http_response_free(&rs) }
-        let rc: Int32 = body.withUnsafeBytes { b in
-            cstrs.map { UnsafePointer($0) }.withUnsafeBufferPointer { hp in
-                withOptionalCString(c.caFile) { ca in withOptionalCString(c.certFile) { cert in withOptionalCString(c.keyFile) { key in
-                    var rq = oisp_http_request()
-                    rq.method = ("POST" as StaticString).utf8Start.withMemoryRebound(to: CChar.self, capacity: 5) { $0 }
-                    return url.withCString { u in
-                        rq.url = u
-                        rq.headers = hp.baseAddress
-                        rq.header_count = hp.count
-                        rq.body = b.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                        rq.body_len = b.count
-                        rq.http_version = version
-                        rq.timeout_ms = c.timeoutMs
-                        rq.ca_file = ca; rq.cert_file = cert; rq.key_file = key
-                        rq.insecure_skip_verify = c.insecureSkipVerify ? 1 : 0
-                        return withHTTP { h in h.map { oisp_http_perform($0, &rq, &rs) } ?? -1 }
-                    }
-                } } }
-            }
-        }
-        if rc != 0 {
-            setError("\(c.proto.rawValue) \(url): \(String(cString: withUnsafeBytes(of: rs.error) { Array($0.bindMemory(to: CChar.self)) + [0] }))")
+        let rs = http.request("POST", url, headers: headers, body: body)
+        if let e = rs.error {
+            setError("\(c.proto.rawValue) \(url): \(e)")
             return .retry(nil)
         }
-        let hdrs = String(cString: rs.headers)
-        func header(_ name: String) -> String? {
-            var last: String?
-            // "\r\n" is one Character in Swift: split on unicode scalars
-            for line in hdrs.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n") {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                if line[..<colon].lowercased() == name { last = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
-            }
-            return last
+        let header = rs.header
+        let respBody = rs.body
+        if ProcessInfo.processInfo.environment["OISP_OTLP_DEBUG"] != nil {
+            log(OISP_LOG_INFO, "response \(rs.status) headers: \(rs.headers.map { "\($0.0): \($0.1)" }.joined(separator: " | "))")
         }
-        let respBody = Data(bytes: rs.body, count: rs.body_len)
-        if ProcessInfo.processInfo.environment["OISP_OTLP_DEBUG"] != nil { log(OISP_LOG_INFO, "response \(rs.status) headers: \(hdrs.replacingOccurrences(of: "\r\n", with: " | "))") }
-        let retryAfter = header("retry-after").flatMap { parseRetryAfter($0) }
+        let retryAfter = rs.retryAfterMs
         if c.proto == .grpc {
             guard rs.status == 200 else {
                 setError("gRPC \(url): HTTP \(rs.status)")
@@ -404,127 +355,83 @@ final class OTLPInstance {
     }
 }
 
-func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
-    guard let s else { return body(nil) }
-    return s.withCString { body($0) }
-}
+extension OTLPInstance {
+    /// The calling thread's error text, for a result's message.
+    func failure(_ otherwise: String) -> String { threadErrorText() ?? otherwise }
 
-private func inst(_ p: OpaquePointer?) -> OTLPInstance { Unmanaged<OTLPInstance>.fromOpaque(UnsafeRawPointer(p!)).takeUnretainedValue() }
+    func export(batch: UnsafePointer<oisp_batch>) -> ExportResult {
+        let id = batch.pointee.batch_id
+        state.withLock { callsInFlight += 1; peakCalls = max(peakCalls, callsInFlight) }
+        defer { state.withLock { callsInFlight -= 1 } }
+        var events: [(json: String, e: JSONValue)] = []
+        for k in 0..<batch.pointee.count {
+            let r = batch.pointee.records[k]
+            // streamed chunks make no spans: with traces only, do not even parse them
+            if !config.logs, let t = r.event_type, strcmp(t, "ai.streaming_chunk") == 0 { continue }
+            let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
+            guard let obj = try? JSONParser.parse(buffer: buf), obj.objectValue != nil else { continue }
+            events.append((config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
+        }
+        if config.metrics { // counted once per batch, sent on their own clock: never a reason to retry the batch
+            metrics.consume(batch: id, events: events.map(\.e))
+            sendMetrics(force: false)
+        }
+        var permanent = false
+        var rejected = 0
+        if config.traces {
+            let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+            let built = spans(forBatch: id, events: events.map(\.e), nowNs: now)
+            switch sendSpans(built) {
+            case .ok, .rejected: count("otlp_spans", built.count) // a span is two events: no per-event count to give
+            case .retry(let after): return .retry(message: failure("OTLP traces export failed"), retryAfterMs: after)
+            case .permanent: permanent = true
+            }
+        }
+        if config.logs {
+            switch sendLogs(events) {
+            case .ok: count("otlp_logs", events.count)
+            case .rejected(let n):
+                count("otlp_logs", max(0, events.count - n))
+                // logs only: one record per event, so the receiver's count is the host's (ABI 1.1)
+                if !config.traces { rejected = min(n, batch.pointee.count) }
+            case .retry(let after):
+                // traces (if any) went out: a retry of this batch must not send them again
+                if config.traces && !permanent { finishBatch(id, tracesSentOnly: true) }
+                return .retry(message: failure("OTLP logs export failed"), retryAfterMs: after)
+            case .permanent: permanent = true
+            }
+        }
+        finishBatch(id, tracesSentOnly: false)
+        if permanent { return .permanent(message: failure("OTLP export refused")) }
+        return rejected > 0 ? .okRejecting(rejected: rejected, message: failure("OTLP partial success")) : .ok
+    }
 
-private let onCreate: @convention(c) (UnsafePointer<oisp_exporter_config>?, UnsafePointer<oisp_host_api>?,
-                                      UnsafeMutablePointer<OpaquePointer?>?) -> oisp_export_result = { cfg, host, out in
-    let i = OTLPInstance()
-    i.host = host
-    out?.pointee = OpaquePointer(Unmanaged.passRetained(i).toOpaque())
-    guard let cfg else { i.setError("no configuration"); return OISP_EXPORT_INVALID_CONFIG }
-    var entries: [(String, String)] = []
-    for k in 0..<cfg.pointee.entry_count {
-        let e = cfg.pointee.entries[k]
-        entries.append((String(cString: e.key), String(cString: e.value)))
-    }
-    do { i.config = try OTLPConfig(entries: entries) } catch let e as OTLPConfig.Invalid {
-        i.setError(e.message); return OISP_EXPORT_INVALID_CONFIG
-    } catch { i.setError("\(error)"); return OISP_EXPORT_INVALID_CONFIG }
-    guard i.withHTTP({ $0 != nil }) else { i.setError("libcurl could not be initialised"); return OISP_EXPORT_INVALID_CONFIG }
-    i.spans = SpanBuilder(pairTimeoutMs: i.config.pairTimeoutMs)
-    if i.config.traces { i.startPairingClock() }
-    i.log(OISP_LOG_INFO, "otlp exporter: \(i.config.proto.rawValue) → \(i.config.endpoint) (signals: \(i.config.traces ? "traces " : "")\(i.config.logs ? "logs " : "")\(i.config.metrics ? "metrics" : ""))")
-    return OISP_EXPORT_OK
-}
-
-private let onExport: @convention(c) (OpaquePointer?, UnsafePointer<oisp_batch>?,
-                                      UnsafeMutablePointer<oisp_export_status>?) -> oisp_export_result = { p, batch, status in
-    let i = inst(p)
-    guard let batch else { return OISP_EXPORT_OK }
-    i.clearThreadError()
-    let id = batch.pointee.batch_id
-    var events: [(json: String, e: JSONValue)] = []
-    for k in 0..<batch.pointee.count {
-        let r = batch.pointee.records[k]
-        // streamed chunks make no spans: with traces only, do not even parse them
-        if !i.config.logs, let t = r.event_type, strcmp(t, "ai.streaming_chunk") == 0 { continue }
-        let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
-        guard let obj = try? JSONParser.parse(buffer: buf), obj.objectValue != nil else { continue }
-        events.append((i.config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
-    }
-    if i.config.metrics { // counted once per batch, sent on their own clock: never a reason to retry the batch
-        i.metrics.consume(batch: id, events: events.map(\.e))
-        i.sendMetrics(force: false)
-    }
-    var result = OISP_EXPORT_OK
-    if i.config.traces {
-        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-        let built = i.spans(forBatch: id, events: events.map(\.e), nowNs: now)
-        switch i.sendSpans(built) {
-        case .ok, .rejected: i.count("otlp_spans", built.count) // a span is two events: no per-event count to give
-        case .retry(let after): status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0)); return OISP_EXPORT_RETRY
-        case .permanent: result = OISP_EXPORT_PERMANENT
+    func flush() -> ExportResult {
+        if config.metrics { sendMetrics(force: true) }
+        guard config.traces else { return .ok }
+        // requests still waiting for a response (shutdown) go out as error spans; spans of batches
+        // being retried stay with those batches (the host retries or spools them)
+        switch sendPendingSpans({ $0.drain() }) {
+        case .ok, .rejected: return .ok
+        case .retry: return .retry(message: failure("OTLP flush failed"))
+        case .permanent: return .permanent(message: failure("OTLP flush refused"))
         }
     }
-    if i.config.logs {
-        switch i.sendLogs(events) {
-        case .ok: i.count("otlp_logs", events.count)
-        case .rejected(let n):
-            i.count("otlp_logs", max(0, events.count - n))
-            // logs only: one record per event, so the receiver's count is the host's (ABI 1.1)
-            if !i.config.traces { _ = setRejected(status, min(n, batch.pointee.count)) }
-        case .retry(let after):
-            // traces (if any) went out: a retry of this batch must not send them again
-            if i.config.traces && result == OISP_EXPORT_OK { i.finishBatch(id, tracesSentOnly: true) }
-            status?.pointee.retry_after_ms = UInt64(max(0, after ?? 0)); return OISP_EXPORT_RETRY
-        case .permanent: result = OISP_EXPORT_PERMANENT
-        }
-    }
-    i.finishBatch(id, tracesSentOnly: false)
-    return result
-}
 
-private let onFlush: @convention(c) (OpaquePointer?, UInt32) -> oisp_export_result = { p, _ in
-    let i = inst(p)
-    if i.config.metrics { i.sendMetrics(force: true) }
-    guard i.config.traces else { return OISP_EXPORT_OK }
-    // requests still waiting for a response (shutdown) go out as error spans; spans of batches
-    // being retried stay with those batches (the host retries or spools them)
-    switch i.sendPendingSpans({ $0.drain() }) {
-    case .ok, .rejected: return OISP_EXPORT_OK
-    case .retry: return OISP_EXPORT_RETRY
-    case .permanent: return OISP_EXPORT_PERMANENT
+    func close() {
+        stopPairingClock()
     }
 }
 
-private let onDestroy: @convention(c) (OpaquePointer?) -> Void = { p in
-    guard let p else { return }
-    let u = Unmanaged<OTLPInstance>.fromOpaque(UnsafeRawPointer(p))
-    let i = u.takeUnretainedValue()
-    i.stopPairingClock()
-    i.closeHTTP()
-    free(i.error)
-    u.release()
+extension OTLPConfig.Invalid: CustomStringConvertible {
+    var description: String { message }
 }
-
-private let lastError: @convention(c) (OpaquePointer?) -> UnsafePointer<CChar>? = { p in
-    if let t = pthread_getspecific(threadError) { return UnsafePointer(t.assumingMemoryBound(to: CChar.self)) }
-    guard let p else { return nil }
-    return UnsafePointer(inst(p).error)
-}
-
-private let pluginTable: UnsafeMutablePointer<oisp_exporter_plugin> = {
-    let t = UnsafeMutablePointer<oisp_exporter_plugin>.allocate(capacity: 1)
-    t.initialize(to: oisp_exporter_plugin(
-        struct_size: MemoryLayout<oisp_exporter_plugin>.size,
-        abi_major: UInt32(OISP_EXPORTER_ABI_MAJOR), abi_minor: UInt32(OISP_EXPORTER_ABI_MINOR),
-        name: UnsafePointer(strdup("otlp")), version: UnsafePointer(strdup("0.1.0")),
-        description: UnsafePointer(strdup("OpenTelemetry OTLP traces/logs over gRPC or HTTP (GenAI semantic conventions)")),
-        config_schema: UnsafePointer(strdup(settingsSchema(
-            ["endpoint", "protocol", "insecure", "insecure_skip_verify", "tls_insecure_skip_verify", "tls_verify", "ca_file", "cert_file",
-             "key_file", "compression", "timeout_ms", "signals", "pair_timeout_ms", "service_name", "metrics_interval_ms"],
-            tables: ["tls": ["insecure", "insecure_skip_verify", "verify", "ca_file", "cert_file", "key_file"]], open: ["headers"]))),
-        capabilities: 1, // OISP_EXPORTER_CAP_CONCURRENT_EXPORT: see OTLPInstance
-        on_create: onCreate, on_export: onExport, on_flush: onFlush, on_destroy: onDestroy, last_error: lastError))
-    return t
-}()
 
 @_cdecl("oisp_exporter_entry")
 public func oispOTLPEntry(_ hostMajor: UInt32, _ hostMinor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
-    hostMajor == UInt32(OISP_EXPORTER_ABI_MAJOR) ? UnsafePointer(pluginTable) : nil
+    servesHost(major: hostMajor) ? otlpTable : nil
 }
+
+private let otlpTable = makePluginTable(name: "otlp", version: "0.1.0",
+                                        description: "OpenTelemetry OTLP traces/logs/metrics over gRPC or HTTP (GenAI semantic conventions)",
+                                        options: OTLPConfig.options, concurrent: true) { try OTLPInstance(config: $0, host: $1) as BatchExporter }

@@ -1,8 +1,7 @@
-// [export.s3] — Fluent Bit's `s3` output: bucket, region, endpoint (S3-compatible stores, path
-// style), store_dir (events are appended to local chunk files first, uploads run on their own thread: a restart or an outage loses
-// nothing, leftover chunks upload on start), total_file_size ("100M"), upload_timeout ("1m"),
-// use_put_object (Off, the default: multipart upload in upload_chunk_size parts), s3_key_format (strftime fields, $UUID, $INDEX, $TAG), compression (gzip),
-// content_type. Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else
+// [export.s3] — Fluent Bit's `s3` output. Its options: `s3OptionTable` below (`oisp plugins
+// describe s3`). Events are appended to local chunk files in store_dir first and uploads run on
+// their own thread: a restart or an outage loses nothing, leftover chunks upload on start.
+// Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else
 // the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile from
 // `profile` or AWS_PROFILE); web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, as EKS IRSA
 // sets them) and `role_arn` (STS AssumeRole) give temporary credentials, refreshed before expiry
@@ -55,22 +54,20 @@ final class S3Output: Exporter {
         self.host = host
         guard let b = c.string("bucket"), !b.isEmpty else { throw ConfigError("bucket", "required") }
         bucket = b
-        region = c.string("region", default: "us-east-1")
+        region = try c.setting("region")
         var ep = c.string("endpoint") ?? "https://s3.\(region).amazonaws.com"
         while ep.hasSuffix("/") { ep.removeLast() }
         endpoint = ep
-        let dir = c.string("store_dir", default: "/var/lib/oisp/s3")
+        let dir = try c.setting("store_dir")
         tag = c.string("tag", default: host.instanceName)
         storeDir = URL(fileURLWithPath: dir).appendingPathComponent(tag)
-        totalFileSize = try c.size("total_file_size", default: 100 << 20)
-        uploadTimeoutMs = try c.duration("upload_timeout", defaultMs: 600_000)
-        keyFormat = c.string("s3_key_format", default: "/oisp-sensor/%Y/%m/%d/%H/%M/%S-$UUID.jsonl")
-        let comp = c.string("compression", default: "none")
-        guard comp == "gzip" || comp == "none" || comp.isEmpty else { throw ConfigError("compression", "expected gzip, got '\(comp)'") }
-        gzip = comp == "gzip"
-        contentType = c.string("content_type", default: "application/json")
-        multipart = try !c.bool("use_put_object", default: false)
-        uploadChunkSize = try c.size("upload_chunk_size", default: 5 << 20)
+        totalFileSize = try c.size("total_file_size")
+        uploadTimeoutMs = try c.duration("upload_timeout")
+        keyFormat = try c.setting("s3_key_format")
+        gzip = try c.choice("compression") == "gzip"
+        contentType = try c.setting("content_type")
+        multipart = try !c.bool("use_put_object")
+        uploadChunkSize = try c.size("upload_chunk_size")
         guard uploadChunkSize >= 5 << 20 && uploadChunkSize <= 50 << 20 else {
             throw ConfigError("upload_chunk_size", "expected a size from 5M (S3's smallest part) to 50M, got \(uploadChunkSize) bytes")
         }
@@ -389,9 +386,25 @@ final class S3Output: Exporter {
 public func oispS3Entry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "s3", version: "0.1.0", description: "Amazon S3 / S3-compatible output with a local store_dir buffer (Fluent Bit s3 options)",
-                           schema: settingsSchema(["bucket", "region", "endpoint", "store_dir", "tag", "total_file_size", "upload_timeout",
-                                                   "s3_key_format", "compression", "content_type", "use_put_object", "upload_chunk_size",
-                                                   "profile", "role_arn", "external_id", "sts_endpoint",
-                                                   "tls_verify", "ca_file", "crt_file", "key_file", "timeout_ms", "http_user", "http_passwd"],
-                                                  tables: ["tls": tlsTableKeys])) { try S3Output(config: $0, host: $1) }
+                           options: s3OptionTable) { try S3Output(config: $0, host: $1) }
 }
+
+let s3OptionTable = [
+    Option("bucket", .string, required: true, "Bucket name"),
+    Option("region", .string, default: "us-east-1", "AWS region"),
+    Option("endpoint", .string, "S3-compatible endpoint (path style); default https://s3.<region>.amazonaws.com"),
+    Option("store_dir", .string, default: "/var/lib/oisp/s3", "Local buffer: events go to chunk files here first; leftovers upload on start"),
+    Option("tag", .string, "Sub-directory of store_dir and $TAG of s3_key_format; default the exporter's name"),
+    Option("total_file_size", .size, default: "100M", "Upload a chunk when it reaches this size"),
+    Option("upload_timeout", .duration, default: "10m", "Upload a chunk at the latest this long after its first event"),
+    Option("s3_key_format", .string, default: "/oisp-sensor/%Y/%m/%d/%H/%M/%S-$UUID.jsonl", "Object key: strftime fields, $UUID, $INDEX, $TAG"),
+    compressionOption("compression"),
+    Option("content_type", .string, default: "application/json", "Content-Type of the objects"),
+    Option("use_put_object", .bool, default: "false", "One PutObject per chunk instead of a multipart upload"),
+    Option("upload_chunk_size", .size, default: "5M", "Multipart part size, 5M to 50M"),
+    Option("profile", .string, "Profile in the shared credentials file (else AWS_PROFILE)"),
+    Option("role_arn", .string, "Role to assume with STS AssumeRole"),
+    Option("external_id", .string, "External id for role_arn"),
+    Option("sts_endpoint", .string, "Private STS endpoint (else AWS_ENDPOINT_URL_STS)"),
+    Option("tls", .boolOrTable(tlsTableOptions), "TLS settings (the endpoint's scheme decides whether TLS is used)"),
+] + httpClientOptions

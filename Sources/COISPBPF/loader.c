@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
+#include <time.h>
 
 
 #define OISP_MAX_PROGS 96
@@ -89,6 +89,12 @@ static int on_sample(void *ctx, void *data, size_t len) {
     return b->fn ? b->fn(b->ctx, data, len) : 0;
 }
 
+/* Whether this kernel has the sock_send_length / sock_recv_length tracepoints (6.3+). */
+static int sock_tracepoints(void) {
+    return access("/sys/kernel/tracing/events/sock/sock_send_length", F_OK) == 0 ||
+           access("/sys/kernel/debug/tracing/events/sock/sock_send_length", F_OK) == 0;
+}
+
 static struct bpf_object *open_object(const char *object_path, const oisp_bpf_options *o, char *err, size_t errlen) {
     struct bpf_object *obj = bpf_object__open_file(object_path, NULL);
     if (!obj) {
@@ -97,6 +103,14 @@ static struct bpf_object *open_object(const char *object_path, const oisp_bpf_op
     }
     struct bpf_map *ring = bpf_object__find_map_by_name(obj, "events");
     if (ring && o->ring_bytes) bpf_map__set_max_entries(ring, o->ring_bytes);
+    /* Plain HTTP: the socket tracepoints where the kernel has them (6.3+), else every syscall's
+     * entry and exit; the other pair is not loaded (nor listed). */
+    int sock_tps = sock_tracepoints();
+    const char *unused[] = { sock_tps ? "plain_sys_enter" : "plain_sock_send", sock_tps ? "plain_sys_exit" : "plain_sock_recv" };
+    for (int i = 0; i < 2; i++) {
+        struct bpf_program *p = bpf_object__find_program_by_name(obj, unused[i]);
+        if (p) bpf_program__set_autoload(p, false);
+    }
     return obj;
 }
 
@@ -183,6 +197,7 @@ oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *o, char
     struct bpf_program *prog;
     bpf_object__for_each_program(prog, b->obj) {
         if (b->nprogs >= OISP_MAX_PROGS) break;
+        if (!bpf_program__autoload(prog)) continue; /* the other kernel's variant */
         snprintf(b->progs[b->nprogs].name, sizeof b->progs[0].name, "%s", bpf_program__name(prog));
         b->nprogs++;
     }
@@ -240,6 +255,17 @@ oisp_bpf *oisp_bpf_open(const char *object_path, const oisp_bpf_options *o, char
         oisp_bpf_close(b);
         return NULL;
     }
+    int bfd = bpf_object__find_map_fd_by_name(b->obj, "plain_port_set");
+    if (bfd >= 0 && o->nplain_ports) {
+        uint64_t *bits = calloc(1024, sizeof *bits);
+        if (!bits) { set_err(err, errlen, "out of memory", ENOMEM); oisp_bpf_close(b); return NULL; }
+        for (uint32_t i = 0; i < o->nplain_ports && i < 32; i++) bits[o->plain_ports[i] >> 6] |= 1ULL << (o->plain_ports[i] & 63);
+        __u32 zero = 0;
+        int r = bpf_map_update_elem(bfd, &zero, bits, BPF_ANY);
+        int e = errno;
+        free(bits);
+        if (r != 0) { set_err(err, errlen, "writing the plain-HTTP port set failed", e); oisp_bpf_close(b); return NULL; }
+    }
     int pfd = bpf_object__find_map_fd_by_name(b->obj, "plain_ports");
     for (uint32_t i = 0; pfd >= 0 && i < o->nplain_ports && i < 32; i++) {
         __u16 port = o->plain_ports[i];
@@ -274,20 +300,32 @@ int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen) {
         /* raw tracepoints (category NULL): every syscall's entry and exit, filtered by number */
         { "plain_sys_enter", NULL, "sys_enter", 4 },
         { "plain_sys_exit", NULL, "sys_exit", 4 },
+        /* BTF tracepoints (category "tp_btf"): every socket send and receive (6.3+) */
+        { "plain_sock_send", "tp_btf", "sock_send_length", 4 },
+        { "plain_sock_recv", "tp_btf", "sock_recv_length", 4 },
     };
     int want = (b->capture_process ? 1 : 0) | (b->capture_network ? 2 : 0) | (b->capture_plain ? 4 : 0);
+    /* Plain HTTP through the socket tracepoints needs no connect/accept4 marks. Any syscall
+     * tracepoint puts every syscall of every process on the kernel's slow path, so those are
+     * attached for plain HTTP only on kernels without the socket tracepoints. */
+    int sock_plain = loaded_program(b, "plain_sock_send") != NULL;
     int attached = 0;
     for (size_t i = 0; i < sizeof tps / sizeof tps[0]; i++) {
-        if (!(tps[i].want & want)) continue;
+        int w = tps[i].want;
+        if (sock_plain && strncmp(tps[i].prog, "handle_", 7) == 0) w &= ~4;
+        if (!(w & want)) continue;
         struct bpf_program *p = loaded_program(b, tps[i].prog);
         if (!p) continue; /* rejected by this kernel: reported through oisp_bpf_program_* */
         last_libbpf_msg[0] = 0;
-        struct bpf_link *l = tps[i].cat ? bpf_program__attach_tracepoint(p, tps[i].cat, tps[i].event)
+        int btf = tps[i].cat && strcmp(tps[i].cat, "tp_btf") == 0;
+        struct bpf_link *l = btf ? bpf_program__attach_trace(p)
+                           : tps[i].cat ? bpf_program__attach_tracepoint(p, tps[i].cat, tps[i].event)
                                         : bpf_program__attach_raw_tracepoint(p, tps[i].event);
         if (!l) {
             int e = errno;
             char what[128];
-            snprintf(what, sizeof what, "attaching %stracepoint %s/%s", tps[i].cat ? "" : "raw ", tps[i].cat ? tps[i].cat : "", tps[i].event);
+            snprintf(what, sizeof what, "attaching %stracepoint %s/%s", btf ? "BTF " : tps[i].cat ? "" : "raw ",
+                     btf ? "sock" : tps[i].cat ? tps[i].cat : "", tps[i].event);
             set_err(err, errlen, what, e);
             return -e;
         }

@@ -66,6 +66,12 @@ struct CheckCommand: ParsableCommand {
                     }
                     let rejected = c.rejectedPrograms.count
                     line(rejected == 0 ? "OK" : "FAIL", "BPF programs", "\(c.programs.count - rejected) of \(c.programs.count) verified and loaded")
+                    let names = Set(c.programs.filter(\.loaded).map(\.name))
+                    if names.contains("plain_sock_send") {
+                        line("OK", "plain HTTP", "socket tracepoints sock_send_length/sock_recv_length: other sockets pay one bitmap test, other syscalls nothing")
+                    } else if names.contains("plain_sys_enter") {
+                        line("OK", "plain HTTP", "syscall tracepoints (no socket tracepoints before 6.3): every syscall on the node takes the kernel's tracepoint path while plain_http is on")
+                    }
                     if let lib = libs.first {
                         let n = c.attach(path: lib)
                         line(n > 0 ? "OK" : "FAIL", "test uprobe", n > 0 ? "attached to \(n) functions of \(lib)" : "attaching to \(lib) failed: \(c.attachErrors.joined(separator: "; "))")

@@ -20,8 +20,15 @@ struct ConfigCommand: ParsableCommand {
             for w in config.warnings { printError("warning: \(w)") }
             // each enabled exporter's keys against the keys its plugin declares
             let registry = PluginRegistry(config: config)
+            var wrong = 0
             for e in config.exports where e.enabled {
                 for w in registry.settingsWarnings(e, file: config.file) { printError("warning: \(w)") }
+                // values that do not fit the types the plugin declares: errors, as at start
+                for err in registry.settingsErrors(e, file: config.file) { printError("error: \(err)"); wrong += 1 }
+            }
+            if wrong > 0 {
+                printError("config invalid: \(config.file) (\(wrong) exporter setting\(wrong == 1 ? "" : "s") of the wrong type)")
+                throw ExitCode(78) // EX_CONFIG
             }
             print(config.maskedTOML(), terminator: "")
             printError(RedactionKey.resolve(config.redaction).summary)

@@ -157,7 +157,7 @@ final class SensorRuntime: @unchecked Sendable {
         for (name, e) in want where old[name] != e {
             for w in registry.settingsWarnings(e, file: new.file) { logger.warning("\(w)") }
             do {
-                let sink = try registry.makeSink(e, logger: logger)
+                let sink = try registry.makeSink(e, file: new.file, logger: logger)
                 if old[name] != nil {
                     pipeline.replaceExporter(name: name, sink: sink, policy: e.policy, timeout: 30)
                     changed.append(name)

@@ -108,7 +108,7 @@ public final class BPFCapture: @unchecked Sendable {
             throw CaptureError("the kernel has no BTF (/sys/kernel/btf/vmlinux missing): CO-RE BPF programs cannot load")
         }
         var err = [CChar](repeating: 0, count: 1024)
-        if options.process || options.network {
+        if options.process || options.network || options.plain {
             if oisp_bpf_ensure_tracefs(&err, err.count) != 0 { throw CaptureError(String(cString: err)) }
         }
         var o = oisp_bpf_options(max_capture_bytes: UInt32(clamping: options.maxCaptureBytes), target_pid: options.targetPID,

@@ -334,7 +334,9 @@ private struct Builder {
             if let v = try stringArray(s, "dir", "plugins", allowSingle: true) { dirs += v }
             if let v = try stringArray(s, "dirs", "plugins", allowSingle: true) { dirs += v }
             c.plugins.dirs = dirs
-            unknown(s, "plugins", known: ["dir", "dirs"])
+            c.plugins.stateDir = try string(s, "state_dir", "plugins")
+            if let v = try int(s, "crash_limit", "plugins", min: 0) { c.plugins.crashLimit = v }
+            unknown(s, "plugins", known: ["dir", "dirs", "state_dir", "crash_limit"])
         }
         if let s = try table(root, "pipeline", "") {
             c.pipeline.defaults = try policy(s, "pipeline", base: ExportPolicy())

@@ -74,6 +74,11 @@ public struct SensorConfig: Sendable {
     public struct Plugins: Sendable, Equatable {
         /// Directories searched for `liboisp-exporter-<name>.so`, in order.
         public var dirs: [String] = []
+        /// Where each in-process plugin instance keeps its crash marker (`<instance>.crash`);
+        /// nil: `[pipeline] spool_dir`, and without that no crash guard.
+        public var stateDir: String?
+        /// An instance that crashed the sensor this many runs in a row is refused (0: never).
+        public var crashLimit: Int = 3
         public init() {}
     }
 
@@ -184,6 +189,9 @@ public struct ExportPolicy: Sendable, Equatable {
     public var spoolMaxBytes: Int64 = 1 << 30
     /// drop_oldest | drop_newest | block
     public var spoolOverflow = "drop_oldest"
+    /// Every record goes to the spool before it is sent (set by the host while a plugin that
+    /// crashed the sensor is on probation; not a config key).
+    public var writeAhead = false
     public init() {}
 }
 

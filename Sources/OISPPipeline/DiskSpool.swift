@@ -22,7 +22,7 @@ public struct SpoolPosition: Sendable, Equatable {
 /// The read position is persisted after each delivered batch (at-least-once across crashes).
 public final class DiskSpool: @unchecked Sendable {
     static let magic: UInt32 = 0x4F49_5350 // "OISP"
-    /// Segment size: at most 16 MiB, and small enough that the budget holds about eight of them,
+    /// Segment size: at most 16 MiB, and small enough that the budget (or the filesystem, when smaller) holds about eight of them,
     /// so `drop_oldest` frees space an eighth at a time even for a small spool.
     let segmentBytes: Int
     public let dir: URL
@@ -42,8 +42,12 @@ public final class DiskSpool: @unchecked Sendable {
         self.dir = dir
         self.maxBytes = maxBytes
         self.overflow = overflow
-        segmentBytes = Int(min(Int64(16 << 20), max(Int64(4096), maxBytes / 8)))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // an eighth of the budget or of the filesystem, whichever is smaller: on a filesystem
+        // smaller than the budget, drop_oldest still frees an eighth at a time
+        var st = statvfs()
+        let fsBytes = statvfs(dir.path, &st) == 0 ? Int64(st.f_blocks) * Int64(st.f_frsize) : Int64.max
+        segmentBytes = Int(min(Int64(16 << 20), max(Int64(4096), min(maxBytes, fsBytes) / 8)))
         segments = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
             .compactMap { $0.hasPrefix("seg-") && $0.hasSuffix(".spool") ? Int($0.dropFirst(4).dropLast(6)) : nil }.sorted()
         if let c = try? String(contentsOf: dir.appendingPathComponent("cursor"), encoding: .utf8) {
@@ -93,66 +97,215 @@ public final class DiskSpool: @unchecked Sendable {
         return ExportRecord(eventID: id, eventType: type, timestampNs: ts, partitionKey: pk, flags: flags, json: Array(p[i...]))
     }
 
+    /// What one `appendDetailed` did.
+    public struct AppendResult: Sendable, Equatable {
+        /// Records of older appends deleted to make room (`drop_oldest`): for the budget
+        /// (`spool_max_bytes`) or, `droppedForDisk` of them, because the filesystem was full.
+        public var droppedOldest = 0
+        public var droppedForDisk = 0
+        /// Records of this append not written: over the budget (`drop_newest`), or, `refusedForDisk`
+        /// of them, because the filesystem had no room (or another write error) and the policy
+        /// could not make any.
+        public var refused = 0
+        public var refusedForDisk = 0
+        /// The write error that cost records, naming the directory and its free space.
+        public var diskError: String?
+    }
+
     /// Appends records (fsync'd). Returns how many were dropped to make room (drop_oldest) or
     /// refused (drop_newest); with `block` it waits for room.
     /// - Parameter mayBlock: false for the exporter's own thread (records it already took from
     ///   the memory queue): with `block` it must not wait for room only it can make, so those
     ///   are written over the budget (by at most one queue's worth).
     public func append(_ records: [ExportRecord], mayBlock: Bool = true) -> (droppedOldest: Int, refused: Int) {
-        guard !records.isEmpty else { return (0, 0) }
+        let r = appendDetailed(records, mayBlock: mayBlock)
+        return (r.droppedOldest, r.refused)
+    }
+
+    /// Whether `bytes` of event JSON (plus record framing) would not fit on the spool's
+    /// filesystem now (statvfs).
+    public func wouldNotFit(bytes: Int) -> Bool { writeWouldFail(bytes + bytes / 32 + (64 << 10)) }
+
+    /// The bytes `records` take in a spool segment (framing included).
+    public static func encodedSize<C: Collection>(_ records: C) -> Int where C.Element == ExportRecord {
+        records.reduce(0) { $0 + 12 + 6 + 12 + $1.storage.count + $1.eventType.utf8.count }
+    }
+
+    /// `append` in pieces of at most a quarter segment, so a large append (everything queued,
+    /// moved to disk when the backend fails) keeps to the policy on a filesystem smaller than
+    /// it: `drop_oldest` keeps its newest records, `drop_newest` its oldest (once a piece is
+    /// refused, the rest is too). See `appendPiece`.
+    public func appendDetailed(_ records: [ExportRecord], mayBlock: Bool = true) -> AppendResult {
+        var total = AppendResult()
+        guard !records.isEmpty else { return total }
+        appendLock.lock(); defer { appendLock.unlock() } // one append's pieces stay together
+        let pieceMax = max(4096, segmentBytes / 4)
+        var i = 0
+        while i < records.count {
+            var j = i, bytes = 0
+            while j < records.count && (j == i || bytes + records[j].storage.count + 64 <= pieceMax) { bytes += records[j].storage.count + 64; j += 1 }
+            let piece = Array(records[i..<j])
+            var r: AppendResult
+            if overflow == .dropNewest, let forDisk = total.refused > 0 ? total.refusedForDisk > 0 : lock.withLock({ refusingUntilRoom }) {
+                // keep the oldest run contiguous: after one refusal, the rest is refused too
+                r = AppendResult()
+                r.refused = piece.count
+                if forDisk { r.refusedForDisk = piece.count }
+                lock.withLock { droppedForSpace += UInt64(piece.count) }
+            } else {
+                r = appendPiece(piece, mayBlock: mayBlock)
+            }
+            total.droppedOldest += r.droppedOldest; total.droppedForDisk += r.droppedForDisk
+            total.refused += r.refused; total.refusedForDisk += r.refusedForDisk
+            total.diskError = r.diskError ?? total.diskError
+            i = j
+        }
+        return total
+    }
+
+    /// `append`, telling budget losses from losses to a full filesystem. A write that fails
+    /// (ENOSPC, EDQUOT, EIO) is cut back to the last whole record, then the policy applies as
+    /// for the budget: `drop_oldest` deletes the oldest segment and writes again, `drop_newest`
+    /// refuses the records, `block` waits until delivery frees a segment (only when it may
+    /// block; else the records are refused). Refused and dropped records are counted here.
+    private func appendPiece(_ records: [ExportRecord], mayBlock: Bool) -> AppendResult {
+        var result = AppendResult()
+        guard !records.isEmpty else { return result }
         var data = [UInt8]()
         for r in records { data += DiskSpool.encode(r) }
         lock.lock(); defer { lock.unlock() }
-        var droppedOldest = 0
-        room: while totalBytes + Int64(data.count) > maxBytes {
-            switch overflow {
-            case .dropNewest:
-                droppedForSpace += UInt64(records.count)
-                return (0, records.count)
-            case .block:
-                if !mayBlock { break room }
-                _ = lock.wait(until: Date().addingTimeInterval(1))
-            case .dropOldest:
-                // drop the oldest whole segment (never the one being written: when everything
-                // sits in that one, start a new segment first so the old one can go)
-                if segments.count == 1, let only = segments.first, only == writeSeg,
-                   size(of: only) > (only == readSeg ? readOffset : 0) {
-                    try? writeHandle?.close()
-                    openSegment(only + 1)
+        var diskFull = false // the last write failed: "full" means the filesystem, not the budget
+        var announcedWait = false
+        room: while true {
+            budget: while diskFull || totalBytes + Int64(data.count) > maxBytes {
+                switch overflow {
+                case .dropNewest:
+                    droppedForSpace += UInt64(records.count)
+                    refusingUntilRoom = diskFull
+                    result.refused = records.count
+                    if diskFull { result.refusedForDisk = records.count }
+                    return result
+                case .block:
+                    if !mayBlock {
+                        if diskFull { break } // cannot wait for room only its caller makes: refused below
+                        break budget          // over the budget, by at most one queue's worth
+                    }
+                    if diskFull && !announcedWait {
+                        // said once per wait: the writer is held until delivery frees room
+                        announcedWait = true
+                        logger?.error("spool write failed: \(lastDiskError ?? "no space"); spool_overflow=block: waiting for room (delivery frees it)",
+                                      metadata: ["exporter": "\(exporterName)", "dir": "\(dir.path)"])
+                    }
+                    let before = totalBytes
+                    _ = lock.wait(until: Date().addingTimeInterval(1))
+                    // a full filesystem: try again once delivery has freed something (or each second)
+                    if diskFull && totalBytes <= before { diskFull = writeWouldFail(data.count) }
+                    else { diskFull = false }
+                    continue
+                case .dropOldest:
+                    // drop the oldest whole segment (never the one being written: when everything
+                    // sits in that one, start a new segment first so the old one can go)
+                    if segments.count == 1, let only = segments.first, only == writeSeg,
+                       size(of: only) > (only == readSeg ? readOffset : 0) {
+                        try? writeHandle?.close()
+                        openSegment(only + 1)
+                        continue
+                    }
+                    guard segments.count > 1, let oldest = segments.first else { break }
+                    let n = countRecords(segment: oldest, from: oldest == readSeg ? readOffset : 0)
+                    let sz = size(of: oldest) - (oldest == readSeg ? readOffset : 0)
+                    try? FileManager.default.removeItem(at: path(oldest))
+                    segments.removeFirst()
+                    totalBytes -= Int64(sz)
+                    result.droppedOldest += n
+                    if diskFull { result.droppedForDisk += n }
+                    droppedForSpace += UInt64(n)
+                    pendingRecords -= n
+                    readSeg = segments.first ?? writeSeg
+                    readOffset = 0
+                    persistCursor()
+                    diskFull = false // room was made: write again
                     continue
                 }
-                guard segments.count > 1, let oldest = segments.first else {
+                // no room can be made
+                droppedForSpace += UInt64(records.count)
+                result.refused = records.count
+                if diskFull { result.refusedForDisk = records.count; result.diskError = result.diskError ?? lastDiskError }
+                return result
+            }
+            if writeHandle == nil || writeSize + data.count > segmentBytes {
+                try? writeHandle?.close()
+                openSegment((segments.last ?? readSeg) + (segments.isEmpty ? 0 : 1))
+            }
+            do {
+                guard let h = writeHandle else { throw CocoaError(.fileWriteUnknown) }
+                try h.write(contentsOf: data)
+                try h.synchronize()
+                writeSize += data.count
+                totalBytes += Int64(data.count)
+                pendingRecords += records.count
+                break room
+            } catch {
+                // cut a partial write back to the last whole record, then let the policy make room
+                try? writeHandle?.truncate(atOffset: UInt64(writeSize))
+                _ = try? writeHandle?.seekToEnd()
+                lastDiskError = describeWriteError(error, need: data.count)
+                result.diskError = lastDiskError
+                diskFull = true
+                if overflow == .dropOldest && segments.count <= 1 && (segments.first.map { size(of: $0) } ?? 0) == 0 {
+                    // nothing of ours to delete: the filesystem is full of something else
                     droppedForSpace += UInt64(records.count)
-                    return (0, records.count)
+                    result.refused = records.count
+                    result.refusedForDisk = records.count
+                    return result
                 }
-                let n = countRecords(segment: oldest, from: oldest == readSeg ? readOffset : 0)
-                let sz = size(of: oldest) - (oldest == readSeg ? readOffset : 0)
-                try? FileManager.default.removeItem(at: path(oldest))
-                segments.removeFirst()
-                totalBytes -= Int64(sz)
-                droppedOldest += n
-                droppedForSpace += UInt64(n)
-                pendingRecords -= n
-                readSeg = segments.first ?? writeSeg
-                readOffset = 0
-                persistCursor()
             }
         }
-        if writeHandle == nil || writeSize + data.count > segmentBytes {
-            try? writeHandle?.close()
-            openSegment((segments.last ?? readSeg) + (segments.isEmpty ? 0 : 1))
-        }
-        do {
-            try writeHandle?.write(contentsOf: data)
-            try writeHandle?.synchronize()
-            writeSize += data.count
-            totalBytes += Int64(data.count)
-            pendingRecords += records.count
-        } catch {
-            return (droppedOldest, records.count)
-        }
         lock.broadcast()
-        return (droppedOldest, 0)
+        return result
+    }
+
+    /// Where a writer held by `block` on a full filesystem says so (set by the exporter's worker).
+    public var logger: Logger?
+    public var exporterName = ""
+
+    /// Serialises whole appends (their pieces), never held by `commit` or `peek`.
+    private let appendLock = NSLock()
+    /// drop_newest refused records: everything new is refused until delivery frees space, so
+    /// what is kept stays the oldest run (a smaller append must not slip into the gap).
+    /// (nil: not refusing; else whether it was for the filesystem rather than the budget)
+    private var refusingUntilRoom: Bool?
+
+    /// The last write error, worded for the log (directory, need, free space).
+    private var lastDiskError: String?
+
+    /// A write error worded for the log: the directory, what the write needed, and the
+    /// filesystem's free space (statvfs), e.g. "no space left on device writing 524288 bytes to
+    /// the spool in /var/lib/oisp/spool/otlp (free 12288 of 2097152 bytes)".
+    func describeWriteError(_ error: Error, need: Int) -> String {
+        let ns = error as NSError
+        var why = ns.localizedDescription
+        if ns.domain == NSPOSIXErrorDomain {
+            why = String(cString: strerror(Int32(ns.code)))
+        } else if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
+            why = String(cString: strerror(Int32(u.code)))
+        }
+        return "\(why.lowercased()) writing \(need) bytes to the spool in \(dir.path) (\(DiskSpool.freeSpace(dir.path)))"
+    }
+
+    /// "free F of T bytes" for the filesystem holding `path`.
+    public static func freeSpace(_ path: String) -> String {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return "free space unknown: \(String(cString: strerror(errno)))" }
+        let free = UInt64(st.f_bavail) * UInt64(st.f_frsize), total = UInt64(st.f_blocks) * UInt64(st.f_frsize)
+        return "free \(free) of \(total) bytes"
+    }
+
+    /// Whether a write of `n` bytes would still fail for want of space (free blocks, statvfs).
+    private func writeWouldFail(_ n: Int) -> Bool {
+        var st = statvfs()
+        guard statvfs(dir.path, &st) == 0 else { return false }
+        return UInt64(st.f_bavail) * UInt64(st.f_frsize) < UInt64(n)
     }
 
     /// Makes `seg` the segment appended to (created if new).
@@ -272,6 +425,7 @@ public final class DiskSpool: @unchecked Sendable {
         let next = (position.segment, position.offset)
         // a batch read before its segment was dropped for space: the cursor is already past it
         guard next.0 > readSeg || (next.0 == readSeg && next.1 >= readOffset) else { return }
+        refusingUntilRoom = nil
         pendingRecords -= position.records
         var freed = 0
         while let first = segments.first, first < next.0 {

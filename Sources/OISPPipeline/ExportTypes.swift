@@ -1,3 +1,4 @@
+import COISPExporterABI
 import OISPEvent
 
 /// One serialised, redacted event as handed to exporters. Its bytes — the event JSON, then
@@ -38,8 +39,8 @@ public struct ExportRecord: Sendable {
         let host = event.host?.hostname ?? ""
         let pk = event.process.map { "\(host)/\($0.pid)" } ?? host
         var f = flags
-        if event.ext?["oisp.redaction"] != nil { f |= 2 }       // OISP_RECORD_FLAG_REDACTED
-        if event.confidence?.completeness == "partial" { f |= 1 } // OISP_RECORD_FLAG_TRUNCATED
+        if event.ext?["oisp.redaction"] != nil { f |= OISP_RECORD_FLAG_REDACTED.rawValue }
+        if event.confidence?.completeness == "partial" { f |= OISP_RECORD_FLAG_TRUNCATED.rawValue }
         self.init(eventID: event.eventID, eventType: event.eventType, timestampNs: event.ts.nanoseconds,
                   partitionKey: pk, flags: f, json: event.jsonBytes())
     }

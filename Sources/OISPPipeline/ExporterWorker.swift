@@ -42,6 +42,9 @@ public final class ExporterWorker: @unchecked Sendable {
     public let spool: DiskSpool?
     private var queueBytes = 0
     private var reportedCorrupt: UInt64 = 0
+    private var lastDiskErrorLog: UInt64 = 0
+    /// The worker is moving a failed batch and the queue to the spool (producers wait).
+    private var movingToSpool = false
     /// A plugin call that did not return within timeout_ms: the exporter is parked until it does.
     private var hungCall: DispatchSemaphore?
     /// Where plugin calls (and, for concurrent sinks, whole batches) run.
@@ -67,6 +70,8 @@ public final class ExporterWorker: @unchecked Sendable {
             do {
                 sp = try DiskSpool(dir: URL(fileURLWithPath: dir), maxBytes: policy.spoolMaxBytes,
                                    overflow: SpoolOverflow(rawValue: policy.spoolOverflow) ?? .dropOldest)
+                sp!.logger = logger
+                sp!.exporterName = name
                 if sp!.bytes > 0 { logger.info("spooled events from an earlier run will be delivered first", metadata: ["exporter": "\(name)", "bytes": "\(sp!.bytes)"]) }
             } catch {
                 logger.error("spool unavailable; overflow will be dropped", metadata: ["exporter": "\(name)", "dir": "\(dir)", "error": "\(error)"])
@@ -74,7 +79,7 @@ public final class ExporterWorker: @unchecked Sendable {
         }
         self.spool = sp
         m.capacity.record(policy.queueSize)
-        for reason in ["queue_full", "permanent", "retry_exhausted", "shutdown", "spool_full"] { m.dropped(reason, 0) } // series exist from the start
+        for reason in ["queue_full", "permanent", "retry_exhausted", "shutdown", "spool_full", "disk_full"] { m.dropped(reason, 0) } // series exist from the start
     }
 
     /// Starts the worker thread.
@@ -90,8 +95,13 @@ public final class ExporterWorker: @unchecked Sendable {
     ///   `replay` can wait; capture never does).
     public func enqueue(_ records: ArraySlice<ExportRecord>, block: Bool = false) {
         var overflow: [ExportRecord] = []
-        let spooling = spool.map { !$0.isEmpty } ?? false
         cond.lock()
+        // the worker is moving a failed batch and the queue to the spool: wait, so nothing new
+        // lands in the queue behind its back or in the spool ahead of what it moves
+        while movingToSpool { cond.wait() }
+        // write-ahead (a crashed plugin in the process is on probation): every record goes to
+        // disk before any export call, so another crash loses nothing
+        let spooling = spool.map { policy.writeAhead || !$0.isEmpty } ?? false
         var added = 0, stoppedWithoutRoom = 0
         var timerStarts = false
         for k in records.indices {
@@ -152,11 +162,35 @@ public final class ExporterWorker: @unchecked Sendable {
 
     private func spoolRecords(_ records: [ExportRecord], mayBlock: Bool = false) {
         guard let spool else { return }
-        let (droppedOldest, refused) = spool.append(records, mayBlock: mayBlock)
-        count { $0.spooled += UInt64(records.count - refused) }
-        if droppedOldest + refused > 0 {
-            count { $0.dropped["spool_full", default: 0] += UInt64(droppedOldest + refused) }
-            m.dropped("spool_full", droppedOldest + refused)
+        let r = spool.appendDetailed(records, mayBlock: mayBlock)
+        let forDisk = r.droppedForDisk + r.refusedForDisk
+        let forBudget = r.droppedOldest + r.refused - forDisk
+        count {
+            $0.spooled += UInt64(records.count - r.refused)
+            if forBudget > 0 { $0.dropped["spool_full", default: 0] += UInt64(forBudget) }
+            if forDisk > 0 { $0.dropped["disk_full", default: 0] += UInt64(forDisk) }
+        }
+        if forBudget > 0 { m.dropped("spool_full", forBudget) }
+        if forDisk > 0 { m.dropped("disk_full", forDisk) }
+        if let why = r.diskError {
+            // once a second at most: a full disk fails every append
+            let now = Timestamp.monotonicNanoseconds()
+            let say = cond.withLock { () -> Bool in
+                guard now >= lastDiskErrorLog + 1_000_000_000 else { return false }
+                lastDiskErrorLog = now
+                return true
+            }
+            if say {
+                let what: String
+                switch spool.overflow {
+                case .dropOldest: what = forDisk > 0 ? "oldest spooled events deleted to make room" : "oldest spooled events deleted; written"
+                case .dropNewest: what = "new events not spooled"
+                case .block: what = forDisk > 0 ? "events not spooled (the exporter's own thread cannot wait)" : "waited for room; written"
+                }
+                logger.error("spool write failed: \(why); spool_overflow=\(spool.overflow.rawValue): \(what)",
+                             metadata: ["exporter": "\(name)", "dir": "\(spool.dir.path)", "events_lost": "\(forDisk)",
+                                        "dropped_disk_full_total": "\(cond.withLock { stats.dropped["disk_full"] ?? 0 })"])
+            }
         }
         m.spoolBytes.record(spool.bytes)
         cond.lock(); cond.broadcast(); cond.unlock()
@@ -433,6 +467,7 @@ public final class ExporterWorker: @unchecked Sendable {
         var offset = 0
         var attempt = 1
         var backoffMs = Double(policy.retry.initialIntervalMs)
+        var heldInMemory = false // spool_overflow=block with the spool's filesystem full
         count { $0.batches += 1 }
         defer {
             let ns = Timestamp.monotonicNanoseconds() - started
@@ -466,7 +501,21 @@ public final class ExporterWorker: @unchecked Sendable {
                 if offset >= all.count { return true }
                 let elapsedMs = Double(Timestamp.monotonicNanoseconds() - started) / 1e6
                 let remaining = all.count - offset
-                if spool != nil && !fromSpool {
+                if spool != nil && !fromSpool && !heldInMemory { cond.withLock { movingToSpool = true } }
+                defer { if spool != nil && !fromSpool { cond.withLock { if movingToSpool { movingToSpool = false; cond.broadcast() } } } }
+                if let sp = spool, !fromSpool, !heldInMemory, sp.overflow == .block,
+                   sp.wouldNotFit(bytes: DiskSpool.encodedSize(all[offset...]) + cond.withLock { queue.encodedSize }) {
+                    // spool_overflow=block on a full filesystem: nothing may be dropped and this
+                    // thread cannot wait for room only it makes, so the batch stays in memory and
+                    // is retried with backoff (what is queued stays queued; the producer waits)
+                    heldInMemory = true
+                    cond.withLock { movingToSpool = false; cond.broadcast() }
+                    logger.error("exporter failing and the spool's filesystem is full; spool_overflow=block keeps the batch in memory and retries it",
+                                 metadata: ["exporter": "\(name)", "dir": "\(sp.dir.path)", "space": "\(DiskSpool.freeSpace(sp.dir.path))",
+                                            "events": "\(remaining)", "error": "\(message)"])
+                }
+                let onDisk = spool != nil && !heldInMemory
+                if onDisk && !fromSpool {
                     // The backend is failing: with a spool, nothing waits out an outage in memory
                     // (a crash would lose it). This batch goes to disk, then everything queued
                     // behind it (one fsync'd write), and new events follow it there until the
@@ -481,7 +530,7 @@ public final class ExporterWorker: @unchecked Sendable {
                     spoolRecords(Array(all[offset...]) + queued)
                     return false
                 }
-                if spool != nil && cond.withLock({ () -> Bool in if stopping { failedWhileStopping = true }; return stopping }) {
+                if onDisk && cond.withLock({ () -> Bool in if stopping { failedWhileStopping = true }; return stopping }) {
                     // stopping, and the spool's batch failed: it stays on disk for the next start
                     return false
                 }
@@ -505,7 +554,7 @@ public final class ExporterWorker: @unchecked Sendable {
                                  Double(policy.retry.maxIntervalMs))
                 if let ra = retryAfterMs, ra > 0 { waitMs = Double(min(ra, ExporterWorker.retryAfterCapMs)) }
                 backoffMs = min(backoffMs * policy.retry.multiplier, Double(policy.retry.maxIntervalMs))
-                if policy.retry.maxElapsedMs > 0 && !(fromSpool && spool != nil) {
+                if policy.retry.maxElapsedMs > 0 && !(spool != nil && (fromSpool || heldInMemory)) {
                     waitMs = min(waitMs, max(1, Double(policy.retry.maxElapsedMs) - elapsedMs))
                 }
                 logger.warning("exporter failed, will retry",
@@ -517,13 +566,18 @@ public final class ExporterWorker: @unchecked Sendable {
                 while true {
                     let now = Timestamp.monotonicNanoseconds()
                     // stopping with a spool: this batch is on disk already, the next start retries it
-                    if now >= wakeAt || now >= shutdownDeadline || (stopping && spool != nil) { break }
+                    if now >= wakeAt || now >= shutdownDeadline || (stopping && onDisk) { break }
                     let until = min(wakeAt, shutdownDeadline)
                     _ = cond.wait(until: Date(timeIntervalSinceNow: Double(until - now) / 1e9))
                 }
-                let giveUp = Timestamp.monotonicNanoseconds() >= shutdownDeadline || (stopping && spool != nil)
+                let giveUp = Timestamp.monotonicNanoseconds() >= shutdownDeadline || (stopping && onDisk)
                 cond.unlock()
-                if giveUp && spool != nil { return false } // spooled already: it stays on disk
+                if giveUp && onDisk { return false } // spooled already: it stays on disk
+                if giveUp && heldInMemory {
+                    // out of time: to disk if it fits now, else counted (disk_full)
+                    spoolRecords(Array(all[offset...]))
+                    return false
+                }
                 if giveUp {
                     count { $0.dropped["shutdown", default: 0] += UInt64(remaining) }
                     m.dropped("shutdown", remaining)

@@ -4,8 +4,8 @@
 /// so memory follows what is actually waiting — a queue drained as fast as it fills stays
 /// small however many elements pass through it.
 struct RingQueue<Element> {
-    private var storage: [Element?] = []
-    private var head = 0
+    fileprivate var storage: [Element?] = []
+    fileprivate var head = 0
     private(set) var count = 0
     let capacity: Int
 
@@ -56,5 +56,15 @@ struct RingQueue<Element> {
         out.reserveCapacity(min(n, count))
         while out.count < n, let e = popFirst() { out.append(e) }
         return out
+    }
+}
+
+extension RingQueue where Element == ExportRecord {
+    /// The bytes the queued records would take in a spool segment.
+    var encodedSize: Int {
+        guard count > 0 else { return 0 }
+        var n = 0
+        for k in 0..<count { if let r = storage[(head + k) % storage.count] { n += DiskSpool.encodedSize(CollectionOfOne(r)) } }
+        return n
     }
 }

@@ -15,7 +15,14 @@ public final class LoadedPlugin: @unchecked Sendable {
     public let configSchema: String?
     public let abiMajor: UInt32
     public let abiMinor: UInt32
+    /// The oldest host ABI the plugin runs on (`min_host_abi`, ABI 1.2; for older plugins the ABI
+    /// they were built against), "major.minor".
+    public let minHostABI: String
     let table: UnsafePointer<oisp_exporter_plugin>
+    /// The plugin declares OISP_EXPORTER_CAP_CONCURRENT_EXPORT.
+    public var acceptsConcurrentExportsDeclared: Bool {
+        table.pointee.capabilities & UInt64(OISP_EXPORTER_CAP_CONCURRENT_EXPORT.rawValue) != 0
+    }
 
     init(path: String, table: UnsafePointer<oisp_exporter_plugin>) {
         self.path = path
@@ -27,6 +34,8 @@ public final class LoadedPlugin: @unchecked Sendable {
         configSchema = t.config_schema.map { String(cString: $0) }
         abiMajor = t.abi_major
         abiMinor = t.abi_minor
+        let m = PluginLoader.neededHostABI(t)
+        minHostABI = "\(m.major).\(m.minor)"
     }
 }
 
@@ -69,17 +78,7 @@ public enum PluginLoader {
         guard let table = entry(hostABIMajor, hostABIMinor) else {
             throw PluginLoadError(path: path, reason: "plugin declined to serve host ABI \(hostABIMajor).\(hostABIMinor)")
         }
-        let t = table.pointee
-        let need = MemoryLayout<oisp_exporter_plugin>.size
-        guard t.struct_size >= need || t.abi_major != hostABIMajor else {
-            throw PluginLoadError(path: path, reason: "plugin table is \(t.struct_size) bytes, ABI \(hostABIMajor).0 needs at least \(need)")
-        }
-        guard t.abi_major == hostABIMajor else {
-            throw PluginLoadError(path: path, reason: "ABI major mismatch: plugin built for ABI \(t.abi_major).\(t.abi_minor), host supports \(hostABIMajor).\(hostABIMinor)")
-        }
-        guard t.abi_minor <= hostABIMinor else {
-            throw PluginLoadError(path: path, reason: "plugin needs ABI \(t.abi_major).\(t.abi_minor), newer than host ABI \(hostABIMajor).\(hostABIMinor)")
-        }
+        let t = try PluginLoader.readTable(table, path: path)
         var missing: [String] = []
         if t.name == nil { missing.append("name") }
         if t.version == nil { missing.append("version") }
@@ -90,8 +89,58 @@ public enum PluginLoader {
         guard missing.isEmpty else {
             throw PluginLoadError(path: path, reason: "plugin table lacks required \(missing.joined(separator: ", "))")
         }
-        let p = LoadedPlugin(path: path, table: table)
+        let copy = UnsafeMutablePointer<oisp_exporter_plugin>.allocate(capacity: 1) // lives as long as the module
+        copy.initialize(to: t)
+        let p = LoadedPlugin(path: path, table: UnsafePointer(copy))
         cache[path] = p
         return p
+    }
+
+    /// The oldest host ABI a (host-side copy of a) table runs on: its `min_host_abi`, or — unset
+    /// ({0, 0}, or a 1.0/1.1 table, which has no such field) — the ABI it was built against.
+    static func neededHostABI(_ t: oisp_exporter_plugin) -> oisp_abi_version {
+        t.min_host_abi.major == 0 && t.min_host_abi.minor == 0 ? oisp_abi_version(major: t.abi_major, minor: t.abi_minor) : t.min_host_abi
+    }
+
+    /// Size of the ABI 1.0 plugin table: everything up to and including `last_error`. No plugin
+    /// table of major 1 can be smaller.
+    public static let pluginTableSize10 = MemoryLayout<oisp_exporter_plugin>.offset(of: \oisp_exporter_plugin.last_error)!
+        + MemoryLayout<UnsafeRawPointer>.size
+
+    /// The plugin's table as this host knows it, read by the ABI's growth rule: the plugin's
+    /// `struct_size` says how much of it exists; only that much is read (a table from an older
+    /// plugin is shorter than this host's struct, and what follows it in the plugin's memory is
+    /// not ours to read), and the fields it does not cover keep their zero defaults. A newer
+    /// plugin's longer table is read up to this host's size. Refused: a different major (named,
+    /// both versions) and a table shorter than ABI 1.0's (named, both sizes).
+    static func readTable(_ table: UnsafePointer<oisp_exporter_plugin>, path: String) throws -> oisp_exporter_plugin {
+        let raw = UnsafeRawPointer(table)
+        let size = raw.loadUnaligned(as: Int.self) // struct_size: first member of every version
+        let versionsEnd = MemoryLayout<oisp_exporter_plugin>.offset(of: \oisp_exporter_plugin.abi_minor)! + MemoryLayout<UInt32>.size
+        guard size >= versionsEnd else {
+            throw PluginLoadError(path: path, reason: "plugin table is \(size) bytes, too small to hold its ABI version; the ABI \(hostABIMajor).0 table is \(pluginTableSize10) bytes")
+        }
+        let major = raw.loadUnaligned(fromByteOffset: MemoryLayout<oisp_exporter_plugin>.offset(of: \oisp_exporter_plugin.abi_major)!, as: UInt32.self)
+        let minor = raw.loadUnaligned(fromByteOffset: MemoryLayout<oisp_exporter_plugin>.offset(of: \oisp_exporter_plugin.abi_minor)!, as: UInt32.self)
+        guard major == hostABIMajor else {
+            throw PluginLoadError(path: path, reason: "ABI major mismatch: plugin built for ABI \(major).\(minor), host supports \(hostABIMajor).\(hostABIMinor)")
+        }
+        guard size >= pluginTableSize10 else {
+            throw PluginLoadError(path: path, reason: "plugin table is \(size) bytes (struct_size), smaller than the ABI \(hostABIMajor).0 table (\(pluginTableSize10) bytes); host ABI \(hostABIMajor).\(hostABIMinor) table is \(MemoryLayout<oisp_exporter_plugin>.size) bytes")
+        }
+        var t = oisp_exporter_plugin()
+        withUnsafeMutableBytes(of: &t) { dst in
+            dst.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: min(size, MemoryLayout<oisp_exporter_plugin>.size)))
+        }
+        t.struct_size = MemoryLayout<oisp_exporter_plugin>.size // the copy is the host's, defaults included
+        // ABI 1.2: the plugin states the oldest host it runs on; a table without it (1.0, 1.1) or
+        // with {0, 0} needs the ABI it was built against
+        let needs = neededHostABI(t)
+        guard needs.major == hostABIMajor, needs.minor <= hostABIMinor else {
+            let declared = needs.major == t.abi_major && needs.minor == t.abi_minor && t.min_host_abi.major == 0
+                ? "built for ABI \(t.abi_major).\(t.abi_minor)" : "built for ABI \(t.abi_major).\(t.abi_minor), declares min_host_abi \(needs.major).\(needs.minor)"
+            throw PluginLoadError(path: path, reason: "plugin needs host ABI \(needs.major).\(needs.minor) or newer (\(declared)); this host is ABI \(hostABIMajor).\(hostABIMinor)")
+        }
+        return t
     }
 }

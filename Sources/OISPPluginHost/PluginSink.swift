@@ -59,6 +59,21 @@ private let hostCounterAdd: @convention(c) (UnsafeMutableRawPointer?, UnsafePoin
 
 private let hostNow: @convention(c) (UnsafeMutableRawPointer?) -> Int64 = { _ in Timestamp.now().nanoseconds }
 
+/// Names of the ABI's result codes (host side: the header declares no function a plugin would
+/// have to find in the host).
+public enum PluginResult {
+    /// "OK", "RETRY", "PERMANENT", "INVALID_CONFIG", or "UNKNOWN(<code>)".
+    public static func name(_ rc: oisp_export_result) -> String {
+        switch rc {
+        case OISP_EXPORT_OK: return "OK"
+        case OISP_EXPORT_RETRY: return "RETRY"
+        case OISP_EXPORT_PERMANENT: return "PERMANENT"
+        case OISP_EXPORT_INVALID_CONFIG: return "INVALID_CONFIG"
+        default: return "UNKNOWN(\(rc.rawValue))"
+        }
+    }
+}
+
 /// Error from a plugin's `on_create`.
 public struct PluginCreateError: Error, CustomStringConvertible {
     public let exporter: String
@@ -85,9 +100,15 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
         return UnsafePointer(p)
     }()
 
+    /// Counts each export call in and out of the instance's crash marker (see `CrashGuard`).
+    public var crashGuard: CrashGuard?
+
     /// The plugin declared OISP_EXPORTER_CAP_CONCURRENT_EXPORT: `on_export` is thread-safe.
-    public var acceptsConcurrentExports: Bool { plugin.table.pointee.capabilities & 1 != 0 }
+    public var acceptsConcurrentExports: Bool { plugin.acceptsConcurrentExportsDeclared }
     private var closed = false
+    /// Result codes outside the ABI's already logged for this instance (each once).
+    private var unknownCodes: Set<UInt32> = []
+    private let unknownLock = NSLock()
 
     /// Creates an instance of `plugin` with the exporter's own settings.
     /// - Throws: `PluginCreateError` with the plugin's own error text.
@@ -127,7 +148,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
             Unmanaged<HostContext>.fromOpaque(hostAPI.pointee.host_ctx).release()
             hostAPI.deallocate()
             throw PluginCreateError(exporter: exporterName, path: plugin.path,
-                                    code: String(cString: oisp_export_result_name(Int32(rc.rawValue))), message: msg)
+                                    code: PluginResult.name(rc), message: msg)
         }
         instance = inst
     }
@@ -203,7 +224,9 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
             }
             return recs.withUnsafeBufferPointer { rb in
                 var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
-                                   attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count)
+                                   attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count,
+                                   record_offset: batch.records.startIndex)
+                crashGuard?.enter(batch: batch.id); defer { crashGuard?.leave() }
                 return plugin.table.pointee.on_export(instance, &b, &status)
             }
         }!
@@ -212,8 +235,11 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
         case OISP_EXPORT_RETRY:
             return .retry(accepted: Int(status.accepted), retryAfterMs: status.retry_after_ms > 0 ? Int(status.retry_after_ms) : nil,
                           message: lastError(), rejected: Int(status.rejected))
+        case OISP_EXPORT_PERMANENT, OISP_EXPORT_INVALID_CONFIG:
+            return .permanent(message: "\(PluginResult.name(rc)): \(lastError())")
         default:
-            return .permanent(message: "\(String(cString: oisp_export_result_name(Int32(rc.rawValue)))): \(lastError())")
+            noteUnknown(rc, from: "on_export")
+            return .permanent(message: "\(PluginResult.name(rc)): \(lastError())")
         }
     }
 
@@ -223,8 +249,19 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
         switch rc {
         case OISP_EXPORT_OK: return .ok
         case OISP_EXPORT_RETRY: return .retry(accepted: 0, retryAfterMs: nil, message: lastError())
-        default: return .permanent(message: lastError())
+        case OISP_EXPORT_PERMANENT, OISP_EXPORT_INVALID_CONFIG: return .permanent(message: lastError())
+        default:
+            noteUnknown(rc, from: "on_flush")
+            return .permanent(message: "\(PluginResult.name(rc)): \(lastError())")
         }
+    }
+
+    /// The ABI's rule for a result code it does not define: treated as PERMANENT, logged once
+    /// per instance and code.
+    private func noteUnknown(_ rc: oisp_export_result, from call: String) {
+        guard unknownLock.withLock({ unknownCodes.insert(rc.rawValue).inserted }) else { return }
+        context.logger.error("plugin returned a result code the ABI does not define; treated as PERMANENT (logged once)",
+                             metadata: ["plugin": "\(plugin.name)", "call": "\(call)", "code": "\(rc.rawValue)"])
     }
 
     public func close() {

@@ -58,14 +58,19 @@ public enum SettingsCheck {
         return prev[b.count]
     }
 
+    /// The line of a key (a path inside the section): its own, else its table's (members of an
+    /// inline table share its line), else the section header's.
+    static func line(of key: String, in export: ExportConfig) -> Int? {
+        var line = export.keyLines[key], k = key
+        while line == nil, let dot = k.lastIndex(of: ".") { k = String(k[..<dot]); line = export.keyLines[k] }
+        return line ?? export.line
+    }
+
     /// The warnings for one exporter section, worded and placed as the config loader's own.
     public static func warnings(_ export: ExportConfig, plugin: String, schema: String?, file: String) -> [ConfigWarning] {
         guard let schema else { return [] }
         return unknownKeys(export.settings, schema: schema).map { u in
-            // the key's own line, else its table's (members of an inline table share its line)
-            var line = export.keyLines[u.key], k = u.key
-            while line == nil, let dot = k.lastIndex(of: ".") { k = String(k[..<dot]); line = export.keyLines[k] }
-            return ConfigWarning(file: file, line: line ?? export.line, key: "export.\(export.name).\(u.key)",
+            ConfigWarning(file: file, line: line(of: u.key, in: export), key: "export.\(export.name).\(u.key)",
                           message: "unknown key for the \(plugin) exporter (ignored)" + (u.suggestion.map { "; did you mean '\($0)'?" } ?? ""))
         }
     }

@@ -371,4 +371,44 @@ final class CaptureTests: XCTestCase {
         print("server-side records kept back in the kernel: \(quiet ?? -1)")
         XCTAssertGreaterThan(quiet ?? 0, 0, String(line))
     }
+
+    /// Plain HTTP on a keep-alive connection opened before the sensor started: the call made after
+    /// the start is decoded (the socket tracepoints need no record of the connect; the syscall
+    /// path of older kernels seeds such connections from /proc).
+    func testPlainHTTPOnAConnectionOpenedBeforeTheSensor() throws {
+        try Self.skipOrFail()
+        let dir = try TestSupport.tempDir("plainearly")
+        let (server, port) = try Self.startServer(in: dir, plain: true)
+        defer { server.terminate() }
+        let go = dir.appendingPathComponent("go")
+        let script = """
+        import http.client, json, os, sys, time
+        c = http.client.HTTPConnection("127.0.0.1", \(port))
+        def call(text):
+            c.request("POST", "/v1/chat/completions", json.dumps({"model": "llama3.2", "messages": [{"role": "user", "content": text}]}),
+                      {"Content-Type": "application/json"})
+            return c.getresponse().read()
+        call("before the sensor")
+        print("connected", flush=True)
+        while not os.path.exists(sys.argv[1]): time.sleep(0.02)
+        call("after the sensor started")
+        """
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", "-c", script, go.path]
+        let pipe = Pipe()
+        client.standardOutput = pipe
+        try client.run()
+        _ = pipe.fileHandleForReading.availableData // "connected": the connection is open
+        let (sensor, out, _) = try Self.startSensor(config: "[capture]\nplain_http_ports = [\(port)]\n[pipeline]\nflush_interval_ms = 50\n",
+                                                    dir: dir, name: "plainearly", raw: false)
+        FileManager.default.createFile(atPath: go.path, contents: nil)
+        client.waitUntilExit()
+        XCTAssertEqual(client.terminationStatus, 0)
+        Self.stopSensor(sensor)
+        let evs = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
+            .filter { $0.eventType == "ai.request" && $0.process?.pid == Int64(client.processIdentifier) }
+        XCTAssertEqual(evs.count, 1, "only the call after the start: \(evs.map(\.data))")
+        XCTAssertEqual(evs.first?.data["messages"]?.arrayValue?.first?["content"], "after the sensor started")
+    }
 }

@@ -140,11 +140,12 @@ final class KafkaExporterTests: XCTestCase {
         let cfg = try config(extra: "key_mode = \"random\"")
         let (input, _) = try fixtures(count: 1)
         let r = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", cfg.path, "--output", dir.appendingPathComponent("o.jsonl").path])
-        XCTAssertTrue(r.stderr.contains("key 'key_mode'"), r.stderr)
+        // the host checks the value against the plugin's option table first: file:line, key, allowed values
+        XCTAssertTrue(r.stderr.contains("\(cfg.path):7: key 'export.kafka.key_mode': the kafka exporter expects one of event_id, host, pid, none, got 'random'"), r.stderr)
         XCTAssertFalse(TestSupport.lines(dir.appendingPathComponent("o.jsonl")).isEmpty, "other outputs keep working")
         let bad = try config(extra: "tls_verify = \"sometimes\"")
         let r2 = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", bad.path])
-        XCTAssertTrue(r2.stderr.contains("key 'tls_verify'"), r2.stderr)
+        XCTAssertTrue(r2.stderr.contains("key 'export.kafka.tls_verify': the kafka exporter expects a boolean"), r2.stderr)
         // idempotence needs acks = all: asking for both is a contradiction, named by key
         let both = try config(extra: "acks = 1\nidempotence = true")
         let r3 = try TestSupport.run(TestSupport.sensor, ["replay", "--input", input.path, "-c", both.path])

@@ -34,25 +34,9 @@ final class ShutdownTests: XCTestCase {
 
     /// A TCP peer that accepts every connection and never answers (reads and discards).
     func silentPeer() throws -> Int {
-        let portFile = dir.appendingPathComponent("silent.port")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", """
-        import socket, threading
-        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(64)
-        open('\(portFile.path)', 'w').write(str(s.getsockname()[1]))
-        def hold(c):
-            while c.recv(65536): pass
-        while True:
-            c, _ = s.accept(); threading.Thread(target=hold, args=(c,), daemon=True).start()
-        """]
-        try p.run()
+        let (p, port) = try TestSupport.silentPeer(dir: dir)
         peers.append(p)
-        for _ in 0..<100 {
-            if let s = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(s) { return port }
-            usleep(50_000)
-        }
-        throw XCTSkip("silent peer did not start")
+        return port
     }
 
     func config(_ name: String, endpoint: String, spool: Bool, pipeline: String = "", exporter: String = "") throws -> URL {

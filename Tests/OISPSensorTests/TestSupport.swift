@@ -100,6 +100,46 @@ enum TestSupport {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
+    /// A TCP peer on 127.0.0.1 that accepts every connection and never answers (reads and
+    /// discards). Returns the process (terminate it) and its port.
+    static func silentPeer(dir: URL) throws -> (Process, Int) {
+        let portFile = dir.appendingPathComponent("silent-\(UUID().uuidString.prefix(6)).port")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
+        import socket, threading
+        s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(64)
+        open('\(portFile.path)', 'w').write(str(s.getsockname()[1]))
+        def hold(c):
+            while c.recv(65536): pass
+        while True:
+            c, _ = s.accept(); threading.Thread(target=hold, args=(c,), daemon=True).start()
+        """]
+        try p.run()
+        for _ in 0..<100 {
+            if let s = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(s) { return (p, port) }
+            usleep(50_000)
+        }
+        p.terminate()
+        throw XCTSkip("silent peer did not start")
+    }
+
+    /// The peak resident set size (VmHWM, KiB) of a running process, polled until it exits; 0
+    /// when it could not be read.
+    static func peakRSSKiB(_ p: Process, every: useconds_t = 20_000) -> Int {
+        var peak = 0
+        while p.isRunning {
+            if let s = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8),
+               let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+               let kb = Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "") {
+                peak = max(peak, kb)
+            }
+            usleep(every)
+        }
+        p.waitUntilExit()
+        return peak
+    }
+
     /// A fresh root-owned 0755 directory (plugin directories must not be group/world-writable).
     static func tempDir(_ label: String = "t") throws -> URL {
         let u = FileManager.default.temporaryDirectory.appendingPathComponent("oisp-\(label)-\(UUID().uuidString.prefix(8))")
@@ -108,9 +148,10 @@ enum TestSupport {
         return u
     }
 
-    /// Compiles C sources into a shared object with `cc -shared -fPIC` against the SDK header.
-    static func compilePlugin(_ sources: [String], to out: URL, extraFlags: [String] = []) throws {
-        let r = try run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O1", "-Wall", "-I", sdkInclude] + extraFlags + ["-o", out.path] + sources)
+    /// Compiles C sources into a shared object with `cc -shared -fPIC` against the SDK header
+    /// (or, with `include`, against another copy of it: the old-ABI fixtures).
+    static func compilePlugin(_ sources: [String], to out: URL, include: String = sdkInclude, extraFlags: [String] = []) throws {
+        let r = try run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O1", "-Wall", "-I", include] + extraFlags + ["-o", out.path] + sources)
         guard r.status == 0 else { throw NSError(domain: "cc", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
         chmod(out.path, 0o755)
     }

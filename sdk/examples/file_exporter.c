@@ -7,6 +7,11 @@
  * the entry symbol, the plugin table, create/export/flush/destroy, last_error, the host's
  * logging and counters, and the RETRY / PERMANENT result codes. It depends on libc only.
  *
+ * The file only ever holds whole lines: a write that fails half-way through a line (disk full)
+ * is cut back to the end of the last whole line before RETRY is returned, so the host's retry
+ * (which resends from the first record not written) never leaves a torn line. This assumes the
+ * exporter is the file's only writer.
+ *
  *   [export.cfile]
  *   enabled = true
  *   path = "/var/log/oisp/c-events.jsonl"
@@ -18,14 +23,24 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Built for ABI 1.0: it needs nothing newer, so any 1.x host loads it. */
-#define OISP_EXPORTER_ABI_MINOR 0
 #include "oisp/exporter.h"
 
 struct oisp_exporter_instance {
     int fd;
+    /* The file's length after the last whole line: where a failed write is cut back to. */
+    off_t end;
+    /* A cut-back failed: the file may end in a torn line until the next export cuts it. */
+    int torn;
+    /* The static out-of-memory instance below (never freed). */
+    int is_static;
     const oisp_host_api *host; /* valid until on_destroy returns */
     char error[512];
+};
+
+/* Handed back when the instance itself cannot be allocated: the ABI asks on_create for an
+ * instance even on failure, so the host can read why. Read-only; destroy leaves it alone. */
+static oisp_exporter_instance out_of_memory = {
+    .fd = -1, .is_static = 1, .error = "out of memory: cannot allocate the exporter instance",
 };
 
 static void set_error(oisp_exporter_instance *in, const char *what, const char *detail) {
@@ -39,7 +54,10 @@ static void host_log(oisp_exporter_instance *in, oisp_log_level level, const cha
 static oisp_export_result cfile_create(const oisp_exporter_config *config, const oisp_host_api *host,
                                        oisp_exporter_instance **out) {
     oisp_exporter_instance *in = calloc(1, sizeof *in);
-    if (!in) return OISP_EXPORT_PERMANENT;
+    if (!in) {
+        *out = &out_of_memory; /* still an instance, so the host can show the error */
+        return OISP_EXPORT_PERMANENT;
+    }
     in->fd = -1;
     in->host = host;
     *out = in; /* handed back even on failure, so the host can read last_error */
@@ -53,6 +71,11 @@ static oisp_export_result cfile_create(const oisp_exporter_config *config, const
     }
     in->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (in->fd < 0) {
+        set_error(in, path, strerror(errno));
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
+    in->end = lseek(in->fd, 0, SEEK_END);
+    if (in->end < 0) {
         set_error(in, path, strerror(errno));
         return OISP_EXPORT_INVALID_CONFIG;
     }
@@ -74,15 +97,39 @@ static int write_all(int fd, const char *buf, size_t len) {
     return 0;
 }
 
+/* Cuts the file back to the end of its last whole line. */
+static int cut_back(oisp_exporter_instance *in) {
+    if (ftruncate(in->fd, in->end) != 0) {
+        in->torn = 1;
+        return -1;
+    }
+    in->torn = 0;
+    return 0;
+}
+
 static oisp_export_result cfile_export(oisp_exporter_instance *in, const oisp_batch *batch,
                                        oisp_export_status *status) {
+    if (in->torn && cut_back(in) != 0) { /* the last failure's partial line is still there */
+        set_error(in, "cannot cut a partial line off the file", strerror(errno));
+        return OISP_EXPORT_RETRY; /* nothing of this batch written (accepted stays 0) */
+    }
     for (size_t i = 0; i < batch->count; i++) {
         const oisp_record *r = &batch->records[i];
         if (write_all(in->fd, (const char *)r->json.ptr, r->json.len) != 0 || write_all(in->fd, "\n", 1) != 0) {
-            set_error(in, "write failed", strerror(errno));
-            status->accepted = i; /* the first i records are written; resend the rest */
+            char why[128];
+            snprintf(why, sizeof why, "%s", strerror(errno));
+            if (cut_back(in) != 0) {
+                char both[384];
+                snprintf(both, sizeof both, "%s; cutting the partial line off failed too: %s", why, strerror(errno));
+                set_error(in, "write failed", both);
+            } else {
+                set_error(in, "write failed", why);
+            }
+            status->accepted = i; /* the first i records are whole lines; resend the rest */
+            if (i > 0) in->host->callback_counter_add(in->host->host_ctx, "lines_written", i);
             return OISP_EXPORT_RETRY;
         }
+        in->end += (off_t)r->json.len + 1;
     }
     in->host->callback_counter_add(in->host->host_ctx, "lines_written", batch->count);
     return OISP_EXPORT_OK;
@@ -90,11 +137,15 @@ static oisp_export_result cfile_export(oisp_exporter_instance *in, const oisp_ba
 
 static oisp_export_result cfile_flush(oisp_exporter_instance *in, uint32_t timeout_ms) {
     (void)timeout_ms;
-    return fsync(in->fd) == 0 ? OISP_EXPORT_OK : OISP_EXPORT_RETRY;
+    if (fsync(in->fd) != 0) {
+        set_error(in, "fsync failed", strerror(errno)); /* the host logs last_error with the RETRY */
+        return OISP_EXPORT_RETRY;
+    }
+    return OISP_EXPORT_OK;
 }
 
 static void cfile_destroy(oisp_exporter_instance *in) {
-    if (!in) return;
+    if (!in || in->is_static) return;
     if (in->fd >= 0) close(in->fd);
     free(in);
 }
@@ -110,16 +161,22 @@ static const oisp_exporter_plugin plugin = {
     .name = "cfile",
     .version = "0.1.0",
     .description = "Appends each event as one JSON line to a file (plain-C example)",
-    .config_schema = "{\"type\":\"object\",\"required\":[\"path\"],\"additionalProperties\":false,\"properties\":{\"path\":{\"type\":\"string\"}}}",
+    /* The option table as JSON Schema: the host warns about any other key (closed), refuses a
+     * value of the wrong type with file:line, and `oisp plugins describe` prints it. */
+    .config_schema = "{\"type\":\"object\",\"required\":[\"path\"],\"additionalProperties\":false,\"properties\":{"
+                     "\"path\":{\"type\":\"string\",\"description\":\"File to append events to, one JSON line each\"}}}",
     .capabilities = 0,
     .on_create = cfile_create,
     .on_export = cfile_export,
     .on_flush = cfile_flush,
     .on_destroy = cfile_destroy,
     .last_error = cfile_last_error,
+    /* It needs nothing newer than ABI 1.0, so every 1.2+ host loads it (1.0/1.1 hosts check
+     * abi_minor instead and refuse it). */
+    .min_host_abi = {1, 0},
 };
 
-const oisp_exporter_plugin *oisp_exporter_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
-    (void)host_abi_minor; /* we need only 1.0 */
+OISP_EXPORT_API const oisp_exporter_plugin *oisp_exporter_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
+    (void)host_abi_minor; /* min_host_abi says what we need */
     return host_abi_major == OISP_EXPORTER_ABI_MAJOR ? &plugin : NULL;
 }
