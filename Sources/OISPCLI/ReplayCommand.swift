@@ -53,6 +53,7 @@ struct ReplayCommand: ParsableCommand {
         var good = 0
         let pipeline = runtime.pipeline
         let stage = runtime.redaction
+        let genai = runtime.genai
         let file = input
 
         /// What one worker made of its share of complete lines.
@@ -60,9 +61,12 @@ struct ReplayCommand: ParsableCommand {
             var records: [ExportRecord] = []
             var lines = 0, good = 0, bad = 0
             var errors: [(line: Int, error: String)] = []
-            /// AI calls, left for the reading thread: the GenAI stage pairs each response with its
-            /// request, so they go through it in file order (`at`: their place in `records`).
-            var deferred: [(at: Int, line: Int, bytes: UnsafeBufferPointer<UInt8>)] = []
+            /// AI calls, parsed here and finished after: the GenAI stage pairs each response with
+            /// its request, so it takes them in file order on the reading thread; redaction and
+            /// serialisation then run in parallel again (`at`: their place in `records`).
+            /// A request keeps its byte-lane record (the stage only reads it); a response is redacted
+            /// and serialised after the stage has added its cost.
+            var deferred: [(at: Int, event: OISPEvent, record: ExportRecord?)] = []
         }
         /// Redacts (and, off the canonical lane, parses) the lines in `chunk`, in order.
         @Sendable func process(_ chunk: UnsafeBufferPointer<UInt8>, into part: Part, memo: LaneMemo) {
@@ -79,8 +83,11 @@ struct ReplayCommand: ParsableCommand {
                 if l.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
                 do {
                     // lines in the sensor's own form are redacted where they lie; others are parsed
-                    if isAIEvent(l) {
-                        part.deferred.append((part.records.count, part.lines, l))
+                    let ai = aiEventKind(l)
+                    if ai != .none {
+                        let e = try OISPEvent(jsonBytes: l)
+                        part.deferred.append((part.records.count, e, ai == .request ? stage.record(canonical: l, memo: memo) : nil))
+                        part.good += 1
                         continue
                     }
                     if let r = stage.record(canonical: l, memo: memo) {
@@ -157,25 +164,37 @@ struct ReplayCommand: ParsableCommand {
             if parts.count == 1 { process(chunks[0], into: parts[0], memo: memos[0]) } else {
                 DispatchQueue.concurrentPerform(iterations: parts.count) { process(chunks[$0], into: parts[$0], memo: memos[$0]) }
             }
-            for p in parts {
-                if !p.deferred.isEmpty { // the AI calls, in file order, through every stage
+            // the AI calls: the GenAI stage in file order, then redaction and serialisation in parallel
+            for p in parts { for k in p.deferred.indices { _ = genai.process(&p.deferred[k].event) } }
+            let finished = parts.map { p -> UnsafeMutableBufferPointer<ExportRecord?> in
+                let b = UnsafeMutableBufferPointer<ExportRecord?>.allocate(capacity: p.deferred.count)
+                _ = b.initialize(from: repeatElement(nil, count: p.deferred.count))
+                return b
+            }
+            defer { for b in finished { b.deinitialize().deallocate() } }
+            let jobs = parts.indices.flatMap { pi in stride(from: 0, to: parts[pi].deferred.count, by: 64).map { (pi, $0) } }
+            if !jobs.isEmpty {
+                DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
+                    let (pi, from) = jobs[j]
+                    let p = parts[pi]
+                    for k in from..<min(from + 64, p.deferred.count) {
+                        if let r = p.deferred[k].record { finished[pi][k] = r; continue }
+                        var e = p.deferred[k].event
+                        if stage.process(&e) { finished[pi][k] = ExportRecord(event: e) }
+                    }
+                }
+            }
+            for (pi, p) in parts.enumerated() {
+                if !p.deferred.isEmpty {
                     var merged: [ExportRecord] = []
                     merged.reserveCapacity(p.records.count + p.deferred.count)
                     var k = 0
-                    for d in p.deferred {
+                    for (d, r) in zip(p.deferred, finished[pi]) {
                         while k < d.at { merged.append(p.records[k]); k += 1 }
-                        do {
-                            var e = try OISPEvent(jsonBytes: d.bytes)
-                            if let r = pipeline.record(for: &e) { merged.append(r) }
-                            p.good += 1
-                        } catch {
-                            p.bad += 1
-                            p.errors.append((d.line, "\(error)"))
-                        }
+                        if let r { merged.append(r) }
                     }
                     while k < p.records.count { merged.append(p.records[k]); k += 1 }
                     p.records = merged
-                    p.errors.sort { $0.line < $1.line }
                 }
                 for (rel, err) in p.errors {
                     logger.warning("skipping invalid line", metadata: ["file": "\(file)", "line": "\(lineNo + rel)", "error": "\(err)"])
@@ -202,21 +221,26 @@ struct ReplayCommand: ParsableCommand {
     }
 }
 
-/// Whether a JSONL line is an event the GenAI stage reads (`ai.request`, `ai.response`,
-/// `ai.embedding`), by a byte search; streamed chunks and the rest stay on the byte lane.
-func isAIEvent(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+/// Which events the GenAI stage reads: `ai.request`, and `ai.response` / `ai.embedding`
+/// (by a byte search for `"event_type":"ai.`); streamed chunks and the rest are `.none`.
+enum AIEventKind { case none, request, response }
+
+func aiEventKind(_ line: UnsafeBufferPointer<UInt8>) -> AIEventKind {
     let n = aiEventNeedle.count
-    guard let base = line.baseAddress, line.count >= n + 2 else { return false }
+    guard let base = line.baseAddress, line.count >= n + 3 else { return .none }
     var i = 0
-    while i <= line.count - n - 2 {
-        guard let q = memchr(base + i, 0x22, line.count - n - 1 - i) else { return false }
+    while i <= line.count - n - 3 {
+        guard let q = memchr(base + i, 0x22, line.count - n - 2 - i) else { return .none }
         let at = base.distance(to: q.assumingMemoryBound(to: UInt8.self))
         if aiEventNeedle.withUnsafeBufferPointer({ memcmp(base + at, $0.baseAddress!, n) }) == 0 {
-            let a = base[at + n], b = base[at + n + 1]
-            return (a == 0x72 && b == 0x65) || (a == 0x65 && b == 0x6D) // "re"quest/"re"sponse, "em"bedding
+            let a = base[at + n], b = base[at + n + 1], c = base[at + n + 2]
+            if a == 0x72 && b == 0x65 { return c == 0x71 ? .request : .response } // "req…", "res…"
+            return a == 0x65 && b == 0x6D ? .response : .none                    // "em…"bedding
         }
         i = at + 1
     }
-    return false
+    return .none
 }
+
+func isAIEvent(_ line: UnsafeBufferPointer<UInt8>) -> Bool { aiEventKind(line) != .none }
 private let aiEventNeedle = Array(#""event_type":"ai."#.utf8)
