@@ -21,7 +21,12 @@ final class EventSocketSink: ExportSink, @unchecked Sendable {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) { mkdir(dir, 0o700) }
-        unlink(path)
+        // a socket left by an earlier run is replaced; anything else at the path is an error, never deleted
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFSOCK else { throw SocketError(path: path, what: "exists and is not a socket (not replaced)", err: EEXIST) }
+            unlink(path)
+        }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError(path: path, what: "socket", err: errno) }
         var addr = sockaddr_un()
@@ -84,6 +89,7 @@ final class EventSocketSink: ExportSink, @unchecked Sendable {
         for c in cs { Glibc.close(c) }
         shutdown(listenFD, Int32(SHUT_RDWR))
         Glibc.close(listenFD)
-        unlink(path)
+        var st = stat()
+        if lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
     }
 }

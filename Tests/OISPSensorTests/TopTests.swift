@@ -136,6 +136,18 @@ final class TopTests: XCTestCase {
         XCTAssertTrue(s.contains("/") && s.contains(" tok "), "tokens of the latest calls")
     }
 
+    /// An events_socket path that holds something else is refused, never deleted (it could be
+    /// /dev/null or a user's file); a socket left by an earlier run is replaced.
+    func testEventsSocketNeverDeletesAnotherFile() throws {
+        let dir = try TestSupport.tempDir("topsock")
+        let file = dir.appendingPathComponent("not-a-socket")
+        try TestSupport.write("keep me\n", to: file)
+        let r = try TestSupport.run(TestSupport.sensor, ["demo", "-n", "1", "-o", dir.appendingPathComponent("out.jsonl").path, "--events-socket", file.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("exists and is not a socket"), r.stderr)
+        XCTAssertEqual(try String(contentsOf: file, encoding: .utf8), "keep me\n")
+    }
+
     func testPlainLinesWhenNotATerminal() throws {
         let f = dir.appendingPathComponent("events.jsonl")
         try TestSupport.write(GenAIMetricsTests.events().map { $0.jsonString() }.joined(separator: "\n") + "\n", to: f)
