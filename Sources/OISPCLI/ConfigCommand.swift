@@ -22,12 +22,17 @@ struct ConfigCommand: ParsableCommand {
             let registry = PluginRegistry(config: config)
             var wrong = 0
             for e in config.exports where e.enabled {
+                if let why = registry.pluginProblem(e) {
+                    printError("error: \(config.file)\(e.line.map { ":\($0)" } ?? ""): [export.\(e.name)]: \(why)")
+                    wrong += 1
+                    continue
+                }
                 for w in registry.settingsWarnings(e, file: config.file) { printError("warning: \(w)") }
                 // values that do not fit the types the plugin declares: errors, as at start
                 for err in registry.settingsErrors(e, file: config.file) { printError("error: \(err)"); wrong += 1 }
             }
             if wrong > 0 {
-                printError("config invalid: \(config.file) (\(wrong) exporter setting\(wrong == 1 ? "" : "s") of the wrong type)")
+                printError("config invalid: \(config.file) (\(wrong) error\(wrong == 1 ? "" : "s") in exporter sections)")
                 throw ExitCode(78) // EX_CONFIG
             }
             print(config.maskedTOML(), terminator: "")

@@ -6,14 +6,23 @@ extension SensorConfig {
     /// The default config path when neither `-c` nor `OISP_CONFIG` is given.
     public static let defaultPath = "/etc/oisp/config.toml"
 
+    /// A config file larger than this is refused before it is read (a real one is a few KiB).
+    public static let maxFileBytes = 1 << 20
+
     /// Loads and validates a config file.
     /// - Parameters:
     ///   - path: the file to read.
     ///   - env: the environment used for `${VAR}` expansion.
     /// - Throws: `ConfigError` naming file, line, key and what was expected.
     public static func load(path: String, env: [String: String] = ProcessInfo.processInfo.environment) throws -> SensorConfig {
+        var size = stat()
+        if stat(path, &size) == 0, size.st_size > maxFileBytes {
+            throw ConfigError(file: path, message: "config file is \(size.st_size) bytes; a sensor config is at most \(maxFileBytes / 1024) KiB (is this the right file?)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
-            let why = FileManager.default.fileExists(atPath: path) ? "cannot be read (permissions?)" : "does not exist"
+            var dir: ObjCBool = false
+            let why = !FileManager.default.fileExists(atPath: path, isDirectory: &dir) ? "does not exist"
+                : dir.boolValue ? "is a directory" : "cannot be read (permissions?)"
             throw ConfigError(file: path, message: "config file \(why)")
         }
         guard let text = String(data: data, encoding: .utf8) else {

@@ -183,6 +183,17 @@ public struct PluginRegistry {
         return true
     }
 
+    /// Why an enabled exporter's plugin cannot be loaded (not found, refused by the trust rules,
+    /// a bad table), or nil when it loads or is built in — what `config check` reports as an error.
+    public func pluginProblem(_ export: ExportConfig) -> String? {
+        if export.plugin == nil && PluginRegistry.builtins.contains(export.name) { return nil }
+        guard let path = resolve(export) else {
+            return export.plugin.map { "plugin \($0) not found" }
+                ?? "no plugin \(PluginRegistry.filePrefix)\(export.name)\(PluginRegistry.fileSuffix) in \(directories.joined(separator: ", ")) (a typo in the exporter's name, or set plugin = \"/path/to/it.so\")"
+        }
+        do { _ = try PluginLoader.load(path: path); return nil } catch { return "\(error)" }
+    }
+
     /// Keys of an enabled exporter's section its plugin does not declare (see `SettingsCheck`);
     /// none when the plugin cannot be loaded (that is reported where it is started).
     public func settingsWarnings(_ export: ExportConfig, file: String) -> [ConfigWarning] {

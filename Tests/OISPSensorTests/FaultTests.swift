@@ -64,6 +64,60 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(ids(good), all)
     }
 
+    /// Fault suite item 4: twenty malformed configs through `config check`. Errors exit 78 and
+    /// name the file, the line where there is one, the key and what was expected; the three that
+    /// still make a working sensor (an empty file, an unset ${VAR}, a literal secret others can
+    /// read) and an unknown key exit 0 with a warning naming line and key.
+    func testTwentyMalformedConfigsAreNamedPrecisely() throws {
+        let dir = try TestSupport.tempDir("badconfigs")
+        enum Body { case text(String), bytes([UInt8]), directory, missing }
+        let cases: [(name: String, body: Body, status: Int32, says: [String])] = [
+            ("unclosed-table", .text("[sensor\nname = \"x\"\n"), 78, [":1:", "TOML syntax error"]),
+            ("unterminated-string", .text("[sensor]\nname = \"a\n"), 78, [":2:", "string"]),
+            ("duplicate-key", .text("[sensor]\nname = \"a\"\nname = \"b\"\n"), 78, [":3:", "cannot redefine"]),
+            ("wrong-type", .text("[pipeline]\nbatch_size = \"many\"\n"), 78, [":2:", "pipeline.batch_size", "expected an integer"]),
+            ("out-of-range", .text("[pipeline]\nbatch_size = -5\n"), 78, [":2:", "pipeline.batch_size", ">= 1"]),
+            ("wrong-one-of", .text("[redaction]\nmode = \"everything\"\n"), 78, [":2:", "redaction.mode", "safe, full, minimal"]),
+            ("ports-not-array", .text("[capture]\nplain_http_ports = \"11434\"\n"), 78, [":2:", "capture.plain_http_ports", "array"]),
+            ("k8s-wrong-type", .text("[kubernetes]\nenabled = true\nrefresh_ms = \"fast\"\n"), 78, [":3:", "kubernetes.refresh_ms"]),
+            ("plugin-bool", .text("[export.otlp]\nenabled = true\nendpoint = \"http://127.0.0.1:4317\"\ninsecure = \"yes\"\n"), 78,
+             [":4:", "export.otlp.insecure", "boolean"]),
+            ("plugin-one-of", .text("[export.http]\nenabled = true\nuri = \"http://127.0.0.1:9/\"\ncompress = \"zip\"\n"), 78,
+             [":4:", "export.http.compress", "gzip, none"]),
+            ("unknown-exporter", .text("[export.nosuch]\nenabled = true\n"), 78, [":1:", "[export.nosuch]", "no plugin liboisp-exporter-nosuch.so"]),
+            ("missing-plugin", .text("[export.mine]\nenabled = true\nplugin = \"/nonexistent/liboisp-exporter-mine.so\"\n"), 78,
+             [":1:", "[export.mine]", "/nonexistent/liboisp-exporter-mine.so"]),
+            ("binary", .bytes((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }), 78, ["not valid UTF-8"]),
+            ("ten-megabytes", .text("[sensor]\nname = \"" + String(repeating: "a", count: 10_000_000) + "\"\n"), 78, ["bytes", "at most 1024 KiB"]),
+            ("a-directory", .directory, 78, ["is a directory"]),
+            ("missing-file", .missing, 78, ["does not exist"]),
+            ("empty", .text(""), 0, ["config OK"]),
+            ("unset-variable", .text("[export.otlp]\nenabled = true\nendpoint = \"${OISP_TEST_UNSET_VAR}\"\n"), 0,
+             [":3:", "OISP_TEST_UNSET_VAR is not set"]),
+            ("literal-secret-readable", .text("[export.http]\nenabled = true\nuri = \"http://127.0.0.1:9/\"\nheaders = { Authorization = \"Bearer hunter2-literal\" }\npassword = \"hunter2-literal\"\n"), 0,
+             [":5:", "literal secret in a file readable by other users"]),
+            ("unknown-key", .text("[sensor]\nnmae = \"typo\"\n"), 0, [":2:", "sensor.nmae", "unknown key"]),
+        ]
+        XCTAssertEqual(cases.count, 20)
+        var checked = 0
+        for c in cases {
+            let path = dir.appendingPathComponent("\(c.name).toml").path
+            switch c.body {
+            case .text(let t): FileManager.default.createFile(atPath: path, contents: Data(t.utf8), attributes: [.posixPermissions: 0o644])
+            case .bytes(let b): FileManager.default.createFile(atPath: path, contents: Data(b))
+            case .directory: try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            case .missing: break
+            }
+            let r = try TestSupport.run(TestSupport.sensor, ["config", "check", "-c", path])
+            XCTAssertEqual(r.status, c.status, "\(c.name): \(r.stderr.prefix(400))")
+            for s in c.says + ["\(c.name).toml"] where !r.stderr.contains(s) { XCTFail("\(c.name): no '\(s)' in: \(r.stderr.prefix(400))") }
+            XCTAssertFalse(r.stderr.contains("hunter2-literal") || r.stdout.contains("hunter2-literal"), "\(c.name): a secret was printed")
+            checked += 1
+        }
+        print("malformed configs: \(checked) checked, \(cases.filter { $0.status == 78 }.count) refused with exit 78, the rest warned")
+        XCTAssertEqual(checked, 20)
+    }
+
     func testConfigLoaderSurvivesFuzzedInput() {
         let seed = """
         [sensor]
