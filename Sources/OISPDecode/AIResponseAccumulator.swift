@@ -176,6 +176,8 @@ struct AIResponseAccumulator {
         guard let u else { return }
         addUsage("prompt_tokens", u["input_tokens"]); addUsage("completion_tokens", u["output_tokens"])
         addUsage("cached_tokens", u["cache_read_input_tokens"])
+        // written to the prompt cache: priced apart (cost), not part of input_tokens
+        addUsage("cache_creation_tokens", u["cache_creation_input_tokens"])
     }
 
     func errorObject(_ v: JSONValue) -> JSONObject {
@@ -266,6 +268,7 @@ struct AIResponseAccumulator {
             if let u = v["usage"] {
                 addUsage("prompt_tokens", u["inputTokens"]); addUsage("completion_tokens", u["outputTokens"])
                 addUsage("total_tokens", u["totalTokens"]); addUsage("cached_tokens", u["cacheReadInputTokens"])
+                addUsage("cache_creation_tokens", u["cacheWriteInputTokens"])
             }
         case .ollamaChat, .ollamaGenerate:
             _ = consumeStream(v, event: nil)
@@ -316,7 +319,7 @@ struct AIResponseAccumulator {
             }
             // stable key order
             var ordered = JSONObject()
-            for k in ["prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens"] { ordered.set(k, u[k]) }
+            for k in ["prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "cache_creation_tokens", "reasoning_tokens"] { ordered.set(k, u[k]) }
             o["usage"] = .object(ordered)
         }
         let overall = finishReasons[indices.first ?? 0].flatMap(AIResponseAccumulator.normalizeFinish)

@@ -152,6 +152,14 @@ final class CostTests: XCTestCase {
         XCTAssertEqual(u.input, 2620)
         let p = CallCost.compute(u, entry: try XCTUnwrap(PriceTable().lookup(provider: "anthropic", model: "claude-sonnet-4-5-20250929")))
         XCTAssertEqual(p.input, (120 * 3.0 + 2000 * 0.30 + 500 * 3.75) / 1e6, accuracy: 1e-12)
+        // end to end: the decoder reads Anthropic's cache_creation_input_tokens into the usage
+        let written = (CostTests.anthropicCached.request, DecoderTests.http("HTTP/1.1 200 OK\nContent-Type: application/json\n",
+            #"{"id":"msg_01COSTW","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"Cached now."}],"stop_reason":"end_turn","usage":{"input_tokens":120,"output_tokens":40,"cache_read_input_tokens":2000,"cache_creation_input_tokens":500}}"#))
+        let w = try priced(written, stage())
+        XCTAssertEqual(w.data["usage"]?["cache_creation_tokens"], 500)
+        let cw = try cost(w)
+        assertMoney(cw["amount"], 0.00156 + 500 * 3.75 / 1e6, "total with a cache write")
+        XCTAssertEqual(cw["tokens"]?["cache_write"], 500)
     }
 
     func testGeminiCallWithCachedAndThinkingTokens() throws {
