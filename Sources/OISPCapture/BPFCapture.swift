@@ -205,7 +205,7 @@ public final class BPFCapture: @unchecked Sendable {
 
     /// Probes a library or executable once (by inode); returns functions attached.
     @discardableResult
-    public func attach(path original: String) -> Int {
+    public func attach(path original: String, urgent: Bool = false) -> Int {
         // The file is opened once and probed through /proc/self/fd/N: a short-lived process's
         // /proc/<pid>/root/... path is gone when it exits, the open file is not.
         let fd = open(original, O_RDONLY | O_CLOEXEC)
@@ -250,7 +250,7 @@ public final class BPFCapture: @unchecked Sendable {
                 // search reads the whole binary (up to ~1 s for Chromium), so it runs beside the
                 // poll thread and probes are attached when it is done.
                 keepOpen = true
-                inspectQueue.async { [self] in
+                (urgent ? execInspectQueue : inspectQueue).async { [self] in
                     attachBoringSSL(path: path, name: original, key: key)
                     close(fd)
                 }
@@ -283,6 +283,10 @@ public final class BPFCapture: @unchecked Sendable {
     /// Serialises every attach (the poll thread's and the BoringSSL search's).
     private let attachLock = NSLock()
     private let inspectQueue = DispatchQueue(label: "oisp-tls-inspect", qos: .utility)
+    /// Searches for binaries exec'd while the sensor runs: their own queue, so a program just
+    /// started (a Bun or Electron app making its first call) never waits behind the search of
+    /// every large binary that was already running at start.
+    private let execInspectQueue = DispatchQueue(label: "oisp-tls-inspect-exec", qos: .userInitiated)
 
     /// Finds SSL_write/SSL_read of a static, stripped BoringSSL by its own error reports (see
     /// Sources/COISPBPF/include/oisp_boringssl.h) and probes them; a binary where that is not
@@ -306,7 +310,7 @@ public final class BPFCapture: @unchecked Sendable {
     }
 
     /// Waits until background inspections queued so far are done (tests, `check`).
-    public func waitForInspections() { inspectQueue.sync {} }
+    public func waitForInspections() { inspectQueue.sync {}; execInspectQueue.sync {} }
 
     /// Plain-HTTP connections opened before start: established TCP sockets with a listed local or
     /// remote port, found through /proc (each network namespace's table read once).
@@ -344,7 +348,7 @@ public final class BPFCapture: @unchecked Sendable {
     /// Probes a process's executable (static OpenSSL, Go crypto/tls), once per file.
     func attachExecutable(pid: Int32) {
         if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe") {
-            attach(path: "/proc/\(pid)/root\(exe)")
+            attach(path: "/proc/\(pid)/root\(exe)", urgent: true)
         }
     }
 
@@ -443,6 +447,7 @@ public final class BPFCapture: @unchecked Sendable {
     public func stop() {
         stopPolling()
         inspectQueue.sync {}
+        execInspectQueue.sync {}
         attachLock.lock()
         defer { attachLock.unlock() }
         closeLock.lock()
