@@ -171,13 +171,18 @@ final class Connection {
                 decoder.onQuiet?(id)
                 return []
             } else {
-                // The first bytes arrive by read: this process is the server side (or the
-                // protocol is server-first). AI events come from the client side only.
+                // The first bytes arrive by read: this process is the server side, or the
+                // protocol is server-first (HTTP never is: its client speaks first). AI events
+                // come from the client side only, so either way the connection goes quiet.
                 if Connection.methods.contains(where: { start.hasPrefix($0) }) || Connection.h2Preface.starts(with: c.bytes.prefix(24)) {
                     mode = .serverSide
                     decoder.countedServerSide()
-                    decoder.onQuiet?(id)
+                } else if c.bytes.count < 8 && (Connection.methods.contains { $0.hasPrefix(start) } || Connection.h2Preface.starts(with: c.bytes)) {
+                    return [] // a few bytes that could still begin a request: wait for more
+                } else {
+                    mode = .opaque
                 }
+                decoder.onQuiet?(id)
                 return []
             }
         }

@@ -81,13 +81,17 @@ final class DecoderTests: XCTestCase {
         XCTAssertTrue(feed(server, false, request).isEmpty)
         // not HTTP at all (a database over TLS)
         XCTAssertTrue(feed(other, true, Array("\u{0}\u{0}\u{0}\u{8}\u{4}\u{d2}\u{16}\u{2f}".utf8)).isEmpty)
-        XCTAssertEqual(quiet, [server, other], "each reported once")
+        // a server-first protocol (a banner read before anything is written: SMTP, MySQL)
+        let banner = PlaintextChunk.ConnectionID(pid: 7, handle: 0x3000)
+        XCTAssertTrue(feed(banner, false, Array("220 mail.example ESMTP ready\r\n".utf8)).isEmpty)
+        XCTAssertTrue(feed(banner, true, Array("EHLO me\r\n".utf8)).isEmpty)
+        XCTAssertEqual(quiet, [server, other, banner], "each reported once")
         // the server's SSL* is freed and the address reused for a client connection
         var evs = feed(server, true, request)
         evs += feed(server, false, response)
         XCTAssertEqual(evs.map(\.eventType), ["ai.request", "ai.response"])
         XCTAssertEqual(evs.first?.data["model"]?["id"], "gpt-4o")
-        XCTAssertEqual(quiet.count, 2)
+        XCTAssertEqual(quiet.count, 3)
     }
 
     func only(_ evs: [OISPEvent], _ type: String) -> [OISPEvent] { evs.filter { $0.eventType == type } }
