@@ -47,8 +47,8 @@ let package = Package(
         .target(name: "OISPConfig", dependencies: ["OISPEvent", "TOMLKit"], swiftSettings: swift5),
         .target(name: "OISPCapture", dependencies: ["OISPEvent", "OISPConfig", "COISPBPF"], swiftSettings: swift5),
         // Kubernetes attribution (capture stage): the kubelet's /pods over libcurl (libcurl4-openssl-dev).
-        .target(name: "COISPKubeHTTP", linkerSettings: [.linkedLibrary("curl")]),
-        .target(name: "OISPKubernetes", dependencies: ["OISPEvent", "OISPConfig", "COISPKubeHTTP"], swiftSettings: swift5),
+        .target(name: "COISPHTTP", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "OISPKubernetes", dependencies: ["OISPEvent", "OISPConfig", "COISPHTTP"], swiftSettings: swift5),
         // zlib + libcrypto (SHA-256/HMAC) from zlib1g-dev and libssl-dev.
         .systemLibrary(name: "CZlibCrypto", path: "Sources/CZlibCrypto"),
         .target(name: "OISPDecode", dependencies: ["OISPEvent", "OISPConfig", "CZlibCrypto",
@@ -91,7 +91,6 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("rdkafka")]),
 
         // libcurl wrapper shared by the HTTP-based plugins (libcurl4-openssl-dev).
-        .target(name: "COISPHTTP", path: "Plugins/Shared/COISPHTTP", linkerSettings: [.linkedLibrary("curl")]),
         // OTLP exporter (traces/logs over gRPC or HTTP), Swift on swift-protobuf + libcurl.
         .target(name: "OTLPExporter", dependencies: ["COISPExporterABI", "COISPHTTP", "CZlibCrypto", "OISPExporterKit", "OISPJSON",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],

@@ -1,4 +1,4 @@
-import COISPKubeHTTP
+import COISPHTTP
 import Foundation
 import OISPConfig
 
@@ -31,7 +31,7 @@ public final class KubeletClient: @unchecked Sendable {
         url = config.kubeletURL + "/pods"
     }
 
-    deinit { if let handle { oisp_kube_http_free(handle) } }
+    deinit { if let handle { oisp_http_free(handle) } }
 
     /// The token file's contents, read now (projected service-account tokens are rotated).
     func token() -> Result<String, PodSourceFailure> {
@@ -50,16 +50,29 @@ public final class KubeletClient: @unchecked Sendable {
         case .success(let t): tok = t
         case .failure(let f): return .failure(f)
         }
-        if handle == nil { handle = oisp_kube_http_new() }
+        if handle == nil { handle = oisp_http_new() }
         guard let handle else { return .failure(PodSourceFailure(url: url, status: nil, message: "libcurl could not be initialised")) }
-        var rs = oisp_kube_response()
-        defer { oisp_kube_response_free(&rs) }
+        var rs = oisp_http_response()
+        defer { oisp_http_response_free(&rs) }
         let rc: Int32 = url.withCString { u in
-            tok.withCString { t in
+            ("Authorization: Bearer " + tok).withCString { auth in
                 withOptional(config.caFile) { ca in
-                    var rq = oisp_kube_get(url: u, bearer_token: t, ca_file: ca, tls_verify: config.tlsVerify ? 1 : 0,
-                                           timeout_ms: KubeletClient.timeoutMs, max_body_bytes: KubeletClient.maxBodyBytes)
-                    return oisp_kube_http_get(handle, &rq, &rs)
+                    var headers: [UnsafePointer<CChar>?] = tok.isEmpty ? [] : [auth]
+                    return headers.withUnsafeMutableBufferPointer { hb in
+                        var rq = oisp_http_request()
+                        rq.method = nil
+                        rq.url = u
+                        rq.headers = UnsafePointer(hb.baseAddress)
+                        rq.header_count = hb.count
+                        rq.ca_file = ca
+                        rq.insecure_skip_verify = config.tlsVerify ? 0 : 1
+                        rq.timeout_ms = KubeletClient.timeoutMs
+                        rq.max_body_bytes = KubeletClient.maxBodyBytes
+                        return "GET".withCString { m in
+                            rq.method = m
+                            return oisp_http_perform(handle, &rq, &rs)
+                        }
+                    }
                 }
             }
         }

@@ -1,12 +1,14 @@
 #include "oisp_http.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct oisp_http { CURL *curl; };
 
-struct buf { char *p; size_t n, cap; };
+struct buf { char *p; size_t n, cap, max; int over; };
 
 static int grow(struct buf *b, size_t add) {
     if (b->n + add + 1 <= b->cap) return 0;
@@ -22,6 +24,7 @@ static int grow(struct buf *b, size_t add) {
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
     struct buf *b = ud;
     size_t n = size * nmemb;
+    if (b->max && b->n + n > b->max) { b->over = 1; return 0; } /* aborts with CURLE_WRITE_ERROR */
     if (grow(b, n)) return 0;
     memcpy(b->p + b->n, ptr, n);
     b->n += n;
@@ -29,10 +32,9 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
     return n;
 }
 
-static void global_init(void) {
-    static int done = 0;
-    if (!done) { curl_global_init(CURL_GLOBAL_DEFAULT); done = 1; }
-}
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void global_init(void) { pthread_once(&init_once, curl_init); }
 
 oisp_http *oisp_http_new(void) {
     global_init();
@@ -48,6 +50,7 @@ int oisp_http_perform(oisp_http *h, const oisp_http_request *rq, oisp_http_respo
     CURL *c = h->curl;
     curl_easy_reset(c);
     struct buf body = {0}, hdrs = {0};
+    body.max = rq->max_body_bytes;
     struct curl_slist *list = NULL;
     for (size_t i = 0; i < rq->header_count; i++) list = curl_slist_append(list, rq->headers[i]);
     /* No "Expect: 100-continue" round trip; but with SigV4 leave the header list alone: curl
@@ -98,7 +101,9 @@ int oisp_http_perform(oisp_http *h, const oisp_http_request *rq, oisp_http_respo
     CURLcode rc = curl_easy_perform(c);
     rs->curl_code = (int)rc;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rs->status);
-    if (rc != CURLE_OK) {
+    if (rc != CURLE_OK && body.over) {
+        snprintf(rs->error, sizeof rs->error, "response body larger than %zu bytes", rq->max_body_bytes);
+    } else if (rc != CURLE_OK) {
         const char *e = errbuf[0] ? errbuf : curl_easy_strerror(rc);
         strncpy(rs->error, e, sizeof rs->error - 1);
     }

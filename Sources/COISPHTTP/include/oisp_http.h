@@ -1,6 +1,7 @@
 /* A small libcurl wrapper shared by the HTTP-based exporter plugins (OTLP, HTTP, S3,
- * Elasticsearch, Loki). It exists because curl_easy_setopt is variadic and cannot be called
- * from Swift. One handle per exporter instance keeps connections alive between batches. */
+ * Elasticsearch, Loki) and the core's kubelet client. It exists because curl_easy_setopt is
+ * variadic and cannot be called from Swift. One handle per user keeps connections alive between
+ * calls; a handle is not thread-safe. Not part of the exporter ABI: plugins link it as a helper. */
 #ifndef OISP_HTTP_H
 #define OISP_HTTP_H
 #include <stddef.h>
@@ -29,6 +30,7 @@ typedef struct oisp_http_request {
     int insecure_skip_verify;         /* 1: do not verify the server certificate (off by default) */
     const char *userpwd;              /* "user:password" (basic auth, or AWS key id:secret) */
     const char *aws_sigv4;            /* e.g. "aws:amz:us-east-1:s3" → curl signs the request */
+    size_t max_body_bytes;            /* a larger response body fails the call (0: no limit) */
 } oisp_http_request;
 
 typedef struct oisp_http_response {
