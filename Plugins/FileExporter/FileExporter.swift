@@ -23,10 +23,34 @@ final class FileOutput: BatchExporter {
     init(config c: Config, host: PluginHost) throws {
         guard let p = c.string("path"), !p.isEmpty else { throw ConfigError("path", "required (the file to append events to)") }
         path = p
-        fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        fd = open(p, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw ConfigError("path", "cannot open \(p): \(String(cString: strerror(errno)))") }
         end = lseek(fd, 0, SEEK_END)
+        // a run that died half-way through a line (killed, or another plugin crashed the process)
+        // left it torn: its records were never acknowledged, so it is cut off and sent again
+        let whole = FileOutput.lastWholeLine(fd, end)
+        guard whole >= 0 else { Glibc.close(fd); throw ConfigError("path", "cannot read \(p): \(String(cString: strerror(errno)))") }
+        if whole < end {
+            guard ftruncate(fd, whole) == 0 else {
+                Glibc.close(fd); throw ConfigError("path", "cannot cut a torn last line off \(p): \(String(cString: strerror(errno)))")
+            }
+            host.warn("cut a torn last line (\(end - whole) bytes) off \(p), left by a run that died mid-write")
+            end = whole
+        }
         host.info("file exporter writing to \(p)")
+    }
+
+    /// The file's length up to and including its last newline (0 without one), -1 on a read error.
+    static func lastWholeLine(_ fd: Int32, _ size: off_t) -> off_t {
+        var buf = [UInt8](repeating: 0, count: 4096), size = size
+        while size > 0 {
+            let from = max(0, size - off_t(buf.count))
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, Int(size - from), from) }
+            guard n > 0 else { return -1 }
+            if let i = buf[..<n].lastIndex(of: 0x0A) { return from + off_t(i) + 1 }
+            size = from
+        }
+        return 0
     }
 
     func export(batch: UnsafePointer<oisp_batch>) -> ExportResult {

@@ -345,6 +345,31 @@ final class PluginHostTests: XCTestCase {
         XCTAssertEqual(s.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count, 5, s.stdout)
     }
 
+    /// A run that died half-way through a line (SIGKILL, or another plugin's crash) leaves a torn
+    /// last line whose record was never acknowledged: both file plugins cut it off at start, say
+    /// so, and the next run's lines are whole (a torn tail glued to the next line lost an event in
+    /// PluginCrashTests' restart loop).
+    func testFilePluginsCutATornLineLeftByADeadRun() throws {
+        let out = try TestSupport.tempDir("torntail")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let cfg = try pathConfig(["cfile", "file"], out: out)
+        let input = out.appendingPathComponent("in.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "4", "-o", input.path]).status, 0)
+        let events = TestSupport.lines(input)
+        let earlier = Array(events.prefix(2)), torn = String(events[2].prefix(events[2].utf8.count / 2))
+        for n in ["cfile", "file"] {
+            try TestSupport.write(earlier.joined(separator: "\n") + "\n" + torn, to: out.appendingPathComponent("\(n).jsonl"))
+        }
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", cfg.path], timeout: 60)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for n in ["cfile", "file"] {
+            let got = TestSupport.lines(out.appendingPathComponent("\(n).jsonl"))
+            XCTAssertEqual(got, earlier + events, "\(n): the torn tail is gone and every line is whole")
+            XCTAssertEqual(got.filter { (try? OISPEvent(jsonBytes: Array($0.utf8))) == nil }, [], n)
+        }
+        XCTAssertEqual(r.stderr.components(separatedBy: "cut a torn last line").count - 1, 2, r.stderr)
+    }
+
     /// `oisp plugins test`, the harness a vendor runs against their .so: the C example and the
     /// Swift file plugin pass every check (events written as whole lines); a plugin that tears
     /// lines, one that returns a code the ABI does not define, and one that hangs are each

@@ -9,8 +9,10 @@
  *
  * The file only ever holds whole lines: a write that fails half-way through a line (disk full)
  * is cut back to the end of the last whole line before RETRY is returned, so the host's retry
- * (which resends from the first record not written) never leaves a torn line. This assumes the
- * exporter is the file's only writer.
+ * (which resends from the first record not written) never leaves a torn line. A run that died
+ * half-way through a line (killed, or another plugin crashed the process) leaves one behind: its
+ * record was never acknowledged, so on_create cuts it off and the host sends the record again.
+ * This assumes the exporter is the file's only writer.
  *
  *   [export.cfile]
  *   enabled = true
@@ -51,6 +53,30 @@ static void host_log(oisp_exporter_instance *in, oisp_log_level level, const cha
     in->host->callback_log(in->host->host_ctx, level, msg, strlen(msg));
 }
 
+/* The file's length up to and including its last newline (0 if it has none). */
+static off_t last_whole_line(int fd, off_t size) {
+    char buf[4096];
+    while (size > 0) {
+        off_t from = size > (off_t)sizeof buf ? size - (off_t)sizeof buf : 0;
+        ssize_t n = pread(fd, buf, (size_t)(size - from), from);
+        if (n <= 0) return -1;
+        for (ssize_t i = n - 1; i >= 0; i--)
+            if (buf[i] == '\n') return from + i + 1;
+        size = from;
+    }
+    return 0;
+}
+
+/* Cuts the file back to the end of its last whole line. */
+static int cut_back(oisp_exporter_instance *in) {
+    if (ftruncate(in->fd, in->end) != 0) {
+        in->torn = 1;
+        return -1;
+    }
+    in->torn = 0;
+    return 0;
+}
+
 static oisp_export_result cfile_create(const oisp_exporter_config *config, const oisp_host_api *host,
                                        oisp_exporter_instance **out) {
     oisp_exporter_instance *in = calloc(1, sizeof *in);
@@ -69,15 +95,27 @@ static oisp_export_result cfile_create(const oisp_exporter_config *config, const
         set_error(in, "key 'path': required (the file to append events to)", NULL);
         return OISP_EXPORT_INVALID_CONFIG;
     }
-    in->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    in->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (in->fd < 0) {
         set_error(in, path, strerror(errno));
         return OISP_EXPORT_INVALID_CONFIG;
     }
     in->end = lseek(in->fd, 0, SEEK_END);
-    if (in->end < 0) {
+    off_t whole = in->end < 0 ? -1 : last_whole_line(in->fd, in->end);
+    if (whole < 0) {
         set_error(in, path, strerror(errno));
         return OISP_EXPORT_INVALID_CONFIG;
+    }
+    if (whole < in->end) { /* a torn line from a run that died mid-write: never acknowledged */
+        char msg[128];
+        snprintf(msg, sizeof msg, "cut a torn last line (%lld bytes) left by a run that died mid-write",
+                 (long long)(in->end - whole));
+        in->end = whole;
+        if (cut_back(in) != 0) {
+            set_error(in, "cannot cut a torn last line off the file", strerror(errno));
+            return OISP_EXPORT_INVALID_CONFIG;
+        }
+        host_log(in, OISP_LOG_WARN, msg);
     }
     host_log(in, OISP_LOG_INFO, "C file exporter ready");
     return OISP_EXPORT_OK;
@@ -94,16 +132,6 @@ static int write_all(int fd, const char *buf, size_t len) {
         buf += n;
         len -= (size_t)n;
     }
-    return 0;
-}
-
-/* Cuts the file back to the end of its last whole line. */
-static int cut_back(oisp_exporter_instance *in) {
-    if (ftruncate(in->fd, in->end) != 0) {
-        in->torn = 1;
-        return -1;
-    }
-    in->torn = 0;
     return 0;
 }
 
