@@ -13,7 +13,9 @@
  *   syscall costs one hash look-up, any other syscall one compare, and every syscall the kernel's
  *   syscall-tracepoint path (measured: most of the cost). Connections opened before the sensor
  *   started are added from user space (/proc).
- * Both emit read/write/recvfrom/sendto like TLS plaintext, stack OISP_STACK_PLAIN. */
+ * Both emit read/write/recvfrom/sendto and the vectored readv/writev/recvmsg/sendmsg (Node's
+ * fetch writes a request's head and body with one writev) like TLS plaintext, stack
+ * OISP_STACK_PLAIN; a vectored call's first OISP_MAX_IOV buffers, each as its own record. */
 #ifndef OISP_PLAIN_BPF_H
 #define OISP_PLAIN_BPF_H
 
@@ -38,8 +40,62 @@ struct {
 
 struct plain_call {
     __u64 handle;
-    __u64 buf;
+    __u64 buf;  /* the buffer, or a vectored call's iovec array */
+    __u64 iovcnt; /* 0: one buffer; else the iovec array's length */
 };
+
+#define OISP_MAX_IOV 8
+
+struct oisp_user_iovec {
+    __u64 base;
+    __u64 len;
+};
+
+/* One buffer of a vectored call, as a function the verifier checks once (a global function: its
+ * caller's loop then costs a call per buffer, not a copy of emit_plaintext's loop). */
+__attribute__((noinline)) int oisp_emit_plain(__u64 handle, __u64 buf, __u64 n, __u32 direction) {
+    struct oisp_config *c = get_config();
+    if (!c) return 0;
+    return emit_plaintext(handle, buf, n, direction, OISP_STACK_PLAIN, c);
+}
+
+/* A vectored call moved `total` bytes through the `cnt` buffers of the iovec array at `iov`
+ * (user memory): each buffer's part is emitted in order, the first OISP_MAX_IOV buffers (more is
+ * marked truncated). */
+static __always_inline int emit_iov(__u64 handle, __u64 iov, __u64 cnt, __u64 total, __u32 direction,
+                                    struct oisp_config *c) {
+    for (int i = 0; i < OISP_MAX_IOV; i++) {
+        if ((__u64)i >= cnt || total == 0) return 0;
+        struct oisp_user_iovec v;
+        if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + (__u64)i * sizeof(v))) != 0) break;
+        __u64 n = v.len < total ? v.len : total;
+        if (n) oisp_emit_plain(handle, v.base, n, direction);
+        total -= n;
+    }
+    if (total) { /* bytes in buffers past the last one read: a marker, as for a cut chunk */
+        __u32 zero = 0;
+        struct oisp_ssl_data *d = bpf_map_lookup_elem(&scratch, &zero);
+        if (!d) return 0;
+        fill_header(&d->h, OISP_EV_SSL_DATA);
+        d->ssl = handle;
+        d->direction = direction;
+        d->stack = OISP_STACK_PLAIN;
+        d->total_len = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
+        d->offset = 0;
+        d->len = 0;
+        d->flags = OISP_FLAG_TRUNCATED;
+        submit(d, offsetof(struct oisp_ssl_data, data), c);
+    }
+    return 0;
+}
+
+/* A user `struct msghdr` (x86_64): its iovec array and length. */
+static __always_inline void msghdr_iov(__u64 msg, __u64 *iov, __u64 *cnt) {
+    __u64 f[2] = {};
+    if (bpf_probe_read_user(f, sizeof(f), (void *)(msg + 16)) != 0) f[1] = 0; /* msg_iov, msg_iovlen */
+    *iov = f[0];
+    *cnt = f[1];
+}
 
 /* In-flight data syscalls on such fds, by pid_tgid. */
 struct {
@@ -87,18 +143,6 @@ static __always_inline void plain_accepted(__s32 fd) {
     plain_add(bpf_get_current_pid_tgid() >> 32, fd);
 }
 
-static __always_inline int plain_enter(__s32 fd, __u64 buf) {
-    struct oisp_config *c = get_config();
-    if (!c || !c->capture_plain) return 0;
-    __u64 id = bpf_get_current_pid_tgid();
-    struct plain_fd_key k = { .tgid = id >> 32, .fd = fd };
-    __u64 *h = bpf_map_lookup_elem(&plain_fds, &k);
-    if (!h || !wanted(c, id >> 32)) return 0;
-    struct plain_call call = { .handle = *h, .buf = buf };
-    bpf_map_update_elem(&plain_calls, &id, &call, BPF_ANY);
-    return 0;
-}
-
 static __always_inline int plain_exit(long ret, __u32 direction) {
     __u64 id = bpf_get_current_pid_tgid();
     struct plain_call *p = bpf_map_lookup_elem(&plain_calls, &id);
@@ -107,23 +151,68 @@ static __always_inline int plain_exit(long ret, __u32 direction) {
     bpf_map_delete_elem(&plain_calls, &id);
     struct oisp_config *c = get_config();
     if (!c || ret <= 0) return 0;
+    if (call.iovcnt) return emit_iov(call.handle, call.buf, call.iovcnt, (__u64)ret, direction, c);
     return emit_plaintext(call.handle, call.buf, (__u64)ret, direction, OISP_STACK_PLAIN, c);
 }
 
 /* One raw tracepoint each on sys_enter and sys_exit, not the per-syscall tracepoints: those build a
  * perf record of the arguments before any program runs (~0.4 µs on every read and write on the
- * node, measured); a raw tracepoint hands over the registers, and every syscall but the five
- * below returns after one compare. x86_64 numbers and argument registers (di, si, dx). */
+ * node, measured); a raw tracepoint hands over the registers, and every syscall but the nine
+ * below returns after a few compares. x86_64 numbers and argument registers (di, si, dx). */
 #define NR_read 0
 #define NR_write 1
 #define NR_close 3
+#define NR_readv 19
+#define NR_writev 20
 #define NR_sendto 44
 #define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+
+static __always_inline int plain_data_nr(long nr) {
+    return nr == NR_write || nr == NR_read || nr == NR_sendto || nr == NR_recvfrom || nr == NR_writev || nr == NR_readv ||
+           nr == NR_sendmsg || nr == NR_recvmsg;
+}
+
+static __always_inline int plain_write_nr(long nr) {
+    return nr == NR_write || nr == NR_sendto || nr == NR_writev || nr == NR_sendmsg;
+}
+
+/* A data syscall's buffer: for a vectored one its iovec array and length (*cnt > 0). */
+static __always_inline __u64 plain_buffer(long nr, __u64 si, __u64 dx, __u64 *cnt) {
+    *cnt = 0;
+    if (nr == NR_writev || nr == NR_readv) {
+        *cnt = dx;
+        return dx ? si : 0;
+    }
+    if (nr == NR_sendmsg || nr == NR_recvmsg) {
+        __u64 iov = 0;
+        msghdr_iov(si, &iov, cnt);
+        return *cnt ? iov : 0;
+    }
+    return si;
+}
+
+/* A data syscall on `fd` begins: remembered when fd is a listed connection (the buffer, or a
+ * vectored call's iovec array, read at exit). */
+static __always_inline int plain_enter(__s32 fd, long nr, __u64 si, __u64 dx) {
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_plain) return 0;
+    __u64 id = bpf_get_current_pid_tgid();
+    struct plain_fd_key k = { .tgid = id >> 32, .fd = fd };
+    __u64 *h = bpf_map_lookup_elem(&plain_fds, &k);
+    if (!h || !wanted(c, id >> 32)) return 0;
+    struct plain_call call = { .handle = *h };
+    call.buf = plain_buffer(nr, si, dx, &call.iovcnt);
+    if (!call.buf) return 0;
+    bpf_map_update_elem(&plain_calls, &id, &call, BPF_ANY);
+    return 0;
+}
 
 SEC("raw_tracepoint/sys_enter")
 int plain_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
     long id = (long)ctx->args[1];
-    if (id != NR_write && id != NR_read && id != NR_sendto && id != NR_recvfrom && id != NR_close) return 0;
+    if (id != NR_close && !plain_data_nr(id)) return 0;
     struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
     __s32 fd = (__s32)BPF_CORE_READ(regs, di);
     if (id == NR_close) {
@@ -133,15 +222,15 @@ int plain_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
         bpf_map_delete_elem(&plain_fds, &k);
         return 0;
     }
-    return plain_enter(fd, BPF_CORE_READ(regs, si));
+    return plain_enter(fd, id, BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx));
 }
 
 SEC("raw_tracepoint/sys_exit")
 int plain_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
     long id = BPF_CORE_READ(regs, orig_ax);
-    if (id != NR_write && id != NR_read && id != NR_sendto && id != NR_recvfrom) return 0;
-    return plain_exit((long)ctx->args[1], id == NR_write || id == NR_sendto ? OISP_DIR_WRITE : OISP_DIR_READ);
+    if (!plain_data_nr(id)) return 0;
+    return plain_exit((long)ctx->args[1], plain_write_nr(id) ? OISP_DIR_WRITE : OISP_DIR_READ);
 }
 
 /* The listed ports as a bitmap (one array element: the look-up is inlined, the test one load). */
@@ -164,8 +253,8 @@ static __always_inline int port_listed(struct plain_port_bits *b, __u16 port) {
 }
 
 /* One socket send or receive of `ret` bytes: emitted when the socket is TCP with a listed port
- * and the call is a read/write/recvfrom/sendto (its buffer is the syscall's second argument;
- * vectored calls are not decoded yet, as on the syscall path). */
+ * and the call is a read/write/recvfrom/sendto (its buffer is the syscall's second argument) or
+ * a readv/writev/recvmsg/sendmsg (the buffers of its iovec array). */
 static __always_inline int plain_sock(struct sock *sk, int ret, int flags, __u32 direction) {
     if (ret <= 0 || !sk) return 0;
     __u32 zero = 0;
@@ -180,9 +269,13 @@ static __always_inline int plain_sock(struct sock *sk, int ret, int flags, __u32
     if (!wanted(c, bpf_get_current_pid_tgid() >> 32)) return 0;
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
     long nr = BPF_CORE_READ(regs, orig_ax);
-    if (nr != NR_write && nr != NR_read && nr != NR_sendto && nr != NR_recvfrom) return 0;
+    if (!plain_data_nr(nr)) return 0;
     /* the socket's cookie names the connection: unique for the boot, never reused, not an address */
-    return emit_plaintext(bpf_get_socket_cookie(sk), BPF_CORE_READ(regs, si), (__u64)ret, direction, OISP_STACK_PLAIN, c);
+    __u64 cookie = bpf_get_socket_cookie(sk), cnt = 0;
+    __u64 buf = plain_buffer(nr, BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx), &cnt);
+    if (!buf) return 0;
+    if (cnt) return emit_iov(cookie, buf, cnt, (__u64)ret, direction, c);
+    return emit_plaintext(cookie, buf, (__u64)ret, direction, OISP_STACK_PLAIN, c);
 }
 
 SEC("tp_btf/sock_send_length")

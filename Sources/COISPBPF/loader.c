@@ -346,22 +346,25 @@ int oisp_bpf_plain_add(oisp_bpf *b, uint32_t pid, int32_t fd) {
 }
 
 int oisp_bpf_attach_lib(oisp_bpf *b, const char *path, oisp_tls_lib lib, char *err, size_t errlen) {
-    /* function, entry program, exit program (the exits are shared: the entry records the stack) */
+    /* function, entry program, exit program (the exits are shared: the entry records the stack).
+     * Reads before writes, each exit before its entry: a process that runs while its probes go on
+     * (a binary probed on exec) never has a request captured without its answer, and never an
+     * entry whose exit is missing (a stale entry would pair with a later call's exit). */
     static const char *openssl[][3] = {
-        { "SSL_write", "ssl_write_enter", "ssl_write_exit" },
         { "SSL_read", "ssl_read_enter", "ssl_read_exit" },
-        { "SSL_write_ex", "ssl_write_ex_enter", "ssl_write_ex_exit" },
         { "SSL_read_ex", "ssl_read_ex_enter", "ssl_read_ex_exit" },
+        { "SSL_write", "ssl_write_enter", "ssl_write_exit" },
+        { "SSL_write_ex", "ssl_write_ex_enter", "ssl_write_ex_exit" },
     };
     static const char *gnutls[][3] = {
-        { "gnutls_record_send", "gnutls_send_enter", "ssl_write_exit" },
         { "gnutls_record_recv", "gnutls_recv_enter", "ssl_read_exit" },
+        { "gnutls_record_send", "gnutls_send_enter", "ssl_write_exit" },
     };
     static const char *nss[][3] = {
-        { "PR_Write", "nss_write_enter", "ssl_write_exit" },
-        { "PR_Send", "nss_write_enter", "ssl_write_exit" },
         { "PR_Read", "nss_read_enter", "ssl_read_exit" },
         { "PR_Recv", "nss_read_enter", "ssl_read_exit" },
+        { "PR_Write", "nss_write_enter", "ssl_write_exit" },
+        { "PR_Send", "nss_write_enter", "ssl_write_exit" },
     };
     const char *(*funcs)[3] = lib == OISP_LIB_GNUTLS ? gnutls : lib == OISP_LIB_NSS ? nss : openssl;
     size_t nfuncs = lib == OISP_LIB_GNUTLS ? 2 : 4;
@@ -371,7 +374,7 @@ int oisp_bpf_attach_lib(oisp_bpf *b, const char *path, oisp_tls_lib lib, char *e
     if (err && errlen) err[0] = 0;
     for (size_t i = 0; i < nfuncs; i++) {
         size_t first = b->nlinks;
-        for (int ret = 0; ret <= 1; ret++) {
+        for (int ret = 1; ret >= 0; ret--) {
             const char *pname = b->noop ? (ret ? "noop_exit" : "noop_enter") : funcs[i][1 + ret];
             struct bpf_program *p = loaded_program(b, pname);
             if (!p) { drop_links_from(b, first); last_err = ENOENT; break; } /* rejected by this kernel */
@@ -389,7 +392,7 @@ int oisp_bpf_attach_lib(oisp_bpf *b, const char *path, oisp_tls_lib lib, char *e
                 break; /* symbol not in this file, or the attach failed */
             }
             add_link(b, l);
-            if (ret == 1) attached++;
+            if (ret == 0) attached++;
         }
     }
     if (failed[0]) {
@@ -416,9 +419,9 @@ int oisp_bpf_attach_go(oisp_bpf *b, const char *path, const oisp_gotls_info *inf
     struct {
         const oisp_gotls_func *fn;
         const char *enter, *ret;
-    } funcs[2] = {
-        { &info->write, "go_tls_write_enter", NULL }, /* Write: its entry alone (see gotls.bpf.h) */
+    } funcs[2] = { /* Read before Write, its RETs before its entry (see oisp_bpf_attach_lib) */
         { &info->read, "go_tls_read_enter", "go_tls_read_ret" },
+        { &info->write, "go_tls_write_enter", NULL }, /* Write: its entry alone (see gotls.bpf.h) */
     };
     size_t first = b->nlinks;
     int attached = 0;
@@ -430,7 +433,8 @@ int oisp_bpf_attach_go(oisp_bpf *b, const char *path, const oisp_gotls_info *inf
             return -EINVAL;
         }
         uint32_t nprobes = funcs[i].ret ? fn->nrets : 0;
-        for (uint32_t r = 0; r <= nprobes; r++) { /* r == 0: the entry; then the RETs */
+        for (uint32_t k = 0; k <= nprobes; k++) {
+            uint32_t r = nprobes - k; /* the RETs, then r == 0: the entry */
             const char *pname = b->noop ? "noop_enter" : (r == 0 ? funcs[i].enter : funcs[i].ret);
             size_t off = (size_t)(r == 0 ? fn->entry : fn->rets[r - 1]);
             struct bpf_program *p = bpf_object__find_program_by_name(b->obj, pname);
@@ -462,9 +466,10 @@ int oisp_bpf_attach_go(oisp_bpf *b, const char *path, const oisp_gotls_info *inf
  * offsets oisp_boringssl_inspect found (func_name NULL: the offset is used as is). The entries
  * record OISP_STACK_BORINGSSL; the exits are OpenSSL's (same signature and return value). */
 int oisp_bpf_attach_offsets(oisp_bpf *b, const char *path, uint64_t write_off, uint64_t read_off, char *err, size_t errlen) {
+    /* reads before writes, exits before entries (see oisp_bpf_attach_lib) */
     const struct { uint64_t off; const char *fn, *enter, *exit; } funcs[2] = {
-        { write_off, "SSL_write", "boringssl_write_enter", "ssl_write_exit" },
         { read_off, "SSL_read", "boringssl_read_enter", "ssl_read_exit" },
+        { write_off, "SSL_write", "boringssl_write_enter", "ssl_write_exit" },
     };
     if (write_off == 0 || read_off == 0 || write_off == read_off) {
         set_err(err, errlen, "BoringSSL offsets missing or equal", EINVAL);
@@ -473,7 +478,7 @@ int oisp_bpf_attach_offsets(oisp_bpf *b, const char *path, uint64_t write_off, u
     size_t first = b->nlinks;
     int attached = 0;
     for (size_t i = 0; i < 2; i++) {
-        for (int ret = 0; ret <= 1; ret++) {
+        for (int ret = 1; ret >= 0; ret--) {
             const char *pname = b->noop ? (ret ? "noop_exit" : "noop_enter") : (ret ? funcs[i].exit : funcs[i].enter);
             struct bpf_program *p = loaded_program(b, pname);
             int e = 0;

@@ -159,6 +159,12 @@ final class StackCaptureTests: XCTestCase {
             add("plain-curl", run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(plainPort)/v1/chat/completions", "-H", "Content-Type: application/json",
                                                     "-H", "Authorization: Bearer \(plainKey)", "-d", body("llama3.2", "hello over plain http")]),
                 key: plainKey, proc: "curl", model: "llama3.2", tokens: 17, marker: "hello over plain http")
+            // Node's fetch (undici: ollama-js, openai-node with a local baseURL) writes the head and
+            // the body with one writev
+            let nodeKey = "sk-proj-PlainNodeKey0000000000000000"
+            let nodeJS = "const r = await fetch('http://127.0.0.1:\(plainPort)/v1/chat/completions', {method: 'POST', headers: {'Content-Type': 'application/json', 'Authorization': 'Bearer \(nodeKey)'}, body: JSON.stringify({model: 'llama3.2', messages: [{role: 'user', content: 'hello from node over plain http'}]})}); console.log(await r.text())"
+            add("plain-node", run("/usr/bin/node", ["--input-type=module", "-e", nodeJS]),
+                key: nodeKey, proc: "node", model: "llama3.2", tokens: 17, marker: "hello from node over plain http")
             CaptureTests.stopSensor(sensor)
             stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
             events = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
@@ -241,6 +247,13 @@ final class StackCaptureTests: XCTestCase {
         let req = try XCTUnwrap(Self.events.first { $0.process?.pid == Int64(c.pid) && $0.eventType == "ai.request" })
         XCTAssertEqual(req.data["provider"]?["name"]?.stringValue, "ollama")
         // the TLS clients' plaintext never shows up as plain HTTP (their ports are not listed)
-        XCTAssertFalse(Self.events.contains { $0.data["stack"]?.stringValue == "plain_http" && $0.process?.pid != Int64(c.pid) && $0.process?.name?.hasPrefix("python") != true })
+        let plainPids = Set(Self.clients.filter { $0.name.hasPrefix("plain-") }.map { Int64($0.pid) })
+        XCTAssertFalse(Self.events.contains { $0.data["stack"]?.stringValue == "plain_http" && !plainPids.contains($0.process?.pid ?? 0) && $0.process?.name?.hasPrefix("python") != true })
+    }
+
+    /// A request written with one writev (head and body in two buffers), as Node's fetch does.
+    func testPlainHTTPFromNodeFetchWritev() throws {
+        try check("plain-node")
+        XCTAssertEqual(stacks("plain-node"), ["plain_http"])
     }
 }

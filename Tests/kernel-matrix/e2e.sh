@@ -4,7 +4,8 @@
 # SENSOR is the oisp-sensor binary, OBJECT the oisp.bpf.o to test (OISP_BPF_OBJECT). It runs
 # `check --load`, starts `record --raw` and local TLS servers, makes a client of every TLS stack
 # send a request through it — curl and python3 (OpenSSL), node, wget (GnuTLS), an NSS client
-# ($E2E_NSS_CLIENT), Go crypto/tls ($E2E_GO_CLIENT), curl to a listed plain-HTTP port — and checks
+# ($E2E_NSS_CLIENT), Go crypto/tls ($E2E_GO_CLIENT), curl and node's fetch (writev) to a listed
+# plain-HTTP port — and checks
 # that capture.ssl_data events with the request text, from the expected stack, are attributed to
 # the client's pid. Prints one line per stack: "stack <client> <stack> OK|MISSING" (the kernel
 # matrix reads them). Outputs go to $VM_OUT (default: a temporary directory). Exit status 0 only
@@ -112,6 +113,9 @@ if [ -x "${E2E_CHROMIUM:-}" ]; then
         --ignore-certificate-errors --user-data-dir="$work/chromium" --dump-dom "$tls/oisp-e2e-chromium"
 fi
 run_client plain plain_http "/oisp-e2e-plain" curl -s -o /dev/null -d '{"m":"plain"}' "http://127.0.0.1:$plainport/oisp-e2e-plain"
+# Node's fetch writes head and body with one writev: the marker is in the body (the second buffer).
+command -v node >/dev/null && run_client plain-node plain_http "oisp-e2e-plain-node-body" node -e \
+    "fetch('http://127.0.0.1:$plainport/v1/chat', {method: 'POST', body: '{\"m\":\"oisp-e2e-plain-node-body\"}'}).then(r => r.text())"
 sleep 2   # let the sensor drain the ring buffer
 kill -INT $rec; wait $rec; say "record exit $?"
 
