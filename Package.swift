@@ -2,7 +2,7 @@
 //
 // oisp-sensor — an OISP sensor in Swift.
 // Targets are layered by stage of the data path; a lower stage never imports a higher one:
-//   OISPEvent → OISPConfig → OISPCapture / OISPKubernetes → OISPPipeline → OISPPluginHost → OISPCLI → executables
+//   OISPEvent → OISPConfig → OISPCapture / OISPKubernetes → OISPPipeline → OISPPluginHost → OISPRuntime → OISPCLI → executables
 // Exporter plugins (Plugins/) see only the C header in sdk/include/oisp (target COISPExporterABI).
 import PackageDescription
 
@@ -71,12 +71,19 @@ let package = Package(
                                                      .product(name: "Logging", package: "swift-log"),
                                                      .product(name: "Metrics", package: "swift-metrics")],
                 swiftSettings: swift5),
-        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPKubernetes", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPGenAI",
+        // The data path wired for a front end (capture glue, decoder set-up, redaction stage, the
+        // pipeline and its exporters, the line reader, the record/replay/redact sessions): what a
+        // test or another front end uses; the CLI above it only parses arguments.
+        .target(name: "OISPRuntime", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPKubernetes", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPGenAI",
+                                                  .product(name: "Metrics", package: "swift-metrics"),
+                                                  .product(name: "Prometheus", package: "swift-prometheus"),
+                                                  .product(name: "NIOPosix", package: "swift-nio"),
+                                                  .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                  .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swift5),
+        .target(name: "OISPCLI", dependencies: ["OISPEvent", "OISPConfig", "OISPCapture", "OISPKubernetes", "OISPDecode", "OISPRedact", "OISPPipeline", "OISPPluginHost", "OISPGenAI", "OISPRuntime",
                                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                               .product(name: "Metrics", package: "swift-metrics"),
-                                              .product(name: "Prometheus", package: "swift-prometheus"),
-                                              .product(name: "NIOPosix", package: "swift-nio"),
-                                              .product(name: "NIOHTTP1", package: "swift-nio"),
                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swift5),
         .executableTarget(name: "oisp-sensor", dependencies: ["OISPCLI"], swiftSettings: swift5),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OISPRuntime
 import Logging
 import OISPConfig
 import OISPEvent
@@ -58,12 +59,20 @@ struct BenchCommand: ParsableCommand {
         @Option(name: .long, help: "Pause before and after the timed part, in ms (to profile only that part).") var pauseMs: Int = 0
 
         func run() throws {
-            guard let data = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
-            // the input in one buffer, lines as ranges into it — as `replay` reads them (not timed)
-            let all = [UInt8](data)
-            var lines: [Range<Int>] = []
-            var start = 0
-            for (i, b) in all.enumerated() where b == 10 { lines.append(start..<i); start = i + 1 }
+            let fd = open(input, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw ValidationError("cannot read \(input): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            // the input in one buffer, lines as ranges into it, read by replay's line reader (not timed)
+            var all = [UInt8](), lines: [Range<Int>] = []
+            let reader = LineReader(fd: fd)
+            while let block = try reader.next() {
+                LineReader.forEachLine(in: block) { l in
+                    guard !LineReader.isBlank(l) else { return }
+                    lines.append(all.count..<(all.count + l.count))
+                    all += l
+                    all.append(10)
+                }
+            }
             var cfg = SensorConfig.Redaction()
             cfg.mode = SensorConfig.Redaction.Mode(rawValue: redaction) ?? .safe
             cfg.hashSalt = "bench"

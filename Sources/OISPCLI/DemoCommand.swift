@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OISPRuntime
 import OISPEvent
 
 /// `demo`: realistic synthetic AI events through the full pipeline.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OISPRuntime
 
 /// The `oisp-sensor` / `oisp` command line.
 public struct OISPCommand: ParsableCommand {
@@ -20,9 +21,3 @@ func printError(_ s: String) {
     FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
 }
 
-/// The host name events are stamped with: `[sensor] hostname`, `NODE_NAME`, else the kernel's.
-func sensorHostname(_ configured: String?) -> String {
-    if let c = configured, !c.isEmpty { return c }
-    if let n = ProcessInfo.processInfo.environment["NODE_NAME"], !n.isEmpty { return n }
-    return ProcessInfo.processInfo.hostName
-}

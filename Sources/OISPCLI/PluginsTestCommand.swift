@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OISPRuntime
 import Logging
 import OISPConfig
 import OISPEvent

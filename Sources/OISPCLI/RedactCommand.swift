@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OISPEvent
 import OISPRedact
+import OISPRuntime
 
 /// `redact`: apply redaction to a recorded JSONL file (clean an old capture, test rules).
 struct RedactCommand: ParsableCommand {
@@ -37,53 +38,38 @@ struct RedactCommand: ParsableCommand {
             guard fd >= 0 else { printError("error: cannot read \(input)"); throw ExitCode(66) }
         }
         defer { if fd != STDIN_FILENO { close(fd) } }
-        var out = [UInt8]()
-        var bad = 0, n = 0, lineNo = 0
-        var pending = [UInt8]()
-        var atStart = true, eof = false
-        /// One line (without its newline). A UTF-8 byte order mark is not part of line 1; blank
-        /// lines are skipped but counted, so a warning names the line as an editor shows it.
-        func line(_ l: ArraySlice<UInt8>) {
-            lineNo += 1
-            if l.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { return }
-            do {
-                var e = try OISPEvent(jsonBytes: Array(l))
-                redactor.redact(&e)
-                out += e.jsonBytes(); out.append(10); n += 1
-            } catch {
-                bad += 1
-                printError("warning: \(input):\(lineNo): skipped: \(error)")
-            }
+        // the output is written as it is made: to stdout, or to a file beside the target renamed
+        // over it at the end (the target may be the input; a failed run leaves it as it was, a stopped one
+        // writes what was redacted so far)
+        var outFD = STDOUT_FILENO
+        let tmp = output == "-" ? "" : output + ".oisp-redact-\(getpid())"
+        if output != "-" {
+            outFD = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+            guard outFD >= 0 else { printError("error: cannot write \(output): \(String(cString: strerror(errno)))"); throw ExitCode(73) }
         }
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while !eof && !stop.requested {
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&pfd, 1, 100)
-            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
-            let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if got < 0 {
-                if errno == EINTR { continue }
-                printError("error: cannot read \(input): \(String(cString: strerror(errno)))"); throw ExitCode(66)
-            }
-            if got == 0 { eof = true } else { pending += chunk[0..<got] }
-            if atStart && (pending.count >= 3 || eof) {
-                if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending.removeFirst(3) }
-                atStart = false
-            }
-            if atStart { continue }
-            var start = pending.startIndex
-            while let nl = pending[start...].firstIndex(of: 10) {
-                line(pending[start..<nl])
-                start = nl + 1
-            }
-            pending.removeSubrange(..<start)
+        func fail(_ why: String, _ status: Int32) -> ExitCode {
+            printError("error: \(why)")
+            if output != "-" { close(outFD); unlink(tmp) }
+            return ExitCode(status)
         }
-        if eof && !pending.isEmpty { line(pending[...]) }
-        if output == "-" { FileHandle.standardOutput.write(Data(out)) } else {
-            guard FileManager.default.createFile(atPath: output, contents: Data(out)) else { printError("error: cannot write \(output)"); throw ExitCode(73) }
+        let counts: RedactSession.Counts
+        do {
+            counts = try RedactSession(redactor: redactor).run(LineReader(fd: fd), stop: { stop.requested }, write: { bytes in
+                var done = 0
+                while done < bytes.count {
+                    let n = bytes.withUnsafeBytes { write(outFD, $0.baseAddress! + done, $0.count - done) }
+                    if n < 0 { if errno == EINTR { continue }; throw LineReader.ReadError(errno: errno) }
+                    done += n
+                }
+            }, skipped: { line, error in printError("warning: \(input):\(line): skipped: \(error)") })
+        } catch {
+            throw fail("\(input) → \(output): \(error)", 74)
         }
-        if !eof { printError("stopped at a signal after line \(lineNo): the rest of \(input) was not read") }
-        printError("redacted \(n) events (\(bad) invalid lines skipped), mode \(config.redaction.mode.rawValue)")
+        if output != "-" {
+            guard fsync(outFD) == 0, close(outFD) == 0, rename(tmp, output) == 0 else { throw fail("cannot write \(output): \(String(cString: strerror(errno)))", 73) }
+        }
+        if counts.stopped { printError("stopped at a signal after line \(counts.lines): the rest of \(input) was not read") }
+        printError("redacted \(counts.redacted) events (\(counts.bad) invalid lines skipped), mode \(config.redaction.mode.rawValue)")
     }
 }
 

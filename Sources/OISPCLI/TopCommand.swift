@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OISPRuntime
 import OISPEvent
 import OISPGenAI
 

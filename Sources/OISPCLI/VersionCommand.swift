@@ -1,3 +1,4 @@
+import OISPRuntime
 import ArgumentParser
 import OISPPluginHost
 

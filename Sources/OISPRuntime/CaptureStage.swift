@@ -10,20 +10,20 @@ import OISPPipeline
 
 /// Glue between capture and the pipeline: kernel records → process/network events and
 /// plaintext chunks (→ raw events when asked).
-final class CaptureStage: @unchecked Sendable {
-    let builder: CaptureEventBuilder
-    let pipeline: Pipeline
-    let emitRaw: Bool
-    let logger: Logger
-    let decoder: AIDecoder
+public final class CaptureStage: @unchecked Sendable {
+    public let builder: CaptureEventBuilder
+    public let pipeline: Pipeline
+    public let emitRaw: Bool
+    public let logger: Logger
+    public let decoder: AIDecoder
     /// `[kubernetes]`: the node's pod metadata and the events it attributes (nil when off).
-    let podMetadata: PodMetadataCache?
-    let kubernetes: KubernetesEnricher?
+    public let podMetadata: PodMetadataCache?
+    public let kubernetes: KubernetesEnricher?
     /// Events leave in order: a batch and held events released by `tick` do not overtake each other.
     private let submitLock = NSLock()
     private var lastSweep = Timestamp.now()
 
-    init(builder: CaptureEventBuilder, pipeline: Pipeline, emitRaw: Bool, config: SensorConfig, logger: Logger) {
+    public init(builder: CaptureEventBuilder, pipeline: Pipeline, emitRaw: Bool, config: SensorConfig, logger: Logger) {
         self.builder = builder
         self.pipeline = pipeline
         self.emitRaw = emitRaw
@@ -37,7 +37,7 @@ final class CaptureStage: @unchecked Sendable {
     }
 
     /// The kubelet source and the enricher, started, when `[kubernetes]` is on.
-    static func makeKubernetes(config k: SensorConfig.Kubernetes, builder: CaptureEventBuilder,
+    public static func makeKubernetes(config k: SensorConfig.Kubernetes, builder: CaptureEventBuilder,
                                logger: Logger) -> (PodMetadataCache?, KubernetesEnricher?) {
         guard k.enabled else { return (nil, nil) }
         let client = KubeletClient(config: k)
@@ -55,7 +55,7 @@ final class CaptureStage: @unchecked Sendable {
     }
 
     /// The decoder configured from `[decode]` and `[redaction] hash_salt`.
-    static func makeDecoder(config: SensorConfig, envelope: @escaping AIDecoder.Envelope) -> AIDecoder {
+    public static func makeDecoder(config: SensorConfig, envelope: @escaping AIDecoder.Envelope) -> AIDecoder {
         var o = AIDecoder.Options()
         o.streamingChunks = config.decode.streamingChunks
         o.maxBodyBytes = config.decode.maxBodyBytes
@@ -64,7 +64,7 @@ final class CaptureStage: @unchecked Sendable {
         return AIDecoder(registry: ProviderRegistry(extra: extra), options: o, envelope: envelope)
     }
 
-    func handle(_ records: [CaptureRecord]) {
+    public func handle(_ records: [CaptureRecord]) {
         let out = builder.process(records)
         var events = out.events
         events += decoder.feed(out.chunks)
@@ -80,7 +80,7 @@ final class CaptureStage: @unchecked Sendable {
     }
 
     /// Hands on held events whose wait for pod metadata is over (call it often).
-    func tick() {
+    public func tick() {
         guard let kubernetes else { return }
         submitLock.withLock {
             let ready = kubernetes.release()
@@ -91,7 +91,7 @@ final class CaptureStage: @unchecked Sendable {
     private var reported = AIDecoder.Stats()
 
     /// Moves decoder counters into Prometheus series.
-    func reportMetrics() {
+    public func reportMetrics() {
         let s = decoder.stats
         func add(_ label: String, _ now: UInt64, _ before: UInt64, _ dims: [(String, String)] = []) {
             if now > before { Counter(label: label, dimensions: dims).increment(by: Int(now - before)) }
@@ -115,7 +115,7 @@ final class CaptureStage: @unchecked Sendable {
 
     private var reportedK8s = (PodMetadataCache.Stats(), KubernetesEnricher.Stats())
 
-    func finish() {
+    public func finish() {
         if let kubernetes {
             submitLock.withLock {
                 let rest = kubernetes.drain()

@@ -10,20 +10,20 @@ import OISPRedact
 
 /// Builds the pipeline for a command: the configured exporters plus an optional `--output`,
 /// and stops it cleanly on SIGINT/SIGTERM.
-final class SensorRuntime: @unchecked Sendable {
-    private(set) var config: SensorConfig
-    let logger: Logger
+public final class SensorRuntime: @unchecked Sendable {
+    public private(set) var config: SensorConfig
+    public let logger: Logger
     /// The file the config came from, re-read on SIGHUP (nil: embedded default, not reloadable).
-    var configPath: String?
+    public var configPath: String?
     /// Applies command-line overrides to a reloaded config.
-    var overrides: (inout SensorConfig) -> Void = { _ in }
+    public var overrides: (inout SensorConfig) -> Void = { _ in }
     private let reloadLock = NSLock()
-    let pipeline: Pipeline
+    public let pipeline: Pipeline
     /// The redaction stage (also used directly by replay's byte-level lane).
-    let redaction: RedactionStage
+    public let redaction: RedactionStage
     /// Cost per call and the GenAI metrics, before redaction.
-    let genai: GenAIStage
-    private(set) var failures: [PluginRegistry.StartFailure] = []
+    public let genai: GenAIStage
+    public private(set) var failures: [PluginRegistry.StartFailure] = []
     private var signalSources: [DispatchSourceSignal] = []
     private let stopLock = NSLock()
     private var stopRequested = false
@@ -33,11 +33,11 @@ final class SensorRuntime: @unchecked Sendable {
     private var stopSignalAt: UInt64?
     private var metrics: MetricsEndpoint?
     /// Set once capture (if any) is attached and exporters are loaded: `/readyz`.
-    var isReady: Bool { stopLock.withLock { ready } }
+    public var isReady: Bool { stopLock.withLock { ready } }
     private var ready = false
-    func markReady() { stopLock.withLock { ready = true } }
+    public func markReady() { stopLock.withLock { ready = true } }
 
-    init(config: SensorConfig, logger: Logger, output: String?, metricsByDefault: Bool = false) throws {
+    public init(config: SensorConfig, logger: Logger, output: String?, metricsByDefault: Bool = false) throws {
         self.config = config
         self.logger = logger
         MetricsEndpoint.bootstrap()
@@ -89,19 +89,19 @@ final class SensorRuntime: @unchecked Sendable {
         }
     }
 
-    var isStopRequested: Bool { stopLock.withLock { stopRequested } }
+    public var isStopRequested: Bool { stopLock.withLock { stopRequested } }
 
     /// Signals received so far (SIGINT/SIGTERM).
-    var stopSignalCount: Int { stopLock.withLock { stopSignals } }
+    public var stopSignalCount: Int { stopLock.withLock { stopSignals } }
 
     /// The shutdown budget: `[pipeline] shutdown_timeout_ms`.
-    var shutdownBudget: TimeInterval { Double(config.pipeline.shutdownTimeoutMs) / 1000 }
+    public var shutdownBudget: TimeInterval { Double(config.pipeline.shutdownTimeoutMs) / 1000 }
 
     /// Installs SIGINT/SIGTERM handlers. The first signal requests a stop (the caller stops
     /// reading or capturing and calls `finish`, which gives the exporters until the shutdown
     /// budget, counted from the signal); producers blocked on a full queue return at once.
     /// A second signal ends the wait: what is still queued is spooled or counted at once.
-    func handleSignals(onStop: @escaping @Sendable () -> Void = {}) {
+    public func handleSignals(onStop: @escaping @Sendable () -> Void = {}) {
         signal(SIGHUP, SIG_IGN)
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hup.setEventHandler { [weak self] in self?.reload() }
@@ -136,7 +136,7 @@ final class SensorRuntime: @unchecked Sendable {
     /// SIGHUP: re-reads config.toml; exporters added, removed or reconfigured without losing queued
     /// events (a replaced exporter drains its queue before it is closed). A bad file is rejected
     /// with the reason logged and the running config kept.
-    func reload() {
+    public func reload() {
         reloadLock.lock(); defer { reloadLock.unlock() }
         guard let path = configPath ?? (config.file.hasPrefix("<") ? nil : config.file) else {
             logger.warning("SIGHUP ignored: running on the embedded default config (no file to reload)")
@@ -190,7 +190,7 @@ final class SensorRuntime: @unchecked Sendable {
     /// queued goes to its spool, or is counted as dropped (reason "shutdown").
     /// - Parameter budget: overrides `[pipeline] shutdown_timeout_ms` (seconds).
     @discardableResult
-    func finish(budget: TimeInterval? = nil) -> Pipeline.Stats {
+    public func finish(budget: TimeInterval? = nil) -> Pipeline.Stats {
         let b = max(0, budget ?? shutdownBudget)
         let (from, expedited) = stopLock.withLock { (stopSignalAt ?? Timestamp.monotonicNanoseconds(), stopSignals >= 2) }
         let deadline = expedited ? Timestamp.monotonicNanoseconds() : from + UInt64(b * 1e9)
@@ -212,7 +212,7 @@ final class SensorRuntime: @unchecked Sendable {
     }
 
     /// The exit status for final counters: 75 (EX_TEMPFAIL) when any exporter dropped events.
-    static func exitStatus(_ stats: Pipeline.Stats) -> Int32 {
+    public static func exitStatus(_ stats: Pipeline.Stats) -> Int32 {
         stats.exporters.values.contains { $0.droppedTotal > 0 } ? 75 : 0
     }
 
@@ -220,7 +220,7 @@ final class SensorRuntime: @unchecked Sendable {
     /// next start, and dropped (with reasons), plus `extra`, and the exit status that follows.
     /// - Returns: that exit status (0, or 75 when anything was dropped; `failure` when larger).
     @discardableResult
-    func logFinalLine(_ command: String, _ stats: Pipeline.Stats, extra: Logger.Metadata = [:], failure: Int32 = 0) -> Int32 {
+    public func logFinalLine(_ command: String, _ stats: Pipeline.Stats, extra: Logger.Metadata = [:], failure: Int32 = 0) -> Int32 {
         let status = max(SensorRuntime.exitStatus(stats), failure)
         var parts: [String] = []
         var md = extra
@@ -241,11 +241,11 @@ final class SensorRuntime: @unchecked Sendable {
 }
 
 /// The redaction stage: runs before fan-out, so exporters only ever receive redacted bytes.
-final class RedactionStage: EventStage, @unchecked Sendable {
-    let redactor: Redactor
+public final class RedactionStage: EventStage, @unchecked Sendable {
+    public let redactor: Redactor
     private let lock = NSLock()
     private var counters: [String: Counter] = [:] // one per finding type, made once
-    init(_ r: Redactor) {
+    public init(_ r: Redactor) {
         redactor = r
         // every type this redactor can report starts at 0, so a dashboard or an alert sees the
         // series before the first finding (and rate() has a baseline)
@@ -262,7 +262,7 @@ final class RedactionStage: EventStage, @unchecked Sendable {
         c.increment(by: n)
     }
 
-    func process(_ event: inout OISPEvent) -> Bool {
+    public func process(_ event: inout OISPEvent) -> Bool {
         if redactor.redact(&event), let findings = event.ext?["oisp.redaction"]?["findings"]?.arrayValue {
             for f in findings {
                 if let t = f["type"]?.stringValue, let n = f["count"]?.intValue { count(t, Int(n)) }
@@ -274,7 +274,7 @@ final class RedactionStage: EventStage, @unchecked Sendable {
     /// The same redaction done on the bytes of a line in the sensor's own JSON form (replay's
     /// hot path); nil when the line needs the general path (parse → `process` → serialise).
     /// `memo`: one per thread (see `LaneMemo`).
-    func record(canonical line: UnsafeBufferPointer<UInt8>, memo: LaneMemo? = nil) -> ExportRecord? {
+    public func record(canonical line: UnsafeBufferPointer<UInt8>, memo: LaneMemo? = nil) -> ExportRecord? {
         guard let c = redactor.redactCanonical(line, memo: memo) else { return nil }
         for f in c.findings { count(f.type, f.count) }
         return ExportRecord(packed: c.storage, jsonCount: c.jsonCount, idCount: c.idCount, eventType: c.eventType,

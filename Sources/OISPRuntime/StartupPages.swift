@@ -11,7 +11,7 @@ import Foundation
 /// shared libraries' common pages are untouched. Writable and anonymous memory is left alone.
 /// - Returns: the number of mappings advised (0 where the kernel does not support it).
 @discardableResult
-func releaseStartupPages() -> Int {
+public func releaseStartupPages() -> Int {
     guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return 0 }
     let pageout: Int32 = 21 // MADV_PAGEOUT
     var advised = 0

@@ -3,15 +3,15 @@ import OISPEvent
 
 /// Realistic synthetic AI activity for `demo` (and the benchmarks): a process starts, connects
 /// to an AI provider, sends a chat request, streams a response, and exits.
-struct DemoEventGenerator {
-    let hostname: String
-    let sensorName: String?
-    var rng = SystemRandomNumberGenerator()
-    static let version = OISPVersion.current
+public struct DemoEventGenerator {
+    public let hostname: String
+    public let sensorName: String?
+    public var rng = SystemRandomNumberGenerator()
+    public static let version = OISPVersion.current
 
     /// One AI call as the provider's API really carries it: where it goes, how it authenticates
     /// (the header and key shape the provider documents; Ollama: none) and over what.
-    struct Scenario {
+    public struct Scenario {
         var exe: String, cmd: String, provider: String, host: String, path: String, model: String
         var prompt: String, answer: String
         /// Auth as `ai.request.auth` shows it for this provider's key (the decoder's `AuthInfo`):
@@ -23,7 +23,7 @@ struct DemoEventGenerator {
         var responseIDPrefix: String?
     }
 
-    static let scenarios: [Scenario] = [
+    public static let scenarios: [Scenario] = [
         Scenario(exe: "/usr/bin/python3", cmd: "python3 agent.py --task summarise", provider: "openai", host: "api.openai.com",
                  path: "/v1/chat/completions", model: "gpt-4o",
                  prompt: "Summarise the attached incident report in three bullet points.",
@@ -47,7 +47,7 @@ struct DemoEventGenerator {
     /// consecutive scenarios are in time order.
     private var clock: Int64 = 0
 
-    init(hostname: String, sensorName: String?) {
+    public init(hostname: String, sensorName: String?) {
         self.hostname = hostname
         self.sensorName = sensorName
     }
@@ -55,7 +55,7 @@ struct DemoEventGenerator {
     /// One scenario's events (exec, connect, request, chunks, response, exit), with `index`
     /// choosing the scenario. It starts at `start` or, if the previous scenario ends later, 5 ms
     /// after that.
-    mutating func scenario(_ index: Int, at start: Timestamp = .now()) -> [OISPEvent] {
+    public mutating func scenario(_ index: Int, at start: Timestamp = .now()) -> [OISPEvent] {
         let s = DemoEventGenerator.scenarios[index % DemoEventGenerator.scenarios.count]
         let pid = Int64(20000 + Int.random(in: 0..<30000, using: &rng))
         let host = OISPEvent.Host(hostname: hostname, os: "linux", arch: "x86_64")

@@ -9,22 +9,22 @@ import Prometheus
 
 /// `/metrics` (Prometheus text exposition from swift-prometheus), `/healthz` (process up) and
 /// `/readyz` (probes attached, exporters loaded) over SwiftNIO's HTTP/1.1 server.
-final class MetricsEndpoint: @unchecked Sendable {
-    static let registry = PrometheusCollectorRegistry()
+public final class MetricsEndpoint: @unchecked Sendable {
+    public static let registry = PrometheusCollectorRegistry()
     private static let once: Void = {
         MetricsSystem.bootstrap(HelpfulPrometheusFactory(registry: registry))
         Gauge(label: "oisp_build_info", dimensions: [("version", OISPVersion.current), ("abi", "\(hostABIMajor).\(hostABIMinor)")]).record(1)
     }()
 
     /// Routes swift-metrics to the Prometheus registry (once per process).
-    static func bootstrap() { _ = once }
+    public static func bootstrap() { _ = once }
 
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var channel: Channel?
-    let boundAddress: String
+    public let boundAddress: String
 
     /// Binds `addr` ("host:port"); port 0 picks a free one.
-    init(addr: String, ready: @escaping @Sendable () -> Bool) throws {
+    public init(addr: String, ready: @escaping @Sendable () -> Bool) throws {
         MetricsEndpoint.bootstrap()
         let (host, port) = MetricsEndpoint.split(addr)
         let bootstrap = ServerBootstrap(group: group)
@@ -42,7 +42,7 @@ final class MetricsEndpoint: @unchecked Sendable {
         }
     }
 
-    static func split(_ addr: String) -> (String, Int) {
+    public static func split(_ addr: String) -> (String, Int) {
         if let c = addr.lastIndex(of: ":"), let p = Int(addr[addr.index(after: c)...]) {
             var h = String(addr[..<c])
             if h.hasPrefix("[") { h = String(h.dropFirst().dropLast()) }
@@ -51,7 +51,7 @@ final class MetricsEndpoint: @unchecked Sendable {
         return (addr, 9464)
     }
 
-    func close() {
+    public func close() {
         try? channel?.close().wait()
         try? group.syncShutdownGracefully()
     }
@@ -104,7 +104,7 @@ final class MetricsEndpoint: @unchecked Sendable {
 }
 
 /// Help text for every series the sensor exports (`# HELP` lines; promtool requires them).
-let metricHelp: [String: String] = [
+public let metricHelp: [String: String] = [
     "oisp_build_info": "Build information of the running sensor (version, exporter ABI).",
     "oisp_events_total": "Events that passed the pipeline stages, by event type.",
     "oisp_events_dropped_total": "Events dropped before export, by reason.",
@@ -129,11 +129,11 @@ let metricHelp: [String: String] = [
 ]
 
 /// swift-metrics → swift-prometheus with `# HELP` text and the sensor's histogram buckets.
-struct HelpfulPrometheusFactory: MetricsFactory {
-    let registry: PrometheusCollectorRegistry
-    static let buckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+public struct HelpfulPrometheusFactory: MetricsFactory {
+    public let registry: PrometheusCollectorRegistry
+    public static let buckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
                                       .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30)]
-    func help(_ l: String) -> String {
+    public func help(_ l: String) -> String {
         if let h = metricHelp[l] { return h }
         if l.hasPrefix("oisp_plugin_") && l.hasSuffix("_total") {
             return "Counter '\(l.dropFirst(12).dropLast(6))' reported by an exporter plugin (host API callback_counter_add)."
@@ -141,24 +141,24 @@ struct HelpfulPrometheusFactory: MetricsFactory {
         return l.replacingOccurrences(of: "_", with: " ")
     }
 
-    func makeCounter(label: String, dimensions: [(String, String)]) -> CounterHandler {
+    public func makeCounter(label: String, dimensions: [(String, String)]) -> CounterHandler {
         registry.makeCounter(name: label, labels: dimensions, help: help(label))
     }
-    func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> FloatingPointCounterHandler {
+    public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> FloatingPointCounterHandler {
         registry.makeCounter(name: label, labels: dimensions, help: help(label))
     }
-    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> RecorderHandler {
+    public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> RecorderHandler {
         registry.makeGauge(name: label, labels: dimensions, help: help(label))
     }
-    func makeMeter(label: String, dimensions: [(String, String)]) -> MeterHandler {
+    public func makeMeter(label: String, dimensions: [(String, String)]) -> MeterHandler {
         registry.makeGauge(name: label, labels: dimensions, help: help(label))
     }
-    func makeTimer(label: String, dimensions: [(String, String)]) -> TimerHandler {
+    public func makeTimer(label: String, dimensions: [(String, String)]) -> TimerHandler {
         registry.makeDurationHistogram(name: label, labels: dimensions, buckets: Self.buckets, help: help(label))
     }
-    func destroyCounter(_ handler: CounterHandler) {}
-    func destroyFloatingPointCounter(_ handler: FloatingPointCounterHandler) {}
-    func destroyRecorder(_ handler: RecorderHandler) {}
-    func destroyMeter(_ handler: MeterHandler) {}
-    func destroyTimer(_ handler: TimerHandler) {}
+    public func destroyCounter(_ handler: CounterHandler) {}
+    public func destroyFloatingPointCounter(_ handler: FloatingPointCounterHandler) {}
+    public func destroyRecorder(_ handler: RecorderHandler) {}
+    public func destroyMeter(_ handler: MeterHandler) {}
+    public func destroyTimer(_ handler: TimerHandler) {}
 }

@@ -5,8 +5,8 @@ import OISPPipeline
 /// JSON line to every connected client. Root-only (the socket is 0600 in a 0700 directory it
 /// creates). Never slows the pipeline: a client that cannot keep up (its socket buffer full) is
 /// disconnected, and nothing is kept for a client that is not there.
-final class EventSocketSink: ExportSink, @unchecked Sendable {
-    let path: String
+public final class EventSocketSink: ExportSink, @unchecked Sendable {
+    public let path: String
     private let listenFD: Int32
     private let lock = NSLock()
     private var clients: [Int32] = []
@@ -17,7 +17,7 @@ final class EventSocketSink: ExportSink, @unchecked Sendable {
         var description: String { "events socket \(path): \(what): \(String(cString: strerror(err)))" }
     }
 
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) { mkdir(dir, 0o700) }
@@ -58,9 +58,9 @@ final class EventSocketSink: ExportSink, @unchecked Sendable {
         }
     }
 
-    var acceptsConcurrentExports: Bool { false }
+    public var acceptsConcurrentExports: Bool { false }
 
-    func export(_ batch: ExportBatch) -> ExportOutcome {
+    public func export(_ batch: ExportBatch) -> ExportOutcome {
         let cs = lock.withLock { clients }
         guard !cs.isEmpty else { return .ok }
         var buf = [UInt8]()
@@ -82,9 +82,9 @@ final class EventSocketSink: ExportSink, @unchecked Sendable {
         return .ok
     }
 
-    func flush(timeoutMs: Int) -> ExportOutcome { .ok }
+    public func flush(timeoutMs: Int) -> ExportOutcome { .ok }
 
-    func close() {
+    public func close() {
         let cs = lock.withLock { () -> [Int32] in closed = true; let c = clients; clients = []; return c }
         for c in cs { Glibc.close(c) }
         shutdown(listenFD, Int32(SHUT_RDWR))
