@@ -202,6 +202,7 @@ private struct Builder {
         if let v = try int(o, "timeout_ms", path, min: 1) { p.timeoutMs = v }
         if let v = try int(o, "max_in_flight", path, min: 1) { p.maxInFlight = min(v, 64) }
         if let v = try int(o, "queue_max_bytes", path, min: 1024) { p.queueMaxBytes = v }
+        if let v = try bool(o, "write_ahead", path) { p.writeAhead = v }
         if let r = try table(o, "retry_on_failure", path) {
             let rp = "\(path).retry_on_failure"
             if let v = try bool(r, "enabled", rp) { p.retry.enabled = v }
@@ -358,7 +359,7 @@ private struct Builder {
                 c.pipeline.shutdownTimeoutMs = v
             }
             unknown(s, "pipeline", known: ["batch_size", "flush_interval_ms", "queue_size", "queue_max_bytes", "timeout_ms", "max_in_flight", "retry_on_failure",
-                                           "spool_dir", "spool_max_bytes", "spool_overflow", "shutdown_timeout_ms"])
+                                           "spool_dir", "spool_max_bytes", "spool_overflow", "shutdown_timeout_ms", "write_ahead"])
         }
         if let s = try table(root, "metrics", "") {
             if let v = try bool(s, "enabled", "metrics") { c.metrics.enabled = v }
@@ -401,8 +402,12 @@ private struct Builder {
                 if let dir = c.pipeline.spoolDir, try bool(t, "spool", p) ?? true {
                     pol.spoolDir = (dir as NSString).appendingPathComponent(name)
                 }
+                if pol.writeAhead && pol.spoolDir == nil {
+                    warn("\(p).write_ahead", "needs a spool ([pipeline] spool_dir, and not spool = false): ignored")
+                    pol.writeAhead = false
+                }
                 var settings = t
-                for k in ["enabled", "plugin", "queue_size", "queue_max_bytes", "max_in_flight", "retry_on_failure", "spool"] { settings[k] = nil }
+                for k in ["enabled", "plugin", "queue_size", "queue_max_bytes", "max_in_flight", "retry_on_failure", "spool", "write_ahead"] { settings[k] = nil }
                 var x = ExportConfig(name: name, enabled: enabled, plugin: plugin, settings: settings, policy: pol, line: line(p))
                 for (k, l) in keyLines where k.hasPrefix(p + ".") { x.keyLines[String(k.dropFirst(p.count + 1))] = l }
                 c.exports.append(x)

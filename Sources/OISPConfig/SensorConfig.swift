@@ -189,8 +189,9 @@ public struct ExportPolicy: Sendable, Equatable {
     public var spoolMaxBytes: Int64 = 1 << 30
     /// drop_oldest | drop_newest | block
     public var spoolOverflow = "drop_oldest"
-    /// Every record goes to the spool before it is sent (set by the host while a plugin that
-    /// crashed the sensor is on probation; not a config key).
+    /// Every record goes to the spool before it is sent (`write_ahead`; also set by the host while
+    /// a plugin that crashed the sensor is on probation): a SIGKILL, an OOM kill or a crash loses
+    /// nothing the pipeline accepted, at the cost of a disk write per submitted batch.
     public var writeAhead = false
     public init() {}
 }

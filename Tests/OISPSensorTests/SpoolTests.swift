@@ -144,7 +144,14 @@ final class SpoolTests: XCTestCase {
 
     /// The sensor itself killed while its backend is down: what reached the spool is delivered
     /// after a restart.
-    func testSpooledEventsSurviveSIGKILL() throws {
+    func testSpooledEventsSurviveSIGKILL() throws { try sigkillMidOutage(writeAhead: false) }
+
+    /// #25's fault item 2 with `write_ahead = true`: SIGKILL at an arbitrary moment of an outage
+    /// loses nothing the pipeline had accepted — every event written to the other exporter's file
+    /// (so submitted) is on disk — and after the restart the backend gets each once.
+    func testWriteAheadLosesNothingAtSIGKILLMidOutage() throws { try sigkillMidOutage(writeAhead: true) }
+
+    func sigkillMidOutage(writeAhead: Bool) throws {
         let dir = try TestSupport.tempDir("spool-e2e")
         defer { try? FileManager.default.removeItem(at: dir) }
         let python = TestSupport.packageRoot.appendingPathComponent(".build/venv/bin/python").path
@@ -155,6 +162,7 @@ final class SpoolTests: XCTestCase {
         [pipeline]
         spool_dir = "\(spoolDir.path)"
         flush_interval_ms = 50
+        write_ahead = \(writeAhead)
         [export.http]
         enabled = true
         port = \(port)
@@ -180,8 +188,14 @@ final class SpoolTests: XCTestCase {
         if let (recs, _) = spool.peek(max: 1_000_000) { onDisk = recs.map(\.eventID) }
         let made = TestSupport.lines(produced).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)).eventID }
         XCTAssertGreaterThan(made.count, 40)
-        XCTAssertGreaterThanOrEqual(onDisk.count, made.count - 20, "all but the last moments' events were on disk when the sensor was killed")
-        XCTAssertEqual(Array(onDisk.prefix(made.count - 20)), Array(made.prefix(made.count - 20)), "on disk in the order they were made")
+        if writeAhead {
+            // the output file is written after the spool (both get each submitted batch; the spool first)
+            XCTAssertEqual(Set(made).subtracting(onDisk).count, 0, "write-ahead: every submitted event was on disk at the kill")
+            XCTAssertEqual(Array(onDisk.prefix(made.count)), made, "on disk in the order they were made")
+        } else {
+            XCTAssertGreaterThanOrEqual(onDisk.count, made.count - 20, "all but the last moments' events were on disk when the sensor was killed")
+            XCTAssertEqual(Array(onDisk.prefix(made.count - 20)), Array(made.prefix(made.count - 20)), "on disk in the order they were made")
+        }
         // backend up, sensor restarted with nothing new: the spool is delivered
         let out = dir.appendingPathComponent("received.jsonl"), pf = dir.appendingPathComponent("pf")
         let server = Process()
@@ -204,7 +218,14 @@ final class SpoolTests: XCTestCase {
         let r = try TestSupport.run(TestSupport.sensor, ["demo", "-n", "0", "-c", cfg.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("spooled events from an earlier run"), r.stderr)
-        let got = Set(TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)).eventID })
+        let received = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)).eventID }
+        let got = Set(received)
         XCTAssertTrue(Set(onDisk).isSubset(of: got), "\(Set(onDisk).subtracting(got).count) spooled events missing")
+        print("SIGKILL mid-outage (write_ahead = \(writeAhead)): \(made.count) events submitted, \(onDisk.count) on disk at the kill, "
+              + "\(Set(made).subtracting(got).count) lost, \(received.count - got.count) duplicates after the restart")
+        if writeAhead {
+            XCTAssertEqual(Set(made).subtracting(got).count, 0)
+            XCTAssertEqual(received.count, got.count, "no duplicates: nothing was delivered before the kill")
+        }
     }
 }
