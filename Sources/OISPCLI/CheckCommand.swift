@@ -73,6 +73,11 @@ struct CheckCommand: ParsableCommand {
                     } else if names.contains("plain_sys_enter") {
                         line("OK", "plain HTTP", "syscall tracepoints (no socket tracepoints before 6.3): every syscall on the node takes the kernel's tracepoint path while plain_http is on")
                     }
+                    if names.contains("net_sock_state") {
+                        line("OK", "network events", "TCP state changes (inet_sock_set_state) and the socket tracepoints: no syscall tracepoint")
+                    } else if names.contains("handle_connect_exit") {
+                        line("OK", "network events", "connect/accept4 syscall tracepoints (no socket tracepoints before 6.3): every syscall on the node takes the kernel's tracepoint path while network capture is on")
+                    }
                     if let lib = libs.first {
                         let n = c.attach(path: lib)
                         line(n > 0 ? "OK" : "FAIL", "test uprobe", n > 0 ? "attached to \(n) functions of \(lib)" : "attaching to \(lib) failed: \(c.attachErrors.joined(separator: "; "))")

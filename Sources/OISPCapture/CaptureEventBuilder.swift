@@ -124,7 +124,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 if !ok { data["error"] = .string(String(cString: strerror(-c.result))) }
                 out.events.append(OISPEvent(eventType: "network.connect", ts: wall(c.tsMono), tsMono: c.tsMono, host: host,
                                             actor: .init(uid: Int64(c.uid)), process: p.oisp,
-                                            source: source("ebpf_tracepoint", "sys_exit_connect"),
+                                            source: source("ebpf_tracepoint", c.fd < 0 ? "inet_sock_set_state" : "sys_exit_connect"),
                                             confidence: .init(level: "high", completeness: "full", reasons: ["kernel_tracepoint"]),
                                             data: data))
             case .accept(let c):
@@ -134,10 +134,10 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 data["src"] = ["ip": .string(c.ip), "port": .int(Int64(c.port)), "is_private": .bool(CaptureEventBuilder.isPrivate(c.ip))]
                 data["protocol"] = "tcp"
                 data["success"] = true
-                data["fd"] = .int(Int64(c.fd))
+                if c.fd >= 0 { data["fd"] = .int(Int64(c.fd)) } // the syscall path knows it; the socket-state path does not
                 out.events.append(OISPEvent(eventType: "network.accept", ts: wall(c.tsMono), tsMono: c.tsMono, host: host,
                                             actor: .init(uid: Int64(c.uid)), process: p.oisp,
-                                            source: source("ebpf_tracepoint", "sys_exit_accept4"),
+                                            source: source("ebpf_tracepoint", c.fd < 0 ? "inet_sock_set_state" : "sys_exit_accept4"),
                                             confidence: .init(level: "high", completeness: "full", reasons: ["kernel_tracepoint"]),
                                             data: data))
             case .sslData(let d):

@@ -164,6 +164,8 @@ final class CaptureTests: XCTestCase {
                 req.end(body);
                 """])
             runClient("short", "sh", ["-c", "exit 3"])
+            // a connect the server refuses: a free port nobody listens on
+            runClient("refused", "curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(try TestSupport.freePort())/"])
             runClient("openai", "python3", [TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "openai"])
             if let (_, h2port) = nginx {
                 let req = #"{"model":"gpt-4o","messages":[{"role":"user","content":"Same call, two protocols"}],"temperature":0.5}"#
@@ -215,6 +217,18 @@ final class CaptureTests: XCTestCase {
         let accepts = events(pid: nil, type: "network.accept")
         XCTAssertTrue(accepts.contains { $0.data["src"]?["ip"]?.stringValue == "127.0.0.1" && $0.process?.name?.hasPrefix("python") == true },
                       "\(accepts.map(\.data))")
+    }
+
+    /// A refused connect is a network.connect with success false and the kernel's reason; a
+    /// successful one names the peer (both without any syscall tracepoint on 6.3+).
+    func testRefusedConnectIsReportedWithItsReason() throws {
+        try Self.skipOrFail()
+        let pid = try XCTUnwrap(Self.session.clientPIDs["refused"])
+        let conn = events(pid: pid, type: "network.connect")
+        let failed = try XCTUnwrap(conn.first { $0.data["success"]?.boolValue == false }, "\(conn.map(\.data)) \(Self.session.stderr.suffix(1000))")
+        XCTAssertEqual(failed.data["error"]?.stringValue, String(cString: strerror(ECONNREFUSED)))
+        XCTAssertEqual(failed.data["dest"]?["ip"]?.stringValue, "127.0.0.1")
+        XCTAssertEqual(failed.process?.name, "curl")
     }
 
     func testPythonSSLExVariantsCaptured() throws {
