@@ -141,8 +141,11 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                                             confidence: .init(level: "high", completeness: "full", reasons: ["kernel_tracepoint"]),
                                             data: data))
             case .sslData(let d):
-                let p = processes.get(Int64(d.pid))
-                guard wanted(pid: Int64(d.pid), comm: d.comm, exe: p.exe) else { continue }
+                // the process record (a table look-up and a copy of its strings) only when a
+                // filter needs its executable: this runs for every plaintext record
+                if !pidFilter.isEmpty || !processFilter.isEmpty {
+                    guard wanted(pid: Int64(d.pid), comm: d.comm, exe: processes.get(Int64(d.pid)).exe) else { continue }
+                }
                 let id = PlaintextChunk.ConnectionID(pid: Int64(d.pid), handle: d.ssl)
                 if sslPeer[id] == nil {
                     if let peer = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] {
