@@ -23,6 +23,9 @@ struct OTLPConfig {
     var metricsIntervalMs: Int64
     var pairTimeoutMs: Int64
     var serviceName: String
+    /// The GenAI conventions' opt-in content attributes on spans (`gen_ai.input.messages`,
+    /// `gen_ai.output.messages`, `gen_ai.system_instructions`), from the redacted events.
+    var captureContent: Bool
 
     struct Invalid: Error { let message: String }
 
@@ -47,6 +50,7 @@ struct OTLPConfig {
         Option("metrics_interval_ms", .int(min: 0), default: "10000", "How often the metrics signal sends its cumulative values (also at shutdown)"),
         Option("pair_timeout_ms", .int(min: 1), default: "300000", "How long a request waits for its response before it goes out as an error span"),
         Option("service_name", .string, default: "oisp-sensor", "service.name resource attribute"),
+        Option("capture_content", .bool, default: "false", "Put prompts and answers on spans as gen_ai.input.messages / gen_ai.output.messages / gen_ai.system_instructions (the GenAI conventions' opt-in content; already redacted by the sensor)"),
         Option("tls", .table([
             Option("insecure", .bool, default: "false", "As insecure"),
             Option("insecure_skip_verify", .bool, default: "false", "As insecure_skip_verify"),
@@ -72,6 +76,7 @@ struct OTLPConfig {
         metricsIntervalMs = Int64(try d.int("metrics_interval_ms"))
         pairTimeoutMs = Int64(try d.int("pair_timeout_ms"))
         serviceName = try d.setting("service_name")
+        captureContent = try d.bool("capture_content")
         for (k, v) in entries {
             switch k {
             case "endpoint": endpoint = v
@@ -106,6 +111,7 @@ struct OTLPConfig {
                 guard let t = Int64(v), t > 0 else { throw Invalid(message: "key 'pair_timeout_ms': expected a positive integer, got '\(v)'") }
                 pairTimeoutMs = t
             case "service_name": serviceName = v
+            case "capture_content": captureContent = try bool(k, v)
             default:
                 if k.hasPrefix("headers.") {
                     let name = String(k.dropFirst(8))

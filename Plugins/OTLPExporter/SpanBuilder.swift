@@ -161,8 +161,11 @@ final class SpanBuilder {
     let pairTimeoutNs: UInt64
     let orphanGraceNs: UInt64
     static let maxPending = 10_000
+    /// `capture_content`: the conventions' opt-in message attributes (off by default).
+    let captureContent: Bool
 
-    init(pairTimeoutMs: Int64) {
+    init(pairTimeoutMs: Int64, captureContent: Bool = false) {
+        self.captureContent = captureContent
         pairTimeoutNs = UInt64(max(1, pairTimeoutMs)) * 1_000_000
         orphanGraceNs = min(pairTimeoutNs, 2_000_000_000)
     }
@@ -320,7 +323,9 @@ final class SpanBuilder {
             kv("oisp.streaming", q["streaming"]), kv("gen_ai.usage.total_tokens", usage?["total_tokens"]),
             kv("oisp.time_to_first_token_ms", a["time_to_first_token_ms"]), kv("http.response.status_code", a["status_code"]),
         ].compactMap { $0 } + commonAttributes(anchor)
+        if let conv = q["conversation"]?["id"], let x = kv("gen_ai.conversation.id", conv) { s.attributes.append(x) }
         s.attributes += SpanBuilder.costAttributes(response?["ext"]?["oisp.cost"])
+        if captureContent { s.attributes += SpanBuilder.contentAttributes(request: q, response: a) }
         if let success = a["success"]?.boolValue, !success {
             s.status.code = .error
             s.status.message = a["error"]?["message"]?.stringValue ?? "request failed"
@@ -329,6 +334,60 @@ final class SpanBuilder {
             s.status.code = .ok
         }
         return s
+    }
+
+    /// The GenAI conventions' opt-in content (`capture_content = true`): the request's messages
+    /// as `gen_ai.input.messages` (system ones as `gen_ai.system_instructions`) and the answer's
+    /// choices as `gen_ai.output.messages`, each a JSON string in the conventions' shape (role,
+    /// parts of type text / tool_call / tool_call_response, finish_reason). The events are
+    /// redacted before any exporter sees them: a part whose content was replaced by a redaction
+    /// object carries no content.
+    static func contentAttributes(request q: JSONValue, response a: JSONValue) -> [KV] {
+        func textPart(_ c: JSONValue?) -> JSONValue {
+            var p = JSONObject()
+            p["type"] = "text"
+            if let s = c?.stringValue { p["content"] = .string(s) }
+            return .object(p)
+        }
+        var input: [JSONValue] = [], system: [JSONValue] = []
+        for m in q["messages"]?.arrayValue ?? [] {
+            let role = m["role"]?.stringValue ?? "user"
+            if role == "system" { system.append(textPart(m["content"])); continue }
+            var o = JSONObject()
+            o["role"] = .string(role)
+            if role == "tool", let id = m["tool_call_id"]?.stringValue {
+                var p = JSONObject()
+                p["type"] = "tool_call_response"
+                p["id"] = .string(id)
+                if let r = m["content"]?.stringValue { p["response"] = .string(r) }
+                o["parts"] = [.object(p)]
+            } else {
+                o["parts"] = [textPart(m["content"])]
+            }
+            input.append(.object(o))
+        }
+        var output: [JSONValue] = []
+        for (i, c) in (a["choices"]?.arrayValue ?? []).enumerated() {
+            let msg = c["message"] ?? .null
+            var o = JSONObject()
+            o["role"] = .string(msg["role"]?.stringValue ?? "assistant")
+            var parts: [JSONValue] = []
+            if msg["content"] != nil && msg["content"]?.isNull == false { parts.append(textPart(msg["content"])) }
+            for t in (msg["tool_calls"]?.arrayValue ?? (i == 0 ? a["tool_calls"]?.arrayValue : nil) ?? []) {
+                var p = JSONObject()
+                p["type"] = "tool_call"
+                p.set("id", t["id"])
+                p.set("name", t["name"] ?? t["function"]?["name"])
+                p.set("arguments", t["arguments"] ?? t["function"]?["arguments"])
+                parts.append(.object(p))
+            }
+            o["parts"] = .array(parts)
+            o["finish_reason"] = .string(c["finish_reason"]?.stringValue ?? a["finish_reason"]?.stringValue ?? "stop")
+            output.append(.object(o))
+        }
+        return [system.isEmpty ? nil : kv("gen_ai.system_instructions", JSONValue.array(system).jsonString()),
+                input.isEmpty ? nil : kv("gen_ai.input.messages", JSONValue.array(input).jsonString()),
+                output.isEmpty ? nil : kv("gen_ai.output.messages", JSONValue.array(output).jsonString())].compactMap { $0 }
     }
 
     /// The sensor's cost of the call (`ext["oisp.cost"]`) as the attributes proposed for the

@@ -87,6 +87,7 @@ final class AIExchange {
             if !r.tools.isEmpty { d["tools"] = .array(r.tools); d["tools_count"] = .int(Int64(r.tools.count)) }
             d.set("tool_choice", r.toolChoice.map(JSONValue.string))
             if !r.parameters.isEmpty { d["parameters"] = .object(r.parameters) }
+            if !r.conversation.isEmpty { d["conversation"] = .object(r.conversation) }
             let chars = r.messages.reduce(0) { $0 + Int($1["content_length"]?.intValue ?? 0) }
             d["estimated_tokens"] = .int(Int64((chars + 3) / 4))
         } else if let n = r.inputCount {

@@ -53,6 +53,24 @@ struct AIRequestReader {
         var toolChoice: String?
         var parameters = JSONObject()
         var inputCount: Int?
+        /// `conversation`: where the API names the conversation the call belongs to (OpenAI's
+        /// Responses API `conversation` and `previous_response_id`, an Assistants thread in the path).
+        var conversation = JSONObject()
+    }
+
+    /// The conversation an OpenAI-family call belongs to, where the API carries it.
+    static func conversation(path: String, body b: JSONObject) -> JSONObject {
+        var c = JSONObject()
+        if let v = b["conversation"] {
+            if let id = v.stringValue ?? v["id"]?.stringValue, !id.isEmpty { c["id"] = .string(id) }
+        }
+        if let prev = b["previous_response_id"]?.stringValue, !prev.isEmpty { c["previous_response_id"] = .string(prev) }
+        // /v1/threads/{thread_id}/runs, /v1/threads/{thread_id}/messages
+        let parts = path.split(separator: "?", maxSplits: 1).first.map { $0.split(separator: "/") } ?? []
+        if c["id"] == nil, let i = parts.firstIndex(of: "threads"), i + 1 < parts.count, parts[i + 1].hasPrefix("thread_") {
+            c["id"] = .string(String(parts[i + 1]))
+        }
+        return c
     }
 
     static func read(family: APIFamily, path: String, body: JSONValue?) -> Result {
@@ -65,6 +83,7 @@ struct AIRequestReader {
         switch family {
         case .openaiChat, .openaiCompletion, .openaiResponses, .openaiOther, .cohereChat:
             r.streaming = b["stream"]?.boolValue ?? false
+            r.conversation = conversation(path: path, body: b)
             if let instr = b["instructions"]?.stringValue { r.messages.append(message(role: "system", content: instr)) }
             if let msgs = b["messages"]?.arrayValue ?? b["input"]?.arrayValue {
                 for m in msgs {

@@ -201,6 +201,22 @@ final class DecoderTests: XCTestCase {
         XCTAssertNotNil(e["latency_ms"])
     }
 
+    /// The conversation a call belongs to, where the API names it: the Responses API's
+    /// `conversation` (a string or `{id}`) and `previous_response_id`.
+    func testConversationOfTheResponsesAPI() {
+        let resp = Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\n",
+                             #"{"id":"resp_2","object":"response","model":"gpt-4o","output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"ok"}]}],"usage":{"input_tokens":5,"output_tokens":1,"total_tokens":6}}"#)
+        for (body, id, prev) in [(#"{"model":"gpt-4o","input":"hi","conversation":"conv_abc123"}"#, "conv_abc123", nil as String?),
+                                 (#"{"model":"gpt-4o","input":"hi","conversation":{"id":"conv_obj9"},"previous_response_id":"resp_1"}"#, "conv_obj9", "resp_1"),
+                                 (#"{"model":"gpt-4o","input":"hi"}"#, nil, nil)] {
+            let req = Self.http("POST /v1/responses HTTP/1.1\nHost: api.openai.com\nContent-Type: application/json\n", body)
+            let evs = decode([Conversation(request: req, response: resp)])
+            XCTAssertEqual(evs.first?.eventType, "ai.request")
+            XCTAssertEqual(evs.first?.data["conversation"]?["id"]?.stringValue, id, body)
+            XCTAssertEqual(evs.first?.data["conversation"]?["previous_response_id"]?.stringValue, prev, body)
+        }
+    }
+
     // MARK: Anthropic
 
     func testAnthropicMessages() {

@@ -211,6 +211,53 @@ final class OTLPExporterTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("key 'endpoint'"), bad.stderr)
     }
 
+    /// The GenAI conventions' conversation id always, and — only with `capture_content = true` —
+    /// the call's messages as `gen_ai.system_instructions` / `gen_ai.input.messages` /
+    /// `gen_ai.output.messages`, taken from the redacted events (an email in the prompt arrives
+    /// redacted).
+    func testConversationIDAndOptInContent() throws {
+        try startReceiver()
+        let (_, demo) = try fixtures(2)
+        var events = demo
+        let rid = try XCTUnwrap(events.first { $0.eventType == "ai.request" }?.data["request_id"]?.stringValue)
+        for i in events.indices where events[i].data["request_id"]?.stringValue == rid {
+            if events[i].eventType == "ai.request" {
+                events[i].data["conversation"] = ["id": "conv_6789abc"]
+                events[i].data["messages"] = [["role": "system", "content": "Answer briefly."],
+                                              ["role": "user", "content": "Mail the summary to ops@example.com please"]]
+            } else if events[i].eventType == "ai.response" {
+                events[i].data["choices"] = [["index": 0, "message": ["role": "assistant", "content": "Sent."], "finish_reason": "stop"]]
+            }
+        }
+        let input = dir.appendingPathComponent("content.jsonl")
+        try TestSupport.write(events.map { $0.jsonString() }.joined(separator: "\n") + "\n", to: input)
+        func span(_ extra: String) throws -> JSONValue {
+            try? FileManager.default.removeItem(at: out)
+            let r = try replay(input, endpoint: "http://127.0.0.1:\(httpPort)", proto: "http/protobuf", extra: extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try XCTUnwrap(spans(received()).first { attr($0, "oisp.request_id")?.stringValue == rid })
+        }
+        let plain = try span("")
+        XCTAssertEqual(attr(plain, "gen_ai.conversation.id")?.stringValue, "conv_6789abc")
+        for k in ["gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"] {
+            XCTAssertNil(attr(plain, k), "\(k) is opt-in")
+        }
+        func at(_ v: JSONValue?, _ k: Int) -> JSONValue? { v?.arrayValue.flatMap { k < $0.count ? $0[k] : nil } }
+        let s = try span("capture_content = true")
+        let input_ = try JSONParser.parse(try XCTUnwrap(attr(s, "gen_ai.input.messages")?.stringValue))
+        XCTAssertEqual(input_.arrayValue?.count, 1)
+        XCTAssertEqual(at(input_, 0)?["role"]?.stringValue, "user")
+        XCTAssertEqual(at(at(input_, 0)?["parts"], 0)?["type"]?.stringValue, "text")
+        let prompt = try XCTUnwrap(at(at(input_, 0)?["parts"], 0)?["content"]?.stringValue)
+        XCTAssertTrue(prompt.hasPrefix("Mail the summary to ") && !prompt.contains("ops@example.com"), "redacted before export: \(prompt)")
+        let sys = try JSONParser.parse(try XCTUnwrap(attr(s, "gen_ai.system_instructions")?.stringValue))
+        XCTAssertEqual(at(sys, 0)?["content"]?.stringValue, "Answer briefly.")
+        let output = try JSONParser.parse(try XCTUnwrap(attr(s, "gen_ai.output.messages")?.stringValue))
+        XCTAssertEqual(at(output, 0)?["role"]?.stringValue, "assistant")
+        XCTAssertEqual(at(at(output, 0)?["parts"], 0)?["content"]?.stringValue, "Sent.")
+        XCTAssertEqual(at(output, 0)?["finish_reason"]?.stringValue, "stop")
+    }
+
     func testHTTPProtobufDirect() throws {
         try startReceiver()
         let (input, events) = try fixtures()
