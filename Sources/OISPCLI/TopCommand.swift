@@ -6,7 +6,8 @@ import OISPGenAI
 
 /// `top`: the node's AI activity, live — from a running sensor's events socket or a JSONL file
 /// followed like `tail -f`. On a terminal: a full screen redrawn every second (ANSI escapes;
-/// keys s sort, p pause, q quit); otherwise one plain line per call.
+/// keys s sort, / filter by process, namespace or pod, p pause, q quit); otherwise one plain
+/// line per call.
 struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "top",
@@ -88,6 +89,7 @@ struct TopCommand: ParsableCommand {
         }
         var sortBy = TopModel.Sort(rawValue: sort)!
         var paused = false
+        var typing: String? // the `/` filter being typed (Enter applies, Esc cancels)
         var frame: [String] = []
         var lastDraw = Date.distantPast
         var drawnCalls = -1
@@ -103,14 +105,27 @@ struct TopCommand: ParsableCommand {
                 if let msg = state.lastMessage { frame = Array(frame.prefix(max(0, h - 2))) + ["", String(msg.prefix(w))] }
                 var text = "\u{1B}[H\u{1B}[2J" + frame.joined(separator: "\r\n")
                 if paused { text += "\r\n[PAUSED — p resumes]" }
+                if let t = typing { text += "\r\nfilter (process, namespace or pod; Enter applies, empty clears, Esc cancels): \(t)_" }
                 print(text, terminator: ""); fflush(stdout)
                 lastDraw = Date()
             }
             var pfd = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
             if poll(&pfd, 1, 100) > 0 {
                 var ch: UInt8 = 0
-                if read(STDIN_FILENO, &ch, 1) == 1 {
+                if read(STDIN_FILENO, &ch, 1) != 1 { continue }
+                if var t = typing {
                     switch ch {
+                    case 10, 13: model.textFilter = t; typing = nil
+                    case 27: typing = nil
+                    case 8, 127: if !t.isEmpty { t.removeLast() }; typing = t
+                    case 32...126: t.append(Character(UnicodeScalar(ch))); typing = t
+                    default: break
+                    }
+                    lastDraw = .distantPast
+                    if paused { frame = model.screen(width: w, height: h - 1, sort: sortBy, paused: true, source: source) }
+                } else {
+                    switch ch {
+                    case UInt8(ascii: "/"), UInt8(ascii: "f"): typing = model.textFilter ?? ""; lastDraw = .distantPast
                     case UInt8(ascii: "q"), 3: return
                     case UInt8(ascii: "p"): paused.toggle(); lastDraw = .distantPast
                     case UInt8(ascii: "s"):

@@ -44,6 +44,12 @@ public final class TopModel: @unchecked Sendable {
     private var latestCount = 0
     public var processFilter: String?
     public var namespaceFilter: String?
+    /// The `/` key's filter: rows whose process, namespace or pod contains it.
+    public var textFilter: String? {
+        get { lock.withLock { text } }
+        set { lock.withLock { text = newValue?.isEmpty == true ? nil : newValue } }
+    }
+    private var text: String?
 
     public init(prices: PriceTable = PriceTable()) {
         stage = GenAIStage(prices: prices, metrics: nil, logger: Logger(label: "top", factory: { _ in SwiftLogNoOpLogHandler() }))
@@ -130,6 +136,7 @@ public final class TopModel: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         var visible = rows.values.filter { r in
             (processFilter.map { r.process.hasPrefix($0 + "[") || r.process == $0 } ?? true) && (namespaceFilter.map { r.namespace == $0 } ?? true)
+                && (text.map { t in r.process.contains(t) || (r.namespace?.contains(t) ?? false) || (r.pod?.contains(t) ?? false) } ?? true)
         }
         func p(_ xs: [Int64], _ q: Double) -> Int64? {
             guard !xs.isEmpty else { return nil }
@@ -157,7 +164,8 @@ public final class TopModel: @unchecked Sendable {
         var out: [String] = []
         let clock = String(Timestamp.now().rfc3339.dropFirst(11).prefix(8))
         out.append("oisp top — \(source) — \(rows.count) processes, \(totalCalls) calls, \(costText) — \(clock)\(paused ? "  [PAUSED]" : "")")
-        out.append("sort: \(sort.rawValue)   keys: s sort, p pause, q quit" + (processFilter.map { "   process=\($0)" } ?? "") + (namespaceFilter.map { "   namespace=\($0)" } ?? ""))
+        out.append("sort: \(sort.rawValue)   keys: s sort, / filter, p pause, q quit" + (processFilter.map { "   process=\($0)" } ?? "")
+                   + (namespaceFilter.map { "   namespace=\($0)" } ?? "") + (text.map { "   filter=\($0)" } ?? ""))
         out.append("")
         func col(_ s: String, _ w: Int, right: Bool = false) -> String {
             let t = s.count > w ? String(s.prefix(w - 1)) + "…" : s

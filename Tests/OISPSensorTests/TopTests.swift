@@ -78,6 +78,16 @@ final class TopTests: XCTestCase {
         // keys: sort, then quit
         _ = try tmux(["send-keys", "-t", "top", "s"])
         XCTAssertTrue(waitScreen(3) { $0.contains("sort: tokens") }.0.contains("sort: tokens"))
+        // `/` filters by process, namespace or pod: "shop" keeps the pod in namespace shop only
+        XCTAssertTrue(waitScreen(3) { $0.contains("python3[102]") }.0.contains("python3[102]"), "another process is listed before the filter")
+        _ = try tmux(["send-keys", "-t", "top", "/"])
+        _ = try tmux(["send-keys", "-t", "top", "-l", "shop"])
+        XCTAssertTrue(waitScreen(3) { $0.contains("filter (process, namespace or pod") && $0.contains("shop_") }.0.contains("shop_"), "the typed filter is shown")
+        _ = try tmux(["send-keys", "-t", "top", "Enter"])
+        let (filtered, _) = waitScreen(3) { $0.contains("filter=shop") && !$0.contains("python3[102]  ") }
+        XCTAssertTrue(filtered.contains("filter=shop") && filtered.contains("python3[101]"), filtered)
+        let rows = filtered.split(separator: "\n").filter { $0.hasPrefix("python3[") || $0.hasPrefix("node[") }
+        XCTAssertEqual(rows.map { String($0.prefix(12)) }.filter { $0.hasPrefix("python3[10") }.count, 1, "only the shop pod's process: \(filtered)")
         _ = try tmux(["send-keys", "-t", "top", "q"])
         let t0 = Date()
         while Date().timeIntervalSince(t0) < 3, (try? tmux(["has-session", "-t", "top"]).status) == 0 { usleep(50_000) }
