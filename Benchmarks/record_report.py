@@ -89,7 +89,7 @@ def report(results, insts):
 
     names = {"none": "none", "off": "sensor streaming_chunks=false", "on": "sensor streaming_chunks=true",
              "sslsniff": "BCC sslsniff"}
-    loads = [l for l in ("py-stream", "py-plain", "curl-stream", "curl-plain") if any(k[0] == l for k in rows)]
+    loads = [l for l in ("py-stream", "py-plain", "curl-stream", "curl-plain", "h2-stream", "h2-plain") if any(k[0] == l for k in rows)]
     nrounds = max(len(v) for v in rows.values())
     print(f"record: CPU per call in ms (utime+stime from /proc/<pid>/stat over the load window, median of {nrounds} round(s));"
           " watched = the client and the server; + = watched under the watcher minus watched alone")
@@ -133,6 +133,9 @@ def report(results, insts):
             print(f"RATIO record sensor/watched ({names[w]}, streamed, python) = {ratios[('py-stream', w)][1]:.3f} (target <= 0.10)")
         if ("py-plain", w) in ratios and ratios[("py-plain", w)][1] is not None:
             print(f"RATIO record sensor/watched ({names[w]}, not streamed, python) = {ratios[('py-plain', w)][1]:.3f}")
+    for load, what in (("h2-stream", "streamed, HTTP/2, curl + nginx"), ("h2-plain", "not streamed, HTTP/2, curl + nginx")):
+        if (load, "off") in ratios and ratios[(load, "off")][1] is not None:
+            print(f"RATIO record sensor/watched ({names['off']}, {what}) = {ratios[(load, 'off')][1]:.3f}")
     for load in ("curl-stream", "curl-plain"):
         a, b = ratios.get((load, "off")), ratios.get((load, "sslsniff"))
         if a and b and a[0] is not None and b[0]:

@@ -531,6 +531,45 @@ if [[ $WHAT == *record* ]]; then
   "$P3" Tests/OISPSensorTests/Fixtures/tls_server.py "$R/cert.pem" "$R/key.pem" "$R/port" & spid=$!
   for _ in $(seq 100); do [ -s "$R/port" ] && break; sleep 0.1; done
   port=$(cat "$R/port")
+  # HTTP/2: nginx (h2 over TLS, one process) answering from static files — a streamed answer of
+  # CHUNKS SSE chunks and a plain JSON answer, both OpenAI-shaped — to curl --http2
+  "$P3" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' > "$R/h2port"
+  "$P3" - "$R" "$CHUNKS" <<'PY'
+import json, sys
+r, n = sys.argv[1], int(sys.argv[2])
+def chunk(d, fin=None):
+    return {"id": "chatcmpl-h2", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": d, "finish_reason": fin}]}
+ev = [chunk({"role": "assistant", "content": ""})] + [chunk({"content": "word%d " % i}) for i in range(n)] + [chunk({}, "stop")]
+last = {"id": "chatcmpl-h2", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini", "choices": [],
+        "usage": {"prompt_tokens": 30, "completion_tokens": n, "total_tokens": 30 + n}}
+sse = "".join("data: %s\n\n" % json.dumps(e, separators=(",", ":")) for e in ev + [last]) + "data: [DONE]\n\n"
+plain = json.dumps({"id": "chatcmpl-h2p", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "A short answer."}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 30, "completion_tokens": 4, "total_tokens": 34}}, separators=(",", ":"))
+import os
+for path, body in (("/static/stream/v1/chat/completions", sse), ("/static/v1/chat/completions", plain)):
+    os.makedirs(os.path.dirname(r + path), exist_ok=True)
+    open(r + path, "w").write(body)
+h2port = open(r + "/h2port").read().strip()
+open(r + "/nginx.conf", "w").write("""daemon off; master_process off; worker_processes 1; pid %(r)s/nginx.pid; error_log %(r)s/nginx.err;
+events {}
+http {
+  access_log off; client_body_temp_path %(r)s; proxy_temp_path %(r)s; fastcgi_temp_path %(r)s; uwsgi_temp_path %(r)s; scgi_temp_path %(r)s;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:%(p)s ssl http2;
+    ssl_certificate %(r)s/cert.pem; ssl_certificate_key %(r)s/key.pem;
+    # static answers to a POST: nginx refuses POST on a file (405), error_page turns it into the file
+    location = /stream/v1/chat/completions { root %(r)s/static; default_type text/event-stream; error_page 405 =200 $uri; }
+    location = /v1/chat/completions { root %(r)s/static; default_type application/json; error_page 405 =200 $uri; }
+  }
+}
+""" % {"r": r, "p": h2port})
+PY
+  /usr/sbin/nginx -c "$R/nginx.conf" -p "$R" 2>/dev/null & npid=$!
+  h2port=$(cat "$R/h2port")
+  for _ in $(seq 100); do curl -sk --http2 -o /dev/null -X POST "https://127.0.0.1:$h2port/v1/chat/completions" && break; sleep 0.1; done
   printf '[decode]\nstreaming_chunks = false\n' > "$R/off.toml"
   printf '[decode]\nstreaming_chunks = true\n' > "$R/on.toml"
   wpid=""; inst=""
@@ -545,6 +584,10 @@ if [[ $WHAT == *record* ]]; then
   }
   loads_python() { load py-stream "$1" --stream; load py-plain "$1"; }
   loads_curl() { load curl-stream "$1" --stream --client curl; load curl-plain "$1" --client curl; }
+  loads_h2() { # curl --http2 to nginx: the watched server is nginx
+    local port=$h2port spid=$npid
+    load h2-stream "$1" --stream --client curl --http2 --path /stream/v1/chat/completions; load h2-plain "$1" --client curl --http2
+  }
   start_sensor() { # $1 = off|on
     inst="$1-$round"; rm -f "$R/ready"
     "$S" record -c "$R/$1.toml" --output "$R/$inst.jsonl" --ready-file "$R/ready" >/dev/null 2>"$R/$inst.err" &
@@ -576,12 +619,12 @@ if [[ $WHAT == *record* ]]; then
   }
   t_start=$(date +%s)
   for round in $(seq "$ROUNDS"); do
-    loads_python none; loads_curl none
-    start_sensor off; loads_python off; loads_curl off; stop_watcher sensor
+    loads_python none; loads_curl none; loads_h2 none
+    start_sensor off; loads_python off; loads_curl off; loads_h2 off; stop_watcher sensor
     start_sensor on; loads_python on; stop_watcher sensor
     start_sslsniff; loads_curl sslsniff; load py-stream sslsniff --stream; stop_watcher sslsniff out
   done
-  kill $spid 2>/dev/null || true; wait $spid 2>/dev/null || true
-  echo "record: $CALLS streamed calls ($CHUNKS SSE chunks an answer) and $CALLS_PLAIN non-streamed ones a load, $CONNS keep-alive TLS connections, python $("$P3" -c 'import platform; print(platform.python_version())') (SSL_*_ex) and curl $(curl --version | awk 'NR==1{print $2}') (SSL_read/SSL_write) against the python server; $ROUNDS rounds in $(( $(date +%s) - t_start )) s; sensor: $S"
+  kill $spid $npid 2>/dev/null || true; wait $spid $npid 2>/dev/null || true
+  echo "record: $CALLS streamed calls ($CHUNKS SSE chunks an answer) and $CALLS_PLAIN non-streamed ones a load, $CONNS keep-alive TLS connections, python $("$P3" -c 'import platform; print(platform.python_version())') (SSL_*_ex) and curl $(curl --version | awk 'NR==1{print $2}') (SSL_read/SSL_write) against the python server, and curl --http2 against nginx (h2-*); $ROUNDS rounds in $(( $(date +%s) - t_start )) s; sensor: $S"
   "$P3" Benchmarks/record_report.py report "$R/results.jsonl" "$R/inst.jsonl"
 fi

@@ -13,7 +13,8 @@ gone quiet after the load, so the backlog it decodes afterwards counts).
   window covers the remaining calls only; CPU is this process's own, from /proc/self/stat.
 --client curl: one `curl` process per connection (OpenSSL SSL_read/SSL_write, visible to BCC's
   sslsniff), each making its share of the calls on one keep-alive connection; the window is their
-  whole life (exec and handshake included) and their CPU comes from wait4's rusage."""
+  whole life (exec and handshake included) and their CPU comes from wait4's rusage. --http2: over
+  HTTP/2 (to run.sh's nginx, which answers from static files: --path picks streamed or not)."""
 import argparse, http.client, json, os, ssl, subprocess, sys, tempfile, threading, time
 
 ap = argparse.ArgumentParser()
@@ -25,6 +26,8 @@ ap.add_argument("--conns", type=int, default=4)
 ap.add_argument("--stream", action="store_true")
 ap.add_argument("--chunks", type=int, default=50)
 ap.add_argument("--client", choices=["python", "curl"], default="python")
+ap.add_argument("--http2", action="store_true", help="curl only: HTTP/2 (the server must offer h2 by ALPN: run.sh's nginx)")
+ap.add_argument("--path", default="/v1/chat/completions", help="the request path")
 ap.add_argument("--settle-max", type=float, default=30.0)
 a = ap.parse_args()
 
@@ -109,13 +112,13 @@ else:
     for i in range(a.conns):
         p = f"{tmp}/curl-{i}.cfg"
         with open(p, "w") as f:
-            f.write('silent\ninsecure\nhttp1.1\nrequest = "POST"\n')
+            f.write('silent\ninsecure\n' + ('http2' if a.http2 else 'http1.1') + '\nrequest = "POST"\n')
             f.write(f'data-binary = "@{tmp}/body"\n')
             for k, v in HEADERS.items():
                 f.write(f'header = "{k}: {v}"\n')
             f.write('write-out = "%{http_code} %{time_total}\\n"\n')
             for _ in range(share(i)):
-                f.write(f'url = "https://127.0.0.1:{a.port}/v1/chat/completions"\noutput = "/dev/null"\n')
+                f.write(f'url = "https://127.0.0.1:{a.port}{a.path}"\noutput = "/dev/null"\n')
         cfgs.append(p)
     s0, w0 = cpu(a.server_pid), [cpu(w) for w in a.watcher_pid]
     t0 = time.perf_counter()
