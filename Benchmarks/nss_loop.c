@@ -18,16 +18,7 @@
 
 static SECStatus accept_any_cert(void *arg, PRFileDesc *fd) { (void)arg; (void)fd; return SECSuccess; }
 
-/* One whole HTTP/1.1 request of `size` bytes (as gnutls_loop.c and ssl_loop.c write). */
-static void http_request(char *buf, int size) {
-    int body = size - 100, n;
-    for (;;) {
-        n = snprintf(buf, (size_t)size, "POST /bench HTTP/1.1\r\nHost: bench\r\nContent-Length: %d\r\n\r\n", body);
-        if (n + body == size) break;
-        body = size - n;
-    }
-    for (int i = n; i < size; i++) buf[i] = (char)('a' + i % 26);
-}
+#include "http_request.h"
 
 static int fail(const char *what) {
     fprintf(stderr, "%s failed: NSS error %d\n", what, PR_GetError());

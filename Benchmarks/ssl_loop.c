@@ -21,19 +21,7 @@ static X509 *make_cert(EVP_PKEY *k) {
     return x;
 }
 
-/* One whole HTTP/1.1 request of `size` bytes: what a real client writes, so the capture path is
- * the one AI traffic takes (the decoder parses it; the reading side is the server's, which the
- * sensor keeps quiet in the kernel as it does on a node; bytes that are not HTTP would go quiet
- * after the first write on both sides). */
-static void http_request(char *buf, int size) {
-    int body = size - 100, n;
-    for (;;) {
-        n = snprintf(buf, (size_t)size, "POST /bench HTTP/1.1\r\nHost: bench\r\nContent-Length: %d\r\n\r\n", body);
-        if (n + body == size) break;
-        body = size - n;
-    }
-    for (int i = n; i < size; i++) buf[i] = (char)('a' + i % 26);
-}
+#include "http_request.h"
 
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 100000;
