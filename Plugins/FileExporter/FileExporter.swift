@@ -23,19 +23,31 @@ final class FileOutput: BatchExporter {
     init(config c: Config, host: PluginHost) throws {
         guard let p = c.string("path"), !p.isEmpty else { throw ConfigError("path", "required (the file to append events to)") }
         path = p
-        fd = open(p, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw ConfigError("path", "cannot open \(p): \(String(cString: strerror(errno)))") }
+        var f = open(p, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        let readable = f >= 0
+        if f < 0 && errno == EACCES { f = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640) } // no repair without reading
+        guard f >= 0 else { throw ConfigError("path", "cannot open \(p): \(String(cString: strerror(errno)))") }
+        fd = f
         end = lseek(fd, 0, SEEK_END)
         // a run that died half-way through a line (killed, or another plugin crashed the process)
-        // left it torn: its records were never acknowledged, so it is cut off and sent again
-        let whole = FileOutput.lastWholeLine(fd, end)
-        guard whole >= 0 else { Glibc.close(fd); throw ConfigError("path", "cannot read \(p): \(String(cString: strerror(errno)))") }
-        if whole < end {
+        // left an event torn: never acknowledged, so it is cut off and sent again; someone else's
+        // text without a final newline is kept and ended with one
+        let whole = readable ? FileOutput.lastWholeLine(fd, end) : end
+        var first: UInt8 = 0
+        guard whole >= 0, whole == end || pread(fd, &first, 1, whole) == 1 else {
+            Glibc.close(fd); throw ConfigError("path", "cannot read \(p): \(String(cString: strerror(errno)))")
+        }
+        if whole < end && first == UInt8(ascii: "{") {
             guard ftruncate(fd, whole) == 0 else {
                 Glibc.close(fd); throw ConfigError("path", "cannot cut a torn last line off \(p): \(String(cString: strerror(errno)))")
             }
             host.warn("cut a torn last line (\(end - whole) bytes) off \(p), left by a run that died mid-write")
             end = whole
+        } else if whole < end {
+            var nl: UInt8 = 0x0A
+            guard write(fd, &nl, 1) == 1 else { Glibc.close(fd); throw ConfigError("path", "cannot write \(p): \(String(cString: strerror(errno)))") }
+            end += 1
+            host.warn("\(p) did not end with a newline: one was added before the first event")
         }
         host.info("file exporter writing to \(p)")
     }

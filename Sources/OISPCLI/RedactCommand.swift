@@ -38,18 +38,31 @@ struct RedactCommand: ParsableCommand {
             guard fd >= 0 else { printError("error: cannot read \(input)"); throw ExitCode(66) }
         }
         defer { if fd != STDIN_FILENO { close(fd) } }
-        // the output is written as it is made: to stdout, or to a file beside the target renamed
-        // over it at the end (the target may be the input; a failed run leaves it as it was, a stopped one
-        // writes what was redacted so far)
+        // the output is written as it is made: to stdout; to a device or pipe as it is (-o /dev/null);
+        // else to a new file beside the target (mkstemp: never through someone's symlink), renamed
+        // over it at the end. The target may be the input: a failed or stopped run leaves the
+        // input as it was; a stopped run into another file keeps what was redacted so far.
         var outFD = STDOUT_FILENO
-        let tmp = output == "-" ? "" : output + ".oisp-redact-\(getpid())"
+        var tmp = ""
+        var st = stat()
+        let direct = output == "-" || (stat(output, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG)
         if output != "-" {
-            outFD = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+            if direct {
+                outFD = open(output, O_WRONLY | O_CLOEXEC)
+            } else {
+                var template = Array((output + ".oisp-redact-XXXXXX").utf8CString)
+                outFD = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+                if outFD >= 0 { _ = fcntl(outFD, F_SETFD, FD_CLOEXEC) }
+                tmp = String(cString: template)
+                if outFD >= 0 { fchmod(outFD, 0o640) }
+            }
             guard outFD >= 0 else { printError("error: cannot write \(output): \(String(cString: strerror(errno)))"); throw ExitCode(73) }
         }
+        var inSt = stat(), sameFile = false
+        if input != "-", stat(input, &inSt) == 0, stat(output, &st) == 0 { sameFile = inSt.st_dev == st.st_dev && inSt.st_ino == st.st_ino }
         func fail(_ why: String, _ status: Int32) -> ExitCode {
             printError("error: \(why)")
-            if output != "-" { close(outFD); unlink(tmp) }
+            if output != "-" { close(outFD); if !tmp.isEmpty { unlink(tmp) } }
             return ExitCode(status)
         }
         let counts: RedactSession.Counts
@@ -65,8 +78,13 @@ struct RedactCommand: ParsableCommand {
         } catch {
             throw fail("\(input) → \(output): \(error)", 74)
         }
-        if output != "-" {
+        if counts.stopped && sameFile {
+            throw fail("stopped at a signal after line \(counts.lines): \(input) is left as it was (the output would have replaced it with part of it)", 75)
+        }
+        if !tmp.isEmpty {
             guard fsync(outFD) == 0, close(outFD) == 0, rename(tmp, output) == 0 else { throw fail("cannot write \(output): \(String(cString: strerror(errno)))", 73) }
+        } else if output != "-" {
+            close(outFD)
         }
         if counts.stopped { printError("stopped at a signal after line \(counts.lines): the rest of \(input) was not read") }
         printError("redacted \(counts.redacted) events (\(counts.bad) invalid lines skipped), mode \(config.redaction.mode.rawValue)")

@@ -120,6 +120,17 @@ final class CLITests: XCTestCase {
             XCTAssertFalse(l.contains(key) || l.contains("ops@example.com"), l)
             XCTAssertTrue(l.contains("oisp.redaction"), l)
         }
+        // in place: the file is replaced by its redacted form, through a new file (no temp left)
+        let r2 = try TestSupport.run(TestSupport.oisp, ["redact", "--input", input.path, "--output", input.path])
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        XCTAssertEqual(TestSupport.lines(input), lines)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["clean.jsonl", "old.jsonl"])
+        // a device is written as it is, never replaced by a file
+        let r3 = try TestSupport.run(TestSupport.oisp, ["redact", "--input", out.path, "--output", "/dev/null"])
+        XCTAssertEqual(r3.status, 0, r3.stderr)
+        var st = stat()
+        XCTAssertEqual(stat("/dev/null", &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR, "/dev/null is still the device")
     }
 
     /// A file bigger than replay's read buffer, split between cores per read: output in file

@@ -368,6 +368,14 @@ final class PluginHostTests: XCTestCase {
             XCTAssertEqual(got.filter { (try? OISPEvent(jsonBytes: Array($0.utf8))) == nil }, [], n)
         }
         XCTAssertEqual(r.stderr.components(separatedBy: "cut a torn last line").count - 1, 2, r.stderr)
+        // someone else's text without a final newline is kept, and ended before the first event
+        for n in ["cfile", "file"] { try TestSupport.write("a note, not an event", to: out.appendingPathComponent("\(n).jsonl")) }
+        let again = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", cfg.path], timeout: 60)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        for n in ["cfile", "file"] {
+            XCTAssertEqual(TestSupport.lines(out.appendingPathComponent("\(n).jsonl")), ["a note, not an event"] + events, n)
+        }
+        XCTAssertEqual(again.stderr.components(separatedBy: "did not end with a newline").count - 1, 2, again.stderr)
     }
 
     /// `oisp plugins test`, the harness a vendor runs against their .so: the C example and the

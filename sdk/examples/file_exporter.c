@@ -11,7 +11,8 @@
  * is cut back to the end of the last whole line before RETRY is returned, so the host's retry
  * (which resends from the first record not written) never leaves a torn line. A run that died
  * half-way through a line (killed, or another plugin crashed the process) leaves one behind: its
- * record was never acknowledged, so on_create cuts it off and the host sends the record again.
+ * record was never acknowledged, so on_create cuts it off (a last line starting with '{'; other
+ * text without a final newline is kept and ended with one) and the host sends the record again.
  * This assumes the exporter is the file's only writer.
  *
  *   [export.cfile]
@@ -51,6 +52,20 @@ static void set_error(oisp_exporter_instance *in, const char *what, const char *
 
 static void host_log(oisp_exporter_instance *in, oisp_log_level level, const char *msg) {
     in->host->callback_log(in->host->host_ctx, level, msg, strlen(msg));
+}
+
+/* Writes all of buf, or fails. */
+static int write_all(int fd, const char *buf, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }
 
 /* The file's length up to and including its last newline (0 if it has none). */
@@ -96,17 +111,28 @@ static oisp_export_result cfile_create(const oisp_exporter_config *config, const
         return OISP_EXPORT_INVALID_CONFIG;
     }
     in->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int readable = in->fd >= 0;
+    if (in->fd < 0 && errno == EACCES) /* may append but not read: no repair of the last line */
+        in->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (in->fd < 0) {
         set_error(in, path, strerror(errno));
         return OISP_EXPORT_INVALID_CONFIG;
     }
     in->end = lseek(in->fd, 0, SEEK_END);
-    off_t whole = in->end < 0 ? -1 : last_whole_line(in->fd, in->end);
+    if (in->end < 0) {
+        set_error(in, path, strerror(errno));
+        return OISP_EXPORT_INVALID_CONFIG;
+    }
+    off_t whole = readable ? last_whole_line(in->fd, in->end) : in->end;
+    char first = 0;
+    if (whole >= 0 && whole < in->end && pread(in->fd, &first, 1, whole) != 1) whole = -1;
     if (whole < 0) {
         set_error(in, path, strerror(errno));
         return OISP_EXPORT_INVALID_CONFIG;
     }
-    if (whole < in->end) { /* a torn line from a run that died mid-write: never acknowledged */
+    if (whole < in->end && first == '{') {
+        /* a torn event from a run that died mid-write (killed, or another plugin crashed the
+         * process): never acknowledged, so the host sends it again */
         char msg[128];
         snprintf(msg, sizeof msg, "cut a torn last line (%lld bytes) left by a run that died mid-write",
                  (long long)(in->end - whole));
@@ -116,24 +142,19 @@ static oisp_export_result cfile_create(const oisp_exporter_config *config, const
             return OISP_EXPORT_INVALID_CONFIG;
         }
         host_log(in, OISP_LOG_WARN, msg);
+    } else if (whole < in->end) {
+        /* someone else's text without a final newline: kept, and ended so our lines are whole */
+        if (write_all(in->fd, "\n", 1) != 0) {
+            set_error(in, "cannot end the file's last line", strerror(errno));
+            return OISP_EXPORT_INVALID_CONFIG;
+        }
+        in->end += 1;
+        host_log(in, OISP_LOG_WARN, "the file did not end with a newline: one was added before the first event");
     }
     host_log(in, OISP_LOG_INFO, "C file exporter ready");
     return OISP_EXPORT_OK;
 }
 
-/* Writes all of buf, or fails. */
-static int write_all(int fd, const char *buf, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 static oisp_export_result cfile_export(oisp_exporter_instance *in, const oisp_batch *batch,
                                        oisp_export_status *status) {
