@@ -26,6 +26,9 @@ struct OTLPConfig {
     /// The GenAI conventions' opt-in content attributes on spans (`gen_ai.input.messages`,
     /// `gen_ai.output.messages`, `gen_ai.system_instructions`), from the redacted events.
     var captureContent: Bool
+    /// Each message part's text at most this many bytes on a span (a collector refuses a request
+    /// over its limit — 4 MiB by default for gRPC — and a retry would not shrink it).
+    var captureContentMaxBytes: Int
 
     struct Invalid: Error { let message: String }
 
@@ -50,6 +53,7 @@ struct OTLPConfig {
         Option("metrics_interval_ms", .int(min: 0), default: "10000", "How often the metrics signal sends its cumulative values (also at shutdown)"),
         Option("pair_timeout_ms", .int(min: 1), default: "300000", "How long a request waits for its response before it goes out as an error span"),
         Option("service_name", .string, default: "oisp-sensor", "service.name resource attribute"),
+        Option("capture_content_max_bytes", .int(min: 16), default: "16384", "With capture_content: each message part's text is cut to this many bytes (marked with …)"),
         Option("capture_content", .bool, default: "false", "Put prompts and answers on spans as gen_ai.input.messages / gen_ai.output.messages / gen_ai.system_instructions (the GenAI conventions' opt-in content; already redacted by the sensor)"),
         Option("tls", .table([
             Option("insecure", .bool, default: "false", "As insecure"),
@@ -77,6 +81,7 @@ struct OTLPConfig {
         pairTimeoutMs = Int64(try d.int("pair_timeout_ms"))
         serviceName = try d.setting("service_name")
         captureContent = try d.bool("capture_content")
+        captureContentMaxBytes = try d.int("capture_content_max_bytes")
         for (k, v) in entries {
             switch k {
             case "endpoint": endpoint = v
@@ -112,6 +117,9 @@ struct OTLPConfig {
                 pairTimeoutMs = t
             case "service_name": serviceName = v
             case "capture_content": captureContent = try bool(k, v)
+            case "capture_content_max_bytes":
+                guard let n = Int(v), n >= 16 else { throw Invalid(message: "key 'capture_content_max_bytes': expected an integer >= 16, got '\(v)'") }
+                captureContentMaxBytes = n
             default:
                 if k.hasPrefix("headers.") {
                     let name = String(k.dropFirst(8))

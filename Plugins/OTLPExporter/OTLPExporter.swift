@@ -104,7 +104,7 @@ final class OTLPInstance: BatchExporter {
             : config.endpoint.hasPrefix("https://") ? Int32(OISP_HTTP_2_TLS) : Int32(OISP_HTTP_2_PRIOR_KNOWLEDGE)
         http.options = o
         guard http.available else { throw OTLPConfig.Invalid(message: "libcurl could not be initialised") }
-        spans = SpanBuilder(pairTimeoutMs: config.pairTimeoutMs, captureContent: config.captureContent)
+        spans = SpanBuilder(pairTimeoutMs: config.pairTimeoutMs, captureContent: config.captureContent, contentMaxBytes: config.captureContentMaxBytes)
         if config.traces { startPairingClock() }
         log(OISP_LOG_INFO, "otlp exporter: \(config.proto.rawValue) → \(config.endpoint) (signals: \(config.traces ? "traces " : "")\(config.logs ? "logs " : "")\(config.metrics ? "metrics" : ""))")
     }

@@ -163,9 +163,11 @@ final class SpanBuilder {
     static let maxPending = 10_000
     /// `capture_content`: the conventions' opt-in message attributes (off by default).
     let captureContent: Bool
+    let contentMaxBytes: Int
 
-    init(pairTimeoutMs: Int64, captureContent: Bool = false) {
+    init(pairTimeoutMs: Int64, captureContent: Bool = false, contentMaxBytes: Int = 16384) {
         self.captureContent = captureContent
+        self.contentMaxBytes = contentMaxBytes
         pairTimeoutNs = UInt64(max(1, pairTimeoutMs)) * 1_000_000
         orphanGraceNs = min(pairTimeoutNs, 2_000_000_000)
     }
@@ -325,7 +327,7 @@ final class SpanBuilder {
         ].compactMap { $0 } + commonAttributes(anchor)
         if let conv = q["conversation"]?["id"], let x = kv("gen_ai.conversation.id", conv) { s.attributes.append(x) }
         s.attributes += SpanBuilder.costAttributes(response?["ext"]?["oisp.cost"])
-        if captureContent { s.attributes += SpanBuilder.contentAttributes(request: q, response: a) }
+        if captureContent { s.attributes += SpanBuilder.contentAttributes(request: q, response: a, maxBytes: contentMaxBytes) }
         if let success = a["success"]?.boolValue, !success {
             s.status.code = .error
             s.status.message = a["error"]?["message"]?.stringValue ?? "request failed"
@@ -342,11 +344,22 @@ final class SpanBuilder {
     /// parts of type text / tool_call / tool_call_response, finish_reason). The events are
     /// redacted before any exporter sees them: a part whose content was replaced by a redaction
     /// object carries no content.
-    static func contentAttributes(request q: JSONValue, response a: JSONValue) -> [KV] {
+    static func contentAttributes(request q: JSONValue, response a: JSONValue, maxBytes: Int = 16384) -> [KV] {
+        /// At most `maxBytes` of UTF-8, cut at a character boundary and marked with "…".
+        func clip(_ s: String) -> String {
+            guard s.utf8.count > maxBytes else { return s }
+            var n = 0, end = s.startIndex
+            for i in s.indices {
+                let w = s[i].utf8.count
+                if n + w > maxBytes - 3 { break }
+                n += w; end = s.index(after: i)
+            }
+            return String(s[..<end]) + "…"
+        }
         func textPart(_ c: JSONValue?) -> JSONValue {
             var p = JSONObject()
             p["type"] = "text"
-            if let s = c?.stringValue { p["content"] = .string(s) }
+            if let s = c?.stringValue { p["content"] = .string(clip(s)) }
             return .object(p)
         }
         var input: [JSONValue] = [], system: [JSONValue] = []
@@ -359,7 +372,7 @@ final class SpanBuilder {
                 var p = JSONObject()
                 p["type"] = "tool_call_response"
                 p["id"] = .string(id)
-                if let r = m["content"]?.stringValue { p["response"] = .string(r) }
+                if let r = m["content"]?.stringValue { p["response"] = .string(clip(r)) }
                 o["parts"] = [.object(p)]
             } else {
                 o["parts"] = [textPart(m["content"])]
@@ -378,7 +391,7 @@ final class SpanBuilder {
                 p["type"] = "tool_call"
                 p.set("id", t["id"])
                 p.set("name", t["name"] ?? t["function"]?["name"])
-                p.set("arguments", t["arguments"] ?? t["function"]?["arguments"])
+                p.set("arguments", (t["arguments"] ?? t["function"]?["arguments"]).map { $0.stringValue.map { .string(clip($0)) } ?? $0 })
                 parts.append(.object(p))
             }
             o["parts"] = .array(parts)

@@ -115,6 +115,7 @@ struct TopCommand: ParsableCommand {
                 if read(STDIN_FILENO, &ch, 1) != 1 { continue }
                 if var t = typing {
                     switch ch {
+                    case 3: return // Ctrl-C quits from the prompt too
                     case 10, 13: model.textFilter = t; typing = nil
                     case 27: typing = nil
                     case 8, 127: if !t.isEmpty { t.removeLast() }; typing = t

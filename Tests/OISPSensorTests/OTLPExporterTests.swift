@@ -256,6 +256,10 @@ final class OTLPExporterTests: XCTestCase {
         XCTAssertEqual(at(output, 0)?["role"]?.stringValue, "assistant")
         XCTAssertEqual(at(at(output, 0)?["parts"], 0)?["content"]?.stringValue, "Sent.")
         XCTAssertEqual(at(output, 0)?["finish_reason"]?.stringValue, "stop")
+        // each part's text is bounded (a collector refuses an oversized request for good)
+        let cut = try span("capture_content = true\ncapture_content_max_bytes = 16")
+        let short = try JSONParser.parse(try XCTUnwrap(attr(cut, "gen_ai.input.messages")?.stringValue))
+        XCTAssertEqual(at(at(short, 0)?["parts"], 0)?["content"]?.stringValue, "Mail the summ…")
     }
 
     func testHTTPProtobufDirect() throws {
