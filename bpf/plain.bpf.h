@@ -59,20 +59,25 @@ __attribute__((noinline)) int oisp_emit_plain(__u64 handle, __u64 buf, __u64 n, 
     return emit_plaintext(handle, buf, n, direction, OISP_STACK_PLAIN, c);
 }
 
-/* A vectored call moved `total` bytes through the `cnt` buffers of the iovec array at `iov`
- * (user memory): each buffer's part is emitted in order, the first OISP_MAX_IOV buffers (more is
- * marked truncated). */
+/* A vectored call moved `total` bytes through the `cnt` buffers of the iovec array at `iov` (user
+ * memory): each buffer's part is emitted in order, as its own record, within one max_capture_bytes
+ * budget for the whole call and the first OISP_MAX_IOV buffers; what is left is marked truncated. */
 static __always_inline int emit_iov(__u64 handle, __u64 iov, __u64 cnt, __u64 total, __u32 direction,
                                     struct oisp_config *c) {
+    __u64 budget = c->max_capture_bytes;
     for (int i = 0; i < OISP_MAX_IOV; i++) {
-        if ((__u64)i >= cnt || total == 0) return 0;
+        if ((__u64)i >= cnt || total == 0 || budget == 0) break;
         struct oisp_user_iovec v;
         if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + (__u64)i * sizeof(v))) != 0) break;
         __u64 n = v.len < total ? v.len : total;
-        if (n) oisp_emit_plain(handle, v.base, n, direction);
-        total -= n;
+        __u64 take = n < budget ? n : budget;
+        if (take) oisp_emit_plain(handle, v.base, take, direction);
+        total -= take;
+        budget -= take;
     }
-    if (total) { /* bytes in buffers past the last one read: a marker, as for a cut chunk */
+    if (total) { /* bytes past the budget or the last buffer read: a marker, as for a cut chunk */
+        struct quiet_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .handle = handle };
+        if (bpf_map_lookup_elem(&quiet_conns, &k)) return 0;
         __u32 zero = 0;
         struct oisp_ssl_data *d = bpf_map_lookup_elem(&scratch, &zero);
         if (!d) return 0;
@@ -260,13 +265,15 @@ static __always_inline int port_listed(struct plain_port_bits *b, __u16 port) {
  *   SYN_SENT → ESTABLISHED (ret 0) or → CLOSE (ret -sk_err: ECONNREFUSED, ETIMEDOUT, …) —
  *   before any byte of the connection can be written.
  * - accept: SYN_RECV → ESTABLISHED runs in softirq (no task): the peer is kept on the new socket
- *   and emitted by the first send or receive on it (plain_sock_*), in the accepting process.
- * Only TCP (a UDP connect, e.g. a DNS resolver's, is no network.connect). fd is -1 (unknown). */
+ *   and emitted by the first send or receive on it (plain_sock_*), in the process doing it (the
+ *   accepting one, nearly always); a connection never read or written has no accept event.
+ * Only TCP (a UDP connect, e.g. a DNS resolver's, is no network.connect). fd is -1 (unknown). A
+ * connect refused before the handshake starts (no route, a cgroup connect hook) is not seen. */
 #define OISP_TCP_ESTABLISHED 1
 #define OISP_TCP_SYN_SENT 2
 #define OISP_TCP_SYN_RECV 3
 #define OISP_TCP_CLOSE 7
-#define OISP_ECONNABORTED 103
+#define OISP_ECANCELED 125
 
 struct {
     __uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -304,19 +311,25 @@ int BPF_PROG(net_sock_state, struct sock *sk, int oldstate, int newstate) {
         net_peer(sk, e);
         return 0;
     }
-    if (oldstate == OISP_TCP_SYN_SENT) {
+    if (oldstate == OISP_TCP_SYN_SENT && newstate == OISP_TCP_SYN_RECV) return 0; /* simultaneous open: still ours */
+    if (oldstate == OISP_TCP_SYN_SENT || (oldstate == OISP_TCP_SYN_RECV && newstate == OISP_TCP_ESTABLISHED)) {
         struct oisp_connect *p = bpf_sk_storage_get(&net_pending, sk, 0, 0);
-        if (!p) return 0;
-        struct oisp_connect e = *p;
-        bpf_sk_storage_delete(&net_pending, sk);
-        if (newstate != OISP_TCP_ESTABLISHED) {
-            int err = sk->sk_err;
-            e.ret = -(err > 0 ? err : OISP_ECONNABORTED);
-        } else {
-            e.ret = 0;
+        if (p && p->h.kind == OISP_EV_CONNECT) {
+            struct oisp_connect e = *p;
+            bpf_sk_storage_delete(&net_pending, sk);
+            if (newstate == OISP_TCP_ESTABLISHED) {
+                e.ret = 0;
+            } else {
+                /* the peer's or the stack's reason (ECONNREFUSED, ETIMEDOUT, …); none: the
+                 * application closed the socket while it connected (a timeout of its own, the
+                 * loser of a happy-eyeballs race) */
+                int err = sk->sk_err;
+                e.ret = -(err > 0 ? err : OISP_ECANCELED);
+            }
+            submit(&e, sizeof(e), c);
+            return 0;
         }
-        submit(&e, sizeof(e), c);
-        return 0;
+        if (oldstate == OISP_TCP_SYN_SENT) return 0;
     }
     if (oldstate == OISP_TCP_SYN_RECV && newstate == OISP_TCP_ESTABLISHED) { /* softirq: no task yet */
         struct oisp_connect *e = bpf_sk_storage_get(&net_pending, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);

@@ -107,11 +107,11 @@ static struct bpf_object *open_object(const char *object_path, const oisp_bpf_op
      * entry and exit; the other pair is not loaded (nor listed). */
     int sock_tps = sock_tracepoints();
     /* Connects and accepts: TCP's state changes where the socket tracepoints are (they report the
-     * accepting process), else the connect/accept4 syscall tracepoints. */
+     * accepting process), else the connect/accept4 syscall tracepoints — which stay loaded there
+     * too, attached only if this kernel's verifier refuses net_sock_state (see attach). */
     const char *unused[] = { sock_tps ? "plain_sys_enter" : "plain_sock_send", sock_tps ? "plain_sys_exit" : "plain_sock_recv",
-                             sock_tps ? "handle_connect_enter" : "net_sock_state", sock_tps ? "handle_connect_exit" : NULL,
-                             sock_tps ? "handle_accept_enter" : NULL, sock_tps ? "handle_accept_exit" : NULL };
-    for (int i = 0; i < 6; i++) {
+                             sock_tps ? NULL : "net_sock_state" };
+    for (int i = 0; i < 3; i++) {
         if (!unused[i]) continue;
         struct bpf_program *p = bpf_object__find_program_by_name(obj, unused[i]);
         if (p) bpf_program__set_autoload(p, false);
@@ -314,11 +314,21 @@ int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen) {
     };
     int want = (b->capture_process ? 1 : 0) | (b->capture_network ? 2 : 0) | (b->capture_plain ? 4 : 0);
     /* Any syscall tracepoint puts every syscall of every process on the kernel's slow path: with
-     * the socket tracepoints (6.3+) none is attached (connect/accept4 programs are not even
-     * loaded); without them, connect/accept4 serve network events and plain HTTP's marks. */
+     * the socket tracepoints (6.3+) none is attached (the connect/accept4 programs are loaded, and
+     * attached only if net_sock_state or the socket programs were refused); without them,
+     * connect/accept4 serve network events and plain HTTP's marks. */
+    int net_state = loaded_program(b, "net_sock_state") != NULL && loaded_program(b, "plain_sock_send") != NULL &&
+                    loaded_program(b, "plain_sock_recv") != NULL;
+    int sock_plain = loaded_program(b, "plain_sock_send") != NULL;
     int attached = 0;
     for (size_t i = 0; i < sizeof tps / sizeof tps[0]; i++) {
         int w = tps[i].want;
+        if (strncmp(tps[i].prog, "handle_", 7) == 0) {
+            if (net_state) w &= ~2;  /* network events from TCP's state changes */
+            if (sock_plain) w &= ~4; /* plain HTTP needs no connect/accept4 marks */
+        }
+        if (!net_state && strcmp(tps[i].prog, "net_sock_state") == 0) w = 0;
+        if (!net_state && strncmp(tps[i].prog, "plain_sock_", 11) == 0) w &= ~2;
         if (!(w & want)) continue;
         struct bpf_program *p = loaded_program(b, tps[i].prog);
         if (!p) continue; /* rejected by this kernel: reported through oisp_bpf_program_* */
