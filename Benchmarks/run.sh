@@ -74,6 +74,27 @@ with open(sys.argv[1]) as f, open(sys.argv[2], "w") as o:
     r=$(taskset -c 0 $PY "$OUT/orjson_peer.py" "$OUT/events-spaced.jsonl"); [ "$r" -gt "$sq" ] && sq=$r
   done
   echo "json.dumps-spaced copy (100k): $sp events/s; orjson $sq events/s; RATIO $(awk -v a="$sp" -v b="$sq" 'BEGIN{printf "%.2f", a/b}')"
+  # what scanning base64 runs costs (#25: secrets wrapped in base64 are decoded and scanned): the
+  # same 100k events, each with 3 KiB more in a message — base64 of text (decoded and scanned in
+  # full: the dear case) or the same text as it is — in MB/s of input, best of 3 each
+  $PY - "$OUT/events-100k.jsonl" "$OUT/events-b64.jsonl" "$OUT/events-txt.jsonl" <<'PY'
+import base64, json, sys
+text = ("The quarterly report covers revenue, churn and hiring plans; the appendix lists every region. " * 40)[:2304]
+b64 = base64.b64encode(text.encode()).decode()   # 3072 characters
+with open(sys.argv[1]) as f, open(sys.argv[2], "w") as a, open(sys.argv[3], "w") as t:
+    for l in f:
+        e = json.loads(l)
+        for out, blob in ((a, "data:text/plain;base64," + b64), (t, (text * 2)[:len(b64) + 23])):
+            e.setdefault("data", {})["attachment"] = blob
+            out.write(json.dumps(e, separators=(",", ":")) + "\n")
+PY
+  b64=0; txt=0
+  for _ in 1 2 3; do
+    r=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events-b64.jsonl" --general | sed -E 's/.*= ([0-9]+) events\/s.*/\1/'); [ "$r" -gt "$b64" ] && b64=$r
+    r=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events-txt.jsonl" --general | sed -E 's/.*= ([0-9]+) events\/s.*/\1/'); [ "$r" -gt "$txt" ] && txt=$r
+  done
+  bb=$(( $(stat -c %s "$OUT/events-b64.jsonl") / 100000 )); tb=$(( $(stat -c %s "$OUT/events-txt.jsonl") / 100000 ))
+  echo "base64 scan cost (general path, 100k events + 3 KiB each): base64 of text $b64 events/s ($(awk -v r="$b64" -v b="$bb" 'BEGIN{printf "%.0f", r*b/1e6}') MB/s); the same text plain $txt events/s ($(awk -v r="$txt" -v b="$tb" 'BEGIN{printf "%.0f", r*b/1e6}') MB/s); RATIO base64/plain = $(awk -v a="$b64" -v b="$txt" 'BEGIN{printf "%.2f", a/b}')"
   # the sensor's memory while it streams the same file (bench pipeline holds the whole input)
   rss=$($PY -c 'import resource, subprocess, sys
 subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
