@@ -194,6 +194,11 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(TestSupport.lines(viaReplay).count, 6000)
         XCTAssertTrue(a == b, "replay and the general path differ")
         XCTAssertTrue(String(decoding: a, as: UTF8.self).contains("[REDACTED:api_key]"))
+        XCTAssertTrue(String(decoding: a, as: UTF8.self).contains("\"oisp.cost\""), "responses carry their cost")
+        // bench's default path (AI calls: cost added to the tree, then the lane on its bytes) too
+        let viaLane = dir.appendingPathComponent("lane.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["bench", "pipeline", "-i", f.path, "--output", viaLane.path]).status, 0)
+        XCTAssertTrue(try Data(contentsOf: viaLane) == b, "the lane on an annotated event's bytes and the general path differ")
     }
 
     func testJSONLOutputAppends() throws {
