@@ -97,13 +97,8 @@ struct BenchCommand: ParsableCommand {
                 } else {
                     var e = try OISPEvent(jsonBytes: l)
                     _ = genai.process(&e)
-                    if general {
-                        _ = stage.process(&e)
-                        r = ExportRecord(event: e)
-                    } else {
-                        guard let x = stage.record(event: &e, memo: memo) else { continue }
-                        r = x // as replay: the cost added to the tree, redacted by the lane on its bytes
-                    }
+                    _ = stage.process(&e)
+                    r = ExportRecord(event: e)
                 }
                 bytes += r.json.count
                 batch.append(r)

@@ -128,7 +128,7 @@ public struct ReplaySession {
                     for k in from..<min(from + 64, p.deferred.count) {
                         if let r = p.deferred[k].record { finished[pi][k] = r; continue }
                         var e = p.deferred[k].event
-                        finished[pi][k] = stage.record(event: &e)
+                        if stage.process(&e) { finished[pi][k] = ExportRecord(event: e) }
                     }
                 }
             }

@@ -271,16 +271,6 @@ public final class RedactionStage: EventStage, @unchecked Sendable {
         return true
     }
 
-    /// An event already parsed (and annotated by an earlier stage, e.g. the GenAI stage's cost)
-    /// redacted through the byte lane on its own serialisation — the bytes the general path
-    /// writes (CanonicalLaneTests), without walking the tree — or by the general path when the
-    /// lane declines (e.g. findings to merge into an existing `ext`).
-    public func record(event e: inout OISPEvent, memo: LaneMemo? = nil) -> ExportRecord? {
-        let bytes = e.jsonBytes()
-        if let r = bytes.withUnsafeBufferPointer({ record(canonical: $0, memo: memo) }) { return r }
-        return process(&e) ? ExportRecord(event: e) : nil
-    }
-
     /// The same redaction done on the bytes of a line in the sensor's own JSON form (replay's
     /// hot path); nil when the line needs the general path (parse → `process` → serialise).
     /// `memo`: one per thread (see `LaneMemo`).
