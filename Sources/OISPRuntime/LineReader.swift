@@ -95,6 +95,21 @@ public final class LineReader {
         }
     }
 
+    /// `block` cut at line boundaries into at most `count` shares of about equal size, in order
+    /// (one per worker; a share is never empty).
+    public static func shares(of block: UnsafeBufferPointer<UInt8>, count: Int) -> [UnsafeBufferPointer<UInt8>] {
+        guard let base = block.baseAddress, !block.isEmpty else { return [] }
+        var cuts = [0]
+        for k in 1..<max(1, count) {
+            let want = max(cuts.last!, block.count * k / count)
+            guard want < block.count, let nl = memchr(base + want, 0x0A, block.count - want) else { break }
+            let at = base.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
+            if at < block.count && at > cuts.last! { cuts.append(at) }
+        }
+        cuts.append(block.count)
+        return (0..<(cuts.count - 1)).map { UnsafeBufferPointer(start: base + cuts[$0], count: cuts[$0 + 1] - cuts[$0]) }
+    }
+
     /// Whether a line holds only spaces and tabs (skipped, but counted).
     public static func isBlank(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
         line.allSatisfy { $0 == 0x20 || $0 == 0x09 }

@@ -28,22 +28,13 @@ public struct RedactSession {
             var errors: [(Int, Error)] = []
         }
         while !stop(), let block = try reader.next(stop: stop) {
-            let base = block.baseAddress!
-            // one share per worker, cut at line boundaries
-            var cuts = [0]
-            for k in 1..<workers {
-                let want = max(cuts.last!, block.count * k / workers)
-                guard want < block.count, let nl = memchr(base + want, 0x0A, block.count - want) else { break }
-                let at = base.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
-                if at < block.count && at > cuts.last! { cuts.append(at) }
-            }
-            cuts.append(block.count)
-            let shares = (0..<(cuts.count - 1)).map { _ in Share() }
+            let chunks = LineReader.shares(of: block, count: workers)
+            let shares = chunks.map { _ in Share() }
             let redactor = self.redactor
             DispatchQueue.concurrentPerform(iterations: shares.count) { i in
                 let s = shares[i]
-                s.out.reserveCapacity((cuts[i + 1] - cuts[i]) + 256)
-                LineReader.forEachLine(in: UnsafeBufferPointer(start: base + cuts[i], count: cuts[i + 1] - cuts[i])) { line in
+                s.out.reserveCapacity(chunks[i].count + 256)
+                LineReader.forEachLine(in: chunks[i]) { line in
                     s.lines += 1
                     if LineReader.isBlank(line) { return }
                     do {

@@ -95,20 +95,8 @@ public struct ReplaySession {
             do { return try reader.next(stop: { runtime.isStopRequested }) } catch { readError = "\(error)"; return nil }
         }
         while !runtime.isStopRequested, let block = nextBlock() {
-            let bytes = UnsafeMutablePointer(mutating: block.baseAddress!)
-            let usable = block.count
-            // cut into one share per worker at line boundaries
-            var cuts = [0]
-            for k in 1..<workers {
-                let want = max(cuts.last!, usable * k / workers)
-                if want >= usable { break }
-                guard let nl = memchr(bytes + want, 0x0A, usable - want) else { break }
-                let at = bytes.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
-                if at < usable && at > cuts.last! { cuts.append(at) }
-            }
-            cuts.append(usable)
-            let parts = (0..<(cuts.count - 1)).map { _ in Part() }
-            let chunks = (0..<(cuts.count - 1)).map { UnsafeBufferPointer(start: bytes + cuts[$0], count: cuts[$0 + 1] - cuts[$0]) }
+            let chunks = LineReader.shares(of: block, count: workers)
+            let parts = chunks.map { _ in Part() }
             if parts.count == 1 { process(chunks[0], into: parts[0], memo: memos[0]) } else {
                 DispatchQueue.concurrentPerform(iterations: parts.count) { process(chunks[$0], into: parts[$0], memo: memos[$0]) }
             }
