@@ -97,8 +97,7 @@ struct BenchCommand: ParsableCommand {
                 } else {
                     var e = try OISPEvent(jsonBytes: l)
                     _ = genai.process(&e)
-                    _ = stage.process(&e)
-                    r = ExportRecord(event: e)
+                    r = stage.record(for: e)
                 }
                 bytes += r.json.count
                 batch.append(r)

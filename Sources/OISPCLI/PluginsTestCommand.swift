@@ -6,6 +6,7 @@ import OISPConfig
 import OISPEvent
 import OISPPipeline
 import OISPPluginHost
+import OISPRedact
 
 extension PluginsCommand {
     /// `plugins test`: the harness a vendor runs against their own `.so`.
@@ -103,13 +104,15 @@ extension PluginsCommand {
 
             // batches of sample events, each call bounded as the host bounds it
             var gen = DemoEventGenerator(hostname: sensorHostname(config.sensor.hostname), sensorName: config.sensor.name)
+            // written as `record` writes them: redacted under the config's [redaction]
+            let writer = RedactionStage(try Redactor(config: config.redaction))
             let timeoutMs = section.policy.timeoutMs
             let graceMs = timeoutMs + min(5000, max(1000, timeoutMs))
             var sent = 0
             var hung = false
             for b in 0..<batches {
                 var records: [ExportRecord] = []
-                for k in 0..<scenarios { records += gen.scenario(b * scenarios + k).map { ExportRecord(event: $0) } }
+                for k in 0..<scenarios { records += gen.scenario(b * scenarios + k).map { writer.record(for: $0) } }
                 let batch = ExportBatch(id: UInt64(1000 + b), attempt: 1, records: records[...])
                 let done = DispatchSemaphore(value: 0)
                 let box = OutcomeBox()

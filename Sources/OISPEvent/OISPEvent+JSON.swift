@@ -30,9 +30,37 @@ extension JSONWriter {
     }
 }
 
+/// What a writer does to an event's content while it writes the event (redaction is one): the
+/// envelope's form stays `OISPEvent.write`'s, the filter only chooses what goes in three places.
+/// `data` is written before `ext` is chosen, so an `ext` member can say what was found in `data`;
+/// the bytes still come out in the event's member order.
+public protocol EventWriteFilter {
+    /// Writes `process.cmdline`'s value.
+    mutating func writeCmdline(_ s: String, into w: inout JSONWriter)
+    /// Writes `data`'s value.
+    mutating func writeData(_ d: JSONObject, into w: inout JSONWriter)
+    /// A member that `ext` gets (replacing one of that name, else appended), decided once `data`
+    /// and `cmdline` were written; nil: `ext` as it is.
+    mutating func extMember() -> (key: String, value: JSONValue)?
+}
+
+/// Writes the content as it is.
+public struct PlainEventContent: EventWriteFilter {
+    public init() {}
+    @inline(__always) public mutating func writeCmdline(_ s: String, into w: inout JSONWriter) { w.string(s) }
+    @inline(__always) public mutating func writeData(_ d: JSONObject, into w: inout JSONWriter) { w.object(d) }
+    @inline(__always) public mutating func extMember() -> (key: String, value: JSONValue)? { nil }
+}
+
 extension OISPEvent {
     /// Appends the event as one compact JSON object (no newline) — the hot path of every output.
     public func write(to w: inout JSONWriter) {
+        var plain = PlainEventContent()
+        write(to: &w, filter: &plain)
+    }
+
+    /// Appends the event as one compact JSON object, its content written by `filter`.
+    public func write<F: EventWriteFilter>(to w: inout JSONWriter, filter: inout F) {
         var f = true
         w.bytes.append(UInt8(ascii: "{"))
         w.field("oisp_version", oispVersion, &f)
@@ -71,7 +99,9 @@ extension OISPEvent {
             var g = true
             w.bytes.append(UInt8(ascii: "{"))
             w.field("pid", p.pid, &g); w.field("ppid", p.ppid, &g); w.field("exe", p.exe, &g)
-            w.field("name", p.name, &g); w.field("cmdline", p.cmdline, &g); w.field("cwd", p.cwd, &g)
+            w.field("name", p.name, &g)
+            if let c = p.cmdline { w.key("cmdline", first: &g); filter.writeCmdline(c, into: &w) }
+            w.field("cwd", p.cwd, &g)
             w.field("tid", p.tid, &g); w.field("uid", p.uid, &g); w.field("container_id", p.containerID, &g)
             w.field("pod_name", p.podName, &g); w.field("pod_namespace", p.podNamespace, &g)
             w.field("hash", p.hash, &g)
@@ -102,28 +132,40 @@ extension OISPEvent {
             w.bytes.append(UInt8(ascii: "}"))
         }
         w.field("attrs", attrs, &f)
-        w.field("ext", ext, &f)
-        if let rel = relatedEvents {
-            w.key("related_events", first: &f)
-            w.bytes.append(UInt8(ascii: "["))
-            for (i, r) in rel.enumerated() {
-                if i > 0 { w.bytes.append(UInt8(ascii: ",")) }
-                var g = true
-                w.bytes.append(UInt8(ascii: "{"))
-                w.field("event_id", r.eventID, &g); w.field("relationship", r.relationship, &g)
-                w.bytes.append(UInt8(ascii: "}"))
-            }
-            w.bytes.append(UInt8(ascii: "]"))
-        }
-        if let t = traceContext {
-            w.key("trace_context", first: &f)
-            var g = true
-            w.bytes.append(UInt8(ascii: "{"))
-            w.field("trace_id", t.traceID, &g); w.field("span_id", t.spanID, &g); w.field("trace_flags", t.traceFlags, &g)
-            w.bytes.append(UInt8(ascii: "}"))
-        }
+        // `data` first, where it ends up; what follows `attrs` and precedes `data` is then put
+        // in before it (a move of the data's bytes, not a second serialisation)
+        let mark = w.bytes.count
         w.key("data", first: &f)
-        w.object(data)
+        filter.writeData(data, into: &w)
+        var tail = JSONWriter(capacity: 0)
+        var t = false
+        if let m = filter.extMember() {
+            var x = ext ?? JSONObject()
+            x[m.key] = m.value
+            tail.field("ext", x, &t)
+        } else {
+            tail.field("ext", ext, &t)
+        }
+        if let rel = relatedEvents {
+            tail.key("related_events", first: &t)
+            tail.bytes.append(UInt8(ascii: "["))
+            for (i, r) in rel.enumerated() {
+                if i > 0 { tail.bytes.append(UInt8(ascii: ",")) }
+                var g = true
+                tail.bytes.append(UInt8(ascii: "{"))
+                tail.field("event_id", r.eventID, &g); tail.field("relationship", r.relationship, &g)
+                tail.bytes.append(UInt8(ascii: "}"))
+            }
+            tail.bytes.append(UInt8(ascii: "]"))
+        }
+        if let tc = traceContext {
+            tail.key("trace_context", first: &t)
+            var g = true
+            tail.bytes.append(UInt8(ascii: "{"))
+            tail.field("trace_id", tc.traceID, &g); tail.field("span_id", tc.spanID, &g); tail.field("trace_flags", tc.traceFlags, &g)
+            tail.bytes.append(UInt8(ascii: "}"))
+        }
+        if !tail.bytes.isEmpty { w.bytes.insert(contentsOf: tail.bytes, at: mark) }
         w.bytes.append(UInt8(ascii: "}"))
     }
 

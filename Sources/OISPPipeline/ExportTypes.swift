@@ -36,13 +36,27 @@ public struct ExportRecord: Sendable {
 
     /// Serialises an event (after redaction) into a record.
     public init(event: OISPEvent, flags: UInt32 = 0) {
-        let host = event.host?.hostname ?? ""
-        let pk = event.process.map { "\(host)/\($0.pid)" } ?? host
+        var json = event.jsonBytes()
+        self.init(event: event, json: &json, redacted: false, flags: flags)
+    }
+
+    /// A record of an event already written into `json` (by a writer that may have redacted it:
+    /// `redacted` says it added `ext["oisp.redaction"]`). The id and partition key are appended
+    /// to `json`'s own buffer, which the record then keeps: no copy of the event's bytes.
+    public init(event: OISPEvent, json: inout [UInt8], redacted: Bool, flags: UInt32 = 0) {
+        let jsonCount = json.count
+        json.append(contentsOf: event.eventID.utf8)
+        // the partition key: `host/pid`, or the host alone
+        if let h = event.host?.hostname { json.append(contentsOf: h.utf8) }
+        if let p = event.process {
+            json.append(UInt8(ascii: "/"))
+            JSONWriter.appendDecimal(p.pid, to: &json)
+        }
         var f = flags
-        if event.ext?["oisp.redaction"] != nil { f |= OISP_RECORD_FLAG_REDACTED.rawValue }
+        if redacted || event.ext?["oisp.redaction"] != nil { f |= OISP_RECORD_FLAG_REDACTED.rawValue }
         if event.confidence?.completeness == "partial" { f |= OISP_RECORD_FLAG_TRUNCATED.rawValue }
-        self.init(eventID: event.eventID, eventType: event.eventType, timestampNs: event.ts.nanoseconds,
-                  partitionKey: pk, flags: f, json: event.jsonBytes())
+        self.init(packed: json, jsonCount: jsonCount, idCount: event.eventID.utf8.count, eventType: event.eventType,
+                  timestampNs: event.ts.nanoseconds, flags: f)
     }
 }
 
@@ -83,9 +97,16 @@ public protocol ExportSink: AnyObject {
     func close()
 }
 
-/// A processing stage run on every event before fan-out (redaction is one). Returns false to drop.
+/// A processing stage run on every event before fan-out (the GenAI cost stage is one). Returns
+/// false to drop.
 public protocol EventStage: AnyObject {
     func process(_ event: inout OISPEvent) -> Bool
+}
+
+/// The last step before fan-out: writes an event that went through the stages into its record
+/// (the redacting writer is one). Called from several threads at once.
+public protocol EventRecordWriter: AnyObject {
+    func record(for event: OISPEvent) -> ExportRecord
 }
 
 extension ExportSink {

@@ -4,11 +4,13 @@ import Metrics
 import OISPConfig
 import OISPEvent
 
-/// Source → stages (redaction) → serialise once → fan-out to every exporter's own queue.
+/// Source → stages (GenAI cost) → the writer (redaction as the event is serialised, once) →
+/// fan-out to every exporter's own queue.
 /// `submit` never blocks on an exporter.
 public final class Pipeline: @unchecked Sendable {
     private let lock = NSLock()
     private var stages: [EventStage]
+    private let writer: EventRecordWriter?
     private var workers: [ExporterWorker] = []
     private var retired: [ExporterWorker] = []
     private let logger: Logger
@@ -17,8 +19,9 @@ public final class Pipeline: @unchecked Sendable {
     private var byType: [String: UInt64] = [:]
     private var typeCounters: [String: Counter] = [:]   // created once per event type, not per submit
 
-    public init(stages: [EventStage] = [], logger: Logger) {
+    public init(stages: [EventStage] = [], writer: EventRecordWriter? = nil, logger: Logger) {
         self.stages = stages
+        self.writer = writer
         self.logger = logger
     }
 
@@ -72,7 +75,7 @@ public final class Pipeline: @unchecked Sendable {
         submit(records: records, block: block)
     }
 
-    /// Runs the stages on one event and serialises it; nil when a stage dropped it (counted).
+    /// Runs the stages on one event and writes it; nil when a stage dropped it (counted).
     public func record(for event: inout OISPEvent) -> ExportRecord? {
         record(for: &event, stages: lock.withLock { self.stages })
     }
@@ -83,7 +86,7 @@ public final class Pipeline: @unchecked Sendable {
             Counter(label: "oisp_events_dropped_total", dimensions: [("reason", "stage")]).increment()
             return nil
         }
-        return ExportRecord(event: event)
+        return writer?.record(for: event) ?? ExportRecord(event: event)
     }
 
     /// Hands records that already went through the stages (`record(for:)`, or a lane that does

@@ -38,10 +38,13 @@ public struct RedactSession {
                     s.lines += 1
                     if LineReader.isBlank(line) { return }
                     do {
-                        var e = try OISPEvent(jsonBytes: line)
-                        redactor.redact(&e)
-                        s.out += e.jsonBytes()
-                        s.out.append(0x0A)
+                        let e = try OISPEvent(jsonBytes: line)
+                        // written, redacted, straight onto the share's output
+                        var w = JSONWriter(capacity: 0)
+                        swap(&w.bytes, &s.out)
+                        redactor.write(e, into: &w)
+                        w.bytes.append(0x0A)
+                        swap(&w.bytes, &s.out)
                         s.redacted += 1
                     } catch {
                         s.errors.append((s.lines, error))

@@ -115,8 +115,7 @@ public struct ReplaySession {
                     let p = parts[pi]
                     for k in from..<min(from + 64, p.deferred.count) {
                         if let r = p.deferred[k].record { finished[pi][k] = r; continue }
-                        var e = p.deferred[k].event
-                        if stage.process(&e) { finished[pi][k] = ExportRecord(event: e) }
+                        finished[pi][k] = stage.record(for: p.deferred[k].event)
                     }
                 }
             }

@@ -49,7 +49,7 @@ public final class SensorRuntime: @unchecked Sendable {
         redaction = RedactionStage(redactor)
         genai = GenAIStage(config: config, metrics: GenAIMetrics(registry: MetricsEndpoint.registry, maxModels: config.metrics.genaiMaxModels,
                                                                  maxWorkloads: config.metrics.genaiMaxWorkloads), logger: logger)
-        pipeline = Pipeline(stages: [genai, redaction], logger: logger)
+        pipeline = Pipeline(stages: [genai], writer: redaction, logger: logger)
         if let output {
             var policy = config.pipeline.defaults
             policy.flushIntervalMs = min(policy.flushIntervalMs, 200)
@@ -241,7 +241,7 @@ public final class SensorRuntime: @unchecked Sendable {
 }
 
 /// The redaction stage: runs before fan-out, so exporters only ever receive redacted bytes.
-public final class RedactionStage: EventStage, @unchecked Sendable {
+public final class RedactionStage: EventRecordWriter, @unchecked Sendable {
     public let redactor: Redactor
     private let lock = NSLock()
     private var counters: [String: Counter] = [:] // one per finding type, made once
@@ -262,13 +262,12 @@ public final class RedactionStage: EventStage, @unchecked Sendable {
         c.increment(by: n)
     }
 
-    public func process(_ event: inout OISPEvent) -> Bool {
-        if redactor.redact(&event), let findings = event.ext?["oisp.redaction"]?["findings"]?.arrayValue {
-            for f in findings {
-                if let t = f["type"]?.stringValue, let n = f["count"]?.intValue { count(t, Int(n)) }
-            }
-        }
-        return true
+    /// The event written into its record, redacted as it is written; findings counted.
+    public func record(for event: OISPEvent) -> ExportRecord {
+        var w = JSONWriter(capacity: 2048)
+        let report = redactor.write(event, into: &w)
+        for f in report.findings { count(f.type, f.count) }
+        return ExportRecord(event: event, json: &w.bytes, redacted: report.rewrote)
     }
 
     /// The same redaction done on the bytes of a line in the sensor's own JSON form (replay's

@@ -1,0 +1,218 @@
+import OISPEvent
+
+/// What one redacting write found.
+public struct RedactionReport: Sendable {
+    /// Findings by type, sorted by type (what `ext["oisp.redaction"].findings` says).
+    public var findings: [(type: String, count: Int)] = []
+    /// Whether anything was rewritten (a finding, or a `minimal`-mode content field), so the
+    /// event carries a new `ext["oisp.redaction"]`.
+    public var rewrote = false
+    public init() {}
+}
+
+extension Redactor {
+    /// Writes `event` as its compact JSON (the form `OISPEvent.write(to:)` gives) with this
+    /// redactor's rules applied as each string is written: a string's UTF-8 is scanned where it
+    /// lies and written as it is, or with its findings replaced (`safe`), or as a `$redacted`
+    /// object (`minimal` content fields); member names are scanned like values; a finding's path
+    /// and keyed hash are made only when there is a finding; `ext["oisp.redaction"]` is written
+    /// in its place in the member order. The one implementation of redaction: `record`, `replay`,
+    /// `redact` and `demo` all write through it.
+    @discardableResult
+    public func write(_ event: OISPEvent, into w: inout JSONWriter) -> RedactionReport {
+        var filter = RedactingContent(self)
+        event.write(to: &w, filter: &filter)
+        var report = RedactionReport()
+        report.rewrote = filter.rewrote
+        report.findings = filter.counts.sorted { $0.type < $1.type }
+        return report
+    }
+
+    /// The event's redacted JSON bytes (no newline).
+    public func jsonBytes(_ event: OISPEvent) -> (bytes: [UInt8], report: RedactionReport) {
+        var w = JSONWriter(capacity: 2048)
+        let r = write(event, into: &w)
+        return (w.bytes, r)
+    }
+
+    /// Redacts one event in place (written through `write(_:into:)` and read back when anything
+    /// changed); returns whether anything was changed. For callers that need the event itself;
+    /// the data path writes bytes instead.
+    @discardableResult
+    public func redact(_ e: inout OISPEvent) -> Bool {
+        let (bytes, report) = jsonBytes(e)
+        guard report.rewrote, let back = try? OISPEvent(jsonBytes: bytes) else { return false }
+        e = back
+        return true
+    }
+}
+
+/// The redacting `EventWriteFilter`: walks `data` (and `process.cmdline`) writing each value,
+/// redacted, straight into the output.
+struct RedactingContent: EventWriteFilter {
+    let r: Redactor
+    let sc: SecretScanner
+    let minimal: Bool
+    let scanNames: Bool
+    /// Findings by type (few types: a short array beats a dictionary).
+    var counts: [(type: String, count: Int)] = []
+    /// `ext["oisp.redaction"].fields`, in the order written.
+    var fields: [JSONValue] = []
+    var rewrote = false
+    /// The path from `data` to the value being written, as keys and indexes; spelled out only
+    /// for a finding.
+    var path: [PathPart] = []
+    var pathRoot = "data"
+
+    enum PathPart { case key(String), index(Int) }
+
+    init(_ r: Redactor) {
+        self.r = r
+        sc = r.mode == .full ? r.headerOnly : r.scanner
+        minimal = r.mode == .minimal
+        scanNames = r.mode != .full
+        path.reserveCapacity(16)
+    }
+
+    func pathString() -> String {
+        var s = pathRoot
+        for p in path {
+            switch p {
+            case .key(let k): s += "."; s += k
+            case .index(let i): s += "["; s += String(i); s += "]"
+            }
+        }
+        return s
+    }
+
+    mutating func count(_ type: String, _ n: Int = 1) {
+        if let i = counts.firstIndex(where: { $0.type == type }) { counts[i].count += n } else { counts.append((type, n)) }
+    }
+
+    mutating func writeCmdline(_ s: String, into w: inout JSONWriter) {
+        guard scanNames else { w.string(s); return }
+        pathRoot = "process.cmdline"
+        string(s, content: false, into: &w)
+        pathRoot = "data"
+    }
+
+    mutating func writeData(_ d: JSONObject, into w: inout JSONWriter) {
+        object(d, into: &w)
+    }
+
+    mutating func extMember() -> (key: String, value: JSONValue)? {
+        guard rewrote || !counts.isEmpty else { return nil }
+        rewrote = true
+        var info = JSONObject()
+        info["mode"] = .string(r.mode.rawValue)
+        info["findings"] = .array(counts.sorted { $0.type < $1.type }.map { ["type": .string($0.type), "count": .int(Int64($0.count))] })
+        info["fields"] = .array(fields)
+        return ("oisp.redaction", .object(info))
+    }
+
+    mutating func value(_ v: JSONValue, key: String, into w: inout JSONWriter) {
+        switch v {
+        case .object(let o): object(o, into: &w)
+        case .array(let a):
+            w.bytes.append(UInt8(ascii: "["))
+            for (i, x) in a.enumerated() {
+                if i > 0 { w.bytes.append(UInt8(ascii: ",")) }
+                path.append(.index(i))
+                value(x, key: key, into: &w)
+                path.removeLast()
+            }
+            w.bytes.append(UInt8(ascii: "]"))
+        case .string(let s): string(s, content: Redactor.contentKeys.contains(key), into: &w)
+        default: w.value(v)
+        }
+    }
+
+    mutating func object(_ o: JSONObject, into w: inout JSONWriter) {
+        w.bytes.append(UInt8(ascii: "{"))
+        // names given to members whose own names held a finding (a new name must not collide)
+        var renamed: [String] = []
+        var first = true
+        for (k, x) in o {
+            if !first { w.bytes.append(UInt8(ascii: ",")) }
+            first = false
+            if Redactor.skipKeys.contains(k) {
+                w.string(k); w.bytes.append(UInt8(ascii: ":")); w.value(x)
+                continue
+            }
+            var name = k
+            if scanNames, let n = redactedName(k, in: o, renamed: renamed) {
+                name = n
+                renamed.append(n)
+            }
+            w.string(name)
+            w.bytes.append(UInt8(ascii: ":"))
+            path.append(.key(name))
+            value(x, key: k, into: &w)
+            path.removeLast()
+        }
+        w.bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// The redacted form of a member name holding a finding, or nil. A name that redacts to one
+    /// the object already has gets a suffix (`#2`, `#3`, …), so the object stays valid and no
+    /// member is lost. The finding is recorded at the member's (redacted) path.
+    mutating func redactedName(_ k: String, in o: JSONObject, renamed: [String]) -> String? {
+        guard !k.isEmpty else { return nil }
+        let findings = sc.scan(k)
+        guard !findings.isEmpty else { return nil }
+        let base = String(decoding: replacing(Array(k.utf8), findings), as: UTF8.self)
+        var name = base
+        var n = 2
+        while o[name] != nil || renamed.contains(name) { name = "\(base)#\(n)"; n += 1 }
+        path.append(.key(name))
+        fields.append(["path": .string(pathString()), "part": "key", "original_length": .int(Int64(k.count)), "hash": .string(r.hash(k))])
+        path.removeLast()
+        rewrote = true
+        return name
+    }
+
+    /// `bytes` with each finding replaced by `[REDACTED:<type>]`, counted.
+    mutating func replacing(_ bytes: [UInt8], _ findings: [Finding]) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count)
+        var pos = 0
+        for f in findings {
+            out += bytes[pos..<f.start]
+            out += Array("[REDACTED:\(f.type)]".utf8)
+            pos = f.end
+            count(f.type)
+        }
+        out += bytes[pos...]
+        return out
+    }
+
+    /// Writes one string value: as it is, with its findings replaced, or (a `minimal`-mode
+    /// content field) as a `$redacted` object.
+    mutating func string(_ s: String, content: Bool, into w: inout JSONWriter) {
+        var s = s
+        let findings: [Finding] = s.withUTF8 { sc.scan(bytes: $0) }
+        if minimal && content && !s.isEmpty {
+            var c: [(String, Int)] = []
+            for f in findings {
+                count(f.type)
+                if let i = c.firstIndex(where: { $0.0 == f.type }) { c[i].1 += 1 } else { c.append((f.type, 1)) }
+            }
+            let h = r.hash(s)
+            var o = JSONObject()
+            o["reason"] = "minimal_mode"
+            o["detector"] = .string(findings.isEmpty ? "content" : "secrets")
+            o["original_length"] = .int(Int64(s.count))
+            o["hash"] = .string(h)
+            o["findings"] = .array(c.sorted { $0.0 < $1.0 }.map { ["type": .string($0.0), "count": .int(Int64($0.1))] })
+            fields.append(["path": .string(pathString()), "original_length": .int(Int64(s.count)), "hash": .string(h)])
+            rewrote = true
+            w.object(["$redacted": .object(o)])
+            return
+        }
+        guard !findings.isEmpty else { w.string(s); return }
+        let out = replacing(Array(s.utf8), findings)
+        fields.append(["path": .string(pathString()), "original_length": .int(Int64(s.count)), "hash": .string(r.hash(s))])
+        rewrote = true
+        out.withUnsafeBytes { w.string(utf8: $0) }
+    }
+}
