@@ -52,15 +52,11 @@ PYEOF
     r=$(taskset -c 0 $PY "$OUT/orjson_peer.py" "$OUT/events.jsonl"); [ "$r" -gt "$peer" ] && peer=$r
   done
   full=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --redaction full)
-  general=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --general)
-  nomemo=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events.jsonl" --no-memo)
   cc -O2 -shared -fPIC -o "$OUT/malloc_count.so" Benchmarks/malloc_count.c -ldl
   a200=$(LD_PRELOAD="$OUT/malloc_count.so" "$S" bench pipeline -i "$OUT/events.jsonl" 2>&1 >/dev/null | sed -n 's/malloc_calls=//p' | tail -1)
   a100=$(LD_PRELOAD="$OUT/malloc_count.so" "$S" bench pipeline -i "$OUT/events-100k.jsonl" 2>&1 >/dev/null | sed -n 's/malloc_calls=//p' | tail -1)
   echo "$ours"
   echo "$full"
-  echo "general path only (parse into a tree, redact, serialise): $general"
-  echo "byte lane without the memo of values seen before: $nomemo"
   echo "orjson round trip (parse+serialize only, same file): $peer events/s"
   echo "allocations per event (slope 100k→200k events): $(( (a200 - a100) / 100000 ))"
   echo "RATIO pipeline(safe)/orjson = $(awk -v a="$rate" -v b="$peer" 'BEGIN{printf "%.2f", a/b}')"
@@ -90,11 +86,11 @@ with open(sys.argv[1]) as f, open(sys.argv[2], "w") as a, open(sys.argv[3], "w")
 PY
   b64=0; txt=0
   for _ in 1 2 3; do
-    r=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events-b64.jsonl" --general | sed -E 's/.*= ([0-9]+) events\/s.*/\1/'); [ "$r" -gt "$b64" ] && b64=$r
-    r=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events-txt.jsonl" --general | sed -E 's/.*= ([0-9]+) events\/s.*/\1/'); [ "$r" -gt "$txt" ] && txt=$r
+    r=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events-b64.jsonl" | sed -E 's/.*= ([0-9]+) events\/s.*/\1/'); [ "$r" -gt "$b64" ] && b64=$r
+    r=$(taskset -c 0 "$S" bench pipeline -i "$OUT/events-txt.jsonl" | sed -E 's/.*= ([0-9]+) events\/s.*/\1/'); [ "$r" -gt "$txt" ] && txt=$r
   done
   bb=$(( $(stat -c %s "$OUT/events-b64.jsonl") / 100000 )); tb=$(( $(stat -c %s "$OUT/events-txt.jsonl") / 100000 ))
-  echo "base64 scan cost (general path, 100k events + 3 KiB each): base64 of text $b64 events/s ($(awk -v r="$b64" -v b="$bb" 'BEGIN{printf "%.0f", r*b/1e6}') MB/s); the same text plain $txt events/s ($(awk -v r="$txt" -v b="$tb" 'BEGIN{printf "%.0f", r*b/1e6}') MB/s); RATIO base64/plain = $(awk -v a="$b64" -v b="$txt" 'BEGIN{printf "%.2f", a/b}')"
+  echo "base64 scan cost (100k events + 3 KiB each): base64 of text $b64 events/s ($(awk -v r="$b64" -v b="$bb" 'BEGIN{printf "%.0f", r*b/1e6}') MB/s); the same text plain $txt events/s ($(awk -v r="$txt" -v b="$tb" 'BEGIN{printf "%.0f", r*b/1e6}') MB/s); RATIO base64/plain = $(awk -v a="$b64" -v b="$txt" 'BEGIN{printf "%.2f", a/b}')"
   # the sensor's memory while it streams the same file (bench pipeline holds the whole input)
   rss=$($PY -c 'import resource, subprocess, sys
 subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)

@@ -54,8 +54,6 @@ struct BenchCommand: ParsableCommand {
         @Option(name: .shortAndLong, help: "Input JSONL (from `bench make-input`).") var input: String
         @Option(name: .long, help: "Redaction mode.") var redaction: String = "safe"
         @Option(name: .long, help: "Where the JSONL goes.") var output: String = "/dev/null"
-        @Flag(name: .long, help: "Always take the general path (parse into an event tree, redact, serialise).") var general = false
-        @Flag(name: .long, help: "Read every value in full: no memo of values seen before (see LaneMemo).") var noMemo = false
         @Option(name: .long, help: "Pause before and after the timed part, in ms (to profile only that part).") var pauseMs: Int = 0
 
         func run() throws {
@@ -82,23 +80,15 @@ struct BenchCommand: ParsableCommand {
             batch.reserveCapacity(512)
             BenchCommand.pause(pauseMs, announce: true)
             let t0 = DispatchTime.now().uptimeNanoseconds
-            var n = 0, bytes = 0, fast = 0
-            let stage = RedactionStage(redactor)
-            // as `replay`: AI calls go through the GenAI stage (cost) on the general path
+            var n = 0, bytes = 0
+            // as `replay`: parse, the GenAI stage (cost), then the redacting writer
             let genai = GenAIStage(prices: PriceTable(), metrics: nil, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
-            let memo = noMemo ? nil : LaneMemo()
-            let general = self.general // a plain Bool in the loop, not the property wrapper's getter
+            let writer = RedactionStage(redactor)
             try all.withUnsafeBufferPointer { buffer in
               for range in lines {
-                let l = UnsafeBufferPointer(rebasing: buffer[range])
-                let r: ExportRecord
-                if !general, !isAIEvent(l), let c = stage.record(canonical: l, memo: memo) {
-                    r = c; fast += 1
-                } else {
-                    var e = try OISPEvent(jsonBytes: l)
-                    _ = genai.process(&e)
-                    r = stage.record(for: e)
-                }
+                var e = try OISPEvent(jsonBytes: UnsafeBufferPointer(rebasing: buffer[range]))
+                _ = genai.process(&e)
+                let r = writer.record(for: e)
                 bytes += r.json.count
                 batch.append(r)
                 n += 1
@@ -111,9 +101,8 @@ struct BenchCommand: ParsableCommand {
             var ru = rusage()
             getrusage(RUSAGE_SELF.rawValue, &ru)
             let rate = Double(n) / secs
-            print(String(format: "pipeline: %d events (%.0f B avg) in %.3f s = %.0f events/s; peak RSS %.1f MiB (the whole input is held in memory: see `replay` for the streaming figure); redaction=%@; %d via the byte lane%@",
-                         n, Double(bytes) / Double(max(1, n)), secs, rate, Double(ru.ru_maxrss) / 1024, redaction, fast,
-                         memo.map { "; memo hits \($0.hits)" } ?? "; no memo"))
+            print(String(format: "pipeline: %d events (%.0f B avg) in %.3f s = %.0f events/s; peak RSS %.1f MiB (the whole input is held in memory: see `replay` for the streaming figure); redaction=%@",
+                         n, Double(bytes) / Double(max(1, n)), secs, rate, Double(ru.ru_maxrss) / 1024, redaction))
         }
     }
 
@@ -142,7 +131,6 @@ struct BenchCommand: ParsableCommand {
                 for i in b.indices where b[i] == 10 {
                     let l = UnsafeBufferPointer(rebasing: b[start..<i])
                     start = i + 1
-                    if let r = runtime.redaction.record(canonical: l) { records.append(r); continue }
                     if var e = try? OISPEvent(jsonBytes: l), let r = runtime.pipeline.record(for: &e) { records.append(r) }
                 }
             }

@@ -80,13 +80,29 @@ public final class Pipeline: @unchecked Sendable {
         record(for: &event, stages: lock.withLock { self.stages })
     }
 
-    private func record(for event: inout OISPEvent, stages: [EventStage]) -> ExportRecord? {
+    /// Runs the stages on one event; false when a stage dropped it (counted). Stages that pair
+    /// events (the GenAI stage) want them in order: callers that spread the work over threads
+    /// run this in order and `write` in parallel.
+    public func runStages(_ event: inout OISPEvent) -> Bool {
+        runStages(&event, lock.withLock { self.stages })
+    }
+
+    /// Writes an event that went through the stages into its record (thread-safe).
+    public func write(_ event: OISPEvent) -> ExportRecord {
+        writer?.record(for: event) ?? ExportRecord(event: event)
+    }
+
+    private func runStages(_ event: inout OISPEvent, _ stages: [EventStage]) -> Bool {
         for s in stages where !s.process(&event) {
             lock.withLock { droppedByStage += 1 }
             Counter(label: "oisp_events_dropped_total", dimensions: [("reason", "stage")]).increment()
-            return nil
+            return false
         }
-        return writer?.record(for: event) ?? ExportRecord(event: event)
+        return true
+    }
+
+    private func record(for event: inout OISPEvent, stages: [EventStage]) -> ExportRecord? {
+        runStages(&event, stages) ? write(event) : nil
     }
 
     /// Hands records that already went through the stages (`record(for:)`, or a lane that does

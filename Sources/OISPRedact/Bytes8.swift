@@ -1,4 +1,4 @@
-/// Eight bytes at a time (SWAR), for the lane's string walk and the scanner's pre-check.
+/// Eight bytes at a time (SWAR), for the scanner's pre-check.
 enum Bytes8 {
     static let ones: UInt64 = 0x0101_0101_0101_0101
     static let highs: UInt64 = 0x8080_8080_8080_8080

@@ -19,7 +19,7 @@ public final class SensorRuntime: @unchecked Sendable {
     public var overrides: (inout SensorConfig) -> Void = { _ in }
     private let reloadLock = NSLock()
     public let pipeline: Pipeline
-    /// The redaction stage (also used directly by replay's byte-level lane).
+    /// The redacting writer: the pipeline's last step.
     public let redaction: RedactionStage
     /// Cost per call and the GenAI metrics, before redaction.
     public let genai: GenAIStage
@@ -268,15 +268,5 @@ public final class RedactionStage: EventRecordWriter, @unchecked Sendable {
         let report = redactor.write(event, into: &w)
         for f in report.findings { count(f.type, f.count) }
         return ExportRecord(event: event, json: &w.bytes, redacted: report.rewrote)
-    }
-
-    /// The same redaction done on the bytes of a line in the sensor's own JSON form (replay's
-    /// hot path); nil when the line needs the general path (parse → `process` → serialise).
-    /// `memo`: one per thread (see `LaneMemo`).
-    public func record(canonical line: UnsafeBufferPointer<UInt8>, memo: LaneMemo? = nil) -> ExportRecord? {
-        guard let c = redactor.redactCanonical(line, memo: memo) else { return nil }
-        for f in c.findings { count(f.type, f.count) }
-        return ExportRecord(packed: c.storage, jsonCount: c.jsonCount, idCount: c.idCount, eventType: c.eventType,
-                            timestampNs: c.timestampNs, flags: (c.redacted ? 2 : 0) | (c.partial ? 1 : 0))
     }
 }

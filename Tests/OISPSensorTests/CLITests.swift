@@ -143,7 +143,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["bench", "make-input", "-o", f.path, "--count", "7000"]).status, 0)
         var lines = TestSupport.lines(f)
         XCTAssertGreaterThan(try FileManager.default.attributesOfItem(atPath: f.path)[.size] as! Int, 5 << 20)
-        // a non-canonical but valid event: the general path, same event out
+        // an event written by another tool (spaces, another layout): the same event out
         let original10 = lines[10]
         lines[10] = try String(decoding: JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: Data(lines[10].utf8)), options: [.prettyPrinted]), as: UTF8.self)
             .replacingOccurrences(of: "\n", with: " ")
@@ -179,26 +179,49 @@ final class CLITests: XCTestCase {
     /// `replay` (its lane memos, one per worker share, and file order) writes byte for byte what
     /// the general path writes for the same events: repeating envelopes, streamed chunks and
     /// secrets, as `bench make-input` makes them.
-    func testReplayWritesWhatTheGeneralPathWrites() throws {
-        let dir = try TestSupport.tempDir("lanereplay")
+    /// `replay` (parallel) writes what `bench pipeline` (one thread) writes: one path; and JSONL
+    /// from another writer (members sorted at every level, spaces, escaped slashes) gets the same
+    /// stages: each response its cost, each secret its redaction.
+    func testReplayOfAnyWritersJSONLTakesTheOnePath() throws {
+        let dir = try TestSupport.tempDir("onepath")
         defer { try? FileManager.default.removeItem(at: dir) }
         let f = dir.appendingPathComponent("events.jsonl"), cfg = dir.appendingPathComponent("c.toml")
         XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["bench", "make-input", "-o", f.path, "--count", "6000"]).status, 0)
         try TestSupport.write("[redaction]\nmode = \"safe\"\nhash_salt = \"bench\"\n", to: cfg) // the salt `bench pipeline` uses
-        let viaReplay = dir.appendingPathComponent("replay.jsonl"), viaTree = dir.appendingPathComponent("tree.jsonl")
+        let viaReplay = dir.appendingPathComponent("replay.jsonl"), viaBench = dir.appendingPathComponent("bench.jsonl")
         let r = try TestSupport.run(TestSupport.oisp, ["replay", "-c", cfg.path, "--input", f.path, "--output", viaReplay.path])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let g = try TestSupport.run(TestSupport.sensor, ["bench", "pipeline", "-i", f.path, "--general", "--output", viaTree.path])
+        let g = try TestSupport.run(TestSupport.sensor, ["bench", "pipeline", "-i", f.path, "--output", viaBench.path])
         XCTAssertEqual(g.status, 0, g.stderr)
-        let a = try Data(contentsOf: viaReplay), b = try Data(contentsOf: viaTree)
+        let a = try Data(contentsOf: viaReplay), b = try Data(contentsOf: viaBench)
         XCTAssertEqual(TestSupport.lines(viaReplay).count, 6000)
-        XCTAssertTrue(a == b, "replay and the general path differ")
+        XCTAssertTrue(a == b, "replay and bench pipeline differ")
         XCTAssertTrue(String(decoding: a, as: UTF8.self).contains("[REDACTED:api_key]"))
-        XCTAssertTrue(String(decoding: a, as: UTF8.self).contains("\"oisp.cost\""), "responses carry their cost")
-        // bench's default path (AI calls: cost added to the tree, then the lane on its bytes) too
-        let viaLane = dir.appendingPathComponent("lane.jsonl")
-        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["bench", "pipeline", "-i", f.path, "--output", viaLane.path]).status, 0)
-        XCTAssertTrue(try Data(contentsOf: viaLane) == b, "the lane on an annotated event's bytes and the general path differ")
+        // the same events as another tool writes them
+        let other = dir.appendingPathComponent("other.jsonl"), viaOther = dir.appendingPathComponent("other-out.jsonl")
+        let otherLines = try TestSupport.lines(f).map { (l: String) throws -> String in
+            let o = try JSONSerialization.jsonObject(with: Data(l.utf8))
+            return String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self)
+                .replacingOccurrences(of: "\n", with: " ")
+        }
+        XCTAssertTrue(otherLines[0].contains("\"event_type\" : \"ai."), otherLines[0])
+        try TestSupport.write(otherLines.joined(separator: "\n") + "\n", to: other)
+        let o = try TestSupport.run(TestSupport.oisp, ["replay", "-c", cfg.path, "--input", other.path, "--output", viaOther.path])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        let want = TestSupport.lines(viaReplay).map { try! OISPEvent(jsonBytes: Array($0.utf8)) }
+        let got = TestSupport.lines(viaOther).map { try! OISPEvent(jsonBytes: Array($0.utf8)) }
+        XCTAssertEqual(got.count, want.count)
+        var responses = 0, costed = 0, redacted = 0
+        for (x, y) in zip(want, got) {
+            XCTAssertEqual(x.eventID, y.eventID)
+            XCTAssertEqual(x.ext?["oisp.cost"], y.ext?["oisp.cost"], x.eventID)
+            XCTAssertEqual(x.ext?["oisp.redaction"]?["findings"], y.ext?["oisp.redaction"]?["findings"], x.eventID)
+            if y.eventType == "ai.response" { responses += 1; if y.ext?["oisp.cost"] != nil { costed += 1 } }
+            if y.ext?["oisp.redaction"] != nil { redacted += 1 }
+        }
+        XCTAssertGreaterThan(responses, 500)
+        XCTAssertEqual(costed, responses, "every response from the other writer carries its cost")
+        XCTAssertGreaterThan(redacted, 300)
     }
 
     func testJSONLOutputAppends() throws {
