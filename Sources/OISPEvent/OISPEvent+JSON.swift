@@ -137,36 +137,51 @@ extension OISPEvent {
         let mark = w.bytes.count
         w.key("data", first: &f)
         filter.writeData(data, into: &w)
-        var tail = JSONWriter(capacity: 0)
+        // the members that precede `data` are written after it, then moved before it in place
+        let dataEnd = w.bytes.count
         var t = false
         if let m = filter.extMember() {
             var x = ext ?? JSONObject()
             x[m.key] = m.value
-            tail.field("ext", x, &t)
+            w.field("ext", x, &t)
         } else {
-            tail.field("ext", ext, &t)
+            w.field("ext", ext, &t)
         }
         if let rel = relatedEvents {
-            tail.key("related_events", first: &t)
-            tail.bytes.append(UInt8(ascii: "["))
+            w.key("related_events", first: &t)
+            w.bytes.append(UInt8(ascii: "["))
             for (i, r) in rel.enumerated() {
-                if i > 0 { tail.bytes.append(UInt8(ascii: ",")) }
+                if i > 0 { w.bytes.append(UInt8(ascii: ",")) }
                 var g = true
-                tail.bytes.append(UInt8(ascii: "{"))
-                tail.field("event_id", r.eventID, &g); tail.field("relationship", r.relationship, &g)
-                tail.bytes.append(UInt8(ascii: "}"))
+                w.bytes.append(UInt8(ascii: "{"))
+                w.field("event_id", r.eventID, &g); w.field("relationship", r.relationship, &g)
+                w.bytes.append(UInt8(ascii: "}"))
             }
-            tail.bytes.append(UInt8(ascii: "]"))
+            w.bytes.append(UInt8(ascii: "]"))
         }
         if let tc = traceContext {
-            tail.key("trace_context", first: &t)
+            w.key("trace_context", first: &t)
             var g = true
-            tail.bytes.append(UInt8(ascii: "{"))
-            tail.field("trace_id", tc.traceID, &g); tail.field("span_id", tc.spanID, &g); tail.field("trace_flags", tc.traceFlags, &g)
-            tail.bytes.append(UInt8(ascii: "}"))
+            w.bytes.append(UInt8(ascii: "{"))
+            w.field("trace_id", tc.traceID, &g); w.field("span_id", tc.spanID, &g); w.field("trace_flags", tc.traceFlags, &g)
+            w.bytes.append(UInt8(ascii: "}"))
         }
-        if !tail.bytes.isEmpty { w.bytes.insert(contentsOf: tail.bytes, at: mark) }
+        if w.bytes.count > dataEnd { OISPEvent.moveTail(&w.bytes, from: dataEnd, to: mark) }
         w.bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// Moves `bytes[from...]` to `at`, the bytes in `at..<from` after it (a small tail waits on
+    /// the stack, not the heap).
+    static func moveTail(_ bytes: inout [UInt8], from: Int, to at: Int) {
+        let n = bytes.count - from, body = from - at
+        bytes.withUnsafeMutableBufferPointer { b in
+            let base = b.baseAddress!
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n) { t in
+                t.baseAddress!.update(from: base + from, count: n)
+                (base + at + n).update(from: base + at, count: body) // overlapping: a memmove
+                (base + at).update(from: t.baseAddress!, count: n)
+            }
+        }
     }
 
     /// The event as compact JSON bytes (no trailing newline).

@@ -1,3 +1,4 @@
+import Foundation
 import OISPEvent
 
 /// What one redacting write found.
@@ -59,30 +60,34 @@ struct RedactingContent: EventWriteFilter {
     /// `ext["oisp.redaction"].fields`, in the order written.
     var fields: [JSONValue] = []
     var rewrote = false
-    /// The path from `data` to the value being written, as keys and indexes; spelled out only
-    /// for a finding.
-    var path: [PathPart] = []
+    /// Where the value being written lies: `root`, then a chain of keys and indexes kept on the
+    /// stack (each level's node lives in its caller's frame); spelled out only for a finding.
     var pathRoot = "data"
 
-    enum PathPart { case key(String), index(Int) }
+    struct PathNode {
+        let parent: UnsafePointer<PathNode>?
+        let key: String?
+        let index: Int
+    }
+
+    static let contentNames = NameSet(Redactor.contentKeys)
+    static let skipNames = NameSet(Redactor.skipKeys)
 
     init(_ r: Redactor) {
         self.r = r
         sc = r.mode == .full ? r.headerOnly : r.scanner
         minimal = r.mode == .minimal
         scanNames = r.mode != .full
-        path.reserveCapacity(16)
     }
 
-    func pathString() -> String {
-        var s = pathRoot
-        for p in path {
-            switch p {
-            case .key(let k): s += "."; s += k
-            case .index(let i): s += "["; s += String(i); s += "]"
-            }
+    func pathString(_ at: UnsafePointer<PathNode>?) -> String {
+        var parts: [String] = []
+        var n = at
+        while let p = n {
+            parts.append(p.pointee.key.map { "." + $0 } ?? "[\(p.pointee.index)]")
+            n = p.pointee.parent
         }
-        return s
+        return pathRoot + parts.reversed().joined()
     }
 
     mutating func count(_ type: String, _ n: Int = 1) {
@@ -92,12 +97,12 @@ struct RedactingContent: EventWriteFilter {
     mutating func writeCmdline(_ s: String, into w: inout JSONWriter) {
         guard scanNames else { w.string(s); return }
         pathRoot = "process.cmdline"
-        string(s, content: false, into: &w)
+        string(s, content: false, at: nil, into: &w)
         pathRoot = "data"
     }
 
     mutating func writeData(_ d: JSONObject, into w: inout JSONWriter) {
-        object(d, into: &w)
+        object(d, at: nil, into: &w)
     }
 
     mutating func extMember() -> (key: String, value: JSONValue)? {
@@ -110,24 +115,22 @@ struct RedactingContent: EventWriteFilter {
         return ("oisp.redaction", .object(info))
     }
 
-    mutating func value(_ v: JSONValue, key: String, into w: inout JSONWriter) {
+    mutating func value(_ v: JSONValue, key: String, at: UnsafePointer<PathNode>?, into w: inout JSONWriter) {
         switch v {
-        case .object(let o): object(o, into: &w)
+        case .object(let o): object(o, at: at, into: &w)
         case .array(let a):
             w.bytes.append(UInt8(ascii: "["))
             for (i, x) in a.enumerated() {
                 if i > 0 { w.bytes.append(UInt8(ascii: ",")) }
-                path.append(.index(i))
-                value(x, key: key, into: &w)
-                path.removeLast()
+                withUnsafePointer(to: PathNode(parent: at, key: nil, index: i)) { value(x, key: key, at: $0, into: &w) }
             }
             w.bytes.append(UInt8(ascii: "]"))
-        case .string(let s): string(s, content: Redactor.contentKeys.contains(key), into: &w)
+        case .string(let s): string(s, content: RedactingContent.contentNames.contains(key), at: at, into: &w)
         default: w.value(v)
         }
     }
 
-    mutating func object(_ o: JSONObject, into w: inout JSONWriter) {
+    mutating func object(_ o: JSONObject, at: UnsafePointer<PathNode>?, into w: inout JSONWriter) {
         w.bytes.append(UInt8(ascii: "{"))
         // names given to members whose own names held a finding (a new name must not collide)
         var renamed: [String] = []
@@ -135,20 +138,18 @@ struct RedactingContent: EventWriteFilter {
         for (k, x) in o {
             if !first { w.bytes.append(UInt8(ascii: ",")) }
             first = false
-            if Redactor.skipKeys.contains(k) {
+            if RedactingContent.skipNames.contains(k) {
                 w.string(k); w.bytes.append(UInt8(ascii: ":")); w.value(x)
                 continue
             }
             var name = k
-            if scanNames, let n = redactedName(k, in: o, renamed: renamed) {
+            if scanNames, let n = redactedName(k, in: o, renamed: renamed, at: at) {
                 name = n
                 renamed.append(n)
             }
             w.string(name)
             w.bytes.append(UInt8(ascii: ":"))
-            path.append(.key(name))
-            value(x, key: k, into: &w)
-            path.removeLast()
+            withUnsafePointer(to: PathNode(parent: at, key: name, index: 0)) { value(x, key: k, at: $0, into: &w) }
         }
         w.bytes.append(UInt8(ascii: "}"))
     }
@@ -156,7 +157,7 @@ struct RedactingContent: EventWriteFilter {
     /// The redacted form of a member name holding a finding, or nil. A name that redacts to one
     /// the object already has gets a suffix (`#2`, `#3`, …), so the object stays valid and no
     /// member is lost. The finding is recorded at the member's (redacted) path.
-    mutating func redactedName(_ k: String, in o: JSONObject, renamed: [String]) -> String? {
+    mutating func redactedName(_ k: String, in o: JSONObject, renamed: [String], at: UnsafePointer<PathNode>?) -> String? {
         guard !k.isEmpty else { return nil }
         let findings = sc.scan(k)
         guard !findings.isEmpty else { return nil }
@@ -164,9 +165,8 @@ struct RedactingContent: EventWriteFilter {
         var name = base
         var n = 2
         while o[name] != nil || renamed.contains(name) { name = "\(base)#\(n)"; n += 1 }
-        path.append(.key(name))
-        fields.append(["path": .string(pathString()), "part": "key", "original_length": .int(Int64(k.count)), "hash": .string(r.hash(k))])
-        path.removeLast()
+        let path = withUnsafePointer(to: PathNode(parent: at, key: name, index: 0)) { pathString($0) }
+        fields.append(["path": .string(path), "part": "key", "original_length": .int(Int64(k.count)), "hash": .string(r.hash(k))])
         rewrote = true
         return name
     }
@@ -188,7 +188,7 @@ struct RedactingContent: EventWriteFilter {
 
     /// Writes one string value: as it is, with its findings replaced, or (a `minimal`-mode
     /// content field) as a `$redacted` object.
-    mutating func string(_ s: String, content: Bool, into w: inout JSONWriter) {
+    mutating func string(_ s: String, content: Bool, at: UnsafePointer<PathNode>?, into w: inout JSONWriter) {
         var s = s
         let findings: [Finding] = s.withUTF8 { sc.scan(bytes: $0) }
         if minimal && content && !s.isEmpty {
@@ -204,15 +204,36 @@ struct RedactingContent: EventWriteFilter {
             o["original_length"] = .int(Int64(s.count))
             o["hash"] = .string(h)
             o["findings"] = .array(c.sorted { $0.0 < $1.0 }.map { ["type": .string($0.0), "count": .int(Int64($0.1))] })
-            fields.append(["path": .string(pathString()), "original_length": .int(Int64(s.count)), "hash": .string(h)])
+            fields.append(["path": .string(pathString(at)), "original_length": .int(Int64(s.count)), "hash": .string(h)])
             rewrote = true
             w.object(["$redacted": .object(o)])
             return
         }
         guard !findings.isEmpty else { w.string(s); return }
         let out = replacing(Array(s.utf8), findings)
-        fields.append(["path": .string(pathString()), "original_length": .int(Int64(s.count)), "hash": .string(r.hash(s))])
+        fields.append(["path": .string(pathString(at)), "original_length": .int(Int64(s.count)), "hash": .string(r.hash(s))])
         rewrote = true
         out.withUnsafeBytes { w.string(utf8: $0) }
+    }
+}
+
+/// A small set of short names, looked up by length and then bytes: for member names, cheaper than
+/// hashing each one.
+struct NameSet: Sendable {
+    /// Names by their UTF-8 length.
+    let byLength: [[[UInt8]]]
+
+    init(_ names: Set<String>) {
+        var t = [[[UInt8]]](repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
+        for n in names { t[n.utf8.count].append(Array(n.utf8)) }
+        byLength = t
+    }
+
+    func contains(_ k: String) -> Bool {
+        let n = k.utf8.count
+        guard n < byLength.count, !byLength[n].isEmpty else { return false }
+        let candidates = byLength[n]
+        var k = k
+        return k.withUTF8 { u in candidates.contains { c in c.withUnsafeBufferPointer { memcmp($0.baseAddress!, u.baseAddress!, n) == 0 } } }
     }
 }

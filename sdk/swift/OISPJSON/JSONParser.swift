@@ -31,6 +31,10 @@ public struct JSONParser {
     struct Cursor {
         let buf: UnsafeBufferPointer<UInt8>
         var i = 0
+        /// Members and items of the objects and arrays being read, stacked: each container's
+        /// storage is then made once at its final size instead of grown member by member.
+        var members: [(key: String, value: JSONValue)] = []
+        var items: [JSONValue] = []
         init(buf: UnsafeBufferPointer<UInt8>) { self.buf = buf }
 
         func fail(_ r: String) -> JSONParseError { JSONParseError(offset: i, reason: r) }
@@ -56,9 +60,9 @@ public struct JSONParser {
             switch buf[i] {
             case UInt8(ascii: "{"):
                 i += 1
-                var obj = JSONObject()
                 skipWS()
-                if i < buf.count && buf[i] == UInt8(ascii: "}") { i += 1; return .object(obj) }
+                if i < buf.count && buf[i] == UInt8(ascii: "}") { i += 1; return .object(JSONObject()) }
+                let base = members.count
                 while true {
                     skipWS()
                     guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -68,25 +72,36 @@ public struct JSONParser {
                     i += 1
                     skipWS()
                     let v = try value(depth: depth + 1)
-                    obj.appendUnchecked(k, v) // duplicate keys: both kept, lookups see the first
+                    members.append((k, v)) // duplicate keys: both kept, lookups see the first
                     skipWS()
                     guard i < buf.count else { throw fail("unterminated object") }
                     if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-                    if buf[i] == UInt8(ascii: "}") { i += 1; return .object(obj) }
+                    if buf[i] == UInt8(ascii: "}") {
+                        i += 1
+                        let o = JSONObject(uncheckedEntries: Array(members[base...]))
+                        members.removeSubrange(base...)
+                        return .object(o)
+                    }
                     throw fail("expected ',' or '}'")
                 }
             case UInt8(ascii: "["):
                 i += 1
-                var arr: [JSONValue] = []
                 skipWS()
-                if i < buf.count && buf[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+                if i < buf.count && buf[i] == UInt8(ascii: "]") { i += 1; return .array([]) }
+                let base = items.count
                 while true {
                     skipWS()
-                    arr.append(try value(depth: depth + 1))
+                    let v = try value(depth: depth + 1)
+                    items.append(v)
                     skipWS()
                     guard i < buf.count else { throw fail("unterminated array") }
                     if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-                    if buf[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+                    if buf[i] == UInt8(ascii: "]") {
+                        i += 1
+                        let a = Array(items[base...])
+                        items.removeSubrange(base...)
+                        return .array(a)
+                    }
                     throw fail("expected ',' or ']'")
                 }
             case UInt8(ascii: "\""): return .string(try string())
@@ -113,6 +128,12 @@ public struct JSONParser {
                 if i < buf.count && (buf[i] == UInt8(ascii: "+") || buf[i] == UInt8(ascii: "-")) { i += 1 }
                 guard i < buf.count, buf[i] >= 0x30 && buf[i] <= 0x39 else { throw fail("digit expected in exponent") }
                 while i < buf.count && buf[i] >= 0x30 && buf[i] <= 0x39 { i += 1 }
+            }
+            if isInt && i - start <= 18 { // fits an Int64 whatever the digits: no text made
+                var k = start, neg = false, v: Int64 = 0
+                if buf[k] == UInt8(ascii: "-") { neg = true; k += 1 }
+                while k < i { v = v &* 10 &+ Int64(buf[k] &- 0x30); k += 1 }
+                return .int(neg ? -v : v)
             }
             let text = String(decoding: UnsafeBufferPointer(rebasing: buf[start..<i]), as: UTF8.self)
             if isInt, let v = Int64(text) { return .int(v) }
@@ -141,7 +162,18 @@ public struct JSONParser {
         mutating func string() throws -> String {
             i += 1 // opening quote
             let start = i
-            // Fast path: no escapes.
+            // Fast path: no escapes. Eight bytes at a time to the first quote, backslash or
+            // control byte (the lowest flagged byte is exact: a borrow only runs upward).
+            if let base = buf.baseAddress {
+                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                while i + 8 <= buf.count {
+                    let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                    let q = w ^ (ones &* 0x22), b = w ^ (ones &* 0x5C)
+                    let hit = ((q &- ones) & ~q | (b &- ones) & ~b | (w &- ones &* 0x20) & ~w) & highs
+                    if hit != 0 { i += hit.trailingZeroBitCount >> 3; break }
+                    i += 8
+                }
+            }
             while i < buf.count {
                 let c = buf[i]
                 if c == 0x22 {

@@ -76,6 +76,9 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
         }
     }
 
+    /// Members as given, duplicates kept (the parser: lookups see the first).
+    public init(uncheckedEntries: [(key: String, value: JSONValue)]) { entries = uncheckedEntries }
+
     /// Appends without checking for an existing key (the caller knows it is new).
     public mutating func appendUnchecked(_ key: String, _ value: JSONValue) { entries.append((key, value)) }
 

@@ -1,0 +1,76 @@
+import Foundation
+import OISPEvent
+import XCTest
+
+/// The SDK's JSON parser and writer (every event passes through both): strings with a byte that
+/// needs an escape at every position around the eight-byte steps, numbers at the edges of
+/// Int64, nesting, and errors — checked against Foundation's JSONSerialization as the reference.
+final class JSONCodecTests: XCTestCase {
+    static let specials: [String] = ["\"", "\\", "\n", "\r", "\t", "\u{1}", "\u{1F}", "/", "é", "🚀", "\u{7F}", " "]
+
+    func testStringsWithAnEscapeAtEveryPosition() throws {
+        var checked = 0
+        for n in 0..<34 {
+            for s in Self.specials {
+                for at in 0...n {
+                    var chars = Array(repeating: Character("a"), count: n)
+                    chars.insert(Character(s), at: at)
+                    let text = String(chars)
+                    var w = JSONWriter()
+                    w.string(text)
+                    // the writer's form parses back, by us and by Foundation, to the same text
+                    XCTAssertEqual(try JSONParser.parse(w.bytes), .string(text))
+                    let f = try JSONSerialization.jsonObject(with: Data(w.bytes), options: [.fragmentsAllowed]) as? String
+                    XCTAssertEqual(f, text)
+                    // Foundation's form (escaped slashes, other escapes) parses to the same text
+                    let theirs = try JSONSerialization.data(withJSONObject: [text])
+                    XCTAssertEqual(try JSONParser.parse(theirs), .array([.string(text)]))
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertEqual(checked, 12 * (34 * 35 / 2))
+    }
+
+    func testRawControlBytesAndBadEscapesAreRefusedAtEveryPosition() {
+        for n in 0..<20 {
+            for at in 0...n {
+                var b = Array(repeating: UInt8(ascii: "a"), count: n)
+                b.insert(0x0A, at: at)
+                XCTAssertThrowsError(try JSONParser.parse([0x22] + b + [0x22]), "raw newline at \(at) of \(n)")
+                var e = Array(repeating: UInt8(ascii: "a"), count: n)
+                e.insert(contentsOf: Array("\\x".utf8), at: at)
+                XCTAssertThrowsError(try JSONParser.parse([0x22] + e + [0x22]))
+            }
+            XCTAssertThrowsError(try JSONParser.parse([0x22] + Array(repeating: UInt8(ascii: "a"), count: n)), "unterminated")
+        }
+    }
+
+    func testNumbersAtTheEdges() throws {
+        let ints: [Int64] = [0, 1, -1, 9, 10, 99_999_999_999_999_999, -99_999_999_999_999_999, 999_999_999_999_999_999,
+                             -999_999_999_999_999_999, Int64.max, Int64.min + 1, 1_764_000_000_000_000_000]
+        for i in ints {
+            XCTAssertEqual(try JSONParser.parse(Array("\(i)".utf8)), .int(i), "\(i)")
+            XCTAssertEqual(try JSONParser.parse(Array("[\(i),\(i)]".utf8)), .array([.int(i), .int(i)]))
+        }
+        // beyond Int64: a double, as before
+        XCTAssertEqual(try JSONParser.parse(Array("9223372036854775808".utf8)), .double(9223372036854775808))
+        XCTAssertEqual(try JSONParser.parse(Array("1.5e3".utf8)), .double(1500))
+        XCTAssertEqual(try JSONParser.parse(Array("-0.25".utf8)), .double(-0.25))
+        for bad in ["01", "-", "1.", ".5", "1e", "+1", "--1", "1.e3"] {
+            XCTAssertThrowsError(try JSONParser.parse(Array(bad.utf8)), bad)
+        }
+    }
+
+    func testNestedContainersKeepOrderAndDuplicates() throws {
+        let text = #"{"b":[1,{"z":[],"a":{}},[[],[2]]],"a":{"x":"1","x":"2"},"c":[{"k":[{"k":[null,true,false]}]}]}"#
+        let v = try JSONParser.parse(Array(text.utf8))
+        XCTAssertEqual(v.objectValue?.keys, ["b", "a", "c"])
+        XCTAssertEqual(v["a"]?.objectValue?.count, 2, "duplicate keys kept")
+        XCTAssertEqual(v["a"]?["x"], "1", "lookups see the first")
+        XCTAssertEqual(String(decoding: v.jsonBytes(), as: UTF8.self), text, "written back as read")
+        for bad in [#"{"a":1,}"#, "[1,]", #"{"a" 1}"#, "[1 2]", #"{"a":[}"#, "[{]}"] {
+            XCTAssertThrowsError(try JSONParser.parse(Array(bad.utf8)), bad)
+        }
+    }
+}
