@@ -56,7 +56,8 @@ public struct ReplaySession {
             }
         }
         let workers = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
-        let reader = LineReader(fd: fd)
+        // a block's events are held as trees until written: 1 MiB blocks keep that small
+        let reader = LineReader(fd: fd, blockBytes: 1 << 20)
         var readError: String?
         func nextBlock() -> UnsafeBufferPointer<UInt8>? {
             do { return try reader.next(stop: { runtime.isStopRequested }) } catch { readError = "\(error)"; return nil }
