@@ -84,6 +84,13 @@ final class LokiOutput: Exporter {
         }.joined(separator: " ").utf8)
     }
 
+    /// Label paths whose value the host hands over as a record field (ABI 1.3), whatever the
+    /// event type: a record without the field has no value there either.
+    static let fieldOf: [[String]: String] = [
+        ["host", "hostname"]: "host.name", ["process", "pid"]: "process.pid", ["process", "name"]: "process.executable.name",
+        ["process", "container_id"]: "container.id", ["ext", "oisp.k8s", "namespace"]: "k8s.namespace.name",
+        ["ext", "oisp.k8s", "pod_name"]: "k8s.pod.name"]
+
     /// The value of a label, from the envelope fields the host hands over when it can (no parse).
     func labelValue(_ r: Record, _ path: [String], _ obj: inout [String: Any]?) -> String? {
         if path.count == 1 {
@@ -93,6 +100,8 @@ final class LokiOutput: Exporter {
             default: break
             }
         }
+        // envelope fields the host hands over beside the JSON (ABI 1.3): same value, no parse
+        if r.hasFields, let f = LokiOutput.fieldOf[path] { return r.field(f) }
         if obj == nil { obj = r.object }
         return value(obj!, path)
     }

@@ -2,13 +2,17 @@ import COISPExporterABI
 import OISPEvent
 
 /// One serialised, redacted event as handed to exporters. Its bytes — the event JSON, then
-/// the event id, then the partition key — live in one array (one allocation and one reference
-/// per record), shared copy-on-write between every exporter's queue.
+/// the event id, then the partition key, then its fields (`RecordField`) — live in one array
+/// (one allocation and one reference per record), shared copy-on-write between every
+/// exporter's queue.
 public struct ExportRecord: Sendable {
-    /// `json`, `eventID` and `partitionKey`, back to back.
+    /// `json`, `eventID`, `partitionKey` and the field table, back to back.
     public private(set) var storage: [UInt8]
     public private(set) var jsonCount: Int
     public private(set) var idCount: Int
+    /// Where the field table starts in `storage` (its end when the record has none): entries of
+    /// [field tag: 1 byte][value length: 2 bytes, little-endian][value].
+    public private(set) var fieldsStart: Int
     public var eventType: String
     public var timestampNs: Int64
     public var flags: UInt32
@@ -17,20 +21,44 @@ public struct ExportRecord: Sendable {
     public var json: ArraySlice<UInt8> { storage[0..<jsonCount] }
     public var eventID: String { String(decoding: storage[jsonCount..<(jsonCount + idCount)], as: UTF8.self) }
     /// `host/pid`, or the host alone.
-    public var partitionKey: String { String(decoding: storage[(jsonCount + idCount)...], as: UTF8.self) }
+    public var partitionKey: String { String(decoding: storage[(jsonCount + idCount)..<fieldsStart], as: UTF8.self) }
 
-    public init(eventID: String, eventType: String, timestampNs: Int64, partitionKey: String, flags: UInt32 = 0, json: [UInt8]) {
-        var s = json
-        s.reserveCapacity(json.count + eventID.utf8.count + partitionKey.utf8.count)
-        s.append(contentsOf: eventID.utf8)
-        s.append(contentsOf: partitionKey.utf8)
-        self.init(packed: s, jsonCount: json.count, idCount: eventID.utf8.count, eventType: eventType, timestampNs: timestampNs, flags: flags)
+    /// The record's fields, in table order (ABI 1.3: what exporters get beside the JSON).
+    public var fields: [(field: RecordField, value: String)] {
+        var out: [(RecordField, String)] = []
+        forEachField { f, r in out.append((f, String(decoding: storage[r], as: UTF8.self))) }
+        return out
     }
 
-    /// From bytes already laid out as `json ‖ eventID ‖ partitionKey` (no copy).
-    public init(packed storage: [UInt8], jsonCount: Int, idCount: Int, eventType: String, timestampNs: Int64, flags: UInt32) {
-        precondition(jsonCount >= 0 && idCount >= 0 && jsonCount + idCount <= storage.count)
-        self.storage = storage; self.jsonCount = jsonCount; self.idCount = idCount
+    /// Each field and where its value lies in `storage`.
+    public func forEachField(_ body: (RecordField, Range<Int>) -> Void) {
+        var i = fieldsStart
+        while i + 3 <= storage.count {
+            let n = Int(storage[i + 1]) | Int(storage[i + 2]) << 8
+            guard let f = RecordField(rawValue: storage[i]), i + 3 + n <= storage.count else { return }
+            body(f, (i + 3)..<(i + 3 + n))
+            i += 3 + n
+        }
+    }
+
+    /// A record of JSON written elsewhere; its fields are read from the JSON when it parses as an
+    /// event (a record read back from the spool).
+    public init(eventID: String, eventType: String, timestampNs: Int64, partitionKey: String, flags: UInt32 = 0, json: [UInt8]) {
+        var s = json
+        s.reserveCapacity(json.count + eventID.utf8.count + partitionKey.utf8.count + 256)
+        s.append(contentsOf: eventID.utf8)
+        s.append(contentsOf: partitionKey.utf8)
+        let fieldsStart = s.count
+        if let e = try? OISPEvent(jsonBytes: json) { RecordField.append(of: e, to: &s) }
+        self.init(packed: s, jsonCount: json.count, idCount: eventID.utf8.count, fieldsStart: fieldsStart, eventType: eventType,
+                  timestampNs: timestampNs, flags: flags)
+    }
+
+    /// From bytes already laid out as `json ‖ eventID ‖ partitionKey ‖ fields` (no copy).
+    public init(packed storage: [UInt8], jsonCount: Int, idCount: Int, fieldsStart: Int? = nil, eventType: String, timestampNs: Int64, flags: UInt32) {
+        let fs = fieldsStart ?? storage.count
+        precondition(jsonCount >= 0 && idCount >= 0 && jsonCount + idCount <= fs && fs <= storage.count)
+        self.storage = storage; self.jsonCount = jsonCount; self.idCount = idCount; self.fieldsStart = fs
         self.eventType = eventType; self.timestampNs = timestampNs; self.flags = flags
     }
 
@@ -52,11 +80,96 @@ public struct ExportRecord: Sendable {
             json.append(UInt8(ascii: "/"))
             JSONWriter.appendDecimal(p.pid, to: &json)
         }
+        let fieldsStart = json.count
+        RecordField.append(of: event, to: &json)
         var f = flags
         if redacted || event.ext?["oisp.redaction"] != nil { f |= OISP_RECORD_FLAG_REDACTED.rawValue }
         if event.confidence?.completeness == "partial" { f |= OISP_RECORD_FLAG_TRUNCATED.rawValue }
-        self.init(packed: json, jsonCount: jsonCount, idCount: event.eventID.utf8.count, eventType: event.eventType,
-                  timestampNs: event.ts.nanoseconds, flags: f)
+        self.init(packed: json, jsonCount: jsonCount, idCount: event.eventID.utf8.count, fieldsStart: fieldsStart,
+                  eventType: event.eventType, timestampNs: event.ts.nanoseconds, flags: f)
+    }
+}
+
+/// What a record carries beside its JSON (ABI 1.3 `oisp_field`): the fields a span, a stream
+/// label or a message key most often needs, so an exporter needs no JSON parser for them. Each
+/// value is the one the record's (redacted) JSON holds; the names and sources are listed in
+/// `sdk/include/oisp/exporter.h`. Tags are this process's own (never stored across versions:
+/// the spool keeps the JSON and reads the fields again).
+public enum RecordField: UInt8, CaseIterable, Sendable {
+    case requestID, provider, requestModel, responseModel, responseID, inputTokens, outputTokens, finishReasons
+    case costAmount, costCurrency, hostName, pid, processName, containerID, namespace, podName, traceID, spanID, statusCode
+
+    public var name: String {
+        switch self {
+        case .requestID: return "oisp.request_id"
+        case .provider: return "gen_ai.provider.name"
+        case .requestModel: return "gen_ai.request.model"
+        case .responseModel: return "gen_ai.response.model"
+        case .responseID: return "gen_ai.response.id"
+        case .inputTokens: return "gen_ai.usage.input_tokens"
+        case .outputTokens: return "gen_ai.usage.output_tokens"
+        case .finishReasons: return "gen_ai.response.finish_reasons"
+        case .costAmount: return "gen_ai.usage.cost.amount"
+        case .costCurrency: return "gen_ai.usage.cost.currency"
+        case .hostName: return "host.name"
+        case .pid: return "process.pid"
+        case .processName: return "process.executable.name"
+        case .containerID: return "container.id"
+        case .namespace: return "k8s.namespace.name"
+        case .podName: return "k8s.pod.name"
+        case .traceID: return "trace_id"
+        case .spanID: return "span_id"
+        case .statusCode: return "http.response.status_code"
+        }
+    }
+
+    /// Appends the event's field table to `s`.
+    public static func append(of e: OISPEvent, to s: inout [UInt8]) {
+        func put(_ f: RecordField, _ v: String?) {
+            guard var v, !v.isEmpty else { return }
+            v.withUTF8 { u in
+                guard u.count <= 0xFFFF else { return }
+                s.append(f.rawValue); s.append(UInt8(u.count & 0xFF)); s.append(UInt8(u.count >> 8))
+                s.append(contentsOf: u)
+            }
+        }
+        func put(_ f: RecordField, _ v: Int64?) {
+            guard let v else { return }
+            s.append(f.rawValue)
+            let at = s.count
+            s.append(0); s.append(0)
+            JSONWriter.appendDecimal(v, to: &s)
+            let n = s.count - at - 2
+            s[at] = UInt8(n & 0xFF); s[at + 1] = UInt8(n >> 8)
+        }
+        let d = e.data
+        if e.eventType.hasPrefix("ai.") {
+            put(.requestID, d["request_id"]?.stringValue)
+            put(.provider, d["provider"]?["name"]?.stringValue)
+            put(e.eventType == "ai.request" ? .requestModel : .responseModel, d["model"]?["id"]?.stringValue)
+            put(.responseID, d["provider_request_id"]?.stringValue)
+            if let u = d["usage"] {
+                put(.inputTokens, u["prompt_tokens"]?.intValue)
+                put(.outputTokens, u["completion_tokens"]?.intValue)
+            }
+            put(.finishReasons, d["finish_reason"]?.stringValue)
+            if let c = e.ext?["oisp.cost"], c["status"]?.stringValue == "priced" {
+                if let a = c["amount"]?.doubleValue { put(.costAmount, "\(a)") }
+                put(.costCurrency, c["currency"]?.stringValue)
+            }
+            put(.statusCode, d["status_code"]?.intValue)
+        }
+        put(.hostName, e.host?.hostname)
+        if let p = e.process {
+            put(.pid, p.pid)
+            put(.processName, p.name)
+            put(.containerID, p.containerID)
+        }
+        let k = e.ext?["oisp.k8s"]
+        put(.namespace, k?["namespace"]?.stringValue)
+        put(.podName, k?["pod_name"]?.stringValue)
+        put(.traceID, e.traceContext?.traceID)
+        put(.spanID, e.traceContext?.spanID)
     }
 }
 

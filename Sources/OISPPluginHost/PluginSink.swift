@@ -94,6 +94,8 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
     private let typeLock = NSLock()
     /// Record tables reused across calls (one per call in flight), so a batch allocates nothing.
     private let recordTables = TablePool()
+    /// ABI 1.3 field names, static C strings by `RecordField` tag.
+    static let fieldNames: [UnsafePointer<CChar>] = RecordField.allCases.map { UnsafePointer(strdup($0.name)!) }
     private static let emptyBytes: UnsafePointer<UInt8> = {
         let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
         p.initialize(to: 0)
@@ -210,24 +212,37 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
             var lastType = "", lastC: UnsafeMutablePointer<CChar>? = nil
             var recs = recordTables.take(capacity: rs.count)
             defer { recordTables.give(recs) }
+            // ABI 1.3: each record's fields, pointing into its bytes like the rest
+            var items: [oisp_field] = []
+            items.reserveCapacity(rs.count * 8)
+            var spans: [(start: Int, count: Int)] = []
+            spans.reserveCapacity(rs.count)
             for k in rs.indices {
                 let base = rs[k].storage.withUnsafeBufferPointer { UnsafePointer($0.baseAddress) } ?? PluginSink.emptyBytes
-                let n = rs[k].storage.count, jlen = rs[k].jsonCount, idlen = rs[k].idCount
+                let jlen = rs[k].jsonCount, idlen = rs[k].idCount, fs = rs[k].fieldsStart
                 let json = oisp_bytes(ptr: base, len: jlen)
                 let id = oisp_bytes(ptr: base + jlen, len: idlen)
-                let pk = oisp_bytes(ptr: base + jlen + idlen, len: n - jlen - idlen)
+                let pk = oisp_bytes(ptr: base + jlen + idlen, len: fs - jlen - idlen)
                 if lastC == nil || rs[k].eventType != lastType { lastType = rs[k].eventType; lastC = cType(lastType) }
                 recs.append(oisp_record(struct_size: MemoryLayout<oisp_record>.size, event_type: lastC,
                                         timestamp_ns: rs[k].timestampNs, partition_key: pk, event_id: id,
                                         flags: rs[k].flags, reserved0: 0,
                                         json: json))
+                let start = items.count
+                rs[k].forEachField { f, r in items.append(oisp_field(name: PluginSink.fieldNames[Int(f.rawValue)], value: oisp_bytes(ptr: base + r.lowerBound, len: r.count))) }
+                spans.append((start, items.count - start))
             }
             return recs.withUnsafeBufferPointer { rb in
-                var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
-                                   attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count,
-                                   record_offset: batch.records.startIndex)
-                crashGuard?.enter(batch: batch.id); defer { crashGuard?.leave() }
-                return plugin.table.pointee.on_export(instance, &b, &status)
+                items.withUnsafeBufferPointer { ib in
+                    let fields = spans.map { sp in oisp_record_fields(items: ib.baseAddress.map { UnsafePointer($0 + sp.start) }, count: sp.count) }
+                    return fields.withUnsafeBufferPointer { fb in
+                        var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
+                                           attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count,
+                                           record_offset: batch.records.startIndex, fields: fb.baseAddress)
+                        crashGuard?.enter(batch: batch.id); defer { crashGuard?.leave() }
+                        return plugin.table.pointee.on_export(instance, &b, &status)
+                    }
+                }
             }
         }!
         switch rc {

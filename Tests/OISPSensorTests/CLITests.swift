@@ -365,6 +365,6 @@ final class CLITests: XCTestCase {
     func testVersion() throws {
         let r = try TestSupport.run(TestSupport.oisp, ["version"])
         XCTAssertEqual(r.status, 0)
-        XCTAssertTrue(r.stdout.contains("exporter ABI 1.2"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("exporter ABI 1.3"), r.stdout)
     }
 }

@@ -161,7 +161,7 @@ final class PluginHostTests: XCTestCase {
         XCTAssertFalse(TestSupport.lines(out.appendingPathComponent("d.jsonl")).isEmpty)
     }
 
-    /// Plugins built by a vendor against the OLD headers (1.0 and 1.1, kept byte for byte under
+    /// Plugins built by a vendor against the OLD headers (1.0, 1.1 and 1.2, kept byte for byte under
     /// Fixtures/abi) load and export every event, their tables read only as far as their own
     /// `struct_size` (each sits at the end of a page followed by an inaccessible one: one byte of
     /// over-read would crash the sensor); a table smaller than 1.0's is refused naming both sizes,
@@ -170,7 +170,7 @@ final class PluginHostTests: XCTestCase {
         let out = try TestSupport.tempDir("oldabi")
         defer { try? FileManager.default.removeItem(at: out) }
         let src = TestSupport.fixtures.appendingPathComponent("old_abi.c").path
-        for v in ["1.0", "1.1"] {
+        for v in ["1.0", "1.1", "1.2"] {
             let name = "old" + v.replacingOccurrences(of: ".", with: "")
             try TestSupport.compilePlugin([src], to: dir.appendingPathComponent("liboisp-exporter-\(name).so"),
                                           include: TestSupport.fixtures.appendingPathComponent("abi/\(v)").path,
@@ -179,9 +179,9 @@ final class PluginHostTests: XCTestCase {
         try TestSupport.compilePlugin([src], to: dir.appendingPathComponent("liboisp-exporter-short.so"),
                                       include: TestSupport.fixtures.appendingPathComponent("abi/1.0").path,
                                       extraFlags: ["-DPLUGIN_NAME=\"short\"", "-DTABLE_SIZE=40"])
-        let cfg = try pathConfig(["old10", "old11", "short"], out: out)
+        let cfg = try pathConfig(["old10", "old11", "old12", "short"], out: out)
         let (entry, listing) = try listed(cfg)
-        for (name, abi) in [("old10", "1.0"), ("old11", "1.1")] {
+        for (name, abi) in [("old10", "1.0"), ("old11", "1.1"), ("old12", "1.2")] {
             let p = try XCTUnwrap(entry(name), listing)
             XCTAssertEqual(p["status"]?.stringValue, "loaded", "\(p)")
             XCTAssertEqual(p["abi_version"]?.stringValue, abi, "\(p)")
@@ -199,6 +199,7 @@ final class PluginHostTests: XCTestCase {
         XCTAssertGreaterThan(expected.count, 10)
         XCTAssertEqual(TestSupport.lines(out.appendingPathComponent("old10.jsonl")), expected, "ABI 1.0 plugin got every event in order")
         XCTAssertEqual(TestSupport.lines(out.appendingPathComponent("old11.jsonl")), expected, "ABI 1.1 plugin got every event in order")
+        XCTAssertEqual(TestSupport.lines(out.appendingPathComponent("old12.jsonl")), expected, "ABI 1.2 plugin (its batch has no fields) got every event in order")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("short.jsonl").path))
     }
 
@@ -461,5 +462,77 @@ final class PluginHostTests: XCTestCase {
         XCTAssertEqual(first[2], "0"); XCTAssertEqual(second[2], "3", "record_offset 3: \(calls)")
         XCTAssertEqual(Int(second[3]), Int(first[3])! - 3, "only the rest: \(calls)")
         XCTAssertEqual(TestSupport.lines(sink), TestSupport.lines(input), "every event once, in order")
+    }
+
+    /// ABI 1.3: each record's fields come beside its JSON, so a C exporter builds its output with
+    /// no JSON parser; every field says what the record's (redacted) JSON says at its source,
+    /// and every source the JSON has gives its field.
+    func testRecordFieldsMatchTheJSONTheyComeFrom() throws {
+        let out = try TestSupport.tempDir("fields")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("fields_sink.c").path],
+                                      to: dir.appendingPathComponent("liboisp-exporter-fieldsink.so"))
+        let input = out.appendingPathComponent("in.jsonl")
+        XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "3", "-o", input.path]).status, 0)
+        // one event with Kubernetes attribution and a trace context
+        var k = OISPEvent(eventType: "ai.request", host: .init(hostname: "node-7"), process: .init(pid: 42, name: "agent", containerID: "c0ffee"),
+                          ext: ["oisp.k8s": ["namespace": "team-a", "pod_name": "agent-7d9f"]],
+                          traceContext: .init(traceID: String(repeating: "ab", count: 16), spanID: String(repeating: "cd", count: 8), traceFlags: 1),
+                          data: ["request_id": "req_k8s", "provider": ["name": "openai"], "model": ["id": "gpt-4o"]])
+        k.eventID = ULID.make()
+        try TestSupport.write(String(decoding: try Data(contentsOf: input), as: UTF8.self) + k.jsonString() + "\n", to: input)
+        let sink = out.appendingPathComponent("sink.txt"), cfg = out.appendingPathComponent("config.toml")
+        try TestSupport.write("[plugins]\ndir = \"\(dir.path)\"\n[export.fieldsink]\nenabled = true\npath = \"\(sink.path)\"\n", to: cfg)
+        let r = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", cfg.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        func text(_ v: JSONValue?) -> String? {
+            switch v {
+            case .string(let s)?: return s.isEmpty ? nil : s
+            case .int(let i)?: return String(i)
+            case .double(let d)?: return "\(d)"
+            default: return nil
+            }
+        }
+        var lines = 0, fieldsChecked = 0, names = Set<String>()
+        for l in TestSupport.lines(sink) {
+            let parts = l.components(separatedBy: "\t")
+            let e = try OISPEvent(jsonBytes: Array(parts.last!.utf8))
+            let j = try JSONParser.parse(Array(parts.last!.utf8))
+            var got: [String: String] = [:]
+            for p in parts.dropLast() where !p.isEmpty {
+                let kv = p.split(separator: "=", maxSplits: 1).map(String.init)
+                got[kv[0]] = kv.count > 1 ? kv[1] : ""
+            }
+            let ai = e.eventType.hasPrefix("ai."), d = j["data"]
+            let priced = j["ext"]?["oisp.cost"]?["status"]?.stringValue == "priced"
+            var want: [String: String?] = [
+                "host.name": text(j["host"]?["hostname"]), "process.pid": text(j["process"]?["pid"]),
+                "process.executable.name": text(j["process"]?["name"]), "container.id": text(j["process"]?["container_id"]),
+                "k8s.namespace.name": text(j["ext"]?["oisp.k8s"]?["namespace"]), "k8s.pod.name": text(j["ext"]?["oisp.k8s"]?["pod_name"]),
+                "trace_id": text(j["trace_context"]?["trace_id"]), "span_id": text(j["trace_context"]?["span_id"])]
+            if ai {
+                want["oisp.request_id"] = text(d?["request_id"]); want["gen_ai.provider.name"] = text(d?["provider"]?["name"])
+                want[e.eventType == "ai.request" ? "gen_ai.request.model" : "gen_ai.response.model"] = text(d?["model"]?["id"])
+                want["gen_ai.response.id"] = text(d?["provider_request_id"])
+                want["gen_ai.usage.input_tokens"] = text(d?["usage"]?["prompt_tokens"])
+                want["gen_ai.usage.output_tokens"] = text(d?["usage"]?["completion_tokens"])
+                want["gen_ai.response.finish_reasons"] = text(d?["finish_reason"])
+                want["http.response.status_code"] = text(d?["status_code"])
+                want["gen_ai.usage.cost.amount"] = priced ? text(j["ext"]?["oisp.cost"]?["amount"]) : nil
+                want["gen_ai.usage.cost.currency"] = priced ? text(j["ext"]?["oisp.cost"]?["currency"]) : nil
+            }
+            let expected = want.compactMapValues { $0 }
+            XCTAssertEqual(got, expected, "\(e.eventType) \(e.eventID)")
+            fieldsChecked += got.count
+            names.formUnion(got.keys)
+            lines += 1
+        }
+        XCTAssertEqual(lines, TestSupport.lines(input).count)
+        XCTAssertGreaterThan(fieldsChecked, lines * 3)
+        for n in ["oisp.request_id", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.usage.input_tokens",
+                  "gen_ai.usage.output_tokens", "gen_ai.usage.cost.amount", "host.name", "process.pid", "k8s.namespace.name", "k8s.pod.name",
+                  "trace_id", "span_id", "container.id"] {
+            XCTAssertTrue(names.contains(n), "no record carried \(n): \(names.sorted())")
+        }
     }
 }

@@ -18,22 +18,50 @@ public struct Record {
     let jsonCount: Int, idCount: Int
     public var json: Data { storage.prefix(jsonCount) }
     public var eventID: String { String(decoding: storage[jsonCount..<(jsonCount + idCount)], as: UTF8.self) }
-    public var partitionKey: String { String(decoding: storage[(jsonCount + idCount)...], as: UTF8.self) }
+    public var partitionKey: String {
+        String(decoding: storage[(jsonCount + idCount)..<(fieldRanges.first?.range.lowerBound ?? storage.count)], as: UTF8.self)
+    }
     /// The JSON bytes, for the time of `body` (no copy).
     public func withJSON<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<jsonCount])) }
     }
 
-    init(_ r: oisp_record) {
+    /// ABI 1.3 fields (see `oisp_field`): each name (the host's static string) and where its
+    /// value lies in `storage`.
+    let fieldRanges: [(name: UnsafePointer<CChar>, range: Range<Int>)]
+    /// Whether the host handed fields over (ABI 1.3): then a field it left out is not in the event.
+    public let hasFields: Bool
+
+    init(_ r: oisp_record, fields: oisp_record_fields? = nil) {
         eventType = r.event_type.map { String(cString: $0) } ?? ""
         timestampNs = r.timestamp_ns
         jsonCount = r.json.len
         idCount = r.event_id.len
-        var d = Data(capacity: r.json.len + r.event_id.len + r.partition_key.len)
+        var extra = 0
+        if let f = fields, let items = f.items { for k in 0..<f.count { extra += items[k].value.len } }
+        var d = Data(capacity: r.json.len + r.event_id.len + r.partition_key.len + extra)
         if let p = r.json.ptr { d.append(p, count: r.json.len) }
         if let p = r.event_id.ptr { d.append(p, count: r.event_id.len) }
         if let p = r.partition_key.ptr { d.append(p, count: r.partition_key.len) }
+        var ranges: [(UnsafePointer<CChar>, Range<Int>)] = []
+        if let f = fields, let items = f.items, f.count > 0 {
+            ranges.reserveCapacity(f.count)
+            for k in 0..<f.count {
+                let v = items[k].value, at = d.count
+                if let p = v.ptr { d.append(p, count: v.len) }
+                ranges.append((items[k].name, at..<d.count))
+            }
+        }
+        fieldRanges = ranges
+        hasFields = fields != nil
         storage = d
+    }
+
+    /// The value of an ABI 1.3 field (`"host.name"`, `"process.pid"`, …: see `oisp_field`), or
+    /// nil when the record has none (or the host is older than 1.3).
+    public func field(_ name: String) -> String? {
+        for f in fieldRanges where strcmp(f.name, name) == 0 { return String(decoding: storage[f.range], as: UTF8.self) }
+        return nil
     }
     /// The event as plain Swift values (lazily decoded).
     public var object: [String: Any] { JSONAny.object(json) ?? [:] }

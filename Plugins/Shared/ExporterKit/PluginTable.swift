@@ -42,7 +42,9 @@ final class RecordExporter: BatchExporter {
     func export(batch: UnsafePointer<oisp_batch>) -> ExportResult {
         var recs: [Record] = []
         recs.reserveCapacity(batch.pointee.count)
-        for k in 0..<batch.pointee.count { recs.append(Record(batch.pointee.records[k])) }
+        let b = batch.pointee
+        let hasFields = b.struct_size >= MemoryLayout<oisp_batch>.offset(of: \.fields)! + MemoryLayout<UnsafeRawPointer>.size && b.fields != nil
+        for k in 0..<b.count { recs.append(Record(b.records[k], fields: hasFields ? b.fields[k] : nil)) }
         return inner.export(recs, batchID: batch.pointee.batch_id, attempt: Int(batch.pointee.attempt))
     }
     func flush() -> ExportResult { inner.flush() }

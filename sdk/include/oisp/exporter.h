@@ -17,8 +17,9 @@
  *   starts with `struct_size`, set by its producer, and a reader uses a field only if it lies
  *   inside `struct_size`: the host reads a 1.0 plugin's shorter table only up to its
  *   `struct_size` and defaults the rest (zero), and refuses only a table smaller than 1.0's; a
- *   plugin reads `status->rejected` or `batch->record_offset` only when the host's
- *   `struct_size` covers them.
+ *   plugin reads `status->rejected`, `batch->record_offset` or `batch->fields` only when the
+ *   host's `struct_size` covers them (`oisp_batch_field` does that check). Records are an array
+ *   and keep the 1.0 layout: what later minors add about a record goes in the batch.
  *
  * OWNERSHIP (stated once here, repeated on each pointer as "OWNERSHIP:")
  *   - Everything the host passes into a plugin function is owned by the host and valid only
@@ -115,8 +116,9 @@ extern "C" {
 #define OISP_EXPORTER_ABI_MAJOR 1
 /** ABI minor version of this header. 1.1 added `oisp_export_status.rejected`; 1.2 added
  *  `oisp_exporter_plugin.min_host_abi`, `oisp_batch.record_offset`, the enum constants below and
- *  the per-thread `last_error` rule. Fixed, like the major. */
-#define OISP_EXPORTER_ABI_MINOR 2
+ *  the per-thread `last_error` rule; 1.3 added `oisp_batch.fields` (each record's fields, so an
+ *  exporter needs no JSON parser for a span, a label or a key). Fixed, like the major. */
+#define OISP_EXPORTER_ABI_MINOR 3
 
 /** Marks the entry symbol as exported from the shared object, also when the plugin is built
  *  with -fvisibility=hidden (recommended: then nothing else of the plugin is visible). */
@@ -202,6 +204,44 @@ typedef struct oisp_record {
     oisp_bytes json;
 } oisp_record;
 
+/** ABI 1.3: one field of an event: what a span, a stream label or a message key most often needs,
+ *  handed over beside the JSON so an exporter can build one without a JSON parser. The value is
+ *  the one the record's (redacted) JSON holds, as UTF-8 text: numbers in decimal.
+ *  Names (OpenTelemetry's where it has one), and where each comes from:
+ *    oisp.request_id                 data.request_id
+ *    gen_ai.provider.name            data.provider.name
+ *    gen_ai.request.model            data.model.id of an ai.request
+ *    gen_ai.response.model           data.model.id of any other event (ai.response, ...)
+ *    gen_ai.response.id              data.provider_request_id
+ *    gen_ai.usage.input_tokens       data.usage.prompt_tokens
+ *    gen_ai.usage.output_tokens      data.usage.completion_tokens
+ *    gen_ai.response.finish_reasons  data.finish_reason
+ *    gen_ai.usage.cost.amount        ext["oisp.cost"].amount, when priced
+ *    gen_ai.usage.cost.currency      ext["oisp.cost"].currency, when priced
+ *    host.name                       host.hostname
+ *    process.pid                     process.pid
+ *    process.executable.name         process.name
+ *    container.id                    process.container_id
+ *    k8s.namespace.name              ext["oisp.k8s"].namespace
+ *    k8s.pod.name                    ext["oisp.k8s"].pod_name
+ *    trace_id, span_id               trace_context.trace_id, .span_id (hex)
+ *    http.response.status_code       data.status_code
+ *  A field the event does not have is left out; names may be added in later minors. */
+typedef struct oisp_field {
+    /** OWNERSHIP: host, NUL-terminated, static (compare with strcmp, or keep the pointer). */
+    const char *name;
+    /** OWNERSHIP: host, call duration. */
+    oisp_bytes value;
+} oisp_field;
+
+/** ABI 1.3: the fields of one record (`oisp_batch.fields[i]` belongs to `records[i]`). This
+ *  struct never grows: it is an element of an array. */
+typedef struct oisp_record_fields {
+    /** OWNERSHIP: host; `items[0..count)` valid only during the call. */
+    const oisp_field *items;
+    size_t count;
+} oisp_record_fields;
+
 /** A batch of records handed to `on_export`. */
 typedef struct oisp_batch {
     /** sizeof(oisp_batch) as the host knows it. */
@@ -221,7 +261,25 @@ typedef struct oisp_batch {
      *  (batch_id, record_offset + i) names record i across every attempt. Read it only when
      *  `struct_size` covers it (older hosts: treat as 0). */
     size_t record_offset;
+    /** ABI 1.3. `fields[0..count)`, one entry per record, in the order of `records` (read it
+     *  with oisp_batch_field below, which checks `struct_size`). OWNERSHIP: host, call duration. */
+    const oisp_record_fields *fields;
 } oisp_batch;
+
+/** ABI 1.3: the value of field `name` (see oisp_field) of `batch->records[i]`, or {NULL, 0}
+ *  when the record has no such field or the host is older than 1.3. */
+static inline oisp_bytes oisp_batch_field(const oisp_batch *batch, size_t i, const char *name) {
+    oisp_bytes none = {0, 0};
+    if (batch->struct_size < offsetof(oisp_batch, fields) + sizeof(batch->fields) || !batch->fields || i >= batch->count)
+        return none;
+    const oisp_record_fields *f = &batch->fields[i];
+    for (size_t k = 0; k < f->count; k++) {
+        const char *a = f->items[k].name, *b = name;
+        while (*a && *a == *b) { a++; b++; }
+        if (*a == *b) return f->items[k].value;
+    }
+    return none;
+}
 
 /** Result details an `on_export` call may fill in (the host zeroes it before the call). */
 typedef struct oisp_export_status {
