@@ -333,7 +333,7 @@ public final class BPFCapture: @unchecked Sendable {
     static func listedSockets(pid: Int32, ports: Set<Int>) -> Set<String> {
         var out = Set<String>()
         for file in ["tcp", "tcp6"] {
-            guard let text = try? String(contentsOfFile: "/proc/\(pid)/net/\(file)", encoding: .utf8) else { continue }
+            guard let text = ProcFS.text("/proc/\(pid)/net/\(file)") else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let f = line.split(separator: " ", omittingEmptySubsequences: true)
                 guard f.count > 9, f[3] == "01" else { continue }
@@ -359,7 +359,7 @@ public final class BPFCapture: @unchecked Sendable {
             // Through /proc/<pid>/root so binaries inside containers resolve.
             attach(path: "\(root)/root\(exe)")
         }
-        guard let maps = FileManager.default.contents(atPath: "\(root)/maps") else { return }
+        guard let maps = ProcFS.read("\(root)/maps") else { return }
         var seen = Set<String>()
         for path in Self.tlsLibraries(inMaps: maps) where seen.insert(path).inserted { attach(path: "\(root)/root\(path)") }
     }

@@ -205,7 +205,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
         guard !inodes.isEmpty else { return nil }
         var peers: [(String, Int)] = []
         for (file, v6) in [("tcp", false), ("tcp6", true)] {
-            guard let text = try? String(contentsOfFile: "/proc/\(pid)/net/\(file)", encoding: .utf8) else { continue }
+            guard let text = ProcFS.text("/proc/\(pid)/net/\(file)") else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let f = line.split(separator: " ", omittingEmptySubsequences: true)
                 guard f.count > 9, f[3] == "01", inodes.contains(String(f[9])) else { continue } // 01 = ESTABLISHED

@@ -41,10 +41,10 @@ public enum CaptureTargets {
     static func inspect(pid: Int32, plainPorts: [UInt16], facts: FileFacts) -> Process? {
         let root = "/proc/\(pid)"
         guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/exe") else { return nil }
-        let name = ((try? String(contentsOfFile: "\(root)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = (ProcFS.text("\(root)/comm") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         var stacks: [Stack] = []
         var libs: [String] = []
-        if let maps = try? String(contentsOfFile: "\(root)/maps", encoding: .utf8) {
+        if let maps = ProcFS.text("\(root)/maps") {
             var seen = Set<String>()
             for line in maps.split(separator: "\n") {
                 guard let slash = line.firstIndex(of: "/") else { continue }
@@ -114,7 +114,7 @@ public enum CaptureTargets {
         let inodes = Set(ProcSockets.of(pid: Int64(pid)).map(\.inode))
         guard !inodes.isEmpty else { return nil }
         for file in ["tcp", "tcp6"] {
-            guard let text = try? String(contentsOfFile: "/proc/\(pid)/net/\(file)", encoding: .utf8) else { continue }
+            guard let text = ProcFS.text("/proc/\(pid)/net/\(file)") else { continue }
             for line in text.split(separator: "\n").dropFirst() {
                 let f = line.split(separator: " ", omittingEmptySubsequences: true)
                 guard f.count > 9, inodes.contains(String(f[9])) else { continue }

@@ -39,7 +39,7 @@ public final class ProcessTable: @unchecked Sendable {
     /// the capture thread that reports the exec must not wait (it is attaching probes then).
     public func noteExec(pid: Int64) {
         execReader.async { [self] in
-            let c = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)).flatMap(CgroupContainer.parse)
+            let c = ProcFS.text("/proc/\(pid)/cgroup").flatMap(CgroupContainer.parse)
             lock.withLock {
                 if atExec.count >= 65536 { atExec.removeAll() } // bounded if exits are never seen
                 atExec[pid] = c
@@ -60,10 +60,10 @@ public final class ProcessTable: @unchecked Sendable {
         var r = ProcessInfoRecord(pid: pid)
         r.exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/exe")
         r.cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/cwd")
-        if let d = FileManager.default.contents(atPath: "\(root)/cmdline"), !d.isEmpty {
+        if let d = ProcFS.read("\(root)/cmdline"), !d.isEmpty {
             r.cmdline = d.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
         }
-        if let s = try? String(contentsOfFile: "\(root)/status", encoding: .utf8) {
+        if let s = ProcFS.text("\(root)/status") {
             for line in s.split(separator: "\n") {
                 if line.hasPrefix("PPid:") { r.ppid = Int64(line.dropFirst(5).trimmingCharacters(in: .whitespaces)) }
                 if line.hasPrefix("Uid:") { r.uid = line.dropFirst(4).split(whereSeparator: { $0 == "\t" || $0 == " " }).first.flatMap { Int64($0) } }
@@ -71,7 +71,7 @@ public final class ProcessTable: @unchecked Sendable {
             }
         }
         if let exe = r.exe { r.name = (exe as NSString).lastPathComponent }
-        if let cg = try? String(contentsOfFile: "\(root)/cgroup", encoding: .utf8) {
+        if let cg = ProcFS.text("\(root)/cgroup") {
             let c = CgroupContainer.parse(cg)
             r.containerID = c?.id ?? containerID(fromCgroup: cg)
             r.podUID = c?.podUID

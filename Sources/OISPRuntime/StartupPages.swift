@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import OISPCapture
 
 /// After start-up, gives the kernel back the read-only file pages (code and constant data of the
 /// executable and its libraries) this process touched only while starting: BPF loading, probe
@@ -12,7 +13,9 @@ import Foundation
 /// - Returns: the number of mappings advised (0 where the kernel does not support it).
 @discardableResult
 public func releaseStartupPages() -> Int {
-    guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return 0 }
+    // read to its end (ProcFS): a Foundation read stopped after the first ~20 mappings, so the
+    // libraries after them were never advised
+    guard let maps = ProcFS.text("/proc/self/maps") else { return 0 }
     let pageout: Int32 = 21 // MADV_PAGEOUT
     var advised = 0
     for line in maps.split(separator: "\n") {

@@ -1,0 +1,59 @@
+import Foundation
+import OISPCapture
+import XCTest
+
+/// /proc files have no size: the sensor must read them to their end. A real process whose
+/// libssl mapping and whose plain-HTTP connection both lie far past the first page of
+/// /proc/<pid>/maps and /proc/<pid>/net/tcp is still found covered (`oisp check --pid` and the
+/// probes for processes already running read these files).
+final class ProcFSTests: XCTestCase {
+    func testStacksPastTheFirstPageOfProcFilesAreFound() throws {
+        let dir = try TestSupport.tempDir("procfs")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // the child: libssl first, then 150 file mappings (mapped lower, so listed before it),
+        // 120 listening sockets (listed before every established one), then one connection to a
+        // listener of its own on the port the test lists as plain HTTP
+        let script = """
+        import mmap, os, socket, ssl, sys, time
+        d = sys.argv[1]
+        maps = []
+        for i in range(150):
+            p = os.path.join(d, "m%d" % i)
+            with open(p, "wb") as f: f.write(b"x" * 4096)
+            f = open(p, "rb"); maps.append((f, mmap.mmap(f.fileno(), 4096, prot=mmap.PROT_READ)))
+        ls = []
+        for i in range(120):
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); ls.append(s)
+        srv = ls[-1]
+        c = socket.create_connection(srv.getsockname()); a, _ = srv.accept()
+        print(srv.getsockname()[1], flush=True)
+        time.sleep(60)
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, dir.path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = try XCTUnwrap(UInt16(line), "child printed \(line)")
+        let pid = p.processIdentifier
+
+        // the case is real: both files run well past a page, and what we look for lies past it
+        let maps = try XCTUnwrap(ProcFS.read("/proc/\(pid)/maps"))
+        let sslAt = try XCTUnwrap(maps.range(of: Data("libssl.so".utf8))?.lowerBound, "libssl mapped")
+        XCTAssertGreaterThan(sslAt, 3 * 4096, "libssl is listed past the first pages of maps")
+        let tcp = try XCTUnwrap(ProcFS.read("/proc/\(pid)/net/tcp"))
+        let hexPort = String(format: ":%04X ", port)
+        let lines = String(decoding: tcp, as: UTF8.self).split(separator: "\n")
+        let connAt = try XCTUnwrap(lines.firstIndex { $0.contains(hexPort) && $0.contains(" 01 ") }, "the connection is listed")
+        XCTAssertGreaterThan(connAt, 100, "the connection is listed past the first pages of net/tcp")
+        XCTAssertEqual(lines.count, String(decoding: try XCTUnwrap(ProcFS.read("/proc/\(pid)/net/tcp")), as: UTF8.self).split(separator: "\n").count)
+
+        let proc = try XCTUnwrap(CaptureTargets.inspect(pid: pid, plainPorts: [port]))
+        let names = proc.stacks.map(\.name)
+        XCTAssertTrue(names.contains("openssl"), "\(proc.stacks)")
+        XCTAssertTrue(names.contains("plain_http"), "\(proc.stacks)")
+    }
+}
