@@ -167,7 +167,7 @@ final class LokiOutput: Exporter {
 public func oispLokiEntry(_ major: UInt32, _ minor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
     guard major == UInt32(OISP_EXPORTER_ABI_MAJOR) else { return nil }
     return makePluginTable(name: "loki", version: "0.1.0", description: "Grafana Loki push output (Fluent Bit loki options)",
-                           options: lokiOptionTable) { try LokiOutput(config: $0, host: $1) }
+                           options: lokiOptionTable, recordFields: true) { try LokiOutput(config: $0, host: $1) }
 }
 
 let lokiOptionTable = httpConnectionOptions(defaultPort: 3100) + [

@@ -38,6 +38,9 @@ public final class DiskSpool: @unchecked Sendable {
     public private(set) var corruptSkipped: UInt64 = 0
     public private(set) var droppedForSpace: UInt64 = 0
 
+    /// Records read back carry their fields (the exporter reads them).
+    public var recordFields = false
+
     public init(dir: URL, maxBytes: Int64, overflow: SpoolOverflow) throws {
         self.dir = dir
         self.maxBytes = maxBytes
@@ -84,7 +87,7 @@ public final class DiskSpool: @unchecked Sendable {
             + withUnsafeBytes(of: crc.littleEndian, Array.init) + p
     }
 
-    static func decode(_ p: ArraySlice<UInt8>) -> ExportRecord? {
+    static func decode(_ p: ArraySlice<UInt8>, fields: Bool = false) -> ExportRecord? {
         var i = p.startIndex
         func u16() -> Int? { guard i + 2 <= p.endIndex else { return nil }; defer { i += 2 }; return Int(p[i]) | Int(p[i + 1]) << 8 }
         func str() -> String? { guard let n = u16(), i + n <= p.endIndex else { return nil }; defer { i += n }; return String(decoding: p[i..<(i + n)], as: UTF8.self) }
@@ -94,7 +97,7 @@ public final class DiskSpool: @unchecked Sendable {
         i += 8
         for k in 0..<4 { flags |= UInt32(p[i + k]) << (8 * k) }
         i += 4
-        return ExportRecord(eventID: id, eventType: type, timestampNs: ts, partitionKey: pk, flags: flags, json: Array(p[i...]))
+        return ExportRecord(eventID: id, eventType: type, timestampNs: ts, partitionKey: pk, flags: flags, json: Array(p[i...]), fields: fields)
     }
 
     /// What one `appendDetailed` did.
@@ -399,7 +402,7 @@ public final class DiskSpool: @unchecked Sendable {
                 resyncing = false
                 let payload = b[(k + 12)..<(k + 12 + len)]
                 let actual = payload.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
-                if actual == UInt32(u32(b, k + 8)), let r = DiskSpool.decode(payload) { out.append(r) } else { corruptSkipped += 1 }
+                if actual == UInt32(u32(b, k + 8)), let r = DiskSpool.decode(payload, fields: recordFields) { out.append(r) } else { corruptSkipped += 1 }
                 off += 12 + len
                 passed += 1
             }

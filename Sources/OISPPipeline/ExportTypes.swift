@@ -41,15 +41,15 @@ public struct ExportRecord: Sendable {
         }
     }
 
-    /// A record of JSON written elsewhere; its fields are read from the JSON when it parses as an
-    /// event (a record read back from the spool).
-    public init(eventID: String, eventType: String, timestampNs: Int64, partitionKey: String, flags: UInt32 = 0, json: [UInt8]) {
+    /// A record of JSON written elsewhere; with `fields`, they are read from the JSON when it
+    /// parses as an event (a record read back from the spool).
+    public init(eventID: String, eventType: String, timestampNs: Int64, partitionKey: String, flags: UInt32 = 0, json: [UInt8], fields: Bool = false) {
         var s = json
         s.reserveCapacity(json.count + eventID.utf8.count + partitionKey.utf8.count + 256)
         s.append(contentsOf: eventID.utf8)
         s.append(contentsOf: partitionKey.utf8)
         let fieldsStart = s.count
-        if let e = try? OISPEvent(jsonBytes: json) { RecordField.append(of: e, to: &s) }
+        if fields, let e = try? OISPEvent(jsonBytes: json) { RecordField.append(of: e, to: &s) }
         self.init(packed: s, jsonCount: json.count, idCount: eventID.utf8.count, fieldsStart: fieldsStart, eventType: eventType,
                   timestampNs: timestampNs, flags: flags)
     }
@@ -63,15 +63,15 @@ public struct ExportRecord: Sendable {
     }
 
     /// Serialises an event (after redaction) into a record.
-    public init(event: OISPEvent, flags: UInt32 = 0) {
+    public init(event: OISPEvent, flags: UInt32 = 0, fields: Bool = false) {
         var json = event.jsonBytes()
-        self.init(event: event, json: &json, redacted: false, flags: flags)
+        self.init(event: event, json: &json, redacted: false, flags: flags, fields: fields)
     }
 
     /// A record of an event already written into `json` (by a writer that may have redacted it:
     /// `redacted` says it added `ext["oisp.redaction"]`). The id and partition key are appended
     /// to `json`'s own buffer, which the record then keeps: no copy of the event's bytes.
-    public init(event: OISPEvent, json: inout [UInt8], redacted: Bool, flags: UInt32 = 0) {
+    public init(event: OISPEvent, json: inout [UInt8], redacted: Bool, flags: UInt32 = 0, fields: Bool = false) {
         let jsonCount = json.count
         json.append(contentsOf: event.eventID.utf8)
         // the partition key: `host/pid`, or the host alone
@@ -81,7 +81,7 @@ public struct ExportRecord: Sendable {
             JSONWriter.appendDecimal(p.pid, to: &json)
         }
         let fieldsStart = json.count
-        RecordField.append(of: event, to: &json)
+        if fields { RecordField.append(of: event, to: &json) }
         var f = flags
         if redacted || event.ext?["oisp.redaction"] != nil { f |= OISP_RECORD_FLAG_REDACTED.rawValue }
         if event.confidence?.completeness == "partial" { f |= OISP_RECORD_FLAG_TRUNCATED.rawValue }
@@ -208,6 +208,8 @@ public protocol ExportSink: AnyObject {
     func flush(timeoutMs: Int) -> ExportOutcome
     /// Releases the sink; no call follows.
     func close()
+    /// Whether the sink reads each record's fields (`RecordField`).
+    var wantsRecordFields: Bool { get }
 }
 
 /// A processing stage run on every event before fan-out (the GenAI cost stage is one). Returns
@@ -219,9 +221,13 @@ public protocol EventStage: AnyObject {
 /// The last step before fan-out: writes an event that went through the stages into its record
 /// (the redacting writer is one). Called from several threads at once.
 public protocol EventRecordWriter: AnyObject {
-    func record(for event: OISPEvent) -> ExportRecord
+    /// `fields`: whether the record carries its fields (some exporter reads them).
+    func record(for event: OISPEvent, fields: Bool) -> ExportRecord
 }
 
 extension ExportSink {
     public var acceptsConcurrentExports: Bool { false }
+    /// Whether the sink reads each record's fields (`RecordField`, ABI 1.3): records carry them
+    /// only when some sink asks, as making them costs every record.
+    public var wantsRecordFields: Bool { false }
 }

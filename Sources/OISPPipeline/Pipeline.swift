@@ -11,6 +11,8 @@ public final class Pipeline: @unchecked Sendable {
     private let lock = NSLock()
     private var stages: [EventStage]
     private let writer: EventRecordWriter?
+    /// Set once an exporter that reads record fields is added (never cleared: cheap either way).
+    private var fieldsWanted = false
     private var workers: [ExporterWorker] = []
     private var retired: [ExporterWorker] = []
     private let logger: Logger
@@ -30,7 +32,7 @@ public final class Pipeline: @unchecked Sendable {
     public func addExporter(name: String, sink: ExportSink, policy: ExportPolicy) -> ExporterWorker {
         let w = ExporterWorker(name: name, sink: sink, policy: policy, logger: logger)
         w.start()
-        lock.lock(); workers.append(w); lock.unlock()
+        lock.lock(); workers.append(w); if sink.wantsRecordFields { fieldsWanted = true }; lock.unlock()
         return w
     }
 
@@ -50,6 +52,7 @@ public final class Pipeline: @unchecked Sendable {
         let w = ExporterWorker(name: name, sink: sink, policy: policy, logger: logger)
         w.start()
         lock.lock()
+        if sink.wantsRecordFields { fieldsWanted = true }
         let old = workers.filter { $0.name == name }
         workers.removeAll { $0.name == name }
         workers.append(w)
@@ -89,7 +92,8 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Writes an event that went through the stages into its record (thread-safe).
     public func write(_ event: OISPEvent) -> ExportRecord {
-        writer?.record(for: event) ?? ExportRecord(event: event)
+        let fields = lock.withLock { fieldsWanted }
+        return writer?.record(for: event, fields: fields) ?? ExportRecord(event: event, fields: fields)
     }
 
     private func runStages(_ event: inout OISPEvent, _ stages: [EventStage]) -> Bool {

@@ -24,6 +24,11 @@ public final class LoadedPlugin: @unchecked Sendable {
         table.pointee.capabilities & UInt64(OISP_EXPORTER_CAP_CONCURRENT_EXPORT.rawValue) != 0
     }
 
+    /// ABI 1.3: the plugin reads each record's fields (`oisp_batch.fields`).
+    public var wantsRecordFields: Bool {
+        table.pointee.capabilities & UInt64(OISP_EXPORTER_CAP_RECORD_FIELDS.rawValue) != 0
+    }
+
     init(path: String, table: UnsafePointer<oisp_exporter_plugin>) {
         self.path = path
         self.table = table

@@ -107,6 +107,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
 
     /// The plugin declared OISP_EXPORTER_CAP_CONCURRENT_EXPORT: `on_export` is thread-safe.
     public var acceptsConcurrentExports: Bool { plugin.acceptsConcurrentExportsDeclared }
+    public var wantsRecordFields: Bool { plugin.wantsRecordFields }
     private var closed = false
     /// Result codes outside the ABI's already logged for this instance (each once).
     private var unknownCodes: Set<UInt32> = []
@@ -212,7 +213,8 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
             var lastType = "", lastC: UnsafeMutablePointer<CChar>? = nil
             var recs = recordTables.take(capacity: rs.count)
             defer { recordTables.give(recs) }
-            // ABI 1.3: each record's fields, pointing into its bytes like the rest
+            // ABI 1.3: each record's fields, pointing into its bytes like the rest (records carry
+            // them only when some exporter asked: OISP_EXPORTER_CAP_RECORD_FIELDS)
             var items: [oisp_field] = []
             items.reserveCapacity(rs.count * 8)
             var spans: [(start: Int, count: Int)] = []
@@ -238,7 +240,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
                     return fields.withUnsafeBufferPointer { fb in
                         var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
                                            attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count,
-                                           record_offset: batch.records.startIndex, fields: fb.baseAddress)
+                                           record_offset: batch.records.startIndex, fields: wantsRecordFields ? fb.baseAddress : nil)
                         crashGuard?.enter(batch: batch.id); defer { crashGuard?.leave() }
                         return plugin.table.pointee.on_export(instance, &b, &status)
                     }

@@ -263,10 +263,10 @@ public final class RedactionStage: EventRecordWriter, @unchecked Sendable {
     }
 
     /// The event written into its record, redacted as it is written; findings counted.
-    public func record(for event: OISPEvent) -> ExportRecord {
+    public func record(for event: OISPEvent, fields: Bool = false) -> ExportRecord {
         var w = JSONWriter(capacity: 2048)
         let report = redactor.write(event, into: &w)
         for f in report.findings { count(f.type, f.count) }
-        return ExportRecord(event: event, json: &w.bytes, redacted: report.rewrote)
+        return ExportRecord(event: event, json: &w.bytes, redacted: report.rewrote, fields: fields)
     }
 }

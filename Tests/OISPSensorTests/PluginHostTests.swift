@@ -472,6 +472,10 @@ final class PluginHostTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: out) }
         try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("fields_sink.c").path],
                                       to: dir.appendingPathComponent("liboisp-exporter-fieldsink.so"))
+        // the same plugin without OISP_EXPORTER_CAP_RECORD_FIELDS: its batches carry none
+        try TestSupport.compilePlugin([TestSupport.fixtures.appendingPathComponent("fields_sink.c").path],
+                                      to: dir.appendingPathComponent("liboisp-exporter-nofields.so"),
+                                      extraFlags: ["-DNO_FIELDS_CAP", "-DPLUGIN_NAME=\"nofields\""])
         let input = out.appendingPathComponent("in.jsonl")
         XCTAssertEqual(try TestSupport.run(TestSupport.sensor, ["demo", "-n", "3", "-o", input.path]).status, 0)
         // one event with Kubernetes attribution and a trace context
@@ -481,8 +485,10 @@ final class PluginHostTests: XCTestCase {
                           data: ["request_id": "req_k8s", "provider": ["name": "openai"], "model": ["id": "gpt-4o"]])
         k.eventID = ULID.make()
         try TestSupport.write(String(decoding: try Data(contentsOf: input), as: UTF8.self) + k.jsonString() + "\n", to: input)
-        let sink = out.appendingPathComponent("sink.txt"), cfg = out.appendingPathComponent("config.toml")
-        try TestSupport.write("[plugins]\ndir = \"\(dir.path)\"\n[export.fieldsink]\nenabled = true\npath = \"\(sink.path)\"\n", to: cfg)
+        let sink = out.appendingPathComponent("sink.txt"), plain = out.appendingPathComponent("plain.txt")
+        let cfg = out.appendingPathComponent("config.toml")
+        try TestSupport.write("[plugins]\ndir = \"\(dir.path)\"\n[export.fieldsink]\nenabled = true\npath = \"\(sink.path)\"\n"
+                              + "[export.nofields]\nenabled = true\npath = \"\(plain.path)\"\n", to: cfg)
         let r = try TestSupport.run(TestSupport.sensor, ["replay", "-i", input.path, "-c", cfg.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         func text(_ v: JSONValue?) -> String? {
@@ -529,6 +535,9 @@ final class PluginHostTests: XCTestCase {
         }
         XCTAssertEqual(lines, TestSupport.lines(input).count)
         XCTAssertGreaterThan(fieldsChecked, lines * 3)
+        let plainLines = TestSupport.lines(plain)
+        XCTAssertEqual(plainLines.count, lines)
+        XCTAssertTrue(plainLines.allSatisfy { $0.hasPrefix("-\t{") }, "a plugin that did not ask gets no fields")
         for n in ["oisp.request_id", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.usage.input_tokens",
                   "gen_ai.usage.output_tokens", "gen_ai.usage.cost.amount", "host.name", "process.pid", "k8s.namespace.name", "k8s.pod.name",
                   "trace_id", "span_id", "container.id"] {

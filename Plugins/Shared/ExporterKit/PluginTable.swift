@@ -132,10 +132,11 @@ private let kitLastError: @convention(c) (OpaquePointer?) -> UnsafePointer<CChar
 /// - Parameters:
 ///   - options: the option table; the plugin's `config_schema` is made from it.
 ///   - concurrent: `export` is thread-safe: declares OISP_EXPORTER_CAP_CONCURRENT_EXPORT.
+///   - recordFields: the exporter reads `Record.field(_:)`: declares OISP_EXPORTER_CAP_RECORD_FIELDS.
 ///   - minHostABI: the oldest host ABI the exporter runs on (1.0: the kit writes 1.1's
 ///     `status->rejected` only when the host has it).
 public func makePluginTable(name: String, version: String, description: String, options: [Option],
-                            concurrent: Bool = false, minHostABI: (UInt32, UInt32) = (1, 0),
+                            concurrent: Bool = false, recordFields: Bool = false, minHostABI: (UInt32, UInt32) = (1, 0),
                             factory: @escaping (Config, PluginHost) throws -> BatchExporter) -> UnsafePointer<oisp_exporter_plugin> {
     batchFactory = factory
     optionTable = options
@@ -145,7 +146,8 @@ public func makePluginTable(name: String, version: String, description: String, 
         abi_major: UInt32(OISP_EXPORTER_ABI_MAJOR), abi_minor: UInt32(OISP_EXPORTER_ABI_MINOR),
         name: UnsafePointer(strdup(name)), version: UnsafePointer(strdup(version)),
         description: UnsafePointer(strdup(description)), config_schema: UnsafePointer(strdup(optionsSchema(options))),
-        capabilities: concurrent ? UInt64(OISP_EXPORTER_CAP_CONCURRENT_EXPORT.rawValue) : 0,
+        capabilities: (concurrent ? UInt64(OISP_EXPORTER_CAP_CONCURRENT_EXPORT.rawValue) : 0)
+            | (recordFields ? UInt64(OISP_EXPORTER_CAP_RECORD_FIELDS.rawValue) : 0),
         on_create: kitCreate, on_export: kitExport, on_flush: kitFlush, on_destroy: kitDestroy,
         last_error: kitLastError,
         min_host_abi: oisp_abi_version(major: minHostABI.0, minor: minHostABI.1)))
@@ -154,9 +156,10 @@ public func makePluginTable(name: String, version: String, description: String, 
 
 /// The same for a `Record` exporter (its batches copied into `Record`s).
 public func makePluginTable(name: String, version: String, description: String, options: [Option],
-                            concurrent: Bool = false,
+                            concurrent: Bool = false, recordFields: Bool = false,
                             factory: @escaping (Config, PluginHost) throws -> Exporter) -> UnsafePointer<oisp_exporter_plugin> {
-    makePluginTable(name: name, version: version, description: description, options: options, concurrent: concurrent) {
+    makePluginTable(name: name, version: version, description: description, options: options, concurrent: concurrent,
+                    recordFields: recordFields) {
         RecordExporter(try factory($0, $1)) as BatchExporter
     }
 }

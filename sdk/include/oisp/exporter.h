@@ -168,7 +168,10 @@ typedef enum oisp_record_flag {
 typedef enum oisp_exporter_capability {
     /** `on_export` is thread-safe: the host may run up to `max_in_flight` calls at once on one
      *  instance (see THREADING). */
-    OISP_EXPORTER_CAP_CONCURRENT_EXPORT = 1u << 0
+    OISP_EXPORTER_CAP_CONCURRENT_EXPORT = 1u << 0,
+    /** ABI 1.3: the plugin reads `oisp_batch.fields`. The host fills them only for plugins that
+     *  set this bit (making them costs every record something); without it `fields` is NULL. */
+    OISP_EXPORTER_CAP_RECORD_FIELDS = 1u << 1
 } oisp_exporter_capability;
 
 /** An ABI version (major, minor). */
@@ -261,13 +264,15 @@ typedef struct oisp_batch {
      *  (batch_id, record_offset + i) names record i across every attempt. Read it only when
      *  `struct_size` covers it (older hosts: treat as 0). */
     size_t record_offset;
-    /** ABI 1.3. `fields[0..count)`, one entry per record, in the order of `records` (read it
-     *  with oisp_batch_field below, which checks `struct_size`). OWNERSHIP: host, call duration. */
+    /** ABI 1.3. `fields[0..count)`, one entry per record, in the order of `records`, for a
+     *  plugin that sets OISP_EXPORTER_CAP_RECORD_FIELDS (else NULL); read it with
+     *  oisp_batch_field below, which checks `struct_size`. OWNERSHIP: host, call duration. */
     const oisp_record_fields *fields;
 } oisp_batch;
 
 /** ABI 1.3: the value of field `name` (see oisp_field) of `batch->records[i]`, or {NULL, 0}
- *  when the record has no such field or the host is older than 1.3. */
+ *  when the record has no such field, the plugin did not ask for fields
+ *  (OISP_EXPORTER_CAP_RECORD_FIELDS) or the host is older than 1.3. */
 static inline oisp_bytes oisp_batch_field(const oisp_batch *batch, size_t i, const char *name) {
     oisp_bytes none = {0, 0};
     if (batch->struct_size < offsetof(oisp_batch, fields) + sizeof(batch->fields) || !batch->fields || i >= batch->count)
