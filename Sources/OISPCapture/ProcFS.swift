@@ -8,8 +8,9 @@ import Foundation
 /// page there: `/proc/<pid>/maps` past its first ~25 mappings and `/proc/<pid>/net/tcp` past its
 /// first ~27 sockets were never seen. These read to the end of the file.
 public enum ProcFS {
-    /// The whole file, or nil when it cannot be opened (the process is gone, no permission).
-    public static func read(_ path: String) -> Data? {
+    /// The whole file (or its first `limit` bytes), or nil when it cannot be opened (the process
+    /// is gone, no permission).
+    public static func read(_ path: String, limit: Int = .max) -> Data? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -19,7 +20,8 @@ public enum ProcFS {
             let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 { if errno == EINTR { continue }; return out.isEmpty ? nil : out }
             if n == 0 { return out }
-            out.append(contentsOf: buf[0..<n])
+            out.append(contentsOf: buf[0..<min(n, limit - out.count)])
+            if out.count >= limit { return out }
         }
     }
 

@@ -23,6 +23,8 @@ public struct ProcessInfoRecord: Sendable {
 
 /// pid → process facts, to enrich every event.
 public final class ProcessTable: @unchecked Sendable {
+    /// The most of a command line an event carries (bytes of /proc/<pid>/cmdline).
+    public static let maxCmdline = 4096
     private var table: [Int64: ProcessInfoRecord] = [:]
     /// Exited processes stay known for a while: their last TLS data may still be in flight.
     private var exited: [(pid: Int64, at: UInt64)] = []
@@ -60,8 +62,12 @@ public final class ProcessTable: @unchecked Sendable {
         var r = ProcessInfoRecord(pid: pid)
         r.exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/exe")
         r.cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/cwd")
-        if let d = ProcFS.read("\(root)/cmdline"), !d.isEmpty {
-            r.cmdline = d.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+        // a command line rides in every event's envelope: at most 4 KiB of it (a JVM's class
+        // path can be megabytes), cut with a marker
+        if var d = ProcFS.read("\(root)/cmdline", limit: ProcessTable.maxCmdline + 1), !d.isEmpty {
+            let cut = d.count > ProcessTable.maxCmdline
+            if cut { d = d.prefix(ProcessTable.maxCmdline) }
+            r.cmdline = d.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ") + (cut ? " …[truncated]" : "")
         }
         if let s = ProcFS.text("\(root)/status") {
             for line in s.split(separator: "\n") {

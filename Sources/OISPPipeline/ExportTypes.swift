@@ -13,6 +13,9 @@ public struct ExportRecord: Sendable {
     /// Where the field table starts in `storage` (its end when the record has none): entries of
     /// [field tag: 1 byte][value length: 2 bytes, little-endian][value].
     public private(set) var fieldsStart: Int
+    /// Whether the field table was made (an exporter asked for fields); a record without it has
+    /// no table, which is not the same as an event with no fields.
+    public private(set) var carriesFields: Bool
     public var eventType: String
     public var timestampNs: Int64
     public var flags: UInt32
@@ -49,16 +52,19 @@ public struct ExportRecord: Sendable {
         s.append(contentsOf: eventID.utf8)
         s.append(contentsOf: partitionKey.utf8)
         let fieldsStart = s.count
-        if fields, let e = try? OISPEvent(jsonBytes: json) { RecordField.append(of: e, to: &s) }
-        self.init(packed: s, jsonCount: json.count, idCount: eventID.utf8.count, fieldsStart: fieldsStart, eventType: eventType,
-                  timestampNs: timestampNs, flags: flags)
+        var made = false
+        if fields, let e = try? OISPEvent(jsonBytes: json) { RecordField.append(of: e, to: &s); made = true }
+        self.init(packed: s, jsonCount: json.count, idCount: eventID.utf8.count, fieldsStart: fieldsStart, carriesFields: made,
+                  eventType: eventType, timestampNs: timestampNs, flags: flags)
     }
 
     /// From bytes already laid out as `json ‖ eventID ‖ partitionKey ‖ fields` (no copy).
-    public init(packed storage: [UInt8], jsonCount: Int, idCount: Int, fieldsStart: Int? = nil, eventType: String, timestampNs: Int64, flags: UInt32) {
+    public init(packed storage: [UInt8], jsonCount: Int, idCount: Int, fieldsStart: Int? = nil, carriesFields: Bool = false,
+                eventType: String, timestampNs: Int64, flags: UInt32) {
         let fs = fieldsStart ?? storage.count
         precondition(jsonCount >= 0 && idCount >= 0 && jsonCount + idCount <= fs && fs <= storage.count)
         self.storage = storage; self.jsonCount = jsonCount; self.idCount = idCount; self.fieldsStart = fs
+        self.carriesFields = carriesFields
         self.eventType = eventType; self.timestampNs = timestampNs; self.flags = flags
     }
 
@@ -86,7 +92,7 @@ public struct ExportRecord: Sendable {
         if redacted || event.ext?["oisp.redaction"] != nil { f |= OISP_RECORD_FLAG_REDACTED.rawValue }
         if event.confidence?.completeness == "partial" { f |= OISP_RECORD_FLAG_TRUNCATED.rawValue }
         self.init(packed: json, jsonCount: jsonCount, idCount: event.eventID.utf8.count, fieldsStart: fieldsStart,
-                  eventType: event.eventType, timestampNs: event.ts.nanoseconds, flags: f)
+                  carriesFields: fields, eventType: event.eventType, timestampNs: event.ts.nanoseconds, flags: f)
     }
 }
 
@@ -123,7 +129,10 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
         }
     }
 
-    /// Appends the event's field table to `s`.
+    /// Appends the event's field table to `s`. Made from the event before it is written: every
+    /// value comes from a member the redactor never rewrites (`Redactor.skipKeys`: request_id,
+    /// provider, model, provider_request_id, finish_reason; numbers; the envelope and `ext`),
+    /// so it is what the redacted JSON holds (`RedactingWriterTests` checks the skip list).
     public static func append(of e: OISPEvent, to s: inout [UInt8]) {
         func put(_ f: RecordField, _ v: String?) {
             guard var v, !v.isEmpty else { return }

@@ -215,10 +215,12 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
             defer { recordTables.give(recs) }
             // ABI 1.3: each record's fields, pointing into its bytes like the rest (records carry
             // them only when some exporter asked: OISP_EXPORTER_CAP_RECORD_FIELDS)
+            // a batch whose records were written without fields (before the exporter came, or
+            // `plugins test`) gets none: the plugin then reads the JSON
+            let withFields = wantsRecordFields && rs.allSatisfy(\.carriesFields)
             var items: [oisp_field] = []
-            items.reserveCapacity(rs.count * 8)
             var spans: [(start: Int, count: Int)] = []
-            spans.reserveCapacity(rs.count)
+            if withFields { items.reserveCapacity(rs.count * 8); spans.reserveCapacity(rs.count) }
             for k in rs.indices {
                 let base = rs[k].storage.withUnsafeBufferPointer { UnsafePointer($0.baseAddress) } ?? PluginSink.emptyBytes
                 let jlen = rs[k].jsonCount, idlen = rs[k].idCount, fs = rs[k].fieldsStart
@@ -230,9 +232,11 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
                                         timestamp_ns: rs[k].timestampNs, partition_key: pk, event_id: id,
                                         flags: rs[k].flags, reserved0: 0,
                                         json: json))
-                let start = items.count
-                rs[k].forEachField { f, r in items.append(oisp_field(name: PluginSink.fieldNames[Int(f.rawValue)], value: oisp_bytes(ptr: base + r.lowerBound, len: r.count))) }
-                spans.append((start, items.count - start))
+                if withFields {
+                    let start = items.count
+                    rs[k].forEachField { f, r in items.append(oisp_field(name: PluginSink.fieldNames[Int(f.rawValue)], value: oisp_bytes(ptr: base + r.lowerBound, len: r.count))) }
+                    spans.append((start, items.count - start))
+                }
             }
             return recs.withUnsafeBufferPointer { rb in
                 items.withUnsafeBufferPointer { ib in
@@ -240,7 +244,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
                     return fields.withUnsafeBufferPointer { fb in
                         var b = oisp_batch(struct_size: MemoryLayout<oisp_batch>.size, batch_id: batch.id,
                                            attempt: UInt32(batch.attempt), reserved0: 0, records: rb.baseAddress, count: rb.count,
-                                           record_offset: batch.records.startIndex, fields: wantsRecordFields ? fb.baseAddress : nil)
+                                           record_offset: batch.records.startIndex, fields: withFields ? fb.baseAddress : nil)
                         crashGuard?.enter(batch: batch.id); defer { crashGuard?.leave() }
                         return plugin.table.pointee.on_export(instance, &b, &status)
                     }

@@ -42,7 +42,13 @@ extension Redactor {
     @discardableResult
     public func redact(_ e: inout OISPEvent) -> Bool {
         let (bytes, report) = jsonBytes(e)
-        guard report.rewrote, let back = try? OISPEvent(jsonBytes: bytes) else { return false }
+        guard report.rewrote else { return false }
+        guard let back = try? OISPEvent(jsonBytes: bytes) else {
+            // never hand back content that was to be redacted: fail closed
+            e.data = ["$redacted": ["reason": "unreadable_after_redaction"]]
+            if var p = e.process { p.cmdline = nil; e.process = p }
+            return true
+        }
         e = back
         return true
     }

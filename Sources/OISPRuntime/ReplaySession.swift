@@ -70,19 +70,25 @@ public struct ReplaySession {
             }
             // the stages in file order; a dropped event leaves a hole (nil) that is skipped
             var keep: [[Bool]] = []
-            for p in parts {
-                keep.append(p.events.indices.map { pipeline.runStages(&p.events[$0]) })
-                p.records = Array(repeating: nil, count: p.events.count)
+            for p in parts { keep.append(p.events.indices.map { pipeline.runStages(&p.events[$0]) }) }
+            // written in parallel, each job into its own slots of one buffer per share (never two
+            // threads modifying one Swift array)
+            let slots = parts.map { p -> UnsafeMutableBufferPointer<ExportRecord?> in
+                let b = UnsafeMutableBufferPointer<ExportRecord?>.allocate(capacity: p.events.count)
+                _ = b.initialize(from: repeatElement(nil, count: p.events.count))
+                return b
             }
+            defer { for b in slots { b.deinitialize().deallocate() } }
             let jobs = parts.indices.flatMap { pi in stride(from: 0, to: parts[pi].events.count, by: 64).map { (pi, $0) } }
             let write = { (j: Int) in
                 let (pi, from) = jobs[j]
                 let p = parts[pi]
-                for k in from..<min(from + 64, p.events.count) where keep[pi][k] { p.records[k] = pipeline.write(p.events[k]) }
+                for k in from..<min(from + 64, p.events.count) where keep[pi][k] { slots[pi][k] = pipeline.write(p.events[k]) }
             }
             if jobs.count == 1 || workers == 1 { for j in jobs.indices { write(j) } } else if !jobs.isEmpty {
                 DispatchQueue.concurrentPerform(iterations: jobs.count, execute: write)
             }
+            for (pi, p) in parts.enumerated() { p.records = Array(slots[pi]) }
             for p in parts {
                 for (rel, err) in p.errors {
                     logger.warning("skipping invalid line", metadata: ["file": "\(input)", "line": "\(lineNo + rel)", "error": "\(err)"])

@@ -7,6 +7,23 @@ import XCTest
 /// /proc/<pid>/maps and /proc/<pid>/net/tcp is still found covered (`oisp check --pid` and the
 /// probes for processes already running read these files).
 final class ProcFSTests: XCTestCase {
+    /// A command line rides in every event: it is read whole up to 4 KiB and cut there with a mark.
+    func testLongCommandLinesAreCutAtTheirLimit() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import sys, time; print('up', flush=True); time.sleep(30)", String(repeating: "classpath/entry.jar:", count: 2000)]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        _ = out.fileHandleForReading.availableData
+        let cmd = try XCTUnwrap(ProcessTable.read(pid: Int64(p.processIdentifier)).cmdline)
+        XCTAssertTrue(cmd.contains("python3 -c import sys"), String(cmd.prefix(80)))
+        XCTAssertTrue(cmd.hasSuffix(" …[truncated]"), String(cmd.suffix(40)))
+        XCTAssertLessThanOrEqual(cmd.utf8.count, ProcessTable.maxCmdline + " …[truncated]".utf8.count)
+        XCTAssertGreaterThan(cmd.utf8.count, ProcessTable.maxCmdline - 10, "read to the limit, not to a page")
+    }
+
     func testStacksPastTheFirstPageOfProcFilesAreFound() throws {
         let dir = try TestSupport.tempDir("procfs")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -2,7 +2,7 @@ import Foundation
 import OISPConfig
 import OISPEvent
 import OISPPipeline
-import OISPRedact
+@testable import OISPRedact
 import OISPRuntime
 import XCTest
 
@@ -100,6 +100,22 @@ final class RedactingWriterTests: XCTestCase {
         var e = dirty
         XCTAssertTrue(r.redact(&e))
         XCTAssertEqual(e.jsonBytes(), Array(d.json))
+    }
+
+    /// Duplicate member names (JSON from another writer may have them): each is written and each
+    /// is redacted; and the record fields made before writing come only from members the writer
+    /// never rewrites, so they say what the redacted JSON says.
+    func testDuplicateMembersAreEachRedactedAndFieldsComeFromSkippedMembers() throws {
+        let r = try RedactingWriterTests.redactor(.safe)
+        let key = "sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12Mn34"
+        let line = #"{"event_id":"01M96QNBM3X26H1Q9HHP8Y0YDQ","event_type":"ai.request","ts":"2026-12-07T00:00:00Z","data":{"note":"a \#(key)","note":"b \#(key)"}}"#
+        let e = try OISPEvent(jsonBytes: Array(line.utf8))
+        let out = String(decoding: r.jsonBytes(e).bytes, as: UTF8.self)
+        XCTAssertFalse(out.contains(key), out)
+        XCTAssertEqual(out.components(separatedBy: "[REDACTED:api_key]").count - 1, 2, out)
+        for k in ["request_id", "provider", "model", "provider_request_id", "finish_reason"] {
+            XCTAssertTrue(Redactor.skipKeys.contains(k), "RecordField reads data.\(k) before redaction: it must stay a skip key")
+        }
     }
 
     /// Varied events: secrets in content, arguments, nested arrays and the command line; skip

@@ -230,7 +230,7 @@ typedef struct oisp_record {
  *    trace_id, span_id               trace_context.trace_id, .span_id (hex)
  *    http.response.status_code       data.status_code
  *  A field the event does not have is left out; names may be added in later minors. */
-typedef struct oisp_field {
+typedef struct oisp_field { /* never grows: it is an element of an array */
     /** OWNERSHIP: host, NUL-terminated, static (compare with strcmp, or keep the pointer). */
     const char *name;
     /** OWNERSHIP: host, call duration. */
@@ -275,7 +275,7 @@ typedef struct oisp_batch {
  *  (OISP_EXPORTER_CAP_RECORD_FIELDS) or the host is older than 1.3. */
 static inline oisp_bytes oisp_batch_field(const oisp_batch *batch, size_t i, const char *name) {
     oisp_bytes none = {0, 0};
-    if (batch->struct_size < offsetof(oisp_batch, fields) + sizeof(batch->fields) || !batch->fields || i >= batch->count)
+    if (!name || batch->struct_size < offsetof(oisp_batch, fields) + sizeof(batch->fields) || !batch->fields || i >= batch->count)
         return none;
     const oisp_record_fields *f = &batch->fields[i];
     for (size_t k = 0; k < f->count; k++) {
