@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import OISPConfig
 import OISPEvent
+import Synchronization
 
 /// Source → stages (GenAI cost) → the writer (redaction as the event is serialised, once) →
 /// fan-out to every exporter's own queue.
@@ -11,8 +12,9 @@ public final class Pipeline: @unchecked Sendable {
     private let lock = NSLock()
     private var stages: [EventStage]
     private let writer: EventRecordWriter?
-    /// Set once an exporter that reads record fields is added (never cleared: cheap either way).
-    private var fieldsWanted = false
+    /// Set once an exporter that reads record fields is added (never cleared: cheap either way);
+    /// read on every write, from several threads, without the lock.
+    private let fieldsWanted = Atomic<Bool>(false)
     private var workers: [ExporterWorker] = []
     private var retired: [ExporterWorker] = []
     private let logger: Logger
@@ -32,7 +34,8 @@ public final class Pipeline: @unchecked Sendable {
     public func addExporter(name: String, sink: ExportSink, policy: ExportPolicy) -> ExporterWorker {
         let w = ExporterWorker(name: name, sink: sink, policy: policy, logger: logger)
         w.start()
-        lock.lock(); workers.append(w); if sink.wantsRecordFields { fieldsWanted = true }; lock.unlock()
+        if sink.wantsRecordFields { fieldsWanted.store(true, ordering: .releasing) }
+        lock.lock(); workers.append(w); lock.unlock()
         return w
     }
 
@@ -51,8 +54,8 @@ public final class Pipeline: @unchecked Sendable {
     public func replaceExporter(name: String, sink: ExportSink, policy: ExportPolicy, timeout: TimeInterval) {
         let w = ExporterWorker(name: name, sink: sink, policy: policy, logger: logger)
         w.start()
+        if sink.wantsRecordFields { fieldsWanted.store(true, ordering: .releasing) }
         lock.lock()
-        if sink.wantsRecordFields { fieldsWanted = true }
         let old = workers.filter { $0.name == name }
         workers.removeAll { $0.name == name }
         workers.append(w)
@@ -92,7 +95,7 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Writes an event that went through the stages into its record (thread-safe).
     public func write(_ event: OISPEvent) -> ExportRecord {
-        let fields = lock.withLock { fieldsWanted }
+        let fields = fieldsWanted.load(ordering: .acquiring)
         return writer?.record(for: event, fields: fields) ?? ExportRecord(event: event, fields: fields)
     }
 
