@@ -48,7 +48,7 @@ public struct ExportRecord: Sendable {
     /// parses as an event (a record read back from the spool).
     public init(eventID: String, eventType: String, timestampNs: Int64, partitionKey: String, flags: UInt32 = 0, json: [UInt8], fields: Bool = false) {
         var s = json
-        s.reserveCapacity(json.count + eventID.utf8.count + partitionKey.utf8.count + 256)
+        s.reserveCapacity(json.count + eventID.utf8.count + partitionKey.utf8.count + (fields ? 256 : 0))
         s.append(contentsOf: eventID.utf8)
         s.append(contentsOf: partitionKey.utf8)
         let fieldsStart = s.count
@@ -56,6 +56,13 @@ public struct ExportRecord: Sendable {
         if fields, let e = try? OISPEvent(jsonBytes: json) { RecordField.append(of: e, to: &s); made = true }
         self.init(packed: s, jsonCount: json.count, idCount: eventID.utf8.count, fieldsStart: fieldsStart, carriesFields: made,
                   eventType: eventType, timestampNs: timestampNs, flags: flags)
+    }
+
+    /// `b` in a buffer of its own size (an `Array` copy would share the original's).
+    static func compacted(_ b: [UInt8]) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: b.count) { dst, n in
+            n = b.withUnsafeBufferPointer { src in src.isEmpty ? 0 : dst.initialize(from: src).1 }
+        }
     }
 
     /// From bytes already laid out as `json ‖ eventID ‖ partitionKey ‖ fields` (no copy).
@@ -88,6 +95,9 @@ public struct ExportRecord: Sendable {
         }
         let fieldsStart = json.count
         if fields { RecordField.append(of: event, to: &json) }
+        // a record lives in queues (and is counted against queue_max_bytes) by its bytes: a
+        // writer's buffer with much room left is copied to its size once
+        if json.capacity - json.count > json.count / 8 { json = ExportRecord.compacted(json) }
         var f = flags
         if redacted || event.ext?["oisp.redaction"] != nil { f |= OISP_RECORD_FLAG_REDACTED.rawValue }
         if event.confidence?.completeness == "partial" { f |= OISP_RECORD_FLAG_TRUNCATED.rawValue }
