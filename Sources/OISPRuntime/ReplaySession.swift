@@ -41,7 +41,6 @@ public struct ReplaySession {
         /// What one worker made of its share of complete lines.
         final class Part: @unchecked Sendable {
             var events: [OISPEvent] = []
-            var records: [ExportRecord?] = []
             var lines = 0, bad = 0
             var errors: [(line: Int, error: String)] = []
         }
@@ -88,13 +87,12 @@ public struct ReplaySession {
             if jobs.count == 1 || workers == 1 { for j in jobs.indices { write(j) } } else if !jobs.isEmpty {
                 DispatchQueue.concurrentPerform(iterations: jobs.count, execute: write)
             }
-            for (pi, p) in parts.enumerated() { p.records = Array(slots[pi]) }
-            for p in parts {
+            for (pi, p) in parts.enumerated() {
                 for (rel, err) in p.errors {
                     logger.warning("skipping invalid line", metadata: ["file": "\(input)", "line": "\(lineNo + rel)", "error": "\(err)"])
                 }
                 lineNo += p.lines; good += p.events.count; bad += p.bad
-                let records = p.records.compactMap { $0 }
+                let records = slots[pi].compactMap { $0 }
                 var i = 0
                 while i < records.count { // slices keep the queues' blocking fair
                     let j = min(records.count, i + 512)

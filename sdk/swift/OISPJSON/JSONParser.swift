@@ -162,18 +162,9 @@ public struct JSONParser {
         mutating func string() throws -> String {
             i += 1 // opening quote
             let start = i
-            // Fast path: no escapes. Eight bytes at a time to the first quote, backslash or
-            // control byte (the lowest flagged byte is exact: a borrow only runs upward).
-            if let base = buf.baseAddress {
-                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-                while i + 8 <= buf.count {
-                    let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-                    let q = w ^ (ones &* 0x22), b = w ^ (ones &* 0x5C)
-                    let hit = ((q &- ones) & ~q | (b &- ones) & ~b | (w &- ones &* 0x20) & ~w) & highs
-                    if hit != 0 { i += hit.trailingZeroBitCount >> 3; break }
-                    i += 8
-                }
-            }
+            // Fast path: no escapes (eight bytes at a time to the first quote, backslash or
+            // control byte, then byte by byte).
+            if let base = buf.baseAddress { i = scanToStringSpecial(UnsafeRawPointer(base), from: i, count: buf.count) }
             while i < buf.count {
                 let c = buf[i]
                 if c == 0x22 {

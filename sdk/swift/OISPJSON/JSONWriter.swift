@@ -26,19 +26,9 @@ public struct JSONWriter {
         var start = 0
         var i = 0
         let n = buf.count
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         while i < n {
-            // eight bytes at a time to the next byte that needs an escape (the lowest flagged
-            // byte is exact: a borrow only runs upward)
-            if let base = buf.baseAddress {
-                while i + 8 <= n {
-                    let w = (base + i).loadUnaligned(as: UInt64.self)
-                    let q = w ^ (ones &* 0x22), b = w ^ (ones &* 0x5C)
-                    let hit = ((q &- ones) & ~q | (b &- ones) & ~b | (w &- ones &* 0x20) & ~w) & highs
-                    if hit != 0 { i += hit.trailingZeroBitCount >> 3; break }
-                    i += 8
-                }
-            }
+            // eight bytes at a time to the next byte that needs an escape
+            if let base = buf.baseAddress { i = scanToStringSpecial(base, from: i, count: n) }
             guard i < n else { break }
             let c = buf[i]
             if c >= 0x20 && c != 0x22 && c != 0x5C { i += 1; continue }
