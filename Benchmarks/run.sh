@@ -9,6 +9,8 @@
 #   es        — events/s into osmem-server (OpenSearch API): replay vs curl posting the same _bulk bodies
 #   loki      — events/s into the Loki push test receiver: the exporter alone and whole replay vs curl posting the same push bodies
 #   idle      — RSS and CPU of `record` with no traffic (IDLE_SECONDS, default 60)
+#   exec      — µs per fork+exec+wait of a small program: no sensor / `record` with probe_before_exec
+#               off / on; the same file each time, and a never-seen copy each time (3 rounds, median)
 #   record    — CPU per AI call of `record` watching a TLS client and server (python, curl), against
 #               their own CPU without it, both streaming_chunks settings, vs BCC's sslsniff (curl load)
 #               (CALLS streamed calls, default 1000; CALLS_PLAIN non-streamed, default 3×CALLS;
@@ -17,7 +19,7 @@
 # OISP_BIN=path/to/oisp-sensor skips the release build and uses that binary (for trying the script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WHAT=${*:-pipeline capture kafka otlp http s3 es loki idle record}
+WHAT=${*:-pipeline capture kafka otlp http s3 es loki idle exec record}
 OUT=${BENCH_DIR:-/tmp/oisp-bench}
 mkdir -p "$OUT"
 if [ -n "${OISP_BIN:-}" ]; then
@@ -509,6 +511,33 @@ PYEOF
   ours=$(rate "$n" "$t0" "$t1"); peer=$(rate "$n" "$t2" "$t3")
   echo "loki (push of 1000 into the Python test receiver): exporter alone (bench exporter) $alone events/s; oisp-sensor replay $ours events/s (whole process); curl, same bodies $peer events/s"
   echo "RATIO loki exporter/curl = $(ratio "$alone" "$peer"); whole replay/curl = $(ratio "$ours" "$peer")"
+fi
+
+if [[ $WHAT == *exec* ]]; then
+  cc -O2 -o "$OUT/exec_loop" Benchmarks/exec_loop.c
+  mkdir -p "$OUT/exec-copies"
+  printf '[sensor]\nname = "bench"\n' > "$OUT/exec-on.toml"
+  printf '[sensor]\nname = "bench"\n[capture]\nprobe_before_exec = false\n' > "$OUT/exec-off.toml"
+  rm -f "$OUT"/exec-r.*
+  loops() { # $1 = column
+    "$OUT/exec_loop" 1000 /bin/true same >> "$OUT/exec-r.same.$1"
+    "$OUT/exec_loop" 200 /bin/true fresh "$OUT/exec-copies" >> "$OUT/exec-r.fresh.$1"
+  }
+  for _ in 1 2 3; do
+    loops none
+    for col in off on; do
+      rm -f "$OUT/ready"
+      "$S" record -c "$OUT/exec-$col.toml" --output /dev/null --ready-file "$OUT/ready" >/dev/null 2>"$OUT/exec.err" &
+      epid=$!
+      for _ in $(seq 300); do [ -f "$OUT/ready" ] && break; sleep 0.1; done
+      loops "$col"
+      kill -INT "$epid"; wait "$epid" || true
+    done
+  done
+  emed() { sort -n "$OUT/exec-r.$1.$2" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+  for row in same fresh; do
+    echo "exec ($row file): µs per fork+exec+wait of /bin/true, median of 3: no sensor $(emed $row none), record with probe_before_exec = false $(emed $row off), = true $(emed $row on); the gate adds $(awk -v a="$(emed $row off)" -v b="$(emed $row on)" 'BEGIN{printf "%+.0f", b-a}') µs"
+  done
 fi
 
 if [[ $WHAT == *idle* ]]; then

@@ -28,6 +28,8 @@ struct oisp_bpf {
     int capture_process, capture_network, capture_plain;
     struct ring_buffer *rb;
     struct bpf_link **links;
+    uint64_t *owners; /* links[i] was attached for owners[i] (see oisp_bpf_set_owner) */
+    uint64_t owner;
     size_t nlinks, caplinks;
     int lost_fd, quiet_fd;
     int noop;
@@ -73,10 +75,31 @@ static int add_link(oisp_bpf *b, struct bpf_link *l) {
         struct bpf_link **p = realloc(b->links, n * sizeof *p);
         if (!p) return -ENOMEM;
         b->links = p;
+        uint64_t *o = realloc(b->owners, n * sizeof *o);
+        if (!o) return -ENOMEM;
+        b->owners = o;
         b->caplinks = n;
     }
+    b->owners[b->nlinks] = b->owner;
     b->links[b->nlinks++] = l;
     return 0;
+}
+
+void oisp_bpf_set_owner(oisp_bpf *b, uint64_t owner) { b->owner = owner; }
+
+size_t oisp_bpf_detach_owner(oisp_bpf *b, uint64_t owner) {
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < b->nlinks; i++) {
+        if (b->owners[i] == owner) {
+            bpf_link__destroy(b->links[i]);
+            dropped++;
+        } else {
+            b->links[kept] = b->links[i];
+            b->owners[kept++] = b->owners[i];
+        }
+    }
+    b->nlinks = kept;
+    return dropped;
 }
 
 /* Detaches the links added since index `first` (undoing a partial attach). */
@@ -560,6 +583,7 @@ void oisp_bpf_close(oisp_bpf *b) {
     if (!b) return;
     for (size_t i = 0; i < b->nlinks; i++) bpf_link__destroy(b->links[i]);
     free(b->links);
+    free(b->owners);
     if (b->rb) ring_buffer__free(b->rb);
     if (b->obj) bpf_object__close(b->obj);
     free(b);

@@ -78,6 +78,11 @@ struct CheckCommand: ParsableCommand {
                     } else if names.contains("handle_connect_exit") {
                         line("OK", "network events", "connect/accept4 syscall tracepoints (no socket tracepoints before 6.3): every syscall on the node takes the kernel's tracepoint path while network capture is on")
                     }
+                    if let why = BPFCapture.execGateProblem() {
+                        line("WARN", "exec gate", "new executables cannot be held until probed (\(why)): a Go or static-BoringSSL program is probed on exec and its first milliseconds are missed")
+                    } else {
+                        line("OK", "exec gate", "fanotify exec permission events: a new executable waits for its probes (probe_before_exec)")
+                    }
                     if let lib = libs.first {
                         let n = c.attach(path: lib)
                         line(n > 0 ? "OK" : "FAIL", "test uprobe", n > 0 ? "attached to \(n) functions of \(lib)" : "attaching to \(lib) failed: \(c.attachErrors.joined(separator: "; "))")

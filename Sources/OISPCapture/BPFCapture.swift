@@ -27,6 +27,8 @@ public final class BPFCapture: @unchecked Sendable {
         public var plain = false
         public var plainPorts: [UInt16] = []
         public var pollTimeoutMs: Int32 = 100
+        /// Hold each new executable at exec until it is probed (`[capture] probe_before_exec`).
+        public var probeBeforeExec = true
         /// Records waiting for the decode thread, in bytes; beyond it records are dropped and
         /// counted (`droppedRecords`): the poll thread never waits.
         public var queueMaxBytes = 64 << 20
@@ -38,6 +40,13 @@ public final class BPFCapture: @unchecked Sendable {
     private let bpf: OpaquePointer
     private let lock = NSLock()
     private var probedFiles: [String: Int] = [:]   // "dev:ino" → functions attached (0 = none)
+    private var inFlight: [String: DispatchGroup] = [:] // files being probed now
+    /// "dev:ino" → the identity probed last, where, and the owner of its links.
+    private var inodes: [String: (identity: String, place: String, owner: UInt64)] = [:]
+    private var lastOwner: UInt64 = 0
+    /// Holds new executables until probed (nil: off, or the kernel has no permission events).
+    private var gate: ExecGate?
+    private var gateProblem: String?
     private var attachedPaths: [String] = []
     private var pendingScans: [(pid: Int32, at: UInt64)] = []
     private var lastFullScan: UInt64 = 0
@@ -140,10 +149,43 @@ public final class BPFCapture: @unchecked Sendable {
         if options.ssl {
             for p in Self.systemTLSLibraries() + options.sslBinaryPaths { attach(path: p) }
             scanAllProcesses()
+            if options.probeBeforeExec && options.targetPID == 0 {
+                switch ExecGate.open(probe: { [weak self] fd, pid in
+                    guard let self else { close(fd); return false }
+                    return probeHeldExec(fd: fd, pid: pid)
+                }) {
+                case .success(let g):
+                    g.markMountedFilesystems()
+                    lock.withLock { gate = g }
+                    g.start()
+                case .failure(let e):
+                    gateProblem = e.reason
+                }
+            }
         }
     }
 
-    deinit { if !closed { oisp_bpf_close(bpf) } }
+    /// Whether new executables are held at exec until probed: how many filesystems, and what
+    /// could not be held (a reason when there is no gate at all).
+    public var execGate: (filesystems: Int, problems: [String]) {
+        if let g = lock.withLock({ gate }) { return (g.filesystems, g.problems) }
+        return (0, gateProblem.map { [$0] } ?? [])
+    }
+
+    deinit {
+        gate?.stop()
+        if !closed { oisp_bpf_close(bpf) }
+    }
+
+    /// Whether this kernel lets the sensor hold new executables until probed (nil: it does).
+    public static func execGateProblem() -> String? {
+        switch ExecGate.open(probe: { fd, _ in close(fd); return false }) {
+        case .success(let g): // opened, never marked: nothing is held by asking
+            g.stop()
+            return nil
+        case .failure(let e): return e.reason
+        }
+    }
 
     /// Files that were found to contain SSL functions and are probed.
     public var probedPaths: [String] { lock.withLock { attachedPaths } }
@@ -197,6 +239,14 @@ public final class BPFCapture: @unchecked Sendable {
         "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
     }
 
+    /// A path as the host sees it: without the /proc/<pid>/root a process's files are opened through.
+    static func hostPath(_ path: String) -> String {
+        guard path.hasPrefix("/proc/") else { return path }
+        let parts = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: true)
+        guard parts.count == 4, Int(parts[1]) != nil, parts[2] == "root" else { return path }
+        return "/" + parts[3]
+    }
+
     private static func fileKey(_ path: String) -> String? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
@@ -210,16 +260,52 @@ public final class BPFCapture: @unchecked Sendable {
         // /proc/<pid>/root/... path is gone when it exits, the open file is not.
         let fd = open(original, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return 0 }
+        return attach(fd: fd, name: original, urgent: urgent, held: false).functions
+    }
+
+    /// Probes the file open as `fd` (closed when done) once per identity. `held`: an exec waits
+    /// for it (the exec gate), so everything runs here, the static BoringSSL search too, and a
+    /// file another thread is probing is waited for; `settled` says the file's probes are final.
+    private func attach(fd: Int32, name original: String, urgent: Bool, held: Bool) -> (functions: Int, settled: Bool) {
         var st = stat()
-        guard fstat(fd, &st) == 0 else { close(fd); return 0 }
+        guard fstat(fd, &st) == 0 else { close(fd); return (0, true) }
+        lock.withLock { gate }?.noteExecutable(fileFD: fd, device: UInt64(st.st_dev))
         let key = Self.identity(st)
+        let inode = "\(st.st_dev):\(st.st_ino)", place = Self.hostPath(original)
         lock.lock()
-        if let n = probedFiles[key] { lock.unlock(); close(fd); return n }
+        if let n = probedFiles[key] {
+            let busy = inFlight[key]
+            lock.unlock()
+            close(fd)
+            guard held, let busy else { return (n, busy == nil) }
+            let done = busy.wait(timeout: .now() + ExecGate.maxHold) == .success
+            return (lock.withLock { probedFiles[key] ?? 0 }, done)
+        }
         probedFiles[key] = 0
+        let group = DispatchGroup()
+        group.enter()
+        inFlight[key] = group
+        // a file rewritten in place (same path and inode, new contents): the probes at its old
+        // offsets would land mid-instruction in the new code, so they go before it is probed anew
+        var stale: UInt64?
+        if let old = inodes[inode], old.identity != key, old.place == place {
+            stale = old.owner
+            probedFiles[old.identity] = nil
+        }
+        lastOwner += 1
+        let owner = lastOwner
+        inodes[inode] = (key, place, owner)
         lock.unlock()
+        if let stale { attachLock.withLock { _ = oisp_bpf_detach_owner(bpf, stale) } }
         let path = "/proc/self/fd/\(fd)"
         var keepOpen = false
-        defer { if !keepOpen { close(fd) } }
+        defer {
+            if !keepOpen {
+                close(fd)
+                lock.withLock { inFlight[key] = nil }
+                group.leave()
+            }
+        }
         var err = [CChar](repeating: 0, count: 512)
         let lib = Self.library(for: original)
         let isExecutable = !(original as NSString).lastPathComponent.hasPrefix("lib")
@@ -235,7 +321,7 @@ public final class BPFCapture: @unchecked Sendable {
             isGo = info.is_go != 0
             if r == OISP_GOTLS_OK.rawValue {
                 stack = "go"
-                n = attachLock.withLock { oisp_bpf_attach_go(bpf, path, &info, &err, err.count) }
+                n = attachLock.withLock { oisp_bpf_set_owner(bpf, owner); return oisp_bpf_attach_go(bpf, path, &info, &err, err.count) }
                 if n < 0 { problem = String(cString: err) } else { n = 2 } // Write and Read
             } else if isGo && r != OISP_GOTLS_ERR_NO_TLS.rawValue {
                 problem = "Go program \(original) not covered: \(String(cString: err))"
@@ -243,21 +329,34 @@ public final class BPFCapture: @unchecked Sendable {
         }
         if !isGo {
             err[0] = 0
-            n = attachLock.withLock { oisp_bpf_attach_lib(bpf, path, lib, &err, err.count) }
+            n = attachLock.withLock { oisp_bpf_set_owner(bpf, owner); return oisp_bpf_attach_lib(bpf, path, lib, &err, err.count) }
             if err[0] != 0 { problem = String(cString: err) } // n > 0 with a message: some functions missing
             if n == 0 && lib == OISP_LIB_OPENSSL && isExecutable {
                 // no symbols: static BoringSSL in a stripped binary (Bun, Chromium/Electron)? The
                 // search reads the whole binary (up to ~1 s for Chromium), so it runs beside the
                 // poll thread and probes are attached when it is done.
-                keepOpen = true
-                (urgent ? execInspectQueue : inspectQueue).async { [self] in
-                    attachBoringSSL(path: path, name: original, key: key)
-                    close(fd)
+                if held {
+                    attachBoringSSL(path: path, name: original, key: key, owner: owner)
+                    return (lock.withLock { probedFiles[key] ?? 0 }, true)
+                } else {
+                    keepOpen = true
+                    (urgent ? execInspectQueue : inspectQueue).async { [self] in
+                        attachBoringSSL(path: path, name: original, key: key, owner: owner)
+                        close(fd)
+                        lock.withLock { inFlight[key] = nil }
+                        group.leave()
+                    }
                 }
             }
         }
         record(path: original, key: key, stack: stack, functions: Int(n), problem: problem.map { $0.replacingOccurrences(of: path, with: original) })
-        return Int(max(0, n))
+        return (Int(max(0, n)), true)
+    }
+
+    /// The exec gate's question: probes the file an exec waits for (`fd`, the gate's copy).
+    func probeHeldExec(fd: Int32, pid: Int32) -> Bool {
+        let name = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? "/proc/\(pid)/exe"
+        return attach(fd: fd, name: name, urgent: true, held: true).settled
     }
 
     private func record(path: String, key: String, stack: String, functions n: Int, problem: String?) {
@@ -291,7 +390,7 @@ public final class BPFCapture: @unchecked Sendable {
     /// Finds SSL_write/SSL_read of a static, stripped BoringSSL by its own error reports (see
     /// Sources/COISPBPF/include/oisp_boringssl.h) and probes them; a binary where that is not
     /// certain is reported, never probed at a guess.
-    func attachBoringSSL(path: String, name: String, key: String) {
+    func attachBoringSSL(path: String, name: String, key: String, owner: UInt64) {
         guard lock.withLock({ !stopped }) else { return }
         var info = oisp_boringssl_info()
         var err = [CChar](repeating: 0, count: 512)
@@ -304,6 +403,7 @@ public final class BPFCapture: @unchecked Sendable {
         }
         let n = attachLock.withLock { () -> Int32 in
             guard lock.withLock({ !stopped }) else { return 0 }
+            oisp_bpf_set_owner(bpf, owner)
             return oisp_bpf_attach_offsets(bpf, path, info.write.entry, info.read.entry, &err, err.count)
         }
         record(path: name, key: key, stack: "boringssl", functions: n > 0 ? 2 : 0, problem: n < 0 ? text() : nil)
@@ -445,6 +545,7 @@ public final class BPFCapture: @unchecked Sendable {
 
     /// Stops polling, lets the decode thread finish what was handed to it, and detaches everything.
     public func stop() {
+        lock.withLock { gate }?.stop()
         stopPolling()
         inspectQueue.sync {}
         execInspectQueue.sync {}

@@ -44,6 +44,9 @@ public struct SensorConfig: Sendable {
         /// Ollama 11434, vLLM 8000, llama.cpp 8080, LM Studio 1234, LiteLLM 4000.
         public var plainHTTP = true
         public var plainHTTPPorts: [UInt16] = [11434, 8000, 8080, 1234, 4000]
+        /// Hold each executable at its first exec until its TLS code is probed (fanotify exec
+        /// permission events), so a short-lived Go or Bun program is seen from its first call.
+        public var probeBeforeExec = true
         /// Plaintext captured per SSL call (16 KiB chunks); beyond it the event is marked truncated.
         public var maxCaptureBytes: Int = 262144
         /// BPF ring buffer size (power of two). It is resident memory (mapped twice by libbpf),

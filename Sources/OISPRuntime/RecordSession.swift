@@ -50,6 +50,7 @@ public struct RecordSession {
         opts.sslBinaryPaths = config.capture.sslBinaryPaths
         opts.plain = config.capture.plainHTTP && !config.capture.plainHTTPPorts.isEmpty
         opts.plainPorts = config.capture.plainHTTPPorts
+        opts.probeBeforeExec = config.capture.probeBeforeExec
         opts.noopProbes = noopProbes
         opts.ringBufferBytes = config.capture.ringBufferBytes
         if config.capture.pidFilter.count == 1 { opts.targetPID = UInt32(config.capture.pidFilter[0]) }
@@ -88,6 +89,14 @@ public struct RecordSession {
             if let problem { logger.warning("probe attach failed: \(problem)") }
             if t.functions > 0 { logger.info("probes attached", metadata: ["path": "\(t.path)", "stack": "\(t.stack)", "functions": "\(t.functions)"]) }
         }
+        let gate = cap.execGate
+        if gate.filesystems > 0 {
+            logger.info("new executables held at exec until probed", metadata: ["filesystems": "\(gate.filesystems)"])
+        } else if config.capture.ssl && config.capture.probeBeforeExec {
+            logger.warning("new executables cannot be held until probed; programs probed on exec miss their first milliseconds",
+                           metadata: ["reason": "\(gate.problems.first ?? "off")"])
+        }
+        for p in gate.problems.dropFirst(gate.filesystems > 0 ? 0 : 1) { logger.debug("exec gate: \(p)") }
         for p in cap.programs {
             if !p.loaded { logger.error("BPF program rejected by this kernel; capture goes on without it", metadata: ["program": "\(p.name)", "reason": "\(p.reason)"]) }
         }

@@ -10,6 +10,7 @@
 #include "oisp_gotls.h"
 #include "oisp_elfscan.h"
 #include "oisp_boringssl.h"
+#include "oisp_execgate.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +60,12 @@ const char *oisp_bpf_program_reason(const oisp_bpf *b, int i);
 /** Attaches the probes of `lib` in a library or executable (all processes mapping it).
  *  Returns how many functions were found and attached (0 when the file has none), or -errno. */
 int oisp_bpf_attach_lib(oisp_bpf *b, const char *path, oisp_tls_lib lib, char *err, size_t errlen);
+
+/** Links attached from now on belong to `owner` (0 by default): a file's probes, detached
+ *  together by oisp_bpf_detach_owner when the file is rewritten in place. */
+void oisp_bpf_set_owner(oisp_bpf *b, uint64_t owner);
+/** Detaches every link of `owner`; returns how many. */
+size_t oisp_bpf_detach_owner(oisp_bpf *b, uint64_t owner);
 
 /** Adds a plain-HTTP connection opened before the sensor started (pid, fd). 0 or -errno. */
 int oisp_bpf_plain_add(oisp_bpf *b, uint32_t pid, int32_t fd);

@@ -1,0 +1,32 @@
+/* The exec gate: new executables are looked at before they run.
+ *
+ * A fanotify group of class FAN_CLASS_CONTENT marks whole filesystems for FAN_OPEN_EXEC_PERM
+ * (Linux 5.0+, CONFIG_FANOTIFY_ACCESS_PERMISSIONS): every execve (and its ELF interpreter) then
+ * waits in the kernel until the sensor answers. The sensor probes what the file needs (Go
+ * crypto/tls, static BoringSSL or OpenSSL) and answers FAN_ALLOW — always allow: the gate never
+ * refuses an exec — so a short-lived program is captured from its first instruction. An inode that
+ * was answered gets an ignore mark, so its later execs are not held at all (the mark goes when the
+ * file is modified). If the sensor exits, the kernel allows whatever was waiting. */
+#ifndef OISP_EXECGATE_H
+#define OISP_EXECGATE_H
+#include <stddef.h>
+
+typedef struct {
+    int fd;   /* the file being exec'd, open read-only: answer it, which closes it */
+    int pid;  /* the process exec'ing it */
+} oisp_exec_request;
+
+/* A new gate: its fd, or -errno with the reason in err. */
+int oisp_execgate_open(char *err, size_t errlen);
+
+/* Marks the filesystem holding `path` (or, with path NULL, the file open as `fd`): 0 or -errno. */
+int oisp_execgate_mark(int gate, const char *path, int fd, char *err, size_t errlen);
+
+/* Waits up to timeout_ms for requests: how many were stored in out (0 on timeout), or -errno. */
+int oisp_execgate_read(int gate, oisp_exec_request *out, int max, int timeout_ms);
+
+/* Allows the exec and closes the request's fd; with `remember`, later execs of the same file are
+ * not held (an ignore mark on its inode). 0 or -errno (the fd is closed either way). */
+int oisp_execgate_allow(int gate, int fd, int remember);
+
+#endif

@@ -1,0 +1,154 @@
+import COISPBPF
+import Foundation
+
+/// Holds every new executable at exec until the sensor has probed it (fanotify exec permission
+/// events: see Sources/COISPBPF/include/oisp_execgate.h), so a program probed on exec (Go
+/// crypto/tls, static BoringSSL or OpenSSL) is captured from its first instruction — a Go CLI that
+/// makes one call and exits, a first run of Bun or of an Electron app. The gate always allows:
+/// it only delays an exec, once per file, for as long as looking at the file takes (under a
+/// millisecond for most, ~0.2 s for Bun, ~0.8 s for Chromium), never longer than `maxHold`.
+/// A file that was answered is not held again until it is modified.
+final class ExecGate: @unchecked Sendable {
+    /// The longest an exec is held; past it the exec goes on and probing finishes beside it.
+    static let maxHold = DispatchTimeInterval.seconds(2)
+
+    private let fd: Int32
+    private let lock = NSLock()
+    private var marked: Set<UInt64> = []        // st_dev of every filesystem marked
+    private var refused: Set<UInt64> = []
+    private var problemList: [String] = []
+    private var running = true
+    private var thread: Thread?
+    private let work = DispatchQueue(label: "oisp-exec-gate", qos: .userInitiated, attributes: .concurrent)
+    /// Probes the file open as the first argument (the gate's own copy of the descriptor, which
+    /// it closes), exec'd by the pid; returns whether the file is settled.
+    private let probe: @Sendable (Int32, Int32) -> Bool
+    private let me = getpid()
+
+    /// A gate, or the reason there can be none (kernel without permission events, no right).
+    static func open(probe: @escaping @Sendable (Int32, Int32) -> Bool) -> Result<ExecGate, CaptureError> {
+        var err = [CChar](repeating: 0, count: 512)
+        let fd = oisp_execgate_open(&err, err.count)
+        guard fd >= 0 else { return .failure(CaptureError(String(cString: err))) }
+        return .success(ExecGate(fd: fd, probe: probe))
+    }
+
+    private init(fd: Int32, probe: @escaping @Sendable (Int32, Int32) -> Bool) {
+        self.fd = fd
+        self.probe = probe
+    }
+
+    /// Filesystems whose execs are held, and what could not be marked.
+    var filesystems: Int { lock.withLock { marked.count } }
+    var problems: [String] { lock.withLock { problemList } }
+
+    /// Kernel filesystems nobody execs from.
+    static let pseudo: Set<String> = ["proc", "sysfs", "cgroup", "cgroup2", "bpf", "tracefs", "debugfs", "securityfs", "pstore",
+                                      "configfs", "devpts", "mqueue", "hugetlbfs", "fusectl", "binfmt_misc", "autofs", "nsfs",
+                                      "efivarfs", "rpc_pipefs", "selinuxfs", "ramfs", "devtmpfs",
+                                      // network filesystems: a stat of a dead server's mount would hang the
+                                      // start; their files are marked when a program from them first runs
+                                      "nfs", "nfs4", "cifs", "smb3", "ceph", "glusterfs", "lustre"]
+
+    /// Marks every filesystem mounted in the sensor's mount namespace and in the host's (pid 1's,
+    /// seen through /proc/1/root when the sensor runs in a container with the host's pids): one
+    /// mark per superblock. Containers' own roots are marked as their first programs run.
+    func markMountedFilesystems() {
+        markMounts(table: "/proc/self/mountinfo", root: "")
+        markMounts(table: "/proc/1/mountinfo", root: "/proc/1/root")
+    }
+
+    private func markMounts(table: String, root: String) {
+        guard let text = ProcFS.text(table) else { return }
+        for line in text.split(separator: "\n") {
+            // id parent major:minor root mountpoint options [optional...] - fstype source superopts
+            let f = line.split(separator: " ")
+            guard f.count > 6, let dash = f.firstIndex(of: "-"), dash + 1 < f.count else { continue }
+            let fstype = String(f[dash + 1])
+            guard !Self.pseudo.contains(fstype) else { continue }
+            let mountPoint = root + Self.unescape(String(f[4]))
+            var st = stat()
+            guard stat(mountPoint, &st) == 0 else { continue }
+            mark(device: UInt64(st.st_dev), path: mountPoint, fileFD: -1)
+        }
+    }
+
+    /// Marks the filesystem of a file exec'd from a filesystem not marked yet (a container's root,
+    /// a mount made after start): its later execs are held.
+    func noteExecutable(fileFD: Int32, device: UInt64) {
+        guard lock.withLock({ !marked.contains(device) && !refused.contains(device) }) else { return }
+        mark(device: device, path: nil, fileFD: fileFD)
+    }
+
+    private func mark(device: UInt64, path: String?, fileFD: Int32) {
+        guard lock.withLock({ !marked.contains(device) && !refused.contains(device) }) else { return }
+        var err = [CChar](repeating: 0, count: 512)
+        let r = path.map { oisp_execgate_mark(fd, $0, -1, &err, err.count) } ?? oisp_execgate_mark(fd, nil, fileFD, &err, err.count)
+        lock.withLock {
+            if r == 0 { marked.insert(device) } else { refused.insert(device); problemList.append(String(cString: err)) }
+        }
+    }
+
+    /// Mount points escape space, tab, newline and backslash as octal.
+    static func unescape(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        let b = Array(s.utf8)
+        var out: [UInt8] = [], i = 0
+        while i < b.count {
+            if b[i] == 0x5C, i + 3 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                out.append(v)
+                i += 4
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func start() {
+        let t = Thread { [self] in loop() }
+        t.name = "oisp-exec-gate"
+        thread = t
+        t.start()
+    }
+
+    /// Stops answering and closes the gate: the kernel allows whatever still waits.
+    func stop() {
+        lock.withLock { running = false }
+        while thread?.isFinished == false { usleep(5_000) }
+        work.sync(flags: .barrier) {}
+        close(fd)
+    }
+
+    private final class Held: @unchecked Sendable {
+        let fd: Int32
+        private let lock = NSLock()
+        private var answered = false
+        init(fd: Int32) { self.fd = fd }
+        func answer(_ gate: Int32, remember: Bool) {
+            lock.withLock {
+                guard !answered else { return }
+                answered = true
+                _ = oisp_execgate_allow(gate, fd, remember ? 1 : 0)
+            }
+        }
+    }
+
+    private func loop() {
+        var reqs = [oisp_exec_request](repeating: oisp_exec_request(), count: 64)
+        while lock.withLock({ running }) {
+            let n = oisp_execgate_read(fd, &reqs, Int32(reqs.count), 100)
+            if n < 0 { usleep(10_000); continue }
+            for r in reqs.prefix(Int(n)) {
+                let held = Held(fd: r.fd)
+                // the sensor's own execs, and files the probe cannot read, go on at once
+                let copy = r.pid == me ? -1 : dup(r.fd)
+                guard copy >= 0 else { held.answer(fd, remember: false); continue }
+                let gate = fd, pid = r.pid, probe = probe
+                work.async { held.answer(gate, remember: probe(copy, pid)) }
+                work.asyncAfter(deadline: .now() + Self.maxHold) { held.answer(gate, remember: false) }
+            }
+        }
+    }
+}
