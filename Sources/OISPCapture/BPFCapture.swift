@@ -29,6 +29,8 @@ public final class BPFCapture: @unchecked Sendable {
         public var pollTimeoutMs: Int32 = 100
         /// Hold each new executable at exec until it is probed (`[capture] probe_before_exec`).
         public var probeBeforeExec = true
+        /// The longest an exec is held for its probes, in milliseconds.
+        public var probeBeforeExecTimeoutMs = 5000
         /// Records waiting for the decode thread, in bytes; beyond it records are dropped and
         /// counted (`droppedRecords`): the poll thread never waits.
         public var queueMaxBytes = 64 << 20
@@ -150,7 +152,7 @@ public final class BPFCapture: @unchecked Sendable {
             for p in Self.systemTLSLibraries() + options.sslBinaryPaths { attach(path: p) }
             scanAllProcesses()
             if options.probeBeforeExec && options.targetPID == 0 {
-                switch ExecGate.open(probe: { [weak self] fd, pid in
+                switch ExecGate.open(maxHoldMs: options.probeBeforeExecTimeoutMs, probe: { [weak self] fd, pid in
                     guard let self else { close(fd); return false }
                     return probeHeldExec(fd: fd, pid: pid)
                 }) {
@@ -278,7 +280,7 @@ public final class BPFCapture: @unchecked Sendable {
             lock.unlock()
             close(fd)
             guard held, let busy else { return (n, busy == nil) }
-            let done = busy.wait(timeout: .now() + ExecGate.maxHold) == .success
+            let done = busy.wait(timeout: .now() + .milliseconds(options.probeBeforeExecTimeoutMs)) == .success
             return (lock.withLock { probedFiles[key] ?? 0 }, done)
         }
         probedFiles[key] = 0

@@ -6,11 +6,12 @@ import Foundation
 /// crypto/tls, static BoringSSL or OpenSSL) is captured from its first instruction — a Go CLI that
 /// makes one call and exits, a first run of Bun or of an Electron app. The gate always allows:
 /// it only delays an exec, once per file, for as long as looking at the file takes (under a
-/// millisecond for most, ~0.2 s for Bun, ~0.8 s for Chromium), never longer than `maxHold`.
+/// millisecond for most, ~0.2 s for Bun, ~0.8 s for Chromium), never longer than `maxHold`
+/// (`[capture] probe_before_exec_timeout_ms`).
 /// A file that was answered is not held again until it is modified.
 final class ExecGate: @unchecked Sendable {
     /// The longest an exec is held; past it the exec goes on and probing finishes beside it.
-    static let maxHold = DispatchTimeInterval.seconds(2)
+    let maxHold: DispatchTimeInterval
 
     private let fd: Int32
     private let lock = NSLock()
@@ -18,6 +19,7 @@ final class ExecGate: @unchecked Sendable {
     private var refused: Set<UInt64> = []
     private var problemList: [String] = []
     private var running = true
+    private var closed = false
     private var thread: Thread?
     private let work = DispatchQueue(label: "oisp-exec-gate", qos: .userInitiated, attributes: .concurrent)
     /// Probes the file open as the first argument (the gate's own copy of the descriptor, which
@@ -26,15 +28,16 @@ final class ExecGate: @unchecked Sendable {
     private let me = getpid()
 
     /// A gate, or the reason there can be none (kernel without permission events, no right).
-    static func open(probe: @escaping @Sendable (Int32, Int32) -> Bool) -> Result<ExecGate, CaptureError> {
+    static func open(maxHoldMs: Int = 5000, probe: @escaping @Sendable (Int32, Int32) -> Bool) -> Result<ExecGate, CaptureError> {
         var err = [CChar](repeating: 0, count: 512)
         let fd = oisp_execgate_open(&err, err.count)
         guard fd >= 0 else { return .failure(CaptureError(String(cString: err))) }
-        return .success(ExecGate(fd: fd, probe: probe))
+        return .success(ExecGate(fd: fd, maxHold: .milliseconds(maxHoldMs), probe: probe))
     }
 
-    private init(fd: Int32, probe: @escaping @Sendable (Int32, Int32) -> Bool) {
+    private init(fd: Int32, maxHold: DispatchTimeInterval, probe: @escaping @Sendable (Int32, Int32) -> Bool) {
         self.fd = fd
+        self.maxHold = maxHold
         self.probe = probe
     }
 
@@ -115,9 +118,13 @@ final class ExecGate: @unchecked Sendable {
 
     /// Stops answering and closes the gate: the kernel allows whatever still waits.
     func stop() {
-        lock.withLock { running = false }
+        let first = lock.withLock { () -> Bool in
+            defer { running = false; closed = true }
+            return !closed
+        }
+        guard first else { return }
         while thread?.isFinished == false { usleep(5_000) }
-        work.sync(flags: .barrier) {}
+        work.sync(flags: .barrier) {} // every exec read from the gate is answered
         close(fd)
     }
 
@@ -147,7 +154,7 @@ final class ExecGate: @unchecked Sendable {
                 guard copy >= 0 else { held.answer(fd, remember: false); continue }
                 let gate = fd, pid = r.pid, probe = probe
                 work.async { held.answer(gate, remember: probe(copy, pid)) }
-                work.asyncAfter(deadline: .now() + Self.maxHold) { held.answer(gate, remember: false) }
+                work.asyncAfter(deadline: .now() + maxHold) { held.answer(gate, remember: false) }
             }
         }
     }

@@ -297,6 +297,10 @@ private struct Builder {
             if let v = try stringArray(s, "ssl_binary_paths", p) { c.capture.sslBinaryPaths = v }
             if let v = try bool(s, "plain_http", p) { c.capture.plainHTTP = v }
             if let v = try bool(s, "probe_before_exec", p) { c.capture.probeBeforeExec = v }
+            if let v = try int(s, "probe_before_exec_timeout_ms", p, min: 1) {
+                guard v <= 60000 else { throw fail("capture.probe_before_exec_timeout_ms", "expected at most 60000 (a minute), got \(v)") }
+                c.capture.probeBeforeExecTimeoutMs = v
+            }
             if let v = s["plain_http_ports"] {
                 guard let a = v.arrayValue, a.count <= 32, a.allSatisfy({ if case .int(let n) = $0 { return n > 0 && n < 65536 }; return false }) else {
                     throw fail("capture.plain_http_ports", "expected an array of up to 32 TCP ports (1-65535), got \(Builder.describe(v))")
@@ -309,7 +313,8 @@ private struct Builder {
                 c.capture.ringBufferBytes = v
             }
             unknown(s, p, known: ["ssl", "process", "network", "file", "process_filter", "pid_filter", "ssl_binary_paths", "max_capture_bytes", "ring_buffer_bytes",
-                                  "plain_http", "plain_http_ports", "probe_before_exec"])
+                                  "plain_http", "plain_http_ports", "probe_before_exec",
+                                  "probe_before_exec_timeout_ms"])
         }
         if let s = try table(root, "redaction", "") {
             let p = "redaction"

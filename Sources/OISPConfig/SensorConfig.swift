@@ -47,6 +47,8 @@ public struct SensorConfig: Sendable {
         /// Hold each executable at its first exec until its TLS code is probed (fanotify exec
         /// permission events), so a short-lived Go or Bun program is seen from its first call.
         public var probeBeforeExec = true
+        /// The longest an exec is held (a binary that takes longer goes on, its first calls missed).
+        public var probeBeforeExecTimeoutMs = 5000
         /// Plaintext captured per SSL call (16 KiB chunks); beyond it the event is marked truncated.
         public var maxCaptureBytes: Int = 262144
         /// BPF ring buffer size (power of two). It is resident memory (mapped twice by libbpf),

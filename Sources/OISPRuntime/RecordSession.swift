@@ -51,6 +51,7 @@ public struct RecordSession {
         opts.plain = config.capture.plainHTTP && !config.capture.plainHTTPPorts.isEmpty
         opts.plainPorts = config.capture.plainHTTPPorts
         opts.probeBeforeExec = config.capture.probeBeforeExec
+        opts.probeBeforeExecTimeoutMs = config.capture.probeBeforeExecTimeoutMs
         opts.noopProbes = noopProbes
         opts.ringBufferBytes = config.capture.ringBufferBytes
         if config.capture.pidFilter.count == 1 { opts.targetPID = UInt32(config.capture.pidFilter[0]) }

@@ -68,7 +68,7 @@ final class FaultTests: XCTestCase {
     /// name the file, the line where there is one, the key and what was expected; the three that
     /// still make a working sensor (an empty file, an unset ${VAR}, a literal secret others can
     /// read) and an unknown key exit 0 with a warning naming line and key.
-    func testTwentyMalformedConfigsAreNamedPrecisely() throws {
+    func testTwentyOneMalformedConfigsAreNamedPrecisely() throws {
         let dir = try TestSupport.tempDir("badconfigs")
         enum Body { case text(String), bytes([UInt8]), directory, missing }
         let cases: [(name: String, body: Body, status: Int32, says: [String])] = [
@@ -79,6 +79,8 @@ final class FaultTests: XCTestCase {
             ("out-of-range", .text("[pipeline]\nbatch_size = -5\n"), 78, [":2:", "pipeline.batch_size", ">= 1"]),
             ("wrong-one-of", .text("[redaction]\nmode = \"everything\"\n"), 78, [":2:", "redaction.mode", "safe, full, minimal"]),
             ("ports-not-array", .text("[capture]\nplain_http_ports = \"11434\"\n"), 78, [":2:", "capture.plain_http_ports", "array"]),
+            ("hold-too-long", .text("[capture]\nprobe_before_exec = true\nprobe_before_exec_timeout_ms = 600000\n"), 78,
+             [":3:", "capture.probe_before_exec_timeout_ms", "at most 60000"]),
             ("k8s-wrong-type", .text("[kubernetes]\nenabled = true\nrefresh_ms = \"fast\"\n"), 78, [":3:", "kubernetes.refresh_ms"]),
             ("plugin-bool", .text("[export.otlp]\nenabled = true\nendpoint = \"http://127.0.0.1:4317\"\ninsecure = \"yes\"\n"), 78,
              [":4:", "export.otlp.insecure", "boolean"]),
@@ -98,7 +100,7 @@ final class FaultTests: XCTestCase {
              [":5:", "literal secret in a file readable by other users"]),
             ("unknown-key", .text("[sensor]\nnmae = \"typo\"\n"), 0, [":2:", "sensor.nmae", "unknown key"]),
         ]
-        XCTAssertEqual(cases.count, 20)
+        XCTAssertEqual(cases.count, 21)
         var checked = 0
         for c in cases {
             let path = dir.appendingPathComponent("\(c.name).toml").path
@@ -115,7 +117,7 @@ final class FaultTests: XCTestCase {
             checked += 1
         }
         print("malformed configs: \(checked) checked, \(cases.filter { $0.status == 78 }.count) refused with exit 78, the rest warned")
-        XCTAssertEqual(checked, 20)
+        XCTAssertEqual(checked, 21)
     }
 
     func testConfigLoaderSurvivesFuzzedInput() {

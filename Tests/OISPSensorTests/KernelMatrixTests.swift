@@ -66,6 +66,9 @@ final class KernelMatrixTests: XCTestCase {
         print(table)
         XCTAssertTrue(vm.stdout.contains("]: kernel 6.1."), "the VM ran Debian 12's 6.1 kernel: \(vm.stdout.suffix(2000)) \(vm.stderr.suffix(2000))")
         XCTAssertTrue(vm.stdout.contains("check --load: OK"), "check passes on 6.1: \(vm.stdout.suffix(3000))")
+        // Go and Bun ran once each, never seen before: held at exec until probed, on both kernels
+        XCTAssertTrue(vm.stdout.contains("exec gate: on"), "the exec gate holds new executables on 6.1: \(vm.stdout.suffix(3000))")
+        XCTAssertTrue(host.stdout.contains("exec gate: on"), "the exec gate holds new executables on \(hostKernel): \(host.stdout.suffix(3000))")
         var expected = ["curl (openssl)", "python3 (openssl)", "node (openssl)", "wget (gnutls)", "nss (nss)", "go (go_tls)", "plain (plain_http)", "plain-node (plain_http)"]
         if env["E2E_BUN"] != nil { expected.append("bun (boringssl)") }
         if full { expected.append("chromium (boringssl)") }
