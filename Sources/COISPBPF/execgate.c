@@ -37,11 +37,12 @@ int oisp_execgate_mark(int gate, const char *path, int fd, char *err, size_t err
     return 0;
 }
 
-int oisp_execgate_read(int gate, oisp_exec_request *out, int max, int timeout_ms) {
-    struct pollfd p = { .fd = gate, .events = POLLIN };
-    int r = poll(&p, 1, timeout_ms);
+int oisp_execgate_read(int gate, int mounts, int *mounts_changed, oisp_exec_request *out, int max, int timeout_ms) {
+    struct pollfd p[2] = { { .fd = gate, .events = POLLIN }, { .fd = mounts, .events = POLLPRI } };
+    int r = poll(p, mounts >= 0 ? 2 : 1, timeout_ms);
     if (r < 0) return errno == EINTR ? 0 : -errno;
-    if (r == 0) return 0;
+    if (mounts >= 0 && mounts_changed && (p[1].revents & (POLLPRI | POLLERR))) *mounts_changed = 1;
+    if (!(p[0].revents & POLLIN)) return 0;
     /* a read returns whole events only; `max` bounds how many fit */
     char buf[4096] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
     size_t cap = (size_t)max * sizeof(struct fanotify_event_metadata);

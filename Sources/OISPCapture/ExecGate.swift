@@ -1,5 +1,6 @@
 import COISPBPF
 import Foundation
+import Glibc
 
 /// Holds every new executable at exec until the sensor has probed it (fanotify exec permission
 /// events: see Sources/COISPBPF/include/oisp_execgate.h), so a program probed on exec (Go
@@ -57,11 +58,18 @@ final class ExecGate: @unchecked Sendable {
     /// seen through /proc/1/root when the sensor runs in a container with the host's pids): one
     /// mark per superblock. Containers' own roots are marked as their first programs run.
     func markMountedFilesystems() {
-        markMounts(table: "/proc/self/mountinfo", root: "")
-        markMounts(table: "/proc/1/mountinfo", root: "/proc/1/root")
+        var present = Set<UInt64>()
+        markMounts(table: "/proc/self/mountinfo", root: "", present: &present)
+        markMounts(table: "/proc/1/mountinfo", root: "/proc/1/root", present: &present)
+        // a filesystem unmounted since took its mark with it, and its device number may come back
+        // for a new one (a container's root): forget it
+        lock.withLock {
+            marked.formIntersection(present)
+            refused.formIntersection(present)
+        }
     }
 
-    private func markMounts(table: String, root: String) {
+    private func markMounts(table: String, root: String, present: inout Set<UInt64>) {
         guard let text = ProcFS.text(table) else { return }
         for line in text.split(separator: "\n") {
             // id parent major:minor root mountpoint options [optional...] - fstype source superopts
@@ -69,10 +77,12 @@ final class ExecGate: @unchecked Sendable {
             guard f.count > 6, let dash = f.firstIndex(of: "-"), dash + 1 < f.count else { continue }
             let fstype = String(f[dash + 1])
             guard !Self.pseudo.contains(fstype) else { continue }
-            let mountPoint = root + Self.unescape(String(f[4]))
-            var st = stat()
-            guard stat(mountPoint, &st) == 0 else { continue }
-            mark(device: UInt64(st.st_dev), path: mountPoint, fileFD: -1)
+            // the superblock's device (major:minor): a file on it has the same st_dev
+            let mm = f[2].split(separator: ":")
+            guard mm.count == 2, let major = UInt64(mm[0]), let minor = UInt64(mm[1]) else { continue }
+            let dev = Self.makedev(major, minor)
+            present.insert(dev)
+            mark(device: dev, path: root + Self.unescape(String(f[4])), fileFD: -1)
         }
     }
 
@@ -90,6 +100,11 @@ final class ExecGate: @unchecked Sendable {
         lock.withLock {
             if r == 0 { marked.insert(device) } else { refused.insert(device); problemList.append(String(cString: err)) }
         }
+    }
+
+    /// glibc's dev_t encoding of a device number.
+    static func makedev(_ major: UInt64, _ minor: UInt64) -> UInt64 {
+        ((major & 0xFFFF_F000) << 32) | ((major & 0xFFF) << 8) | ((minor & 0xFFFF_FF00) << 12) | (minor & 0xFF)
     }
 
     /// Mount points escape space, tab, newline and backslash as octal.
@@ -144,8 +159,15 @@ final class ExecGate: @unchecked Sendable {
 
     private func loop() {
         var reqs = [oisp_exec_request](repeating: oisp_exec_request(), count: 64)
+        // the host's mount table (pid 1's): a container runtime mounts a container's root there
+        // before its first program runs, so it is marked in time for that exec
+        var mounts = Glibc.open("/proc/1/mountinfo", O_RDONLY | O_CLOEXEC)
+        if mounts < 0 { mounts = Glibc.open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC) }
+        defer { if mounts >= 0 { close(mounts) } }
         while lock.withLock({ running }) {
-            let n = oisp_execgate_read(fd, &reqs, Int32(reqs.count), 100)
+            var changed: Int32 = 0
+            let n = oisp_execgate_read(fd, mounts, &changed, &reqs, Int32(reqs.count), 100)
+            if changed != 0 { markMountedFilesystems() }
             if n < 0 { usleep(10_000); continue }
             for r in reqs.prefix(Int(n)) {
                 let held = Held(fd: r.fd)

