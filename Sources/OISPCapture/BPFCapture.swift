@@ -274,6 +274,7 @@ public final class BPFCapture: @unchecked Sendable {
         lock.withLock { gate }?.noteExecutable(fileFD: fd, device: UInt64(st.st_dev))
         let key = Self.identity(st)
         let inode = "\(st.st_dev):\(st.st_ino)", place = Self.hostPath(original)
+        let on9p = oisp_execgate_fs_magic(fd) == 0x0102_1997
         lock.lock()
         if let n = probedFiles[key] {
             let busy = inFlight[key]
@@ -290,7 +291,8 @@ public final class BPFCapture: @unchecked Sendable {
         // a file rewritten in place (same path and inode, new contents): the probes at its old
         // offsets would land mid-instruction in the new code, so they go before it is probed anew
         var stale: UInt64?
-        if let old = inodes[inode], old.identity != key, old.place == place {
+        // (on 9p, as under virtme-ng, inode numbers are not unique: the path must match too)
+        if let old = inodes[inode], old.identity != key, !on9p || old.place == place {
             stale = old.owner
             probedFiles[old.identity] = nil
         }
@@ -338,12 +340,12 @@ public final class BPFCapture: @unchecked Sendable {
                 // search reads the whole binary (up to ~1 s for Chromium), so it runs beside the
                 // poll thread and probes are attached when it is done.
                 if held {
-                    attachBoringSSL(path: path, name: original, key: key, owner: owner)
+                    attachBoringSSL(path: path, name: original, key: key, inode: inode, owner: owner)
                     return (lock.withLock { probedFiles[key] ?? 0 }, true)
                 } else {
                     keepOpen = true
                     (urgent ? execInspectQueue : inspectQueue).async { [self] in
-                        attachBoringSSL(path: path, name: original, key: key, owner: owner)
+                        attachBoringSSL(path: path, name: original, key: key, inode: inode, owner: owner)
                         close(fd)
                         lock.withLock { inFlight[key] = nil }
                         group.leave()
@@ -392,7 +394,7 @@ public final class BPFCapture: @unchecked Sendable {
     /// Finds SSL_write/SSL_read of a static, stripped BoringSSL by its own error reports (see
     /// Sources/COISPBPF/include/oisp_boringssl.h) and probes them; a binary where that is not
     /// certain is reported, never probed at a guess.
-    func attachBoringSSL(path: String, name: String, key: String, owner: UInt64) {
+    func attachBoringSSL(path: String, name: String, key: String, inode: String, owner: UInt64) {
         guard lock.withLock({ !stopped }) else { return }
         var info = oisp_boringssl_info()
         var err = [CChar](repeating: 0, count: 512)
@@ -404,7 +406,8 @@ public final class BPFCapture: @unchecked Sendable {
             return
         }
         let n = attachLock.withLock { () -> Int32 in
-            guard lock.withLock({ !stopped }) else { return 0 }
+            // not stopped, and the file not rewritten (and its probes detached) during the search
+            guard lock.withLock({ !stopped && inodes[inode]?.owner == owner }) else { return 0 }
             oisp_bpf_set_owner(bpf, owner)
             return oisp_bpf_attach_offsets(bpf, path, info.write.entry, info.read.entry, &err, err.count)
         }
@@ -547,7 +550,8 @@ public final class BPFCapture: @unchecked Sendable {
 
     /// Stops polling, lets the decode thread finish what was handed to it, and detaches everything.
     public func stop() {
-        lock.withLock { gate }?.stop()
+        let g = lock.withLock { () -> ExecGate? in defer { gate = nil }; return gate }
+        g?.stop()
         stopPolling()
         inspectQueue.sync {}
         execInspectQueue.sync {}

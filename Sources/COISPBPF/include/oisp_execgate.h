@@ -31,4 +31,19 @@ int oisp_execgate_read(int gate, int mounts, int *mounts_changed, oisp_exec_requ
  * not held (an ignore mark on its inode). 0 or -errno (the fd is closed either way). */
 int oisp_execgate_allow(int gate, int fd, int remember);
 
+/* 1 when the file open as `fd` is on a filesystem served by another process or machine (NFS,
+ * SMB, Ceph, FUSE, Lustre): the kernel opens each held file for the gate, and a stalled server
+ * would stall it, so such filesystems are not marked. 0, or -errno. */
+int oisp_execgate_remote_fs(int fd);
+
+/* The statfs f_type of the file open as `fd`, or -errno. */
+long oisp_execgate_fs_magic(int fd);
+
+/* Drops the gate (every waiting exec is allowed, none is held again) without freeing its
+ * descriptor number, which then reads as end of file (oisp_execgate_read: -EPIPE). 0 or -errno. */
+int oisp_execgate_release(int gate);
+
+/* Releases the gate on a fatal signal, before the handler installed before it runs (a crash
+ * reporter that starts a program would otherwise wait on this gate forever). 0 or -errno. */
+int oisp_execgate_guard(int gate);
 #endif
