@@ -64,7 +64,7 @@ public enum CaptureTargets {
         return Process(pid: pid, name: name, exe: exe, stacks: stacks)
     }
 
-    static let rustlsReason = "rustls keeps no exported read/write boundary in release builds (its functions are inlined and mangled); not covered — see the README's \"Not yet\""
+    static let rustlsReason = "rustls has no stable boundary to probe in release builds (sans-I/O Rust code, inlined under LTO, symbols stripped); not covered: docs/capture.md says what would unlock it"
 
     /// Stacks built into the executable itself.
     static func executableStacks(_ path: String, facts: FileFacts) -> [Stack] {

@@ -102,12 +102,12 @@ final class DocsTests: XCTestCase {
         let data = try Data(contentsOf: Self.readmeURL)
         XCTAssertLessThanOrEqual(data.count, Self.maxReadmeBytes, "README.md is \(data.count) bytes")
         let readme = String(decoding: data, as: UTF8.self)
-        for target in ["Benchmarks/README.md", "sdk/README.md", "deploy/README.md", "docs/configuration.md", "docs/testing.md"] {
+        for target in ["Benchmarks/README.md", "sdk/README.md", "deploy/README.md", "docs/configuration.md", "docs/testing.md", "docs/capture.md"] {
             XCTAssertTrue(readme.contains("](\(target))"), "README.md links \(target)")
         }
         XCTAssertTrue(readme.contains(Self.pathLine), "README.md tells where the binaries are: \(Self.pathLine)")
         let link = try NSRegularExpression(pattern: #"\]\(([^)#\s]+)(#[^)]*)?\)"#)
-        for doc in ["README.md", "sdk/README.md", "deploy/README.md", "Benchmarks/README.md", "docs/testing.md", "docs/configuration.md"] {
+        for doc in ["README.md", "sdk/README.md", "deploy/README.md", "Benchmarks/README.md", "docs/testing.md", "docs/configuration.md", "docs/capture.md"] {
             let url = TestSupport.packageRoot.appendingPathComponent(doc)
             let text = try String(contentsOf: url, encoding: .utf8)
             let ns = text as NSString
