@@ -570,3 +570,19 @@ done:
     out->elapsed_ms = now_ms() - t0;
     return rc;
 }
+
+int oisp_boringssl_build_id(const char *path, char *out, size_t outlen) {
+    if (!out || outlen < 3) return -1;
+    out[0] = 0;
+    bfile f = { 0 };
+    void *m = NULL;
+    char why[128];
+    if (oisp_map_file(path, &m, &f.size, why, sizeof why) != 0) return -1;
+    f.map = m;
+    elf_version(EV_CURRENT);
+    f.elf = elf_memory((char *)m, f.size);
+    int rc = (f.elf && elf_kind(f.elf) == ELF_K_ELF) ? build_id(&f, out, outlen) : -1;
+    if (f.elf) elf_end(f.elf);
+    munmap(m, f.size);
+    return rc;
+}

@@ -80,7 +80,12 @@ public final class BPFCapture: @unchecked Sendable {
         public var path: String
         public var stack: String
         public var functions: Int
+        /// How the functions were found when it is worth saying (a build id seen before).
+        public var found: String? = nil
     }
+    /// Static BoringSSL found by build id (and file size): SSL_write and SSL_read entries, or nil
+    /// when the binary has no BoringSSL. A copy of a binary already searched is not searched again.
+    private var boringByBuildID: [String: (write: UInt64, read: UInt64)?] = [:]
     private var targetList: [Target] = []
     public var targets: [Target] { lock.withLock { targetList } }
 
@@ -363,17 +368,17 @@ public final class BPFCapture: @unchecked Sendable {
         return attach(fd: fd, name: name, urgent: true, held: true).settled
     }
 
-    private func record(path: String, key: String, stack: String, functions n: Int, problem: String?) {
+    private func record(path: String, key: String, stack: String, functions n: Int, problem: String?, found: String? = nil) {
         lock.lock()
         if n > 0 {
             probedFiles[key] = n
             attachedPaths.append(path)
-            targetList.append(Target(path: path, stack: stack, functions: n))
+            targetList.append(Target(path: path, stack: stack, functions: n, found: found))
         }
         if let problem { attachErrors.append(problem) }
         let report = targetReport
         lock.unlock()
-        if n > 0 || problem != nil { report?(Target(path: path, stack: stack, functions: n), problem) }
+        if n > 0 || problem != nil { report?(Target(path: path, stack: stack, functions: n, found: found), problem) }
     }
 
     /// Told of every file probed after start (and of every problem), e.g. to log it.
@@ -396,22 +401,38 @@ public final class BPFCapture: @unchecked Sendable {
     /// certain is reported, never probed at a guess.
     func attachBoringSSL(path: String, name: String, key: String, inode: String, owner: UInt64) {
         guard lock.withLock({ !stopped }) else { return }
-        var info = oisp_boringssl_info()
         var err = [CChar](repeating: 0, count: 512)
-        let r = oisp_boringssl_inspect(path, &info, &err, err.count)
         func text() -> String { String(cString: err).replacingOccurrences(of: path, with: name) }
-        if r == OISP_BORINGSSL_ERR_NO_BORINGSSL.rawValue { return }
-        guard r == OISP_BORINGSSL_OK.rawValue else {
-            record(path: name, key: key, stack: "boringssl", functions: 0, problem: "static BoringSSL in \(name) not covered: \(text())")
-            return
+        var idBuf = [CChar](repeating: 0, count: 41)
+        var st = stat()
+        let id = oisp_boringssl_build_id(path, &idBuf, idBuf.count) == 0 && stat(path, &st) == 0 ? "\(String(cString: idBuf)):\(st.st_size)" : ""
+        let offsets: (write: UInt64, read: UInt64), found: String?
+        if !id.isEmpty, let known = lock.withLock({ boringByBuildID[id] }) {
+            guard let known else { return } // searched before: no BoringSSL
+            offsets = known
+            found = "build id seen before"
+        } else {
+            var info = oisp_boringssl_info()
+            let r = oisp_boringssl_inspect(path, &info, &err, err.count)
+            if r == OISP_BORINGSSL_ERR_NO_BORINGSSL.rawValue {
+                if !id.isEmpty { lock.withLock { boringByBuildID[id] = .some(nil) } }
+                return
+            }
+            guard r == OISP_BORINGSSL_OK.rawValue else {
+                record(path: name, key: key, stack: "boringssl", functions: 0, problem: "static BoringSSL in \(name) not covered: \(text())")
+                return
+            }
+            offsets = (info.write.entry, info.read.entry)
+            if !id.isEmpty { lock.withLock { boringByBuildID[id] = offsets } }
+            found = nil
         }
         let n = attachLock.withLock { () -> Int32 in
             // not stopped, and the file not rewritten (and its probes detached) during the search
             guard lock.withLock({ !stopped && inodes[inode]?.owner == owner }) else { return 0 }
             oisp_bpf_set_owner(bpf, owner)
-            return oisp_bpf_attach_offsets(bpf, path, info.write.entry, info.read.entry, &err, err.count)
+            return oisp_bpf_attach_offsets(bpf, path, offsets.write, offsets.read, &err, err.count)
         }
-        record(path: name, key: key, stack: "boringssl", functions: n > 0 ? 2 : 0, problem: n < 0 ? text() : nil)
+        record(path: name, key: key, stack: "boringssl", functions: n > 0 ? 2 : 0, problem: n < 0 ? text() : nil, found: found)
     }
 
     /// Waits until background inspections queued so far are done (tests, `check`).

