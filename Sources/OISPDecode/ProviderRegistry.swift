@@ -119,16 +119,19 @@ public struct ProviderRegistry: Sendable {
     ///   - authority: `Host` / `:authority` (may carry a port).
     ///   - path: request target.
     ///   - remotePort: the connection's port, for local servers without a Host port.
+    /// Whether `s` contains `sub`, byte for byte (Foundation's search would go through NSString).
+    static func has(_ s: String, _ sub: String) -> Bool { s.utf8.firstRange(of: sub.utf8) != nil }
+
     public func match(authority: String?, path: String, remotePort: Int? = nil) -> ProviderMatch? {
         let (host, hostPort) = ProviderRegistry.splitAuthority(authority ?? "")
         let port = hostPort ?? remotePort
         guard let (family, pathModel) = ProviderRegistry.family(path: path) else { return nil }
         var region: String?
-        if host.contains("bedrock-runtime") { region = host.split(separator: ".").dropFirst().first.map(String.init) }
+        if Self.has(host, "bedrock-runtime") { region = host.split(separator: ".").dropFirst().first.map(String.init) }
         for e in entries {
             if !e.pathPrefixes.isEmpty && !e.pathPrefixes.contains(where: { path.hasPrefix($0) }) { continue }
             var hit = e.hosts.contains(host) || e.hostSuffixes.contains { host.hasSuffix($0) }
-            if !e.hostContains.isEmpty { hit = hit && e.hostContains.contains { host.contains($0) } }
+            if !e.hostContains.isEmpty { hit = hit && e.hostContains.contains { Self.has(host, $0) } }
             if !hit, !e.localPorts.isEmpty, let port, e.localPorts.contains(port),
                ProviderRegistry.localHosts.contains(host) || host.isEmpty {
                 hit = true
