@@ -57,7 +57,7 @@ final class ElasticsearchOutput: Exporter {
     /// once per second the batch's records fall in.
     func body(_ records: [Record]) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(records.reduce(0) { $0 + $1.json.count + 160 })
+        out.reserveCapacity(records.reduce(0) { $0 + $1.jsonCount + 160 })
         var clock = SecondsClock(format: "%Y-%m-%dT%H:%M:%S")
         var indexSecond = Int64.min, indexText: [UInt8] = []
         var timeKeyText: [UInt8] = [UInt8(ascii: "{")]
@@ -120,7 +120,7 @@ final class ElasticsearchOutput: Exporter {
         if !retry.isEmpty {
             // the host names the refusals when the batch settles; say now why these are not resent
             if !rejected.isEmpty { host.warn("elasticsearch refused \(rejected.count) documents for good: \(rejected.prefix(3).joined(separator: "; "))") }
-            pending = (batchID, retry, refusedBefore + rejected.count)
+            pending = (batchID, retry.map { $0.owned() }, refusedBefore + rejected.count) // kept past the call: copies
             return .retry(message: "\(retry.count) of \(records.count) bulk items failed with 429/5xx")
         }
         let refused = refusedBefore + rejected.count

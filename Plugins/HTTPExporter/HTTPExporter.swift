@@ -97,7 +97,7 @@ final class HTTPOutput: Exporter {
         let result = send(records[...], batchID: batchID, settled: &settled, refused: &refused)
         let why = refused.isEmpty ? "" :
             "\(refused.count) record(s) larger than the server takes (HTTP 413) refused for good: " +
-            refused.prefix(3).map { "\($0.eventID) (\($0.json.count) bytes)" }.joined(separator: ", ")
+            refused.prefix(3).map { "\($0.eventID) (\($0.jsonCount) bytes)" }.joined(separator: ", ")
         switch result {
         case .ok:
             return refused.isEmpty ? .ok : .okRejecting(rejected: refused.count, message: why)
@@ -127,7 +127,7 @@ final class HTTPOutput: Exporter {
 
     func body(_ records: ArraySlice<Record>) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(records.reduce(2) { $0 + $1.json.count + 40 })
+        out.reserveCapacity(records.reduce(2) { $0 + $1.jsonCount + 40 })
         var date = DateText(format: dateFormat)
         let prefix = datePrefix
         switch format {

@@ -134,7 +134,7 @@ final class LokiOutput: Exporter {
             streams[s].entries.append((r.timestampNs, idx, lineFormat == "json" ? nil : line(r, obj)))
         }
         var body = [UInt8]()
-        body.reserveCapacity(records.reduce(64) { $0 + $1.json.count * 5 / 4 + 48 })
+        body.reserveCapacity(records.reduce(64) { $0 + $1.jsonCount * 5 / 4 + 48 })
         body += Array("{\"streams\":[".utf8)
         for (i, s) in streams.enumerated() {
             if i > 0 { body.append(UInt8(ascii: ",")) }

@@ -361,7 +361,7 @@ final class S3Output: Exporter {
                 try current!.fd.seekToEnd()
             }
             var d: [UInt8] = []
-            d.reserveCapacity(records.reduce(0) { $0 + $1.json.count + 1 })
+            d.reserveCapacity(records.reduce(0) { $0 + $1.jsonCount + 1 })
             for r in records { r.withJSON { d.append(contentsOf: $0) }; d.append(10) }
             try current!.fd.write(contentsOf: d)
             try current!.fd.synchronize()

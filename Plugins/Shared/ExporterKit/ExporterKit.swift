@@ -7,64 +7,86 @@ import COISPExporterABI
 import Foundation
 import OISPJSON
 
-/// One record handed to an exporter.
+/// One record handed to an exporter. It reads the host's bytes where they lie (no copy): they
+/// live for the `export` call only, like the C ABI's `oisp_batch`. An exporter that keeps a
+/// record past the call (to resend it later) keeps `owned()`, a copy that lives as long as it.
 public struct Record {
     public let eventType: String
     public let timestampNs: Int64
-    /// One copy of the host's bytes (the batch's pointers live only for the call): the JSON, then
-    /// the event id, then the partition key. The strings are made when asked for, so a plugin
-    /// that never reads them pays nothing for them.
-    let storage: Data
-    let jsonCount: Int, idCount: Int
-    public var json: Data { storage.prefix(jsonCount) }
-    public var eventID: String { String(decoding: storage[jsonCount..<(jsonCount + idCount)], as: UTF8.self) }
-    public var partitionKey: String {
-        String(decoding: storage[(jsonCount + idCount)..<(fieldRanges.first?.range.lowerBound ?? storage.count)], as: UTF8.self)
-    }
-    /// The JSON bytes, for the time of `body` (no copy).
-    public func withJSON<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<jsonCount])) }
-    }
-
-    /// ABI 1.3 fields (see `oisp_field`): each name (the host's static string) and where its
-    /// value lies in `storage`.
-    let fieldRanges: [(name: UnsafePointer<CChar>, range: Range<Int>)]
+    let jsonBytes: UnsafeRawBufferPointer
+    let idBytes: UnsafeRawBufferPointer
+    let keyBytes: UnsafeRawBufferPointer
+    /// ABI 1.3 fields (see `oisp_field`): each name (the host's static string) and its value.
+    let fieldList: [(name: UnsafePointer<CChar>, value: UnsafeRawBufferPointer)]
     /// Whether the host handed fields over (ABI 1.3): then a field it left out is not in the event.
     public let hasFields: Bool
+    /// The copy an owned record reads from (nil: the host's bytes, for the call).
+    let keep: OwnedBytes?
+
+    /// The JSON, copied (`withJSON` reads it without a copy).
+    public var json: Data { Data(jsonBytes) }
+    /// The JSON's length in bytes.
+    public var jsonCount: Int { jsonBytes.count }
+    public var eventID: String { String(decoding: idBytes, as: UTF8.self) }
+    public var partitionKey: String { String(decoding: keyBytes, as: UTF8.self) }
+    /// The JSON bytes, for the time of `body` (no copy).
+    public func withJSON<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try body(jsonBytes) }
 
     init(_ r: oisp_record, fields: oisp_record_fields? = nil) {
+        func bytes(_ b: oisp_bytes) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: b.ptr, count: b.ptr == nil ? 0 : b.len) }
         eventType = r.event_type.map { String(cString: $0) } ?? ""
         timestampNs = r.timestamp_ns
-        jsonCount = r.json.len
-        idCount = r.event_id.len
-        var extra = 0
-        if let f = fields, let items = f.items { for k in 0..<f.count { extra += items[k].value.len } }
-        var d = Data(capacity: r.json.len + r.event_id.len + r.partition_key.len + extra)
-        if let p = r.json.ptr { d.append(p, count: r.json.len) }
-        if let p = r.event_id.ptr { d.append(p, count: r.event_id.len) }
-        if let p = r.partition_key.ptr { d.append(p, count: r.partition_key.len) }
-        var ranges: [(UnsafePointer<CChar>, Range<Int>)] = []
+        jsonBytes = bytes(r.json)
+        idBytes = bytes(r.event_id)
+        keyBytes = bytes(r.partition_key)
+        var list: [(UnsafePointer<CChar>, UnsafeRawBufferPointer)] = []
         if let f = fields, let items = f.items, f.count > 0 {
-            ranges.reserveCapacity(f.count)
-            for k in 0..<f.count {
-                let v = items[k].value, at = d.count
-                if let p = v.ptr { d.append(p, count: v.len) }
-                ranges.append((items[k].name, at..<d.count))
-            }
+            list.reserveCapacity(f.count)
+            for k in 0..<f.count { list.append((items[k].name, bytes(items[k].value))) }
         }
-        fieldRanges = ranges
+        fieldList = list
         hasFields = fields != nil
-        storage = d
+        keep = nil
     }
+
+    private init(copying r: Record) {
+        let total = r.jsonBytes.count + r.idBytes.count + r.keyBytes.count + r.fieldList.reduce(0) { $0 + $1.value.count }
+        let store = OwnedBytes(count: total)
+        var at = 0
+        func put(_ b: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+            let dst = UnsafeMutableRawBufferPointer(rebasing: store.buffer[at..<(at + b.count)])
+            if b.count > 0 { dst.copyMemory(from: b) }
+            at += b.count
+            return UnsafeRawBufferPointer(dst)
+        }
+        eventType = r.eventType
+        timestampNs = r.timestampNs
+        jsonBytes = put(r.jsonBytes)
+        idBytes = put(r.idBytes)
+        keyBytes = put(r.keyBytes)
+        fieldList = r.fieldList.map { ($0.name, put($0.value)) } // names are the host's static strings
+        hasFields = r.hasFields
+        keep = store
+    }
+
+    /// A copy that outlives the `export` call (the host's bytes do not).
+    public func owned() -> Record { keep != nil ? self : Record(copying: self) }
 
     /// The value of an ABI 1.3 field (`"host.name"`, `"process.pid"`, …: see `oisp_field`), or
     /// nil when the record has none (or the host is older than 1.3).
     public func field(_ name: String) -> String? {
-        for f in fieldRanges where strcmp(f.name, name) == 0 { return String(decoding: storage[f.range], as: UTF8.self) }
+        for f in fieldList where strcmp(f.name, name) == 0 { return String(decoding: f.value, as: UTF8.self) }
         return nil
     }
     /// The event as plain Swift values (lazily decoded).
     public var object: [String: Any] { JSONAny.object(json) ?? [:] }
+}
+
+/// The bytes of an owned record, freed with the last record that reads them.
+final class OwnedBytes: @unchecked Sendable {
+    let buffer: UnsafeMutableRawBufferPointer
+    init(count: Int) { buffer = .allocate(byteCount: max(1, count), alignment: 1) }
+    deinit { buffer.deallocate() }
 }
 
 /// Writes `status->rejected` (ABI 1.1) when the host's status struct has the field; false for a
