@@ -35,7 +35,7 @@ public func threadErrorText() -> String? {
     pthread_getspecific(threadError).map { String(cString: $0.assumingMemoryBound(to: CChar.self)) }
 }
 
-/// Adapts a `Record` exporter to the batch interface: one copy of each record's bytes.
+/// Adapts a `Record` exporter to the batch interface: records are views of the batch, for the call.
 final class RecordExporter: BatchExporter {
     let inner: Exporter
     init(_ e: Exporter) { inner = e }
