@@ -425,4 +425,46 @@ final class CaptureTests: XCTestCase {
         XCTAssertEqual(evs.count, 1, "only the call after the start: \(evs.map(\.data))")
         XCTAssertEqual(evs.first?.data["messages"]?.arrayValue?.first?["content"], "after the sensor started")
     }
+
+    /// The exec gate must never hold the node's programs for a sensor that crashed: a fatal
+    /// signal releases it before the crash reporter (which starts a program) runs. A program
+    /// never seen before then runs at once.
+    func testAFatalSignalReleasesTheExecGate() throws {
+        try Self.skipOrFail()
+        let dir = try TestSupport.tempDir("gatecrash")
+        let (sensor, _, err) = try Self.startSensor(config: "[sensor]\nname = \"gate-crash\"\n", dir: dir, name: "gatecrash")
+        let log = { (try? String(contentsOf: err, encoding: .utf8)) ?? "" }
+        guard log().contains("new executables held at exec until probed") else {
+            Self.stopSensor(sensor)
+            return XCTFail("record holds new executables until probed on this kernel: \(log().prefix(2000))")
+        }
+        kill(sensor.processIdentifier, SIGSEGV)
+        // the crash reporter's backtrace, then the sensor goes on: wait until it has printed it
+        for _ in 0..<200 where !log().contains("Backtrace took") { usleep(50_000) }
+        let fresh = dir.appendingPathComponent("never-seen").path
+        try FileManager.default.copyItem(atPath: "/bin/true", toPath: fresh)
+        // fork + exec, not posix_spawn: spawning waits in the parent until the child's exec is
+        // done, so a gate left holding would hang this test instead of failing it
+        let path = strdup(fresh)!
+        defer { free(path) }
+        var argv: [UnsafeMutablePointer<CChar>?] = [path, nil]
+        let child = fork()
+        if child == 0 {
+            execv(path, &argv)
+            _exit(127)
+        }
+        var status: Int32 = 0, done = false
+        for _ in 0..<200 {
+            if waitpid(child, &status, WNOHANG) == child { done = true; break }
+            usleep(50_000)
+        }
+        if !done { // still held: kill the sensor, which lets the kernel go on, and fail
+            kill(sensor.processIdentifier, SIGKILL)
+            kill(child, SIGKILL)
+            _ = waitpid(child, &status, WNOHANG)
+        }
+        XCTAssertTrue(done, "a new program ran within 10 s of the sensor's crash signal, not held by its gate")
+        // (Swift's crash reporter lets a SIGSEGV sent from outside go on; a real fault ends it)
+        if sensor.isRunning { Self.stopSensor(sensor) }
+    }
 }
