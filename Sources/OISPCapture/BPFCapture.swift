@@ -279,7 +279,6 @@ public final class BPFCapture: @unchecked Sendable {
         lock.withLock { gate }?.noteExecutable(fileFD: fd, device: UInt64(st.st_dev))
         let key = Self.identity(st)
         let inode = "\(st.st_dev):\(st.st_ino)", place = Self.hostPath(original)
-        let on9p = oisp_execgate_fs_magic(fd) == 0x0102_1997
         lock.lock()
         if let n = probedFiles[key] {
             let busy = inFlight[key]
@@ -296,8 +295,9 @@ public final class BPFCapture: @unchecked Sendable {
         // a file rewritten in place (same path and inode, new contents): the probes at its old
         // offsets would land mid-instruction in the new code, so they go before it is probed anew
         var stale: UInt64?
-        // (on 9p, as under virtme-ng, inode numbers are not unique: the path must match too)
-        if let old = inodes[inode], old.identity != key, !on9p || old.place == place {
+        // (on 9p, as under virtme-ng, inode numbers are not unique: there the path must match
+        // too; asked only in this rare case, not on every exec's look-up)
+        if let old = inodes[inode], old.identity != key, old.place == place || oisp_execgate_fs_magic(fd) != 0x0102_1997 {
             stale = old.owner
             probedFiles[old.identity] = nil
         }
