@@ -36,6 +36,8 @@ public final class AIDecoder: @unchecked Sendable {
 
     let registry: ProviderRegistry
     let options: Options
+    /// HMAC under `options.hashKey`, its key states prepared once (not per call).
+    let keyedHash: KeyedHash
     private let envelope: Envelope
     private var connections: [PlaintextChunk.ConnectionID: Connection] = [:]
     public private(set) var stats = Stats()
@@ -49,6 +51,7 @@ public final class AIDecoder: @unchecked Sendable {
         self.registry = registry
         self.options = options
         self.envelope = envelope
+        keyedHash = KeyedHash(key: options.hashKey)
     }
 
     func makeEvent(_ type: String, ts: Timestamp, connection: PlaintextChunk.ConnectionID, point: String, complete: Bool,

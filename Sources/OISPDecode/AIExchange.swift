@@ -36,10 +36,11 @@ final class AIExchange {
 
     var isAI: Bool { match != nil }
 
-    var traceContext: OISPEvent.TraceContext {
+    /// Both events of the call carry it: hashed once.
+    lazy var traceContext: OISPEvent.TraceContext = {
         let h = Hashing.sha256(Array(requestID.utf8))
         return .init(traceID: Hashing.hexString(Array(h[0..<16])), spanID: Hashing.hexString(Array(h[16..<24])), traceFlags: 1)
-    }
+    }()
 
     func requestHeadReceived(_ head: HTTPHead, ts: Timestamp) {
         requestHead = head
@@ -56,8 +57,8 @@ final class AIExchange {
 
     static func decodedBody(_ body: [UInt8], head: HTTPHead?) -> [UInt8] {
         let enc = head?.header("content-encoding")?.lowercased() ?? ""
-        if enc.contains("gzip") { return (try? BodyCodecs.inflate(body, gzip: true)) ?? body }
-        if enc.contains("deflate") { return (try? BodyCodecs.inflate(body, gzip: false)) ?? body }
+        if enc.utf8Contains("gzip") { return (try? BodyCodecs.inflate(body, gzip: true)) ?? body }
+        if enc.utf8Contains("deflate") { return (try? BodyCodecs.inflate(body, gzip: false)) ?? body }
         return body
     }
 
@@ -77,7 +78,7 @@ final class AIExchange {
         provider.set("region", match.region.map(JSONValue.string))
         d["provider"] = .object(provider)
         if let model = r.model ?? match.pathModel { d["model"] = ["id": .string(model)] }
-        d["auth"] = .object(AuthInfo.read(head, hashKey: decoder.options.hashKey))
+        d["auth"] = .object(AuthInfo.read(head, hash: decoder.keyedHash))
         d["request_type"] = .string(match.family.requestType)
         d["streaming"] = .bool(r.streaming)
         if !match.family.isEmbedding {
@@ -110,15 +111,15 @@ final class AIExchange {
         encodedMemo = nil
         responseStart = ts
         guard isAI else { return }
-        if head.contentType.contains("text/event-stream") { sse = SSEParser() }
-        else if head.contentType.contains("ndjson") || (match?.family == .ollamaChat || match?.family == .ollamaGenerate) { ndjson = [] }
+        if head.contentType.utf8Contains("text/event-stream") { sse = SSEParser() }
+        else if head.contentType.utf8Contains("ndjson") || (match?.family == .ollamaChat || match?.family == .ollamaGenerate) { ndjson = [] }
     }
 
     /// Whether the response body is content-encoded (gzip, …): read once per response head, not
     /// per chunk.
     var encoded: Bool {
         if let e = encodedMemo { return e }
-        let e = !(responseHead?.header("content-encoding") ?? "identity").lowercased().contains("identity")
+        let e = !(responseHead?.header("content-encoding") ?? "identity").lowercased().utf8Contains("identity")
         if responseHead != nil { encodedMemo = e }
         return e
     }
@@ -193,7 +194,7 @@ final class AIExchange {
         } else {
             let body = AIExchange.decodedBody(responseBody, head: responseHead)
             if let v = try? JSONParser.parse(body) { acc!.consumeBody(v) }
-            else if let s = String(validating: body, as: UTF8.self), s.contains("data:") {
+            else if let s = String(validating: body, as: UTF8.self), s.utf8Contains("data:") {
                 var p = SSEParser()
                 for ev in p.feed(body) + p.finish() { out += streamed(ev.data, event: ev.event, ts: ts) }
             }
@@ -249,7 +250,7 @@ final class AIExchange {
             td.set("call_id", t.id.map(JSONValue.string))
             td["tool"] = ["name": .string(t.name), "tool_type": "function"]
             td["arguments"] = .string(t.arguments)
-            td["arguments_hash"] = .string(Hashing.keyed(t.arguments, key: decoder.options.hashKey))
+            td["arguments_hash"] = .string(decoder.keyedHash.hash(t.arguments))
             td["triggered_by"] = .string(resp.eventID)
             td["request_id"] = .string(requestID)
             var te = decoder.makeEvent("agent.tool_call", ts: ts, connection: connection, point: "ssl_read", complete: true, data: td)
@@ -275,20 +276,20 @@ enum AuthInfo {
         return String(key.prefix(min(4, max(0, key.count / 4))))
     }
 
-    static func read(_ head: HTTPHead, hashKey: [UInt8]) -> JSONObject {
+    static func read(_ head: HTTPHead, hash: KeyedHash) -> JSONObject {
         var key: String?
         var type = "api_key"
         if let a = head.header("authorization") {
-            let parts = a.split(separator: " ", maxSplits: 1).map(String.init)
+            let parts = a.split(separator: " ", maxSplits: 1)
             let scheme = parts.first?.lowercased() ?? ""
             if scheme == "bearer", parts.count == 2 {
-                key = parts[1]
+                key = String(parts[1])
                 if key!.hasPrefix("ya29.") || key!.hasPrefix("eyJ") { type = "o_auth" }
             } else if scheme == "aws4-hmac-sha256", let r = a.range(of: "Credential=") {
                 key = String(a[r.upperBound...].prefix { $0 != "/" })
                 type = "service_account"
             } else if scheme == "basic" {
-                key = parts.count == 2 ? parts[1] : nil
+                key = parts.count == 2 ? String(parts[1]) : nil
             } else {
                 key = a
             }
@@ -301,7 +302,7 @@ enum AuthInfo {
         guard let key, !key.isEmpty else { o["type"] = "none"; return o }
         o["type"] = .string(type)
         o["key_prefix"] = .string(prefix(key))
-        o["key_hash"] = .string(Hashing.keyed(key, key: hashKey))
+        o["key_hash"] = .string(hash.hash(key))
         return o
     }
 }

@@ -66,6 +66,7 @@ struct AIRequestReader {
         }
         if let prev = b["previous_response_id"]?.stringValue, !prev.isEmpty { c["previous_response_id"] = .string(prev) }
         // /v1/threads/{thread_id}/runs, /v1/threads/{thread_id}/messages
+        guard c["id"] == nil, path.utf8Contains("/threads/") else { return c }
         let parts = path.split(separator: "?", maxSplits: 1).first.map { $0.split(separator: "/") } ?? []
         if c["id"] == nil, let i = parts.firstIndex(of: "threads"), i + 1 < parts.count, parts[i + 1].hasPrefix("thread_") {
             c["id"] = .string(String(parts[i + 1]))
@@ -131,7 +132,7 @@ struct AIRequestReader {
             param("temperature", "temperature"); param("top_p", "top_p"); param("max_tokens", "max_tokens", "max_tokens_to_sample")
             param("stop", "stop_sequences")
         case .geminiGenerate:
-            r.streaming = path.contains(":streamGenerateContent")
+            r.streaming = path.utf8Contains(":streamGenerateContent")
             if let sys = text(b["systemInstruction"] ?? b["system_instruction"]) { r.messages.append(message(role: "system", content: sys)) }
             for c in b["contents"]?.arrayValue ?? [] {
                 r.messages.append(message(role: c["role"]?.stringValue ?? "user", content: text(c["parts"])))

@@ -59,10 +59,10 @@ public struct HTTP1Parser {
                 }
                 if noBody {
                     out.append(.end)
-                } else if te.contains("chunked") {
+                } else if te.utf8Contains("chunked") {
                     state = .chunkSize
                 } else if let cl = head.header("content-length") {
-                    guard let n = Int(cl.trimmingCharacters(in: .whitespaces)), n >= 0 else {
+                    guard let n = HTTP1Parser.contentLength(cl) else {
                         throw HTTPParseError(reason: "invalid Content-Length: \(cl)")
                     }
                     if n == 0 { out.append(.end) } else { state = .fixed(remaining: n) }
@@ -146,6 +146,24 @@ public struct HTTP1Parser {
             i += 1
         }
         return nil
+    }
+
+    /// A Content-Length value: digits between optional spaces or tabs (RFC 9110 §8.6), or nil.
+    static func contentLength(_ v: String) -> Int? {
+        var n = 0, digits = 0, seenEnd = false
+        for c in v.utf8 {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if seenEnd { return nil }
+                guard digits < 18 else { return nil }
+                n = n * 10 + Int(c - UInt8(ascii: "0")); digits += 1
+            case UInt8(ascii: " "), UInt8(ascii: "\t"):
+                if digits > 0 { seenEnd = true }
+            default:
+                return nil
+            }
+        }
+        return digits > 0 ? n : nil
     }
 
     /// The head's lines split at CRLF, read as bytes where they lie (no String of the whole head,

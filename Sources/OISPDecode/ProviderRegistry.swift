@@ -76,30 +76,30 @@ public struct ProviderRegistry: Sendable {
             let rest = s[s.index(after: close)...]
             return (host, rest.hasPrefix(":") ? Int(rest.dropFirst()) : nil)
         }
-        if let c = s.lastIndex(of: ":"), s.filter({ $0 == ":" }).count == 1 { return (String(s[..<c]), Int(s[s.index(after: c)...])) }
+        if let c = s.lastIndex(of: ":"), s.utf8.lazy.filter({ $0 == UInt8(ascii: ":") }).count == 1 { return (String(s[..<c]), Int(s[s.index(after: c)...])) }
         return (s, nil)
     }
 
     /// The API family implied by a path alone.
     public static func family(path rawPath: String) -> (APIFamily, String?)? {
-        let path = String(rawPath.split(separator: "?", maxSplits: 1).first ?? "")
-        if path.hasSuffix("/chat/completions") { return (.openaiChat, azureDeployment(path)) }
-        if path.hasSuffix("/embeddings") && path != "/api/embeddings" { return (.openaiEmbedding, azureDeployment(path)) }
-        if path.hasSuffix("/completions") { return (.openaiCompletion, azureDeployment(path)) }
-        if path.hasSuffix("/responses") { return (.openaiResponses, nil) }
-        if path.hasSuffix("/v1/messages") || path == "/messages" { return (.anthropicMessages, nil) }
-        if let r = path.range(of: "/models/"), path.hasSuffix(":generateContent") || path.hasSuffix(":streamGenerateContent") {
-            let model = path[r.upperBound...].split(separator: ":").first.map(String.init)
+        let path = rawPath.utf8.contains(UInt8(ascii: "?")) ? String(rawPath.split(separator: "?", maxSplits: 1).first ?? "") : rawPath
+        if path.utf8HasSuffix("/chat/completions") { return (.openaiChat, azureDeployment(path)) }
+        if path.utf8HasSuffix("/embeddings") && path != "/api/embeddings" { return (.openaiEmbedding, azureDeployment(path)) }
+        if path.utf8HasSuffix("/completions") { return (.openaiCompletion, azureDeployment(path)) }
+        if path.utf8HasSuffix("/responses") { return (.openaiResponses, nil) }
+        if path.utf8HasSuffix("/v1/messages") || path == "/messages" { return (.anthropicMessages, nil) }
+        if let rest = path.utf8After("/models/"), path.utf8HasSuffix(":generateContent") || path.utf8HasSuffix(":streamGenerateContent") {
+            let model = rest.split(separator: ":").first.map(String.init)
             return (.geminiGenerate, model)
         }
-        if let r = path.range(of: "/models/"), path.hasSuffix(":embedContent") || path.hasSuffix(":batchEmbedContents") {
-            return (.geminiEmbed, path[r.upperBound...].split(separator: ":").first.map(String.init))
+        if let rest = path.utf8After("/models/"), path.utf8HasSuffix(":embedContent") || path.utf8HasSuffix(":batchEmbedContents") {
+            return (.geminiEmbed, rest.split(separator: ":").first.map(String.init))
         }
-        if path.hasPrefix("/model/") {
+        if path.utf8HasPrefix("/model/") {
             let parts = path.split(separator: "/")
             let model = parts.count >= 2 ? String(parts[1]).removingPercentEncoding : nil
-            if path.hasSuffix("/converse") || path.hasSuffix("/converse-stream") { return (.bedrockConverse, model) }
-            if path.hasSuffix("/invoke") || path.hasSuffix("/invoke-with-response-stream") { return (.bedrockInvoke, model) }
+            if path.utf8HasSuffix("/converse") || path.utf8HasSuffix("/converse-stream") { return (.bedrockConverse, model) }
+            if path.utf8HasSuffix("/invoke") || path.utf8HasSuffix("/invoke-with-response-stream") { return (.bedrockInvoke, model) }
         }
         if path == "/api/chat" { return (.ollamaChat, nil) }
         if path == "/api/generate" { return (.ollamaGenerate, nil) }
@@ -110,8 +110,8 @@ public struct ProviderRegistry: Sendable {
     }
 
     static func azureDeployment(_ path: String) -> String? {
-        guard let r = path.range(of: "/deployments/") else { return nil }
-        return path[r.upperBound...].split(separator: "/").first.map(String.init)
+        guard let rest = path.utf8After("/deployments/") else { return nil }
+        return rest.split(separator: "/").first.map(String.init)
     }
 
     /// Recognises an AI API call, or nil for other HTTPS traffic.
@@ -120,7 +120,7 @@ public struct ProviderRegistry: Sendable {
     ///   - path: request target.
     ///   - remotePort: the connection's port, for local servers without a Host port.
     /// Whether `s` contains `sub`, byte for byte (Foundation's search would go through NSString).
-    static func has(_ s: String, _ sub: String) -> Bool { s.utf8.firstRange(of: sub.utf8) != nil }
+    static func has(_ s: String, _ sub: String) -> Bool { s.utf8Contains(sub) }
 
     public func match(authority: String?, path: String, remotePort: Int? = nil) -> ProviderMatch? {
         let (host, hostPort) = ProviderRegistry.splitAuthority(authority ?? "")
@@ -129,8 +129,8 @@ public struct ProviderRegistry: Sendable {
         var region: String?
         if Self.has(host, "bedrock-runtime") { region = host.split(separator: ".").dropFirst().first.map(String.init) }
         for e in entries {
-            if !e.pathPrefixes.isEmpty && !e.pathPrefixes.contains(where: { path.hasPrefix($0) }) { continue }
-            var hit = e.hosts.contains(host) || e.hostSuffixes.contains { host.hasSuffix($0) }
+            if !e.pathPrefixes.isEmpty && !e.pathPrefixes.contains(where: { path.utf8HasPrefix($0) }) { continue }
+            var hit = e.hosts.contains(host) || e.hostSuffixes.contains { host.utf8HasSuffix($0) }
             if !e.hostContains.isEmpty { hit = hit && e.hostContains.contains { Self.has(host, $0) } }
             if !hit, !e.localPorts.isEmpty, let port, e.localPorts.contains(port),
                ProviderRegistry.localHosts.contains(host) || host.isEmpty {

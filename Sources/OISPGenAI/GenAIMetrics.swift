@@ -138,31 +138,70 @@ public final class GenAIMetrics: @unchecked Sendable {
         return l
     }
 
+    /// The series of one label set (a call's attributes), made once: a call looked each of its
+    /// four or five series up by a key built from every label (a twentieth of `record`'s CPU per
+    /// short call). Bounded as the series are, by the cardinality guard.
+    private final class CallSeries {
+        var tokens: [String: ValueHistogram] = [:]
+        var duration: ValueHistogram?
+        var firstChunk: ValueHistogram?
+        var cost: [String: Counter] = [:]
+    }
+    private var calls: [String: CallSeries] = [:]
+
+    private func series(_ attrs: [(String, String)]) -> CallSeries {
+        let k = GenAIMetrics.key("", attrs)
+        return handleLock.withLock {
+            if let s = calls[k] { return s }
+            let s = CallSeries()
+            calls[k] = s
+            return s
+        }
+    }
+
+    private static let costLabels: Set<String> = ["gen_ai_provider_name", "gen_ai_response_model", "k8s_namespace_name", "k8s_workload_kind", "k8s_workload_name"]
+
     public func recordResponse(_ e: OISPEvent, request: Request?, usage: TokenUsage?, cost: CallCost?) {
         let attrs = attributes(e, request: request, operation: "chat")
+        let s = series(attrs)
+        func cached<T>(_ get: (CallSeries) -> T?, _ set: (CallSeries, T) -> Void, _ make: () -> T) -> T {
+            if let h = handleLock.withLock({ get(s) }) { return h }
+            let h = make()
+            handleLock.withLock { set(s, h) }
+            return h
+        }
         if let u = usage {
-            var types: [(String, Int64)] = [("input", u.input), ("output", u.output)]
-            if u.reportedCacheRead { types.append(("cache_read", u.cacheRead)) }
-            if u.reportedCacheWrite { types.append(("cache_write", u.cacheWrite)) }
-            if u.reportedReasoning { types.append(("reasoning", u.reasoning)) }
-            for (t, n) in types {
-                histogram("gen_ai_client_token_usage", attrs + [("gen_ai_token_type", t)], GenAIMetrics.tokenBuckets).record(Double(n))
+            func record(_ t: String, _ n: Int64) {
+                cached({ $0.tokens[t] }, { $0.tokens[t] = $1 }) {
+                    histogram("gen_ai_client_token_usage", attrs + [("gen_ai_token_type", t)], GenAIMetrics.tokenBuckets)
+                }.record(Double(n))
             }
+            record("input", u.input)
+            record("output", u.output)
+            if u.reportedCacheRead { record("cache_read", u.cacheRead) }
+            if u.reportedCacheWrite { record("cache_write", u.cacheWrite) }
+            if u.reportedReasoning { record("reasoning", u.reasoning) }
         }
         if let ms = e.data["latency_ms"]?.intValue {
-            var l = attrs
             if e.data["success"]?.boolValue == false {
                 let t = e.data["error"]?["type"]?.stringValue ?? e.data["status_code"]?.intValue.map { String($0) } ?? "_OTHER"
-                l.append(("error_type", guarded("model", "error_type", t)))
+                let l = attrs + [("error_type", guarded("model", "error_type", t))]
+                histogram("gen_ai_client_operation_duration_seconds", l, GenAIMetrics.durationBuckets).record(Double(ms) / 1000)
+            } else {
+                cached({ $0.duration }, { $0.duration = $1 }) {
+                    histogram("gen_ai_client_operation_duration_seconds", attrs, GenAIMetrics.durationBuckets)
+                }.record(Double(ms) / 1000)
             }
-            histogram("gen_ai_client_operation_duration_seconds", l, GenAIMetrics.durationBuckets).record(Double(ms) / 1000)
         }
         if let ms = e.data["time_to_first_token_ms"]?.intValue {
-            histogram("gen_ai_client_operation_time_to_first_chunk_seconds", attrs, GenAIMetrics.durationBuckets).record(Double(ms) / 1000)
+            cached({ $0.firstChunk }, { $0.firstChunk = $1 }) {
+                histogram("gen_ai_client_operation_time_to_first_chunk_seconds", attrs, GenAIMetrics.durationBuckets)
+            }.record(Double(ms) / 1000)
         }
         if case .priced(let p)? = cost {
-            let keep: Set<String> = ["gen_ai_provider_name", "gen_ai_response_model", "k8s_namespace_name", "k8s_workload_kind", "k8s_workload_name"]
-            counter("oisp_genai_cost_total", [("currency", p.currency)] + attrs.filter { keep.contains($0.0) }).increment(by: p.total)
+            cached({ $0.cost[p.currency] }, { $0.cost[p.currency] = $1 }) {
+                counter("oisp_genai_cost_total", [("currency", p.currency)] + attrs.filter { GenAIMetrics.costLabels.contains($0.0) })
+            }.increment(by: p.total)
         }
     }
 

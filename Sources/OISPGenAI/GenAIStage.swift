@@ -20,6 +20,8 @@ public final class GenAIStage: EventStage, @unchecked Sendable {
     /// by request_id; bounded, oldest first out.
     private var requests: [String: RequestInfo] = [:]
     private var requestOrder: [String] = []
+    /// Endpoints already parsed into server address and port.
+    private var endpoints: [String: (String?, Int?)] = [:]
     private var requestHead = 0
     static let maxPendingRequests = 4096
     /// Unknown models already named in the log (bounded).
@@ -76,9 +78,20 @@ public final class GenAIStage: EventStage, @unchecked Sendable {
     private func remember(_ e: OISPEvent) {
         guard let id = e.data["request_id"]?.stringValue else { return }
         var host: String?, port: Int?
-        if let ep = e.data["provider"]?["endpoint"]?.stringValue, let u = URLComponents(string: ep) {
-            host = u.host
-            port = u.port ?? (u.scheme == "https" ? 443 : u.scheme == "http" ? 80 : nil)
+        if let ep = e.data["provider"]?["endpoint"]?.stringValue {
+            // an endpoint repeats call after call: parsed once (URLComponents is dear)
+            if let known = lock.withLock({ endpoints[ep] }) {
+                (host, port) = known
+            } else {
+                if let u = URLComponents(string: ep) {
+                    host = u.host
+                    port = u.port ?? (u.scheme == "https" ? 443 : u.scheme == "http" ? 80 : nil)
+                }
+                lock.withLock {
+                    if endpoints.count >= 1024 { endpoints.removeAll(keepingCapacity: true) }
+                    endpoints[ep] = (host, port)
+                }
+            }
         }
         let info = RequestInfo(model: e.data["model"]?["id"]?.stringValue, serverAddress: host, serverPort: port,
                                operation: GenAIStage.operation(requestType: e.data["request_type"]?.stringValue))

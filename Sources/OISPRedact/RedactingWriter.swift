@@ -102,9 +102,13 @@ struct RedactingContent: EventWriteFilter {
 
     mutating func writeCmdline(_ s: String, into w: inout JSONWriter) {
         guard scanNames else { w.string(s); return }
+        // a process's command line is written with each of its events: scanned once while clean
+        if r.cleanCmdlines.contains(s) { w.string(s); return }
+        let before = fields.count
         pathRoot = "process.cmdline"
         string(s, content: false, at: nil, into: &w)
         pathRoot = "data"
+        if fields.count == before { r.cleanCmdlines.insert(s) }
     }
 
     mutating func writeData(_ d: JSONObject, into w: inout JSONWriter) {

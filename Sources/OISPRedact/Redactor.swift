@@ -15,6 +15,8 @@ public final class Redactor: @unchecked Sendable {
     /// Where that key came from (for the start-up log and `config check`).
     public let hashKey: RedactionKey
     let headerOnly: SecretScanner
+    /// Command lines seen without a finding (this redactor's rules are fixed, so they stay clean).
+    let cleanCmdlines = StringMemo(limit: 4096)
 
     /// Keys whose string values are message content (replaced whole in `minimal` mode).
     static let contentKeys: Set<String> = ["content", "arguments", "text", "base64", "prompt", "input", "instructions", "partial_json"]
@@ -61,4 +63,19 @@ public final class Redactor: @unchecked Sendable {
     public func hash(_ s: String) -> String { keyedHash.hash(s) }
     /// The same hash of bytes (a finding's text where it lies).
     public func hash(bytes: UnsafeBufferPointer<UInt8>) -> String { keyedHash.hash(bytes) }
+}
+
+/// A bounded, thread-safe set of strings (emptied when full: a cache, not a record).
+final class StringMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set: Set<String> = []
+    let limit: Int
+    init(limit: Int) { self.limit = limit }
+    func contains(_ s: String) -> Bool { lock.withLock { set.contains(s) } }
+    func insert(_ s: String) {
+        lock.withLock {
+            if set.count >= limit { set.removeAll(keepingCapacity: true) }
+            set.insert(s)
+        }
+    }
 }
