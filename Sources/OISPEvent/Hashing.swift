@@ -12,11 +12,10 @@ public enum Hashing {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Raw SHA-256 digest.
+    /// Raw SHA-256 digest (from a prepared digest state: OpenSSL 3's one-shot `SHA256()` looks
+    /// the algorithm up on every call).
     public static func sha256(_ data: [UInt8]) -> [UInt8] {
-        var md = [UInt8](repeating: 0, count: 32)
-        data.withUnsafeBufferPointer { d in _ = SHA256(d.baseAddress, d.count, &md) }
-        return md
+        data.withUnsafeBufferPointer { unkeyed.digest($0) }
     }
 
     /// Keyed hash (HMAC-SHA-256 with `key`, plain SHA-256 when the key is empty), as `sha256:<hex>`.
@@ -63,8 +62,8 @@ public final class KeyedHash: @unchecked Sendable {
         EVP_MD_free(md)
     }
 
-    /// `sha256:<hex>` of `data` under the key.
-    public func hash(_ data: UnsafeBufferPointer<UInt8>) -> String {
+    /// The raw 32-byte digest of `data` under the key.
+    public func digest(_ data: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var md = [UInt8](repeating: 0, count: 32)
         var len: UInt32 = 32
         let c = EVP_MD_CTX_new()
@@ -77,7 +76,12 @@ public final class KeyedHash: @unchecked Sendable {
             EVP_DigestUpdate(c, md, 32)
             EVP_DigestFinal_ex(c, &md, &len)
         }
-        return md.withUnsafeBufferPointer { Hashing.hex($0, prefix: "sha256:") }
+        return md
+    }
+
+    /// `sha256:<hex>` of `data` under the key.
+    public func hash(_ data: UnsafeBufferPointer<UInt8>) -> String {
+        digest(data).withUnsafeBufferPointer { Hashing.hex($0, prefix: "sha256:") }
     }
 
     public func hash(_ s: String) -> String {

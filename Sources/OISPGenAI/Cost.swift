@@ -27,7 +27,7 @@ public struct TokenUsage: Equatable, Sendable {
     /// Whether a provider's prompt count leaves out cached tokens (Anthropic's API, also through
     /// Bedrock and Vertex AI).
     static func inputExcludesCache(provider: String, model: String) -> Bool {
-        provider == "anthropic" || provider == "aws_bedrock" || model.hasPrefix("claude") || model.contains("anthropic.claude")
+        provider == "anthropic" || provider == "aws_bedrock" || model.hasPrefix("claude") || model.utf8Contains("anthropic.claude")
     }
 
     /// Whether a provider's completion count leaves out reasoning ("thoughts") tokens: Gemini.

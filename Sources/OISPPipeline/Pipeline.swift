@@ -81,6 +81,18 @@ public final class Pipeline: @unchecked Sendable {
         submit(records: records, block: block)
     }
 
+    /// The same for an array the caller hands over: each event goes through the stages where it
+    /// lies, not copied out first (a copy of an event retains each of its strings).
+    public func submit(_ events: consuming [OISPEvent], block: Bool = false) {
+        let stages = lock.withLock { self.stages }
+        var events = events
+        var records: [ExportRecord] = []
+        records.reserveCapacity(events.count)
+        for i in events.indices where runStages(&events[i], stages) { records.append(write(events[i])) }
+        events = []
+        submit(records: records, block: block)
+    }
+
     /// Runs the stages on one event and writes it; nil when a stage dropped it (counted).
     public func record(for event: inout OISPEvent) -> ExportRecord? {
         record(for: &event, stages: lock.withLock { self.stages })

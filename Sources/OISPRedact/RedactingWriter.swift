@@ -153,7 +153,7 @@ struct RedactingContent: EventWriteFilter {
                 continue
             }
             var name = k
-            if scanNames, let n = redactedName(k, in: o, renamed: renamed, at: at) {
+            if scanNames, !r.cleanNames.contains(k), let n = redactedName(k, in: o, renamed: renamed, at: at) {
                 name = n
                 renamed.append(n)
             }

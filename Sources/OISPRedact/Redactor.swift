@@ -15,6 +15,22 @@ public final class Redactor: @unchecked Sendable {
     /// Where that key came from (for the start-up log and `config check`).
     public let hashKey: RedactionKey
     let headerOnly: SecretScanner
+    /// Member names the sensor itself writes, kept where this redactor's scanner finds nothing in
+    /// them (a custom pattern may): not scanned again in every event.
+    let cleanNames: NameSet
+    static let knownNames: Set<String> = [
+        "amount", "arguments", "args", "auth", "body_parse_error", "cache_creation_tokens", "cache_read", "cache_read_tokens",
+        "cache_write", "cached_tokens", "choices", "chunk_count", "chunk_index", "code", "completion_tokens", "content",
+        "content_length", "conversation", "cost", "currency", "cwd", "date", "delta", "description", "dimensions", "error",
+        "estimated_tokens", "exit_code", "finish_reason", "frequency_penalty", "function", "has_system_prompt", "id", "index",
+        "input", "input_amount", "input_cost_usd", "input_count", "input_tokens", "is_shell", "latency_ms", "max_tokens",
+        "message", "messages", "messages_count", "name", "output", "output_amount", "output_cost_usd", "output_tokens",
+        "parameters", "presence_penalty", "previous_response_id", "price", "prompt_tokens", "reason", "reasoning",
+        "reasoning_tokens", "request_type", "runtime_ms", "seed", "status", "status_code", "stop", "stream", "streaming",
+        "success", "temperature", "termination_type", "thinking", "time_to_first_token_ms", "tokens", "tool", "tool_call_id",
+        "tool_calls", "tool_calls_count", "tool_choice", "tools", "tools_count", "top_p", "total_cost_usd", "total_tokens",
+        "type", "unit", "usage", "user",
+    ]
     /// Command lines seen without a finding (this redactor's rules are fixed, so they stay clean).
     let cleanCmdlines = StringMemo(limit: 4096)
 
@@ -49,6 +65,8 @@ public final class Redactor: @unchecked Sendable {
         none.apiKeys = false; none.emails = false; none.creditCards = false; none.ssn = false
         none.phones = false; none.ips = false; none.jwt = false; none.privateKeys = false
         headerOnly = SecretScanner(toggles: none)
+        let sc = scanner
+        cleanNames = NameSet(Redactor.knownNames.filter { sc.scan($0).isEmpty })
         hashKey = RedactionKey.resolve(config)
         keyedHash = KeyedHash(key: hashKey.bytes)
     }

@@ -66,17 +66,18 @@ public final class CaptureStage: @unchecked Sendable {
 
     public func handle(_ records: [CaptureRecord]) {
         let out = builder.process(records)
-        var events = out.events
-        events += decoder.feed(out.chunks)
+        var events = decoder.feed(out.chunks)
+        if !out.events.isEmpty { events = out.events + events }
         for r in records {
             if case .exit(let pid, _, _, _, _, _) = r { events += decoder.processExited(pid: Int64(pid)) }
         }
         let now = Timestamp.now()
         if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { decoder.sweep(now: now); lastSweep = now }
-        submitLock.withLock {
-            if let kubernetes { events = kubernetes.enrich(events) }
-            if !events.isEmpty { pipeline.submit(events) }
-        }
+        submitLock.lock()
+        defer { submitLock.unlock() }
+        if let kubernetes { events = kubernetes.enrich(events) }
+        // handed over, not copied: the pipeline runs its stages on each event where it lies
+        if !events.isEmpty { pipeline.submit(consume events) }
     }
 
     /// Hands on held events whose wait for pod metadata is over (call it often).

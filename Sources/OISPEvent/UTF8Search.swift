@@ -5,18 +5,18 @@ import Foundation
 /// Foundation's `range(of:)` goes through NSString — together a twentieth of a short call's
 /// decode. Every pattern here is ASCII, where the two answers agree.
 extension String {
-    @inline(__always) func utf8HasPrefix(_ p: String) -> Bool {
+    @inline(__always) public func utf8HasPrefix(_ p: String) -> Bool {
         var s = self, p = p
         return s.withUTF8 { a in p.withUTF8 { b in a.count >= b.count && (b.isEmpty || memcmp(a.baseAddress!, b.baseAddress!, b.count) == 0) } }
     }
 
-    @inline(__always) func utf8HasSuffix(_ p: String) -> Bool {
+    @inline(__always) public func utf8HasSuffix(_ p: String) -> Bool {
         var s = self, p = p
         return s.withUTF8 { a in p.withUTF8 { b in a.count >= b.count && (b.isEmpty || memcmp(a.baseAddress! + (a.count - b.count), b.baseAddress!, b.count) == 0) } }
     }
 
     /// The byte offset of `p`'s first occurrence.
-    func utf8Offset(of p: String) -> Int? {
+    public func utf8Offset(of p: String) -> Int? {
         var s = self, p = p
         return s.withUTF8 { a in
             p.withUTF8 { b -> Int? in
@@ -36,10 +36,10 @@ extension String {
         }
     }
 
-    @inline(__always) func utf8Contains(_ p: String) -> Bool { utf8Offset(of: p) != nil }
+    @inline(__always) public func utf8Contains(_ p: String) -> Bool { utf8Offset(of: p) != nil }
 
     /// What follows the first occurrence of `p`, or nil.
-    func utf8After(_ p: String) -> Substring? {
+    public func utf8After(_ p: String) -> Substring? {
         guard let o = utf8Offset(of: p) else { return nil }
         return self[utf8.index(utf8.startIndex, offsetBy: o + p.utf8.count)...]
     }
