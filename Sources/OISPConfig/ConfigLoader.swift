@@ -386,13 +386,17 @@ private struct Builder {
         if let s = try table(root, "decode", "") {
             if let v = try bool(s, "streaming_chunks", "decode") { c.decode.streamingChunks = v }
             if let v = try int(s, "max_body_bytes", "decode", min: 1024) { c.decode.maxBodyBytes = v }
+            if let v = try int(s, "threads", "decode", min: 0) {
+                guard v <= 64 else { throw fail("decode.threads", "expected 0 (one per 8 cores, at most 4) to 64, got \(v)") }
+                c.decode.threads = v
+            }
             if let v = s["providers"] {
                 guard let a = v.arrayValue, a.allSatisfy({ $0.objectValue?["name"]?.stringValue != nil }) else {
                     throw fail("decode.providers", "expected [[decode.providers]] tables, each with a name")
                 }
                 c.decode.providers = a.compactMap(\.objectValue)
             }
-            unknown(s, "decode", known: ["streaming_chunks", "max_body_bytes", "providers"])
+            unknown(s, "decode", known: ["streaming_chunks", "max_body_bytes", "providers", "threads"])
         }
         c.kubernetes = try kubernetes(root)
         if let e = try table(root, "export", "") {

@@ -1,3 +1,4 @@
+import Foundation
 import OISPEvent
 
 /// The sensor's whole configuration, as read from config.toml, `${ENV}`-expanded and validated.
@@ -114,9 +115,18 @@ public struct SensorConfig: Sendable {
         /// assembled answer, `chunk_count` and `time_to_first_token_ms`).
         public var streamingChunks = false
         public var maxBodyBytes = 16 << 20
+        /// Threads that decode, redact and write `record`'s events, connections spread over them
+        /// (each connection's events stay in order on one). 0: one per 8 cores, at most 4 — on a
+        /// small node the capture thread's own decoding, with no hand-off.
+        public var threads = 0
         /// Extra provider entries (`[[decode.providers]]`), same fields as the built-in registry.
         public var providers: [JSONObject] = []
         public init() {}
+
+        /// The number of decode threads `threads` asks for on a machine with `cores` cores.
+        public func threadCount(cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+            threads > 0 ? threads : min(4, max(1, cores / 8))
+        }
     }
 
     /// `[kubernetes]`: which pod, namespace and workload a container's events come from, read from

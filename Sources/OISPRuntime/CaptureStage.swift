@@ -9,19 +9,26 @@ import OISPKubernetes
 import OISPPipeline
 
 /// Glue between capture and the pipeline: kernel records → process/network events and
-/// plaintext chunks (→ raw events when asked).
+/// plaintext chunks (→ raw events when asked) → AI events → the pipeline. With more than one
+/// decode thread (`[decode] threads`), connections are spread over them by their id: each
+/// connection's chunks are decoded, redacted and written in order on one thread, and the
+/// capture's decode thread only builds process events and hands chunks on.
 public final class CaptureStage: @unchecked Sendable {
     public let builder: CaptureEventBuilder
     public let pipeline: Pipeline
     public let emitRaw: Bool
     public let logger: Logger
-    public let decoder: AIDecoder
+    /// One decoder per decode thread.
+    public let decoders: [AIDecoder]
+    public var decoder: AIDecoder { decoders[0] }
     /// `[kubernetes]`: the node's pod metadata and the events it attributes (nil when off).
     public let podMetadata: PodMetadataCache?
     public let kubernetes: KubernetesEnricher?
     /// Events leave in order: a batch and held events released by `tick` do not overtake each other.
     private let submitLock = NSLock()
     private var lastSweep = Timestamp.now()
+    /// The decode threads (none: decoding runs inline on the caller's thread).
+    private var shards: [DecodeShard] = []
 
     public init(builder: CaptureEventBuilder, pipeline: Pipeline, emitRaw: Bool, config: SensorConfig, logger: Logger) {
         self.builder = builder
@@ -29,11 +36,31 @@ public final class CaptureStage: @unchecked Sendable {
         self.emitRaw = emitRaw
         self.logger = logger
         builder.emitRawEvents = emitRaw
-        decoder = CaptureStage.makeDecoder(config: config) { pid in
+        let envelope: AIDecoder.Envelope = { pid in
             let e = builder.envelope(pid: pid)
             return (e.host, e.process, e.source)
         }
+        decoders = (0..<config.decode.threadCount()).map { _ in CaptureStage.makeDecoder(config: config, envelope: envelope) }
         (podMetadata, kubernetes) = CaptureStage.makeKubernetes(config: config.kubernetes, builder: builder, logger: logger)
+        if decoders.count > 1 {
+            shards = decoders.enumerated().map { i, d in DecodeShard(index: i, decoder: d) { [unowned self] in self.submit($0) } }
+        }
+    }
+
+    /// Told when a connection carries nothing the decoders emit (see `AIDecoder.onQuiet`).
+    public func setOnQuiet(_ f: @escaping (PlaintextChunk.ConnectionID) -> Void) {
+        for d in decoders { d.onQuiet = f }
+    }
+
+    /// The decoders' counters, summed.
+    public var decoderStats: AIDecoder.Stats {
+        decoders.dropFirst().reduce(decoders[0].stats) { a, d in
+            let b = d.stats
+            var s = a
+            s.chunks += b.chunks; s.requests += b.requests; s.responses += b.responses; s.aiEvents += b.aiEvents
+            s.parseErrors += b.parseErrors; s.http2Connections += b.http2Connections; s.serverSideConnections += b.serverSideConnections
+            return s
+        }
     }
 
     /// The kubelet source and the enricher, started, when `[kubernetes]` is on.
@@ -66,6 +93,7 @@ public final class CaptureStage: @unchecked Sendable {
 
     public func handle(_ records: [CaptureRecord]) {
         let out = builder.process(records)
+        guard shards.isEmpty else { return handOn(out, records) }
         var events = decoder.feed(out.chunks)
         if !out.events.isEmpty { events = out.events + events }
         for r in records {
@@ -73,6 +101,24 @@ public final class CaptureStage: @unchecked Sendable {
         }
         let now = Timestamp.now()
         if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { decoder.sweep(now: now); lastSweep = now }
+        submit(events)
+    }
+
+    /// The sharded path: process events submitted here, chunks to their connection's thread,
+    /// each exit to every thread (after the chunks that came before it).
+    private func handOn(_ out: CaptureEventBuilder.Output, _ records: [CaptureRecord]) {
+        if !out.events.isEmpty { submit(out.events) }
+        var parts = [[PlaintextChunk]](repeating: [], count: shards.count)
+        for c in out.chunks { parts[DecodeShard.index(of: c.connection, among: shards.count)].append(c) }
+        var exits: [Int64] = []
+        for r in records { if case .exit(let pid, _, _, _, _, _) = r { exits.append(Int64(pid)) } }
+        for (i, s) in shards.enumerated() where !parts[i].isEmpty || !exits.isEmpty { s.enqueue(parts[i], exits: exits) }
+    }
+
+    /// Through Kubernetes attribution (in order, under the lock) into the pipeline.
+    func submit(_ events: consuming [OISPEvent]) {
+        var events = events
+        guard !events.isEmpty else { return }
         submitLock.lock()
         defer { submitLock.unlock() }
         if let kubernetes { events = kubernetes.enrich(events) }
@@ -93,7 +139,7 @@ public final class CaptureStage: @unchecked Sendable {
 
     /// Moves decoder counters into Prometheus series.
     public func reportMetrics() {
-        let s = decoder.stats
+        let s = decoderStats
         func add(_ label: String, _ now: UInt64, _ before: UInt64, _ dims: [(String, String)] = []) {
             if now > before { Counter(label: label, dimensions: dims).increment(by: Int(now - before)) }
         }
@@ -116,7 +162,9 @@ public final class CaptureStage: @unchecked Sendable {
 
     private var reportedK8s = (PodMetadataCache.Stats(), KubernetesEnricher.Stats())
 
+    /// Decodes what the decode threads still hold, then ends them (after capture stopped).
     public func finish() {
+        for s in shards { s.finish() }
         if let kubernetes {
             submitLock.withLock {
                 let rest = kubernetes.drain()
@@ -125,5 +173,79 @@ public final class CaptureStage: @unchecked Sendable {
             podMetadata?.stop()
         }
         reportMetrics()
+    }
+}
+
+/// One decode thread: its own decoder (connection state), a bounded queue of chunk batches.
+final class DecodeShard: @unchecked Sendable {
+    let decoder: AIDecoder
+    private let submit: ([OISPEvent]) -> Void
+    private let cond = NSCondition()
+    private var queue: [(chunks: [PlaintextChunk], exits: [Int64])] = []
+    private var queuedBytes = 0
+    private var closed = false
+    private var running = true
+    private var lastSweep = Timestamp.now()
+    /// Beyond this the capture's decode thread waits, and its own bounded queue counts what it
+    /// must drop (`decode_queue_full`): the ring buffer's poll never waits.
+    static let maxQueuedBytes = 16 << 20
+
+    init(index: Int, decoder: AIDecoder, submit: @escaping ([OISPEvent]) -> Void) {
+        self.decoder = decoder
+        self.submit = submit
+        let t = Thread { [self] in loop() }
+        t.name = "oisp-decode-\(index)"
+        t.start()
+    }
+
+    /// The thread a connection's chunks go to (always the same one).
+    static func index(of c: PlaintextChunk.ConnectionID, among n: Int) -> Int {
+        var h = UInt64(bitPattern: c.pid) &* 0x9E37_79B9_7F4A_7C15 ^ c.handle
+        h ^= h >> 29
+        h = h &* 0xBF58_476D_1CE4_E5B9
+        h ^= h >> 32
+        return Int(h % UInt64(n))
+    }
+
+    func enqueue(_ chunks: [PlaintextChunk], exits: [Int64]) {
+        let bytes = chunks.reduce(64) { $0 + $1.bytes.count }
+        cond.lock()
+        while queuedBytes > DecodeShard.maxQueuedBytes && !closed { cond.wait() }
+        queue.append((chunks, exits))
+        queuedBytes += bytes
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    private func loop() {
+        while true {
+            cond.lock()
+            while queue.isEmpty && !closed {
+                if !cond.wait(until: Date().addingTimeInterval(10)) { break }
+            }
+            if queue.isEmpty && closed { running = false; cond.broadcast(); cond.unlock(); return }
+            let work = queue
+            queue.removeAll(keepingCapacity: true)
+            queuedBytes = 0
+            cond.broadcast()
+            cond.unlock()
+            var events: [OISPEvent] = []
+            for w in work {
+                if !w.chunks.isEmpty { events += decoder.feed(w.chunks) }
+                for pid in w.exits { events += decoder.processExited(pid: pid) }
+            }
+            let now = Timestamp.now()
+            if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { decoder.sweep(now: now); lastSweep = now }
+            if !events.isEmpty { submit(events) }
+        }
+    }
+
+    /// Decodes what is queued, then ends the thread.
+    func finish() {
+        cond.lock()
+        closed = true
+        cond.broadcast()
+        while running { cond.wait() }
+        cond.unlock()
     }
 }

@@ -83,7 +83,7 @@ public struct RecordSession {
         cap.onExec = { [processes = builder.processes] pid in processes.noteExec(pid: pid) }
         // a connection the decoder will emit nothing for (the server side of HTTP, not HTTP) stops
         // sending its plaintext from the kernel; raw capture keeps every byte
-        if !options.raw { stage.decoder.onQuiet = { [cap] id in cap.quiet(id) } }
+        if !options.raw { stage.setOnQuiet { [cap] id in cap.quiet(id) } }
         cap.start { records in stage.handle(records) }
         for e in cap.attachErrors { logger.warning("probe attach failed: \(e)") }
         cap.onTarget = { [logger] t, problem in
@@ -108,7 +108,8 @@ public struct RecordSession {
         Gauge(label: "oisp_bpf_programs", dimensions: [("state", "loaded")]).record(cap.programs.filter(\.loaded).count)
         Gauge(label: "oisp_bpf_programs", dimensions: [("state", "rejected")]).record(cap.rejectedPrograms.count)
         for p in cap.rejectedPrograms { Gauge(label: "oisp_bpf_program_rejected", dimensions: [("program", p.name)]).record(1) }
-        logger.info("capture started", metadata: ["probed": "\(cap.probedPaths.joined(separator: ","))", "bpf_object": "\(object)"])
+        logger.info("capture started", metadata: ["probed": "\(cap.probedPaths.joined(separator: ","))", "bpf_object": "\(object)",
+                                                  "decode_threads": "\(stage.decoders.count)"])
         runtime.markReady()
         releaseStartupPages()
         if let readyFile = options.readyFile { _ = FileManager.default.createFile(atPath: readyFile, contents: Data("ready\n".utf8)) }

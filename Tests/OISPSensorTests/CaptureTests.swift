@@ -386,6 +386,48 @@ final class CaptureTests: XCTestCase {
         XCTAssertGreaterThan(quiet ?? 0, 0, String(line))
     }
 
+    /// `[decode] threads = 3`: connections spread over three decode threads. Every call of several
+    /// clients is decoded whole, each request before its response in the output, nothing of the
+    /// key left — the same outcome as the one inline decoder.
+    func testDecodeThreadsKeepEachConnectionWholeAndInOrder() throws {
+        try Self.skipOrFail()
+        let dir = try TestSupport.tempDir("threads")
+        let (server, port) = try Self.startServer(in: dir)
+        defer { server.terminate() }
+        let (sensor, out, err) = try Self.startSensor(config: "[decode]\nthreads = 3\n[pipeline]\nflush_interval_ms = 50\n",
+                                                      dir: dir, name: "threads", raw: false)
+        var clients: [Int32] = []
+        for _ in 0..<4 {
+            let p = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "openai"])
+            XCTAssertEqual(p.status, 0, p.stderr)
+            clients.append(p.pid)
+        }
+        Self.stopSensor(sensor)
+        let stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        XCTAssertTrue(stderr.contains("decode_threads=3"), stderr)
+        let lines = TestSupport.lines(out)
+        let evs = lines.compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
+        var checked = 0
+        for pid in clients {
+            let mine = evs.filter { $0.eventType.hasPrefix("ai.") && $0.process?.pid == Int64(pid) }
+            let q = mine.filter { $0.eventType == "ai.request" }, a = mine.filter { $0.eventType == "ai.response" }
+            XCTAssertEqual(q.count, 2, "client \(pid): plain + streamed")
+            XCTAssertEqual(a.count, 2)
+            for r in a {
+                XCTAssertEqual(r.data["usage"]?["total_tokens"], 17)
+                XCTAssertEqual(r.data["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue?.hasPrefix("Hello from the test model."), true)
+                // the response comes after its request in the output
+                let id = try XCTUnwrap(r.data["request_id"]?.stringValue)
+                let qi = try XCTUnwrap(evs.firstIndex { $0.eventType == "ai.request" && $0.data["request_id"]?.stringValue == id })
+                let ai = try XCTUnwrap(evs.firstIndex { $0.eventID == r.eventID })
+                XCTAssertLessThan(qi, ai)
+                checked += 1
+            }
+        }
+        XCTAssertEqual(checked, 8, "every answer of the four clients checked")
+        XCTAssertFalse(lines.contains { $0.contains("TESTKEY1234567890") }, "the API key never appears")
+    }
+
     /// Plain HTTP on a keep-alive connection opened before the sensor started: the call made after
     /// the start is decoded (the socket tracepoints need no record of the connect; the syscall
     /// path of older kernels seeds such connections from /proc).

@@ -81,6 +81,7 @@ final class FaultTests: XCTestCase {
             ("ports-not-array", .text("[capture]\nplain_http_ports = \"11434\"\n"), 78, [":2:", "capture.plain_http_ports", "array"]),
             ("hold-too-long", .text("[capture]\nprobe_before_exec = true\nprobe_before_exec_timeout_ms = 600000\n"), 78,
              [":3:", "capture.probe_before_exec_timeout_ms", "at most 60000"]),
+            ("too-many-threads", .text("[decode]\nthreads = 500\n"), 78, [":2:", "decode.threads", "0 (one per 8 cores, at most 4) to 64"]),
             ("k8s-wrong-type", .text("[kubernetes]\nenabled = true\nrefresh_ms = \"fast\"\n"), 78, [":3:", "kubernetes.refresh_ms"]),
             ("plugin-bool", .text("[export.otlp]\nenabled = true\nendpoint = \"http://127.0.0.1:4317\"\ninsecure = \"yes\"\n"), 78,
              [":4:", "export.otlp.insecure", "boolean"]),
@@ -100,7 +101,7 @@ final class FaultTests: XCTestCase {
              [":5:", "literal secret in a file readable by other users"]),
             ("unknown-key", .text("[sensor]\nnmae = \"typo\"\n"), 0, [":2:", "sensor.nmae", "unknown key"]),
         ]
-        XCTAssertEqual(cases.count, 21)
+        XCTAssertEqual(cases.count, 22)
         var checked = 0
         for c in cases {
             let path = dir.appendingPathComponent("\(c.name).toml").path
@@ -117,7 +118,7 @@ final class FaultTests: XCTestCase {
             checked += 1
         }
         print("malformed configs: \(checked) checked, \(cases.filter { $0.status == 78 }.count) refused with exit 78, the rest warned")
-        XCTAssertEqual(checked, 21)
+        XCTAssertEqual(checked, 22)
     }
 
     func testConfigLoaderSurvivesFuzzedInput() {
