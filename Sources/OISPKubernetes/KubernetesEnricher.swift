@@ -33,6 +33,9 @@ public final class KubernetesEnricher: @unchecked Sendable {
         self.podUID = podUID
     }
 
+    /// Whether any event is held (an `enrich` call may then hand held ones on).
+    public var isHolding: Bool { lock.withLock { !held.isEmpty } }
+
     public var stats: Stats { lock.withLock { var s = _stats; s.held = held.count; return s } }
 
     /// Attributes a batch of events.

@@ -115,15 +115,28 @@ public final class CaptureStage: @unchecked Sendable {
         for (i, s) in shards.enumerated() where !parts[i].isEmpty || !exits.isEmpty { s.enqueue(parts[i], exits: exits) }
     }
 
-    /// Through Kubernetes attribution (in order, under the lock) into the pipeline.
+    /// Through Kubernetes attribution into the pipeline. Attribution and the stages (the GenAI
+    /// stage pairs a response with its request) run in order under the lock; events held for pod
+    /// metadata and handed on by this call are also written and handed to the exporters under it,
+    /// so a connection's later events cannot overtake them. A batch of a decode thread's own
+    /// events is written outside the lock, beside the other threads'.
     func submit(_ events: consuming [OISPEvent]) {
         var events = events
         guard !events.isEmpty else { return }
-        submitLock.lock()
-        defer { submitLock.unlock() }
-        if let kubernetes { events = kubernetes.enrich(events) }
         // handed over, not copied: the pipeline runs its stages on each event where it lies
-        if !events.isEmpty { pipeline.submit(consume events) }
+        guard let kubernetes else { return pipeline.submit(consume events) }
+        submitLock.lock()
+        let mayRelease = shards.isEmpty || kubernetes.isHolding
+        events = kubernetes.enrich(events)
+        var kept = [Bool]()
+        kept.reserveCapacity(events.count)
+        for i in events.indices { kept.append(pipeline.runStages(&events[i])) }
+        if !mayRelease { submitLock.unlock() }
+        var records: [ExportRecord] = []
+        records.reserveCapacity(events.count)
+        for i in events.indices where kept[i] { records.append(pipeline.write(events[i])) }
+        pipeline.submit(records: records)
+        if mayRelease { submitLock.unlock() }
     }
 
     /// Hands on held events whose wait for pod metadata is over (call it often).

@@ -214,6 +214,8 @@ final class KubernetesCaptureTests: XCTestCase {
             name = "k8s-capture-test"
             [capture]
             ring_buffer_bytes = 33554432
+            [decode]
+            threads = 2
             [pipeline]
             flush_interval_ms = 50
             [kubernetes]
@@ -298,6 +300,8 @@ final class KubernetesCaptureTests: XCTestCase {
 
     func testEveryPodsAICallsCarryItsContainerPodNamespaceAndWorkload() throws {
         try skipOrFail()
+        // this run decodes on two threads (the wrong-token run below inline, on the capture thread)
+        XCTAssertTrue(Self.s.stderr.contains("decode_threads=2"), Self.s.stderr)
         XCTAssertEqual(Self.s.pids.count, Self.podCount, "clients ran: \(Self.s.stderr.suffix(2000))")
         // the sensor sees the whole machine: on a host busy with other TLS traffic the kernel may
         // drop records (logged); then calls may be missing, but none may be unattributed
