@@ -163,7 +163,7 @@ final class OTLPInstance: BatchExporter {
     }
 
     /// Sends one request for a signal; parses partial success.
-    func send(signal: String, message: Message) -> Outcome {
+    func send<M: Message>(signal: String, message: M) -> Outcome {
         let c = config!
         var body: Data
         var headers = c.headers

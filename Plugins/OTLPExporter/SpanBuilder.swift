@@ -59,14 +59,23 @@ func fnv(_ s: String, seed: UInt64) -> UInt64 {
 func bytes(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * $0)) } }
 
 func hexBytes(_ s: String?) -> Data? {
-    guard let s, s.count % 2 == 0, !s.isEmpty else { return nil }
-    var out = Data()
-    var it = s.makeIterator()
-    while let a = it.next(), let b = it.next() {
-        guard let x = UInt8(String([a, b]), radix: 16) else { return nil }
-        out.append(x)
+    guard let s, !s.isEmpty, s.utf8.count % 2 == 0 else { return nil }
+    @inline(__always) func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
     }
-    return out
+    var out = [UInt8]()
+    out.reserveCapacity(s.utf8.count / 2)
+    var hi: UInt8?
+    for c in s.utf8 {
+        guard let v = nibble(c) else { return nil }
+        if let h = hi { out.append(h << 4 | v); hi = nil } else { hi = v }
+    }
+    return Data(out)
 }
 
 /// RFC 3339 (`2025-12-22T14:30:16.345678Z`, or with an offset) → Unix nanoseconds; 0 when malformed.
@@ -281,6 +290,16 @@ final class SpanBuilder {
 
     var pendingCount: Int { pending.count }
 
+    /// An endpoint's host, parsed once (an endpoint repeats call after call; URL is dear).
+    private var hosts: [String: String?] = [:]
+    private func host(of endpoint: String) -> String? {
+        if let h = hosts[endpoint] { return h }
+        let h = URL(string: endpoint)?.host
+        if hosts.count >= 1024 { hosts.removeAll(keepingCapacity: true) }
+        hosts[endpoint] = .some(h)
+        return h
+    }
+
     func unanswered(_ p: Pending, reason: String) -> Span {
         var s = aiSpan(request: p.event, response: nil, start: p.startNs, end: p.startNs)
         s.status.code = .error
@@ -304,10 +323,13 @@ final class SpanBuilder {
         let op = SpanBuilder.operation(requestType)
         let reqModel = q["model"]?["id"]?.stringValue
         let respModel = a["model"]?["id"]?.stringValue
-        s.name = "\(op) \(reqModel ?? respModel ?? "")".trimmingCharacters(in: .whitespaces)
+        let model = reqModel ?? respModel ?? ""
+        if model.isEmpty { s.name = op }
+        else if model.first!.isWhitespace || model.last!.isWhitespace { s.name = "\(op) \(model)".trimmingCharacters(in: .whitespaces) }
+        else { s.name = op + " " + model }
         let provider = (q["provider"] ?? a["provider"])?["name"]?.stringValue
         let endpoint = q["provider"]?["endpoint"]?.stringValue
-        let host = endpoint.flatMap { URL(string: $0)?.host }
+        let host = endpoint.flatMap(host(of:))
         let usage = a["usage"]
         let params = q["parameters"]
         var finish: [String] = []

@@ -277,6 +277,12 @@ public final class BPFCapture: @unchecked Sendable {
         var st = stat()
         guard fstat(fd, &st) == 0 else { close(fd); return (0, true) }
         lock.withLock { gate }?.noteExecutable(fileFD: fd, device: UInt64(st.st_dev))
+        // a script (the exec gate sees the file exec'd, `#!` ones included): not ELF, nothing to probe
+        var magic: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+        guard withUnsafeMutableBytes(of: &magic, { pread(fd, $0.baseAddress, 4, 0) }) == 4, magic == (0x7F, 0x45, 0x4C, 0x46) else {
+            close(fd)
+            return (0, true)
+        }
         let key = Self.identity(st)
         let inode = "\(st.st_dev):\(st.st_ino)", place = Self.hostPath(original)
         lock.lock()

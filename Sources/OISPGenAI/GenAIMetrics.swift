@@ -16,7 +16,7 @@ import Prometheus
 /// Labels: `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model`,
 /// `gen_ai_response_model`, `server_address`, `server_port`, and `k8s_namespace_name`,
 /// `k8s_workload_kind`, `k8s_workload_name`, `k8s_pod_name` when the event carries `ext["oisp.k8s"]`.
-/// Cardinality guard: at most `maxModels` distinct values per model label and `maxWorkloads`
+/// Cardinality guard: at most `maxModels` distinct values per model label and for `server_address` (a Host header chooses it) and `maxWorkloads`
 /// per namespace/workload/pod label; later values are recorded as `other` and counted.
 public final class GenAIMetrics: @unchecked Sendable {
     public static let tokenBuckets: [Double] = (0..<14).map { pow(4, Double($0)) }            // 1 … 67108864
@@ -122,7 +122,7 @@ public final class GenAIMetrics: @unchecked Sendable {
         l.append(("gen_ai_provider_name", GenAIMetrics.providerName(e.data["provider"]?["name"]?.stringValue ?? "unknown")))
         if let m = request?.model { l.append(("gen_ai_request_model", guarded("model", "gen_ai_request_model", m))) }
         if let m = e.data["model"]?["id"]?.stringValue { l.append(("gen_ai_response_model", guarded("model", "gen_ai_response_model", m))) }
-        if let a = request?.serverAddress { l.append(("server_address", a)) }
+        if let a = request?.serverAddress { l.append(("server_address", guarded("model", "server_address", a))) }
         if let p = request?.serverPort { l.append(("server_port", String(p))) }
         l += k8s(e)
         return l

@@ -108,7 +108,7 @@ struct RedactingContent: EventWriteFilter {
         pathRoot = "process.cmdline"
         string(s, content: false, at: nil, into: &w)
         pathRoot = "data"
-        if fields.count == before { r.cleanCmdlines.insert(s) }
+        if fields.count == before && s.utf8.count <= 4096 { r.cleanCmdlines.insert(s) }
     }
 
     mutating func writeData(_ d: JSONObject, into w: inout JSONWriter) {

@@ -12,7 +12,9 @@ import OISPPipeline
 /// plaintext chunks (→ raw events when asked) → AI events → the pipeline. With more than one
 /// decode thread (`[decode] threads`), connections are spread over them by their id: each
 /// connection's chunks are decoded, redacted and written in order on one thread, and the
-/// capture's decode thread only builds process events and hands chunks on.
+/// capture's decode thread only builds process events and hands chunks on. Then a process or
+/// network event (`process.exit`) may reach the exporters before AI events decoded from that
+/// process's earlier traffic on a busy thread: order across connections and event kinds is by `ts`.
 public final class CaptureStage: @unchecked Sendable {
     public let builder: CaptureEventBuilder
     public let pipeline: Pipeline
@@ -43,9 +45,11 @@ public final class CaptureStage: @unchecked Sendable {
         decoders = (0..<config.decode.threadCount()).map { _ in CaptureStage.makeDecoder(config: config, envelope: envelope) }
         (podMetadata, kubernetes) = CaptureStage.makeKubernetes(config: config.kubernetes, builder: builder, logger: logger)
         if decoders.count > 1 {
-            shards = decoders.enumerated().map { i, d in DecodeShard(index: i, decoder: d) { [unowned self] in self.submit($0) } }
+            shards = decoders.enumerated().map { i, d in DecodeShard(index: i, decoder: d) { [weak self] in self?.submit($0) } }
         }
     }
+
+    deinit { for s in shards { s.finish() } }
 
     /// Told when a connection carries nothing the decoders emit (see `AIDecoder.onQuiet`).
     public func setOnQuiet(_ f: @escaping (PlaintextChunk.ConnectionID) -> Void) {
@@ -126,8 +130,12 @@ public final class CaptureStage: @unchecked Sendable {
         // handed over, not copied: the pipeline runs its stages on each event where it lies
         guard let kubernetes else { return pipeline.submit(consume events) }
         submitLock.lock()
-        let mayRelease = shards.isEmpty || kubernetes.isHolding
+        let wasHolding = kubernetes.isHolding
         events = kubernetes.enrich(events)
+        // anything held before or after this call (it may have held some of a container's
+        // events and handed older ones on): written under the lock, so `tick` cannot hand the
+        // newer ones to the exporters first
+        let mayRelease = shards.isEmpty || wasHolding || kubernetes.isHolding
         var kept = [Bool]()
         kept.reserveCapacity(events.count)
         for i in events.indices { kept.append(pipeline.runStages(&events[i])) }
@@ -224,6 +232,15 @@ final class DecodeShard: @unchecked Sendable {
         let bytes = chunks.reduce(64) { $0 + $1.bytes.count }
         cond.lock()
         while queuedBytes > DecodeShard.maxQueuedBytes && !closed { cond.wait() }
+        if closed {
+            // after `finish` the thread is gone: decoded here rather than lost
+            while running { cond.wait() }
+            cond.unlock()
+            var events = decoder.feed(chunks)
+            for pid in exits { events += decoder.processExited(pid: pid) }
+            if !events.isEmpty { submit(events) }
+            return
+        }
         queue.append((chunks, exits))
         queuedBytes += bytes
         cond.broadcast()
