@@ -164,6 +164,11 @@ final class CaptureTests: XCTestCase {
                 req.end(body);
                 """])
             runClient("short", "sh", ["-c", "exit 3"])
+            // a script file run by path: the exec gate sees the script itself (not ELF)
+            let script = work.appendingPathComponent("hello-script.sh")
+            try TestSupport.write("#!/bin/sh\necho script-ran\n", to: script)
+            chmod(script.path, 0o755)
+            runClient("script", script.path, [])
             // a connect the server refuses: a free port nobody listens on
             runClient("refused", "curl", ["-s", "--max-time", "5", "http://127.0.0.1:\(try TestSupport.freePort())/"])
             runClient("openai", "python3", [TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "openai"])
@@ -283,6 +288,15 @@ final class CaptureTests: XCTestCase {
         XCTAssertTrue(streams(pid: pid, write: false).values.joined().contains("RESPONSE-NODE"))
         // It was exec'd after the sensor started: probes were attached on exec.
         XCTAssertEqual(events(pid: pid, type: "process.exec").last?.process?.exe, "/usr/bin/node")
+    }
+
+    /// A script run by path is exec'd like a program (the gate is asked about the script file):
+    /// it runs, and nothing is probed in it or warned about (it is not ELF).
+    func testAScriptRunsAndIsNotProbed() throws {
+        try Self.skipOrFail()
+        XCTAssertEqual(Self.session.outputs["script"]?.trimmingCharacters(in: .whitespacesAndNewlines), "script-ran")
+        let warnings = Self.session.stderr.split(separator: "\n").filter { $0.contains("hello-script.sh") }
+        XCTAssertTrue(warnings.isEmpty, warnings.joined(separator: "\n"))
     }
 
     func testProcessExecAndExit() throws {
