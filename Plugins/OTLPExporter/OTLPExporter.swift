@@ -356,6 +356,10 @@ final class OTLPInstance: BatchExporter {
 }
 
 extension OTLPInstance {
+    /// The members that hold message text (prompts, answers, tool schemas, reasoning): spans use
+    /// them only with `capture_content`; metrics and logs never.
+    static let contentMembers = ["messages", "content", "tools", "thinking"]
+
     /// The calling thread's error text, for a result's message.
     func failure(_ otherwise: String) -> String { threadErrorText() ?? otherwise }
 
@@ -369,7 +373,10 @@ extension OTLPInstance {
             // streamed chunks make no spans: with traces only, do not even parse them
             if !config.logs, let t = r.event_type, strcmp(t, "ai.streaming_chunk") == 0 { continue }
             let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
-            guard let obj = try? JSONParser.parse(buffer: buf), obj.objectValue != nil else { continue }
+            // without capture_content no message text goes on a span: it is checked, not built
+            let parsed = config.captureContent ? try? JSONParser.parse(buffer: buf)
+                : try? JSONParser.parse(buffer: buf, skipping: OTLPInstance.contentMembers)
+            guard let obj = parsed, obj.objectValue != nil else { continue }
             events.append((config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
         }
         if config.metrics { // counted once per batch, sent on their own clock: never a reason to retry the batch

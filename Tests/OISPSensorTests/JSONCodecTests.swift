@@ -46,6 +46,45 @@ final class JSONCodecTests: XCTestCase {
         }
     }
 
+    /// `parse(buffer:skipping:)` (the OTLP exporter without capture_content): the same tree as a
+    /// full parse with those members removed at every depth, and the same errors inside them.
+    func testSkippedMembersAreCheckedButNotBuilt() throws {
+        func removing(_ v: JSONValue, _ names: Set<String>) -> JSONValue {
+            switch v {
+            case .object(let o):
+                return .object(JSONObject(uncheckedEntries: o.entries.filter { !names.contains($0.key) }.map { ($0.key, removing($0.value, names)) }))
+            case .array(let a): return .array(a.map { removing($0, names) })
+            default: return v
+            }
+        }
+        func parse(_ s: String, _ names: [String]) throws -> JSONValue {
+            var s = s
+            return try s.withUTF8 { try JSONParser.parse(buffer: $0, skipping: names) }
+        }
+        let names = ["messages", "content", "tools"]
+        var docs = [#"{"data":{"messages":[{"role":"user","content":"hi \"there\" \u00e9\n"}],"model":{"id":"m"}},"content":"x"}"#,
+                    #"{"content":{"a":[1,2.5e3,-0,true,false,null,{"content":"deep"}]},"keep":"\ud83d\ude80","tools":[]}"#,
+                    #"{"choices":[{"message":{"role":"assistant","content":null},"finish_reason":"stop"}],"content":""}"#,
+                    #"{"content":1}"#, #"{"a":{"content":"only"}}"#]
+        // every key length and position around the eight-byte steps
+        for n in 0..<20 { docs.append("{\"\(String(repeating: "k", count: n))\":1,\"content\":\"\(String(repeating: "v", count: n))\",\"z\":\(n)}") }
+        var checked = 0
+        for d in docs {
+            XCTAssertEqual(try parse(d, names), removing(try JSONParser.parse(d), Set(names)), d)
+            checked += 1
+        }
+        XCTAssertEqual(checked, 25)
+        // names are matched as written: an escaped spelling of one is kept, not skipped
+        let escaped = #"{"con\u0074ent":"escaped key kept"}"#
+        XCTAssertEqual(try parse(escaped, names), try JSONParser.parse(escaped))
+        // malformed JSON inside a skipped member is still refused
+        for bad in [#"{"content":"a\x"}"#, #"{"content":"raw\#ncontrol"}"#, #"{"content":[1,]}"#, #"{"content":{"a" 1}}"#,
+                    #"{"content":"unterminated}"#, #"{"content":tru}"#, #"{"content":01}"#, #"{"content":"\u12"}"#] {
+            XCTAssertThrowsError(try parse(bad, names), bad)
+            XCTAssertThrowsError(try JSONParser.parse(bad), bad)
+        }
+    }
+
     func testNumbersAtTheEdges() throws {
         let ints: [Int64] = [0, 1, -1, 9, 10, 99_999_999_999_999_999, -99_999_999_999_999_999, 999_999_999_999_999_999,
                              -999_999_999_999_999_999, Int64.max, Int64.min + 1, 1_764_000_000_000_000_000]

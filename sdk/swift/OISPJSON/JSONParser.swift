@@ -19,6 +19,20 @@ public struct JSONParser {
         return try s.withUTF8 { try parse(buffer: $0) }
     }
 
+    /// Parses one JSON document, leaving out every object member (at any depth) named in
+    /// `skipping`: its value is checked as strict JSON but never built (no string made, nothing
+    /// allocated). For a reader that needs none of a large member (an exporter that puts no
+    /// message content on a span). Names are matched as written, byte for byte.
+    public static func parse(buffer: UnsafeBufferPointer<UInt8>, skipping: [String]) throws -> JSONValue {
+        var p = Cursor(buf: buffer)
+        p.skipKeys = skipping.map { Array($0.utf8) }
+        p.skipWS()
+        let v = try p.value(depth: 0)
+        p.skipWS()
+        if p.i != buffer.count { throw p.fail("unexpected data after the JSON value") }
+        return v
+    }
+
     public static func parse(buffer: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
         var p = Cursor(buf: buffer)
         p.skipWS()
@@ -35,7 +49,83 @@ public struct JSONParser {
         /// storage is then made once at its final size instead of grown member by member.
         var members: [(key: String, value: JSONValue)] = []
         var items: [JSONValue] = []
+        /// Member names whose values are checked but not built (`parse(buffer:skipping:)`).
+        var skipKeys: [[UInt8]] = []
         init(buf: UnsafeBufferPointer<UInt8>) { self.buf = buf }
+
+        /// Whether the key starting at `i` (its opening quote) is one to skip: then `i` is moved
+        /// past its closing quote. Keys with escapes are never skipped.
+        mutating func skippedKey() -> Bool {
+            guard !skipKeys.isEmpty, let base = buf.baseAddress else { return false }
+            let end = scanToStringSpecial(UnsafeRawPointer(base), from: i + 1, count: buf.count)
+            guard end < buf.count, buf[end] == 0x22 else { return false }
+            let n = end - i - 1
+            for k in skipKeys where k.count == n {
+                var same = true
+                for j in 0..<n where k[j] != base[i + 1 + j] { same = false; break }
+                if same { i = end + 1; return true }
+            }
+            return false
+        }
+
+        /// Reads past one value, checking it as `value` would, building nothing.
+        mutating func skipValue(depth: Int) throws {
+            guard depth < 512 else { throw fail("nesting deeper than 512") }
+            guard i < buf.count else { throw fail("unexpected end of input") }
+            switch buf[i] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let object = buf[i] == UInt8(ascii: "{")
+                let close = object ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                i += 1
+                skipWS()
+                if i < buf.count && buf[i] == close { i += 1; return }
+                while true {
+                    skipWS()
+                    if object {
+                        guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                        try skipString()
+                        skipWS()
+                        guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                        i += 1
+                        skipWS()
+                    }
+                    try skipValue(depth: depth + 1)
+                    skipWS()
+                    guard i < buf.count else { throw fail(object ? "unterminated object" : "unterminated array") }
+                    if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                    if buf[i] == close { i += 1; return }
+                    throw fail(object ? "expected ',' or '}'" : "expected ',' or ']'")
+                }
+            case UInt8(ascii: "\""): try skipString()
+            case UInt8(ascii: "t"): try expect("true")
+            case UInt8(ascii: "f"): try expect("false")
+            case UInt8(ascii: "n"): try expect("null")
+            default: _ = try number()
+            }
+        }
+
+        /// Reads past one string (at its opening quote), checking escapes and control bytes.
+        mutating func skipString() throws {
+            i += 1
+            while true {
+                if let base = buf.baseAddress { i = scanToStringSpecial(UnsafeRawPointer(base), from: i, count: buf.count) }
+                guard i < buf.count else { throw fail("unterminated string") }
+                let c = buf[i]
+                if c == 0x22 { i += 1; return }
+                if c < 0x20 { throw fail("control character in string") }
+                if c != 0x5C { i += 1; continue }
+                i += 1
+                guard i < buf.count else { throw fail("unterminated string") }
+                let e = buf[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"): continue
+                case UInt8(ascii: "u"): _ = try hex4()
+                default: throw fail("invalid escape")
+                }
+            }
+        }
 
         func fail(_ r: String) -> JSONParseError { JSONParseError(offset: i, reason: r) }
 
@@ -66,18 +156,27 @@ public struct JSONParser {
                 while true {
                     skipWS()
                     guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-                    let k = try string()
-                    skipWS()
-                    guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                    i += 1
-                    skipWS()
-                    let v = try value(depth: depth + 1)
-                    members.append((k, v)) // duplicate keys: both kept, lookups see the first
+                    if skippedKey() {
+                        skipWS()
+                        guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                        i += 1
+                        skipWS()
+                        try skipValue(depth: depth + 1)
+                    } else {
+                        let k = try string()
+                        skipWS()
+                        guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                        i += 1
+                        skipWS()
+                        let v = try value(depth: depth + 1)
+                        members.append((k, v)) // duplicate keys: both kept, lookups see the first
+                    }
                     skipWS()
                     guard i < buf.count else { throw fail("unterminated object") }
                     if buf[i] == UInt8(ascii: ",") { i += 1; continue }
                     if buf[i] == UInt8(ascii: "}") {
                         i += 1
+                        if members.count == base { return .object(JSONObject()) } // every member skipped
                         let o = JSONObject(uncheckedEntries: Array(members[base...]))
                         members.removeSubrange(base...)
                         return .object(o)
