@@ -88,7 +88,7 @@ def report(results, insts):
         return med(1000 * (x["client_cpu_s"] + x["server_cpu_s"]) / x["window_calls"] for x in rs)
 
     names = {"none": "none", "off": "sensor streaming_chunks=false", "on": "sensor streaming_chunks=true",
-             "sslsniff": "BCC sslsniff"}
+             "otlp": "sensor + OTLP traces (rotel)", "sslsniff": "BCC sslsniff"}
     loads = [l for l in ("py-stream", "py-plain", "curl-stream", "curl-plain", "h2-stream", "h2-plain") if any(k[0] == l for k in rows)]
     nrounds = max(len(v) for v in rows.values())
     print(f"record: CPU per call in ms (utime+stime from /proc/<pid>/stat over the load window, median of {nrounds} round(s));"
@@ -100,7 +100,7 @@ def report(results, insts):
     for load in loads:
         base = rows.get((load, "none"))
         b = watched(base) if base else None
-        for w in ("none", "off", "on", "sslsniff"):
+        for w in ("none", "off", "on", "otlp", "sslsniff"):
             rs = rows.get((load, w))
             if not rs:
                 continue
@@ -128,7 +128,7 @@ def report(results, insts):
           " 'data: [DONE]' or the JSON completion (sslsniff); sent includes each python connection's warm-up call;"
           " lost = ring_buffer_lost summed over the sensor runs (+N dq: records dropped by a full decode queue) /"
           " perf-buffer samples sslsniff reported lost")
-    for w in ("off", "on"):
+    for w in ("off", "on", "otlp"):
         if ("py-stream", w) in ratios and ratios[("py-stream", w)][1] is not None:
             print(f"RATIO record sensor/watched ({names[w]}, streamed, python) = {ratios[('py-stream', w)][1]:.3f} (target <= 0.10)")
         if ("py-plain", w) in ratios and ratios[("py-plain", w)][1] is not None:

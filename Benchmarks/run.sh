@@ -565,7 +565,8 @@ if [[ $WHAT == *record* ]]; then
   # the fixture server (python 3.11 + OpenSSL on 127.0.0.1; the sensor sees both sides), streamed
   # (SSE, CHUNKS content chunks an answer) and not. Denominator: the CPU per call of the client and
   # server without any watcher, in the same run. Each round runs, in turn: no watcher; record with
-  # [decode] streaming_chunks = false (the default); record with = true; BCC's sslsniff. sslsniff
+  # [decode] streaming_chunks = false (the default); record with = true; record with the OTLP
+  # exporter (traces into rotel, when installed); BCC's sslsniff. sslsniff
   # hooks SSL_read/SSL_write only, so python's SSL_read_ex/SSL_write_ex are invisible to it: the
   # peer comparison is driven by curl (SSL_read/SSL_write), run alone, under record and under
   # sslsniff. Each figure is the median over ROUNDS rounds (the same rule for every side).
@@ -618,6 +619,15 @@ PY
   for _ in $(seq 100); do curl -sk --http2 -o /dev/null -X POST "https://127.0.0.1:$h2port/v1/chat/completions" && break; sleep 0.1; done
   printf '[decode]\nstreaming_chunks = false\n' > "$R/off.toml"
   printf '[decode]\nstreaming_chunks = true\n' > "$R/on.toml"
+  # the same with the OTLP exporter (traces over gRPC into rotel, blackhole): what a node that
+  # ships to a collector pays; skipped when rotel is not installed (the test peers' venv)
+  ROTEL=.build/venv/lib/python3.11/site-packages/rotel/rotel-agent; rpid=""
+  if [ -x "$ROTEL" ]; then
+    rport=$("$P3" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$ROTEL" start --otlp-grpc-endpoint 127.0.0.1:$rport --otlp-http-endpoint 127.0.0.1:0 --exporter blackhole --pid-file "$R/rotel.pid" >/dev/null 2>&1 &
+    rpid=$!
+    printf '[decode]\nstreaming_chunks = false\n[export.otlp]\nenabled = true\nendpoint = "http://127.0.0.1:%s"\nprotocol = "grpc"\n' "$rport" > "$R/otlp.toml"
+  fi
   wpid=""; inst=""
   # load NAME WATCHER client-args...: one load, its JSON line (tagged) appended to results.jsonl
   load() {
@@ -668,9 +678,10 @@ PY
     loads_python none; loads_curl none; loads_h2 none
     start_sensor off; loads_python off; loads_curl off; loads_h2 off; stop_watcher sensor
     start_sensor on; loads_python on; stop_watcher sensor
+    if [ -n "$rpid" ]; then start_sensor otlp; loads_python otlp; stop_watcher sensor; fi
     start_sslsniff; loads_curl sslsniff; load py-stream sslsniff --stream; stop_watcher sslsniff out
   done
-  kill $spid $npid 2>/dev/null || true; wait $spid $npid 2>/dev/null || true
+  kill $spid $npid $rpid 2>/dev/null || true; wait $spid $npid $rpid 2>/dev/null || true
   echo "record: $CALLS streamed calls ($CHUNKS SSE chunks an answer) and $CALLS_PLAIN non-streamed ones a load, $CONNS keep-alive TLS connections, python $("$P3" -c 'import platform; print(platform.python_version())') (SSL_*_ex) and curl $(curl --version | awk 'NR==1{print $2}') (SSL_read/SSL_write) against the python server, and curl --http2 against nginx (h2-*); $ROUNDS rounds in $(( $(date +%s) - t_start )) s; sensor: $S"
   "$P3" Benchmarks/record_report.py report "$R/results.jsonl" "$R/inst.jsonl"
 fi

@@ -83,6 +83,16 @@ final class CaptureTests: XCTestCase {
         throw NSError(domain: "sensor", code: 1, userInfo: [NSLocalizedDescriptionKey: "record did not become ready: \(text)"])
     }
 
+    /// Runs the OpenAI-style python client `n` times, one after another (plain + streamed call
+    /// each); their pids.
+    static func openAIClients(_ n: Int, port: Int) throws -> [Int32] {
+        try (0..<n).map { _ in
+            let p = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "openai"])
+            XCTAssertEqual(p.status, 0, p.stderr)
+            return p.pid
+        }
+    }
+
     static func stopSensor(_ p: Process) {
         usleep(700_000) // let the last ring-buffer records drain
         p.interrupt()
@@ -377,12 +387,7 @@ final class CaptureTests: XCTestCase {
         let (server, port) = try Self.startServer(in: dir)
         defer { server.terminate() }
         let (sensor, out, err) = try Self.startSensor(config: "[pipeline]\nflush_interval_ms = 50\n", dir: dir, name: "quiet", raw: false)
-        var clients: [Int32] = []
-        for _ in 0..<2 {
-            let p = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "openai"])
-            XCTAssertEqual(p.status, 0, p.stderr)
-            clients.append(p.pid)
-        }
+        let clients = try Self.openAIClients(2, port: port)
         Self.stopSensor(sensor)
         let evs = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
         for pid in clients {
@@ -410,12 +415,7 @@ final class CaptureTests: XCTestCase {
         defer { server.terminate() }
         let (sensor, out, err) = try Self.startSensor(config: "[decode]\nthreads = 3\n[pipeline]\nflush_interval_ms = 50\n",
                                                       dir: dir, name: "threads", raw: false)
-        var clients: [Int32] = []
-        for _ in 0..<4 {
-            let p = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "openai"])
-            XCTAssertEqual(p.status, 0, p.stderr)
-            clients.append(p.pid)
-        }
+        let clients = try Self.openAIClients(4, port: port)
         Self.stopSensor(sensor)
         let stderr = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
         XCTAssertTrue(stderr.contains("decode_threads=3"), stderr)
