@@ -163,7 +163,7 @@ final class OTLPInstance: BatchExporter {
     }
 
     /// Sends one request for a signal; parses partial success.
-    func send<M: Message>(signal: String, message: M) -> Outcome {
+    func send<M: Message>(signal: String, message: M, protobuf: (() throws -> Data)? = nil) -> Outcome {
         let c = config!
         var body: Data
         var headers = c.headers
@@ -174,7 +174,7 @@ final class OTLPInstance: BatchExporter {
                 let service = signal == "traces" ? "opentelemetry.proto.collector.trace.v1.TraceService"
                     : signal == "metrics" ? "opentelemetry.proto.collector.metrics.v1.MetricsService" : "opentelemetry.proto.collector.logs.v1.LogsService"
                 url = "\(c.endpoint)/\(service)/Export"
-                var payload = try message.serializedData()
+                var payload = try protobuf?() ?? message.serializedData()
                 var flag: UInt8 = 0
                 if c.gzip { payload = gzipData(payload); flag = 1; headers.append("grpc-encoding: gzip") }
                 body = Data([flag]) + withUnsafeBytes(of: UInt32(payload.count).bigEndian) { Data($0) } + payload
@@ -182,7 +182,7 @@ final class OTLPInstance: BatchExporter {
             case .httpProtobuf, .httpJSON:
                 url = "\(c.endpoint)/v1/\(signal)"
                 if c.endpoint.hasSuffix("/v1/\(signal)") { url = c.endpoint }
-                body = c.proto == .httpJSON ? try OTLPInstance.otlpJSON(message) : try message.serializedData()
+                body = c.proto == .httpJSON ? try OTLPInstance.otlpJSON(message) : try protobuf?() ?? message.serializedData()
                 headers.append(c.proto == .httpJSON ? "Content-Type: application/json" : "Content-Type: application/x-protobuf")
                 if c.gzip { body = gzipData(body); headers.append("Content-Encoding: gzip") }
             }
@@ -313,7 +313,44 @@ final class OTLPInstance: BatchExporter {
             rs.scopeSpans = [ss]
             return rs
         }
-        return send(signal: "traces", message: req)
+        return send(signal: "traces", message: req, protobuf: { try OTLPInstance.protobufBytes(req) })
+    }
+
+    /// The request's protobuf bytes with each span encoded once. swift-protobuf writes a nested
+    /// message's length by sizing it again at every level it sits in, so an attribute deep in a
+    /// span was sized at each of request → ResourceSpans → ScopeSpans → Span → KeyValue →
+    /// AnyValue; here the library encodes each span, resource and scope, and the three outer
+    /// levels are framed around those bytes (trace_service.proto field 1; trace.proto
+    /// ResourceSpans 1–3, ScopeSpans 1–3). Byte for byte `req.serializedData()`: checked on every
+    /// request in debug builds (the test suite's).
+    static func protobufBytes(_ req: TraceRequest) throws -> Data {
+        func varint(_ v: Int, _ out: inout [UInt8]) {
+            var v = UInt64(v)
+            while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+            out.append(UInt8(v))
+        }
+        func field(_ n: Int, _ bytes: [UInt8], _ out: inout [UInt8]) {
+            out.append(UInt8(n << 3 | 2)) // length-delimited
+            varint(bytes.count, &out)
+            out += bytes
+        }
+        var out: [UInt8] = []
+        for rs in req.resourceSpans {
+            var r: [UInt8] = []
+            if rs.hasResource { field(1, try rs.resource.serializedBytes(), &r) }
+            for ss in rs.scopeSpans {
+                var sc: [UInt8] = []
+                if ss.hasScope { field(1, try ss.scope.serializedBytes(), &sc) }
+                for span in ss.spans { field(2, try span.serializedBytes(), &sc) }
+                if !ss.schemaURL.isEmpty { field(3, Array(ss.schemaURL.utf8), &sc) }
+                field(2, sc, &r)
+            }
+            if !rs.schemaURL.isEmpty { field(3, Array(rs.schemaURL.utf8), &r) }
+            field(1, r, &out)
+        }
+        let data = Data(out)
+        assert(data == (try? req.serializedData()), "framed OTLP traces differ from swift-protobuf's encoding")
+        return data
     }
 
     func sendLogs(_ events: [(json: String, e: JSONValue)]) -> Outcome {
