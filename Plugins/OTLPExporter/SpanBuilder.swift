@@ -30,14 +30,22 @@ func kv(_ k: String, _ v: Any?) -> KV? {
 /// objects and absent values.
 func kv(_ k: String, _ v: JSONValue?) -> KV? {
     guard let v else { return nil }
+    var a = Opentelemetry_Proto_Common_V1_AnyValue()
     switch v {
-    case .string(let s): return kv(k, s as Any)
-    case .bool(let b): return kv(k, b as Any)
-    case .int(let i): return kv(k, i as Any)
-    case .double(let d): return kv(k, d as Any)
-    case .array(let a): return kv(k, a.compactMap(\.stringValue) as Any)
+    case .string(let s): a.stringValue = s
+    case .bool(let b): a.boolValue = b
+    case .int(let i): a.intValue = i
+    case .double(let d): a.doubleValue = d
+    case .array(let arr):
+        var av = Opentelemetry_Proto_Common_V1_ArrayValue()
+        av.values = arr.compactMap { $0.stringValue.map { var x = Opentelemetry_Proto_Common_V1_AnyValue(); x.stringValue = $0; return x } }
+        a.arrayValue = av
     case .null, .object: return nil
     }
+    var out = KV()
+    out.key = k
+    out.value = a
+    return out
 }
 
 /// Integer view of a JSON number.
