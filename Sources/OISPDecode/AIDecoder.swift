@@ -1,5 +1,6 @@
 import Foundation
 import OISPEvent
+import Synchronization
 
 /// Decodes captured TLS plaintext into OISP AI events. One instance per sensor; state is kept
 /// per connection (pid + SSL*) so interleaved connections never mix. Usable on its own from
@@ -40,7 +41,9 @@ public final class AIDecoder: @unchecked Sendable {
     let keyedHash: KeyedHash
     private let envelope: Envelope
     private var connections: [PlaintextChunk.ConnectionID: Connection] = [:]
-    public private(set) var stats = Stats()
+    /// Read from other threads (the metrics loop) while the decoding thread counts: behind a lock.
+    private let counters = Mutex(Stats())
+    public var stats: Stats { counters.withLock { $0 } }
     public private(set) var lastErrors: [String] = []
     /// Told when a connection is found to carry nothing the decoder emits: this process is the
     /// server side of HTTP, or the protocol is not HTTP. Capture can then stop sending its
@@ -59,7 +62,7 @@ public final class AIDecoder: @unchecked Sendable {
         let env = envelope(connection.pid)
         var src = env.source
         src.capturePoint = point
-        stats.aiEvents += 1
+        counters.withLock { $0.aiEvents += 1 }
         return OISPEvent(eventType: type, ts: ts, host: env.host, process: env.process, source: src,
                          confidence: .init(level: "high", completeness: complete ? "full" : "partial",
                                            reasons: ["tls_boundary_capture", "known_endpoint"]),
@@ -68,7 +71,7 @@ public final class AIDecoder: @unchecked Sendable {
 
     /// Feeds one chunk; returns the events it completes.
     public func feed(_ chunk: PlaintextChunk) -> [OISPEvent] {
-        stats.chunks += 1
+        counters.withLock { $0.chunks += 1 }
         let conn: Connection
         if let c = connections[chunk.connection] { conn = c } else {
             conn = Connection(id: chunk.connection, decoder: self, remotePort: chunk.remotePort)
@@ -78,7 +81,7 @@ public final class AIDecoder: @unchecked Sendable {
         do {
             return try conn.feed(chunk)
         } catch {
-            stats.parseErrors += 1
+            counters.withLock { $0.parseErrors += 1 }
             lastErrors.append("\(chunk.connection.pid)/\(String(chunk.connection.handle, radix: 16)): \(error)")
             if lastErrors.count > 20 { lastErrors.removeFirst() }
             connections[chunk.connection] = nil // reset; events already decoded are kept
@@ -113,9 +116,9 @@ public final class AIDecoder: @unchecked Sendable {
 
     public var openConnections: Int { connections.count }
 
-    func counted(request: Bool) { if request { stats.requests += 1 } else { stats.responses += 1 } }
-    func countedH2() { stats.http2Connections += 1 }
-    func countedServerSide() { stats.serverSideConnections += 1 }
+    func counted(request: Bool) { counters.withLock { if request { $0.requests += 1 } else { $0.responses += 1 } } }
+    func countedH2() { counters.withLock { $0.http2Connections += 1 } }
+    func countedServerSide() { counters.withLock { $0.serverSideConnections += 1 } }
 }
 
 /// State of one connection.
