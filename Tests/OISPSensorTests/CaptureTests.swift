@@ -116,7 +116,7 @@ final class CaptureTests: XCTestCase {
     /// nginx (h2 + TLS) answering like OpenAI's chat completions API, for HTTP/2 decoding.
     static func startNginx(in dir: URL) throws -> (Process, Int)? {
         guard FileManager.default.fileExists(atPath: "/usr/sbin/nginx") else { return nil }
-        let port = try TestSupport.freePort()
+        let port = try TestSupport.freePort(), inner = try TestSupport.freePort()
         let body = #"{"id":"chatcmpl-H2","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"Hello over any HTTP version."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}"#
         let conf = """
         daemon off; master_process off; worker_processes 1; pid \(dir.path)/nginx.pid; error_log \(dir.path)/nginx.err;
@@ -124,9 +124,16 @@ final class CaptureTests: XCTestCase {
         http {
           access_log off; client_body_temp_path \(dir.path); proxy_temp_path \(dir.path); fastcgi_temp_path \(dir.path);
           uwsgi_temp_path \(dir.path); scgi_temp_path \(dir.path);
+          # the answer comes from a second server behind a proxy, so nginx reads the whole request
+          # body before it answers (proxy_request_buffering): a `return` here would answer on the
+          # HEADERS frame, and a client still sending its body (Go) would cancel the stream
           server {
             listen 127.0.0.1:\(port) ssl http2;
             ssl_certificate \(dir.path)/cert.pem; ssl_certificate_key \(dir.path)/key.pem;
+            location = /v1/chat/completions { proxy_pass http://127.0.0.1:\(inner); }
+          }
+          server {
+            listen 127.0.0.1:\(inner);
             location = /v1/chat/completions { default_type application/json; add_header x-request-id req-nginx; return 200 '\(body)'; }
           }
         }

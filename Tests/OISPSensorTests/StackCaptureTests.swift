@@ -146,7 +146,8 @@ final class StackCaptureTests: XCTestCase {
             let mnt = dir.appendingPathComponent("newfs").path
             try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
             if try TestSupport.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "oisp-test", mnt]).status == 0 {
-                defer { _ = try? TestSupport.run("/bin/umount", [mnt]) }
+                // lazily: the sensor's probes keep the file (and so the mount) busy until it stops
+                defer { _ = try? TestSupport.run("/bin/umount", ["-l", mnt]) }
                 let mounted = mnt + "/go_mounted"
                 _ = try TestSupport.run("/bin/cp", [goPlain, mounted])
                 add("go-new-mount", run(mounted, ["\(port)", "h1"]), key: goKey, proc: "go_mounted", model: "gpt-4o", tokens: 17, marker: "hello from go h1")
