@@ -248,10 +248,16 @@ final class Connection {
 
     func close(ts: Timestamp) -> [OISPEvent] {
         var out: [OISPEvent] = []
+        if mode == .http2, let h2 { out += h2.close(ts: ts) }
         if mode == .http1, responseParser.inMessage {
             for ev in responseParser.finishUntilClose() {
                 if case .end = ev, !pending.isEmpty { out += pending.removeFirst().responseCompleted(ts: ts, truncated: false) }
             }
+        }
+        if mode == .http1 {
+            // an answer cut by the end of the connection (the process gone mid-stream): what came
+            for x in pending where x.responseHead != nil { out += x.responseCompleted(ts: ts, truncated: true) }
+            pending = []
         }
         return out
     }

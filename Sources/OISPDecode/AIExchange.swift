@@ -182,9 +182,13 @@ final class AIExchange {
         return [e]
     }
 
+    /// The answer was reported (an exchange cut afterwards adds nothing).
+    var responseDone = false
+
     func responseCompleted(ts: Timestamp, truncated: Bool) -> [OISPEvent] {
-        guard isAI, acc != nil, let match else { return [] }
+        guard isAI, acc != nil, let match, !responseDone else { return [] }
         if requestEnd == nil { responseEndedEarly = (ts, truncated); return [] }
+        responseDone = true
         var out: [OISPEvent] = []
         if sse != nil {
             if encoded { out += SSEParserFeedAll(AIExchange.decodedBody(responseBody, head: responseHead), ts: ts) }

@@ -81,9 +81,10 @@ final class HTTP2Session {
             }
             headerBlock[isWrite] = hb
             return []
-        case 3: // RST_STREAM
-            streams[stream] = nil
-            return []
+        case 3: // RST_STREAM: the stream ends here, cut — a user's "stop generating", a client
+            // that gave up on its body once the answer came: what was seen is still the call
+            guard let x = streams.removeValue(forKey: stream) else { return [] }
+            return reset(x, ts: ts)
         case 4: // SETTINGS: the sender's HEADER_TABLE_SIZE bounds the peer's encoder → our other-direction decoder
             if flags & 0x1 == 0 {
                 var i = 0
@@ -130,6 +131,28 @@ final class HTTP2Session {
         }
         if endStream { out += end(stream: stream, isWrite: isWrite, ts: ts) }
         return out
+    }
+
+    /// An exchange cut before it ended (a reset stream, a closed connection): its request and
+    /// what came of its answer, marked incomplete.
+    private func reset(_ x: AIExchange, ts: Timestamp) -> [OISPEvent] {
+        var out: [OISPEvent] = []
+        if x.requestEnd == nil {
+            connection.decoder.counted(request: true)
+            out += x.requestCompleted(ts: ts, truncated: true) // with an answer that already ended
+        }
+        if x.responseHead != nil, x.responseEndedEarly == nil, !x.responseDone {
+            connection.decoder.counted(request: false)
+            out += x.responseCompleted(ts: ts, truncated: true)
+        }
+        return out
+    }
+
+    /// The connection ended (closed, its process gone): every open exchange as `reset` reports it.
+    func close(ts: Timestamp) -> [OISPEvent] {
+        let open = streams.sorted { $0.key < $1.key }.map(\.value)
+        streams = [:]
+        return open.flatMap { reset($0, ts: ts) }
     }
 
     private func end(stream: UInt32, isWrite: Bool, ts: Timestamp) -> [OISPEvent] {

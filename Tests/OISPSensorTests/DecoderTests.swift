@@ -376,6 +376,74 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(decoder.openConnections, 1, "bad connections are dropped, good ones kept")
     }
 
+    /// HTTP/2 calls cut before they end: the user's "stop generating" (the client resets the
+    /// stream mid-answer), a client that gives up its body once the answer came (RST_STREAM
+    /// CANCEL before its DATA), and a process gone mid-answer. Each is still reported: the
+    /// request and what came of the answer, marked partial. HPACK here is static-table and
+    /// literal fields only (RFC 7541 §6.1, §6.2.2), no Huffman.
+    func testHTTP2CallsCutShortAreStillReported() throws {
+        func frame(_ type: UInt8, _ flags: UInt8, _ stream: UInt32, _ p: [UInt8]) -> [UInt8] {
+            [UInt8(p.count >> 16), UInt8(p.count >> 8 & 0xff), UInt8(p.count & 0xff), type, flags,
+             UInt8(stream >> 24), UInt8(stream >> 16 & 0xff), UInt8(stream >> 8 & 0xff), UInt8(stream & 0xff)] + p
+        }
+        func literal(_ name: String, _ value: String) -> [UInt8] { [0x00, UInt8(name.utf8.count)] + Array(name.utf8) + [UInt8(value.utf8.count)] + Array(value.utf8) }
+        func indexedName(_ i: UInt8, _ value: String) -> [UInt8] { [i] + [UInt8(value.utf8.count)] + Array(value.utf8) }
+        // :method POST, :scheme https, :path, :authority, content-type
+        let reqHeaders = [0x83, 0x87] + indexedName(0x04, "/v1/chat/completions") + indexedName(0x01, "api.openai.com")
+            + literal("content-type", "application/json") + literal("authorization", "Bearer sk-proj-H2CUTKEY000000000000000")
+        let body = Array(#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"count"}]}"#.utf8)
+        let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + frame(4, 0, 0, [])
+        func sse(_ texts: [String]) -> [UInt8] {
+            Array(texts.map { #"data: {"id":"c1","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"\#($0)"}}]}"# + "\n\n" }.joined().utf8)
+        }
+        var checked = 0
+        for scenario in ["stop-generating", "cancelled-body", "process-gone"] {
+            let decoder = AIDecoder { pid in (nil, OISPEvent.Process(pid: pid, name: "client"), OISPEvent.Source()) }
+            let id = PlaintextChunk.ConnectionID(pid: 7, handle: 1)
+            var t: Int64 = 1_700_000_000_000_000_000
+            var out: [OISPEvent] = []
+            func send(_ write: Bool, _ b: [UInt8]) { t += 1_000_000; out += decoder.feed(PlaintextChunk(connection: id, isWrite: write, bytes: b, ts: Timestamp(nanoseconds: t), remotePort: 443)) }
+            send(true, preface)
+            send(false, frame(4, 0, 0, []))
+            let respHeaders = [0x88] + literal("content-type", scenario == "cancelled-body" ? "application/json" : "text/event-stream")
+            switch scenario {
+            case "stop-generating":
+                send(true, frame(1, 0x4, 1, reqHeaders) + frame(0, 0x1, 1, body))
+                send(false, frame(1, 0x4, 1, respHeaders))
+                send(false, frame(0, 0, 1, sse(["Hel", "lo, "])))
+                send(true, frame(3, 0, 1, [0, 0, 0, 8])) // RST_STREAM CANCEL
+            case "cancelled-body":
+                send(true, frame(1, 0x4, 1, reqHeaders)) // no END_STREAM: the body was to follow
+                let answer = #"{"id":"c2","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello, whole."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}"#
+                send(false, frame(1, 0x4, 1, respHeaders) + frame(0, 0x1, 1, Array(answer.utf8)))
+                send(true, frame(3, 0, 1, [0, 0, 0, 8]))
+            default:
+                send(true, frame(1, 0x4, 1, reqHeaders) + frame(0, 0x1, 1, body))
+                send(false, frame(1, 0x4, 1, respHeaders))
+                send(false, frame(0, 0, 1, sse(["Hel", "lo, "])))
+                out += decoder.processExited(pid: 7, ts: Timestamp(nanoseconds: t + 1_000_000))
+            }
+            let reqs = out.filter { $0.eventType == "ai.request" }, resps = out.filter { $0.eventType == "ai.response" }
+            XCTAssertEqual(reqs.count, 1, "\(scenario): \(out.map(\.eventType))")
+            XCTAssertEqual(resps.count, 1, "\(scenario): \(out.map(\.eventType))")
+            guard let q = reqs.first, let a = resps.first else { continue }
+            XCTAssertEqual(q.data["request_id"], a.data["request_id"], scenario)
+            XCTAssertEqual(q.data["auth"]?["key_prefix"], "sk-proj-", scenario)
+            let content = a.data["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue
+            if scenario == "cancelled-body" {
+                XCTAssertEqual(q.confidence?.completeness, "partial", "the body never came")
+                XCTAssertEqual(content, "Hello, whole.")
+                XCTAssertEqual(a.data["usage"]?["total_tokens"], 8)
+            } else {
+                XCTAssertEqual(q.data["messages"]?.arrayValue?.first?["content"], "count", scenario)
+                XCTAssertEqual(content, "Hello, ", "\(scenario): the answer so far")
+                XCTAssertEqual(a.confidence?.completeness, "partial", scenario)
+            }
+            checked += 1
+        }
+        XCTAssertEqual(checked, 3)
+    }
+
     /// Property test: ≥100k random and mutated inputs never crash and never grow state unboundedly.
     func testFuzzRandomAndMutatedInputs() {
         var rng = SplitMix(seed: 7)
