@@ -109,9 +109,15 @@ public final class AIDecoder: @unchecked Sendable {
         return out
     }
 
-    /// Forgets idle connections.
-    public func sweep(now: Timestamp) {
-        connections = connections.filter { now.nanoseconds - $0.value.lastSeen.nanoseconds < options.idleTimeoutNs }
+    /// Forgets idle connections; an exchange one left cut (an answer the client stopped reading
+    /// and never closed) is reported as it stood, marked partial.
+    @discardableResult
+    public func sweep(now: Timestamp) -> [OISPEvent] {
+        var out: [OISPEvent] = []
+        for (id, c) in connections where now.nanoseconds - c.lastSeen.nanoseconds >= options.idleTimeoutNs {
+            out += close(id, ts: c.lastSeen)
+        }
+        return out
     }
 
     public var openConnections: Int { connections.count }

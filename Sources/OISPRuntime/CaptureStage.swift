@@ -104,7 +104,7 @@ public final class CaptureStage: @unchecked Sendable {
             if case .exit(let pid, _, _, _, _, _) = r { events += decoder.processExited(pid: Int64(pid)) }
         }
         let now = Timestamp.now()
-        if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { decoder.sweep(now: now); lastSweep = now }
+        if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { events += decoder.sweep(now: now); lastSweep = now }
         submit(events)
     }
 
@@ -265,7 +265,7 @@ final class DecodeShard: @unchecked Sendable {
                 for pid in w.exits { events += decoder.processExited(pid: pid) }
             }
             let now = Timestamp.now()
-            if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { decoder.sweep(now: now); lastSweep = now }
+            if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { events += decoder.sweep(now: now); lastSweep = now }
             if !events.isEmpty { submit(events) }
         }
     }

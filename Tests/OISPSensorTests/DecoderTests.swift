@@ -444,6 +444,32 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(checked, 3)
     }
 
+    /// An HTTP/1.1 answer the client stopped reading and never closed (its process lives on): the
+    /// idle sweep reports it as it stood, partial, instead of forgetting it.
+    func testAnAnswerLeftOpenIsReportedByTheIdleSweep() throws {
+        var o = AIDecoder.Options()
+        o.idleTimeoutNs = 1_000_000_000
+        let decoder = AIDecoder(options: o) { pid in (nil, OISPEvent.Process(pid: pid, name: "client"), OISPEvent.Source()) }
+        let id = PlaintextChunk.ConnectionID(pid: 9, handle: 2)
+        let t: Int64 = 1_700_000_000_000_000_000
+        var out = decoder.feed(PlaintextChunk(connection: id, isWrite: true, bytes: Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nContent-Type: application/json\n",
+                                                                                               #"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"go"}]}"#),
+                                             ts: Timestamp(nanoseconds: t), remotePort: 443))
+        var head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for p in Self.sse([#"{"id":"c","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Par"}}]}"#,
+                           #"{"id":"c","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"tial"}}]}"#]) {
+            head += String(p.utf8.count, radix: 16) + "\r\n" + p + "\r\n"
+        }
+        out += decoder.feed(PlaintextChunk(connection: id, isWrite: false, bytes: Array(head.utf8), ts: Timestamp(nanoseconds: t + 1_000_000), remotePort: 443))
+        XCTAssertEqual(out.map(\.eventType), ["ai.request"], "the answer is still open")
+        XCTAssertTrue(decoder.sweep(now: Timestamp(nanoseconds: t + 500_000_000)).isEmpty, "not idle long enough")
+        let swept = decoder.sweep(now: Timestamp(nanoseconds: t + 5_000_000_000))
+        let a = try XCTUnwrap(swept.first { $0.eventType == "ai.response" }, "\(swept.map(\.eventType))")
+        XCTAssertEqual(a.data["choices"]?.arrayValue?.first?["message"]?["content"], "Partial")
+        XCTAssertEqual(a.confidence?.completeness, "partial")
+        XCTAssertEqual(decoder.openConnections, 0)
+    }
+
     /// Property test: ≥100k random and mutated inputs never crash and never grow state unboundedly.
     func testFuzzRandomAndMutatedInputs() {
         var rng = SplitMix(seed: 7)
