@@ -5,47 +5,50 @@ import SwiftProtobuf
 typealias KV = Opentelemetry_Proto_Common_V1_KeyValue
 typealias Span = Opentelemetry_Proto_Trace_V1_Span
 
+typealias AnyValue = Opentelemetry_Proto_Common_V1_AnyValue
+
 func kv(_ k: String, _ v: Any?) -> KV? {
     guard let v else { return nil }
-    var a = Opentelemetry_Proto_Common_V1_AnyValue()
+    var a = AnyValue()
     switch v {
     case let s as String: a.stringValue = s
     case let b as Bool: a.boolValue = b
     case let i as Int64: a.intValue = i
     case let i as Int: a.intValue = Int64(i)
     case let d as Double: a.doubleValue = d
-    case let arr as [String]:
-        var av = Opentelemetry_Proto_Common_V1_ArrayValue()
-        av.values = arr.map { var x = Opentelemetry_Proto_Common_V1_AnyValue(); x.stringValue = $0; return x }
-        a.arrayValue = av
+    case let arr as [String]: a.arrayValue = strings(arr)
     default: a.stringValue = "\(v)"
     }
-    var out = KV()
-    out.key = k
-    out.value = a
-    return out
+    return kv(k, value: a)
 }
 
 /// An attribute from a JSON value (strings, booleans, numbers, arrays of strings); nil for null,
-/// objects and absent values.
+/// objects and absent values. Built directly: no `Any` boxing and casts on the per-span path.
 func kv(_ k: String, _ v: JSONValue?) -> KV? {
     guard let v else { return nil }
-    var a = Opentelemetry_Proto_Common_V1_AnyValue()
+    var a = AnyValue()
     switch v {
     case .string(let s): a.stringValue = s
     case .bool(let b): a.boolValue = b
     case .int(let i): a.intValue = i
     case .double(let d): a.doubleValue = d
-    case .array(let arr):
-        var av = Opentelemetry_Proto_Common_V1_ArrayValue()
-        av.values = arr.compactMap { $0.stringValue.map { var x = Opentelemetry_Proto_Common_V1_AnyValue(); x.stringValue = $0; return x } }
-        a.arrayValue = av
+    case .array(let arr): a.arrayValue = strings(arr.compactMap(\.stringValue))
     case .null, .object: return nil
     }
+    return kv(k, value: a)
+}
+
+func kv(_ k: String, value: AnyValue) -> KV {
     var out = KV()
     out.key = k
-    out.value = a
+    out.value = value
     return out
+}
+
+func strings(_ arr: [String]) -> Opentelemetry_Proto_Common_V1_ArrayValue {
+    var av = Opentelemetry_Proto_Common_V1_ArrayValue()
+    av.values = arr.map { var x = AnyValue(); x.stringValue = $0; return x }
+    return av
 }
 
 /// Integer view of a JSON number.
@@ -332,9 +335,7 @@ final class SpanBuilder {
         let reqModel = q["model"]?["id"]?.stringValue
         let respModel = a["model"]?["id"]?.stringValue
         let model = reqModel ?? respModel ?? ""
-        if model.isEmpty { s.name = op }
-        else if model.first!.isWhitespace || model.last!.isWhitespace { s.name = "\(op) \(model)".trimmingCharacters(in: .whitespaces) }
-        else { s.name = op + " " + model }
+        s.name = model.isEmpty ? op : op + " " + model
         let provider = (q["provider"] ?? a["provider"])?["name"]?.stringValue
         let endpoint = q["provider"]?["endpoint"]?.stringValue
         let host = endpoint.flatMap(host(of:))

@@ -74,8 +74,7 @@ final class AIExchange {
         var provider = JSONObject()
         provider["name"] = .string(match.provider)
         let host = head.authority ?? "unknown"
-        let path = head.path.utf8.contains(UInt8(ascii: "?")) ? head.path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.path : head.path
-        provider["endpoint"] = .string("https://" + host + path)
+        provider["endpoint"] = .string("https://" + host + head.path.withoutQuery)
         provider.set("region", match.region.map(JSONValue.string))
         d["provider"] = .object(provider)
         if let model = r.model ?? match.pathModel { d["model"] = ["id": .string(model)] }

@@ -67,7 +67,7 @@ struct AIRequestReader {
         if let prev = b["previous_response_id"]?.stringValue, !prev.isEmpty { c["previous_response_id"] = .string(prev) }
         // /v1/threads/{thread_id}/runs, /v1/threads/{thread_id}/messages
         guard c["id"] == nil, path.utf8Contains("/threads/") else { return c }
-        let parts = path.split(separator: "?", maxSplits: 1).first.map { $0.split(separator: "/") } ?? []
+        let parts = path.withoutQuery.split(separator: "/")
         if c["id"] == nil, let i = parts.firstIndex(of: "threads"), i + 1 < parts.count, parts[i + 1].hasPrefix("thread_") {
             c["id"] = .string(String(parts[i + 1]))
         }

@@ -58,3 +58,11 @@ public struct HTTPParseError: Error, CustomStringConvertible {
     public let reason: String
     public var description: String { reason }
 }
+
+extension String {
+    /// A request target without its query (`/v1/x?key=…` → `/v1/x`); itself when it has none.
+    var withoutQuery: String {
+        guard let q = utf8.firstIndex(of: UInt8(ascii: "?")) else { return self }
+        return String(self[..<q])
+    }
+}

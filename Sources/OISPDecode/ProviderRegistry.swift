@@ -82,7 +82,7 @@ public struct ProviderRegistry: Sendable {
 
     /// The API family implied by a path alone.
     public static func family(path rawPath: String) -> (APIFamily, String?)? {
-        let path = rawPath.utf8.contains(UInt8(ascii: "?")) ? String(rawPath.split(separator: "?", maxSplits: 1).first ?? "") : rawPath
+        let path = rawPath.withoutQuery
         if path.utf8HasSuffix("/chat/completions") { return (.openaiChat, azureDeployment(path)) }
         if path.utf8HasSuffix("/embeddings") && path != "/api/embeddings" { return (.openaiEmbedding, azureDeployment(path)) }
         if path.utf8HasSuffix("/completions") { return (.openaiCompletion, azureDeployment(path)) }
@@ -119,19 +119,16 @@ public struct ProviderRegistry: Sendable {
     ///   - authority: `Host` / `:authority` (may carry a port).
     ///   - path: request target.
     ///   - remotePort: the connection's port, for local servers without a Host port.
-    /// Whether `s` contains `sub`, byte for byte (Foundation's search would go through NSString).
-    static func has(_ s: String, _ sub: String) -> Bool { s.utf8Contains(sub) }
-
     public func match(authority: String?, path: String, remotePort: Int? = nil) -> ProviderMatch? {
         let (host, hostPort) = ProviderRegistry.splitAuthority(authority ?? "")
         let port = hostPort ?? remotePort
         guard let (family, pathModel) = ProviderRegistry.family(path: path) else { return nil }
         var region: String?
-        if Self.has(host, "bedrock-runtime") { region = host.split(separator: ".").dropFirst().first.map(String.init) }
+        if host.utf8Contains("bedrock-runtime") { region = host.split(separator: ".").dropFirst().first.map(String.init) }
         for e in entries {
             if !e.pathPrefixes.isEmpty && !e.pathPrefixes.contains(where: { path.utf8HasPrefix($0) }) { continue }
             var hit = e.hosts.contains(host) || e.hostSuffixes.contains { host.utf8HasSuffix($0) }
-            if !e.hostContains.isEmpty { hit = hit && e.hostContains.contains { Self.has(host, $0) } }
+            if !e.hostContains.isEmpty { hit = hit && e.hostContains.contains { host.utf8Contains($0) } }
             if !hit, !e.localPorts.isEmpty, let port, e.localPorts.contains(port),
                ProviderRegistry.localHosts.contains(host) || host.isEmpty {
                 hit = true

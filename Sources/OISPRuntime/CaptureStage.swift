@@ -28,8 +28,9 @@ public final class CaptureStage: @unchecked Sendable {
     public let kubernetes: KubernetesEnricher?
     /// Events leave in order: a batch and held events released by `tick` do not overtake each other.
     private let submitLock = NSLock()
-    private var lastSweep = Timestamp.now()
-    /// The decode threads (none: decoding runs inline on the caller's thread).
+    /// The one decoder's work when decoding runs inline on the caller's thread.
+    private let inline: Decoding
+    /// The decode threads (none: decoding runs inline).
     private var shards: [DecodeShard] = []
 
     public init(builder: CaptureEventBuilder, pipeline: Pipeline, emitRaw: Bool, config: SensorConfig, logger: Logger) {
@@ -44,8 +45,9 @@ public final class CaptureStage: @unchecked Sendable {
         }
         decoders = (0..<config.decode.threadCount()).map { _ in CaptureStage.makeDecoder(config: config, envelope: envelope) }
         (podMetadata, kubernetes) = CaptureStage.makeKubernetes(config: config.kubernetes, builder: builder, logger: logger)
+        inline = Decoding(decoders[0])
         if decoders.count > 1 {
-            shards = decoders.enumerated().map { i, d in DecodeShard(index: i, decoder: d) { [weak self] in self?.submit($0) } }
+            shards = decoders.enumerated().map { i, d in DecodeShard(index: i, work: Decoding(d)) { [weak self] in self?.submit($0) } }
         }
     }
 
@@ -97,25 +99,20 @@ public final class CaptureStage: @unchecked Sendable {
 
     public func handle(_ records: [CaptureRecord]) {
         let out = builder.process(records)
-        guard shards.isEmpty else { return handOn(out, records) }
-        var events = decoder.feed(out.chunks)
+        var exits: [Int64] = []
+        for r in records { if case .exit(let pid, _, _, _, _, _) = r { exits.append(Int64(pid)) } }
+        guard shards.isEmpty else { return handOn(out, exits: exits) }
+        var events = inline.run(out.chunks, exits: exits)
         if !out.events.isEmpty { events = out.events + events }
-        for r in records {
-            if case .exit(let pid, _, _, _, _, _) = r { events += decoder.processExited(pid: Int64(pid)) }
-        }
-        let now = Timestamp.now()
-        if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { events += decoder.sweep(now: now); lastSweep = now }
         submit(events)
     }
 
     /// The sharded path: process events submitted here, chunks to their connection's thread,
     /// each exit to every thread (after the chunks that came before it).
-    private func handOn(_ out: CaptureEventBuilder.Output, _ records: [CaptureRecord]) {
+    private func handOn(_ out: CaptureEventBuilder.Output, exits: [Int64]) {
         if !out.events.isEmpty { submit(out.events) }
         var parts = [[PlaintextChunk]](repeating: [], count: shards.count)
         for c in out.chunks { parts[DecodeShard.index(of: c.connection, among: shards.count)].append(c) }
-        var exits: [Int64] = []
-        for r in records { if case .exit(let pid, _, _, _, _, _) = r { exits.append(Int64(pid)) } }
         for (i, s) in shards.enumerated() where !parts[i].isEmpty || !exits.isEmpty { s.enqueue(parts[i], exits: exits) }
     }
 
@@ -197,22 +194,38 @@ public final class CaptureStage: @unchecked Sendable {
     }
 }
 
+/// One decoder's work: chunks and the pids that exited in, events out; connections idle for
+/// the decoder's idle time are swept (what they left cut reported) every 10 s. The same on the
+/// capture's thread (inline) and on each decode thread.
+final class Decoding {
+    let decoder: AIDecoder
+    private var lastSweep = Timestamp.now()
+    init(_ decoder: AIDecoder) { self.decoder = decoder }
+
+    func run(_ chunks: [PlaintextChunk], exits: [Int64]) -> [OISPEvent] {
+        var events = chunks.isEmpty ? [] : decoder.feed(chunks)
+        for pid in exits { events += decoder.processExited(pid: pid) }
+        let now = Timestamp.now()
+        if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { events += decoder.sweep(now: now); lastSweep = now }
+        return events
+    }
+}
+
 /// One decode thread: its own decoder (connection state), a bounded queue of chunk batches.
 final class DecodeShard: @unchecked Sendable {
-    let decoder: AIDecoder
+    private let work: Decoding
     private let submit: ([OISPEvent]) -> Void
     private let cond = NSCondition()
     private var queue: [(chunks: [PlaintextChunk], exits: [Int64])] = []
     private var queuedBytes = 0
     private var closed = false
     private var running = true
-    private var lastSweep = Timestamp.now()
     /// Beyond this the capture's decode thread waits, and its own bounded queue counts what it
     /// must drop (`decode_queue_full`): the ring buffer's poll never waits.
     static let maxQueuedBytes = 16 << 20
 
-    init(index: Int, decoder: AIDecoder, submit: @escaping ([OISPEvent]) -> Void) {
-        self.decoder = decoder
+    init(index: Int, work: Decoding, submit: @escaping ([OISPEvent]) -> Void) {
+        self.work = work
         self.submit = submit
         let t = Thread { [self] in loop() }
         t.name = "oisp-decode-\(index)"
@@ -236,8 +249,7 @@ final class DecodeShard: @unchecked Sendable {
             // after `finish` the thread is gone: decoded here rather than lost
             while running { cond.wait() }
             cond.unlock()
-            var events = decoder.feed(chunks)
-            for pid in exits { events += decoder.processExited(pid: pid) }
+            let events = work.run(chunks, exits: exits)
             if !events.isEmpty { submit(events) }
             return
         }
@@ -254,18 +266,14 @@ final class DecodeShard: @unchecked Sendable {
                 if !cond.wait(until: Date().addingTimeInterval(10)) { break }
             }
             if queue.isEmpty && closed { running = false; cond.broadcast(); cond.unlock(); return }
-            let work = queue
+            let batches = queue
             queue.removeAll(keepingCapacity: true)
             queuedBytes = 0
             cond.broadcast()
             cond.unlock()
-            var events: [OISPEvent] = []
-            for w in work {
-                if !w.chunks.isEmpty { events += decoder.feed(w.chunks) }
-                for pid in w.exits { events += decoder.processExited(pid: pid) }
-            }
-            let now = Timestamp.now()
-            if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { events += decoder.sweep(now: now); lastSweep = now }
+            // an empty batch list (the 10 s wait ran out) still lets the idle sweep run
+            var events = batches.isEmpty ? work.run([], exits: []) : []
+            for b in batches { events += work.run(b.chunks, exits: b.exits) }
             if !events.isEmpty { submit(events) }
         }
     }
