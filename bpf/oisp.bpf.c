@@ -412,6 +412,8 @@ int handle_connect_exit(struct trace_event_raw_sys_exit *ctx) {
 #include "gotls.bpf.h"
 /* GnuTLS and NSS: entry probes of their own, the SSL exit programs above. */
 #include "libtls.bpf.h"
+/* rustls: Writer::write and Reader::read of Rust programs with symbols. */
+#include "rustls.bpf.h"
 
 #ifdef OISP_TEST_REJECTED_PROGRAM
 /* Built only by the tests (-DOISP_TEST_REJECTED_PROGRAM): a program every verifier rejects (a

@@ -31,6 +31,7 @@ enum oisp_stack {
     OISP_STACK_NSS = 3,
     OISP_STACK_BORINGSSL = 4,
     OISP_STACK_PLAIN = 5,
+    OISP_STACK_RUSTLS = 6,    /* rustls (Rust): `ssl` is the ConnectionCommon's address */
 };
 
 struct oisp_ev_header {

@@ -544,6 +544,49 @@ int oisp_bpf_attach_offsets(oisp_bpf *b, const char *path, uint64_t write_off, u
     return attached;
 }
 
+/* rustls: uprobe + uretprobe on each Writer::write and Reader::read at the file offsets
+ * oisp_rustls_inspect found, with the entry programs of the program's calling convention. */
+int oisp_bpf_attach_rustls(oisp_bpf *b, const char *path, const oisp_rustls_info *info, char *err, size_t errlen) {
+    int sret = info->abi == OISP_RUSTLS_ABI_SRET;
+    if (info->nread == 0 || info->nwrite == 0 || info->nread > OISP_RUSTLS_MAX || info->nwrite > OISP_RUSTLS_MAX) {
+        set_err(err, errlen, "rustls offsets missing", EINVAL);
+        return -EINVAL;
+    }
+    size_t first = b->nlinks;
+    int attached = 0;
+    /* reads before writes, exits before entries (see oisp_bpf_attach_lib) */
+    for (uint32_t i = 0; i < info->nread + info->nwrite; i++) {
+        int w = i >= info->nread;
+        uint64_t off = w ? info->write[i - info->nread] : info->read[i];
+        const char *enter = w ? (sret ? "rustls_write_enter_sret" : "rustls_write_enter") : (sret ? "rustls_read_enter_sret" : "rustls_read_enter");
+        const char *exit = w ? "rustls_write_exit" : "rustls_read_exit";
+        for (int ret = 1; ret >= 0; ret--) {
+            const char *pname = b->noop ? (ret ? "noop_exit" : "noop_enter") : (ret ? exit : enter);
+            struct bpf_program *p = loaded_program(b, pname);
+            int e = 0;
+            if (!p) {
+                e = ENOENT; /* rejected by this kernel (see oisp_bpf_program_*) */
+            } else {
+                LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = NULL, .retprobe = ret != 0);
+                last_libbpf_msg[0] = 0;
+                struct bpf_link *l = bpf_program__attach_uprobe_opts(p, -1, path, (size_t)off, &uo);
+                if (!l) e = errno ? errno : EINVAL;
+                else if (add_link(b, l) != 0) { bpf_link__destroy(l); e = ENOMEM; }
+            }
+            if (e) {
+                char what[400];
+                snprintf(what, sizeof what, "attaching rustls %s %s at offset 0x%llx of %s", w ? "Writer::write" : "Reader::read",
+                         ret ? "uretprobe" : "uprobe", (unsigned long long)off, path);
+                set_err(err, errlen, what, e);
+                drop_links_from(b, first);
+                return -e;
+            }
+        }
+        attached++;
+    }
+    return attached;
+}
+
 int oisp_bpf_poll(oisp_bpf *b, int timeout_ms, oisp_bpf_sample_fn fn, void *ctx) {
     b->fn = fn;
     b->ctx = ctx;

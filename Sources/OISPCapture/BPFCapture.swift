@@ -327,6 +327,7 @@ public final class BPFCapture: @unchecked Sendable {
         var n: Int32 = 0
         var stack = lib == OISP_LIB_GNUTLS ? "gnutls" : lib == OISP_LIB_NSS ? "nss" : "openssl"
         var problem: String?
+        var found: String?
         var isGo = false
         if lib == OISP_LIB_OPENSSL && isExecutable {
             // an executable: a Go program using crypto/tls? (asked first: it takes under a
@@ -346,7 +347,24 @@ public final class BPFCapture: @unchecked Sendable {
             err[0] = 0
             n = attachLock.withLock { oisp_bpf_set_owner(bpf, owner); return oisp_bpf_attach_lib(bpf, path, lib, &err, err.count) }
             if err[0] != 0 { problem = String(cString: err) } // n > 0 with a message: some functions missing
+            var rustls = oisp_rustls_info(), isRustls = false
             if n == 0 && lib == OISP_LIB_OPENSSL && isExecutable {
+                // a Rust program with rustls and its symbols (a symbol-table scan: milliseconds)
+                err[0] = 0
+                let r = oisp_rustls_inspect(path, &rustls, &err, err.count)
+                if r == OISP_RUSTLS_OK.rawValue {
+                    isRustls = true
+                    stack = "rustls"
+                    n = attachLock.withLock { oisp_bpf_set_owner(bpf, owner); return oisp_bpf_attach_rustls(bpf, path, &rustls, &err, err.count) }
+                    if n < 0 { problem = String(cString: err) }
+                    found = Self.rustlsFound(rustls)
+                } else if r == OISP_RUSTLS_ERR_NO_SYMBOLS.rawValue || r == OISP_RUSTLS_ERR_ABI.rawValue || r == OISP_RUSTLS_ERR_ARCH.rawValue {
+                    isRustls = true
+                    stack = "rustls"
+                    problem = "rustls in \(original) not covered: \(String(cString: err))"
+                }
+            }
+            if n == 0 && lib == OISP_LIB_OPENSSL && isExecutable && !isRustls {
                 // no symbols: static BoringSSL in a stripped binary (Bun, Chromium/Electron)? The
                 // search reads the whole binary (up to ~1 s for Chromium), so it runs beside the
                 // poll thread and probes are attached when it is done.
@@ -364,8 +382,15 @@ public final class BPFCapture: @unchecked Sendable {
                 }
             }
         }
-        record(path: original, key: key, stack: stack, functions: Int(n), problem: problem.map { $0.replacingOccurrences(of: path, with: original) })
+        record(path: original, key: key, stack: stack, functions: Int(n), problem: problem.map { $0.replacingOccurrences(of: path, with: original) }, found: found)
         return (Int(max(0, n)), true)
+    }
+
+    /// How rustls was found, for the log and `check`: the functions and the calling convention.
+    public static func rustlsFound(_ info: oisp_rustls_info) -> String {
+        let compiler = withUnsafeBytes(of: info.compiler) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let abi = info.abi == OISP_RUSTLS_ABI_SRET.rawValue ? "result by pointer" : "result in registers"
+        return "Writer::write ×\(info.nwrite), Reader::read ×\(info.nread) in the symbol table, \(abi)\(compiler.isEmpty ? "" : ", " + compiler)"
     }
 
     /// The exec gate's question: probes the file an exec waits for (`fd`, the gate's copy).

@@ -21,7 +21,7 @@ public enum CaptureRecord: Sendable {
         /// true for SSL_write (app → network), false for SSL_read.
         public var isWrite: Bool
         public var truncated: Bool
-        /// Where it was captured: `enum oisp_stack` (OpenSSL, Go, GnuTLS, NSS, plain HTTP).
+        /// Where it was captured: `enum oisp_stack` (OpenSSL, Go, GnuTLS, NSS, BoringSSL, rustls, plain HTTP).
         public var stack: UInt32 = 0
         /// The stack's name as events spell it.
         public var stackName: String { CaptureRecord.stackName(stack) }
@@ -53,6 +53,7 @@ public enum CaptureRecord: Sendable {
         case UInt32(OISP_STACK_NSS.rawValue): return "nss"
         case UInt32(OISP_STACK_BORINGSSL.rawValue): return "boringssl"
         case UInt32(OISP_STACK_PLAIN.rawValue): return "plain_http"
+        case UInt32(OISP_STACK_RUSTLS.rawValue): return "rustls"
         default: return "openssl"
         }
     }

@@ -64,7 +64,10 @@ public enum CaptureTargets {
         return Process(pid: pid, name: name, exe: exe, stacks: stacks)
     }
 
-    static let rustlsReason = "rustls has no stable boundary to probe in release builds (sans-I/O Rust code, inlined under LTO, symbols stripped); not covered: docs/capture.md says what would unlock it"
+    static let rustlsReason = "rustls as a shared library (rustls-ffi) is not probed; docs/capture.md"
+
+    /// The TLS stacks built into one executable file, covered or not and why (no process needed).
+    public static func stacks(ofExecutable path: String) -> [Stack] { executableStacks(path, facts: FileFacts()) }
 
     /// Stacks built into the executable itself.
     static func executableStacks(_ path: String, facts: FileFacts) -> [Stack] {
@@ -88,8 +91,15 @@ public enum CaptureTargets {
             out.append(Stack(name: "openssl", covered: true, detail: "SSL_write/SSL_read symbols in the executable"))
         } else if let b = boringSSL(path) {
             out.append(b)
-        } else if oisp_file_contains(path, "rustls") == 1 {
-            out.append(Stack(name: "rustls", covered: false, detail: rustlsReason))
+        } else {
+            var info = oisp_rustls_info()
+            var err = [CChar](repeating: 0, count: 512)
+            let r = oisp_rustls_inspect(path, &info, &err, err.count)
+            if r == OISP_RUSTLS_OK.rawValue {
+                out.append(Stack(name: "rustls", covered: true, detail: BPFCapture.rustlsFound(info)))
+            } else if r == OISP_RUSTLS_ERR_NO_SYMBOLS.rawValue || r == OISP_RUSTLS_ERR_ABI.rawValue || r == OISP_RUSTLS_ERR_ARCH.rawValue {
+                out.append(Stack(name: "rustls", covered: false, detail: String(cString: err)))
+            }
         }
         facts.byKey[key] = out
         return out

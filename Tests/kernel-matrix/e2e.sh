@@ -4,7 +4,7 @@
 # SENSOR is the oisp-sensor binary, OBJECT the oisp.bpf.o to test (OISP_BPF_OBJECT). It runs
 # `check --load`, starts `record --raw` and local TLS servers, makes a client of every TLS stack
 # send a request through it — curl and python3 (OpenSSL), node, wget (GnuTLS), an NSS client
-# ($E2E_NSS_CLIENT), Go crypto/tls ($E2E_GO_CLIENT), curl and node's fetch (writev) to a listed
+# ($E2E_NSS_CLIENT), Go crypto/tls ($E2E_GO_CLIENT), rustls ($E2E_RUSTLS_CLIENT), curl and node's fetch (writev) to a listed
 # plain-HTTP port — and checks
 # that capture.ssl_data events with the request text, from the expected stack, are attributed to
 # the client's pid. Prints one line per stack: "stack <client> <stack> OK|MISSING" (the kernel
@@ -101,13 +101,18 @@ warm() { # NAME STACK COMMAND...
     local name=$1 stack=$2; shift 2
     "$@" >/dev/null 2>&1
     for _ in $(seq 300); do
-        grep -q "probes attached.*$name.*stack=$stack\|static BoringSSL in .*$name\|Go program .*$name.* not covered" "$out/record.log" && return
+        grep -q "probes attached.*$name.*stack=$stack\|static BoringSSL in .*$name\|Go program .*$name.* not covered\|rustls in .*$name.* not covered" "$out/record.log" && return
         sleep 0.2
     done
 }
 if [ -x "${E2E_GO_CLIENT:-}" ]; then
     warm go_client go "$E2E_GO_CLIENT" "$tlsport" h1
     run_client go go_tls "/v1/chat/completions" "$E2E_GO_CLIENT" "$tlsport" h1
+fi
+# rustls in a Rust program with its symbols ($E2E_RUSTLS_CLIENT: ureq on rustls).
+if [ -x "${E2E_RUSTLS_CLIENT:-}" ]; then
+    warm rustls_client rustls "$E2E_RUSTLS_CLIENT"
+    run_client rustls rustls "/oisp-e2e-rustls" "$E2E_RUSTLS_CLIENT" "$tls/oisp-e2e-rustls" '{"m":"rustls"}' none
 fi
 # Static, stripped BoringSSL ($E2E_BUN, $E2E_CHROMIUM).
 if [ -x "${E2E_BUN:-}" ]; then

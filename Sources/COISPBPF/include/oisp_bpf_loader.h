@@ -11,6 +11,7 @@
 #include "oisp_elfscan.h"
 #include "oisp_boringssl.h"
 #include "oisp_execgate.h"
+#include "oisp_rustls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -87,6 +88,12 @@ int oisp_bpf_attach_go(oisp_bpf *b, const char *binary_path, const oisp_gotls_in
  *  noop option. Returns 2 (functions attached) or -errno (nothing stays attached on error). */
 int oisp_bpf_attach_offsets(oisp_bpf *b, const char *binary_path, uint64_t write_off, uint64_t read_off, char *err,
                             size_t errlen);
+
+/** Attaches uprobe + uretprobe on every rustls Writer::write and Reader::read of an executable
+ *  (all processes running it) at the file offsets from oisp_rustls_inspect, with the entry
+ *  programs of its calling convention; noop_enter/noop_exit with the noop option. Returns the
+ *  number of functions attached or -errno (nothing stays attached on error). */
+int oisp_bpf_attach_rustls(oisp_bpf *b, const char *binary_path, const oisp_rustls_info *info, char *err, size_t errlen);
 
 /** One ring-buffer record; return non-zero to stop the current poll. */
 typedef int (*oisp_bpf_sample_fn)(void *ctx, const void *data, size_t len);

@@ -1,0 +1,187 @@
+#define _GNU_SOURCE
+/* rustls discovery (see include/oisp_rustls.h): the symbol tables for Writer::write and
+ * Reader::read, their file offsets, and the calling convention read from their first loads. */
+#include "oisp_rustls.h"
+#include "oisp_elfscan.h"
+
+#include <capstone/capstone.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define RUSTLS_MODULE "rustls..conn.."
+#define RUSTLS_WRITE "Writer$u20$as$u20$std..io..Write$GT$5write17h"
+#define RUSTLS_READ "Reader$u20$as$u20$std..io..Read$GT$4read17h"
+
+typedef struct rfile {
+    const uint8_t *map;
+    size_t size;
+    Elf *elf;
+} rfile;
+
+static const uint8_t *section(rfile *f, const char *name, uint64_t *size) {
+    size_t shstrndx;
+    if (elf_getshdrstrndx(f->elf, &shstrndx) != 0) return NULL;
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(f->elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) continue;
+        const char *n = elf_strptr(f->elf, shstrndx, sh.sh_name);
+        if (!n || strcmp(n, name) != 0) continue;
+        if (sh.sh_offset > f->size || sh.sh_size > f->size - sh.sh_offset) return NULL;
+        *size = sh.sh_size;
+        return f->map + sh.sh_offset;
+    }
+    return NULL;
+}
+
+static int vaddr_to_off(rfile *f, uint64_t v, uint64_t *off, uint64_t *avail) {
+    size_t n;
+    if (elf_getphdrnum(f->elf, &n) != 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_LOAD) continue;
+        if (v < ph.p_vaddr || v - ph.p_vaddr >= ph.p_filesz) continue;
+        uint64_t o = ph.p_offset + (v - ph.p_vaddr);
+        if (o >= f->size) return -1;
+        *off = o;
+        uint64_t a = ph.p_filesz - (v - ph.p_vaddr);
+        *avail = a > f->size - o ? f->size - o : a;
+        return 0;
+    }
+    return -1;
+}
+
+/* Adds a function once (aliases share an address); returns 0, or -1 when the list is full. */
+static int add_func(uint64_t *list, uint32_t *n, uint64_t *vaddrs, uint64_t vaddr, uint64_t off) {
+    for (uint32_t i = 0; i < *n; i++)
+        if (vaddrs[i] == vaddr) return 0;
+    if (*n == OISP_RUSTLS_MAX) return -1;
+    vaddrs[*n] = vaddr;
+    list[(*n)++] = off;
+    return 0;
+}
+
+/* Which argument register `self` is in: the first 8-byte load through rdi or rsi at offset 0
+ * (a Writer's sink pointer, a Reader's buffer pointer) among the first instructions. Returns
+ * OISP_RUSTLS_ABI_*, or -1 when no such load is found. */
+static int self_register(rfile *f, uint64_t vaddr, uint64_t off, uint64_t avail) {
+    csh cs;
+    if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) return -1;
+    cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
+    cs_insn *insn = cs_malloc(cs);
+    const uint8_t *code = f->map + off;
+    size_t left = avail < 256 ? (size_t)avail : 256;
+    uint64_t addr = vaddr;
+    int abi = -1;
+    for (int i = 0; i < 40 && abi < 0 && cs_disasm_iter(cs, &code, &left, &addr, insn); i++) {
+        cs_x86 *x = &insn->detail->x86;
+        if (insn->id == X86_INS_RET || insn->id == X86_INS_JMP || insn->id == X86_INS_CALL) {
+            /* control leaves before self was read: only a tail call through a loaded pointer
+             * counts (it was read above); otherwise unknown */
+            if (insn->id != X86_INS_JMP || x->op_count != 1 || x->operands[0].type != X86_OP_REG) break;
+            continue;
+        }
+        if (insn->id != X86_INS_MOV || x->op_count != 2) continue;
+        cs_x86_op *dst = &x->operands[0], *src = &x->operands[1];
+        if (dst->type != X86_OP_REG || src->type != X86_OP_MEM || src->size != 8) continue;
+        if (src->mem.index != X86_REG_INVALID || src->mem.disp != 0 || src->mem.segment != X86_REG_INVALID) continue;
+        if (src->mem.base == X86_REG_RDI) abi = OISP_RUSTLS_ABI_REGISTERS;
+        else if (src->mem.base == X86_REG_RSI) abi = OISP_RUSTLS_ABI_SRET;
+    }
+    cs_free(insn, 1);
+    cs_close(&cs);
+    return abi;
+}
+
+int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (err && errlen) err[0] = 0;
+    rfile f = { 0 };
+    void *m = NULL;
+    char why[128] = "";
+    int mr = oisp_map_file(path, &m, &f.size, why, sizeof why);
+    if (mr == -2) return oisp_errorf(err, errlen, OISP_RUSTLS_ERR_NOT_ELF, "%s: not a regular ELF file", path);
+    if (mr != 0) return oisp_errorf(err, errlen, OISP_RUSTLS_ERR_IO, "%s: %s", path, why);
+    f.map = m;
+    int rc = OISP_RUSTLS_OK;
+    GElf_Ehdr eh;
+    elf_version(EV_CURRENT);
+    f.elf = elf_memory((char *)m, f.size);
+    if (!f.elf || elf_kind(f.elf) != ELF_K_ELF || !gelf_getehdr(f.elf, &eh)) {
+        rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_NOT_ELF, "%s: not an ELF file", path);
+        goto out;
+    }
+    uint64_t wv[OISP_RUSTLS_MAX], rv[OISP_RUSTLS_MAX];
+    uint64_t wavail[OISP_RUSTLS_MAX], ravail[OISP_RUSTLS_MAX];
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(f.elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) || sh.sh_entsize == 0) continue;
+        Elf_Data *d = elf_getdata(scn, NULL);
+        if (!d) continue;
+        size_t n = sh.sh_size / sh.sh_entsize;
+        for (size_t i = 0; i < n; i++) {
+            GElf_Sym s;
+            if (!gelf_getsym(d, (int)i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC || s.st_value == 0 || s.st_shndx == SHN_UNDEF) continue;
+            const char *nm = elf_strptr(f.elf, sh.sh_link, s.st_name);
+            if (!nm || nm[0] != '_' || nm[1] != 'Z' || nm[2] != 'N' || !strstr(nm, RUSTLS_MODULE)) continue;
+            int w = strstr(nm, RUSTLS_WRITE) != NULL, r = !w && strstr(nm, RUSTLS_READ) != NULL;
+            if (!w && !r) continue;
+            uint64_t off, avail;
+            if (vaddr_to_off(&f, s.st_value, &off, &avail) != 0) continue;
+            uint32_t k = w ? out->nwrite : out->nread;
+            if (add_func(w ? out->write : out->read, w ? &out->nwrite : &out->nread, w ? wv : rv, s.st_value, off) != 0) continue; /* more copies than OISP_RUSTLS_MAX: the first ones */
+            if ((w ? out->nwrite : out->nread) > k) (w ? wavail : ravail)[k] = avail;
+        }
+    }
+    uint64_t csize = 0;
+    const uint8_t *comment = section(&f, ".comment", &csize);
+    if (comment) {
+        const uint8_t *v = memmem(comment, csize, "rustc version ", 14);
+        if (v) {
+            size_t k = 0;
+            while (k + 1 < sizeof out->compiler && v + k < comment + csize && v[k] && v[k] != '(') { out->compiler[k] = (char)v[k]; k++; }
+            while (k > 0 && out->compiler[k - 1] == ' ') k--;
+            out->compiler[k] = 0;
+        }
+    }
+    if (out->nwrite == 0 || out->nread == 0) {
+        uint64_t rsize = 0;
+        const uint8_t *ro = section(&f, ".rodata", &rsize);
+        int mentions = ro ? memmem(ro, rsize, "rustls", 6) != NULL : memmem(f.map, f.size, "rustls", 6) != NULL;
+        if (!mentions && out->nwrite == 0 && out->nread == 0) {
+            rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_NO_RUSTLS, "%s: no rustls", path);
+        } else {
+            rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_NO_SYMBOLS,
+                             "%s: rustls without a symbol for %s (a stripped build, or LTO inlined it): rustls is probed only where Writer::write and Reader::read are in the symbol table",
+                             path, out->nwrite == 0 && out->nread == 0 ? "Writer::write and Reader::read" : out->nwrite == 0 ? "Writer::write" : "Reader::read");
+        }
+        goto out;
+    }
+    if (eh.e_machine != EM_X86_64 || eh.e_ident[EI_CLASS] != ELFCLASS64) {
+        rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_ARCH, "%s: rustls in a program for ELF machine %u; only x86_64 is supported", path, eh.e_machine);
+        goto out;
+    }
+    int abi = -1;
+    for (uint32_t i = 0; i < out->nwrite + out->nread; i++) {
+        int w = i < out->nwrite;
+        uint32_t j = w ? i : i - out->nwrite;
+        int a = self_register(&f, w ? wv[j] : rv[j], w ? out->write[j] : out->read[j], w ? wavail[j] : ravail[j]);
+        if (a < 0 || (abi >= 0 && a != abi)) {
+            rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_ABI,
+                             "%s: rustls %s at 0x%llx: %s", path, w ? "Writer::write" : "Reader::read", (unsigned long long)(w ? wv[j] : rv[j]),
+                             a < 0 ? "no load through self found in its first instructions: calling convention unknown"
+                                   : "calling convention differs from the other functions'");
+            goto out;
+        }
+        abi = a;
+    }
+    out->abi = (uint32_t)abi;
+out:
+    if (f.elf) elf_end(f.elf);
+    munmap(m, f.size);
+    return rc;
+}

@@ -1,0 +1,90 @@
+//! A Rust HTTPS client on rustls, as Rust CLIs use it. The server's certificate is not checked
+//! (as `wget --no-check-certificate`): the test server's is self-signed.
+//!
+//!   rustls_client URL BODY KEY [COUNT]
+//!     POSTs BODY (JSON) to URL with `Authorization: Bearer KEY` COUNT times on one keep-alive
+//!     connection (ureq) and prints each answer.
+//!   rustls_client --interleave PORT BODY_A BODY_B KEY
+//!     Two connections to 127.0.0.1:PORT on rustls streams, one thread: a call on A, a call on
+//!     B, then both requests written before either answer is read (what an async runtime does
+//!     with several connections on one thread). Conn B asks for a 3-word answer (X-Chunks: 3).
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+struct AnyCert;
+impl rustls::client::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(&self, _: &rustls::Certificate, _: &[rustls::Certificate], _: &rustls::ServerName,
+                          _: &mut dyn Iterator<Item = &[u8]>, _: &[u8], _: SystemTime)
+                          -> Result<rustls::client::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::ServerCertVerified::assertion())
+    }
+}
+
+fn config() -> Arc<rustls::ClientConfig> {
+    Arc::new(rustls::ClientConfig::builder()
+        .with_safe_defaults()
+        .with_custom_certificate_verifier(Arc::new(AnyCert))
+        .with_no_client_auth())
+}
+
+type Tls = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
+
+fn connect(port: &str) -> Tls {
+    let name = rustls::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config(), name).expect("tls");
+    let sock = TcpStream::connect(format!("127.0.0.1:{}", port)).expect("connect");
+    BufReader::new(rustls::StreamOwned::new(conn, sock))
+}
+
+fn send(s: &mut Tls, body: &str, key: &str, chunks: u32) {
+    let req = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                       Authorization: Bearer {}\r\nX-Chunks: {}\r\nContent-Length: {}\r\n\r\n{}", key, chunks, body.len(), body);
+    s.get_mut().write_all(req.as_bytes()).expect("write");
+    s.get_mut().flush().expect("flush");
+}
+
+fn receive(s: &mut Tls) -> String {
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        s.read_line(&mut line).expect("read head");
+        let l = line.trim_end();
+        if l.is_empty() { break; }
+        if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") { len = v.trim().parse().unwrap_or(0); }
+    }
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).expect("read body");
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() >= 6 && args[1] == "--interleave" {
+        let (port, a_body, b_body, key) = (&args[2], &args[3], &args[4], &args[5]);
+        let (mut a, mut b) = (connect(port), connect(port));
+        send(&mut a, a_body, key, 0);
+        println!("{}", receive(&mut a));
+        send(&mut b, b_body, key, 3);
+        println!("{}", receive(&mut b));
+        send(&mut a, a_body, key, 0);
+        send(&mut b, b_body, key, 3);
+        println!("{}", receive(&mut a));
+        println!("{}", receive(&mut b));
+        return;
+    }
+    if args.len() < 4 {
+        eprintln!("usage: rustls_client URL BODY KEY [COUNT] | --interleave PORT BODY_A BODY_B KEY");
+        std::process::exit(2);
+    }
+    let count: usize = args.get(4).and_then(|c| c.parse().ok()).unwrap_or(1);
+    let agent = ureq::AgentBuilder::new().tls_config(config()).build();
+    for _ in 0..count {
+        match agent.post(&args[1]).set("Content-Type", "application/json")
+            .set("Authorization", &format!("Bearer {}", args[3])).send_string(&args[2]) {
+            Ok(r) => println!("{}", r.into_string().unwrap_or_default()),
+            Err(e) => { eprintln!("request failed: {}", e); std::process::exit(1); }
+        }
+    }
+}

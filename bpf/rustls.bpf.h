@@ -1,0 +1,123 @@
+/* rustls plaintext (Rust programs that keep their symbols): included at the end of oisp.bpf.c.
+ *
+ * rustls does no I/O of its own; its plaintext boundary is two Rust functions (rustls::conn):
+ *   <Writer as std::io::Write>::write(&mut self, buf: &[u8]) -> io::Result<usize>
+ *   <Reader as std::io::Read>::read(&mut self, buf: &mut [u8]) -> io::Result<usize>
+ * found by their mangled names (Sources/COISPBPF/include/oisp_rustls.h), probed at entry and
+ * return. How the io::Result comes back depends on the compiler, so discovery reads it from the
+ * code and attaches one of two entry programs:
+ *   registers: self in rdi, buf in rsi; the result in rax (0 = Ok) and rdx (bytes)
+ *   sret:      the result's slot in rdi, self in rsi, buf in rdx; the slot holds
+ *              { tag (0 = Ok), bytes } when the function returns
+ *
+ * The connection: a Writer holds `&mut dyn PlaintextSink`, whose data pointer is the connection
+ * (ConnectionCommon) itself: that address is the handle of its records. A Reader holds only
+ * `&mut ChunkVecBuffer`, the received-plaintext buffer inside the same connection, at an offset
+ * K fixed by the rustls version and the compiler. A read is given the handle of the connection
+ * this thread last wrote to (a client writes its request, then reads the answer on the same
+ * thread), and K = reader - connection is noted for the process; once the same K has come from
+ * two different connections it is trusted and a read's handle is its buffer's address minus K,
+ * which no longer depends on which thread runs it (async runtimes). */
+#ifndef OISP_RUSTLS_BPF_H
+#define OISP_RUSTLS_BPF_H
+
+/* The connection each thread last wrote plaintext to. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u32); /* tid */
+    __type(value, __u64);
+} rustls_last SEC(".maps");
+
+struct rustls_offset {
+    __u64 k;      /* reader buffer - connection */
+    __u64 from;   /* the connection it was seen on */
+    __u32 trusted; /* seen again on another connection */
+    __u32 pad;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u32); /* tgid */
+    __type(value, struct rustls_offset);
+} rustls_k SEC(".maps");
+
+#define RUSTLS_MAX_K 65536 /* a field offset inside the connection, not the distance to another object */
+
+static __always_inline int rustls_write(__u64 self, __u64 buf, __u64 sret) {
+    __u64 conn = 0;
+    if (bpf_probe_read_user(&conn, sizeof(conn), (void *)self) != 0 || !conn) return 0;
+    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    bpf_map_update_elem(&rustls_last, &tid, &conn, BPF_ANY);
+    return enter_stack(&write_args, conn, buf, sret, OISP_STACK_RUSTLS);
+}
+
+static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
+    __u64 rd = 0;
+    if (bpf_probe_read_user(&rd, sizeof(rd), (void *)self) != 0 || !rd) return 0;
+    __u64 id = bpf_get_current_pid_tgid();
+    __u32 tgid = id >> 32, tid = (__u32)id;
+    __u64 handle = rd; /* unpaired until a write on this thread says which connection */
+    struct rustls_offset *k = bpf_map_lookup_elem(&rustls_k, &tgid);
+    if (k && k->trusted && rd >= k->k) {
+        handle = rd - k->k;
+    } else {
+        __u64 *last = bpf_map_lookup_elem(&rustls_last, &tid);
+        if (last && rd >= *last && rd - *last < RUSTLS_MAX_K) {
+            __u64 conn = *last, cand = rd - conn;
+            handle = conn;
+            if (!k) {
+                struct rustls_offset nk = { .k = cand, .from = conn };
+                bpf_map_update_elem(&rustls_k, &tgid, &nk, BPF_NOEXIST);
+            } else if (k->k == cand) {
+                if (k->from != conn) k->trusted = 1;
+            } else {
+                k->k = cand;
+                k->from = conn;
+            }
+        }
+    }
+    return enter_stack(&read_args, handle, buf, sret, OISP_STACK_RUSTLS);
+}
+
+/* The io::Result<usize> of the call that is returning: Ok's byte count, or 0. */
+static __always_inline int rustls_leave(struct pt_regs *ctx, void *map, __u32 direction) {
+    __u64 id = bpf_get_current_pid_tgid();
+    struct ssl_args *a = bpf_map_lookup_elem(map, &id);
+    if (!a) return 0;
+    struct ssl_args args = *a;
+    bpf_map_delete_elem(map, &id);
+    if (args.stack != OISP_STACK_RUSTLS) return 0;
+    struct oisp_config *c = get_config();
+    if (!c) return 0;
+    __u64 r[2] = {};
+    if (args.out_len) { /* sret: the slot the caller passed */
+        if (bpf_probe_read_user(r, sizeof(r), (void *)args.out_len) != 0) return 0;
+    } else {
+        r[0] = PT_REGS_RC(ctx);
+        r[1] = PT_REGS_PARM3(ctx); /* rdx, the second return register */
+    }
+    if ((r[0] & 0xff) != 0 || r[1] == 0) return 0; /* Err, or nothing moved */
+    return emit_plaintext(args.ssl, args.buf, r[1], direction, OISP_STACK_RUSTLS, c);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(rustls_write_enter, void *self, const void *buf) { return rustls_write((__u64)self, (__u64)buf, 0); }
+SEC("uprobe")
+int BPF_KPROBE(rustls_write_enter_sret, void *ret, void *self, const void *buf) {
+    return rustls_write((__u64)self, (__u64)buf, (__u64)ret);
+}
+SEC("uretprobe")
+int BPF_KRETPROBE(rustls_write_exit) { return rustls_leave(ctx, &write_args, OISP_DIR_WRITE); }
+
+SEC("uprobe")
+int BPF_KPROBE(rustls_read_enter, void *self, void *buf) { return rustls_read((__u64)self, (__u64)buf, 0); }
+SEC("uprobe")
+int BPF_KPROBE(rustls_read_enter_sret, void *ret, void *self, void *buf) {
+    return rustls_read((__u64)self, (__u64)buf, (__u64)ret);
+}
+SEC("uretprobe")
+int BPF_KRETPROBE(rustls_read_exit) { return rustls_leave(ctx, &read_args, OISP_DIR_READ); }
+
+#endif
