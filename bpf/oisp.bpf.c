@@ -40,7 +40,7 @@ struct ssl_args {
     __u64 buf;
     __u64 out_len; /* size_t* for the _ex variants, else 0 */
     __u32 stack;   /* enum oisp_stack of the library whose entry probe fired */
-    __u32 pad;
+    __u32 iovcnt;  /* a vectored write (rustls): `buf` is an iovec array of this length */
 };
 
 /* In-flight SSL calls, keyed by pid_tgid (one call per thread at a time). */

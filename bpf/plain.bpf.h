@@ -53,16 +53,16 @@ struct oisp_user_iovec {
 
 /* One buffer of a vectored call, as a function the verifier checks once (a global function: its
  * caller's loop then costs a call per buffer, not a copy of emit_plaintext's loop). */
-__attribute__((noinline)) int oisp_emit_plain(__u64 handle, __u64 buf, __u64 n, __u32 direction) {
+__attribute__((noinline)) int oisp_emit_plain(__u64 handle, __u64 buf, __u64 n, __u32 direction, __u32 stack) {
     struct oisp_config *c = get_config();
     if (!c) return 0;
-    return emit_plaintext(handle, buf, n, direction, OISP_STACK_PLAIN, c);
+    return emit_plaintext(handle, buf, n, direction, stack, c);
 }
 
 /* A vectored call moved `total` bytes through the `cnt` buffers of the iovec array at `iov` (user
- * memory): each buffer's part is emitted in order, as its own record, within one max_capture_bytes
+ * memory; a Rust `&[IoSlice]` has the same layout): each buffer's part is emitted in order, as its own record, within one max_capture_bytes
  * budget for the whole call and the first OISP_MAX_IOV buffers; what is left is marked truncated. */
-static __always_inline int emit_iov(__u64 handle, __u64 iov, __u64 cnt, __u64 total, __u32 direction,
+static __always_inline int emit_iov(__u64 handle, __u64 iov, __u64 cnt, __u64 total, __u32 direction, __u32 stack,
                                     struct oisp_config *c) {
     __u64 budget = c->max_capture_bytes;
     for (int i = 0; i < OISP_MAX_IOV; i++) {
@@ -71,7 +71,7 @@ static __always_inline int emit_iov(__u64 handle, __u64 iov, __u64 cnt, __u64 to
         if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + (__u64)i * sizeof(v))) != 0) break;
         __u64 n = v.len < total ? v.len : total;
         __u64 take = n < budget ? n : budget;
-        if (take) oisp_emit_plain(handle, v.base, take, direction);
+        if (take) oisp_emit_plain(handle, v.base, take, direction, stack);
         total -= take;
         budget -= take;
     }
@@ -84,7 +84,7 @@ static __always_inline int emit_iov(__u64 handle, __u64 iov, __u64 cnt, __u64 to
         fill_header(&d->h, OISP_EV_SSL_DATA);
         d->ssl = handle;
         d->direction = direction;
-        d->stack = OISP_STACK_PLAIN;
+        d->stack = stack;
         d->total_len = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
         d->offset = 0;
         d->len = 0;
@@ -156,7 +156,7 @@ static __always_inline int plain_exit(long ret, __u32 direction) {
     bpf_map_delete_elem(&plain_calls, &id);
     struct oisp_config *c = get_config();
     if (!c || ret <= 0) return 0;
-    if (call.iovcnt) return emit_iov(call.handle, call.buf, call.iovcnt, (__u64)ret, direction, c);
+    if (call.iovcnt) return emit_iov(call.handle, call.buf, call.iovcnt, (__u64)ret, direction, OISP_STACK_PLAIN, c);
     return emit_plaintext(call.handle, call.buf, (__u64)ret, direction, OISP_STACK_PLAIN, c);
 }
 
@@ -383,7 +383,7 @@ static __always_inline int plain_sock(struct sock *sk, int ret, int flags, __u32
     __u64 cookie = bpf_get_socket_cookie(sk), cnt = 0;
     __u64 buf = plain_buffer(nr, BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx), &cnt);
     if (!buf) return 0;
-    if (cnt) return emit_iov(cookie, buf, cnt, (__u64)ret, direction, c);
+    if (cnt) return emit_iov(cookie, buf, cnt, (__u64)ret, direction, OISP_STACK_PLAIN, c);
     return emit_plaintext(cookie, buf, (__u64)ret, direction, OISP_STACK_PLAIN, c);
 }
 

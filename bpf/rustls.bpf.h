@@ -3,6 +3,7 @@
  * rustls does no I/O of its own; its plaintext boundary is two Rust functions (rustls::conn):
  *   <Writer as std::io::Write>::write(&mut self, buf: &[u8]) -> io::Result<usize>
  *   <Reader as std::io::Read>::read(&mut self, buf: &mut [u8]) -> io::Result<usize>
+ *   <Writer as std::io::Write>::write_vectored(&mut self, bufs: &[IoSlice]) -> io::Result<usize>
  * found by their mangled names (Sources/COISPBPF/include/oisp_rustls.h), probed at entry and
  * return. How the io::Result comes back depends on the compiler, so discovery reads it from the
  * code and attaches one of two entry programs:
@@ -45,12 +46,18 @@ struct {
 
 #define RUSTLS_MAX_K 65536 /* a field offset inside the connection, not the distance to another object */
 
-static __always_inline int rustls_write(__u64 self, __u64 buf, __u64 sret) {
+static __always_inline int rustls_write(__u64 self, __u64 buf, __u64 sret, __u64 iovcnt) {
     __u64 conn = 0;
     if (bpf_probe_read_user(&conn, sizeof(conn), (void *)self) != 0 || !conn) return 0;
-    __u32 tid = (__u32)bpf_get_current_pid_tgid();
+    __u64 id = bpf_get_current_pid_tgid();
+    __u32 tid = (__u32)id;
     bpf_map_update_elem(&rustls_last, &tid, &conn, BPF_ANY);
-    return enter_stack(&write_args, conn, buf, sret, OISP_STACK_RUSTLS);
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_ssl || !wanted(c, id >> 32)) return 0;
+    struct ssl_args a = { .ssl = conn, .buf = buf, .out_len = sret, .stack = OISP_STACK_RUSTLS,
+                          .iovcnt = iovcnt > OISP_MAX_IOV ? OISP_MAX_IOV : (__u32)iovcnt };
+    bpf_map_update_elem(&write_args, &id, &a, BPF_ANY);
+    return 0;
 }
 
 static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
@@ -99,14 +106,23 @@ static __always_inline int rustls_leave(struct pt_regs *ctx, void *map, __u32 di
         r[1] = PT_REGS_PARM3(ctx); /* rdx, the second return register */
     }
     if ((r[0] & 0xff) != 0 || r[1] == 0) return 0; /* Err, or nothing moved */
+    if (args.iovcnt) return emit_iov(args.ssl, args.buf, args.iovcnt, r[1], direction, OISP_STACK_RUSTLS, c);
     return emit_plaintext(args.ssl, args.buf, r[1], direction, OISP_STACK_RUSTLS, c);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(rustls_write_enter, void *self, const void *buf) { return rustls_write((__u64)self, (__u64)buf, 0); }
+int BPF_KPROBE(rustls_write_enter, void *self, const void *buf) { return rustls_write((__u64)self, (__u64)buf, 0, 0); }
 SEC("uprobe")
 int BPF_KPROBE(rustls_write_enter_sret, void *ret, void *self, const void *buf) {
-    return rustls_write((__u64)self, (__u64)buf, (__u64)ret);
+    return rustls_write((__u64)self, (__u64)buf, (__u64)ret, 0);
+}
+/* <Writer as Write>::write_vectored(&mut self, bufs: &[IoSlice]): a slice of iovecs (hyper writes
+ * a request's head and body this way over tokio-rustls) */
+SEC("uprobe")
+int BPF_KPROBE(rustls_writev_enter, void *self, const void *iov, __u64 cnt) { return rustls_write((__u64)self, (__u64)iov, 0, cnt); }
+SEC("uprobe")
+int BPF_KPROBE(rustls_writev_enter_sret, void *ret, void *self, const void *iov, __u64 cnt) {
+    return rustls_write((__u64)self, (__u64)iov, (__u64)ret, cnt);
 }
 SEC("uretprobe")
 int BPF_KRETPROBE(rustls_write_exit) { return rustls_leave(ctx, &write_args, OISP_DIR_WRITE); }

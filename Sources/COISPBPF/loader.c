@@ -554,11 +554,17 @@ int oisp_bpf_attach_rustls(oisp_bpf *b, const char *path, const oisp_rustls_info
     }
     size_t first = b->nlinks;
     int attached = 0;
+    if (info->nwritev > OISP_RUSTLS_MAX) {
+        set_err(err, errlen, "rustls offsets missing", EINVAL);
+        return -EINVAL;
+    }
     /* reads before writes, exits before entries (see oisp_bpf_attach_lib) */
-    for (uint32_t i = 0; i < info->nread + info->nwrite; i++) {
-        int w = i >= info->nread;
-        uint64_t off = w ? info->write[i - info->nread] : info->read[i];
-        const char *enter = w ? (sret ? "rustls_write_enter_sret" : "rustls_write_enter") : (sret ? "rustls_read_enter_sret" : "rustls_read_enter");
+    for (uint32_t i = 0; i < info->nread + info->nwrite + info->nwritev; i++) {
+        int w = i >= info->nread, v = i >= info->nread + info->nwrite;
+        uint64_t off = v ? info->writev[i - info->nread - info->nwrite] : w ? info->write[i - info->nread] : info->read[i];
+        const char *enter = v ? (sret ? "rustls_writev_enter_sret" : "rustls_writev_enter")
+                          : w ? (sret ? "rustls_write_enter_sret" : "rustls_write_enter")
+                              : (sret ? "rustls_read_enter_sret" : "rustls_read_enter");
         const char *exit = w ? "rustls_write_exit" : "rustls_read_exit";
         for (int ret = 1; ret >= 0; ret--) {
             const char *pname = b->noop ? (ret ? "noop_exit" : "noop_enter") : (ret ? exit : enter);
@@ -575,7 +581,7 @@ int oisp_bpf_attach_rustls(oisp_bpf *b, const char *path, const oisp_rustls_info
             }
             if (e) {
                 char what[400];
-                snprintf(what, sizeof what, "attaching rustls %s %s at offset 0x%llx of %s", w ? "Writer::write" : "Reader::read",
+                snprintf(what, sizeof what, "attaching rustls %s %s at offset 0x%llx of %s", v ? "Writer::write_vectored" : w ? "Writer::write" : "Reader::read",
                          ret ? "uretprobe" : "uprobe", (unsigned long long)off, path);
                 set_err(err, errlen, what, e);
                 drop_links_from(b, first);

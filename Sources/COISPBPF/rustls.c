@@ -14,6 +14,7 @@
 #define RUSTLS_MODULE "rustls..conn.."
 #define RUSTLS_WRITE "Writer$u20$as$u20$std..io..Write$GT$5write17h"
 #define RUSTLS_READ "Reader$u20$as$u20$std..io..Read$GT$4read17h"
+#define RUSTLS_WRITEV "Writer$u20$as$u20$std..io..Write$GT$14write_vectored17h"
 
 typedef struct rfile {
     const uint8_t *map;
@@ -114,8 +115,11 @@ int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size
         rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_NOT_ELF, "%s: not an ELF file", path);
         goto out;
     }
-    uint64_t wv[OISP_RUSTLS_MAX], rv[OISP_RUSTLS_MAX];
-    uint64_t wavail[OISP_RUSTLS_MAX], ravail[OISP_RUSTLS_MAX];
+    /* kind 0: Writer::write, 1: Reader::read, 2: Writer::write_vectored */
+    uint64_t *offs[3] = { out->write, out->read, out->writev };
+    uint32_t *counts[3] = { &out->nwrite, &out->nread, &out->nwritev };
+    static const char *const names[3] = { RUSTLS_WRITE, RUSTLS_READ, RUSTLS_WRITEV };
+    uint64_t vaddrs[3][OISP_RUSTLS_MAX], avails[3][OISP_RUSTLS_MAX];
     Elf_Scn *scn = NULL;
     while ((scn = elf_nextscn(f.elf, scn)) != NULL) {
         GElf_Shdr sh;
@@ -128,13 +132,14 @@ int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size
             if (!gelf_getsym(d, (int)i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC || s.st_value == 0 || s.st_shndx == SHN_UNDEF) continue;
             const char *nm = elf_strptr(f.elf, sh.sh_link, s.st_name);
             if (!nm || nm[0] != '_' || nm[1] != 'Z' || nm[2] != 'N' || !strstr(nm, RUSTLS_MODULE)) continue;
-            int w = strstr(nm, RUSTLS_WRITE) != NULL, r = !w && strstr(nm, RUSTLS_READ) != NULL;
-            if (!w && !r) continue;
+            int kind = 0;
+            while (kind < 3 && !strstr(nm, names[kind])) kind++;
+            if (kind == 3) continue;
             uint64_t off, avail;
             if (vaddr_to_off(&f, s.st_value, &off, &avail) != 0) continue;
-            uint32_t k = w ? out->nwrite : out->nread;
-            if (add_func(w ? out->write : out->read, w ? &out->nwrite : &out->nread, w ? wv : rv, s.st_value, off) != 0) continue; /* more copies than OISP_RUSTLS_MAX: the first ones */
-            if ((w ? out->nwrite : out->nread) > k) (w ? wavail : ravail)[k] = avail;
+            uint32_t k = *counts[kind];
+            if (add_func(offs[kind], counts[kind], vaddrs[kind], s.st_value, off) != 0) continue; /* more copies than OISP_RUSTLS_MAX: the first ones */
+            if (*counts[kind] > k) avails[kind][k] = avail;
         }
     }
     uint64_t csize = 0;
@@ -165,19 +170,20 @@ int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size
         rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_ARCH, "%s: rustls in a program for ELF machine %u; only x86_64 is supported", path, eh.e_machine);
         goto out;
     }
+    static const char *const labels[3] = { "Writer::write", "Reader::read", "Writer::write_vectored" };
     int abi = -1;
-    for (uint32_t i = 0; i < out->nwrite + out->nread; i++) {
-        int w = i < out->nwrite;
-        uint32_t j = w ? i : i - out->nwrite;
-        int a = self_register(&f, w ? wv[j] : rv[j], w ? out->write[j] : out->read[j], w ? wavail[j] : ravail[j]);
-        if (a < 0 || (abi >= 0 && a != abi)) {
-            rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_ABI,
-                             "%s: rustls %s at 0x%llx: %s", path, w ? "Writer::write" : "Reader::read", (unsigned long long)(w ? wv[j] : rv[j]),
-                             a < 0 ? "no load through self found in its first instructions: calling convention unknown"
-                                   : "calling convention differs from the other functions'");
-            goto out;
+    for (int kind = 0; kind < 3; kind++) {
+        for (uint32_t j = 0; j < *counts[kind]; j++) {
+            int a = self_register(&f, vaddrs[kind][j], offs[kind][j], avails[kind][j]);
+            if (a < 0 || (abi >= 0 && a != abi)) {
+                rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_ABI, "%s: rustls %s at 0x%llx: %s", path, labels[kind],
+                                 (unsigned long long)vaddrs[kind][j],
+                                 a < 0 ? "no load through self found in its first instructions: calling convention unknown"
+                                       : "calling convention differs from the other functions'");
+                goto out;
+            }
+            abi = a;
         }
-        abi = a;
     }
     out->abi = (uint32_t)abi;
 out:

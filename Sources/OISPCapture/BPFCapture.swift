@@ -390,7 +390,7 @@ public final class BPFCapture: @unchecked Sendable {
     public static func rustlsFound(_ info: oisp_rustls_info) -> String {
         let compiler = withUnsafeBytes(of: info.compiler) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let abi = info.abi == OISP_RUSTLS_ABI_SRET.rawValue ? "result by pointer" : "result in registers"
-        return "Writer::write ×\(info.nwrite), Reader::read ×\(info.nread) in the symbol table, \(abi)\(compiler.isEmpty ? "" : ", " + compiler)"
+        return "Writer::write ×\(info.nwrite), Reader::read ×\(info.nread)\(info.nwritev > 0 ? ", Writer::write_vectored ×\(info.nwritev)" : "") in the symbol table, \(abi)\(compiler.isEmpty ? "" : ", " + compiler)"
     }
 
     /// The exec gate's question: probes the file an exec waits for (`fd`, the gate's copy).

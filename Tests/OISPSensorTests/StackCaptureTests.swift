@@ -200,6 +200,9 @@ final class StackCaptureTests: XCTestCase {
                     add("rustls-stripped", run(stripped, ["https://localhost:\(port)/v1/chat/completions", body("gpt-4o", "hello from stripped rustls"), rustKey]),
                         key: rustKey, proc: "rustls_client_stripped", model: "gpt-4o", tokens: 17, marker: nil)
                 }
+                // head and body in one write_vectored, as hyper writes a request over tokio-rustls
+                add("rustls-vectored", run(rustls, ["--vectored", "\(port)", body("gpt-4o", "hello from rustls write_vectored"), rustKey]),
+                    key: rustKey, proc: "rustls_client", model: "gpt-4o", tokens: 17, marker: "hello from rustls write_vectored")
                 add("rustls-interleaved", run(rustls, ["--interleave", "\(port)", body("gpt-4o", "connection a"), body("gpt-4o-mini", "connection b"), rustKey]),
                     key: rustKey, proc: "rustls_client", model: "gpt-4o", tokens: 17, marker: nil)
             }
@@ -313,6 +316,12 @@ final class StackCaptureTests: XCTestCase {
         guard Self.clients.contains(where: { $0.name == "rustls" }) || Self.skipReason != nil else { return XCTFail("rustls client not run: \(Self.missing)") }
         try check("rustls")
         XCTAssertEqual(stacks("rustls"), ["rustls"])
+    }
+
+    func testRustlsWriteVectored() throws {
+        guard Self.clients.contains(where: { $0.name == "rustls-vectored" }) || Self.skipReason != nil else { return XCTFail("rustls client not run: \(Self.missing)") }
+        try check("rustls-vectored")
+        XCTAssertEqual(stacks("rustls-vectored"), ["rustls"])
     }
 
     /// Two connections on one thread, both requests written before either answer is read (what

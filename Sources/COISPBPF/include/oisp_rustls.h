@@ -5,6 +5,7 @@
  * only where the program kept its symbol table and the two functions were not inlined away:
  *   _ZN…rustls..conn..…Writer$u20$as$u20$std..io..Write$GT$5write17h…E
  *   _ZN…rustls..conn..…Reader$u20$as$u20$std..io..Read$GT$4read17h…E
+ * and Writer::write_vectored (…Write$GT$14write_vectored…) where the program uses it
  * (the legacy mangling rustc uses by default; several copies — two rustls versions in one
  * program — are all probed). A stripped program, or one whose LTO inlined both functions, is
  * reported as not covered, never probed at a guess.
@@ -40,9 +41,10 @@ enum oisp_rustls_abi {
 };
 
 typedef struct oisp_rustls_info {
-    uint32_t nwrite, nread;
-    uint64_t write[OISP_RUSTLS_MAX]; /* file offsets of Writer::write entries */
-    uint64_t read[OISP_RUSTLS_MAX];  /* file offsets of Reader::read entries */
+    uint32_t nwrite, nread, nwritev, pad0;
+    uint64_t write[OISP_RUSTLS_MAX];  /* file offsets of Writer::write entries */
+    uint64_t read[OISP_RUSTLS_MAX];   /* file offsets of Reader::read entries */
+    uint64_t writev[OISP_RUSTLS_MAX]; /* Writer::write_vectored, where the program uses it */
     uint32_t abi;                    /* enum oisp_rustls_abi */
     uint32_t pad;
     char compiler[64];               /* "rustc version …" from .comment, when present */

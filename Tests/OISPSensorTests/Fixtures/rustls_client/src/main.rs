@@ -8,7 +8,9 @@
 //!     Two connections to 127.0.0.1:PORT on rustls streams, one thread: a call on A, a call on
 //!     B, then both requests written before either answer is read (what an async runtime does
 //!     with several connections on one thread). Conn B asks for a 3-word answer (X-Chunks: 3).
-use std::io::{BufRead, BufReader, Read, Write};
+//!   rustls_client --vectored PORT BODY KEY
+//!     One call whose head and body go out in one write_vectored (as hyper writes them).
+use std::io::{BufRead, BufReader, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -39,10 +41,20 @@ fn connect(port: &str) -> Tls {
 }
 
 fn send(s: &mut Tls, body: &str, key: &str, chunks: u32) {
-    let req = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-                       Authorization: Bearer {}\r\nX-Chunks: {}\r\nContent-Length: {}\r\n\r\n{}", key, chunks, body.len(), body);
-    s.get_mut().write_all(req.as_bytes()).expect("write");
+    let head = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                        Authorization: Bearer {}\r\nX-Chunks: {}\r\nContent-Length: {}\r\n\r\n", key, chunks, body.len());
+    s.get_mut().write_all(format!("{}{}", head, body).as_bytes()).expect("write");
     s.get_mut().flush().expect("flush");
+}
+
+fn send_vectored(s: &mut Tls, body: &str, key: &str) {
+    let head = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                        Authorization: Bearer {}\r\nContent-Length: {}\r\n\r\n", key, body.len());
+    let owned = s.get_mut();
+    let mut stream = rustls::Stream::new(&mut owned.conn, &mut owned.sock);
+    let n = stream.write_vectored(&[IoSlice::new(head.as_bytes()), IoSlice::new(body.as_bytes())]).expect("write_vectored");
+    assert_eq!(n, head.len() + body.len(), "rustls took the whole request");
+    stream.flush().expect("flush");
 }
 
 fn receive(s: &mut Tls) -> String {
@@ -74,8 +86,14 @@ fn main() {
         println!("{}", receive(&mut b));
         return;
     }
+    if args.len() >= 5 && args[1] == "--vectored" {
+        let mut c = connect(&args[2]);
+        send_vectored(&mut c, &args[3], &args[4]);
+        println!("{}", receive(&mut c));
+        return;
+    }
     if args.len() < 4 {
-        eprintln!("usage: rustls_client URL BODY KEY [COUNT] | --interleave PORT BODY_A BODY_B KEY");
+        eprintln!("usage: rustls_client URL BODY KEY [COUNT] | --interleave PORT BODY_A BODY_B KEY | --vectored PORT BODY KEY");
         std::process::exit(2);
     }
     let count: usize = args.get(4).and_then(|c| c.parse().ok()).unwrap_or(1);
