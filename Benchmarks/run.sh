@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark side by side with its peer, in one go (< 10 minutes on 2 cores):
 #   pipeline  — events/s decode → redact (safe) → JSONL on one core, vs orjson parse+serialize
-#   capture   — ns per TLS/socket call per stack (OpenSSL, GnuTLS, NSS, Go crypto/tls, Bun's BoringSSL, plain HTTP): no probes / empty probes (the kernel's trap) / full capture
+#   capture   — ns per TLS/socket call per stack (OpenSSL, GnuTLS, NSS, Go crypto/tls, rustls, Bun's BoringSSL, plain HTTP): no probes / empty probes (the kernel's trap) / full capture
 #   kafka     — events/s into librdkafka's mock cluster: oisp-sensor replay vs kcat -P
 #   otlp      — AI spans/s into rotel over gRPC: oisp-sensor replay vs the official Python exporter
 #   http      — events/s into nginx: the exporter alone and whole replay vs curl posting the same bodies
@@ -129,6 +129,18 @@ if [[ $WHAT == *capture* ]]; then
     printf '#!/bin/sh\nexec "%s" "%s" %s "$1" "%s" "%s"\n' "$PWD/$BUN" "$PWD/Benchmarks/bun_tls_loop.js" $(( ${CAPTURE_N:-40000} / 10 )) "$OUT/bun-cert.pem" "$OUT/bun-key.pem" > "$OUT/bun_loop"
     chmod +x "$OUT/bun_loop"
   fi
+  # rustls: a loop built offline from Debian's crates by Debian's cargo (cargo, librust-rustls-dev)
+  RUSTLS=
+  if [ -x /usr/bin/cargo ]; then
+    mkdir -p "$OUT/cargo-home"
+    printf '[source.crates-io]\nreplace-with = "debian"\n[source.debian]\ndirectory = "/usr/share/cargo/registry"\n[net]\noffline = true\n' > "$OUT/cargo-home/config.toml"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$OUT/rustls-key.pem" -out "$OUT/rustls-cert.pem" -days 2 -subj /CN=localhost 2>/dev/null
+    if CARGO_HOME="$OUT/cargo-home" CARGO_TARGET_DIR="$OUT/rustls-target" RUSTC=/usr/bin/rustc /usr/bin/cargo build --release --quiet \
+         --manifest-path Benchmarks/rustls_loop/Cargo.toml; then
+      cp "$OUT/rustls-target/release/rustls_loop" "$OUT/rustls_loop"
+      RUSTLS=1
+    fi
+  fi
   (cd Benchmarks/go_tls_loop && GO111MODULE=off GOTOOLCHAIN=local GOPROXY=off GOFLAGS= GOCACHE="$OUT/gocache" go build -o "$OUT/go_tls_loop" .)
   N=${CAPTURE_N:-40000}   # iterations (a write + a read each) per measurement
   PLAIN_PORT=${PLAIN_PORT:-14434}
@@ -206,6 +218,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
     measure gnutls a 1 "$OUT/gnutls_loop" "$N"
     measure nss a 1 "$OUT/nss_loop" "$N" "$OUT/nssdb"
     measure go a 1 "$OUT/go_tls_loop" "$N" 0
+    [ -n "$RUSTLS" ] && measure rustls a 1 "$OUT/rustls_loop" "$N" 0 "$OUT/rustls-cert.pem" "$OUT/rustls-key.pem"
     [ -n "$BUN" ] && measure boringssl a 1 "$OUT/bun_loop" 0
     measure plain_other a 3 "$OUT/plain_loop" "$N" 0
     measure plain_listed a 3 "$OUT/plain_loop" "$N" "$PLAIN_PORT"
@@ -214,6 +227,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
     measure gnutls b 1 "$OUT/gnutls_loop" "$N"
     measure nss b 1 "$OUT/nss_loop" "$N" "$OUT/nssdb"
     measure go b 1 "$OUT/go_tls_loop" "$N" 1   # 1 s before timing: a Go binary is probed after its exec
+    [ -n "$RUSTLS" ] && measure rustls b 1 "$OUT/rustls_loop" "$N" 1 "$OUT/rustls-cert.pem" "$OUT/rustls-key.pem"
     [ -n "$BUN" ] && measure boringssl b 1 "$OUT/bun_loop" 1.5   # Bun's BoringSSL is found after its exec
     measure plain_other off 3 "$OUT/plain_loop" "$N" 0
     stop_sensor
@@ -222,6 +236,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
     measure gnutls c 1 "$OUT/gnutls_loop" "$N"
     measure nss c 1 "$OUT/nss_loop" "$N" "$OUT/nssdb"
     measure go c 1 "$OUT/go_tls_loop" "$N" 1
+    [ -n "$RUSTLS" ] && measure rustls c 1 "$OUT/rustls_loop" "$N" 1 "$OUT/rustls-cert.pem" "$OUT/rustls-key.pem"
     [ -n "$BUN" ] && measure boringssl c 1 "$OUT/bun_loop" 1.5
     measure plain_other on 3 "$OUT/plain_loop" "$N" 0
     measure plain_listed c 3 "$OUT/plain_loop" "$N" "$PLAIN_PORT"
@@ -247,13 +262,14 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
   cmed() { sort -n "$OUT/cap-r.$1.$2" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
   crange() { sort -n "$OUT/cap-r.$1.$2" | awk 'NR==1{lo=$1} {hi=$1} END{printf "%s–%s", lo, hi}'; }
   echo "capture: ns per call (1 KiB write + 1 KiB read per iteration, $N iterations; median of ${CAPTURE_ROUNDS:-3} rounds, min–max in brackets; plain rows 3 runs a round) in $(( $(date +%s) - t_start )) s; sensor: $S$([ -n "${PIN_LOOP[*]}" ] && echo "; pinned: loops CPU 1, sensor CPU 0")"
-  for row in openssl gnutls nss go $([ -n "$BUN" ] && echo boringssl) plain_listed; do
+  for row in openssl gnutls nss go $([ -n "$RUSTLS" ] && echo rustls) $([ -n "$BUN" ] && echo boringssl) plain_listed; do
     a=$(cmed $row a); b=$(cmed $row b); c=$(cmed $row c)
     case $row in
       openssl) what="OpenSSL SSL_write/SSL_read, BIO pair" ;;
       gnutls) what="GnuTLS gnutls_record_send/recv, in-memory transport" ;;
       nss) what="NSS PR_Write/PR_Read, loopback TCP, one thread" ;;
       go) what="Go crypto/tls (*Conn).Write/Read, net.Pipe" ;;
+      rustls) what="rustls Writer::write/Reader::read, client and server threads over a Unix socket pair, lockstep" ;;
       boringssl) what="static stripped BoringSSL in Bun: 1 KiB HTTP request + response over loopback TLS in one process, ns per round trip" ;;
       plain_listed) what="plain HTTP write/read, loopback TCP, port $PLAIN_PORT listed (b: empty BPF programs on the same tracepoints: $([ -e /sys/kernel/tracing/events/sock/sock_send_length ] && echo "sock_send_length/sock_recv_length" || echo "syscalls"))" ;;
     esac

@@ -12,48 +12,55 @@
  *              { tag (0 = Ok), bytes } when the function returns
  *
  * The connection: a Writer holds `&mut dyn PlaintextSink`, whose data pointer is the connection
- * (ConnectionCommon) itself: that address is the handle of its records. A Reader holds only
- * `&mut ChunkVecBuffer`, the received-plaintext buffer inside the same connection, at an offset
- * K fixed by the rustls version and the compiler. A read is given the handle of the connection
- * this thread last wrote to (a client writes its request, then reads the answer on the same
- * thread), and K = reader - connection is noted for the process; once the same K has come from
- * two different connections it is trusted and a read's handle is its buffer's address minus K,
- * which no longer depends on which thread runs it (async runtimes). */
+ * (ConnectionCommon) itself: that address is the handle of its records, and each process keeps
+ * the last RUSTLS_RING connections that wrote. A Reader holds only `&mut ChunkVecBuffer`, the
+ * received-plaintext buffer inside its connection, at an offset K fixed by the rustls version and
+ * the compiler. Connection objects do not overlap, so the connection a buffer lies in is the
+ * highest connection address at or below it (within RUSTLS_MAX_K): a read is paired with its own
+ * connection whatever thread runs it (async runtimes move tasks between threads), as long as
+ * that connection wrote once (a client writes its request first). K = buffer - connection is
+ * noted too; once the same K has come from two connections it is trusted, for reads of a
+ * connection that has left the ring (more than RUSTLS_RING connections in one process). */
 #ifndef OISP_RUSTLS_BPF_H
 #define OISP_RUSTLS_BPF_H
 
-/* The connection each thread last wrote plaintext to. */
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 16384);
-    __type(key, __u32); /* tid */
-    __type(value, __u64);
-} rustls_last SEC(".maps");
+#define RUSTLS_RING 16
+#define RUSTLS_MAX_K 65536 /* a field offset inside the connection, not the distance to another object */
 
-struct rustls_offset {
-    __u64 k;      /* reader buffer - connection */
-    __u64 from;   /* the connection it was seen on */
-    __u32 trusted; /* seen again on another connection */
-    __u32 pad;
+struct rustls_proc {
+    __u64 conn[RUSTLS_RING]; /* connections that wrote, most recent last */
+    __u64 k;                 /* buffer - connection, as last seen */
+    __u64 k_from;            /* the connection it was seen on */
+    __u32 next;              /* ring position */
+    __u32 trusted;           /* k seen again on another connection */
 };
 
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 4096);
     __type(key, __u32); /* tgid */
-    __type(value, struct rustls_offset);
-} rustls_k SEC(".maps");
-
-#define RUSTLS_MAX_K 65536 /* a field offset inside the connection, not the distance to another object */
+    __type(value, struct rustls_proc);
+} rustls_procs SEC(".maps");
 
 static __always_inline int rustls_write(__u64 self, __u64 buf, __u64 sret, __u64 iovcnt) {
+    struct oisp_config *c = get_config();
+    __u64 id = bpf_get_current_pid_tgid();
+    if (!c || !c->capture_ssl || !wanted(c, id >> 32)) return 0;
     __u64 conn = 0;
     if (bpf_probe_read_user(&conn, sizeof(conn), (void *)self) != 0 || !conn) return 0;
-    __u64 id = bpf_get_current_pid_tgid();
-    __u32 tid = (__u32)id;
-    bpf_map_update_elem(&rustls_last, &tid, &conn, BPF_ANY);
-    struct oisp_config *c = get_config();
-    if (!c || !c->capture_ssl || !wanted(c, id >> 32)) return 0;
+    __u32 tgid = id >> 32;
+    struct rustls_proc *p = bpf_map_lookup_elem(&rustls_procs, &tgid);
+    if (!p) {
+        struct rustls_proc np = {};
+        bpf_map_update_elem(&rustls_procs, &tgid, &np, BPF_NOEXIST);
+        p = bpf_map_lookup_elem(&rustls_procs, &tgid);
+    }
+    if (p) {
+        int known = 0;
+        for (int i = 0; i < RUSTLS_RING; i++)
+            if (p->conn[i] == conn) known = 1;
+        if (!known) p->conn[p->next++ % RUSTLS_RING] = conn;
+    }
     struct ssl_args a = { .ssl = conn, .buf = buf, .out_len = sret, .stack = OISP_STACK_RUSTLS,
                           .iovcnt = iovcnt > OISP_MAX_IOV ? OISP_MAX_IOV : (__u32)iovcnt };
     bpf_map_update_elem(&write_args, &id, &a, BPF_ANY);
@@ -63,26 +70,26 @@ static __always_inline int rustls_write(__u64 self, __u64 buf, __u64 sret, __u64
 static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
     __u64 rd = 0;
     if (bpf_probe_read_user(&rd, sizeof(rd), (void *)self) != 0 || !rd) return 0;
-    __u64 id = bpf_get_current_pid_tgid();
-    __u32 tgid = id >> 32, tid = (__u32)id;
-    __u64 handle = rd; /* unpaired until a write on this thread says which connection */
-    struct rustls_offset *k = bpf_map_lookup_elem(&rustls_k, &tgid);
-    if (k && k->trusted && rd >= k->k) {
-        handle = rd - k->k;
-    } else {
-        __u64 *last = bpf_map_lookup_elem(&rustls_last, &tid);
-        if (last && rd >= *last && rd - *last < RUSTLS_MAX_K) {
-            __u64 conn = *last, cand = rd - conn;
-            handle = conn;
-            if (!k) {
-                struct rustls_offset nk = { .k = cand, .from = conn };
-                bpf_map_update_elem(&rustls_k, &tgid, &nk, BPF_NOEXIST);
-            } else if (k->k == cand) {
-                if (k->from != conn) k->trusted = 1;
-            } else {
-                k->k = cand;
-                k->from = conn;
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    __u64 handle = rd; /* unpaired: a buffer of no connection that wrote */
+    struct rustls_proc *p = bpf_map_lookup_elem(&rustls_procs, &tgid);
+    if (p) {
+        __u64 best = 0;
+        for (int i = 0; i < RUSTLS_RING; i++) {
+            __u64 q = p->conn[i];
+            if (q && q <= rd && rd - q < RUSTLS_MAX_K && q > best) best = q;
+        }
+        if (best) {
+            __u64 cand = rd - best;
+            handle = best;
+            if (p->k == cand) {
+                if (p->k_from != best) p->trusted = 1;
+            } else if (!p->trusted) {
+                p->k = cand;
+                p->k_from = best;
             }
+        } else if (p->trusted && rd >= p->k) {
+            handle = rd - p->k;
         }
     }
     return enter_stack(&read_args, handle, buf, sret, OISP_STACK_RUSTLS);

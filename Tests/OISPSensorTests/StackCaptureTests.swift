@@ -324,9 +324,9 @@ final class StackCaptureTests: XCTestCase {
         XCTAssertEqual(stacks("rustls-vectored"), ["rustls"])
     }
 
-    /// Two connections on one thread, both requests written before either answer is read (what
-    /// an async runtime does): each answer is paired with its own request (conn B's model and its
-    /// 3-word answer), not with the thread's last write.
+    /// Two connections, both requests written before either answer is read, the first answers
+    /// read on a thread that never wrote (what an async runtime does): each answer is paired with
+    /// its own request (conn B's model and its 3-word answer), not with the last write.
     func testRustlsConnectionsInterleavedOnOneThread() throws {
         guard Self.clients.contains(where: { $0.name == "rustls-interleaved" }) || Self.skipReason != nil else { return XCTFail("rustls client not run: \(Self.missing)") }
         if let why = Self.skipReason { print("StackCaptureTests: SKIPPING: \(why)"); if ProcessInfo.processInfo.environment["OISP_REQUIRE_BPF"] == "1" { XCTFail(why) }; throw XCTSkip(why) }
