@@ -269,7 +269,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
       gnutls) what="GnuTLS gnutls_record_send/recv, in-memory transport" ;;
       nss) what="NSS PR_Write/PR_Read, loopback TCP, one thread" ;;
       go) what="Go crypto/tls (*Conn).Write/Read, net.Pipe" ;;
-      rustls) what="rustls Writer::write/Reader::read, client and server threads over a Unix socket pair, lockstep" ;;
+      rustls) what="rustls Writer::write/Reader::read, in memory" ;;
       boringssl) what="static stripped BoringSSL in Bun: 1 KiB HTTP request + response over loopback TLS in one process, ns per round trip" ;;
       plain_listed) what="plain HTTP write/read, loopback TCP, port $PLAIN_PORT listed (b: empty BPF programs on the same tracepoints: $([ -e /sys/kernel/tracing/events/sock/sock_send_length ] && echo "sock_send_length/sock_recv_length" || echo "syscalls"))" ;;
     esac

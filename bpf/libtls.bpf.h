@@ -55,6 +55,17 @@ int BPF_KPROBE(nss_read_enter, void *fd, void *buf, int n) {
     return enter_stack(&read_args, (__u64)fd, (__u64)buf, 0, OISP_STACK_NSS);
 }
 
+/* void gnutls_deinit(gnutls_session_t) */
+SEC("uprobe")
+int BPF_KPROBE(gnutls_deinit_enter, void *session) { return emit_closed((__u64)session, OISP_STACK_GNUTLS); }
+
+/* PRStatus PR_Close(PRFileDesc *), on the SSL layer */
+SEC("uprobe")
+int BPF_KPROBE(nss_close_enter, void *fd) {
+    if (!nspr_layered((__u64)fd)) return 0;
+    return emit_closed((__u64)fd, OISP_STACK_NSS);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(boringssl_write_enter, void *ssl, const void *buf, int num) {
     return enter_stack(&write_args, (__u64)ssl, (__u64)buf, 0, OISP_STACK_BORINGSSL);

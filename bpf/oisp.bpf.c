@@ -262,6 +262,34 @@ int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num, size_t *read
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_read_ex_exit, int ret) { return leave(&read_args, ret, OISP_DIR_READ); }
 
+/* A connection's end, where the library says so: an empty record flagged closed, so the decoder
+ * reports what the connection left open (an answer cut short by a client that hung up while its
+ * process lives on) and forgets it, and the handle (an address malloc reuses) starts afresh. */
+static __always_inline int emit_closed(__u64 handle, __u32 stack) {
+    struct oisp_config *c = get_config();
+    __u64 id = bpf_get_current_pid_tgid();
+    if (!c || !c->capture_ssl || !handle || !wanted(c, id >> 32)) return 0;
+    struct quiet_key k = { .tgid = id >> 32, .handle = handle };
+    bpf_map_delete_elem(&quiet_conns, &k);
+    __u32 zero = 0;
+    struct oisp_ssl_data *d = bpf_map_lookup_elem(&scratch, &zero);
+    if (!d) return 0;
+    fill_header(&d->h, OISP_EV_SSL_DATA);
+    d->ssl = handle;
+    d->direction = OISP_DIR_WRITE;
+    d->stack = stack;
+    d->total_len = 0;
+    d->offset = 0;
+    d->len = 0;
+    d->flags = OISP_FLAG_CLOSED;
+    submit(d, offsetof(struct oisp_ssl_data, data), c);
+    return 0;
+}
+
+/* void SSL_free(SSL *) */
+SEC("uprobe")
+int BPF_KPROBE(ssl_free_enter, void *ssl) { return emit_closed((__u64)ssl, OISP_STACK_OPENSSL); }
+
 /* Programs that do nothing: attached instead of the real ones by the benchmark, to measure the
  * kernel's own uprobe trap cost. */
 SEC("uprobe")

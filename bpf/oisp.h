@@ -22,6 +22,7 @@ enum oisp_direction {
 };
 
 #define OISP_FLAG_TRUNCATED 1u
+#define OISP_FLAG_CLOSED 2u /* no data: the connection ended (SSL_free, gnutls_deinit, PR_Close) */
 
 /* Which TLS implementation (or plain socket layer) a oisp_ssl_data record came from. */
 enum oisp_stack {

@@ -434,6 +434,19 @@ int oisp_bpf_attach_lib(oisp_bpf *b, const char *path, oisp_tls_lib lib, char *e
             if (ret == 0) attached++;
         }
     }
+    /* The connection's end (entry only; not counted: capture works without it, the decoder then
+     * learns of a connection's end at its process's exit or its idle sweep). */
+    if (attached > 0) {
+        const char *fn = lib == OISP_LIB_GNUTLS ? "gnutls_deinit" : lib == OISP_LIB_NSS ? "PR_Close" : "SSL_free";
+        const char *prog = b->noop ? "noop_enter" : lib == OISP_LIB_GNUTLS ? "gnutls_deinit_enter" : lib == OISP_LIB_NSS ? "nss_close_enter" : "ssl_free_enter";
+        struct bpf_program *p = loaded_program(b, prog);
+        if (p) {
+            LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = fn, .retprobe = false);
+            last_libbpf_msg[0] = 0;
+            struct bpf_link *l = bpf_program__attach_uprobe_opts(p, -1, path, 0, &uo);
+            if (l && add_link(b, l) != 0) bpf_link__destroy(l);
+        }
+    }
     if (failed[0]) {
         /* EINVAL here is the kernel refusing a second uprobe at an address another tool probed
          * with a different ref_ctr_offset (BCC's sslsniff does): dmesg says "ref_ctr_offset

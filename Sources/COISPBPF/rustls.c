@@ -154,9 +154,12 @@ int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size
         }
     }
     if (out->nwrite == 0 || out->nread == 0) {
+        /* rustls's own source paths, which its panic locations keep in stripped builds too
+         * (".../rustls-0.23.5/src/conn.rs"): the crate, not a mere mention of the word */
         uint64_t rsize = 0;
         const uint8_t *ro = section(&f, ".rodata", &rsize);
-        int mentions = ro ? memmem(ro, rsize, "rustls", 6) != NULL : memmem(f.map, f.size, "rustls", 6) != NULL;
+        if (!ro) { ro = f.map; rsize = f.size; }
+        int mentions = memmem(ro, rsize, "rustls-0.", 9) != NULL || memmem(ro, rsize, "rustls-1.", 9) != NULL;
         if (!mentions && out->nwrite == 0 && out->nread == 0) {
             rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_NO_RUSTLS, "%s: no rustls", path);
         } else {

@@ -147,6 +147,11 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                     guard wanted(pid: Int64(d.pid), comm: d.comm, exe: processes.get(Int64(d.pid)).exe) else { continue }
                 }
                 let id = PlaintextChunk.ConnectionID(pid: Int64(d.pid), handle: d.ssl)
+                if d.closed {
+                    sslPeer[id] = nil
+                    out.chunks.append(PlaintextChunk(connection: id, isWrite: true, bytes: [], ts: wall(d.tsMono), tid: Int64(d.tid), closed: true))
+                    continue
+                }
                 if sslPeer[id] == nil {
                     if let peer = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] {
                         sslPeer[id] = peer

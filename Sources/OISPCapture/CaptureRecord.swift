@@ -21,6 +21,8 @@ public enum CaptureRecord: Sendable {
         /// true for SSL_write (app → network), false for SSL_read.
         public var isWrite: Bool
         public var truncated: Bool
+        /// No data: the connection ended (OISP_FLAG_CLOSED).
+        public var closed: Bool = false
         /// Where it was captured: `enum oisp_stack` (OpenSSL, Go, GnuTLS, NSS, BoringSSL, rustls, plain HTTP).
         public var stack: UInt32 = 0
         /// The stack's name as events spell it.
@@ -87,6 +89,7 @@ public enum CaptureRecord: Sendable {
             return .sslData(SSLData(pid: h.pid, tid: h.tid, uid: h.uid, tsMono: h.ts_ns, comm: comm, ssl: ssl,
                                     isWrite: dir == UInt32(OISP_DIR_WRITE.rawValue),
                                     truncated: flags & UInt32(OISP_FLAG_TRUNCATED) != 0,
+                                    closed: flags & UInt32(OISP_FLAG_CLOSED) != 0,
                                     stack: stack, totalLength: Int(total), offset: Int(off), bytes: bytes))
         case Int32(OISP_EV_EXEC.rawValue):
             guard raw.count >= MemoryLayout<oisp_exec>.size else { return nil }

@@ -71,6 +71,7 @@ public final class AIDecoder: @unchecked Sendable {
 
     /// Feeds one chunk; returns the events it completes.
     public func feed(_ chunk: PlaintextChunk) -> [OISPEvent] {
+        if chunk.closed { return close(chunk.connection, ts: chunk.ts) }
         counters.withLock { $0.chunks += 1 }
         let conn: Connection
         if let c = connections[chunk.connection] { conn = c } else {

@@ -18,10 +18,12 @@ public struct PlaintextChunk: Sendable, Equatable {
     /// Remote peer, when capture attributed the connection.
     public var remoteIP: String?
     public var remotePort: Int?
+    /// No bytes: the TLS library ended the connection (SSL_free, gnutls_deinit, PR_Close).
+    public var closed: Bool
 
     public init(connection: ConnectionID, isWrite: Bool, bytes: [UInt8], ts: Timestamp, tid: Int64? = nil,
-                truncated: Bool = false, remoteIP: String? = nil, remotePort: Int? = nil) {
+                truncated: Bool = false, remoteIP: String? = nil, remotePort: Int? = nil, closed: Bool = false) {
         self.connection = connection; self.isWrite = isWrite; self.bytes = bytes; self.ts = ts; self.tid = tid
-        self.truncated = truncated; self.remoteIP = remoteIP; self.remotePort = remotePort
+        self.truncated = truncated; self.remoteIP = remoteIP; self.remotePort = remotePort; self.closed = closed
     }
 }

@@ -449,6 +449,54 @@ final class CaptureTests: XCTestCase {
         XCTAssertFalse(lines.contains { $0.contains("TESTKEY1234567890") }, "the API key never appears")
     }
 
+    /// A client that hangs up in the middle of a streamed answer and lives on (a user's "stop
+    /// generating"): the TLS library's end of the connection (SSL_free) is seen, and the call is
+    /// reported at once, partial, with the answer so far — not when the process exits, nor after
+    /// the idle sweep's 5 minutes. The client waits until the test has seen the event.
+    func testAStreamTheClientHangsUpOnIsReportedAtOnce() throws {
+        try Self.skipOrFail()
+        let dir = try TestSupport.tempDir("hangup")
+        let (server, port) = try Self.startServer(in: dir)
+        defer { server.terminate() }
+        let (sensor, out, _) = try Self.startSensor(config: "[pipeline]\nflush_interval_ms = 50\n[[decode.providers]]\nname = \"openai\"\nlocal_ports = [\(port)]\n",
+                                                    dir: dir, name: "hangup", raw: false)
+        defer { if sensor.isRunning { Self.stopSensor(sensor) } }
+        let go = dir.appendingPathComponent("go")
+        let script = """
+        import gc, http.client, json, os, ssl, sys, time
+        ctx = ssl._create_unverified_context()
+        c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ctx)
+        c.request("POST", "/v1/chat/completions", json.dumps({"model": "gpt-4o", "stream": True,
+                  "messages": [{"role": "user", "content": "a long answer, please"}]}),
+                  {"Content-Type": "application/json", "X-Chunks": "2000"})
+        r = c.getresponse()
+        first = r.read(200)  # the first few chunks of ~250 KB, then the user stops it
+        r.close(); c.close(); del r, c; gc.collect()
+        print("hung up", flush=True)
+        while not os.path.exists(sys.argv[2]): time.sleep(0.02)
+        """
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", "-c", script, "\(port)", go.path]
+        let pipe = Pipe()
+        client.standardOutput = pipe
+        try client.run()
+        defer { FileManager.default.createFile(atPath: go.path, contents: nil); client.waitUntilExit() }
+        XCTAssertTrue(String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self).contains("hung up"))
+        var answer: OISPEvent?
+        for _ in 0..<200 where answer == nil { // up to 10 s, while the client lives
+            answer = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
+                .first { $0.eventType == "ai.response" && $0.process?.pid == Int64(client.processIdentifier) }
+            if answer == nil { usleep(50_000) }
+        }
+        XCTAssertTrue(client.isRunning, "the client was still running")
+        let a = try XCTUnwrap(answer, "no ai.response while the client lived on after hanging up")
+        XCTAssertEqual(a.confidence?.completeness, "partial")
+        let text = a.data["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? ""
+        XCTAssertTrue(text.hasPrefix("word0 "), "the answer so far: \(text.prefix(80))")
+        XCTAssertFalse(text.contains("word1999"), "not the whole answer")
+    }
+
     /// Plain HTTP on a keep-alive connection opened before the sensor started: the call made after
     /// the start is decoded (the socket tracepoints need no record of the connect; the syscall
     /// path of older kernels seeds such connections from /proc).

@@ -1,13 +1,12 @@
 //! Capture benchmark loop for rustls: N × (Writer::write of one whole 1 KiB HTTP/1.1 request on
-//! the client, Reader::read of it on the server), the client and the server each on its own
-//! thread over a Unix socket pair (a server reading on the client's thread would be taken for
-//! the client's connection: see bpf/rustls.bpf.h). The client writes a request, then waits for
-//! the server's one-byte go-ahead on a plain pipe, so calls do not overlap and each iteration is
-//! one write plus one read, as in the other loops.
+//! the client, Reader::read of it on the server), in memory in one thread (the TLS records are
+//! moved between the two connections by hand: no socket, as OpenSSL's BIO pair in ssl_loop.c).
+//! The server's connection is on the heap, the client's on the stack: the sensor pairs a read
+//! with the connection its buffer lies in (bpf/rustls.bpf.h), so the server's reads must not lie
+//! just above the client. The reading side is the server's, kept quiet as on a node.
 //! Usage: rustls_loop N WAIT CERT.pem KEY.pem — waits WAIT seconds after the handshake (the
 //! sensor probes a new binary after its exec), then prints nanoseconds per write + read.
 use std::io::{BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,6 +32,17 @@ fn request() -> Vec<u8> {
     }
 }
 
+/// Moves every pending TLS record from one connection to the other.
+fn pump(from: &mut rustls::Connection, to: &mut rustls::Connection, wire: &mut Vec<u8>) {
+    wire.clear();
+    while from.wants_write() { from.write_tls(wire).expect("write_tls"); }
+    let mut rd = &wire[..];
+    while !rd.is_empty() {
+        to.read_tls(&mut rd).expect("read_tls");
+        to.process_new_packets().expect("process_new_packets");
+    }
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() < 5 { eprintln!("usage: rustls_loop N WAIT CERT.pem KEY.pem"); std::process::exit(2); }
@@ -44,29 +54,22 @@ fn main() {
         .with_single_cert(certs.into_iter().map(rustls::Certificate).collect(), rustls::PrivateKey(key)).expect("server config"));
     let ccfg = Arc::new(rustls::ClientConfig::builder().with_safe_defaults()
         .with_custom_certificate_verifier(Arc::new(AnyCert)).with_no_client_auth());
-    let (cs, ss) = UnixStream::pair().expect("socketpair");
-    let (mut go_tx, mut go_rx) = UnixStream::pair().expect("socketpair");
-    let server = std::thread::spawn(move || {
-        let mut s = rustls::StreamOwned::new(rustls::ServerConnection::new(scfg).expect("server"), ss);
-        let mut buf = vec![0u8; 1024];
-        for _ in 0..n {
-            s.read_exact(&mut buf).expect("server read");
-            go_tx.write_all(b"g").expect("go-ahead");
-        }
-    });
-    let conn = rustls::ClientConnection::new(ccfg, rustls::ServerName::try_from("localhost").unwrap()).expect("client");
-    let mut c = rustls::StreamOwned::new(conn, cs);
-    c.conn.complete_io(&mut c.sock).expect("handshake");
-    while c.conn.is_handshaking() { c.conn.complete_io(&mut c.sock).expect("handshake"); }
+    let mut client = rustls::Connection::Client(
+        rustls::ClientConnection::new(ccfg, rustls::ServerName::try_from("localhost").unwrap()).expect("client"));
+    let mut server = Box::new(rustls::Connection::Server(rustls::ServerConnection::new(scfg).expect("server")));
+    let mut wire = Vec::with_capacity(1 << 16);
+    while client.is_handshaking() || server.is_handshaking() {
+        pump(&mut client, &mut server, &mut wire);
+        pump(&mut server, &mut client, &mut wire);
+    }
     std::thread::sleep(Duration::from_secs_f64(wait));
     let req = request();
-    let mut one = [0u8; 1];
+    let mut buf = vec![0u8; 1024];
     let t = Instant::now();
     for _ in 0..n {
-        c.write_all(&req).expect("client write");
-        go_rx.read_exact(&mut one).expect("go-ahead");
+        client.writer().write_all(&req).expect("client write");
+        pump(&mut client, &mut server, &mut wire);
+        server.reader().read_exact(&mut buf).expect("server read");
     }
-    let ns = t.elapsed().as_nanos() as f64 / n as f64;
-    server.join().unwrap();
-    println!("{:.0}", ns);
+    println!("{:.0}", t.elapsed().as_nanos() as f64 / n as f64);
 }
