@@ -83,6 +83,11 @@ int go_tls_write_enter(struct pt_regs *ctx) {
     return emit_plaintext(ctx->ax, buf, len, OISP_DIR_WRITE, OISP_STACK_GO, c);
 }
 
+/* (*Conn).Close(): the connection's end (receiver in RAX). The entry may fire twice (morestack,
+ * see above); the second close finds nothing left to close. */
+SEC("uprobe")
+int go_tls_close_enter(struct pt_regs *ctx) { return emit_closed(ctx->ax, OISP_STACK_GO); }
+
 SEC("uprobe")
 int go_tls_read_enter(struct pt_regs *ctx) { return go_enter(&go_read_args, ctx); }
 SEC("uprobe")

@@ -18,6 +18,7 @@
 
 #define GO_WRITE "crypto/tls.(*Conn).Write"
 #define GO_READ "crypto/tls.(*Conn).Read"
+#define GO_CLOSE "crypto/tls.(*Conn).Close"
 
 /* pclntab header magics (runtime/symtab.go): 1.16/1.17, 1.18/1.19, 1.20+. Older: 0xfffffffb. */
 #define PCLN_MAGIC_116 0xfffffffaU
@@ -364,6 +365,10 @@ int oisp_gotls_inspect(const char *path, oisp_gotls_info *out, char *err, size_t
     }
     for (int i = 0; i < 2; i++)
         if ((rc = list_rets(&f, fns[i], names[i], err, errlen)) != OISP_GOTLS_OK) goto out;
+    /* Close (optional: a connection's end, its entry alone) */
+    uint64_t centry = 0, cend = 0, coff = 0, cavail = 0;
+    if (have_pcln && pcln_find(&t, GO_CLOSE, &centry, &cend) == 0 && vaddr_to_off(&f, centry, &coff, &cavail) == 0)
+        out->close_entry = coff;
     rc = OISP_GOTLS_OK;
 out:
     if (f.elf) elf_end(f.elf);

@@ -511,6 +511,15 @@ int oisp_bpf_attach_go(oisp_bpf *b, const char *path, const oisp_gotls_info *inf
             attached++;
         }
     }
+    if (info->close_entry) { /* optional, not counted: the decoder otherwise learns of the end at exit */
+        struct bpf_program *p = bpf_object__find_program_by_name(b->obj, b->noop ? "noop_enter" : "go_tls_close_enter");
+        if (p && bpf_program__fd(p) >= 0) {
+            LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = NULL, .retprobe = false);
+            last_libbpf_msg[0] = 0;
+            struct bpf_link *l = bpf_program__attach_uprobe_opts(p, -1, path, (size_t)info->close_entry, &uo);
+            if (l && add_link(b, l) != 0) bpf_link__destroy(l);
+        }
+    }
     return attached;
 }
 

@@ -97,6 +97,22 @@ static int self_register(rfile *f, uint64_t vaddr, uint64_t off, uint64_t avail)
     return abi;
 }
 
+/* Whether the bytes hold a path into rustls's sources, "rustls-<version>/src/" (what a panic
+ * location keeps). Matched in parts, so this file's own strings never match themselves. */
+static int crate_path(const uint8_t *p, uint64_t n) {
+    const uint8_t *end = p + n;
+    while (p < end) {
+        const uint8_t *hit = memmem(p, (size_t)(end - p), "rustls-", 7);
+        if (!hit) return 0;
+        const uint8_t *q = hit + 7;
+        int digits = 0;
+        while (q < end && ((*q >= '0' && *q <= '9') || *q == '.')) { digits += *q != '.'; q++; }
+        if (digits > 0 && end - q >= 5 && memcmp(q, "/src/", 5) == 0) return 1;
+        p = hit + 7;
+    }
+    return 0;
+}
+
 int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (err && errlen) err[0] = 0;
@@ -154,12 +170,12 @@ int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size
         }
     }
     if (out->nwrite == 0 || out->nread == 0) {
-        /* rustls's own source paths, which its panic locations keep in stripped builds too
-         * (".../rustls-0.23.5/src/conn.rs"): the crate, not a mere mention of the word */
+        /* rustls's own source paths, which its panic locations keep in stripped builds too: the
+         * crate, not a mere mention of the word */
         uint64_t rsize = 0;
         const uint8_t *ro = section(&f, ".rodata", &rsize);
         if (!ro) { ro = f.map; rsize = f.size; }
-        int mentions = memmem(ro, rsize, "rustls-0.", 9) != NULL || memmem(ro, rsize, "rustls-1.", 9) != NULL;
+        int mentions = crate_path(ro, rsize);
         if (!mentions && out->nwrite == 0 && out->nread == 0) {
             rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_NO_RUSTLS, "%s: no rustls", path);
         } else {

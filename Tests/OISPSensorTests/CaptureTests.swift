@@ -450,19 +450,20 @@ final class CaptureTests: XCTestCase {
     }
 
     /// A client that hangs up in the middle of a streamed answer and lives on (a user's "stop
-    /// generating"): the TLS library's end of the connection (SSL_free) is seen, and the call is
-    /// reported at once, partial, with the answer so far — not when the process exits, nor after
-    /// the idle sweep's 5 minutes. The client waits until the test has seen the event.
+    /// generating"): the TLS library's end of the connection (OpenSSL's SSL_free for python, Go's
+    /// (*tls.Conn).Close) is seen, and the call is reported at once, partial, with the answer so
+    /// far — not when the process exits, nor after the idle sweep's 5 minutes. Each client waits
+    /// until the test has seen its event.
     func testAStreamTheClientHangsUpOnIsReportedAtOnce() throws {
         try Self.skipOrFail()
         let dir = try TestSupport.tempDir("hangup")
+        let (goClient, _) = try StackCaptureTests.buildGo(dir)
         let (server, port) = try Self.startServer(in: dir)
         defer { server.terminate() }
-        let (sensor, out, _) = try Self.startSensor(config: "[pipeline]\nflush_interval_ms = 50\n[[decode.providers]]\nname = \"openai\"\nlocal_ports = [\(port)]\n",
-                                                    dir: dir, name: "hangup", raw: false)
+        let (sensor, out, err) = try Self.startSensor(config: "[pipeline]\nflush_interval_ms = 50\n[[decode.providers]]\nname = \"openai\"\nlocal_ports = [\(port)]\n",
+                                                      dir: dir, name: "hangup", raw: false)
         defer { if sensor.isRunning { Self.stopSensor(sensor) } }
-        let go = dir.appendingPathComponent("go")
-        let script = """
+        let python = """
         import gc, http.client, json, os, ssl, sys, time
         ctx = ssl._create_unverified_context()
         c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ctx)
@@ -475,26 +476,32 @@ final class CaptureTests: XCTestCase {
         print("hung up", flush=True)
         while not os.path.exists(sys.argv[2]): time.sleep(0.02)
         """
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        client.arguments = ["python3", "-c", script, "\(port)", go.path]
-        let pipe = Pipe()
-        client.standardOutput = pipe
-        try client.run()
-        defer { FileManager.default.createFile(atPath: go.path, contents: nil); client.waitUntilExit() }
-        XCTAssertTrue(String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self).contains("hung up"))
-        var answer: OISPEvent?
-        for _ in 0..<200 where answer == nil { // up to 10 s, while the client lives
-            answer = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
-                .first { $0.eventType == "ai.response" && $0.process?.pid == Int64(client.processIdentifier) }
-            if answer == nil { usleep(50_000) }
+        var checked = 0
+        for (name, exe, args) in [("python", "/usr/bin/env", ["python3", "-c", python, "\(port)"]), ("go", goClient, ["\(port)", "hangup"])] {
+            let go = dir.appendingPathComponent("go-\(name)")
+            let client = Process()
+            client.executableURL = URL(fileURLWithPath: exe)
+            client.arguments = args + [go.path]
+            let pipe = Pipe()
+            client.standardOutput = pipe
+            try client.run()
+            defer { FileManager.default.createFile(atPath: go.path, contents: nil); client.waitUntilExit() }
+            XCTAssertTrue(String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self).contains("hung up"), name)
+            var answer: OISPEvent?
+            for _ in 0..<200 where answer == nil { // up to 10 s, while the client lives
+                answer = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
+                    .first { $0.eventType == "ai.response" && $0.process?.pid == Int64(client.processIdentifier) }
+                if answer == nil { usleep(50_000) }
+            }
+            XCTAssertTrue(client.isRunning, "\(name): the client was still running")
+            let a = try XCTUnwrap(answer, "\(name): no ai.response while the client lived on after hanging up: \((try? String(contentsOf: err, encoding: .utf8))?.suffix(1500) ?? "")")
+            XCTAssertEqual(a.confidence?.completeness, "partial", name)
+            let text = a.data["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? ""
+            XCTAssertTrue(text.hasPrefix("word0 "), "\(name): the answer so far: \(text.prefix(80))")
+            XCTAssertFalse(text.contains("word1999"), "\(name): not the whole answer")
+            checked += 1
         }
-        XCTAssertTrue(client.isRunning, "the client was still running")
-        let a = try XCTUnwrap(answer, "no ai.response while the client lived on after hanging up")
-        XCTAssertEqual(a.confidence?.completeness, "partial")
-        let text = a.data["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? ""
-        XCTAssertTrue(text.hasPrefix("word0 "), "the answer so far: \(text.prefix(80))")
-        XCTAssertFalse(text.contains("word1999"), "not the whole answer")
+        XCTAssertEqual(checked, 2)
     }
 
     /// Plain HTTP on a keep-alive connection opened before the sensor started: the call made after

@@ -47,6 +47,7 @@ typedef struct oisp_gotls_info {
     char found_via[8];     /* "symtab" or "pclntab" */
     oisp_gotls_func write; /* crypto/tls.(*Conn).Write */
     oisp_gotls_func read;  /* crypto/tls.(*Conn).Read */
+    uint64_t close_entry;  /* file offset of crypto/tls.(*Conn).Close (entry only), 0 when not found */
 } oisp_gotls_info;
 
 /** Inspects an executable. Returns OISP_GOTLS_OK with `out` filled, or a negative
