@@ -301,8 +301,40 @@ int BPF_KRETPROBE(noop_exit) { return 0; }
  * handlers below feed its connection table). */
 #include "plain.bpf.h"
 
+/* rustls: each process's connections and their buffer offset (see rustls.bpf.h), here so that
+ * exec and exit can forget a process's. */
+#define RUSTLS_RING 64 /* a power of two */
+#define RUSTLS_PROBES 8 /* slots tried from the one an address picks */
+#define RUSTLS_MAX_K 65536 /* a field offset inside the connection, not the distance to another object */
+
+struct rustls_proc {
+    __u64 conn[RUSTLS_RING]; /* connections that wrote, each in the slot its address picks */
+    __u64 k;                 /* buffer - connection: the candidate, then the trusted value */
+    __u64 k_from;            /* the connection the candidate was seen on */
+    __u64 challenger;        /* another offset seen once: replaces the candidate if seen again */
+    __u32 trusted;           /* the candidate seen again on another connection */
+    __u32 pad;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u32); /* tgid */
+    __type(value, struct rustls_proc);
+} rustls_procs SEC(".maps");
+
+/* A zeroed rustls_proc to insert from (too large for the BPF stack). Never written. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct rustls_proc);
+} rustls_zero SEC(".maps");
+
 SEC("tracepoint/sched/sched_process_exec")
 int handle_exec(struct trace_event_raw_sched_process_exec *ctx) {
+    __u32 me = bpf_get_current_pid_tgid() >> 32;
+    bpf_map_delete_elem(&rustls_procs, &me); /* a new program in this process */
     struct oisp_config *c = get_config();
     if (!c || !c->capture_process) return 0;
     struct oisp_exec e = {};
@@ -318,10 +350,12 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx) {
 
 SEC("tracepoint/sched/sched_process_exit")
 int handle_exit(struct trace_event_raw_sched_process_template *ctx) {
-    struct oisp_config *c = get_config();
-    if (!c || !c->capture_process) return 0;
     __u64 id = bpf_get_current_pid_tgid();
     if ((__u32)id != (id >> 32)) return 0; /* threads: only the group leader's exit */
+    __u32 tgid = id >> 32;
+    bpf_map_delete_elem(&rustls_procs, &tgid);
+    struct oisp_config *c = get_config();
+    if (!c || !c->capture_process) return 0;
     struct oisp_exit e = {};
     fill_header(&e.h, OISP_EV_EXIT);
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();

@@ -13,34 +13,19 @@
  *
  * The connection: a Writer holds `&mut dyn PlaintextSink`, whose data pointer is the connection
  * (ConnectionCommon) itself: that address is the handle of its records, and each process keeps
- * the last RUSTLS_RING connections that wrote. A Reader holds only `&mut ChunkVecBuffer`, the
+ * up to RUSTLS_RING connections that wrote (a slot chosen by address). A Reader holds only `&mut ChunkVecBuffer`, the
  * received-plaintext buffer inside its connection, at an offset K fixed by the rustls version and
  * the compiler. Connection objects do not overlap, so the connection a buffer lies in is the
- * highest connection address at or below it (within RUSTLS_MAX_K): a read is paired with its own
- * connection whatever thread runs it (async runtimes move tasks between threads), as long as
- * that connection wrote once (a client writes its request first). K = buffer - connection is
- * noted too; once the same K has come from two connections it is trusted, for reads of a
- * connection that has left the ring (more than RUSTLS_RING connections in one process). */
+ * highest connection address at or below it (within RUSTLS_MAX_K), if that connection wrote (a
+ * client writes its request first): a read is paired with its own connection whatever thread
+ * runs it (async runtimes move tasks between threads). The first pairing gives K's candidate; a
+ * later pairing at another offset is refused (a server-side connection, which never wrote, lying
+ * above a client's) unless that offset comes twice, when it replaces the candidate; once a
+ * second connection agrees with the candidate, K is trusted: from then on a read's
+ * handle is its buffer's address minus K, for any number of connections, and the ring is no
+ * longer kept. */
 #ifndef OISP_RUSTLS_BPF_H
 #define OISP_RUSTLS_BPF_H
-
-#define RUSTLS_RING 16
-#define RUSTLS_MAX_K 65536 /* a field offset inside the connection, not the distance to another object */
-
-struct rustls_proc {
-    __u64 conn[RUSTLS_RING]; /* connections that wrote, most recent last */
-    __u64 k;                 /* buffer - connection, as last seen */
-    __u64 k_from;            /* the connection it was seen on */
-    __u32 next;              /* ring position */
-    __u32 trusted;           /* k seen again on another connection */
-};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 4096);
-    __type(key, __u32); /* tgid */
-    __type(value, struct rustls_proc);
-} rustls_procs SEC(".maps");
 
 static __always_inline int rustls_write(__u64 self, __u64 buf, __u64 sret, __u64 iovcnt) {
     struct oisp_config *c = get_config();
@@ -51,15 +36,22 @@ static __always_inline int rustls_write(__u64 self, __u64 buf, __u64 sret, __u64
     __u32 tgid = id >> 32;
     struct rustls_proc *p = bpf_map_lookup_elem(&rustls_procs, &tgid);
     if (!p) {
-        struct rustls_proc np = {};
-        bpf_map_update_elem(&rustls_procs, &tgid, &np, BPF_NOEXIST);
+        __u32 zero = 0;
+        struct rustls_proc *np = bpf_map_lookup_elem(&rustls_zero, &zero);
+        if (np) bpf_map_update_elem(&rustls_procs, &tgid, np, BPF_NOEXIST);
         p = bpf_map_lookup_elem(&rustls_procs, &tgid);
     }
-    if (p) {
-        int known = 0;
-        for (int i = 0; i < RUSTLS_RING; i++)
-            if (p->conn[i] == conn) known = 1;
-        if (!known) p->conn[p->next++ % RUSTLS_RING] = conn;
+    if (p && !p->trusted) { /* once K is trusted a read needs no ring */
+        /* the slot the address picks, or one of the next few (open addressing: no shared cursor
+         * to race on); when all are taken, the first is overwritten */
+        __u32 h = (__u32)((conn >> 4) ^ (conn >> 13));
+        int done = 0;
+        for (int i = 0; i < RUSTLS_PROBES && !done; i++) {
+            __u64 *slot = &p->conn[(h + i) & (RUSTLS_RING - 1)];
+            if (*slot == conn) done = 1;
+            else if (*slot == 0) { *slot = conn; done = 1; }
+        }
+        if (!done) p->conn[h & (RUSTLS_RING - 1)] = conn;
     }
     struct ssl_args a = { .ssl = conn, .buf = buf, .out_len = sret, .stack = OISP_STACK_RUSTLS,
                           .iovcnt = iovcnt > OISP_MAX_IOV ? OISP_MAX_IOV : (__u32)iovcnt };
@@ -73,7 +65,9 @@ static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     __u64 handle = rd; /* unpaired: a buffer of no connection that wrote */
     struct rustls_proc *p = bpf_map_lookup_elem(&rustls_procs, &tgid);
-    if (p) {
+    if (p && p->trusted) {
+        if (rd >= p->k) handle = rd - p->k;
+    } else if (p) {
         __u64 best = 0;
         for (int i = 0; i < RUSTLS_RING; i++) {
             __u64 q = p->conn[i];
@@ -81,15 +75,25 @@ static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
         }
         if (best) {
             __u64 cand = rd - best;
-            handle = best;
-            if (p->k == cand) {
-                if (p->k_from != best) p->trusted = 1;
-            } else if (!p->trusted) {
+            if (!p->k) { /* the process's first pairing: K's candidate */
                 p->k = cand;
                 p->k_from = best;
+                handle = best;
+            } else if (p->k == cand) {
+                handle = best;
+                if (p->k_from != best) p->trusted = 1;
+            } else if (p->challenger == cand) {
+                /* another offset, seen twice: the candidate was the odd one (a first pairing
+                 * made through a connection that had not written): it takes its place */
+                p->k = cand;
+                p->k_from = best;
+                p->challenger = 0;
+                handle = best;
+            } else {
+                /* another offset than the candidate's: a connection that never wrote (a
+                 * server-side read) lying above one that did, or a stale entry: unpaired */
+                p->challenger = cand;
             }
-        } else if (p->trusted && rd >= p->k) {
-            handle = rd - p->k;
         }
     }
     return enter_stack(&read_args, handle, buf, sret, OISP_STACK_RUSTLS);

@@ -588,12 +588,19 @@ int oisp_bpf_attach_rustls(oisp_bpf *b, const char *path, const oisp_rustls_info
                           : w ? (sret ? "rustls_write_enter_sret" : "rustls_write_enter")
                               : (sret ? "rustls_read_enter_sret" : "rustls_read_enter");
         const char *exit = w ? "rustls_write_exit" : "rustls_read_exit";
+        /* write_vectored is optional: where this kernel rejected its program, the others go on */
+        if (v && !b->noop && !loaded_program(b, enter)) continue;
         for (int ret = 1; ret >= 0; ret--) {
             const char *pname = b->noop ? (ret ? "noop_exit" : "noop_enter") : (ret ? exit : enter);
             struct bpf_program *p = loaded_program(b, pname);
             int e = 0;
             if (!p) {
-                e = ENOENT; /* rejected by this kernel (see oisp_bpf_program_*) */
+                char what[400];
+                snprintf(what, sizeof what, "attaching rustls %s to %s: this kernel rejected the program %s (`oisp check` says why)",
+                         v ? "Writer::write_vectored" : w ? "Writer::write" : "Reader::read", path, pname);
+                if (err && errlen) snprintf(err, errlen, "%s", what);
+                drop_links_from(b, first);
+                return -ENOENT;
             } else {
                 LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = NULL, .retprobe = ret != 0);
                 last_libbpf_msg[0] = 0;

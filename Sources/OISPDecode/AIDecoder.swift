@@ -199,6 +199,20 @@ final class Connection {
                 return []
             }
         }
+        if c.isWrite, (mode == .http1 && !requestParser.inMessage && responseParser.inMessage && Connection.startsRequest(c.bytes))
+            || (mode == .http2 && c.bytes.starts(with: Connection.h2Preface)) {
+            // A new request while the last answer is still coming in, or a new HTTP/2 preface: the
+            // handle now belongs to a new connection whose predecessor's end capture did not see
+            // (an address reused at once after a hang-up, where the stack has no close probe).
+            // What the old one left open is reported as it stood; the new one starts afresh.
+            let out = close(ts: c.ts)
+            mode = .unknown
+            h2 = nil
+            requestParser = HTTP1Parser(isRequest: true)
+            responseParser = HTTP1Parser(isRequest: false)
+            current = nil; pending = []; preface = []
+            return out + (try feed(c))
+        }
         if mode == .serverSide || mode == .opaque, c.isWrite, Connection.startsRequest(c.bytes) {
             // the same handle now starts a request (a reused SSL* or fd): a client connection
             mode = .unknown

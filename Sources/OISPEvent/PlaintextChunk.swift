@@ -18,7 +18,8 @@ public struct PlaintextChunk: Sendable, Equatable {
     /// Remote peer, when capture attributed the connection.
     public var remoteIP: String?
     public var remotePort: Int?
-    /// No bytes: the TLS library ended the connection (SSL_free, gnutls_deinit, PR_Close).
+    /// No bytes: the TLS library ended the connection (SSL_free, gnutls_deinit, PR_Close, Go's
+    /// Close). Not written as a `capture.ssl_data` event: raw recordings carry data only.
     public var closed: Bool
 
     public init(connection: ConnectionID, isWrite: Bool, bytes: [UInt8], ts: Timestamp, tid: Int64? = nil,

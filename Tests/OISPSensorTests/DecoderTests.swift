@@ -470,6 +470,44 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(decoder.openConnections, 0)
     }
 
+    /// A handle reused at once by a new connection whose predecessor's end capture did not see
+    /// (rustls, static BoringSSL: no close probe; malloc hands the freed address to the next
+    /// connection): a new request while the last answer is still coming in is a new connection.
+    /// The old call is reported partial as it stood, and the new answer goes with the new request
+    /// (it used to be queued behind the old one, as if pipelined, and paired with the old request).
+    func testAHandleReusedMidAnswerStartsANewConnection() throws {
+        let decoder = AIDecoder { pid in (nil, OISPEvent.Process(pid: pid, name: "client"), OISPEvent.Source()) }
+        let id = PlaintextChunk.ConnectionID(pid: 9, handle: 3)
+        let t: Int64 = 1_700_000_000_000_000_000
+        func request(_ model: String, stream: Bool) -> [UInt8] {
+            Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nContent-Type: application/json\n",
+                      #"{"model":"\#(model)","stream":\#(stream),"messages":[{"role":"user","content":"go"}]}"#)
+        }
+        var out = decoder.feed(PlaintextChunk(connection: id, isWrite: true, bytes: request("gpt-4o", stream: true), ts: Timestamp(nanoseconds: t), remotePort: 443))
+        var head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for p in Self.sse([#"{"id":"c","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Cut"}}]}"#]) {
+            head += String(p.utf8.count, radix: 16) + "\r\n" + p + "\r\n"
+        }
+        out += decoder.feed(PlaintextChunk(connection: id, isWrite: false, bytes: Array(head.utf8), ts: Timestamp(nanoseconds: t + 1_000), remotePort: 443))
+        out += decoder.feed(PlaintextChunk(connection: id, isWrite: true, bytes: request("gpt-4o-mini", stream: false), ts: Timestamp(nanoseconds: t + 2_000), remotePort: 443))
+        out += decoder.feed(PlaintextChunk(connection: id, isWrite: false, bytes: Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\n",
+            #"{"id":"d","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Whole"}}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#),
+                                             ts: Timestamp(nanoseconds: t + 3_000), remotePort: 443))
+        let reqs = out.filter { $0.eventType == "ai.request" }, resps = out.filter { $0.eventType == "ai.response" }
+        XCTAssertEqual(reqs.count, 2, "\(out.map(\.eventType))")
+        XCTAssertEqual(resps.count, 2, "\(out.map(\.eventType))")
+        var checked = 0
+        for r in resps {
+            let q = try XCTUnwrap(reqs.first { $0.data["request_id"] == r.data["request_id"] })
+            let model = q.data["model"]?["id"]?.stringValue
+            let text = r.data["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue
+            XCTAssertEqual(text, model == "gpt-4o" ? "Cut" : "Whole", "an answer paired with the other request")
+            XCTAssertEqual(r.confidence?.completeness, model == "gpt-4o" ? "partial" : "full")
+            checked += 1
+        }
+        XCTAssertEqual(checked, 2)
+    }
+
     /// Property test: ≥100k random and mutated inputs never crash and never grow state unboundedly.
     func testFuzzRandomAndMutatedInputs() {
         var rng = SplitMix(seed: 7)

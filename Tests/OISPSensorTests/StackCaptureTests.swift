@@ -203,6 +203,9 @@ final class StackCaptureTests: XCTestCase {
                 // head and body in one write_vectored, as hyper writes a request over tokio-rustls
                 add("rustls-vectored", run(rustls, ["--vectored", "\(port)", body("gpt-4o", "hello from rustls write_vectored"), rustKey]),
                     key: rustKey, proc: "rustls_client", model: "gpt-4o", tokens: 17, marker: "hello from rustls write_vectored")
+                // 24 connections, every request written before any answer is read
+                add("rustls-many", run(rustls, ["--many", "\(port)", "24", body("gpt-4o", "connection {i}"), rustKey]),
+                    key: rustKey, proc: "rustls_client", model: "gpt-4o", tokens: 17, marker: nil)
                 add("rustls-interleaved", run(rustls, ["--interleave", "\(port)", body("gpt-4o", "connection a"), body("gpt-4o-mini", "connection b"), rustKey]),
                     key: rustKey, proc: "rustls_client", model: "gpt-4o", tokens: 17, marker: nil)
             }
@@ -371,6 +374,24 @@ final class StackCaptureTests: XCTestCase {
                           "record names the uncovered program: \(Self.stderr.suffix(2000))")
             XCTAssertFalse(Self.events.contains { $0.process?.pid == Int64(c.pid) && $0.eventType == "capture.ssl_data" })
         }
+    }
+
+    /// 24 connections of one process, all requests written before the first answer is read (in
+    /// reverse order, on a thread that never wrote): every answer goes with its own request.
+    func testRustlsManyConnectionsPairEachAnswer() throws {
+        guard Self.clients.contains(where: { $0.name == "rustls-many" }) || Self.skipReason != nil else { return XCTFail("rustls client not run: \(Self.missing)") }
+        if let why = Self.skipReason { print("StackCaptureTests: SKIPPING: \(why)"); if ProcessInfo.processInfo.environment["OISP_REQUIRE_BPF"] == "1" { XCTFail(why) }; throw XCTSkip(why) }
+        let c = try XCTUnwrap(Self.clients.first { $0.name == "rustls-many" })
+        XCTAssertEqual(c.status, 0, c.output)
+        let mine = Self.events.filter { $0.process?.pid == Int64(c.pid) }
+        let reqs = mine.filter { $0.eventType == "ai.request" }, resps = mine.filter { $0.eventType == "ai.response" }
+        XCTAssertEqual(reqs.count, 24, "\(mine.map(\.eventType))")
+        XCTAssertEqual(resps.count, 24, "\(Self.stderr.suffix(1500))")
+        let texts = Set(reqs.compactMap { $0.data["messages"]?.arrayValue?.first?["content"]?.stringValue })
+        XCTAssertEqual(texts, Set((0..<24).map { "connection \($0)" }))
+        XCTAssertEqual(Set(resps.compactMap { $0.data["request_id"]?.stringValue }), Set(reqs.compactMap { $0.data["request_id"]?.stringValue }),
+                       "each answer with a request of its own")
+        XCTAssertTrue(resps.allSatisfy { $0.confidence?.completeness == "full" && $0.data["usage"]?["total_tokens"]?.intValue == 17 })
     }
 
     func testBunStaticBoringSSL() throws {

@@ -8,6 +8,9 @@
 //!     Two connections to 127.0.0.1:PORT on rustls streams, as an async runtime drives them:
 //!     both requests written before either answer is read, the first answers read on another
 //!     thread than the one that wrote, twice. Conn B asks for a 3-word answer (X-Chunks: 3).
+//!   rustls_client --many PORT N BODY KEY
+//!     N connections, every request written first (each right after its connection opens), then
+//!     the answers read in reverse order on another thread.
 //!   rustls_client --vectored PORT BODY KEY
 //!     One call whose head and body go out in one write_vectored (as hyper writes them).
 use std::io::{BufRead, BufReader, IoSlice, Read, Write};
@@ -91,6 +94,20 @@ fn main() {
         send(&mut b, b_body, key, 3);
         println!("{}", receive(&mut a));
         println!("{}", receive(&mut b));
+        return;
+    }
+    if args.len() >= 6 && args[1] == "--many" {
+        let n: usize = args[3].parse().expect("N");
+        let mut conns: Vec<Tls> = Vec::with_capacity(n); // no reallocation: connections stay put
+        for i in 0..n {
+            conns.push(connect(&args[2]));
+            send(conns.last_mut().unwrap(), &args[4].replace("{i}", &i.to_string()), &args[5], 0);
+        }
+        std::thread::scope(|t| {
+            t.spawn(|| {
+                for c in conns.iter_mut().rev() { println!("{}", receive(c)); }
+            });
+        });
         return;
     }
     if args.len() >= 5 && args[1] == "--vectored" {
