@@ -265,24 +265,31 @@ int BPF_KRETPROBE(ssl_read_ex_exit, int ret) { return leave(&read_args, ret, OIS
 /* A connection's end, where the library says so: an empty record flagged closed, so the decoder
  * reports what the connection left open (an answer cut short by a client that hung up while its
  * process lives on) and forgets it, and the handle (an address malloc reuses) starts afresh. */
+/* A record without data: a cut's marker (OISP_FLAG_TRUNCATED, `total` bytes left out) or a
+ * connection's end (OISP_FLAG_CLOSED). */
+static __always_inline void submit_empty(__u64 handle, __u32 direction, __u32 stack, __u64 total, __u32 flags,
+                                         struct oisp_config *c) {
+    __u32 zero = 0;
+    struct oisp_ssl_data *d = bpf_map_lookup_elem(&scratch, &zero);
+    if (!d) return;
+    fill_header(&d->h, OISP_EV_SSL_DATA);
+    d->ssl = handle;
+    d->direction = direction;
+    d->stack = stack;
+    d->total_len = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
+    d->offset = 0;
+    d->len = 0;
+    d->flags = flags;
+    submit(d, offsetof(struct oisp_ssl_data, data), c);
+}
+
 static __always_inline int emit_closed(__u64 handle, __u32 stack) {
     struct oisp_config *c = get_config();
     __u64 id = bpf_get_current_pid_tgid();
     if (!c || !c->capture_ssl || !handle || !wanted(c, id >> 32)) return 0;
     struct quiet_key k = { .tgid = id >> 32, .handle = handle };
     bpf_map_delete_elem(&quiet_conns, &k);
-    __u32 zero = 0;
-    struct oisp_ssl_data *d = bpf_map_lookup_elem(&scratch, &zero);
-    if (!d) return 0;
-    fill_header(&d->h, OISP_EV_SSL_DATA);
-    d->ssl = handle;
-    d->direction = OISP_DIR_WRITE;
-    d->stack = stack;
-    d->total_len = 0;
-    d->offset = 0;
-    d->len = 0;
-    d->flags = OISP_FLAG_CLOSED;
-    submit(d, offsetof(struct oisp_ssl_data, data), c);
+    submit_empty(handle, OISP_DIR_WRITE, stack, 0, OISP_FLAG_CLOSED, c);
     return 0;
 }
 

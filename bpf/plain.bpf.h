@@ -78,18 +78,7 @@ static __always_inline int emit_iov(__u64 handle, __u64 iov, __u64 cnt, __u64 to
     if (total) { /* bytes past the budget or the last buffer read: a marker, as for a cut chunk */
         struct quiet_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .handle = handle };
         if (bpf_map_lookup_elem(&quiet_conns, &k)) return 0;
-        __u32 zero = 0;
-        struct oisp_ssl_data *d = bpf_map_lookup_elem(&scratch, &zero);
-        if (!d) return 0;
-        fill_header(&d->h, OISP_EV_SSL_DATA);
-        d->ssl = handle;
-        d->direction = direction;
-        d->stack = stack;
-        d->total_len = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
-        d->offset = 0;
-        d->len = 0;
-        d->flags = OISP_FLAG_TRUNCATED;
-        submit(d, offsetof(struct oisp_ssl_data, data), c);
+        submit_empty(handle, direction, stack, total, OISP_FLAG_TRUNCATED, c);
     }
     return 0;
 }

@@ -2,6 +2,7 @@
 /* Small ELF facts for `oisp check` / `capture-targets`: does an executable define a symbol, does
  * it contain a byte string (a TLS library's name in a static build). libelf + mmap. */
 #include "oisp_elfscan.h"
+#include "elf_common.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -14,15 +15,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static int same_name(void *ctx, const char *name, const GElf_Sym *sym) {
+    (void)sym;
+    return strcmp(name, (const char *)ctx) == 0;
+}
+
 int oisp_elf_defines(const char *path, const char *name) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     if (elf_version(EV_CURRENT) == EV_NONE) { close(fd); return -1; }
     Elf *e = elf_begin(fd, ELF_C_READ, NULL);
     if (!e) { close(fd); return -1; }
-    int found = 0;
+    int found = oisp_elf_each_function(e, same_name, (void *)name);
+    elf_end(e);
+    close(fd);
+    return found;
+}
+
+int oisp_elf_each_function(Elf *e, int (*fn)(void *ctx, const char *name, const GElf_Sym *sym), void *ctx) {
     Elf_Scn *scn = NULL;
-    while (!found && (scn = elf_nextscn(e, scn)) != NULL) {
+    while ((scn = elf_nextscn(e, scn)) != NULL) {
         GElf_Shdr sh;
         if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) || sh.sh_entsize == 0) continue;
         Elf_Data *d = elf_getdata(scn, NULL);
@@ -32,12 +44,47 @@ int oisp_elf_defines(const char *path, const char *name) {
             GElf_Sym s;
             if (!gelf_getsym(d, (int)i, &s) || s.st_shndx == SHN_UNDEF || GELF_ST_TYPE(s.st_info) != STT_FUNC) continue;
             const char *sn = elf_strptr(e, sh.sh_link, s.st_name);
-            if (sn && strcmp(sn, name) == 0) { found = 1; break; }
+            int r = sn ? fn(ctx, sn, &s) : 0;
+            if (r) return r;
         }
     }
-    elf_end(e);
-    close(fd);
-    return found;
+    return 0;
+}
+
+const uint8_t *oisp_elf_section(Elf *e, const uint8_t *map, size_t size, const char *name, uint64_t *addr, uint64_t *len) {
+    size_t shstrndx;
+    if (elf_getshdrstrndx(e, &shstrndx) != 0) return NULL;
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(e, scn)) != NULL) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) continue;
+        const char *n = elf_strptr(e, shstrndx, sh.sh_name);
+        if (!n || strcmp(n, name) != 0) continue;
+        if (sh.sh_offset > size || sh.sh_size > size - sh.sh_offset) return NULL;
+        if (addr) *addr = sh.sh_addr;
+        *len = sh.sh_size;
+        return map + sh.sh_offset;
+    }
+    return NULL;
+}
+
+int oisp_elf_vaddr_to_off(Elf *e, size_t size, uint64_t v, uint64_t *off, uint64_t *avail) {
+    size_t n;
+    if (elf_getphdrnum(e, &n) != 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD) continue;
+        if (v < ph.p_vaddr || v - ph.p_vaddr >= ph.p_filesz) continue;
+        uint64_t o = ph.p_offset + (v - ph.p_vaddr);
+        if (o >= size) return -1;
+        *off = o;
+        if (avail) {
+            uint64_t a = ph.p_filesz - (v - ph.p_vaddr);
+            *avail = a > size - o ? size - o : a;
+        }
+        return 0;
+    }
+    return -1;
 }
 
 int oisp_file_contains(const char *path, const char *needle) {

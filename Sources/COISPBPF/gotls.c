@@ -2,6 +2,7 @@
  * linear disassembly of the two functions to list their RET instructions. */
 #include "oisp_gotls.h"
 #include "oisp_elfscan.h"
+#include "elf_common.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -39,43 +40,12 @@ typedef struct gofile {
 static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
-/* File range of a section by name (first match), NULL when absent or not in the file. */
 static const uint8_t *section(gofile *f, const char *name, uint64_t *addr, uint64_t *size) {
-    size_t shstrndx;
-    if (elf_getshdrstrndx(f->elf, &shstrndx) != 0) return NULL;
-    Elf_Scn *scn = NULL;
-    while ((scn = elf_nextscn(f->elf, scn)) != NULL) {
-        GElf_Shdr sh;
-        if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) continue;
-        const char *n = elf_strptr(f->elf, shstrndx, sh.sh_name);
-        if (!n || strcmp(n, name) != 0) continue;
-        if (sh.sh_offset > f->size || sh.sh_size > f->size - sh.sh_offset) return NULL;
-        if (addr) *addr = sh.sh_addr;
-        *size = sh.sh_size;
-        return f->map + sh.sh_offset;
-    }
-    return NULL;
+    return oisp_elf_section(f->elf, f->map, f->size, name, addr, size);
 }
 
-/* Link-time virtual address → file offset through the PT_LOAD segment holding it; `avail` is
- * how many bytes of the segment follow in the file. */
 static int vaddr_to_off(gofile *f, uint64_t v, uint64_t *off, uint64_t *avail) {
-    size_t n;
-    if (elf_getphdrnum(f->elf, &n) != 0) return -1;
-    for (size_t i = 0; i < n; i++) {
-        GElf_Phdr ph;
-        if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_LOAD) continue;
-        if (v < ph.p_vaddr || v - ph.p_vaddr >= ph.p_filesz) continue;
-        uint64_t o = ph.p_offset + (v - ph.p_vaddr);
-        if (o >= f->size) return -1;
-        *off = o;
-        if (avail) {
-            uint64_t a = ph.p_filesz - (v - ph.p_vaddr);
-            *avail = a > f->size - o ? f->size - o : a;
-        }
-        return 0;
-    }
-    return -1;
+    return oisp_elf_vaddr_to_off(f->elf, f->size, v, off, avail);
 }
 
 /* Go's uvarint-prefixed string (debug/buildinfo, flags bit 2 format). */

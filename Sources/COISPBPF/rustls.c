@@ -3,6 +3,7 @@
  * Reader::read, their file offsets, and the calling convention read from their first loads. */
 #include "oisp_rustls.h"
 #include "oisp_elfscan.h"
+#include "elf_common.h"
 
 #include <capstone/capstone.h>
 #include <gelf.h>
@@ -21,39 +22,6 @@ typedef struct rfile {
     size_t size;
     Elf *elf;
 } rfile;
-
-static const uint8_t *section(rfile *f, const char *name, uint64_t *size) {
-    size_t shstrndx;
-    if (elf_getshdrstrndx(f->elf, &shstrndx) != 0) return NULL;
-    Elf_Scn *scn = NULL;
-    while ((scn = elf_nextscn(f->elf, scn)) != NULL) {
-        GElf_Shdr sh;
-        if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) continue;
-        const char *n = elf_strptr(f->elf, shstrndx, sh.sh_name);
-        if (!n || strcmp(n, name) != 0) continue;
-        if (sh.sh_offset > f->size || sh.sh_size > f->size - sh.sh_offset) return NULL;
-        *size = sh.sh_size;
-        return f->map + sh.sh_offset;
-    }
-    return NULL;
-}
-
-static int vaddr_to_off(rfile *f, uint64_t v, uint64_t *off, uint64_t *avail) {
-    size_t n;
-    if (elf_getphdrnum(f->elf, &n) != 0) return -1;
-    for (size_t i = 0; i < n; i++) {
-        GElf_Phdr ph;
-        if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_LOAD) continue;
-        if (v < ph.p_vaddr || v - ph.p_vaddr >= ph.p_filesz) continue;
-        uint64_t o = ph.p_offset + (v - ph.p_vaddr);
-        if (o >= f->size) return -1;
-        *off = o;
-        uint64_t a = ph.p_filesz - (v - ph.p_vaddr);
-        *avail = a > f->size - o ? f->size - o : a;
-        return 0;
-    }
-    return -1;
-}
 
 /* Adds a function once (aliases share an address); returns 0, or -1 when the list is full. */
 static int add_func(uint64_t *list, uint32_t *n, uint64_t *vaddrs, uint64_t vaddr, uint64_t off) {
@@ -97,6 +65,30 @@ static int self_register(rfile *f, uint64_t vaddr, uint64_t off, uint64_t avail)
     return abi;
 }
 
+typedef struct found_funcs {
+    rfile *f;
+    uint64_t *offs[3];
+    uint32_t *counts[3];
+    uint64_t vaddrs[3][OISP_RUSTLS_MAX], avails[3][OISP_RUSTLS_MAX];
+} found_funcs;
+
+/* One function symbol: kept when it is one of the three, at its file offset. */
+static int note_function(void *ctx, const char *nm, const GElf_Sym *s) {
+    static const char *const names[3] = { RUSTLS_WRITE, RUSTLS_READ, RUSTLS_WRITEV };
+    found_funcs *ff = ctx;
+    if (s->st_value == 0 || nm[0] != '_' || nm[1] != 'Z' || nm[2] != 'N' || !strstr(nm, RUSTLS_MODULE)) return 0;
+    int kind = 0;
+    while (kind < 3 && !strstr(nm, names[kind])) kind++;
+    if (kind == 3) return 0;
+    uint64_t off, avail;
+    if (oisp_elf_vaddr_to_off(ff->f->elf, ff->f->size, s->st_value, &off, &avail) != 0) return 0;
+    uint32_t k = *ff->counts[kind];
+    /* more copies than OISP_RUSTLS_MAX: the first ones */
+    if (add_func(ff->offs[kind], ff->counts[kind], ff->vaddrs[kind], s->st_value, off) == 0 && *ff->counts[kind] > k)
+        ff->avails[kind][k] = avail;
+    return 0;
+}
+
 /* Whether the bytes hold a path into rustls's sources, "rustls-<version>/src/" (what a panic
  * location keeps). Matched in parts, so this file's own strings never match themselves. */
 static int crate_path(const uint8_t *p, uint64_t n) {
@@ -132,34 +124,10 @@ int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size
         goto out;
     }
     /* kind 0: Writer::write, 1: Reader::read, 2: Writer::write_vectored */
-    uint64_t *offs[3] = { out->write, out->read, out->writev };
-    uint32_t *counts[3] = { &out->nwrite, &out->nread, &out->nwritev };
-    static const char *const names[3] = { RUSTLS_WRITE, RUSTLS_READ, RUSTLS_WRITEV };
-    uint64_t vaddrs[3][OISP_RUSTLS_MAX], avails[3][OISP_RUSTLS_MAX];
-    Elf_Scn *scn = NULL;
-    while ((scn = elf_nextscn(f.elf, scn)) != NULL) {
-        GElf_Shdr sh;
-        if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) || sh.sh_entsize == 0) continue;
-        Elf_Data *d = elf_getdata(scn, NULL);
-        if (!d) continue;
-        size_t n = sh.sh_size / sh.sh_entsize;
-        for (size_t i = 0; i < n; i++) {
-            GElf_Sym s;
-            if (!gelf_getsym(d, (int)i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC || s.st_value == 0 || s.st_shndx == SHN_UNDEF) continue;
-            const char *nm = elf_strptr(f.elf, sh.sh_link, s.st_name);
-            if (!nm || nm[0] != '_' || nm[1] != 'Z' || nm[2] != 'N' || !strstr(nm, RUSTLS_MODULE)) continue;
-            int kind = 0;
-            while (kind < 3 && !strstr(nm, names[kind])) kind++;
-            if (kind == 3) continue;
-            uint64_t off, avail;
-            if (vaddr_to_off(&f, s.st_value, &off, &avail) != 0) continue;
-            uint32_t k = *counts[kind];
-            if (add_func(offs[kind], counts[kind], vaddrs[kind], s.st_value, off) != 0) continue; /* more copies than OISP_RUSTLS_MAX: the first ones */
-            if (*counts[kind] > k) avails[kind][k] = avail;
-        }
-    }
+    found_funcs ff = { .f = &f, .offs = { out->write, out->read, out->writev }, .counts = { &out->nwrite, &out->nread, &out->nwritev } };
+    oisp_elf_each_function(f.elf, note_function, &ff);
     uint64_t csize = 0;
-    const uint8_t *comment = section(&f, ".comment", &csize);
+    const uint8_t *comment = oisp_elf_section(f.elf, f.map, f.size, ".comment", NULL, &csize);
     if (comment) {
         const uint8_t *v = memmem(comment, csize, "rustc version ", 14);
         if (v) {
@@ -173,7 +141,7 @@ int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size
         /* rustls's own source paths, which its panic locations keep in stripped builds too: the
          * crate, not a mere mention of the word */
         uint64_t rsize = 0;
-        const uint8_t *ro = section(&f, ".rodata", &rsize);
+        const uint8_t *ro = oisp_elf_section(f.elf, f.map, f.size, ".rodata", NULL, &rsize);
         if (!ro) { ro = f.map; rsize = f.size; }
         int mentions = crate_path(ro, rsize);
         if (!mentions && out->nwrite == 0 && out->nread == 0) {
@@ -192,11 +160,11 @@ int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size
     static const char *const labels[3] = { "Writer::write", "Reader::read", "Writer::write_vectored" };
     int abi = -1;
     for (int kind = 0; kind < 3; kind++) {
-        for (uint32_t j = 0; j < *counts[kind]; j++) {
-            int a = self_register(&f, vaddrs[kind][j], offs[kind][j], avails[kind][j]);
+        for (uint32_t j = 0; j < *ff.counts[kind]; j++) {
+            int a = self_register(&f, ff.vaddrs[kind][j], ff.offs[kind][j], ff.avails[kind][j]);
             if (a < 0 || (abi >= 0 && a != abi)) {
                 rc = oisp_errorf(err, errlen, OISP_RUSTLS_ERR_ABI, "%s: rustls %s at 0x%llx: %s", path, labels[kind],
-                                 (unsigned long long)vaddrs[kind][j],
+                                 (unsigned long long)ff.vaddrs[kind][j],
                                  a < 0 ? "no load through self found in its first instructions: calling convention unknown"
                                        : "calling convention differs from the other functions'");
                 goto out;

@@ -327,18 +327,22 @@ final class StackCaptureTests: XCTestCase {
         XCTAssertEqual(stacks("rustls-vectored"), ["rustls"])
     }
 
+    /// The requests and answers of a client that ran (skipped with the suite, failed if it did not run).
+    func calls(_ name: String) throws -> (requests: [OISPEvent], responses: [OISPEvent]) {
+        if let why = Self.skipReason { print("StackCaptureTests: SKIPPING: \(why)"); if ProcessInfo.processInfo.environment["OISP_REQUIRE_BPF"] == "1" { XCTFail(why) }; throw XCTSkip(why) }
+        let c = try XCTUnwrap(Self.clients.first { $0.name == name }, "\(name) not run: \(Self.missing)")
+        XCTAssertEqual(c.status, 0, c.output)
+        let mine = Self.events.filter { $0.process?.pid == Int64(c.pid) }
+        return (mine.filter { $0.eventType == "ai.request" }, mine.filter { $0.eventType == "ai.response" })
+    }
+
     /// Two connections, both requests written before either answer is read, the first answers
     /// read on a thread that never wrote (what an async runtime does): each answer is paired with
     /// its own request (conn B's model and its 3-word answer), not with the last write.
     func testRustlsConnectionsInterleavedOnOneThread() throws {
-        guard Self.clients.contains(where: { $0.name == "rustls-interleaved" }) || Self.skipReason != nil else { return XCTFail("rustls client not run: \(Self.missing)") }
-        if let why = Self.skipReason { print("StackCaptureTests: SKIPPING: \(why)"); if ProcessInfo.processInfo.environment["OISP_REQUIRE_BPF"] == "1" { XCTFail(why) }; throw XCTSkip(why) }
-        let c = try XCTUnwrap(Self.clients.first { $0.name == "rustls-interleaved" })
-        XCTAssertEqual(c.status, 0, c.output)
-        let mine = Self.events.filter { $0.process?.pid == Int64(c.pid) }
-        let reqs = mine.filter { $0.eventType == "ai.request" }, resps = mine.filter { $0.eventType == "ai.response" }
-        XCTAssertEqual(reqs.count, 4, "\(mine.map(\.eventType)) \(Self.stderr.suffix(1500))")
-        XCTAssertEqual(resps.count, 4, "\(mine.map(\.eventType))")
+        let (reqs, resps) = try calls("rustls-interleaved")
+        XCTAssertEqual(reqs.count, 4, Self.stderr.suffix(1500).description)
+        XCTAssertEqual(resps.count, 4)
         let expected = ["gpt-4o": (Int64(17), "connection a"), "gpt-4o-mini": (Int64(14), "connection b")]
         var checked = 0
         for resp in resps {
@@ -379,14 +383,9 @@ final class StackCaptureTests: XCTestCase {
     /// 24 connections of one process, all requests written before the first answer is read (in
     /// reverse order, on a thread that never wrote): every answer goes with its own request.
     func testRustlsManyConnectionsPairEachAnswer() throws {
-        guard Self.clients.contains(where: { $0.name == "rustls-many" }) || Self.skipReason != nil else { return XCTFail("rustls client not run: \(Self.missing)") }
-        if let why = Self.skipReason { print("StackCaptureTests: SKIPPING: \(why)"); if ProcessInfo.processInfo.environment["OISP_REQUIRE_BPF"] == "1" { XCTFail(why) }; throw XCTSkip(why) }
-        let c = try XCTUnwrap(Self.clients.first { $0.name == "rustls-many" })
-        XCTAssertEqual(c.status, 0, c.output)
-        let mine = Self.events.filter { $0.process?.pid == Int64(c.pid) }
-        let reqs = mine.filter { $0.eventType == "ai.request" }, resps = mine.filter { $0.eventType == "ai.response" }
-        XCTAssertEqual(reqs.count, 24, "\(mine.map(\.eventType))")
-        XCTAssertEqual(resps.count, 24, "\(Self.stderr.suffix(1500))")
+        let (reqs, resps) = try calls("rustls-many")
+        XCTAssertEqual(reqs.count, 24)
+        XCTAssertEqual(resps.count, 24, Self.stderr.suffix(1500).description)
         let texts = Set(reqs.compactMap { $0.data["messages"]?.arrayValue?.first?["content"]?.stringValue })
         XCTAssertEqual(texts, Set((0..<24).map { "connection \($0)" }))
         XCTAssertEqual(Set(resps.compactMap { $0.data["request_id"]?.stringValue }), Set(reqs.compactMap { $0.data["request_id"]?.stringValue }),
