@@ -94,6 +94,8 @@ static void read_buildinfo(gofile *f, oisp_gotls_info *out) {
     if (len >= sizeof out->go_version) len = sizeof out->go_version - 1;
     memcpy(out->go_version, s, len);
     out->go_version[len] = 0;
+    for (size_t i = 0; i < len; i++) /* the file's text, bound for the log: printable only */
+        if ((unsigned char)out->go_version[i] < 0x20 || (unsigned char)out->go_version[i] >= 0x7f) out->go_version[i] = '?';
     /* "go1.19.8", "devel go1.23-abcdef …": take the first "go1.N". */
     const char *g = strstr(out->go_version, "go1.");
     if (g) {

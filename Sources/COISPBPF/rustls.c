@@ -132,7 +132,7 @@ int oisp_rustls_inspect(const char *path, oisp_rustls_info *out, char *err, size
         const uint8_t *v = memmem(comment, csize, "rustc version ", 14);
         if (v) {
             size_t k = 0;
-            while (k + 1 < sizeof out->compiler && v + k < comment + csize && v[k] && v[k] != '(') { out->compiler[k] = (char)v[k]; k++; }
+            while (k + 1 < sizeof out->compiler && v + k < comment + csize && v[k] >= 0x20 && v[k] < 0x7f && v[k] != '(') { out->compiler[k] = (char)v[k]; k++; } /* printable only: it is the file's text, and goes to the log */
             while (k > 0 && out->compiler[k - 1] == ' ') k--;
             out->compiler[k] = 0;
         }
