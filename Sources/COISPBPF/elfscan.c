@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
-/* Small ELF facts for `oisp check` / `capture-targets`: does an executable define a symbol, does
- * it contain a byte string (a TLS library's name in a static build). libelf + mmap. */
+/* Small ELF facts for `oisp check` / `capture-targets` (does an executable define a symbol) and
+ * the helpers the discovery code shares (elf_common.h): sections, addresses, function symbols,
+ * a file mapped whole. libelf + mmap. */
 #include "oisp_elfscan.h"
 #include "elf_common.h"
 
@@ -85,19 +86,6 @@ int oisp_elf_vaddr_to_off(Elf *e, size_t size, uint64_t v, uint64_t *off, uint64
         return 0;
     }
     return -1;
-}
-
-int oisp_file_contains(const char *path, const char *needle) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0) { close(fd); return -1; }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) return -1;
-    int found = memmem(m, (size_t)st.st_size, needle, strlen(needle)) != NULL;
-    munmap(m, (size_t)st.st_size);
-    return found;
 }
 
 int oisp_map_file(const char *path, void **map, size_t *size, char *why, size_t whylen) {

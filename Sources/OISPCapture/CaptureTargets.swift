@@ -89,20 +89,26 @@ public enum CaptureTargets {
             }
         } else if oisp_elf_defines(path, "SSL_write") == 1 {
             out.append(Stack(name: "openssl", covered: true, detail: "SSL_write/SSL_read symbols in the executable"))
+        } else if let r = rustls(path) { // before BoringSSL's search, which reads the whole file
+            out.append(r)
         } else if let b = boringSSL(path) {
             out.append(b)
-        } else {
-            var info = oisp_rustls_info()
-            var err = [CChar](repeating: 0, count: 512)
-            let r = oisp_rustls_inspect(path, &info, &err, err.count)
-            if r == OISP_RUSTLS_OK.rawValue {
-                out.append(Stack(name: "rustls", covered: true, detail: BPFCapture.rustlsFound(info)))
-            } else if r == OISP_RUSTLS_ERR_NO_SYMBOLS.rawValue || r == OISP_RUSTLS_ERR_ABI.rawValue || r == OISP_RUSTLS_ERR_ARCH.rawValue {
-                out.append(Stack(name: "rustls", covered: false, detail: String(cString: err)))
-            }
         }
         facts.byKey[key] = out
         return out
+    }
+
+    /// rustls in a Rust program: covered when Writer::write and Reader::read are in its symbol
+    /// table; nil when the file has no rustls.
+    static func rustls(_ path: String) -> Stack? {
+        var info = oisp_rustls_info()
+        var err = [CChar](repeating: 0, count: 512)
+        let r = oisp_rustls_inspect(path, &info, &err, err.count)
+        if r == OISP_RUSTLS_OK.rawValue { return Stack(name: "rustls", covered: true, detail: BPFCapture.rustlsFound(info)) }
+        if r == OISP_RUSTLS_ERR_NO_SYMBOLS.rawValue || r == OISP_RUSTLS_ERR_ABI.rawValue || r == OISP_RUSTLS_ERR_ARCH.rawValue {
+            return Stack(name: "rustls", covered: false, detail: String(cString: err))
+        }
+        return nil
     }
 
     /// Static BoringSSL (Bun, Chromium/Electron): covered when SSL_write and SSL_read are found

@@ -13,8 +13,6 @@ int oisp_elf_defines(const char *path, const char *name);
 int oisp_map_file(const char *path, void **map, size_t *size, char *why, size_t whylen);
 /** Writes a formatted reason into err (when given) and returns code: the discovery code's errors. */
 int oisp_errorf(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/** 1 when the file's bytes contain `needle`, 0 when not, -1 on error. */
-int oisp_file_contains(const char *path, const char *needle);
 #ifdef __cplusplus
 }
 #endif
