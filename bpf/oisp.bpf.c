@@ -286,7 +286,7 @@ static __always_inline void submit_empty(__u64 handle, __u32 direction, __u32 st
 static __always_inline int emit_closed(__u64 handle, __u32 stack) {
     struct oisp_config *c = get_config();
     __u64 id = bpf_get_current_pid_tgid();
-    if (!c || !c->capture_ssl || !handle || !wanted(c, id >> 32)) return 0;
+    if (!c || !(stack == OISP_STACK_PLAIN ? c->capture_plain : c->capture_ssl) || !handle || !wanted(c, id >> 32)) return 0;
     struct quiet_key k = { .tgid = id >> 32, .handle = handle };
     bpf_map_delete_elem(&quiet_conns, &k);
     submit_empty(handle, OISP_DIR_WRITE, stack, 0, OISP_FLAG_CLOSED, c);

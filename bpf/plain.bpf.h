@@ -213,8 +213,11 @@ int plain_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
         struct oisp_config *c = get_config();
         if (!c || !c->capture_plain) return 0;
         struct plain_fd_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+        __u64 *h = bpf_map_lookup_elem(&plain_fds, &k);
+        if (!h) return 0;
+        __u64 handle = *h;
         bpf_map_delete_elem(&plain_fds, &k);
-        return 0;
+        return emit_closed(handle, OISP_STACK_PLAIN); /* the connection's end: see emit_closed */
     }
     return plain_enter(fd, id, BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx));
 }
@@ -261,7 +264,10 @@ static __always_inline int port_listed(struct plain_port_bits *b, __u16 port) {
 #define OISP_TCP_ESTABLISHED 1
 #define OISP_TCP_SYN_SENT 2
 #define OISP_TCP_SYN_RECV 3
+#define OISP_TCP_FIN_WAIT1 4
 #define OISP_TCP_CLOSE 7
+#define OISP_TCP_CLOSE_WAIT 8
+#define OISP_TCP_LAST_ACK 9
 #define OISP_ECANCELED 125
 
 struct {
@@ -289,7 +295,17 @@ int BPF_PROG(net_sock_state, struct sock *sk, int oldstate, int newstate) {
     __u16 family = sk->__sk_common.skc_family;
     if (family != AF_INET && family != AF_INET6) return 0;
     struct oisp_config *c = get_config();
-    if (!c || !c->capture_network) return 0;
+    if (!c) return 0;
+    /* A plain-HTTP connection this process closes (FIN, or RST over unread data): its end, in
+     * the closing task (a close by the peer runs in softirq, in no task of the connection's). */
+    if (c->capture_plain && (oldstate == OISP_TCP_ESTABLISHED || oldstate == OISP_TCP_CLOSE_WAIT) &&
+        (newstate == OISP_TCP_FIN_WAIT1 || newstate == OISP_TCP_CLOSE || newstate == OISP_TCP_LAST_ACK)) {
+        __u32 zero = 0;
+        struct plain_port_bits *pb = bpf_map_lookup_elem(&plain_port_set, &zero);
+        if (pb && (port_listed(pb, sk->__sk_common.skc_num) || port_listed(pb, bpf_ntohs(sk->__sk_common.skc_dport))))
+            emit_closed(bpf_get_socket_cookie(sk), OISP_STACK_PLAIN);
+    }
+    if (!c->capture_network) return 0;
     if (newstate == OISP_TCP_SYN_SENT) { /* in the connecting task */
         if (!wanted(c, bpf_get_current_pid_tgid() >> 32)) return 0;
         struct oisp_connect *e = bpf_sk_storage_get(&net_pending, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);

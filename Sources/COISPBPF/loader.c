@@ -332,8 +332,9 @@ int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen) {
          * and the accepting process of an accepted connection */
         { "plain_sock_send", "tp_btf", "sock_send_length", 2 | 4 },
         { "plain_sock_recv", "tp_btf", "sock_recv_length", 2 | 4 },
-        /* TCP state changes: connects and accepts where the socket tracepoints are */
-        { "net_sock_state", "tp_btf", "inet_sock_set_state", 2 },
+        /* TCP state changes: connects and accepts where the socket tracepoints are, and the end
+         * of a plain-HTTP connection */
+        { "net_sock_state", "tp_btf", "inet_sock_set_state", 2 | 4 },
     };
     int want = (b->capture_process ? 1 : 0) | (b->capture_network ? 2 : 0) | (b->capture_plain ? 4 : 0);
     /* Any syscall tracepoint puts every syscall of every process on the kernel's slow path: with

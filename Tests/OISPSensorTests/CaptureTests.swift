@@ -450,8 +450,8 @@ final class CaptureTests: XCTestCase {
     }
 
     /// A client that hangs up in the middle of a streamed answer and lives on (a user's "stop
-    /// generating"): the TLS library's end of the connection (OpenSSL's SSL_free for python, Go's
-    /// (*tls.Conn).Close) is seen, and the call is reported at once, partial, with the answer so
+    /// generating"): the end of the connection (OpenSSL's SSL_free for python, Go's
+    /// (*tls.Conn).Close, a plain-HTTP socket's close) is seen, and the call is reported at once, partial, with the answer so
     /// far — not when the process exits, nor after the idle sweep's 5 minutes. Each client waits
     /// until the test has seen its event.
     func testAStreamTheClientHangsUpOnIsReportedAtOnce() throws {
@@ -460,13 +460,16 @@ final class CaptureTests: XCTestCase {
         let (goClient, _) = try StackCaptureTests.buildGo(dir)
         let (server, port) = try Self.startServer(in: dir)
         defer { server.terminate() }
-        let (sensor, out, err) = try Self.startSensor(config: "[pipeline]\nflush_interval_ms = 50\n[[decode.providers]]\nname = \"openai\"\nlocal_ports = [\(port)]\n",
+        let (plainServer, plainPort) = try Self.startServer(in: dir, plain: true)
+        defer { plainServer.terminate() }
+        let (sensor, out, err) = try Self.startSensor(config: "[capture]\nplain_http_ports = [\(plainPort)]\n[pipeline]\nflush_interval_ms = 50\n[[decode.providers]]\nname = \"openai\"\nlocal_ports = [\(port), \(plainPort)]\n",
                                                       dir: dir, name: "hangup", raw: false)
         defer { if sensor.isRunning { Self.stopSensor(sensor) } }
         let python = """
         import gc, http.client, json, os, ssl, sys, time
         ctx = ssl._create_unverified_context()
-        c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ctx)
+        if sys.argv[1] == "plain": c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[2]))
+        else: c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[2]), context=ctx)
         c.request("POST", "/v1/chat/completions", json.dumps({"model": "gpt-4o", "stream": True,
                   "messages": [{"role": "user", "content": "a long answer, please"}]}),
                   {"Content-Type": "application/json", "X-Chunks": "2000"})
@@ -474,10 +477,11 @@ final class CaptureTests: XCTestCase {
         first = r.read(200)  # the first few chunks of ~250 KB, then the user stops it
         r.close(); c.close(); del r, c; gc.collect()
         print("hung up", flush=True)
-        while not os.path.exists(sys.argv[2]): time.sleep(0.02)
+        while not os.path.exists(sys.argv[3]): time.sleep(0.02)
         """
         var checked = 0
-        for (name, exe, args) in [("python", "/usr/bin/env", ["python3", "-c", python, "\(port)"]), ("go", goClient, ["\(port)", "hangup"])] {
+        for (name, exe, args) in [("python", "/usr/bin/env", ["python3", "-c", python, "tls", "\(port)"]), ("go", goClient, ["\(port)", "hangup"]),
+                                  ("plain HTTP", "/usr/bin/env", ["python3", "-c", python, "plain", "\(plainPort)"])] {
             let go = dir.appendingPathComponent("go-\(name)")
             let client = Process()
             client.executableURL = URL(fileURLWithPath: exe)
@@ -501,7 +505,7 @@ final class CaptureTests: XCTestCase {
             XCTAssertFalse(text.contains("word1999"), "\(name): not the whole answer")
             checked += 1
         }
-        XCTAssertEqual(checked, 2)
+        XCTAssertEqual(checked, 3)
     }
 
     /// Plain HTTP on a keep-alive connection opened before the sensor started: the call made after
