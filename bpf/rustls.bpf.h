@@ -59,6 +59,21 @@ static __always_inline int rustls_write(__u64 self, __u64 buf, __u64 sret, __u64
     return 0;
 }
 
+/* The ring's scan, one slot a call of bpf_loop: the verifier checks the callback once, where an
+ * unrolled or bounded loop over the slots made it walk every path (seconds at load). */
+struct rustls_scan {
+    struct rustls_proc *p;
+    __u64 rd;
+    __u64 best;
+};
+
+static long rustls_scan_slot(__u32 i, void *ctx) {
+    struct rustls_scan *s = ctx;
+    __u64 q = s->p->conn[i & (RUSTLS_RING - 1)];
+    if (q && q <= s->rd && s->rd - q < RUSTLS_MAX_K && q > s->best) s->best = q;
+    return 0;
+}
+
 static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
     __u64 rd = 0;
     if (bpf_probe_read_user(&rd, sizeof(rd), (void *)self) != 0 || !rd) return 0;
@@ -68,11 +83,9 @@ static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
     if (p && p->trusted) {
         if (rd >= p->k) handle = rd - p->k;
     } else if (p) {
-        __u64 best = 0;
-        for (int i = 0; i < RUSTLS_RING; i++) {
-            __u64 q = p->conn[i];
-            if (q && q <= rd && rd - q < RUSTLS_MAX_K && q > best) best = q;
-        }
+        struct rustls_scan scan = { .p = p, .rd = rd, .best = 0 };
+        bpf_loop(RUSTLS_RING, rustls_scan_slot, &scan, 0);
+        __u64 best = scan.best;
         if (best) {
             __u64 cand = rd - best;
             if (!p->k) { /* the process's first pairing: K's candidate */
