@@ -82,6 +82,8 @@ static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
     struct rustls_proc *p = bpf_map_lookup_elem(&rustls_procs, &tgid);
     if (p && p->trusted) {
         if (rd >= p->k) handle = rd - p->k;
+    } else if (p && p->last_rd == rd && p->last_conn) {
+        handle = p->last_conn; /* the same buffer as the last pairing's: no scan (a one-connection client) */
     } else if (p) {
         struct rustls_scan scan = { .p = p, .rd = rd, .best = 0 };
         bpf_loop(RUSTLS_RING, rustls_scan_slot, &scan, 0);
@@ -106,6 +108,10 @@ static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
                 /* another offset than the candidate's: a connection that never wrote (a
                  * server-side read) lying above one that did, or a stale entry: unpaired */
                 p->challenger = cand;
+            }
+            if (handle == best) {
+                p->last_rd = rd;
+                p->last_conn = best;
             }
         }
     }
