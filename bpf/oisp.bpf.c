@@ -319,7 +319,7 @@ struct rustls_proc {
     __u64 k;                 /* buffer - connection: the candidate, then the trusted value */
     __u64 k_from;            /* the connection the candidate was seen on */
     __u64 challenger;        /* another offset seen once: replaces the candidate if seen again */
-    __u64 last_rd, last_conn; /* the last buffer paired through the ring, and its connection */
+    __u64 last_rd, last_conn; /* the last buffer scanned for, and its connection (0: none) */
     __u32 trusted;           /* the candidate seen again on another connection */
     __u32 pad;
 };

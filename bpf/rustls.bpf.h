@@ -45,13 +45,14 @@ static __always_inline int rustls_write(__u64 self, __u64 buf, __u64 sret, __u64
         /* the slot the address picks, or one of the next few (open addressing: no shared cursor
          * to race on); when all are taken, the first is overwritten */
         __u32 h = (__u32)((conn >> 4) ^ (conn >> 13));
-        int done = 0;
+        int done = 0, added = 0;
         for (int i = 0; i < RUSTLS_PROBES && !done; i++) {
             __u64 *slot = &p->conn[(h + i) & (RUSTLS_RING - 1)];
             if (*slot == conn) done = 1;
-            else if (*slot == 0) { *slot = conn; done = 1; }
+            else if (*slot == 0) { *slot = conn; done = added = 1; }
         }
-        if (!done) p->conn[h & (RUSTLS_RING - 1)] = conn;
+        if (!done) { p->conn[h & (RUSTLS_RING - 1)] = conn; added = 1; }
+        if (added) p->last_rd = 0; /* a new connection: the remembered read may pair otherwise now */
     }
     struct ssl_args a = { .ssl = conn, .buf = buf, .out_len = sret, .stack = OISP_STACK_RUSTLS,
                           .iovcnt = iovcnt > OISP_MAX_IOV ? OISP_MAX_IOV : (__u32)iovcnt };
@@ -82,8 +83,10 @@ static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
     struct rustls_proc *p = bpf_map_lookup_elem(&rustls_procs, &tgid);
     if (p && p->trusted) {
         if (rd >= p->k) handle = rd - p->k;
-    } else if (p && p->last_rd == rd && p->last_conn) {
-        handle = p->last_conn; /* the same buffer as the last pairing's: no scan (a one-connection client) */
+    } else if (p && p->last_rd == rd) {
+        /* the same buffer as the last read's, and no connection new since: the same answer
+         * without a scan (a one-connection client's reads, a server's) */
+        if (p->last_conn) handle = p->last_conn;
     } else if (p) {
         struct rustls_scan scan = { .p = p, .rd = rd, .best = 0 };
         bpf_loop(RUSTLS_RING, rustls_scan_slot, &scan, 0);
@@ -113,6 +116,9 @@ static __always_inline int rustls_read(__u64 self, __u64 buf, __u64 sret) {
                 p->last_rd = rd;
                 p->last_conn = best;
             }
+        } else {
+            p->last_rd = rd; /* in no connection that wrote: unpaired */
+            p->last_conn = 0;
         }
     }
     return enter_stack(&read_args, handle, buf, sret, OISP_STACK_RUSTLS);
