@@ -358,7 +358,7 @@ public final class BPFCapture: @unchecked Sendable {
                     n = attachLock.withLock { oisp_bpf_set_owner(bpf, owner); return oisp_bpf_attach_rustls(bpf, path, &rustls, &err, err.count) }
                     if n < 0 { problem = String(cString: err) }
                     found = Self.rustlsFound(rustls)
-                } else if r == OISP_RUSTLS_ERR_NO_SYMBOLS.rawValue || r == OISP_RUSTLS_ERR_ABI.rawValue || r == OISP_RUSTLS_ERR_ARCH.rawValue {
+                } else if CaptureTargets.rustlsNotCovered(r) {
                     isRustls = true
                     stack = "rustls"
                     problem = "rustls in \(original) not covered: \(String(cString: err))"

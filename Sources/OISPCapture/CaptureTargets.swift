@@ -105,10 +105,14 @@ public enum CaptureTargets {
         var err = [CChar](repeating: 0, count: 512)
         let r = oisp_rustls_inspect(path, &info, &err, err.count)
         if r == OISP_RUSTLS_OK.rawValue { return Stack(name: "rustls", covered: true, detail: BPFCapture.rustlsFound(info)) }
-        if r == OISP_RUSTLS_ERR_NO_SYMBOLS.rawValue || r == OISP_RUSTLS_ERR_ABI.rawValue || r == OISP_RUSTLS_ERR_ARCH.rawValue {
-            return Stack(name: "rustls", covered: false, detail: String(cString: err))
-        }
+        if rustlsNotCovered(r) { return Stack(name: "rustls", covered: false, detail: String(cString: err)) }
         return nil
+    }
+
+    /// An oisp_rustls_inspect status that means "rustls is here, and cannot be probed" (to be
+    /// reported), as opposed to no rustls at all or a file that could not be read.
+    static func rustlsNotCovered(_ r: Int32) -> Bool {
+        r == OISP_RUSTLS_ERR_NO_SYMBOLS.rawValue || r == OISP_RUSTLS_ERR_ABI.rawValue || r == OISP_RUSTLS_ERR_ARCH.rawValue
     }
 
     /// Static BoringSSL (Bun, Chromium/Electron): covered when SSL_write and SSL_read are found

@@ -206,19 +206,12 @@ final class Connection {
             // (an address reused at once after a hang-up, where the stack has no close probe).
             // What the old one left open is reported as it stood; the new one starts afresh.
             let out = close(ts: c.ts)
-            mode = .unknown
-            h2 = nil
-            requestParser = HTTP1Parser(isRequest: true)
-            responseParser = HTTP1Parser(isRequest: false)
-            current = nil; pending = []; preface = []
+            restart()
             return out + (try feed(c))
         }
         if mode == .serverSide || mode == .opaque, c.isWrite, Connection.startsRequest(c.bytes) {
             // the same handle now starts a request (a reused SSL* or fd): a client connection
-            mode = .unknown
-            requestParser = HTTP1Parser(isRequest: true)
-            responseParser = HTTP1Parser(isRequest: false)
-            current = nil; pending = []; preface = []
+            restart()
             return try feed(c)
         }
         switch mode {
@@ -265,6 +258,15 @@ final class Connection {
             }
         }
         return out
+    }
+
+    /// The handle starts over as a new connection (its bytes from here on are a new one's).
+    func restart() {
+        mode = .unknown
+        h2 = nil
+        requestParser = HTTP1Parser(isRequest: true)
+        responseParser = HTTP1Parser(isRequest: false)
+        current = nil; pending = []; preface = []
     }
 
     func close(ts: Timestamp) -> [OISPEvent] {
