@@ -1,5 +1,6 @@
 import COISPExporterABI
 import Foundation
+import OISPExporterKit
 import OISPJSON
 
 typealias MetricsRequest = Opentelemetry_Proto_Collector_Metrics_V1_ExportMetricsServiceRequest
@@ -62,74 +63,71 @@ final class MetricsBuilder {
     }
 
     /// Takes a batch's events once (a retried batch is not counted again).
-    func consume(batch id: UInt64, events: [JSONValue]) {
+    func consume(batch id: UInt64, events: [OTLPEvent]) {
         lock.lock(); defer { lock.unlock() }
         guard batches.insert(id).inserted else { return }
         batchOrder.append(id)
         if batchOrder.count > 4096 { batches.remove(batchOrder.removeFirst()) }
         for e in events {
-            switch e["event_type"]?.stringValue {
-            case "ai.request": remember(e)
-            case "ai.response", "ai.embedding": observe(e)
+            switch e.f.eventType {
+            case "ai.request": remember(e.f)
+            case "ai.response", "ai.embedding": observe(e.f)
             default: break
             }
         }
     }
 
-    private func remember(_ e: JSONValue) {
-        guard let rid = e["data"]?["request_id"]?.stringValue else { return }
-        let d = e["data"]
+    private func remember(_ d: CallFacts) {
+        guard let rid = d.requestID else { return }
         var address: String?, port: Int64?
-        if let ep = d?["provider"]?["endpoint"]?.stringValue, let u = URLComponents(string: ep) {
+        if let ep = d.endpoint, let u = URLComponents(string: ep) {
             address = u.host
             port = u.port.map(Int64.init) ?? (u.scheme == "https" ? 443 : 80)
         }
-        let op = SpanBuilder.operation(d?["request_type"]?.stringValue)
+        let op = SpanBuilder.operation(d.requestType)
         if requests[rid] == nil { requestOrder.append(rid) }
-        requests[rid] = (d?["model"]?["id"]?.stringValue, address, port, op)
+        requests[rid] = (d.model, address, port, op)
         if requestOrder.count > 4096 { requests[requestOrder.removeFirst()] = nil }
     }
 
-    private func observe(_ e: JSONValue) {
-        guard let d = e["data"] else { return }
-        let embedding = e["event_type"]?.stringValue == "ai.embedding"
-        let req = d["request_id"]?.stringValue.flatMap { requests.removeValue(forKey: $0) }
+    private func observe(_ d: CallFacts) {
+        let embedding = d.eventType == "ai.embedding"
+        let req = d.requestID.flatMap { requests.removeValue(forKey: $0) }
         var attrs: [KV] = [kv("gen_ai.operation.name", req?.op ?? (embedding ? "embeddings" : "chat"))!,
-                           kv("gen_ai.provider.name", MetricsBuilder.providerName(d["provider"]?["name"]?.stringValue ?? "unknown"))!]
+                           kv("gen_ai.provider.name", MetricsBuilder.providerName(d.provider ?? "unknown"))!]
         if let m = req?.model { attrs.append(kv("gen_ai.request.model", model("request", m))!) }
-        if let m = d["model"]?["id"]?.stringValue { attrs.append(kv("gen_ai.response.model", model("response", m))!) }
+        if let m = d.model { attrs.append(kv("gen_ai.response.model", model("response", m))!) }
         if let a = req?.address { attrs.append(kv("server.address", a)!) }
-        if let p = req?.port { attrs.append(kv("server.port", p)!) }
-        let resource = eventResource(e)
+        if let p = req?.port { attrs.append(kv("server.port", CallFacts.Number.int(p))!) }
+        let resource = eventResource(d)
         // tokens
         var types: [(String, Int64)] = []
-        if let t = e["ext"]?["oisp.cost"]?["tokens"], t.objectValue != nil {
-            let read = num(t["cache_read"]), write = num(t["cache_write"]), reasoning = num(t["reasoning"])
-            types = [("input", (num(t["input"]) ?? 0) + (read ?? 0) + (write ?? 0)), ("output", (num(t["output"]) ?? 0) + (reasoning ?? 0))]
+        if d.hasCostTokens {
+            let read = d.costCacheRead?.int64, write = d.costCacheWrite?.int64, reasoning = d.costReasoning?.int64
+            types = [("input", (d.costInput?.int64 ?? 0) + (read ?? 0) + (write ?? 0)), ("output", (d.costOutput?.int64 ?? 0) + (reasoning ?? 0))]
             if let read { types.append(("cache_read", read)) }
             if let write { types.append(("cache_write", write)) }
             if let reasoning { types.append(("reasoning", reasoning)) }
-        } else if embedding, let n = num(d["total_tokens"]) {
+        } else if embedding, let n = d.embeddingTokens?.int64 {
             types = [("input", n)]
-        } else if let u = d["usage"], u.objectValue != nil {
-            if let p = num(u["prompt_tokens"]) { types.append(("input", p)) }
-            if let c = num(u["completion_tokens"]) { types.append(("output", c)) }
+        } else if d.inputTokens != nil || d.outputTokens != nil {
+            if let p = d.inputTokens?.int64 { types.append(("input", p)) }
+            if let c = d.outputTokens?.int64 { types.append(("output", c)) }
         }
         for (t, n) in types {
             record("gen_ai.client.token.usage", resource, attrs + [kv("gen_ai.token.type", t)!], Double(n), MetricsBuilder.tokenBuckets)
         }
-        if let ms = num(d["latency_ms"]) {
+        if let ms = d.latency?.int64 {
             var a = attrs
-            if d["success"]?.boolValue == false {
-                a.append(kv("error.type", d["error"]?["type"]?.stringValue ?? num(d["status_code"]).map { String($0) } ?? "_OTHER")!)
+            if d.success == false {
+                a.append(kv("error.type", d.errorType ?? d.statusCode.map { String($0.int64) } ?? "_OTHER")!)
             }
             record("gen_ai.client.operation.duration", resource, a, Double(ms) / 1000, MetricsBuilder.durationBuckets)
         }
-        if let ms = num(d["time_to_first_token_ms"]) {
+        if let ms = d.timeToFirstToken?.int64 {
             record("gen_ai.client.operation.time_to_first_chunk", resource, attrs, Double(ms) / 1000, MetricsBuilder.durationBuckets)
         }
-        if let c = e["ext"]?["oisp.cost"], c["status"]?.stringValue == "priced", let amount = c["amount"]?.doubleValue,
-           let currency = c["currency"]?.stringValue {
+        if d.costStatus == "priced", let amount = d.costAmount?.double, let currency = d.costCurrency {
             let keep: Set<String> = ["gen_ai.provider.name", "gen_ai.response.model"]
             let s = Series(name: "oisp.genai.cost", resource: resource, attrs: attrs.filter { keep.contains($0.key) } + [kv("oisp.cost.currency", currency)!])
             if sums[s] == nil { order.append(s) }

@@ -111,7 +111,7 @@ final class OTLPInstance: BatchExporter {
 
     /// The spans of batch `id`: built now from `events` (in batch order: an earlier batch still
     /// being parsed on another thread is waited for, briefly), or kept from an earlier try.
-    func spans(forBatch id: UInt64, events: [JSONValue], nowNs: UInt64) -> [TracedSpan] {
+    func spans(forBatch id: UInt64, events: [OTLPEvent], nowNs: UInt64) -> [TracedSpan] {
         state.lock(); defer { state.unlock() }
         if let kept = builtSpans[id] { return kept }
         let deadline = Date(timeIntervalSinceNow: 0.05)
@@ -353,10 +353,10 @@ final class OTLPInstance: BatchExporter {
         return data
     }
 
-    func sendLogs(_ events: [(json: String, e: JSONValue)]) -> Outcome {
+    func sendLogs(_ events: [OTLPEvent]) -> Outcome {
         guard !events.isEmpty else { return .ok }
         var req = LogsRequest()
-        req.resourceLogs = OTLPInstance.byResource(events, { eventResource($0.e) }).map { g in
+        req.resourceLogs = OTLPInstance.byResource(events, { eventResource($0.f) }).map { g in
             var rl = Opentelemetry_Proto_Logs_V1_ResourceLogs()
             rl.resource = resource(g.resource)
             var sl = Opentelemetry_Proto_Logs_V1_ScopeLogs()
@@ -368,25 +368,25 @@ final class OTLPInstance: BatchExporter {
         return send(signal: "logs", message: req)
     }
 
-    func logRecords(_ events: [(json: String, e: JSONValue)]) -> [Opentelemetry_Proto_Logs_V1_LogRecord] {
+    func logRecords(_ events: [OTLPEvent]) -> [Opentelemetry_Proto_Logs_V1_LogRecord] {
         events.map { item in
             var l = Opentelemetry_Proto_Logs_V1_LogRecord()
-            l.timeUnixNano = rfc3339Nanos(item.e["ts"]?.stringValue)
+            l.timeUnixNano = item.tsNs
             l.observedTimeUnixNano = UInt64(Date().timeIntervalSince1970 * 1e9)
             l.severityNumber = .info
             l.severityText = "INFO"
-            l.eventName = item.e["event_type"]?.stringValue ?? ""
+            l.eventName = item.f.eventType
             var body = Opentelemetry_Proto_Common_V1_AnyValue()
-            body.stringValue = item.json
+            body.stringValue = item.text
             l.body = body
-            let tc = item.e["trace_context"]
-            if let t = hexBytes(tc?["trace_id"]?.stringValue), t.count == 16 { l.traceID = t }
-            if let s = hexBytes(tc?["span_id"]?.stringValue), s.count == 8 { l.spanID = s }
-            let d = item.e["data"]
-            l.attributes = spans.commonAttributes(item.e) + [
-                kv("gen_ai.provider.name", d?["provider"]?["name"]),
-                kv("gen_ai.request.model", d?["model"]?["id"]),
-                kv("oisp.request_id", d?["request_id"])].compactMap { $0 }
+            if let t = hexBytes(item.f.traceID), t.count == 16 { l.traceID = t }
+            if let s = hexBytes(item.f.spanID), s.count == 8 { l.spanID = s }
+            // an AI call's event from its facts; another event's from its JSON (no call fields)
+            let d = item.json?["data"]
+            l.attributes = spans.commonAttributes(item.f) + [
+                item.f.provider.map { kv("gen_ai.provider.name", $0) } ?? kv("gen_ai.provider.name", d?["provider"]?["name"]),
+                item.f.model.map { kv("gen_ai.request.model", $0) } ?? kv("gen_ai.request.model", d?["model"]?["id"]),
+                item.f.requestID.map { kv("oisp.request_id", $0) } ?? kv("oisp.request_id", d?["request_id"])].compactMap { $0 }
             return l
         }
     }
@@ -396,6 +396,8 @@ extension OTLPInstance {
     /// The members that hold message text (prompts, answers, tool schemas, reasoning): spans use
     /// them only with `capture_content`; metrics and logs never.
     static let contentMembers = ["messages", "content", "tools", "thinking"]
+    /// The events of an AI call, which the call fields describe whole.
+    static let callTypes: Set<String> = ["ai.request", "ai.response", "ai.embedding"]
 
     /// The calling thread's error text, for a result's message.
     func failure(_ otherwise: String) -> String { threadErrorText() ?? otherwise }
@@ -404,27 +406,39 @@ extension OTLPInstance {
         let id = batch.pointee.batch_id
         state.withLock { callsInFlight += 1; peakCalls = max(peakCalls, callsInFlight) }
         defer { state.withLock { callsInFlight -= 1 } }
-        var events: [(json: String, e: JSONValue)] = []
-        for k in 0..<batch.pointee.count {
-            let r = batch.pointee.records[k]
+        var events: [OTLPEvent] = []
+        var reader = CallFieldReader()
+        for r in records(of: batch) {
             // streamed chunks make no spans: with traces only, do not even parse them
-            if !config.logs, let t = r.event_type, strcmp(t, "ai.streaming_chunk") == 0 { continue }
-            let buf = UnsafeBufferPointer(start: r.json.ptr, count: r.json.len)
+            if !config.logs && r.eventType == "ai.streaming_chunk" { continue }
+            let ts = UInt64(max(0, r.timestampNs))
+            let text = config.logs ? r.withJSON { String(decoding: $0, as: UTF8.self) } : ""
+            // an AI call's event from the host's call fields (ABI 1.4): no JSON parsed. The JSON
+            // is read for message text (capture_content), records the redactor changed, other
+            // events, and hosts older than 1.4.
+            if !config.captureContent, OTLPInstance.callTypes.contains(r.eventType),
+               let f = CallFacts(fieldsOf: r, reader: &reader) {
+                events.append(OTLPEvent(f: f, tsNs: ts, json: nil, text: text))
+                continue
+            }
             // without capture_content no message text goes on a span: it is checked, not built
-            let parsed = config.captureContent ? try? JSONParser.parse(buffer: buf)
-                : try? JSONParser.parse(buffer: buf, skipping: OTLPInstance.contentMembers)
+            let parsed = r.withJSON { raw -> JSONValue? in
+                let buf = raw.bindMemory(to: UInt8.self)
+                return config.captureContent ? try? JSONParser.parse(buffer: buf)
+                    : try? JSONParser.parse(buffer: buf, skipping: OTLPInstance.contentMembers)
+            }
             guard let obj = parsed, obj.objectValue != nil else { continue }
-            events.append((config.logs ? String(decoding: buf, as: UTF8.self) : "", obj))
+            events.append(OTLPEvent(f: CallFacts(json: obj, eventType: r.eventType), tsNs: ts, json: obj, text: text))
         }
         if config.metrics { // counted once per batch, sent on their own clock: never a reason to retry the batch
-            metrics.consume(batch: id, events: events.map(\.e))
+            metrics.consume(batch: id, events: events)
             sendMetrics(force: false)
         }
         var permanent = false
         var rejected = 0
         if config.traces {
             let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-            let built = spans(forBatch: id, events: events.map(\.e), nowNs: now)
+            let built = spans(forBatch: id, events: events, nowNs: now)
             switch sendSpans(built) {
             case .ok, .rejected: count("otlp_spans", built.count) // a span is two events: no per-event count to give
             case .retry(let after): return .retry(message: failure("OTLP traces export failed"), retryAfterMs: after)
@@ -473,9 +487,9 @@ extension OTLPConfig.Invalid: CustomStringConvertible {
 
 @_cdecl("oisp_exporter_entry")
 public func oispOTLPEntry(_ hostMajor: UInt32, _ hostMinor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
-    servesHost(major: hostMajor) ? otlpTable : nil
+    servesHost(major: hostMajor, minor: hostMinor) ? otlpTable : nil
 }
 
 private let otlpTable = makePluginTable(name: "otlp", version: "0.1.0",
                                         description: "OpenTelemetry OTLP traces/logs/metrics over gRPC or HTTP (GenAI semantic conventions)",
-                                        options: OTLPConfig.options, concurrent: true) { try OTLPInstance(config: $0, host: $1) as BatchExporter }
+                                        options: OTLPConfig.options, concurrent: true, callFields: true) { try OTLPInstance(config: $0, host: $1) as BatchExporter }

@@ -1,4 +1,5 @@
 import Foundation
+import OISPExporterKit
 import OISPJSON
 import SwiftProtobuf
 
@@ -35,6 +36,30 @@ func kv(_ k: String, _ v: JSONValue?) -> KV? {
     case .array(let arr): a.arrayValue = strings(arr.compactMap(\.stringValue))
     case .null, .object: return nil
     }
+    return kv(k, value: a)
+}
+
+func kv(_ k: String, _ v: String?) -> KV? {
+    guard let v else { return nil }
+    var a = AnyValue()
+    a.stringValue = v
+    return kv(k, value: a)
+}
+
+func kv(_ k: String, _ v: CallFacts.Number?) -> KV? {
+    guard let v else { return nil }
+    var a = AnyValue()
+    switch v {
+    case .int(let i): a.intValue = i
+    case .double(let d): a.doubleValue = d
+    }
+    return kv(k, value: a)
+}
+
+func kv(_ k: String, _ v: Bool?) -> KV? {
+    guard let v else { return nil }
+    var a = AnyValue()
+    a.boolValue = v
     return kv(k, value: a)
 }
 
@@ -133,23 +158,34 @@ struct TracedSpan {
 }
 
 /// The event's own resource attributes (the instance adds `service.name` and the SDK's).
-func eventResource(_ e: JSONValue?) -> [KV] {
-    var out = [kv("host.name", e?["host"]?["hostname"]), kv("oisp.sensor.name", e?["source"]?["sensor_host"])].compactMap { $0 }
-    guard let k = e?["ext"]?["oisp.k8s"], k.objectValue != nil else { return out }
-    out += [kv("k8s.namespace.name", k["namespace"]), kv("k8s.pod.name", k["pod_name"]), kv("k8s.pod.uid", k["pod_uid"]),
-            kv("k8s.container.name", k["container_name"]), kv("container.id", e?["process"]?["container_id"])].compactMap { $0 }
-    if let image = k["container_image"]?.stringValue {
+func eventResource(_ f: CallFacts?) -> [KV] {
+    var out = [kv("host.name", f?.hostName), kv("oisp.sensor.name", f?.sensorName)].compactMap { $0 }
+    guard let f, let k = f.k8s else { return out }
+    out += [kv("k8s.namespace.name", k.namespace), kv("k8s.pod.name", k.podName), kv("k8s.pod.uid", k.podUID),
+            kv("k8s.container.name", k.containerName), kv("container.id", f.containerID)].compactMap { $0 }
+    if let image = k.containerImage {
         let (name, tag) = splitImage(image)
         out.append(kv("container.image.name", name)!)
         if let tag { out.append(kv("container.image.tags", [tag])!) }
     }
-    for (kind, name) in [(k["workload_kind"], k["workload_name"]), (k["owner_kind"], k["owner_name"])] {
-        guard let kind = kind?.stringValue, let name = name?.stringValue, let key = workloadKeys[kind] else { continue }
+    for (kind, name) in [(k.workloadKind, k.workloadName), (k.ownerKind, k.ownerName)] {
+        guard let kind, let name, let key = workloadKeys[kind] else { continue }
         out.append(kv(key, name)!)
     }
-    out += [kv("k8s.node.name", k["node_name"]), kv("oisp.k8s.service_account.name", k["service_account"])].compactMap { $0 }
-    for (key, v) in k["labels"]?.objectValue ?? JSONObject() { if let x = kv("k8s.pod.label.\(key)", v) { out.append(x) } }
+    out += [kv("k8s.node.name", k.nodeName), kv("oisp.k8s.service_account.name", k.serviceAccount)].compactMap { $0 }
+    for l in k.labels { out.append(kv("k8s.pod.label.\(l.key)", l.value)!) }
     return out
+}
+
+/// One event as the builders read it: its facts (from the record's fields, or its JSON), its
+/// time, and its parsed JSON when it was parsed (content capture, and events other than an AI
+/// call's, which have no call fields).
+struct OTLPEvent {
+    var f: CallFacts
+    var tsNs: UInt64
+    var json: JSONValue?
+    /// The event's JSON text, for the logs signal ("" without it).
+    var text: String = ""
 }
 
 let workloadKeys = ["Deployment": "k8s.deployment.name", "ReplicaSet": "k8s.replicaset.name", "StatefulSet": "k8s.statefulset.name",
@@ -168,10 +204,11 @@ func splitImage(_ image: String) -> (String, String?) {
 /// Turns OISP events into spans per the OpenTelemetry GenAI semantic conventions: one CLIENT
 /// span per AI call (request → response), built in bounded state so a request and its response
 /// may arrive in different batches; an unanswered request becomes an error span after
-/// `pairTimeoutMs` (or at shutdown). Other events become standalone spans. Events are read with
-/// the SDK's JSON parser (ordered, no Foundation bridging).
+/// `pairTimeoutMs` (or at shutdown). Other events become standalone spans. An AI call's events
+/// are read from the record's call fields (ABI 1.4) when the host gives them, else from the
+/// JSON (parsed with the SDK's parser).
 final class SpanBuilder {
-    struct Pending { var event: JSONValue; var startNs: UInt64; var seenAt: UInt64 }
+    struct Pending { var event: OTLPEvent; var startNs: UInt64; var seenAt: UInt64 }
     private var pending: [String: Pending] = [:]      // request_id → request
     private var order: [String] = []
     /// Responses whose request has not been seen (yet): batches exported concurrently may
@@ -192,12 +229,11 @@ final class SpanBuilder {
         orphanGraceNs = min(pairTimeoutNs, 2_000_000_000)
     }
 
-    static func ids(_ e: JSONValue) -> (Data, Data) {
-        let tc = e["trace_context"]
-        if let t = hexBytes(tc?["trace_id"]?.stringValue), t.count == 16, let s = hexBytes(tc?["span_id"]?.stringValue), s.count == 8 {
+    static func ids(_ f: CallFacts?) -> (Data, Data) {
+        if let t = hexBytes(f?.traceID), t.count == 16, let s = hexBytes(f?.spanID), s.count == 8 {
             return (t, s)
         }
-        let id = e["data"]?["request_id"]?.stringValue ?? e["event_id"]?.stringValue ?? UUID().uuidString
+        let id = f?.requestID ?? f?.eventID ?? UUID().uuidString
         return (Data(bytes(fnv(id, seed: 1)) + bytes(fnv(id, seed: 2))), Data(bytes(fnv(id, seed: 3))))
     }
 
@@ -210,28 +246,26 @@ final class SpanBuilder {
         }
     }
 
-    func commonAttributes(_ e: JSONValue) -> [KV] {
-        let p = e["process"]
-        return [kv("process.pid", p?["pid"]), kv("process.executable.name", p?["name"]), kv("process.executable.path", p?["exe"]),
-                kv("oisp.event_id", e["event_id"]), kv("oisp.event_type", e["event_type"])].compactMap { $0 }
+    func commonAttributes(_ f: CallFacts) -> [KV] {
+        [kv("process.pid", f.pid), kv("process.executable.name", f.processName), kv("process.executable.path", f.exe),
+         kv("oisp.event_id", f.eventID), kv("oisp.event_type", f.eventType.isEmpty ? nil : f.eventType)].compactMap { $0 }
     }
 
-    func traced(_ s: Span, _ anchor: JSONValue?) -> TracedSpan { TracedSpan(span: s, resource: eventResource(anchor)) }
+    func traced(_ s: Span, _ anchor: OTLPEvent?) -> TracedSpan { TracedSpan(span: s, resource: eventResource(anchor?.f)) }
 
     /// Consumes a batch of events; returns finished spans.
-    func consume(_ events: [JSONValue], nowNs: UInt64) -> [TracedSpan] {
+    func consume(_ events: [OTLPEvent], nowNs: UInt64) -> [TracedSpan] {
         var spans: [TracedSpan] = []
         for e in events {
-            let type = e["event_type"]?.stringValue ?? ""
-            let data = e["data"] ?? .null
-            let ts = rfc3339Nanos(e["ts"]?.stringValue)
-            switch type {
+            let f = e.f
+            let ts = e.tsNs
+            switch f.eventType {
             case "ai.request":
-                guard let rid = data["request_id"]?.stringValue else { continue }
+                guard let rid = f.requestID else { continue }
                 if let resp = orphans.removeValue(forKey: rid) {
                     // its response came first: pair now
                     if let k = orphanOrder.firstIndex(of: rid) { orphanOrder.remove(at: k) }
-                    spans.append(traced(aiSpan(request: e, response: resp.event, start: ts, end: rfc3339Nanos(resp.event["ts"]?.stringValue)), e))
+                    spans.append(traced(aiSpan(request: e, response: resp.event, start: ts, end: resp.event.tsNs), e))
                     continue
                 }
                 if pending[rid] == nil { order.append(rid) }
@@ -241,10 +275,10 @@ final class SpanBuilder {
                     if let p = pending.removeValue(forKey: old) { spans.append(traced(unanswered(p, reason: "pairing state full"), p.event)) }
                 }
             case "ai.response", "ai.embedding":
-                let rid = data["request_id"]?.stringValue ?? ""
+                let rid = f.requestID ?? ""
                 let req = pending.removeValue(forKey: rid)
                 if req != nil, let k = order.firstIndex(of: rid) { order.remove(at: k) }
-                let latency = UInt64(max(0, num(data["latency_ms"]) ?? 0))
+                let latency = UInt64(max(0, f.latency?.int64 ?? 0))
                 let start = req?.startNs ?? (ts > latency * 1_000_000 ? ts - latency * 1_000_000 : ts)
                 if req == nil && !rid.isEmpty && orphans[rid] == nil {
                     // no request yet: give it a moment to arrive (the span is built from the
@@ -261,12 +295,13 @@ final class SpanBuilder {
             case "ai.streaming_chunk":
                 continue // the call's span carries the stream's outcome
             case "agent.tool_call":
+                let data = e.json?["data"] ?? .null
                 var s = standalone(e, name: "execute_tool \(data["tool"]?["name"]?.stringValue ?? "")", ts: ts)
                 s.attributes += [kv("gen_ai.operation.name", "execute_tool"), kv("gen_ai.tool.name", data["tool"]?["name"]),
                                  kv("gen_ai.tool.call.id", data["call_id"])].compactMap { $0 }
                 spans.append(traced(s, e))
             default:
-                spans.append(traced(standalone(e, name: type, ts: ts), e))
+                spans.append(traced(standalone(e, name: f.eventType, ts: ts), e))
             }
         }
         // unanswered requests past the pairing timeout
@@ -286,7 +321,7 @@ final class SpanBuilder {
     }
 
     func responseOnly(_ o: Pending) -> Span {
-        aiSpan(request: nil, response: o.event, start: o.startNs, end: rfc3339Nanos(o.event["ts"]?.stringValue))
+        aiSpan(request: nil, response: o.event, start: o.startNs, end: o.event.tsNs)
     }
 
     /// Everything still waiting (shutdown): unanswered requests as error spans, responses
@@ -319,50 +354,47 @@ final class SpanBuilder {
         return s
     }
 
-    func aiSpan(request: JSONValue?, response: JSONValue?, start: UInt64, end: UInt64) -> Span {
-        let q = request?["data"] ?? .null
-        let a = response?["data"] ?? .null
-        let anchor = request ?? response ?? .null
+    func aiSpan(request: OTLPEvent?, response: OTLPEvent?, start: UInt64, end: UInt64) -> Span {
+        let q = request?.f, a = response?.f
         var s = Span()
-        let (t, sid) = SpanBuilder.ids(anchor)
+        let (t, sid) = SpanBuilder.ids(q ?? a)
         s.traceID = t
         s.spanID = sid
         s.kind = .client
         s.startTimeUnixNano = start
         s.endTimeUnixNano = max(start, end)
-        let requestType = q["request_type"]?.stringValue ?? (response?["event_type"]?.stringValue == "ai.embedding" ? "embedding" : "chat")
+        let requestType = q?.requestType ?? (a?.eventType == "ai.embedding" ? "embedding" : "chat")
         let op = SpanBuilder.operation(requestType)
-        let reqModel = q["model"]?["id"]?.stringValue
-        let respModel = a["model"]?["id"]?.stringValue
+        let reqModel = q?.model
+        let respModel = a?.model
         let model = reqModel ?? respModel ?? ""
         s.name = model.isEmpty ? op : op + " " + model
-        let provider = (q["provider"] ?? a["provider"])?["name"]?.stringValue
-        let endpoint = q["provider"]?["endpoint"]?.stringValue
-        let host = endpoint.flatMap(host(of:))
-        let usage = a["usage"]
-        let params = q["parameters"]
-        var finish: [String] = []
-        for c in a["choices"]?.arrayValue ?? [] { if let f = c["finish_reason"]?.stringValue { finish.append(f) } }
-        if finish.isEmpty, let f = a["finish_reason"]?.stringValue { finish = [f] }
+        let provider = q?.provider ?? a?.provider
+        let host = q?.endpoint.flatMap(host(of:))
+        var finish = a?.choiceFinishReasons ?? []
+        if finish.isEmpty, let f = a?.finishReason { finish = [f] }
         s.attributes = [
             kv("gen_ai.operation.name", op), kv("gen_ai.provider.name", provider), kv("gen_ai.system", provider),
             kv("gen_ai.request.model", reqModel), kv("gen_ai.response.model", respModel),
-            kv("gen_ai.response.id", a["provider_request_id"]),
-            kv("gen_ai.usage.input_tokens", usage?["prompt_tokens"]), kv("gen_ai.usage.output_tokens", usage?["completion_tokens"]),
+            kv("gen_ai.response.id", a?.responseID),
+            kv("gen_ai.usage.input_tokens", a?.inputTokens), kv("gen_ai.usage.output_tokens", a?.outputTokens),
             finish.isEmpty ? nil : kv("gen_ai.response.finish_reasons", finish),
-            kv("gen_ai.request.temperature", params?["temperature"]), kv("gen_ai.request.max_tokens", params?["max_tokens"]),
-            kv("gen_ai.request.top_p", params?["top_p"]),
-            kv("server.address", host), kv("oisp.request_id", q["request_id"] ?? a["request_id"]),
-            kv("oisp.streaming", q["streaming"]), kv("gen_ai.usage.total_tokens", usage?["total_tokens"]),
-            kv("oisp.time_to_first_token_ms", a["time_to_first_token_ms"]), kv("http.response.status_code", a["status_code"]),
-        ].compactMap { $0 } + commonAttributes(anchor)
-        if let conv = q["conversation"]?["id"], let x = kv("gen_ai.conversation.id", conv) { s.attributes.append(x) }
-        s.attributes += SpanBuilder.costAttributes(response?["ext"]?["oisp.cost"])
-        if captureContent { s.attributes += SpanBuilder.contentAttributes(request: q, response: a, maxBytes: contentMaxBytes) }
-        if let success = a["success"]?.boolValue, !success {
+            kv("gen_ai.request.temperature", q?.temperature), kv("gen_ai.request.max_tokens", q?.maxTokens),
+            kv("gen_ai.request.top_p", q?.topP),
+            kv("server.address", host), kv("oisp.request_id", q?.requestID ?? a?.requestID),
+            kv("oisp.streaming", q?.streaming), kv("gen_ai.usage.total_tokens", a?.totalTokens),
+            kv("oisp.time_to_first_token_ms", a?.timeToFirstToken), kv("http.response.status_code", a?.statusCode),
+        ].compactMap { $0 } + ((q ?? a).map(commonAttributes) ?? [])
+        if let conv = q?.conversationID { s.attributes.append(kv("gen_ai.conversation.id", conv)!) }
+        if let a { s.attributes += SpanBuilder.costAttributes(a) }
+        if captureContent {
+            s.attributes += SpanBuilder.contentAttributes(request: request?.json?["data"] ?? .null, response: response?.json?["data"] ?? .null,
+                                                          maxBytes: contentMaxBytes)
+        }
+        if let a, a.success == false {
             s.status.code = .error
-            s.status.message = a["error"]?["message"]?.stringValue ?? "request failed"
-            if let t = a["error"]?["type"]?.stringValue { s.attributes.append(kv("error.type", t)!) }
+            s.status.message = a.errorMessage ?? "request failed"
+            if let t = a.errorType { s.attributes.append(kv("error.type", t)!) }
         } else if response != nil {
             s.status.code = .ok
         }
@@ -437,35 +469,32 @@ final class SpanBuilder {
     /// The sensor's cost of the call (`ext["oisp.cost"]`) as the attributes proposed for the
     /// conventions (`gen_ai.usage.cost.*`, semantic-conventions-genai PR #443), and the cache and
     /// reasoning token counts it was computed from.
-    static func costAttributes(_ c: JSONValue?) -> [KV] {
-        guard let c, c.objectValue != nil else { return [] }
-        let t = c["tokens"]
-        var out = [kv("gen_ai.usage.cache_read.input_tokens", t?["cache_read"]), kv("gen_ai.usage.cache_creation.input_tokens", t?["cache_write"]),
-                   kv("gen_ai.usage.reasoning.output_tokens", t?["reasoning"])].compactMap { $0 }
-        if c["status"]?.stringValue == "priced" {
-            out += [kv("gen_ai.usage.cost.amount", c["amount"]), kv("gen_ai.usage.cost.currency", c["currency"]),
-                    kv("gen_ai.usage.cost.source", c["price"]?["source"])].compactMap { $0 }
+    static func costAttributes(_ f: CallFacts) -> [KV] {
+        var out = [kv("gen_ai.usage.cache_read.input_tokens", f.costCacheRead), kv("gen_ai.usage.cache_creation.input_tokens", f.costCacheWrite),
+                   kv("gen_ai.usage.reasoning.output_tokens", f.costReasoning)].compactMap { $0 }
+        if f.costStatus == "priced" {
+            out += [kv("gen_ai.usage.cost.amount", f.costAmount), kv("gen_ai.usage.cost.currency", f.costCurrency),
+                    kv("gen_ai.usage.cost.source", f.costSource)].compactMap { $0 }
         } else {
-            out += [kv("oisp.cost.unpriced_reason", c["reason"])].compactMap { $0 }
+            out += [kv("oisp.cost.unpriced_reason", f.unpricedReason)].compactMap { $0 }
         }
         return out
     }
 
-    func standalone(_ e: JSONValue, name: String, ts: UInt64) -> Span {
+    func standalone(_ e: OTLPEvent, name: String, ts: UInt64) -> Span {
         var s = Span()
-        let tc = e["trace_context"]
-        let id = e["event_id"]?.stringValue ?? UUID().uuidString
-        s.traceID = hexBytes(tc?["trace_id"]?.stringValue) ?? Data(bytes(fnv(id, seed: 1)) + bytes(fnv(id, seed: 2)))
+        let id = e.f.eventID ?? UUID().uuidString
+        s.traceID = hexBytes(e.f.traceID) ?? Data(bytes(fnv(id, seed: 1)) + bytes(fnv(id, seed: 2)))
         s.spanID = Data(bytes(fnv(id, seed: 5)))
-        if let parent = hexBytes(tc?["span_id"]?.stringValue), parent.count == 8 { s.parentSpanID = parent }
+        if let parent = hexBytes(e.f.spanID), parent.count == 8 { s.parentSpanID = parent }
         s.kind = .internal
         s.name = name
         s.startTimeUnixNano = ts
-        let data = e["data"] ?? .null
+        let data = e.json?["data"] ?? .null
         let runtime = UInt64(max(0, num(data["runtime_ms"]) ?? num(data["latency_ms"]) ?? 0))
         s.endTimeUnixNano = ts
         if runtime > 0 && ts > runtime * 1_000_000 { s.startTimeUnixNano = ts - runtime * 1_000_000 }
-        s.attributes = commonAttributes(e)
+        s.attributes = commonAttributes(e.f)
         if let dest = data["dest"], dest.objectValue != nil {
             s.attributes += [kv("server.address", dest["ip"]), kv("server.port", dest["port"])].compactMap { $0 }
         }

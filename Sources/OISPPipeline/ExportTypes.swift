@@ -94,7 +94,7 @@ public struct ExportRecord: Sendable {
             JSONWriter.appendDecimal(p.pid, to: &json)
         }
         let fieldsStart = json.count
-        if fields { RecordField.append(of: event, to: &json) }
+        if fields { RecordField.append(of: event, to: &json, rewritten: redacted) }
         // a record lives in queues (and is counted against queue_max_bytes) by its bytes: a
         // writer's buffer with much room left is copied to its size once
         if json.capacity - json.count > json.count / 8 { json = ExportRecord.compacted(json) }
@@ -114,6 +114,16 @@ public struct ExportRecord: Sendable {
 public enum RecordField: UInt8, CaseIterable, Sendable {
     case requestID, provider, requestModel, responseModel, responseID, inputTokens, outputTokens, finishReasons
     case costAmount, costCurrency, hostName, pid, processName, containerID, namespace, podName, traceID, spanID, statusCode
+    // ABI 1.4, for plugins that also declare OISP_EXPORTER_CAP_CALL_FIELDS (`callFields`)
+    case requestType, endpoint, totalTokens, embeddingTokens, temperature, maxTokens, topP, streaming, timeToFirstToken, latency
+    case conversationID, success, errorType, errorMessage, costStatus, costSource, unpricedReason
+    case costInput, costOutput, costCacheRead, costCacheWrite, costReasoning
+    case exe, sensorName, podUID, k8sContainer, containerImage, workloadKind, workloadName, ownerKind, ownerName, nodeName
+    case serviceAccount, podLabel, choiceFinishReason
+
+    /// Whether the field is one of ABI 1.4's, given only to plugins that declare
+    /// OISP_EXPORTER_CAP_CALL_FIELDS (a 1.3 plugin's list stays what 1.3 said).
+    public var callField: Bool { rawValue >= RecordField.requestType.rawValue }
 
     public var name: String {
         switch self {
@@ -136,14 +146,52 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
         case .traceID: return "trace_id"
         case .spanID: return "span_id"
         case .statusCode: return "http.response.status_code"
+        case .requestType: return "oisp.request_type"
+        case .endpoint: return "url.full"
+        case .totalTokens: return "gen_ai.usage.total_tokens"
+        case .embeddingTokens: return "oisp.total_tokens"
+        case .temperature: return "gen_ai.request.temperature"
+        case .maxTokens: return "gen_ai.request.max_tokens"
+        case .topP: return "gen_ai.request.top_p"
+        case .streaming: return "oisp.streaming"
+        case .timeToFirstToken: return "oisp.time_to_first_token_ms"
+        case .latency: return "oisp.latency_ms"
+        case .conversationID: return "gen_ai.conversation.id"
+        case .success: return "oisp.success"
+        case .errorType: return "error.type"
+        case .errorMessage: return "oisp.error.message"
+        case .costStatus: return "oisp.cost.status"
+        case .costSource: return "gen_ai.usage.cost.source"
+        case .unpricedReason: return "oisp.cost.unpriced_reason"
+        case .costInput: return "oisp.cost.tokens.input"
+        case .costOutput: return "oisp.cost.tokens.output"
+        case .costCacheRead: return "gen_ai.usage.cache_read.input_tokens"
+        case .costCacheWrite: return "gen_ai.usage.cache_creation.input_tokens"
+        case .costReasoning: return "gen_ai.usage.reasoning.output_tokens"
+        case .exe: return "process.executable.path"
+        case .sensorName: return "oisp.sensor.name"
+        case .podUID: return "k8s.pod.uid"
+        case .k8sContainer: return "k8s.container.name"
+        case .containerImage: return "oisp.k8s.container_image"
+        case .workloadKind: return "oisp.k8s.workload_kind"
+        case .workloadName: return "oisp.k8s.workload_name"
+        case .ownerKind: return "oisp.k8s.owner_kind"
+        case .ownerName: return "oisp.k8s.owner_name"
+        case .nodeName: return "k8s.node.name"
+        case .serviceAccount: return "oisp.k8s.service_account.name"
+        case .podLabel: return "k8s.pod.label"
+        case .choiceFinishReason: return "oisp.choice.finish_reason"
         }
     }
 
-    /// Appends the event's field table to `s`. Made from the event before it is written: every
-    /// value comes from a member the redactor never rewrites (`Redactor.skipKeys`: request_id,
-    /// provider, model, provider_request_id, finish_reason; numbers; the envelope and `ext`),
-    /// so it is what the redacted JSON holds (`RedactingWriterTests` checks the skip list).
-    public static func append(of e: OISPEvent, to s: inout [UInt8]) {
+    /// Appends the event's field table to `s`. Made from the event before it is written: the
+    /// 1.3 fields come from members the redactor never rewrites (`Redactor.skipKeys`:
+    /// request_id, provider, model, provider_request_id, finish_reason; numbers and booleans;
+    /// the envelope and `ext`), so they are what the redacted JSON holds (`RedactingWriterTests`
+    /// checks the skip list). The few 1.4 fields from text the redactor scans (request type,
+    /// conversation id, error type and message) are left out when the writer rewrote anything
+    /// (`rewritten`): a field never says what the JSON no longer does.
+    public static func append(of e: OISPEvent, to s: inout [UInt8], rewritten: Bool = false) {
         func put(_ f: RecordField, _ v: String?) {
             guard var v, !v.isEmpty else { return }
             v.withUTF8 { u in
@@ -161,6 +209,18 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
             let n = s.count - at - 2
             s[at] = UInt8(n & 0xFF); s[at + 1] = UInt8(n >> 8)
         }
+        /// A number or a boolean as the JSON writes it (a whole double keeps its ".0").
+        func put(_ f: RecordField, value v: JSONValue?) {
+            switch v {
+            case .int(let i)?: put(f, i)
+            case .double(let d)? where d.isFinite:
+                var w = JSONWriter(capacity: 24)
+                w.double(d)
+                put(f, String(decoding: w.bytes, as: UTF8.self))
+            case .bool(let b)?: put(f, b ? "true" : "false")
+            default: return
+            }
+        }
         let d = e.data
         if e.eventType.hasPrefix("ai.") {
             put(.requestID, d["request_id"]?.stringValue)
@@ -177,18 +237,56 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
                 put(.costCurrency, c["currency"]?.stringValue)
             }
             put(.statusCode, d["status_code"]?.intValue)
+            // ABI 1.4: what a span and the GenAI metrics of the call read
+            if !rewritten { put(.requestType, d["request_type"]?.stringValue) }
+            put(.endpoint, d["provider"]?["endpoint"]?.stringValue)
+            put(.totalTokens, value: d["usage"]?["total_tokens"])
+            put(.embeddingTokens, value: d["total_tokens"])
+            if let p = d["parameters"] {
+                put(.temperature, value: p["temperature"]); put(.maxTokens, value: p["max_tokens"]); put(.topP, value: p["top_p"])
+            }
+            put(.streaming, value: d["streaming"])
+            put(.timeToFirstToken, value: d["time_to_first_token_ms"])
+            put(.latency, value: d["latency_ms"])
+            put(.success, value: d["success"])
+            if !rewritten {
+                put(.conversationID, d["conversation"]?["id"]?.stringValue)
+                put(.errorType, d["error"]?["type"]?.stringValue)
+                put(.errorMessage, d["error"]?["message"]?.stringValue)
+            }
+            for c in d["choices"]?.arrayValue ?? [] { put(.choiceFinishReason, c["finish_reason"]?.stringValue) }
+            if let c = e.ext?["oisp.cost"] {
+                put(.costStatus, c["status"]?.stringValue)
+                if c["status"]?.stringValue == "priced" { put(.costSource, c["price"]?["source"]?.stringValue) } else { put(.unpricedReason, c["reason"]?.stringValue) }
+                if let t = c["tokens"] {
+                    put(.costInput, value: t["input"]); put(.costOutput, value: t["output"]); put(.costCacheRead, value: t["cache_read"])
+                    put(.costCacheWrite, value: t["cache_write"]); put(.costReasoning, value: t["reasoning"])
+                }
+            }
         }
         put(.hostName, e.host?.hostname)
         if let p = e.process {
             put(.pid, p.pid)
             put(.processName, p.name)
             put(.containerID, p.containerID)
+            put(.exe, p.exe)
         }
+        put(.sensorName, e.source.sensorHost)
         let k = e.ext?["oisp.k8s"]
         put(.namespace, k?["namespace"]?.stringValue)
         put(.podName, k?["pod_name"]?.stringValue)
         put(.traceID, e.traceContext?.traceID)
         put(.spanID, e.traceContext?.spanID)
+        if let k, k.objectValue != nil {
+            put(.podUID, k["pod_uid"]?.stringValue); put(.k8sContainer, k["container_name"]?.stringValue)
+            put(.containerImage, k["container_image"]?.stringValue)
+            put(.workloadKind, k["workload_kind"]?.stringValue); put(.workloadName, k["workload_name"]?.stringValue)
+            put(.ownerKind, k["owner_kind"]?.stringValue); put(.ownerName, k["owner_name"]?.stringValue)
+            put(.nodeName, k["node_name"]?.stringValue); put(.serviceAccount, k["service_account"]?.stringValue)
+            for (key, v) in k["labels"]?.objectValue ?? JSONObject() {
+                if let v = v.stringValue { put(.podLabel, key + "=" + v) }
+            }
+        }
     }
 }
 

@@ -218,6 +218,8 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
             // a batch whose records were written without fields (before the exporter came, or
             // `plugins test`) gets none: the plugin then reads the JSON
             let withFields = wantsRecordFields && rs.allSatisfy(\.carriesFields)
+            // a plugin that did not ask for the call fields (ABI 1.4) gets the 1.3 list
+            let callFields = plugin.wantsCallFields
             var items: [oisp_field] = []
             var spans: [(start: Int, count: Int)] = []
             if withFields { items.reserveCapacity(rs.count * 8); spans.reserveCapacity(rs.count) }
@@ -234,7 +236,9 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
                                         json: json))
                 if withFields {
                     let start = items.count
-                    rs[k].forEachField { f, r in items.append(oisp_field(name: PluginSink.fieldNames[Int(f.rawValue)], value: oisp_bytes(ptr: base + r.lowerBound, len: r.count))) }
+                    rs[k].forEachField { f, r in
+                        if f.callField && !callFields { return }
+                        items.append(oisp_field(name: PluginSink.fieldNames[Int(f.rawValue)], value: oisp_bytes(ptr: base + r.lowerBound, len: r.count))) }
                     spans.append((start, items.count - start))
                 }
             }

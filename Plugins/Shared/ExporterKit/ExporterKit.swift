@@ -13,6 +13,8 @@ import OISPJSON
 public struct Record {
     public let eventType: String
     public let timestampNs: Int64
+    /// OISP_RECORD_FLAG_* bits.
+    public let flags: UInt32
     let jsonBytes: UnsafeRawBufferPointer
     let idBytes: UnsafeRawBufferPointer
     let keyBytes: UnsafeRawBufferPointer
@@ -36,6 +38,7 @@ public struct Record {
         func bytes(_ b: oisp_bytes) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: b.ptr, count: b.ptr == nil ? 0 : b.len) }
         eventType = r.event_type.map { String(cString: $0) } ?? ""
         timestampNs = r.timestamp_ns
+        flags = r.flags
         jsonBytes = bytes(r.json)
         idBytes = bytes(r.event_id)
         keyBytes = bytes(r.partition_key)
@@ -61,6 +64,7 @@ public struct Record {
         }
         eventType = r.eventType
         timestampNs = r.timestampNs
+        flags = r.flags
         jsonBytes = put(r.jsonBytes)
         idBytes = put(r.idBytes)
         keyBytes = put(r.keyBytes)

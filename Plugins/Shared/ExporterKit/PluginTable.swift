@@ -35,16 +35,22 @@ public func threadErrorText() -> String? {
     pthread_getspecific(threadError).map { String(cString: $0.assumingMemoryBound(to: CChar.self)) }
 }
 
+/// The batch's records as views for the call (with their fields when the host handed them over).
+public func records(of batch: UnsafePointer<oisp_batch>) -> [Record] {
+    var recs: [Record] = []
+    recs.reserveCapacity(batch.pointee.count)
+    let b = batch.pointee
+    let hasFields = b.struct_size >= MemoryLayout<oisp_batch>.offset(of: \.fields)! + MemoryLayout<UnsafeRawPointer>.size && b.fields != nil
+    for k in 0..<b.count { recs.append(Record(b.records[k], fields: hasFields ? b.fields[k] : nil)) }
+    return recs
+}
+
 /// Adapts a `Record` exporter to the batch interface: records are views of the batch, for the call.
 final class RecordExporter: BatchExporter {
     let inner: Exporter
     init(_ e: Exporter) { inner = e }
     func export(batch: UnsafePointer<oisp_batch>) -> ExportResult {
-        var recs: [Record] = []
-        recs.reserveCapacity(batch.pointee.count)
-        let b = batch.pointee
-        let hasFields = b.struct_size >= MemoryLayout<oisp_batch>.offset(of: \.fields)! + MemoryLayout<UnsafeRawPointer>.size && b.fields != nil
-        for k in 0..<b.count { recs.append(Record(b.records[k], fields: hasFields ? b.fields[k] : nil)) }
+        let recs = records(of: batch)
         return inner.export(recs, batchID: batch.pointee.batch_id, attempt: Int(batch.pointee.attempt))
     }
     func flush() -> ExportResult { inner.flush() }
@@ -133,10 +139,12 @@ private let kitLastError: @convention(c) (OpaquePointer?) -> UnsafePointer<CChar
 ///   - options: the option table; the plugin's `config_schema` is made from it.
 ///   - concurrent: `export` is thread-safe: declares OISP_EXPORTER_CAP_CONCURRENT_EXPORT.
 ///   - recordFields: the exporter reads `Record.field(_:)`: declares OISP_EXPORTER_CAP_RECORD_FIELDS.
+///   - callFields: it also reads ABI 1.4's call fields (`CallFacts`): declares OISP_EXPORTER_CAP_CALL_FIELDS.
 ///   - minHostABI: the oldest host ABI the exporter runs on (1.0: the kit writes 1.1's
 ///     `status->rejected` only when the host has it).
 public func makePluginTable(name: String, version: String, description: String, options: [Option],
-                            concurrent: Bool = false, recordFields: Bool = false, minHostABI: (UInt32, UInt32) = (1, 0),
+                            concurrent: Bool = false, recordFields: Bool = false, callFields: Bool = false,
+                            minHostABI: (UInt32, UInt32) = (1, 0),
                             factory: @escaping (Config, PluginHost) throws -> BatchExporter) -> UnsafePointer<oisp_exporter_plugin> {
     batchFactory = factory
     optionTable = options
@@ -147,7 +155,8 @@ public func makePluginTable(name: String, version: String, description: String, 
         name: UnsafePointer(strdup(name)), version: UnsafePointer(strdup(version)),
         description: UnsafePointer(strdup(description)), config_schema: UnsafePointer(strdup(optionsSchema(options))),
         capabilities: (concurrent ? UInt64(OISP_EXPORTER_CAP_CONCURRENT_EXPORT.rawValue) : 0)
-            | (recordFields ? UInt64(OISP_EXPORTER_CAP_RECORD_FIELDS.rawValue) : 0),
+            | (recordFields || callFields ? UInt64(OISP_EXPORTER_CAP_RECORD_FIELDS.rawValue) : 0)
+            | (callFields ? UInt64(OISP_EXPORTER_CAP_CALL_FIELDS.rawValue) : 0),
         on_create: kitCreate, on_export: kitExport, on_flush: kitFlush, on_destroy: kitDestroy,
         last_error: kitLastError,
         min_host_abi: oisp_abi_version(major: minHostABI.0, minor: minHostABI.1)))
@@ -166,3 +175,13 @@ public func makePluginTable(name: String, version: String, description: String, 
 
 /// The one entry check of a kit exporter: serves hosts of this header's major.
 public func servesHost(major: UInt32) -> Bool { major == UInt32(OISP_EXPORTER_ABI_MAJOR) }
+
+/// The host's ABI minor, as its entry call said (`servesHost(major:minor:)`); 0 until then.
+nonisolated(unsafe) public private(set) var hostABIMinor: UInt32 = 0
+
+/// The entry check that also remembers the host's minor (what the host hands over depends on it).
+public func servesHost(major: UInt32, minor: UInt32) -> Bool {
+    guard servesHost(major: major) else { return false }
+    hostABIMinor = minor
+    return true
+}

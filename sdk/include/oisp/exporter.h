@@ -117,8 +117,10 @@ extern "C" {
 /** ABI minor version of this header. 1.1 added `oisp_export_status.rejected`; 1.2 added
  *  `oisp_exporter_plugin.min_host_abi`, `oisp_batch.record_offset`, the enum constants below and
  *  the per-thread `last_error` rule; 1.3 added `oisp_batch.fields` (each record's fields, so an
- *  exporter needs no JSON parser for a span, a label or a key). Fixed, like the major. */
-#define OISP_EXPORTER_ABI_MINOR 3
+ *  exporter needs no JSON parser for a span, a label or a key); 1.4 added the call fields
+ *  (OISP_EXPORTER_CAP_CALL_FIELDS: what a whole GenAI span and its metrics read). Fixed, like
+ *  the major. */
+#define OISP_EXPORTER_ABI_MINOR 4
 
 /** Marks the entry symbol as exported from the shared object, also when the plugin is built
  *  with -fvisibility=hidden (recommended: then nothing else of the plugin is visible). */
@@ -171,7 +173,12 @@ typedef enum oisp_exporter_capability {
     OISP_EXPORTER_CAP_CONCURRENT_EXPORT = 1u << 0,
     /** ABI 1.3: the plugin reads `oisp_batch.fields`. The host fills them only for plugins that
      *  set this bit (making them costs every record something); without it `fields` is NULL. */
-    OISP_EXPORTER_CAP_RECORD_FIELDS = 1u << 1
+    OISP_EXPORTER_CAP_RECORD_FIELDS = 1u << 1,
+    /** ABI 1.4: with OISP_EXPORTER_CAP_RECORD_FIELDS, the fields also carry the call fields
+     *  (see oisp_field): everything an OpenTelemetry GenAI span, its resource and the GenAI
+     *  metrics of a call read, so such an exporter parses no JSON for AI events. Without this
+     *  bit a plugin gets exactly the 1.3 names. */
+    OISP_EXPORTER_CAP_CALL_FIELDS = 1u << 2
 } oisp_exporter_capability;
 
 /** An ABI version (major, minor). */
@@ -229,7 +236,41 @@ typedef struct oisp_record {
  *    k8s.pod.name                    ext["oisp.k8s"].pod_name
  *    trace_id, span_id               trace_context.trace_id, .span_id (hex)
  *    http.response.status_code       data.status_code
- *  A field the event does not have is left out; names may be added in later minors. */
+ *  Call fields (ABI 1.4, only with OISP_EXPORTER_CAP_CALL_FIELDS), of ai.* events:
+ *    oisp.request_type               data.request_type (*)
+ *    url.full                        data.provider.endpoint
+ *    gen_ai.usage.total_tokens       data.usage.total_tokens
+ *    oisp.total_tokens               data.total_tokens (ai.embedding)
+ *    gen_ai.request.temperature, gen_ai.request.max_tokens, gen_ai.request.top_p
+ *                                    data.parameters.temperature, .max_tokens, .top_p
+ *    oisp.streaming, oisp.success    data.streaming, data.success ("true" / "false")
+ *    oisp.time_to_first_token_ms     data.time_to_first_token_ms
+ *    oisp.latency_ms                 data.latency_ms
+ *    gen_ai.conversation.id          data.conversation.id (*)
+ *    error.type, oisp.error.message  data.error.type, data.error.message (*)
+ *    oisp.choice.finish_reason       data.choices[i].finish_reason: one entry per choice
+ *    oisp.cost.status                ext["oisp.cost"].status (priced, unpriced, ...)
+ *    gen_ai.usage.cost.source        ext["oisp.cost"].price.source, when priced
+ *    oisp.cost.unpriced_reason       ext["oisp.cost"].reason, when not priced
+ *    oisp.cost.tokens.input, oisp.cost.tokens.output, gen_ai.usage.cache_read.input_tokens,
+ *    gen_ai.usage.cache_creation.input_tokens, gen_ai.usage.reasoning.output_tokens
+ *                                    ext["oisp.cost"].tokens.input, .output, .cache_read,
+ *                                    .cache_write, .reasoning
+ *  and of every event:
+ *    process.executable.path         process.exe
+ *    oisp.sensor.name                source.sensor_host
+ *    k8s.pod.uid, k8s.container.name, k8s.node.name
+ *                                    ext["oisp.k8s"].pod_uid, .container_name, .node_name
+ *    oisp.k8s.container_image        ext["oisp.k8s"].container_image
+ *    oisp.k8s.workload_kind, oisp.k8s.workload_name, oisp.k8s.owner_kind, oisp.k8s.owner_name
+ *                                    ext["oisp.k8s"].workload_kind, ... (Deployment, Job, ...)
+ *    oisp.k8s.service_account.name   ext["oisp.k8s"].service_account
+ *    k8s.pod.label                   ext["oisp.k8s"].labels: one entry per label, "key=value"
+ *  A name may appear more than once only where it says "one entry per" (read them all with a
+ *  loop over `items`; oisp_batch_field gives the first). (*): text the redactor scans, so it is
+ *  left out of a record whose JSON the redactor changed (OISP_RECORD_FLAG_REDACTED): read the
+ *  JSON for those. A field the event does not have is left out; names may be added in later
+ *  minors. */
 typedef struct oisp_field { /* never grows: it is an element of an array */
     /** OWNERSHIP: host, NUL-terminated, static (compare with strcmp, or keep the pointer). */
     const char *name;
