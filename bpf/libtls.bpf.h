@@ -68,7 +68,12 @@ int BPF_KPROBE(nss_close_enter, void *fd) {
 
 SEC("uprobe")
 int BPF_KPROBE(boringssl_write_enter, void *ssl, const void *buf, int num) {
-    return enter_stack(&write_args, (__u64)ssl, (__u64)buf, 0, OISP_STACK_BORINGSSL);
+    enter_stack(&write_args, (__u64)ssl, (__u64)buf, 0, OISP_STACK_BORINGSSL);
+    /* counted only when the call was recorded: the exit takes it back when it finds it */
+    __u64 id = bpf_get_current_pid_tgid();
+    struct ssl_args *a = bpf_map_lookup_elem(&write_args, &id);
+    if (a && a->ssl == (__u64)ssl && a->stack == OISP_STACK_BORINGSSL) boring_writes_add(1);
+    return 0;
 }
 SEC("uprobe")
 int BPF_KPROBE(boringssl_read_enter, void *ssl, void *buf, int num) {

@@ -41,6 +41,8 @@ struct ssl_args {
     __u64 out_len; /* size_t* for the _ex variants, else 0 */
     __u32 stack;   /* enum oisp_stack of the library whose entry probe fired */
     __u32 iovcnt;  /* a vectored write (rustls): `buf` is an iovec array of this length */
+    __u32 bound;   /* static BoringSSL: a socket send inside this call bound the socket (sock_tls) */
+    __u32 pad;
 };
 
 /* In-flight SSL calls, keyed by pid_tgid (one call per thread at a time). */
@@ -119,6 +121,45 @@ static __always_inline int enter_stack(void *map, __u64 ssl, __u64 buf, __u64 ou
     struct ssl_args a = { .ssl = ssl, .buf = buf, .out_len = out_len, .stack = stack };
     bpf_map_update_elem(map, &id, &a, BPF_ANY);
     return 0;
+}
+
+/* Static BoringSSL writes in flight (entered, not yet returned) plus writes returned whose socket
+ * send is still to come (`boring_binds`), node-wide: while there are none, a socket send pays one
+ * array read for them (`sock_of_tls`). */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} boring_writes SEC(".maps");
+
+static __always_inline void boring_writes_add(__s64 n) {
+    __u32 zero = 0;
+    __u64 *v = bpf_map_lookup_elem(&boring_writes, &zero);
+    if (v) __sync_fetch_and_add(v, n);
+}
+
+struct boring_bind {
+    __u64 handle;
+    __u64 ts_ns;
+    __u64 len; /* plaintext bytes the SSL_write took: its records on the wire are no fewer */
+};
+
+/* A static BoringSSL write that returned without sending, by thread: consumed by the thread's
+ * next socket send (within OISP_BIND_WINDOW_NS), which binds that socket to the connection. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u64);
+    __type(value, struct boring_bind);
+} boring_binds SEC(".maps");
+
+#define OISP_BIND_WINDOW_NS (20ULL * 1000 * 1000)
+
+static __always_inline void boring_bind_later(__u64 id, __u64 handle, __u64 len) {
+    struct boring_bind b = { .handle = handle, .ts_ns = bpf_ktime_get_ns(), .len = len };
+    if (!bpf_map_lookup_elem(&boring_binds, &id)) boring_writes_add(1);
+    bpf_map_update_elem(&boring_binds, &id, &b, BPF_ANY);
 }
 
 static __always_inline int enter(void *map, __u64 ssl, __u64 buf, __u64 out_len) {
@@ -224,6 +265,12 @@ static __always_inline int leave(void *map, int ret, __u32 direction) {
     if (!a) return 0;
     struct ssl_args args = *a;
     bpf_map_delete_elem(map, &id);
+    if (args.stack == OISP_STACK_BORINGSSL && direction == OISP_DIR_WRITE) {
+        /* no send inside the call (a corked socket, as Bun's: the bytes leave at its uncork): the
+         * thread's next send, soon, is this connection's */
+        if (!args.bound && ret > 0) boring_bind_later(id, args.ssl, (__u64)ret);
+        boring_writes_add(-1);
+    }
     struct oisp_config *c = get_config();
     if (!c) return 0;
 

@@ -277,6 +277,60 @@ struct {
     __type(value, struct oisp_connect);
 } net_pending SEC(".maps");
 
+/* A TLS connection whose library has no close probe (static BoringSSL: Bun), on the socket it
+ * writes to, so that the socket's close by the process is the connection's end. The socket is
+ * the one a thread sends on inside the connection's SSL_write (a BIO that writes through), or
+ * else with its next send after that SSL_write returned (a corked socket, as Bun's, whose bytes
+ * leave at the uncork: one socket is corked at a time, so the thread's next send is that one's),
+ * within 20 ms, of at least the bytes the SSL_write took. A send by another thread, or later,
+ * binds nothing: the idle sweep remains. A socket seen with two connections (a send that was
+ * not the written one's) is left unbound for good: a wrong binding would end a live connection. */
+struct tls_of_sock {
+    __u64 handle;
+    __u32 tgid;
+    __u32 stack;
+    __u32 ambiguous;
+    __u32 pad;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct tls_of_sock);
+} sock_tls SEC(".maps");
+
+static __always_inline void sock_of_tls(struct sock *sk, __u64 sent) {
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&boring_writes, &zero);
+    if (!n || !*n) return;
+    __u64 id = bpf_get_current_pid_tgid(), handle = 0;
+    struct ssl_args *a = bpf_map_lookup_elem(&write_args, &id);
+    if (a && a->stack == OISP_STACK_BORINGSSL) {
+        handle = a->ssl;
+        a->bound = 1;
+    } else {
+        struct boring_bind *b = bpf_map_lookup_elem(&boring_binds, &id);
+        if (!b) return;
+        if (bpf_ktime_get_ns() - b->ts_ns <= OISP_BIND_WINDOW_NS && sent >= b->len) handle = b->handle;
+        bpf_map_delete_elem(&boring_binds, &id);
+        boring_writes_add(-1);
+    }
+    if (!handle) return;
+    __u16 family = sk->__sk_common.skc_family;
+    if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != OISP_IPPROTO_TCP) return;
+    struct tls_of_sock *t = bpf_sk_storage_get(&sock_tls, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (!t || t->ambiguous) return;
+    if (t->handle && (t->handle != handle || t->tgid != id >> 32)) {
+        t->handle = 0;
+        t->ambiguous = 1;
+        return;
+    }
+    t->handle = handle;
+    t->tgid = id >> 32;
+    t->stack = OISP_STACK_BORINGSSL;
+}
+
 static __always_inline void net_peer(struct sock *sk, struct oisp_connect *e) {
     __u16 family = sk->__sk_common.skc_family;
     e->family = family;
@@ -296,6 +350,15 @@ int BPF_PROG(net_sock_state, struct sock *sk, int oldstate, int newstate) {
     if (family != AF_INET && family != AF_INET6) return 0;
     struct oisp_config *c = get_config();
     if (!c) return 0;
+    /* A TLS connection bound to this socket (`sock_tls`), closed by its own process */
+    if (sk->sk_bpf_storage && (oldstate == OISP_TCP_ESTABLISHED || oldstate == OISP_TCP_CLOSE_WAIT) &&
+        (newstate == OISP_TCP_FIN_WAIT1 || newstate == OISP_TCP_CLOSE || newstate == OISP_TCP_LAST_ACK)) {
+        struct tls_of_sock *t = bpf_sk_storage_get(&sock_tls, sk, 0, 0);
+        if (t && t->handle && t->tgid == bpf_get_current_pid_tgid() >> 32) {
+            emit_closed(t->handle, t->stack);
+            t->handle = 0;
+        }
+    }
     /* A plain-HTTP connection this process closes (FIN, or RST over unread data): its end, in
      * the closing task (a close by the peer runs in softirq, in no task of the connection's). */
     if (c->capture_plain && (oldstate == OISP_TCP_ESTABLISHED || oldstate == OISP_TCP_CLOSE_WAIT) &&
@@ -371,6 +434,7 @@ static __always_inline int plain_sock(struct sock *sk, int ret, int flags, __u32
         if (nc && nc->capture_network) net_accepted(sk, nc);
     }
     if (ret <= 0) return 0;
+    if (direction == OISP_DIR_WRITE) sock_of_tls(sk, (__u64)ret);
     __u32 zero = 0;
     struct plain_port_bits *pb = bpf_map_lookup_elem(&plain_port_set, &zero);
     if (!pb) return 0;
