@@ -72,7 +72,7 @@ int BPF_KPROBE(boringssl_write_enter, void *ssl, const void *buf, int num) {
     /* counted only when the call was recorded: the exit takes it back when it finds it */
     __u64 id = bpf_get_current_pid_tgid();
     struct ssl_args *a = bpf_map_lookup_elem(&write_args, &id);
-    if (a && a->ssl == (__u64)ssl && a->stack == OISP_STACK_BORINGSSL) boring_writes_add(1);
+    if (a && a->ssl == (__u64)ssl && a->stack == OISP_STACK_BORINGSSL) tls_pending_add(1);
     return 0;
 }
 SEC("uprobe")

@@ -124,42 +124,45 @@ static __always_inline int enter_stack(void *map, __u64 ssl, __u64 buf, __u64 ou
 }
 
 /* Static BoringSSL writes in flight (entered, not yet returned) plus writes returned whose socket
- * send is still to come (`boring_binds`), node-wide: while there are none, a socket send pays one
- * array read for them (`sock_of_tls`). */
+ * send is still to come (`tls_binds`: static BoringSSL, rustls), node-wide: while there are none,
+ * a socket send pays one array read for them (`sock_of_tls`). */
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
     __uint(max_entries, 1);
     __type(key, __u32);
     __type(value, __u64);
-} boring_writes SEC(".maps");
+} tls_pending SEC(".maps");
 
-static __always_inline void boring_writes_add(__s64 n) {
+static __always_inline void tls_pending_add(__s64 n) {
     __u32 zero = 0;
-    __u64 *v = bpf_map_lookup_elem(&boring_writes, &zero);
+    __u64 *v = bpf_map_lookup_elem(&tls_pending, &zero);
     if (v) __sync_fetch_and_add(v, n);
 }
 
-struct boring_bind {
+struct tls_bind {
     __u64 handle;
     __u64 ts_ns;
-    __u64 len; /* plaintext bytes the SSL_write took: its records on the wire are no fewer */
+    __u64 len; /* plaintext bytes the write took: its records on the wire are no fewer */
+    __u32 stack;
+    __u32 pad;
 };
 
-/* A static BoringSSL write that returned without sending, by thread: consumed by the thread's
- * next socket send (within OISP_BIND_WINDOW_NS), which binds that socket to the connection. */
+/* A write of a library without a close probe that returned without sending (static BoringSSL on
+ * a corked socket; rustls, which does no I/O), by thread: consumed by the thread's next socket
+ * send (within OISP_BIND_WINDOW_NS), which binds that socket to the connection. */
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 4096);
     __type(key, __u64);
-    __type(value, struct boring_bind);
-} boring_binds SEC(".maps");
+    __type(value, struct tls_bind);
+} tls_binds SEC(".maps");
 
 #define OISP_BIND_WINDOW_NS (20ULL * 1000 * 1000)
 
-static __always_inline void boring_bind_later(__u64 id, __u64 handle, __u64 len) {
-    struct boring_bind b = { .handle = handle, .ts_ns = bpf_ktime_get_ns(), .len = len };
-    if (!bpf_map_lookup_elem(&boring_binds, &id)) boring_writes_add(1);
-    bpf_map_update_elem(&boring_binds, &id, &b, BPF_ANY);
+static __always_inline void tls_bind_later(__u64 id, __u64 handle, __u64 len, __u32 stack) {
+    struct tls_bind b = { .handle = handle, .ts_ns = bpf_ktime_get_ns(), .len = len, .stack = stack };
+    if (!bpf_map_lookup_elem(&tls_binds, &id)) tls_pending_add(1);
+    bpf_map_update_elem(&tls_binds, &id, &b, BPF_ANY);
 }
 
 static __always_inline int enter(void *map, __u64 ssl, __u64 buf, __u64 out_len) {
@@ -268,8 +271,8 @@ static __always_inline int leave(void *map, int ret, __u32 direction) {
     if (args.stack == OISP_STACK_BORINGSSL && direction == OISP_DIR_WRITE) {
         /* no send inside the call (a corked socket, as Bun's: the bytes leave at its uncork): the
          * thread's next send, soon, is this connection's */
-        if (!args.bound && ret > 0) boring_bind_later(id, args.ssl, (__u64)ret);
-        boring_writes_add(-1);
+        if (!args.bound && ret > 0) tls_bind_later(id, args.ssl, (__u64)ret, OISP_STACK_BORINGSSL);
+        tls_pending_add(-1);
     }
     struct oisp_config *c = get_config();
     if (!c) return 0;

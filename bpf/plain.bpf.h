@@ -277,12 +277,13 @@ struct {
     __type(value, struct oisp_connect);
 } net_pending SEC(".maps");
 
-/* A TLS connection whose library has no close probe (static BoringSSL: Bun), on the socket it
- * writes to, so that the socket's close by the process is the connection's end. The socket is
- * the one a thread sends on inside the connection's SSL_write (a BIO that writes through), or
- * else with its next send after that SSL_write returned (a corked socket, as Bun's, whose bytes
- * leave at the uncork: one socket is corked at a time, so the thread's next send is that one's),
- * within 20 ms, of at least the bytes the SSL_write took. A send by another thread, or later,
+/* A TLS connection whose library has no close probe (static BoringSSL: Bun; rustls), on the
+ * socket it writes to, so that the socket's close by the process is the connection's end. The
+ * socket is the one a thread sends on inside the connection's SSL_write (a BIO that writes
+ * through), or else with its next send after the write returned (a corked socket, as Bun's,
+ * whose bytes leave at the uncork: one socket is corked at a time, so the thread's next send is
+ * that one's; rustls, whose caller sends the records its write made, as `Stream` and
+ * tokio-rustls do right after), within 20 ms, of at least the bytes the write took. A send by another thread, or later,
  * binds nothing: the idle sweep remains. A socket seen with two connections (a send that was
  * not the written one's) is left unbound for good: a wrong binding would end a live connection. */
 struct tls_of_sock {
@@ -302,19 +303,21 @@ struct {
 
 static __always_inline void sock_of_tls(struct sock *sk, __u64 sent) {
     __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&boring_writes, &zero);
+    __u64 *n = bpf_map_lookup_elem(&tls_pending, &zero);
     if (!n || !*n) return;
     __u64 id = bpf_get_current_pid_tgid(), handle = 0;
+    __u32 stack = OISP_STACK_BORINGSSL;
     struct ssl_args *a = bpf_map_lookup_elem(&write_args, &id);
     if (a && a->stack == OISP_STACK_BORINGSSL) {
         handle = a->ssl;
         a->bound = 1;
     } else {
-        struct boring_bind *b = bpf_map_lookup_elem(&boring_binds, &id);
+        struct tls_bind *b = bpf_map_lookup_elem(&tls_binds, &id);
         if (!b) return;
         if (bpf_ktime_get_ns() - b->ts_ns <= OISP_BIND_WINDOW_NS && sent >= b->len) handle = b->handle;
-        bpf_map_delete_elem(&boring_binds, &id);
-        boring_writes_add(-1);
+        stack = b->stack;
+        bpf_map_delete_elem(&tls_binds, &id);
+        tls_pending_add(-1);
     }
     if (!handle) return;
     __u16 family = sk->__sk_common.skc_family;
@@ -328,7 +331,7 @@ static __always_inline void sock_of_tls(struct sock *sk, __u64 sent) {
     }
     t->handle = handle;
     t->tgid = id >> 32;
-    t->stack = OISP_STACK_BORINGSSL;
+    t->stack = stack;
 }
 
 static __always_inline void net_peer(struct sock *sk, struct oisp_connect *e) {

@@ -142,6 +142,9 @@ static __always_inline int rustls_leave(struct pt_regs *ctx, void *map, __u32 di
         r[1] = PT_REGS_PARM3(ctx); /* rdx, the second return register */
     }
     if ((r[0] & 0xff) != 0 || r[1] == 0) return 0; /* Err, or nothing moved */
+    /* rustls does no I/O: the caller sends the records this write made, next (its socket's
+     * close is then the connection's end: sock_of_tls) */
+    if (direction == OISP_DIR_WRITE) tls_bind_later(id, args.ssl, r[1], OISP_STACK_RUSTLS);
     if (args.iovcnt) return emit_iov(args.ssl, args.buf, args.iovcnt, r[1], direction, OISP_STACK_RUSTLS, c);
     return emit_plaintext(args.ssl, args.buf, r[1], direction, OISP_STACK_RUSTLS, c);
 }

@@ -39,27 +39,23 @@ func kv(_ k: String, _ v: JSONValue?) -> KV? {
     return kv(k, value: a)
 }
 
-func kv(_ k: String, _ v: String?) -> KV? {
-    guard let v else { return nil }
-    var a = AnyValue()
-    a.stringValue = v
-    return kv(k, value: a)
-}
-
+/// Typed attributes (an AI call's facts): nil when the value is absent.
+func kv(_ k: String, _ v: String?) -> KV? { v.map { s in attr(k) { $0.stringValue = s } } }
+func kv(_ k: String, _ v: Bool?) -> KV? { v.map { b in attr(k) { $0.boolValue = b } } }
 func kv(_ k: String, _ v: CallFacts.Number?) -> KV? {
-    guard let v else { return nil }
-    var a = AnyValue()
-    switch v {
-    case .int(let i): a.intValue = i
-    case .double(let d): a.doubleValue = d
+    v.map { n in
+        attr(k) {
+            switch n {
+            case .int(let i): $0.intValue = i
+            case .double(let d): $0.doubleValue = d
+            }
+        }
     }
-    return kv(k, value: a)
 }
 
-func kv(_ k: String, _ v: Bool?) -> KV? {
-    guard let v else { return nil }
+func attr(_ k: String, _ set: (inout AnyValue) -> Void) -> KV {
     var a = AnyValue()
-    a.boolValue = v
+    set(&a)
     return kv(k, value: a)
 }
 

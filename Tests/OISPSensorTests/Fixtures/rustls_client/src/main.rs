@@ -13,6 +13,9 @@
 //!     the answers read in reverse order on another thread.
 //!   rustls_client --vectored PORT BODY KEY
 //!     One call whose head and body go out in one write_vectored (as hyper writes them).
+//!   rustls_client --hangup PORT BODY KEY DONE_FILE
+//!     One streamed call (X-Chunks: 2000) whose first bytes are read, then the connection is
+//!     dropped (the user stopped it); prints "hung up" and lives on until DONE_FILE exists.
 use std::io::{BufRead, BufReader, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -108,6 +111,27 @@ fn main() {
                 for c in conns.iter_mut().rev() { println!("{}", receive(c)); }
             });
         });
+        return;
+    }
+    if args.len() >= 6 && args[1] == "--hangup" {
+        let mut c = connect(&args[2]);
+        send(&mut c, &args[3], &args[4], 2000);
+        loop { // the head, then the first chunks of the body
+            let mut line = String::new();
+            c.read_line(&mut line).expect("read head");
+            if line.trim_end().is_empty() { break; }
+        }
+        let mut body = Vec::new();
+        while body.len() < 300 {
+            let mut buf = [0u8; 512];
+            let n = c.read(&mut buf).expect("read");
+            assert!(n > 0, "the answer goes on");
+            body.extend_from_slice(&buf[..n]);
+        }
+        drop(c);
+        println!("hung up");
+        std::io::stdout().flush().unwrap();
+        while !std::path::Path::new(&args[5]).exists() { std::thread::sleep(std::time::Duration::from_millis(20)); }
         return;
     }
     if args.len() >= 5 && args[1] == "--vectored" {
