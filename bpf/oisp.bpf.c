@@ -42,7 +42,7 @@ struct ssl_args {
     __u32 stack;   /* enum oisp_stack of the library whose entry probe fired */
     __u32 iovcnt;  /* a vectored write (rustls): `buf` is an iovec array of this length */
     __u32 bound;   /* static BoringSSL: a socket send inside this call bound the socket (sock_tls) */
-    __u32 pad;
+    __u32 counted; /* static BoringSSL: counted in tls_pending (taken back at the exit) */
 };
 
 /* In-flight SSL calls, keyed by pid_tgid (one call per thread at a time). */
@@ -151,18 +151,22 @@ struct tls_bind {
  * a corked socket; rustls, which does no I/O), by thread: consumed by the thread's next socket
  * send (within OISP_BIND_WINDOW_NS), which binds that socket to the connection. */
 struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 4096);
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
     __type(key, __u64);
     __type(value, struct tls_bind);
 } tls_binds SEC(".maps");
 
 #define OISP_BIND_WINDOW_NS (20ULL * 1000 * 1000)
 
+/* Counted in tls_pending while in the map: added here when new, taken back by the send that
+ * consumes it or by the thread's exit (handle_exit). Only while sockets are bound at all. */
 static __always_inline void tls_bind_later(__u64 id, __u64 handle, __u64 len, __u32 stack) {
+    struct oisp_config *c = get_config();
+    if (!c || !c->bind_sockets) return;
     struct tls_bind b = { .handle = handle, .ts_ns = bpf_ktime_get_ns(), .len = len, .stack = stack };
-    if (!bpf_map_lookup_elem(&tls_binds, &id)) tls_pending_add(1);
-    bpf_map_update_elem(&tls_binds, &id, &b, BPF_ANY);
+    int fresh = !bpf_map_lookup_elem(&tls_binds, &id);
+    if (bpf_map_update_elem(&tls_binds, &id, &b, BPF_ANY) == 0 && fresh) tls_pending_add(1);
 }
 
 static __always_inline int enter(void *map, __u64 ssl, __u64 buf, __u64 out_len) {
@@ -272,7 +276,7 @@ static __always_inline int leave(void *map, int ret, __u32 direction) {
         /* no send inside the call (a corked socket, as Bun's: the bytes leave at its uncork): the
          * thread's next send, soon, is this connection's */
         if (!args.bound && ret > 0) tls_bind_later(id, args.ssl, (__u64)ret, OISP_STACK_BORINGSSL);
-        tls_pending_add(-1);
+        if (args.counted) tls_pending_add(-1);
     }
     struct oisp_config *c = get_config();
     if (!c) return 0;
@@ -409,6 +413,14 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx) {
 SEC("tracepoint/sched/sched_process_exit")
 int handle_exit(struct trace_event_raw_sched_process_template *ctx) {
     __u64 id = bpf_get_current_pid_tgid();
+    /* the thread's calls that will never return and its write never sent: their counts back */
+    struct ssl_args *w = bpf_map_lookup_elem(&write_args, &id);
+    if (w) {
+        if (w->counted) tls_pending_add(-1);
+        bpf_map_delete_elem(&write_args, &id);
+    }
+    bpf_map_delete_elem(&read_args, &id);
+    if (bpf_map_lookup_elem(&tls_binds, &id) && bpf_map_delete_elem(&tls_binds, &id) == 0) tls_pending_add(-1);
     if ((__u32)id != (id >> 32)) return 0; /* threads: only the group leader's exit */
     __u32 tgid = id >> 32;
     bpf_map_delete_elem(&rustls_procs, &tgid);

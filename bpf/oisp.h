@@ -88,7 +88,8 @@ struct oisp_config {
     __u32 capture_network;
     __u32 wakeup_bytes;      /* force a consumer wake-up once this much data is pending */
     __u32 capture_plain;     /* plain HTTP on the ports in the plain_ports map */
-    __u32 pad;
+    __u32 bind_sockets;      /* the socket send and state programs are attached: TLS connections
+                              * without a close probe are bound to their socket (sock_of_tls) */
 };
 
 #endif

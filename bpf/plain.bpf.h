@@ -301,7 +301,19 @@ struct {
     __type(value, struct tls_of_sock);
 } sock_tls SEC(".maps");
 
-static __always_inline void sock_of_tls(struct sock *sk, __u64 sent) {
+/* Whether the send's first bytes are a TLS record's header (content type 20–23, version 3.x). */
+static __always_inline int sends_tls_record(void) {
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    long nr = BPF_CORE_READ(regs, orig_ax);
+    if (!plain_write_nr(nr)) return 0;
+    __u64 cnt = 0, buf = plain_buffer(nr, BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx), &cnt);
+    if (buf && cnt && bpf_probe_read_user(&buf, sizeof(buf), (void *)buf) != 0) return 0; /* iov[0].iov_base */
+    __u8 h[2] = {};
+    if (!buf || bpf_probe_read_user(h, sizeof(h), (void *)buf) != 0) return 0;
+    return h[0] >= 20 && h[0] <= 23 && h[1] == 3;
+}
+
+static __always_inline void sock_of_tls(struct sock *sk, int ret) {
     __u32 zero = 0;
     __u64 *n = bpf_map_lookup_elem(&tls_pending, &zero);
     if (!n || !*n) return;
@@ -309,15 +321,18 @@ static __always_inline void sock_of_tls(struct sock *sk, __u64 sent) {
     __u32 stack = OISP_STACK_BORINGSSL;
     struct ssl_args *a = bpf_map_lookup_elem(&write_args, &id);
     if (a && a->stack == OISP_STACK_BORINGSSL) {
+        if (ret <= 0) return;
         handle = a->ssl;
         a->bound = 1;
     } else {
         struct tls_bind *b = bpf_map_lookup_elem(&tls_binds, &id);
         if (!b) return;
-        if (bpf_ktime_get_ns() - b->ts_ns <= OISP_BIND_WINDOW_NS && sent >= b->len) handle = b->handle;
+        /* the thread's next send attempt takes it, sent or not (a failed one, EAGAIN, must not
+         * leave it for a later send on another socket) */
+        if (ret > 0 && (__u64)ret >= b->len && bpf_ktime_get_ns() - b->ts_ns <= OISP_BIND_WINDOW_NS && sends_tls_record())
+            handle = b->handle;
         stack = b->stack;
-        bpf_map_delete_elem(&tls_binds, &id);
-        tls_pending_add(-1);
+        if (bpf_map_delete_elem(&tls_binds, &id) == 0) tls_pending_add(-1);
     }
     if (!handle) return;
     __u16 family = sk->__sk_common.skc_family;
@@ -436,8 +451,8 @@ static __always_inline int plain_sock(struct sock *sk, int ret, int flags, __u32
         struct oisp_config *nc = get_config();
         if (nc && nc->capture_network) net_accepted(sk, nc);
     }
+    if (direction == OISP_DIR_WRITE) sock_of_tls(sk, ret);
     if (ret <= 0) return 0;
-    if (direction == OISP_DIR_WRITE) sock_of_tls(sk, (__u64)ret);
     __u32 zero = 0;
     struct plain_port_bits *pb = bpf_map_lookup_elem(&plain_port_set, &zero);
     if (!pb) return 0;

@@ -393,9 +393,6 @@ final class OTLPInstance: BatchExporter {
 }
 
 extension OTLPInstance {
-    /// The members that hold message text (prompts, answers, tool schemas, reasoning): spans use
-    /// them only with `capture_content`; metrics and logs never.
-    static let contentMembers = ["messages", "content", "tools", "thinking"]
     /// The events of an AI call, which the call fields describe whole.
     static let callTypes: Set<String> = ["ai.request", "ai.response", "ai.embedding"]
 
@@ -413,20 +410,17 @@ extension OTLPInstance {
             if !config.logs && r.eventType == "ai.streaming_chunk" { continue }
             let ts = UInt64(max(0, r.timestampNs))
             let text = config.logs ? r.withJSON { String(decoding: $0, as: UTF8.self) } : ""
-            // an AI call's event from the host's call fields (ABI 1.4): no JSON parsed. The JSON
-            // is read for message text (capture_content), records the redactor changed, other
-            // events, and hosts older than 1.4.
+            // an AI call's event from the host's call fields: no JSON parsed. The JSON is read
+            // for message text (capture_content), records the redactor changed, other events,
+            // and hosts that do not give them.
             if !config.captureContent, OTLPInstance.callTypes.contains(r.eventType),
                let f = CallFacts(fieldsOf: r, reader: &reader) {
                 events.append(OTLPEvent(f: f, tsNs: ts, json: nil, text: text))
                 continue
             }
-            // without capture_content no message text goes on a span: it is checked, not built
-            let parsed = r.withJSON { raw -> JSONValue? in
-                let buf = raw.bindMemory(to: UInt8.self)
-                return config.captureContent ? try? JSONParser.parse(buffer: buf)
-                    : try? JSONParser.parse(buffer: buf, skipping: OTLPInstance.contentMembers)
-            }
+            // parsed whole: a member skipped by name would be skipped at every depth (a pod
+            // label named "content"), and these facts must be the fields' (CallFactsTests)
+            let parsed = r.withJSON { raw -> JSONValue? in try? JSONParser.parse(buffer: raw.bindMemory(to: UInt8.self)) }
             guard let obj = parsed, obj.objectValue != nil else { continue }
             events.append(OTLPEvent(f: CallFacts(json: obj, eventType: r.eventType), tsNs: ts, json: obj, text: text))
         }
@@ -487,7 +481,7 @@ extension OTLPConfig.Invalid: CustomStringConvertible {
 
 @_cdecl("oisp_exporter_entry")
 public func oispOTLPEntry(_ hostMajor: UInt32, _ hostMinor: UInt32) -> UnsafePointer<oisp_exporter_plugin>? {
-    servesHost(major: hostMajor, minor: hostMinor) ? otlpTable : nil
+    servesHost(major: hostMajor) ? otlpTable : nil
 }
 
 private let otlpTable = makePluginTable(name: "otlp", version: "0.1.0",

@@ -201,10 +201,20 @@ func splitImage(_ image: String) -> (String, String?) {
 /// span per AI call (request → response), built in bounded state so a request and its response
 /// may arrive in different batches; an unanswered request becomes an error span after
 /// `pairTimeoutMs` (or at shutdown). Other events become standalone spans. An AI call's events
-/// are read from the record's call fields (ABI 1.4) when the host gives them, else from the
+/// are read from the record's call fields when the host gives them, else from the
 /// JSON (parsed with the SDK's parser).
 final class SpanBuilder {
-    struct Pending { var event: OTLPEvent; var startNs: UInt64; var seenAt: UInt64 }
+    struct Pending {
+        var event: OTLPEvent; var startNs: UInt64; var seenAt: UInt64
+        /// What a pairing keeps of an event: its facts, and its JSON only for message content
+        /// (not its text, which only the logs signal sends, at once).
+        init(event: OTLPEvent, startNs: UInt64, seenAt: UInt64, content: Bool) {
+            var e = event
+            e.text = ""
+            if !content { e.json = nil }
+            self.event = e; self.startNs = startNs; self.seenAt = seenAt
+        }
+    }
     private var pending: [String: Pending] = [:]      // request_id → request
     private var order: [String] = []
     /// Responses whose request has not been seen (yet): batches exported concurrently may
@@ -265,7 +275,7 @@ final class SpanBuilder {
                     continue
                 }
                 if pending[rid] == nil { order.append(rid) }
-                pending[rid] = Pending(event: e, startNs: ts, seenAt: nowNs)
+                pending[rid] = Pending(event: e, startNs: ts, seenAt: nowNs, content: captureContent)
                 if order.count > SpanBuilder.maxPending, let old = order.first {
                     order.removeFirst()
                     if let p = pending.removeValue(forKey: old) { spans.append(traced(unanswered(p, reason: "pairing state full"), p.event)) }
@@ -279,7 +289,7 @@ final class SpanBuilder {
                 if req == nil && !rid.isEmpty && orphans[rid] == nil {
                     // no request yet: give it a moment to arrive (the span is built from the
                     // response's latency_ms if it does not)
-                    orphans[rid] = Pending(event: e, startNs: start, seenAt: nowNs)
+                    orphans[rid] = Pending(event: e, startNs: start, seenAt: nowNs, content: captureContent)
                     orphanOrder.append(rid)
                     if orphanOrder.count > SpanBuilder.maxPending, let old = orphanOrder.first {
                         orphanOrder.removeFirst()

@@ -344,7 +344,7 @@ int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen) {
     int net_state = loaded_program(b, "net_sock_state") != NULL && loaded_program(b, "plain_sock_send") != NULL &&
                     loaded_program(b, "plain_sock_recv") != NULL;
     int sock_plain = loaded_program(b, "plain_sock_send") != NULL;
-    int attached = 0;
+    int attached = 0, sock_send = 0, sock_state = 0;
     for (size_t i = 0; i < sizeof tps / sizeof tps[0]; i++) {
         int w = tps[i].want;
         if (strncmp(tps[i].prog, "handle_", 7) == 0) {
@@ -371,6 +371,19 @@ int oisp_bpf_attach_tracepoints(oisp_bpf *b, char *err, size_t errlen) {
         }
         add_link(b, l);
         attached++;
+        if (strcmp(tps[i].prog, "plain_sock_send") == 0) sock_send = 1;
+        if (strcmp(tps[i].prog, "net_sock_state") == 0) sock_state = 1;
+    }
+    /* TLS connections without a close probe (static BoringSSL, rustls) are bound to their socket
+     * only where both the socket's sends and its state changes are seen */
+    if (sock_send && sock_state) {
+        int cfd = bpf_object__find_map_fd_by_name(b->obj, "oisp_cfg");
+        __u32 zero = 0;
+        struct oisp_config cfg;
+        if (cfd >= 0 && bpf_map_lookup_elem(cfd, &zero, &cfg) == 0) {
+            cfg.bind_sockets = 1;
+            bpf_map_update_elem(cfd, &zero, &cfg, BPF_ANY);
+        }
     }
     return attached;
 }

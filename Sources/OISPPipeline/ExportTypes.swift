@@ -114,16 +114,17 @@ public struct ExportRecord: Sendable {
 public enum RecordField: UInt8, CaseIterable, Sendable {
     case requestID, provider, requestModel, responseModel, responseID, inputTokens, outputTokens, finishReasons
     case costAmount, costCurrency, hostName, pid, processName, containerID, namespace, podName, traceID, spanID, statusCode
-    // ABI 1.4, for plugins that also declare OISP_EXPORTER_CAP_CALL_FIELDS (`callFields`)
-    case requestType, endpoint, totalTokens, embeddingTokens, temperature, maxTokens, topP, streaming, timeToFirstToken, latency
+    // the call fields, for plugins that also declare OISP_EXPORTER_CAP_CALL_FIELDS (`callField`);
+    // `callFieldsMark` ("oisp.call_fields" = "1") first on every record says they are there
+    case callFieldsMark, requestType, endpoint, totalTokens, embeddingTokens, temperature, maxTokens, topP, streaming, timeToFirstToken, latency
     case conversationID, success, errorType, errorMessage, costStatus, costSource, unpricedReason
     case costInput, costOutput, costCacheRead, costCacheWrite, costReasoning
     case exe, sensorName, podUID, k8sContainer, containerImage, workloadKind, workloadName, ownerKind, ownerName, nodeName
     case serviceAccount, podLabel, choiceFinishReason
 
-    /// Whether the field is one of ABI 1.4's, given only to plugins that declare
-    /// OISP_EXPORTER_CAP_CALL_FIELDS (a 1.3 plugin's list stays what 1.3 said).
-    public var callField: Bool { rawValue >= RecordField.requestType.rawValue }
+    /// Whether the field is a call field, given only to plugins that declare
+    /// OISP_EXPORTER_CAP_CALL_FIELDS (another plugin's list stays what 1.3 said).
+    public var callField: Bool { rawValue >= RecordField.callFieldsMark.rawValue }
 
     public var name: String {
         switch self {
@@ -146,6 +147,7 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
         case .traceID: return "trace_id"
         case .spanID: return "span_id"
         case .statusCode: return "http.response.status_code"
+        case .callFieldsMark: return "oisp.call_fields"
         case .requestType: return "oisp.request_type"
         case .endpoint: return "url.full"
         case .totalTokens: return "gen_ai.usage.total_tokens"
@@ -188,7 +190,7 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
     /// 1.3 fields come from members the redactor never rewrites (`Redactor.skipKeys`:
     /// request_id, provider, model, provider_request_id, finish_reason; numbers and booleans;
     /// the envelope and `ext`), so they are what the redacted JSON holds (`RedactingWriterTests`
-    /// checks the skip list). The few 1.4 fields from text the redactor scans (request type,
+    /// checks the skip list). The few call fields from text the redactor scans (request type,
     /// conversation id, error type and message) are left out when the writer rewrote anything
     /// (`rewritten`): a field never says what the JSON no longer does.
     public static func append(of e: OISPEvent, to s: inout [UInt8], rewritten: Bool = false) {
@@ -221,6 +223,7 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
             default: return
             }
         }
+        put(.callFieldsMark, "1")
         let d = e.data
         if e.eventType.hasPrefix("ai.") {
             put(.requestID, d["request_id"]?.stringValue)
@@ -237,7 +240,7 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
                 put(.costCurrency, c["currency"]?.stringValue)
             }
             put(.statusCode, d["status_code"]?.intValue)
-            // ABI 1.4: what a span and the GenAI metrics of the call read
+            // the call fields: what a span and the GenAI metrics of the call read
             if !rewritten { put(.requestType, d["request_type"]?.stringValue) }
             put(.endpoint, d["provider"]?["endpoint"]?.stringValue)
             put(.totalTokens, value: d["usage"]?["total_tokens"])

@@ -29,7 +29,7 @@ public final class LoadedPlugin: @unchecked Sendable {
         table.pointee.capabilities & UInt64(OISP_EXPORTER_CAP_RECORD_FIELDS.rawValue) != 0
     }
 
-    /// ABI 1.4: the plugin also reads the call fields (OISP_EXPORTER_CAP_CALL_FIELDS).
+    /// The plugin also reads the call fields (OISP_EXPORTER_CAP_CALL_FIELDS).
     public var wantsCallFields: Bool {
         wantsRecordFields && table.pointee.capabilities & UInt64(OISP_EXPORTER_CAP_CALL_FIELDS.rawValue) != 0
     }

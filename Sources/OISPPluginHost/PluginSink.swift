@@ -218,7 +218,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
             // a batch whose records were written without fields (before the exporter came, or
             // `plugins test`) gets none: the plugin then reads the JSON
             let withFields = wantsRecordFields && rs.allSatisfy(\.carriesFields)
-            // a plugin that did not ask for the call fields (ABI 1.4) gets the 1.3 list
+            // a plugin that did not ask for the call fields gets the 1.3 list
             let callFields = plugin.wantsCallFields
             var items: [oisp_field] = []
             var spans: [(start: Int, count: Int)] = []

@@ -1,5 +1,5 @@
 // What an exporter building an OpenTelemetry GenAI span, its resource or the GenAI metrics of a
-// call reads from an event: from the record's fields (ABI 1.4 call fields, no JSON parser) or,
+// call reads from an event: from the record's fields (the call fields, no JSON parser) or,
 // when the host did not hand them over, from the event's JSON. Both give the same facts
 // (`CallFactsTests` checks it on every event of a corpus), so an exporter has one code path.
 import COISPExporterABI
@@ -77,19 +77,21 @@ public struct CallFacts: Equatable {
 
     public init(eventType: String) { self.eventType = eventType }
 
-    /// From the record's fields: nil unless the host handed over ABI 1.4's call fields
-    /// (`hostMinor` ≥ 4 and the plugin declared OISP_EXPORTER_CAP_CALL_FIELDS) and the redactor
-    /// left the JSON as the event was (a record it changed lacks the fields of scanned text).
-    /// `reader` remembers the host's field-name pointers across the records of a batch.
-    public init?(fieldsOf r: Record, hostMinor: UInt32 = hostABIMinor, reader: inout CallFieldReader) {
-        guard hostMinor >= 4, r.hasFields, r.flags & OISP_RECORD_FLAG_REDACTED.rawValue == 0 else { return nil }
+    /// From the record's fields: nil unless the host handed over the call fields (the plugin
+    /// declared OISP_EXPORTER_CAP_CALL_FIELDS and the host marked the record `oisp.call_fields`)
+    /// and the redactor left the JSON as the event was (a record it changed lacks the fields of
+    /// scanned text). `reader` remembers the host's field-name pointers across a batch.
+    public init?(fieldsOf r: Record, reader: inout CallFieldReader) {
+        guard r.hasFields, r.flags & OISP_RECORD_FLAG_REDACTED.rawValue == 0 else { return nil }
         self.init(eventType: r.eventType)
         eventID = r.eventID.isEmpty ? nil : r.eventID
         var k = Kubernetes()
+        var marked = false
         for f in r.fieldList {
             guard let tag = reader.tag(f.name) else { continue }
             let text = String(decoding: f.value, as: UTF8.self)
             switch tag {
+            case .oispCallFields: marked = text == "1"
             case .oispRequestId: requestID = text
             case .genAiProviderName: provider = text
             case .genAiRequestModel, .genAiResponseModel: model = text
@@ -148,7 +150,10 @@ public struct CallFacts: Equatable {
                 }
             }
         }
+        guard marked else { return nil }
         if !k.isEmpty { k8s = k }
+        // a failed call whose message the host left out (over a field's 64 KiB): read the JSON
+        if success == false && errorMessage == nil { return nil }
     }
 
     /// From the event's JSON (parsed): the same facts, by the same rules (an empty string is
@@ -213,6 +218,7 @@ public struct CallFacts: Equatable {
 /// The field names CallFacts reads, by the host's name pointers (static for the process).
 public struct CallFieldReader {
     enum Tag: String {
+        case oispCallFields = "oisp.call_fields"
         case oispRequestId = "oisp.request_id"
         case genAiProviderName = "gen_ai.provider.name"
         case genAiRequestModel = "gen_ai.request.model"

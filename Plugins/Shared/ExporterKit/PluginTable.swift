@@ -139,7 +139,7 @@ private let kitLastError: @convention(c) (OpaquePointer?) -> UnsafePointer<CChar
 ///   - options: the option table; the plugin's `config_schema` is made from it.
 ///   - concurrent: `export` is thread-safe: declares OISP_EXPORTER_CAP_CONCURRENT_EXPORT.
 ///   - recordFields: the exporter reads `Record.field(_:)`: declares OISP_EXPORTER_CAP_RECORD_FIELDS.
-///   - callFields: it also reads ABI 1.4's call fields (`CallFacts`): declares OISP_EXPORTER_CAP_CALL_FIELDS.
+///   - callFields: it also reads the call fields (`CallFacts`): declares OISP_EXPORTER_CAP_CALL_FIELDS.
 ///   - minHostABI: the oldest host ABI the exporter runs on (1.0: the kit writes 1.1's
 ///     `status->rejected` only when the host has it).
 public func makePluginTable(name: String, version: String, description: String, options: [Option],
@@ -175,13 +175,3 @@ public func makePluginTable(name: String, version: String, description: String, 
 
 /// The one entry check of a kit exporter: serves hosts of this header's major.
 public func servesHost(major: UInt32) -> Bool { major == UInt32(OISP_EXPORTER_ABI_MAJOR) }
-
-/// The host's ABI minor, as its entry call said (`servesHost(major:minor:)`); 0 until then.
-nonisolated(unsafe) public private(set) var hostABIMinor: UInt32 = 0
-
-/// The entry check that also remembers the host's minor (what the host hands over depends on it).
-public func servesHost(major: UInt32, minor: UInt32) -> Bool {
-    guard servesHost(major: major) else { return false }
-    hostABIMinor = minor
-    return true
-}

@@ -117,10 +117,10 @@ extern "C" {
 /** ABI minor version of this header. 1.1 added `oisp_export_status.rejected`; 1.2 added
  *  `oisp_exporter_plugin.min_host_abi`, `oisp_batch.record_offset`, the enum constants below and
  *  the per-thread `last_error` rule; 1.3 added `oisp_batch.fields` (each record's fields, so an
- *  exporter needs no JSON parser for a span, a label or a key); 1.4 added the call fields
- *  (OISP_EXPORTER_CAP_CALL_FIELDS: what a whole GenAI span and its metrics read). Fixed, like
- *  the major. */
-#define OISP_EXPORTER_ABI_MINOR 4
+ *  exporter needs no JSON parser for a span, a label or a key), and later the call fields
+ *  (OISP_EXPORTER_CAP_CALL_FIELDS, negotiated by that bit: no layout changed). Fixed, like the
+ *  major. */
+#define OISP_EXPORTER_ABI_MINOR 3
 
 /** Marks the entry symbol as exported from the shared object, also when the plugin is built
  *  with -fvisibility=hidden (recommended: then nothing else of the plugin is visible). */
@@ -174,10 +174,11 @@ typedef enum oisp_exporter_capability {
     /** ABI 1.3: the plugin reads `oisp_batch.fields`. The host fills them only for plugins that
      *  set this bit (making them costs every record something); without it `fields` is NULL. */
     OISP_EXPORTER_CAP_RECORD_FIELDS = 1u << 1,
-    /** ABI 1.4: with OISP_EXPORTER_CAP_RECORD_FIELDS, the fields also carry the call fields
-     *  (see oisp_field): everything an OpenTelemetry GenAI span, its resource and the GenAI
-     *  metrics of a call read, so such an exporter parses no JSON for AI events. Without this
-     *  bit a plugin gets exactly the 1.3 names. */
+    /** With OISP_EXPORTER_CAP_RECORD_FIELDS, the fields also carry the call fields (see
+     *  oisp_field): everything an OpenTelemetry GenAI span, its resource and the GenAI metrics of
+     *  a call read, so such an exporter parses no JSON for AI events. A host that has them marks
+     *  every record it hands over with the field `oisp.call_fields` = "1" (an older host ignores
+     *  the bit: no mark, read the JSON). Without this bit a plugin gets exactly the 1.3 names. */
     OISP_EXPORTER_CAP_CALL_FIELDS = 1u << 2
 } oisp_exporter_capability;
 
@@ -236,7 +237,8 @@ typedef struct oisp_record {
  *    k8s.pod.name                    ext["oisp.k8s"].pod_name
  *    trace_id, span_id               trace_context.trace_id, .span_id (hex)
  *    http.response.status_code       data.status_code
- *  Call fields (ABI 1.4, only with OISP_EXPORTER_CAP_CALL_FIELDS), of ai.* events:
+ *  Call fields (only with OISP_EXPORTER_CAP_CALL_FIELDS; `oisp.call_fields` = "1" first, on
+ *  every record, says the host gave them), of ai.* events:
  *    oisp.request_type               data.request_type (*)
  *    url.full                        data.provider.endpoint
  *    gen_ai.usage.total_tokens       data.usage.total_tokens
