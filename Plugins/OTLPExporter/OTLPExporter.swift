@@ -411,8 +411,8 @@ extension OTLPInstance {
             let ts = UInt64(max(0, r.timestampNs))
             let text = config.logs ? r.withJSON { String(decoding: $0, as: UTF8.self) } : ""
             // an AI call's event from the host's call fields: no JSON parsed. The JSON is read
-            // for message text (capture_content), records the redactor changed, other events,
-            // and hosts that do not give them.
+            // for message text (capture_content), records with a finding replaced (marked "0"),
+            // other events, and hosts that do not give them.
             if !config.captureContent, OTLPInstance.callTypes.contains(r.eventType),
                let f = CallFacts(fieldsOf: r, reader: &reader) {
                 events.append(OTLPEvent(f: f, tsNs: ts, json: nil, text: text))

@@ -82,9 +82,10 @@ public struct ExportRecord: Sendable {
     }
 
     /// A record of an event already written into `json` (by a writer that may have redacted it:
-    /// `redacted` says it added `ext["oisp.redaction"]`). The id and partition key are appended
-    /// to `json`'s own buffer, which the record then keeps: no copy of the event's bytes.
-    public init(event: OISPEvent, json: inout [UInt8], redacted: Bool, flags: UInt32 = 0, fields: Bool = false) {
+    /// `redacted` says it added `ext["oisp.redaction"]`; `found`, that it replaced a finding —
+    /// `minimal` mode's content replacements alone are not findings). The id and partition key
+    /// are appended to `json`'s own buffer, which the record then keeps: no copy of the event's bytes.
+    public init(event: OISPEvent, json: inout [UInt8], redacted: Bool, found: Bool? = nil, flags: UInt32 = 0, fields: Bool = false) {
         let jsonCount = json.count
         json.append(contentsOf: event.eventID.utf8)
         // the partition key: `host/pid`, or the host alone
@@ -94,7 +95,7 @@ public struct ExportRecord: Sendable {
             JSONWriter.appendDecimal(p.pid, to: &json)
         }
         let fieldsStart = json.count
-        if fields { RecordField.append(of: event, to: &json, rewritten: redacted) }
+        if fields { RecordField.append(of: event, to: &json, rewritten: found ?? redacted) }
         // a record lives in queues (and is counted against queue_max_bytes) by its bytes: a
         // writer's buffer with much room left is copied to its size once
         if json.capacity - json.count > json.count / 8 { json = ExportRecord.compacted(json) }
@@ -191,8 +192,9 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
     /// request_id, provider, model, provider_request_id, finish_reason; numbers and booleans;
     /// the envelope and `ext`), so they are what the redacted JSON holds (`RedactingWriterTests`
     /// checks the skip list). The few call fields from text the redactor scans (request type,
-    /// conversation id, error type and message) are left out when the writer rewrote anything
-    /// (`rewritten`): a field never says what the JSON no longer does.
+    /// conversation id, error type and message: none a `minimal`-mode content field) are left
+    /// out when the writer replaced a finding anywhere (`rewritten`), and the mark then says
+    /// "0": a field never says what the JSON no longer does.
     public static func append(of e: OISPEvent, to s: inout [UInt8], rewritten: Bool = false) {
         func put(_ f: RecordField, _ v: String?) {
             guard var v, !v.isEmpty else { return }
@@ -223,7 +225,7 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
             default: return
             }
         }
-        put(.callFieldsMark, "1")
+        put(.callFieldsMark, rewritten ? "0" : "1")
         let d = e.data
         if e.eventType.hasPrefix("ai.") {
             put(.requestID, d["request_id"]?.stringValue)

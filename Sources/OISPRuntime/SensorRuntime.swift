@@ -267,6 +267,6 @@ public final class RedactionStage: EventRecordWriter, @unchecked Sendable {
         var w = JSONWriter(capacity: 2048)
         let report = redactor.write(event, into: &w)
         for f in report.findings { count(f.type, f.count) }
-        return ExportRecord(event: event, json: &w.bytes, redacted: report.rewrote, fields: fields)
+        return ExportRecord(event: event, json: &w.bytes, redacted: report.rewrote, found: !report.findings.isEmpty, fields: fields)
     }
 }

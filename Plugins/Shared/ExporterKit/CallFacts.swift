@@ -77,12 +77,12 @@ public struct CallFacts: Equatable {
 
     public init(eventType: String) { self.eventType = eventType }
 
-    /// From the record's fields: nil unless the host handed over the call fields (the plugin
-    /// declared OISP_EXPORTER_CAP_CALL_FIELDS and the host marked the record `oisp.call_fields`)
-    /// and the redactor left the JSON as the event was (a record it changed lacks the fields of
-    /// scanned text). `reader` remembers the host's field-name pointers across a batch.
+    /// From the record's fields: nil unless the host handed over the call fields whole (the
+    /// plugin declared OISP_EXPORTER_CAP_CALL_FIELDS and the host marked the record
+    /// `oisp.call_fields` = "1": "0" when the redactor replaced a finding, so the fields of text
+    /// it scans were left out). `reader` remembers the host's field-name pointers across a batch.
     public init?(fieldsOf r: Record, reader: inout CallFieldReader) {
-        guard r.hasFields, r.flags & OISP_RECORD_FLAG_REDACTED.rawValue == 0 else { return nil }
+        guard r.hasFields else { return nil }
         self.init(eventType: r.eventType)
         eventID = r.eventID.isEmpty ? nil : r.eventID
         var k = Kubernetes()

@@ -177,8 +177,9 @@ typedef enum oisp_exporter_capability {
     /** With OISP_EXPORTER_CAP_RECORD_FIELDS, the fields also carry the call fields (see
      *  oisp_field): everything an OpenTelemetry GenAI span, its resource and the GenAI metrics of
      *  a call read, so such an exporter parses no JSON for AI events. A host that has them marks
-     *  every record it hands over with the field `oisp.call_fields` = "1" (an older host ignores
-     *  the bit: no mark, read the JSON). Without this bit a plugin gets exactly the 1.3 names. */
+     *  every record it hands over with the field `oisp.call_fields`: "1" when they are whole,
+     *  "0" when the fields of scanned text (*) were left out (an older host ignores the bit: no
+     *  mark). Read the JSON unless it says "1". Without this bit a plugin gets the 1.3 names. */
     OISP_EXPORTER_CAP_CALL_FIELDS = 1u << 2
 } oisp_exporter_capability;
 
@@ -237,8 +238,8 @@ typedef struct oisp_record {
  *    k8s.pod.name                    ext["oisp.k8s"].pod_name
  *    trace_id, span_id               trace_context.trace_id, .span_id (hex)
  *    http.response.status_code       data.status_code
- *  Call fields (only with OISP_EXPORTER_CAP_CALL_FIELDS; `oisp.call_fields` = "1" first, on
- *  every record, says the host gave them), of ai.* events:
+ *  Call fields (only with OISP_EXPORTER_CAP_CALL_FIELDS; `oisp.call_fields` first on every
+ *  record: "1" whole, "0" without the (*) ones), of ai.* events:
  *    oisp.request_type               data.request_type (*)
  *    url.full                        data.provider.endpoint
  *    gen_ai.usage.total_tokens       data.usage.total_tokens
@@ -270,9 +271,9 @@ typedef struct oisp_record {
  *    k8s.pod.label                   ext["oisp.k8s"].labels: one entry per label, "key=value"
  *  A name may appear more than once only where it says "one entry per" (read them all with a
  *  loop over `items`; oisp_batch_field gives the first). (*): text the redactor scans, so it is
- *  left out of a record whose JSON the redactor changed (OISP_RECORD_FLAG_REDACTED): read the
- *  JSON for those. A field the event does not have is left out; names may be added in later
- *  minors. */
+ *  left out of a record in which the redactor replaced a finding (`oisp.call_fields` = "0"):
+ *  read the JSON for those. A field the event does not have is left out; names may be added in
+ *  later minors. */
 typedef struct oisp_field { /* never grows: it is an element of an array */
     /** OWNERSHIP: host, NUL-terminated, static (compare with strcmp, or keep the pointer). */
     const char *name;
