@@ -501,7 +501,8 @@ final class CaptureTests: XCTestCase {
               headers: {"Content-Type": "application/json", "X-Chunks": "2000"},
               body: JSON.stringify({model: "gpt-4o", stream: true, messages: [{role: "user", content: "a long answer, please"}]})});
             const reader = r.body.getReader();
-            await reader.read(); // the first chunks, then the user stops it
+            let got = 0; // the first chunks (a few words: the first read may hold only one), then the user stops it
+            while (got < 300) { const {value, done} = await reader.read(); if (done) break; got += value.length; }
             ac.abort();
             try { await reader.read(); } catch (e) {}
             console.log("hung up");
