@@ -68,17 +68,9 @@ int BPF_KPROBE(nss_close_enter, void *fd) {
 
 SEC("uprobe")
 int BPF_KPROBE(boringssl_write_enter, void *ssl, const void *buf, int num) {
-    enter_stack(&write_args, (__u64)ssl, (__u64)buf, 0, OISP_STACK_BORINGSSL);
-    /* counted (while sockets are bound at all) only when the call was recorded, and marked so:
-     * the exit, or the thread's exit, takes back what was counted */
-    struct oisp_config *c = get_config();
-    if (!c || !c->bind_sockets) return 0;
-    __u64 id = bpf_get_current_pid_tgid();
-    struct ssl_args *a = bpf_map_lookup_elem(&write_args, &id);
-    if (a && a->ssl == (__u64)ssl && a->stack == OISP_STACK_BORINGSSL && !a->counted) {
-        a->counted = 1;
-        tls_pending_add(1);
-    }
+    /* counted only when the call was recorded, and marked so on its entry: the exit, or the
+     * thread's exit, takes back what was counted */
+    if (enter_counted(&write_args, (__u64)ssl, (__u64)buf, 0, OISP_STACK_BORINGSSL, 1)) tls_pending_add(1);
     return 0;
 }
 SEC("uprobe")

@@ -113,13 +113,19 @@ static __always_inline void fill_header(struct oisp_ev_header *h, __u32 kind) {
     bpf_get_current_comm(&h->comm, sizeof(h->comm));
 }
 
-static __always_inline int enter_stack(void *map, __u64 ssl, __u64 buf, __u64 out_len, __u32 stack) {
+/* Records an SSL call in flight; returns whether it did. `count`: a static BoringSSL write, counted
+ * in tls_pending (and marked so on its entry) while sockets are bound at all. */
+static __always_inline int enter_counted(void *map, __u64 ssl, __u64 buf, __u64 out_len, __u32 stack, int count) {
     struct oisp_config *c = get_config();
     if (!c || !c->capture_ssl) return 0;
     __u64 id = bpf_get_current_pid_tgid();
     if (!wanted(c, id >> 32)) return 0;
-    struct ssl_args a = { .ssl = ssl, .buf = buf, .out_len = out_len, .stack = stack };
-    bpf_map_update_elem(map, &id, &a, BPF_ANY);
+    struct ssl_args a = { .ssl = ssl, .buf = buf, .out_len = out_len, .stack = stack, .counted = count && c->bind_sockets };
+    return bpf_map_update_elem(map, &id, &a, BPF_ANY) == 0 && a.counted;
+}
+
+static __always_inline int enter_stack(void *map, __u64 ssl, __u64 buf, __u64 out_len, __u32 stack) {
+    enter_counted(map, ssl, buf, out_len, stack, 0);
     return 0;
 }
 
