@@ -112,7 +112,7 @@ extension PluginsCommand {
             var hung = false
             for b in 0..<batches {
                 var records: [ExportRecord] = []
-                for k in 0..<scenarios { records += gen.scenario(b * scenarios + k).map { writer.record(for: $0, fields: sink.wantsRecordFields) } }
+                for k in 0..<scenarios { records += gen.scenario(b * scenarios + k).map { writer.record(for: $0, fields: sink.recordFieldLevel) } }
                 let batch = ExportBatch(id: UInt64(1000 + b), attempt: 1, records: records[...])
                 let done = DispatchSemaphore(value: 0)
                 let box = OutcomeBox()

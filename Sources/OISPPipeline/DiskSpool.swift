@@ -39,7 +39,7 @@ public final class DiskSpool: @unchecked Sendable {
     public private(set) var droppedForSpace: UInt64 = 0
 
     /// Records read back carry their fields (the exporter reads them).
-    public var recordFields = false
+    public var recordFields = RecordFieldLevel.off
 
     public init(dir: URL, maxBytes: Int64, overflow: SpoolOverflow) throws {
         self.dir = dir
@@ -87,7 +87,7 @@ public final class DiskSpool: @unchecked Sendable {
             + withUnsafeBytes(of: crc.littleEndian, Array.init) + p
     }
 
-    static func decode(_ p: ArraySlice<UInt8>, fields: Bool = false) -> ExportRecord? {
+    static func decode(_ p: ArraySlice<UInt8>, fields: RecordFieldLevel = .off) -> ExportRecord? {
         var i = p.startIndex
         func u16() -> Int? { guard i + 2 <= p.endIndex else { return nil }; defer { i += 2 }; return Int(p[i]) | Int(p[i + 1]) << 8 }
         func str() -> String? { guard let n = u16(), i + n <= p.endIndex else { return nil }; defer { i += n }; return String(decoding: p[i..<(i + n)], as: UTF8.self) }

@@ -46,14 +46,14 @@ public struct ExportRecord: Sendable {
 
     /// A record of JSON written elsewhere; with `fields`, they are read from the JSON when it
     /// parses as an event (a record read back from the spool).
-    public init(eventID: String, eventType: String, timestampNs: Int64, partitionKey: String, flags: UInt32 = 0, json: [UInt8], fields: Bool = false) {
+    public init(eventID: String, eventType: String, timestampNs: Int64, partitionKey: String, flags: UInt32 = 0, json: [UInt8], fields: RecordFieldLevel = .off) {
         var s = json
-        s.reserveCapacity(json.count + eventID.utf8.count + partitionKey.utf8.count + (fields ? 256 : 0))
+        s.reserveCapacity(json.count + eventID.utf8.count + partitionKey.utf8.count + (fields == .off ? 0 : 256))
         s.append(contentsOf: eventID.utf8)
         s.append(contentsOf: partitionKey.utf8)
         let fieldsStart = s.count
         var made = false
-        if fields, let e = try? OISPEvent(jsonBytes: json) { RecordField.append(of: e, to: &s); made = true }
+        if fields != .off, let e = try? OISPEvent(jsonBytes: json) { RecordField.append(of: e, to: &s, calls: fields == .call); made = true }
         self.init(packed: s, jsonCount: json.count, idCount: eventID.utf8.count, fieldsStart: fieldsStart, carriesFields: made,
                   eventType: eventType, timestampNs: timestampNs, flags: flags)
     }
@@ -76,7 +76,7 @@ public struct ExportRecord: Sendable {
     }
 
     /// Serialises an event (after redaction) into a record.
-    public init(event: OISPEvent, flags: UInt32 = 0, fields: Bool = false) {
+    public init(event: OISPEvent, flags: UInt32 = 0, fields: RecordFieldLevel = .off) {
         var json = event.jsonBytes()
         self.init(event: event, json: &json, redacted: false, flags: flags, fields: fields)
     }
@@ -85,7 +85,7 @@ public struct ExportRecord: Sendable {
     /// `redacted` says it added `ext["oisp.redaction"]`; `found`, that it replaced a finding —
     /// `minimal` mode's content replacements alone are not findings). The id and partition key
     /// are appended to `json`'s own buffer, which the record then keeps: no copy of the event's bytes.
-    public init(event: OISPEvent, json: inout [UInt8], redacted: Bool, found: Bool? = nil, flags: UInt32 = 0, fields: Bool = false) {
+    public init(event: OISPEvent, json: inout [UInt8], redacted: Bool, found: Bool? = nil, flags: UInt32 = 0, fields: RecordFieldLevel = .off) {
         let jsonCount = json.count
         json.append(contentsOf: event.eventID.utf8)
         // the partition key: `host/pid`, or the host alone
@@ -95,7 +95,7 @@ public struct ExportRecord: Sendable {
             JSONWriter.appendDecimal(p.pid, to: &json)
         }
         let fieldsStart = json.count
-        if fields { RecordField.append(of: event, to: &json, rewritten: found ?? redacted) }
+        if fields != .off { RecordField.append(of: event, to: &json, rewritten: found ?? redacted, calls: fields == .call) }
         // a record lives in queues (and is counted against queue_max_bytes) by its bytes: a
         // writer's buffer with much room left is copied to its size once
         if json.capacity - json.count > json.count / 8 { json = ExportRecord.compacted(json) }
@@ -103,7 +103,7 @@ public struct ExportRecord: Sendable {
         if redacted || event.ext?["oisp.redaction"] != nil { f |= OISP_RECORD_FLAG_REDACTED.rawValue }
         if event.confidence?.completeness == "partial" { f |= OISP_RECORD_FLAG_TRUNCATED.rawValue }
         self.init(packed: json, jsonCount: jsonCount, idCount: event.eventID.utf8.count, fieldsStart: fieldsStart,
-                  carriesFields: fields, eventType: event.eventType, timestampNs: event.ts.nanoseconds, flags: f)
+                  carriesFields: fields != .off, eventType: event.eventType, timestampNs: event.ts.nanoseconds, flags: f)
     }
 }
 
@@ -194,8 +194,9 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
     /// checks the skip list). The few call fields from text the redactor scans (request type,
     /// conversation id, error type and message: none a `minimal`-mode content field) are left
     /// out when the writer replaced a finding anywhere (`rewritten`), and the mark then says
-    /// "0": a field never says what the JSON no longer does.
-    public static func append(of e: OISPEvent, to s: inout [UInt8], rewritten: Bool = false) {
+    /// "0": a field never says what the JSON no longer does. Without `calls` (no exporter reads
+    /// them) the record has the 1.3 fields alone and no mark.
+    public static func append(of e: OISPEvent, to s: inout [UInt8], rewritten: Bool = false, calls: Bool = true) {
         func put(_ f: RecordField, _ v: String?) {
             guard var v, !v.isEmpty else { return }
             v.withUTF8 { u in
@@ -225,7 +226,7 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
             default: return
             }
         }
-        put(.callFieldsMark, rewritten ? "0" : "1")
+        if calls { put(.callFieldsMark, rewritten ? "0" : "1") }
         let d = e.data
         if e.eventType.hasPrefix("ai.") {
             put(.requestID, d["request_id"]?.stringValue)
@@ -242,6 +243,8 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
                 put(.costCurrency, c["currency"]?.stringValue)
             }
             put(.statusCode, d["status_code"]?.intValue)
+        }
+        if calls && e.eventType.hasPrefix("ai.") {
             // the call fields: what a span and the GenAI metrics of the call read
             if !rewritten { put(.requestType, d["request_type"]?.stringValue) }
             put(.endpoint, d["provider"]?["endpoint"]?.stringValue)
@@ -274,15 +277,15 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
             put(.pid, p.pid)
             put(.processName, p.name)
             put(.containerID, p.containerID)
-            put(.exe, p.exe)
+            if calls { put(.exe, p.exe) }
         }
-        put(.sensorName, e.source.sensorHost)
+        if calls { put(.sensorName, e.source.sensorHost) }
         let k = e.ext?["oisp.k8s"]
         put(.namespace, k?["namespace"]?.stringValue)
         put(.podName, k?["pod_name"]?.stringValue)
         put(.traceID, e.traceContext?.traceID)
         put(.spanID, e.traceContext?.spanID)
-        if let k, k.objectValue != nil {
+        if calls, let k, k.objectValue != nil {
             put(.podUID, k["pod_uid"]?.stringValue); put(.k8sContainer, k["container_name"]?.stringValue)
             put(.containerImage, k["container_image"]?.stringValue)
             put(.workloadKind, k["workload_kind"]?.stringValue); put(.workloadName, k["workload_name"]?.stringValue)
@@ -332,6 +335,15 @@ public protocol ExportSink: AnyObject {
     func close()
     /// Whether the sink reads each record's fields (`RecordField`).
     var wantsRecordFields: Bool { get }
+    /// Whether it also reads the call fields (`RecordField.callField`).
+    var wantsCallFields: Bool { get }
+}
+
+/// Which fields a record carries: none, the 1.3 list, or those and the call fields. Each costs
+/// every record, so records carry the most any exporter asks for, and no more.
+public enum RecordFieldLevel: UInt8, Comparable, Sendable {
+    case off, record, call
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// A processing stage run on every event before fan-out (the GenAI cost stage is one). Returns
@@ -343,8 +355,8 @@ public protocol EventStage: AnyObject {
 /// The last step before fan-out: writes an event that went through the stages into its record
 /// (the redacting writer is one). Called from several threads at once.
 public protocol EventRecordWriter: AnyObject {
-    /// `fields`: whether the record carries its fields (some exporter reads them).
-    func record(for event: OISPEvent, fields: Bool) -> ExportRecord
+    /// `fields`: which fields the record carries (the most any exporter reads).
+    func record(for event: OISPEvent, fields: RecordFieldLevel) -> ExportRecord
 }
 
 extension ExportSink {
@@ -352,4 +364,7 @@ extension ExportSink {
     /// Whether the sink reads each record's fields (`RecordField`, ABI 1.3): records carry them
     /// only when some sink asks, as making them costs every record.
     public var wantsRecordFields: Bool { false }
+    public var wantsCallFields: Bool { false }
+    /// The fields this sink reads.
+    public var recordFieldLevel: RecordFieldLevel { wantsCallFields ? .call : wantsRecordFields ? .record : .off }
 }

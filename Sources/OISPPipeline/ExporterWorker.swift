@@ -72,7 +72,7 @@ public final class ExporterWorker: @unchecked Sendable {
                                    overflow: SpoolOverflow(rawValue: policy.spoolOverflow) ?? .dropOldest)
                 sp!.logger = logger
                 sp!.exporterName = name
-                sp!.recordFields = sink.wantsRecordFields
+                sp!.recordFields = sink.recordFieldLevel
                 if sp!.bytes > 0 { logger.info("spooled events from an earlier run will be delivered first", metadata: ["exporter": "\(name)", "bytes": "\(sp!.bytes)"]) }
             } catch {
                 logger.error("spool unavailable; overflow will be dropped", metadata: ["exporter": "\(name)", "dir": "\(dir)", "error": "\(error)"])

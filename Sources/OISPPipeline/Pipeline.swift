@@ -14,7 +14,8 @@ public final class Pipeline: @unchecked Sendable {
     private let writer: EventRecordWriter?
     /// Set once an exporter that reads record fields is added (never cleared: cheap either way);
     /// read on every write, from several threads, without the lock.
-    private let fieldsWanted = Atomic<Bool>(false)
+    /// The most fields any exporter added so far reads (`RecordFieldLevel`).
+    private let fieldsWanted = Atomic<UInt8>(0)
     private var workers: [ExporterWorker] = []
     private var retired: [ExporterWorker] = []
     private let logger: Logger
@@ -34,7 +35,7 @@ public final class Pipeline: @unchecked Sendable {
     public func addExporter(name: String, sink: ExportSink, policy: ExportPolicy) -> ExporterWorker {
         let w = ExporterWorker(name: name, sink: sink, policy: policy, logger: logger)
         w.start()
-        if sink.wantsRecordFields { fieldsWanted.store(true, ordering: .releasing) }
+        wantFields(sink.recordFieldLevel)
         lock.lock(); workers.append(w); lock.unlock()
         return w
     }
@@ -54,7 +55,7 @@ public final class Pipeline: @unchecked Sendable {
     public func replaceExporter(name: String, sink: ExportSink, policy: ExportPolicy, timeout: TimeInterval) {
         let w = ExporterWorker(name: name, sink: sink, policy: policy, logger: logger)
         w.start()
-        if sink.wantsRecordFields { fieldsWanted.store(true, ordering: .releasing) }
+        wantFields(sink.recordFieldLevel)
         lock.lock()
         let old = workers.filter { $0.name == name }
         workers.removeAll { $0.name == name }
@@ -62,6 +63,15 @@ public final class Pipeline: @unchecked Sendable {
         retired += old
         lock.unlock()
         for o in old { o.stop(timeout: timeout) }
+    }
+
+    private func wantFields(_ l: RecordFieldLevel) {
+        var old = fieldsWanted.load(ordering: .acquiring)
+        while l.rawValue > old {
+            let (done, now) = fieldsWanted.compareExchange(expected: old, desired: l.rawValue, ordering: .acquiringAndReleasing)
+            if done { return }
+            old = now
+        }
     }
 
     public var exporterNames: [String] { lock.lock(); defer { lock.unlock() }; return workers.map(\.name) }
@@ -107,7 +117,7 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Writes an event that went through the stages into its record (thread-safe).
     public func write(_ event: OISPEvent) -> ExportRecord {
-        let fields = fieldsWanted.load(ordering: .acquiring)
+        let fields = RecordFieldLevel(rawValue: fieldsWanted.load(ordering: .acquiring)) ?? .call
         return writer?.record(for: event, fields: fields) ?? ExportRecord(event: event, fields: fields)
     }
 

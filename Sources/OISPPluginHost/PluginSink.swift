@@ -108,6 +108,7 @@ public final class PluginSink: ExportSink, @unchecked Sendable {
     /// The plugin declared OISP_EXPORTER_CAP_CONCURRENT_EXPORT: `on_export` is thread-safe.
     public var acceptsConcurrentExports: Bool { plugin.acceptsConcurrentExportsDeclared }
     public var wantsRecordFields: Bool { plugin.wantsRecordFields }
+    public var wantsCallFields: Bool { plugin.wantsCallFields }
     private var closed = false
     /// Result codes outside the ABI's already logged for this instance (each once).
     private var unknownCodes: Set<UInt32> = []

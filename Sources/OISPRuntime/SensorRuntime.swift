@@ -263,7 +263,7 @@ public final class RedactionStage: EventRecordWriter, @unchecked Sendable {
     }
 
     /// The event written into its record, redacted as it is written; findings counted.
-    public func record(for event: OISPEvent, fields: Bool = false) -> ExportRecord {
+    public func record(for event: OISPEvent, fields: RecordFieldLevel = .off) -> ExportRecord {
         var w = JSONWriter(capacity: 2048)
         let report = redactor.write(event, into: &w)
         for f in report.findings { count(f.type, f.count) }

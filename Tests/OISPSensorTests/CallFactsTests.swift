@@ -84,7 +84,7 @@ final class CallFactsTests: XCTestCase {
         leaky.data["success"] = false
         leaky.data["error"] = ["type": "invalid_api_key", "message": "Incorrect API key provided: sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12Mn34"]
         events.append(leaky)
-        let written = events.map { stage.record(for: $0, fields: true) }
+        let written = events.map { stage.record(for: $0, fields: .call) }
         var compared = 0, redacted = 0, k8sCompared = 0, costCompared = 0, errorsCompared = 0, flagged = 0
         var reader = CallFieldReader()
         let names: [UnsafePointer<CChar>] = RecordField.allCases.map { UnsafePointer(strdup($0.name)!) }

@@ -67,6 +67,41 @@ final class PipelineTests: XCTestCase {
         return p
     }
 
+    /// Records carry the most fields any exporter reads, and no more: a node whose exporters
+    /// read the 1.3 list (Loki's labels) does not pay for the call fields only OTLP reads.
+    func testRecordsCarryTheFieldsTheirExportersRead() {
+        final class FieldSink: ExportSink, @unchecked Sendable {
+            let calls: Bool
+            init(calls: Bool) { self.calls = calls }
+            var wantsRecordFields: Bool { true }
+            var wantsCallFields: Bool { calls }
+            func export(_ batch: ExportBatch) -> ExportOutcome { .ok }
+            func flush(timeoutMs: Int) -> ExportOutcome { .ok }
+            func close() {}
+        }
+        var e = OISPEvent(eventType: "ai.response", host: .init(hostname: "node-1"), process: .init(pid: 7, exe: "/usr/bin/agent", name: "agent"),
+                          data: ["provider": ["name": "openai", "endpoint": "https://api.openai.com/v1/chat/completions"],
+                                 "model": ["id": "gpt-4o"], "latency_ms": 120, "success": true, "usage": ["prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8]])
+        e.ext = ["oisp.k8s": ["namespace": "team-a", "pod_name": "agent-1", "pod_uid": "u1", "labels": ["app": "agent"]]]
+        func tags(_ r: ExportRecord) -> Set<RecordField> { Set(r.fields.map(\.field)) }
+        let p = Pipeline(logger: logger)
+        XCTAssertFalse(p.write(e).carriesFields)
+        p.addExporter(name: "loki", sink: FieldSink(calls: false), policy: ExportPolicy())
+        let base = p.write(e)
+        XCTAssertTrue(base.carriesFields)
+        XCTAssertEqual(tags(base), [.provider, .responseModel, .inputTokens, .outputTokens, .hostName, .pid, .processName, .namespace, .podName])
+        p.addExporter(name: "otlp", sink: FieldSink(calls: true), policy: ExportPolicy())
+        let full = p.write(e)
+        XCTAssertEqual(full.fields.first?.field, .callFieldsMark)
+        XCTAssertEqual(full.fields.first?.value, "1")
+        XCTAssertTrue(tags(full).isSuperset(of: tags(base)))
+        XCTAssertTrue(tags(full).isSuperset(of: [.endpoint, .totalTokens, .latency, .success, .exe, .podUID, .podLabel]))
+        // an exporter that reads less, added later, does not lower what the others get
+        p.addExporter(name: "loki2", sink: FieldSink(calls: false), policy: ExportPolicy())
+        XCTAssertEqual(tags(p.write(e)), tags(full))
+        p.removeExporter(name: "loki", timeout: 1); p.removeExporter(name: "otlp", timeout: 1); p.removeExporter(name: "loki2", timeout: 1)
+    }
+
     func testRingQueueKeepsOrderThroughGrowthWrapAndOverflow() {
         var q = RingQueue<Int>(capacity: 5000)
         var expected: [Int] = []

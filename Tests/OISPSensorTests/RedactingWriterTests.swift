@@ -97,7 +97,7 @@ final class RedactingWriterTests: XCTestCase {
         XCTAssertEqual(r.jsonBytes(dirty).report.findings.map { $0.count }, [2])
         XCTAssertEqual(stage.record(for: carried).flags, UInt32(2)) // OISP_RECORD_FLAG_REDACTED
         // queues count a record by its bytes: it holds no more memory than that
-        for rec in [stage.record(for: clean), d, stage.record(for: dirty, fields: true)] {
+        for rec in [stage.record(for: clean), d, stage.record(for: dirty, fields: .call)] {
             XCTAssertLessThanOrEqual(rec.storage.capacity, rec.storage.count + rec.storage.count / 8 + 32, "\(rec.storage.count) bytes")
         }
         // `redact(&e)` is the writer read back
