@@ -142,6 +142,8 @@ final class Connection {
     var pending: [AIExchange] = []     // requests awaiting responses, in order
     var h2: HTTP2Session?
     var preface: [UInt8] = []
+    /// The last credential its requests carried and its hash (as long as the connection lives).
+    let auth = AuthMemo()
 
     init(id: PlaintextChunk.ConnectionID, decoder: AIDecoder, remotePort: Int?) {
         self.id = id
@@ -227,7 +229,7 @@ final class Connection {
             for ev in try requestParser.feed(bytes) {
                 switch ev {
                 case .head(let h):
-                    let x = AIExchange(decoder: decoder, connection: id, remotePort: remotePort)
+                    let x = AIExchange(decoder: decoder, connection: id, remotePort: remotePort, auth: auth)
                     x.requestHeadReceived(h, ts: ts)
                     current = x
                     responseParser.pendingRequestMethods.append(h.method)

@@ -28,10 +28,13 @@ final class AIExchange {
     var responseEndedEarly: (ts: Timestamp, truncated: Bool)?
     var family: APIFamily? { match?.family }
 
-    init(decoder: AIDecoder, connection: PlaintextChunk.ConnectionID, remotePort: Int?) {
+    let auth: AuthMemo
+
+    init(decoder: AIDecoder, connection: PlaintextChunk.ConnectionID, remotePort: Int?, auth: AuthMemo = AuthMemo()) {
         self.decoder = decoder
         self.connection = connection
         self.remotePort = remotePort
+        self.auth = auth
     }
 
     var isAI: Bool { match != nil }
@@ -78,7 +81,7 @@ final class AIExchange {
         provider.set("region", match.region.map(JSONValue.string))
         d["provider"] = .object(provider)
         if let model = r.model ?? match.pathModel { d["model"] = ["id": .string(model)] }
-        d["auth"] = .object(AuthInfo.read(head, hash: decoder.keyedHash))
+        d["auth"] = .object(AuthInfo.read(head, hash: decoder.keyedHash, memo: auth))
         d["request_type"] = .string(match.family.requestType)
         d["streaming"] = .bool(r.streaming)
         if !match.family.isEmbedding {
@@ -128,7 +131,9 @@ final class AIExchange {
     func responseBodyReceived(_ bytes: [UInt8], ts: Timestamp) -> [OISPEvent] {
         guard isAI else { return [] }
         if sse != nil && !encoded {
-            return sse!.feed(bytes).flatMap { streamed($0.data, event: $0.event, ts: ts) }
+            var out: [OISPEvent] = []
+            sse!.feed(bytes) { e, d in out += streamed(d, event: e, ts: ts) }
+            return out
         }
         if ndjson != nil && !encoded {
             ndjson! += bytes
@@ -148,17 +153,31 @@ final class AIExchange {
 
     /// One streamed event (SSE data or NDJSON line) → accumulator (+ a streaming chunk event).
     func streamed(_ text: String, event: String?, ts: Timestamp) -> [OISPEvent] {
-        // trimmed and parsed as bytes (no Foundation on the per-chunk path)
         var text = text
-        let parsed: JSONValue? = text.withUTF8 { u -> JSONValue? in
-            var s = 0, e = u.count
-            while s < e, u[s] == 32 || u[s] == 9 { s += 1 }
-            while e > s, u[e - 1] == 32 || u[e - 1] == 9 { e -= 1 }
-            let t = UnsafeBufferPointer(rebasing: u[s..<e])
-            guard !t.isEmpty, !(t.count == 6 && t.elementsEqual("[DONE]".utf8)) else { return nil }
-            return try? JSONParser.parse(buffer: t)
+        return text.withUTF8 { streamed($0, event: event, ts: ts) }
+    }
+
+    /// Members of an OpenAI chunk that nothing reads, left unbuilt: the chunk's object type,
+    /// its creation time, the backend's fingerprint and tier, the padding of `obfuscation`
+    /// (every chunk, when on) and log probabilities (large, when asked for). Never `id`:
+    /// a tool call's id is one.
+    static let unreadChunkMembers = JSONParser.KeySet(["object", "created", "system_fingerprint", "service_tier", "obfuscation", "logprobs"])
+
+    /// The same, from the event's bytes as they lie (trimmed and parsed as bytes: no string
+    /// made on the per-chunk path).
+    func streamed(_ u: UnsafeBufferPointer<UInt8>, event: String?, ts: Timestamp) -> [OISPEvent] {
+        guard acc != nil else { return [] }
+        var s = 0, end = u.count
+        while s < end, u[s] == 32 || u[s] == 9 { s += 1 }
+        while end > s, u[end - 1] == 32 || u[end - 1] == 9 { end -= 1 }
+        let t = UnsafeBufferPointer(rebasing: u[s..<end])
+        guard !t.isEmpty, !(t.count == 6 && t.elementsEqual("[DONE]".utf8)) else { return [] }
+        let parsed: JSONValue?
+        switch family {
+        case .openaiChat?, .openaiCompletion?: parsed = try? JSONParser.parse(buffer: t, skipping: AIExchange.unreadChunkMembers)
+        default: parsed = try? JSONParser.parse(buffer: t)
         }
-        guard let v = parsed, acc != nil else { return [] }
+        guard let v = parsed else { return [] }
         let delta = acc!.consumeStream(v, event: event)
         if delta.content != nil || !delta.toolCalls.isEmpty, firstTokenAt == nil { firstTokenAt = ts }
         guard !delta.isEmpty, delta.content != nil || !delta.toolCalls.isEmpty || delta.finishReason != nil else { return [] }
@@ -191,7 +210,7 @@ final class AIExchange {
         var out: [OISPEvent] = []
         if sse != nil {
             if encoded { out += SSEParserFeedAll(AIExchange.decodedBody(responseBody, head: responseHead), ts: ts) }
-            out += sse!.finish().flatMap { streamed($0.data, event: $0.event, ts: ts) }
+            sse!.finish { e, d in out += streamed(d, event: e, ts: ts) }
         } else if ndjson != nil {
             if encoded { ndjson = AIExchange.decodedBody(responseBody, head: responseHead) }
             for line in ndjson!.split(separator: 10) { out += streamed(String(decoding: line, as: UTF8.self), event: nil, ts: ts) }
@@ -266,7 +285,9 @@ final class AIExchange {
     }
 
     private func SSEParserFeedAll(_ body: [UInt8], ts: Timestamp) -> [OISPEvent] {
-        sse!.feed(body).flatMap { streamed($0.data, event: $0.event, ts: ts) }
+        var out: [OISPEvent] = []
+        sse!.feed(body) { e, d in out += streamed(d, event: e, ts: ts) }
+        return out
     }
 }
 
@@ -280,7 +301,7 @@ enum AuthInfo {
         return String(key.prefix(min(4, max(0, key.count / 4))))
     }
 
-    static func read(_ head: HTTPHead, hash: KeyedHash) -> JSONObject {
+    static func read(_ head: HTTPHead, hash: KeyedHash, memo: AuthMemo? = nil) -> JSONObject {
         var key: String?
         var type = "api_key"
         if let a = head.header("authorization") {
@@ -306,7 +327,20 @@ enum AuthInfo {
         guard let key, !key.isEmpty else { o["type"] = "none"; return o }
         o["type"] = .string(type)
         o["key_prefix"] = .string(prefix(key))
-        o["key_hash"] = .string(hash.hash(key))
+        if let memo, memo.key == key {
+            o["key_hash"] = .string(memo.hash)
+        } else {
+            let h = hash.hash(key)
+            o["key_hash"] = .string(h)
+            memo?.key = key; memo?.hash = h
+        }
         return o
     }
+}
+
+/// A connection's last credential and its keyed hash: the requests of a keep-alive connection
+/// carry the same key, hashed once (the HMAC was a few percent of a short call).
+final class AuthMemo {
+    var key = ""
+    var hash = ""
 }

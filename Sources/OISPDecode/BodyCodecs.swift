@@ -90,6 +90,13 @@ public struct SSEParser {
     /// one at a time (this runs on every chunk of every streamed answer).
     public mutating func feed(_ bytes: [UInt8]) -> [Event] {
         var out: [Event] = []
+        feed(bytes) { e, d in out.append(Event(event: e, data: String(decoding: d, as: UTF8.self))) }
+        return out
+    }
+
+    /// Each event as it ends: its type and its data's bytes, valid only during the call (no
+    /// string made: the decoder parses the data where it lies).
+    public mutating func feed(_ bytes: [UInt8], _ each: (String?, UnsafeBufferPointer<UInt8>) -> Void) {
         bytes.withUnsafeBufferPointer { u in
             var i = 0
             let n = u.count
@@ -102,28 +109,31 @@ public struct SSEParser {
                 }
                 guard j < n else { lastWasCR = false; break }
                 lastWasCR = u[j] == 13
-                finishLine(&out)
+                finishLine(each)
                 i = j + 1
             }
         }
-        return out
     }
 
     /// Ends the stream: a final event without a trailing blank line is still delivered.
     public mutating func finish() -> [Event] {
         var out: [Event] = []
-        if !line.isEmpty { finishLine(&out) }
-        if hasData { out.append(Event(event: event, data: String(decoding: data, as: UTF8.self))) }
-        data.removeAll(keepingCapacity: true); hasData = false; event = nil
+        finish { e, d in out.append(Event(event: e, data: String(decoding: d, as: UTF8.self))) }
         return out
+    }
+
+    public mutating func finish(_ each: (String?, UnsafeBufferPointer<UInt8>) -> Void) {
+        if !line.isEmpty { finishLine(each) }
+        if hasData { data.withUnsafeBufferPointer { each(event, $0) } }
+        data.removeAll(keepingCapacity: true); hasData = false; event = nil
     }
 
     private static let dataField = Array("data".utf8), eventField = Array("event".utf8)
 
-    private mutating func finishLine(_ out: inout [Event]) {
+    private mutating func finishLine(_ each: (String?, UnsafeBufferPointer<UInt8>) -> Void) {
         defer { line.removeAll(keepingCapacity: true) }
         if line.isEmpty {
-            if hasData { out.append(Event(event: event, data: String(decoding: data, as: UTF8.self))) }
+            if hasData { data.withUnsafeBufferPointer { each(event, $0) } }
             data.removeAll(keepingCapacity: true); hasData = false; event = nil
             return
         }

@@ -184,6 +184,56 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(quiet.map(\.eventType), ["ai.request", "ai.response"], "streaming chunks are configurable")
     }
 
+    /// Chunks as OpenAI sends them today: the members the decoder leaves unbuilt (obfuscation
+    /// padding, log probabilities, fingerprint, tier) change nothing in the answer, and a
+    /// streamed tool call keeps its id and arguments.
+    func testOpenAIChunksWithUnreadMembersAndAStreamedToolCall() throws {
+        let req = Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-abc123def456ghi789\nContent-Type: application/json\n",
+                            #"{"model":"gpt-4o","stream":true,"logprobs":true,"messages":[{"role":"user","content":"Weather?"}]}"#)
+        let lp = #""logprobs":{"content":[{"token":"x","logprob":-0.1,"bytes":[120],"top_logprobs":[]}],"refusal":null}"#
+        let head = #""id":"chatcmpl-T1","object":"chat.completion.chunk","created":1732000000,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_abc","#
+        let resp = Self.chunked("HTTP/1.1 200 OK\nContent-Type: text/event-stream\n", Self.sse([
+            "{" + head + #""choices":[{"index":0,"delta":{"role":"assistant","content":"Let me check. "},"#  + lp + #","finish_reason":null}],"obfuscation":"q8Zr"}"#,
+            "{" + head + #""choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_W1","type":"function","function":{"name":"get_weather","arguments":""}}]},"logprobs":null,"finish_reason":null}],"obfuscation":"aa"}"#,
+            "{" + head + #""choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":\"Paris\"}"}}]},"logprobs":null,"finish_reason":null}],"obfuscation":"b"}"#,
+            "{" + head + #""choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}],"obfuscation":"Xy1"}"#,
+            "{" + head + #""choices":[],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21},"obfuscation":"z"}"#,
+            "[DONE]"]))
+        let evs = decode([Conversation(request: req, response: resp)], streamingChunks: false)
+        let r = try XCTUnwrap(only(evs, "ai.response").first).data
+        let m = try XCTUnwrap(r["choices"]?.arrayValue?.first?["message"])
+        XCTAssertEqual(m["content"], "Let me check. ")
+        let t = try XCTUnwrap(r["tool_calls"]?.arrayValue?.first)
+        XCTAssertEqual(t["id"], "call_W1")
+        XCTAssertEqual(t["name"], "get_weather")
+        XCTAssertEqual(t["arguments"], #"{"city":"Paris"}"#)
+        XCTAssertEqual(r["provider_request_id"], "chatcmpl-T1")
+        XCTAssertEqual(r["model"]?["id"], "gpt-4o-2024-08-06")
+        XCTAssertEqual(r["finish_reason"], "tool_calls")
+        XCTAssertEqual(r["usage"]?["total_tokens"], 21)
+        XCTAssertEqual(r["chunk_count"]?.intValue, 4) // the usage-only chunk adds nothing to the answer
+        XCTAssertEqual(only(evs, "agent.tool_call").first?.data["call_id"], "call_W1")
+    }
+
+    /// Requests on one keep-alive connection: each key's hash is its own (the connection
+    /// remembers the last key's hash; a new key is hashed anew).
+    func testKeyHashesOfRequestsOnOneConnection() throws {
+        let keys = ["sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA", "sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA", "sk-proj-BBBBBBBBBBBBBBBBBBBBBBBB",
+                    "sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA", "sk-ant-api03-CCCCCCCCCCCCCCCCCCCC"]
+        let convs = keys.map { k in
+            Conversation(request: Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer \(k)\nContent-Type: application/json\n",
+                                            #"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#),
+                         response: Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\n",
+                                             #"{"id":"c","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"yo"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#))
+        }
+        let reqs = only(decode(convs), "ai.request")
+        XCTAssertEqual(reqs.count, keys.count)
+        for (k, e) in zip(keys, reqs) {
+            XCTAssertEqual(e.data["auth"]?["key_hash"]?.stringValue, Hashing.keyed(k, key: []), k)
+            XCTAssertEqual(e.data["auth"]?["key_prefix"]?.stringValue, k.hasPrefix("sk-ant-api03-") ? "sk-ant-api03-" : "sk-proj-")
+        }
+    }
+
     func testOpenAIEmbeddings() {
         let req = Self.http("POST /v1/embeddings HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-proj-xyzxyzxyzxyzxyzxyz\nContent-Type: application/json\n",
                             #"{"model":"text-embedding-3-small","input":["first doc","second doc"]}"#)

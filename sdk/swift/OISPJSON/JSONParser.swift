@@ -24,8 +24,18 @@ public struct JSONParser {
     /// allocated). For a reader that needs none of a large member (an exporter that puts no
     /// message content on a span). Names are matched as written, byte for byte.
     public static func parse(buffer: UnsafeBufferPointer<UInt8>, skipping: [String]) throws -> JSONValue {
+        try parse(buffer: buffer, skipping: KeySet(skipping))
+    }
+
+    /// Member names for `parse(buffer:skipping:)`, prepared once.
+    public struct KeySet: Sendable {
+        let keys: [[UInt8]]
+        public init(_ names: [String]) { keys = names.map { Array($0.utf8) } }
+    }
+
+    public static func parse(buffer: UnsafeBufferPointer<UInt8>, skipping: KeySet) throws -> JSONValue {
         var p = Cursor(buf: buffer)
-        p.skipKeys = skipping.map { Array($0.utf8) }
+        p.skipKeys = skipping.keys
         p.skipWS()
         let v = try p.value(depth: 0)
         p.skipWS()
