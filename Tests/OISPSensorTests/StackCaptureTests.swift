@@ -5,7 +5,7 @@ import XCTest
 
 /// TLS stacks other than OpenSSL, and plain HTTP, captured from real clients while `record`
 /// runs: Go crypto/tls (built here by Debian's Go, with and without symbols, HTTP/1.1 and
-/// HTTP/2), rustls (a ureq client built here by Debian's cargo), GnuTLS (Debian's wget), NSS (a client built here on libnss3) and plain HTTP to a
+/// HTTP/2), rustls (a ureq client built here by Debian's cargo), GnuTLS (Debian's wget), NSS (a client built here on libnss3, and Firefox ESR) and plain HTTP to a
 /// local model server's port (curl). Each must yield `ai.request` and `ai.response` with model,
 /// messages and usage decoded, attributed to the client's own pid and name, and no API key.
 final class StackCaptureTests: XCTestCase {
@@ -54,6 +54,67 @@ final class StackCaptureTests: XCTestCase {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.processIdentifier, String(decoding: data, as: UTF8.self), p.terminationStatus)
+    }
+
+    static let firefoxPath = "/usr/lib/firefox-esr/firefox-esr"
+
+    /// A TLS test server with a certificate signed by a test CA, and a Firefox profile whose NSS
+    /// database trusts that CA (Firefox refuses a self-signed server, and a CA used as one).
+    static func firefoxServer(in dir: URL) throws -> (server: Process, port: Int, profile: String) {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let profile = dir.appendingPathComponent("profile").path
+        try FileManager.default.createDirectory(atPath: profile, withIntermediateDirectories: true)
+        let d = dir.path
+        let script = """
+        set -e; cd '\(d)'
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=oisp-test-ca \\
+          -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign'
+        openssl req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj /CN=127.0.0.1
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > leaf.ext
+        openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile leaf.ext
+        certutil -N -d sql:profile --empty-password
+        certutil -A -d sql:profile -n oisp-test-ca -t C,, -i ca.pem
+        """
+        let r = try TestSupport.run("/bin/sh", ["-c", script])
+        guard r.status == 0 else { throw NSError(domain: "firefox", code: 1, userInfo: [NSLocalizedDescriptionKey: "certificates: \(r.stderr.suffix(1500))"]) }
+        let portFile = dir.appendingPathComponent("port")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", TestSupport.fixtures.appendingPathComponent("tls_server.py").path, "\(d)/cert.pem", "\(d)/key.pem", portFile.path]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        for _ in 0..<200 {
+            if let s = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(s) { return (p, port, profile) }
+            usleep(50_000)
+        }
+        p.terminate()
+        throw NSError(domain: "firefox", code: 1, userInfo: [NSLocalizedDescriptionKey: "its TLS test server did not start"])
+    }
+
+    /// Runs a program that does not end by itself (a browser) until `output` holds an
+    /// `ai.response` of its pid (60 s at most), then stops it; status 0 when the answer came.
+    static func runUntilAnswered(_ exe: String, _ args: [String], output: URL) -> (pid: Int32, out: String, status: Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("oisp-browser-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let h = try? FileHandle(forWritingTo: log)
+        p.standardOutput = h
+        p.standardError = h
+        do { try p.run() } catch { return (0, "failed to start: \(error)", -1) }
+        let needle = #""event_type":"ai.response""#, pid = #""pid":\#(p.processIdentifier),"#
+        var answered = false
+        for _ in 0..<600 where p.isRunning {
+            if TestSupport.lines(output).contains(where: { $0.contains(needle) && $0.contains(pid) }) { answered = true; break }
+            usleep(100_000)
+        }
+        p.terminate()
+        p.waitUntilExit()
+        try? h?.close()
+        let out = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(at: log)
+        return (p.processIdentifier, answered ? out : "no ai.response within 60 s (exit \(p.terminationStatus)): \(out.suffix(1500))", answered ? 0 : 1)
     }
 
     /// Builds the Go client (unstripped and `-s -w`) with Debian's Go, offline.
@@ -119,6 +180,15 @@ final class StackCaptureTests: XCTestCase {
             defer { plainServer.terminate() }
             guard let (nginx, h2port) = try CaptureTests.startNginx(in: dir) else { throw NSError(domain: "nginx", code: 1, userInfo: [NSLocalizedDescriptionKey: "nginx with http2 did not start"]) }
             defer { nginx.terminate() }
+            // Firefox verifies what it connects to: a server whose certificate a test CA signed,
+            // the CA trusted in the profile's NSS database (as an enterprise CA is)
+            var firefox: (server: Process, port: Int, profile: String)?
+            if FileManager.default.isExecutableFile(atPath: Self.firefoxPath) {
+                do { firefox = try Self.firefoxServer(in: dir.appendingPathComponent("firefox")) } catch { missing.append("firefox: \(error.localizedDescription)") }
+            } else {
+                missing.append("firefox-esr (apt-get install firefox-esr)")
+            }
+            defer { firefox?.server.terminate() }
             // the test servers stand in for providers on their ports (as Ollama does on 11434)
             let (sensor, out, err) = try CaptureTests.startSensor(config: """
             [sensor]
@@ -129,7 +199,7 @@ final class StackCaptureTests: XCTestCase {
             flush_interval_ms = 50
             [[decode.providers]]
             name = "openai"
-            local_ports = [\(port), \(h2port)]
+            local_ports = [\(port), \(h2port)\(firefox.map { ", \($0.port)" } ?? "")]
             [[decode.providers]]
             name = "ollama"
             local_ports = [\(plainPort)]
@@ -238,6 +308,17 @@ final class StackCaptureTests: XCTestCase {
             } else {
                 missing.append("chromium (apt-get install chromium)")
             }
+            // NSS in Firefox (its own libnss3/libssl3 beside the executable, the system's libnspr4):
+            // the page posts JSON with a text/plain form, as Chromium's does. Firefox runs until
+            // told to stop: it is stopped once its answer is in the output.
+            if let firefox {
+                let json = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello from firefox"}],"x":""#
+                let page = dir.appendingPathComponent("firefox/page.html")
+                try "<form method=post enctype=text/plain action='https://127.0.0.1:\(firefox.port)/v1/chat/completions'><input name='\(json)' value='\"}'></form><script>document.forms[0].submit()</script>"
+                    .write(to: page, atomically: true, encoding: .utf8)
+                add("firefox", runUntilAnswered(Self.firefoxPath, ["--headless", "--no-remote", "--profile", firefox.profile, page.absoluteString], output: out),
+                    key: "", proc: "firefox-esr", model: "gpt-4o-mini", tokens: 17, marker: "hello from firefox")
+            }
             let plainKey = "sk-proj-PlainHttpKey0000000000000000"
             add("plain-curl", run("/usr/bin/curl", ["-s", "http://127.0.0.1:\(plainPort)/v1/chat/completions", "-H", "Content-Type: application/json",
                                                     "-H", "Authorization: Bearer \(plainKey)", "-d", body("llama3.2", "hello over plain http")]),
@@ -296,6 +377,12 @@ final class StackCaptureTests: XCTestCase {
 
     func testGnuTLSWget() throws { try check("wget"); XCTAssertEqual(stacks("wget"), ["gnutls"]) }
     func testNSSClient() throws { try check("nss"); XCTAssertEqual(stacks("nss"), ["nss"]) }
+    /// Firefox ESR: NSS bundled beside the executable, NSPR from the system.
+    func testNSSFirefox() throws {
+        if Self.skipReason == nil, !Self.clients.contains(where: { $0.name == "firefox" }) { return XCTFail("firefox not run: \(Self.missing) \(Self.setupError ?? "")") }
+        try check("firefox")
+        XCTAssertEqual(stacks("firefox"), ["nss"])
+    }
     func testGoHTTP1() throws { try check("go-h1"); XCTAssertEqual(stacks("go-h1"), ["go_tls"]) }
     func testGoStrippedHTTP1() throws { try check("go-stripped-h1"); XCTAssertEqual(stacks("go-stripped-h1"), ["go_tls"]) }
     func testGoHTTP2() throws { try check("go-h2"); XCTAssertEqual(stacks("go-h2"), ["go_tls"]) }
