@@ -5,7 +5,7 @@ import XCTest
 
 /// TLS stacks other than OpenSSL, and plain HTTP, captured from real clients while `record`
 /// runs: Go crypto/tls (built here by Debian's Go, with and without symbols, HTTP/1.1 and
-/// HTTP/2), rustls (a ureq client built here by Debian's cargo), GnuTLS (Debian's wget), NSS (a client built here on libnss3, and Firefox ESR) and plain HTTP to a
+/// HTTP/2), rustls (a ureq client built here by Debian's cargo), GnuTLS (Debian's wget and gnutls-cli), NSS (a client built here on libnss3, and Firefox ESR) and plain HTTP to a
 /// local model server's port (curl). Each must yield `ai.request` and `ai.response` with model,
 /// messages and usage decoded, attributed to the client's own pid and name, and no API key.
 final class StackCaptureTests: XCTestCase {
@@ -212,6 +212,14 @@ final class StackCaptureTests: XCTestCase {
             add("wget", run("/usr/bin/wget", ["-q", "--no-check-certificate", "-O", "-", "--header", "Content-Type: application/json",
                                               "--header", "Authorization: Bearer \(wgetKey)", "--post-data", body("gpt-4o-mini", "hello from wget"), tls]),
                 key: wgetKey, proc: "wget", model: "gpt-4o-mini", tokens: 17, marker: "hello from wget")
+            // gnutls-cli sends what it reads on stdin: a whole request, the connection then closed
+            let cliKey = "sk-proj-GnutlsCliKey0000000000000000"
+            let cliBody = body("gpt-4o-mini", "hello from gnutls-cli")
+            let cliRequest = dir.appendingPathComponent("gnutls-cli.request")
+            try "POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer \(cliKey)\r\nContent-Type: application/json\r\nContent-Length: \(cliBody.utf8.count)\r\nConnection: close\r\n\r\n\(cliBody)"
+                .write(to: cliRequest, atomically: true, encoding: .utf8)
+            add("gnutls-cli", run("/bin/sh", ["-c", "exec /usr/bin/gnutls-cli --insecure -p \(port) 127.0.0.1 < '\(cliRequest.path)'"]),
+                key: cliKey, proc: "gnutls-cli", model: "gpt-4o-mini", tokens: 17, marker: "hello from gnutls-cli")
             let nssKey = "sk-proj-NssClientKey0000000000000000"
             add("nss", run(nss.path, ["\(port)", "/v1/chat/completions", body("gpt-4o-mini", "hello from nss"), "Authorization: Bearer \(nssKey)"]),
                 key: nssKey, proc: "nss_client", model: "gpt-4o-mini", tokens: 17, marker: "hello from nss")
@@ -376,6 +384,7 @@ final class StackCaptureTests: XCTestCase {
     }
 
     func testGnuTLSWget() throws { try check("wget"); XCTAssertEqual(stacks("wget"), ["gnutls"]) }
+    func testGnuTLSCli() throws { try check("gnutls-cli"); XCTAssertEqual(stacks("gnutls-cli"), ["gnutls"]) }
     func testNSSClient() throws { try check("nss"); XCTAssertEqual(stacks("nss"), ["nss"]) }
     /// Firefox ESR: NSS bundled beside the executable, NSPR from the system.
     func testNSSFirefox() throws {
