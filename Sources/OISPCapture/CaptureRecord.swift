@@ -32,6 +32,13 @@ public enum CaptureRecord: Sendable {
         /// Offset of this chunk within the call.
         public var offset: Int
         public var bytes: [UInt8]
+
+        public init(pid: UInt32, tid: UInt32, uid: UInt32, tsMono: UInt64, comm: String, ssl: UInt64, isWrite: Bool,
+                    truncated: Bool = false, closed: Bool = false, stack: UInt32 = 0, totalLength: Int, offset: Int = 0, bytes: [UInt8]) {
+            self.pid = pid; self.tid = tid; self.uid = uid; self.tsMono = tsMono; self.comm = comm; self.ssl = ssl
+            self.isWrite = isWrite; self.truncated = truncated; self.closed = closed; self.stack = stack
+            self.totalLength = totalLength; self.offset = offset; self.bytes = bytes
+        }
     }
 
     public struct Connect: Sendable {

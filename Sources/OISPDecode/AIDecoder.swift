@@ -93,7 +93,7 @@ public final class AIDecoder: @unchecked Sendable {
     /// Feeds many chunks in order.
     public func feed<S: Sequence>(_ chunks: S) -> [OISPEvent] where S.Element == PlaintextChunk {
         var out: [OISPEvent] = []
-        for c in chunks { out += feed(c) }
+        for c in chunks { out.take(feed(c)) }
         return out
     }
 
@@ -106,7 +106,7 @@ public final class AIDecoder: @unchecked Sendable {
     /// Closes every connection of a process.
     public func processExited(pid: Int64, ts: Timestamp = .now()) -> [OISPEvent] {
         var out: [OISPEvent] = []
-        for id in connections.keys where id.pid == pid { out += close(id, ts: ts) }
+        for id in connections.keys where id.pid == pid { out.take(close(id, ts: ts)) }
         return out
     }
 
@@ -116,7 +116,7 @@ public final class AIDecoder: @unchecked Sendable {
     public func sweep(now: Timestamp) -> [OISPEvent] {
         var out: [OISPEvent] = []
         for (id, c) in connections where now.nanoseconds - c.lastSeen.nanoseconds >= options.idleTimeoutNs {
-            out += close(id, ts: c.lastSeen)
+            out.take(close(id, ts: c.lastSeen))
         }
         return out
     }
@@ -238,7 +238,7 @@ final class Connection {
                     guard let x = current else { continue }
                     decoder.counted(request: true)
                     let answered = x.responseEndedEarly != nil
-                    out += x.requestCompleted(ts: ts, truncated: truncated)
+                    out.take(x.requestCompleted(ts: ts, truncated: truncated))
                     if !answered { pending.append(x) }
                     current = nil
                     if pending.count > 64 { pending.removeFirst() }
@@ -250,12 +250,12 @@ final class Connection {
                 case .head(let h):
                     if (100..<200).contains(h.status) { continue }
                     (pending.first ?? current)?.responseHeadReceived(h, ts: ts)
-                case .body(let b): if let x = pending.first ?? current { out += x.responseBodyReceived(b, ts: ts) }
+                case .body(let b): if let x = pending.first ?? current { out.take(x.responseBodyReceived(b, ts: ts)) }
                 case .end:
                     // A response may end before its request body was fully written (early answer).
                     guard let x = pending.isEmpty ? current : pending.removeFirst() else { continue }
                     decoder.counted(request: false)
-                    out += x.responseCompleted(ts: ts, truncated: truncated)
+                    out.take(x.responseCompleted(ts: ts, truncated: truncated))
                 }
             }
         }
@@ -273,15 +273,15 @@ final class Connection {
 
     func close(ts: Timestamp) -> [OISPEvent] {
         var out: [OISPEvent] = []
-        if mode == .http2, let h2 { out += h2.close(ts: ts) }
+        if mode == .http2, let h2 { out.take(h2.close(ts: ts)) }
         if mode == .http1, responseParser.inMessage {
             for ev in responseParser.finishUntilClose() {
-                if case .end = ev, !pending.isEmpty { out += pending.removeFirst().responseCompleted(ts: ts, truncated: false) }
+                if case .end = ev, !pending.isEmpty { out.take(pending.removeFirst().responseCompleted(ts: ts, truncated: false)) }
             }
         }
         if mode == .http1 {
             // an answer cut by the end of the connection (the process gone mid-stream): what came
-            for x in pending where x.responseHead != nil { out += x.responseCompleted(ts: ts, truncated: true) }
+            for x in pending where x.responseHead != nil { out.take(x.responseCompleted(ts: ts, truncated: true)) }
             pending = []
         }
         return out

@@ -13,7 +13,9 @@ final class AIExchange {
     var requestStart: Timestamp?
     var requestEnd: Timestamp?
     var requestTruncated = false
-    var requestEvent: OISPEvent?
+    /// What the answer's events take from the request's: its id, model and input count (not
+    /// the whole event: keeping a copy retained each of its strings for the exchange's life).
+    var requestEvent: (eventID: String, model: JSONValue?, inputCount: JSONValue?)?
     let requestID = "req_" + ULID.make()
     var responseHead: HTTPHead?
     var responseBody: [UInt8] = []
@@ -101,7 +103,7 @@ final class AIExchange {
         var e = decoder.makeEvent("ai.request", ts: requestStart ?? ts, connection: connection, point: "ssl_write",
                                   complete: !requestTruncated && json != nil, data: d)
         e.traceContext = traceContext
-        requestEvent = e
+        requestEvent = (e.eventID, d["model"]?["id"], d["input_count"])
         if let early = responseEndedEarly {
             responseEndedEarly = nil
             return [e] + responseCompleted(ts: max(early.ts, ts), truncated: early.truncated)
@@ -132,7 +134,7 @@ final class AIExchange {
         guard isAI else { return [] }
         if sse != nil && !encoded {
             var out: [OISPEvent] = []
-            sse!.feed(bytes) { e, d in out += streamed(d, event: e, ts: ts) }
+            sse!.feed(bytes) { e, d in out.take(streamed(d, event: e, ts: ts)) }
             return out
         }
         if ndjson != nil && !encoded {
@@ -141,7 +143,7 @@ final class AIExchange {
             while let nl = ndjson!.firstIndex(of: 10) {
                 let line = Array(ndjson![..<nl])
                 ndjson!.removeFirst(nl + 1)
-                out += streamed(String(decoding: line, as: UTF8.self), event: nil, ts: ts)
+                out.take(streamed(String(decoding: line, as: UTF8.self), event: nil, ts: ts))
             }
             if ndjson!.count > decoder.options.maxBodyBytes { ndjson = []; bodyOverflow = true }
             return out
@@ -209,17 +211,17 @@ final class AIExchange {
         responseDone = true
         var out: [OISPEvent] = []
         if sse != nil {
-            if encoded { out += SSEParserFeedAll(AIExchange.decodedBody(responseBody, head: responseHead), ts: ts) }
-            sse!.finish { e, d in out += streamed(d, event: e, ts: ts) }
+            if encoded { out.take(SSEParserFeedAll(AIExchange.decodedBody(responseBody, head: responseHead), ts: ts)) }
+            sse!.finish { e, d in out.take(streamed(d, event: e, ts: ts)) }
         } else if ndjson != nil {
             if encoded { ndjson = AIExchange.decodedBody(responseBody, head: responseHead) }
-            for line in ndjson!.split(separator: 10) { out += streamed(String(decoding: line, as: UTF8.self), event: nil, ts: ts) }
+            for line in ndjson!.split(separator: 10) { out.take(streamed(String(decoding: line, as: UTF8.self), event: nil, ts: ts)) }
         } else {
             let body = AIExchange.decodedBody(responseBody, head: responseHead)
             if let v = try? JSONParser.parse(body) { acc!.consumeBody(v) }
             else if let s = String(validating: body, as: UTF8.self), s.utf8Contains("data:") {
                 var p = SSEParser()
-                for ev in p.feed(body) + p.finish() { out += streamed(ev.data, event: ev.event, ts: ts) }
+                for ev in p.feed(body) + p.finish() { out.take(streamed(ev.data, event: ev.event, ts: ts)) }
             }
         }
         let status = responseHead?.status ?? 0
@@ -231,13 +233,13 @@ final class AIExchange {
             ?? responseHead?.header("x-amzn-requestid")
         d.set("provider_request_id", providerID.map(JSONValue.string))
         d["provider"] = ["name": .string(match.provider)]
-        let model = a.model ?? requestEvent?.data["model"]?["id"]?.stringValue ?? match.pathModel
+        let model = a.model ?? requestEvent?.model?.stringValue ?? match.pathModel
         if match.family.isEmbedding {
             var e = JSONObject()
             e["request_id"] = .string(requestID)
             e["provider"] = ["name": .string(match.provider)]
             if let model { e["model"] = ["id": .string(model)] }
-            e.set("input_count", requestEvent?.data["input_count"])
+            e.set("input_count", requestEvent?.inputCount ?? nil)
             e.set("total_tokens", a.embeddingTokens.map(JSONValue.int))
             e.set("dimensions", a.embeddingDimensions.map { .int(Int64($0)) })
             e.set("latency_ms", latency.map(JSONValue.int))
@@ -286,7 +288,7 @@ final class AIExchange {
 
     private func SSEParserFeedAll(_ body: [UInt8], ts: Timestamp) -> [OISPEvent] {
         var out: [OISPEvent] = []
-        sse!.feed(body) { e, d in out += streamed(d, event: e, ts: ts) }
+        sse!.feed(body) { e, d in out.take(streamed(d, event: e, ts: ts)) }
         return out
     }
 }

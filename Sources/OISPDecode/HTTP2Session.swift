@@ -34,7 +34,7 @@ final class HTTP2Session {
             guard buf.count - pos >= 9 + len else { break }
             let payload = Array(buf[(pos + 9)..<(pos + 9 + len)])
             pos += 9 + len
-            out += try frame(type: type, flags: flags, stream: stream, payload: payload, isWrite: isWrite, ts: ts)
+            try out.take(frame(type: type, flags: flags, stream: stream, payload: payload, isWrite: isWrite, ts: ts))
         }
         return out
     }
@@ -63,8 +63,8 @@ final class HTTP2Session {
             guard let x = streams[stream] else { return [] }
             let data = try unpad(payload, flags: flags)
             var out: [OISPEvent] = []
-            if isWrite { x.requestBodyReceived(data) } else { out += x.responseBodyReceived(data, ts: ts) }
-            if flags & 0x1 != 0 { out += end(stream: stream, isWrite: isWrite, ts: ts) }
+            if isWrite { x.requestBodyReceived(data) } else { out.take(x.responseBodyReceived(data, ts: ts)) }
+            if flags & 0x1 != 0 { out.take(end(stream: stream, isWrite: isWrite, ts: ts)) }
             return out
         case 1: // HEADERS
             let block = try unpad(payload, flags: flags, priority: flags & 0x20 != 0)
@@ -129,7 +129,7 @@ final class HTTP2Session {
         } else if let x = streams[stream] {
             if head.status >= 200 && x.responseHead == nil { x.responseHeadReceived(head, ts: ts) }
         }
-        if endStream { out += end(stream: stream, isWrite: isWrite, ts: ts) }
+        if endStream { out.take(end(stream: stream, isWrite: isWrite, ts: ts)) }
         return out
     }
 
@@ -139,11 +139,11 @@ final class HTTP2Session {
         var out: [OISPEvent] = []
         if x.requestEnd == nil {
             connection.decoder.counted(request: true)
-            out += x.requestCompleted(ts: ts, truncated: true) // with an answer that already ended
+            out.take(x.requestCompleted(ts: ts, truncated: true)) // with an answer that already ended
         }
         if x.responseHead != nil, x.responseEndedEarly == nil, !x.responseDone {
             connection.decoder.counted(request: false)
-            out += x.responseCompleted(ts: ts, truncated: true)
+            out.take(x.responseCompleted(ts: ts, truncated: true))
         }
         return out
     }

@@ -141,3 +141,12 @@ public struct OISPEvent: Equatable, Sendable {
         }
     }
 }
+
+extension Array where Element == OISPEvent {
+    /// Appends `more`; when this array is empty (most calls: a chunk completes one event or none)
+    /// it takes `more`'s storage instead of copying each event into its own (a copy retains
+    /// every string of an event, and the emptied temporary then releases them).
+    @inlinable public mutating func take(_ more: consuming [OISPEvent]) {
+        if isEmpty { self = more } else if !more.isEmpty { append(contentsOf: more) }
+    }
+}

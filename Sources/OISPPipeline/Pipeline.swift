@@ -98,7 +98,10 @@ public final class Pipeline: @unchecked Sendable {
         var events = events
         var records: [ExportRecord] = []
         records.reserveCapacity(events.count)
-        for i in events.indices where runStages(&events[i], stages) { records.append(write(events[i])) }
+        // through the buffer: an array's subscript would hand `write` a copy of each event
+        events.withUnsafeMutableBufferPointer { b in
+            for i in b.indices where runStages(&b[i], stages) { records.append(write(b[i])) }
+        }
         events = []
         submit(records: records, block: block)
     }

@@ -102,8 +102,8 @@ public final class CaptureStage: @unchecked Sendable {
         var exits: [Int64] = []
         for r in records { if case .exit(let pid, _, _, _, _, _) = r { exits.append(Int64(pid)) } }
         guard shards.isEmpty else { return handOn(out, exits: exits) }
-        var events = inline.run(out.chunks, exits: exits)
-        if !out.events.isEmpty { events = out.events + events }
+        var events = out.events
+        events.take(inline.run(out.chunks, exits: exits))
         submit(events)
     }
 
@@ -139,7 +139,7 @@ public final class CaptureStage: @unchecked Sendable {
         if !mayRelease { submitLock.unlock() }
         var records: [ExportRecord] = []
         records.reserveCapacity(events.count)
-        for i in events.indices where kept[i] { records.append(pipeline.write(events[i])) }
+        events.withUnsafeBufferPointer { b in for i in b.indices where kept[i] { records.append(pipeline.write(b[i])) } }
         pipeline.submit(records: records)
         if mayRelease { submitLock.unlock() }
     }
@@ -204,9 +204,9 @@ final class Decoding {
 
     func run(_ chunks: [PlaintextChunk], exits: [Int64]) -> [OISPEvent] {
         var events = chunks.isEmpty ? [] : decoder.feed(chunks)
-        for pid in exits { events += decoder.processExited(pid: pid) }
+        for pid in exits { events.take(decoder.processExited(pid: pid)) }
         let now = Timestamp.now()
-        if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { events += decoder.sweep(now: now); lastSweep = now }
+        if now.nanoseconds - lastSweep.nanoseconds > 10_000_000_000 { events.take(decoder.sweep(now: now)); lastSweep = now }
         return events
     }
 }

@@ -64,16 +64,33 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
     /// Gets or sets a member; setting nil removes it, setting an existing key keeps its position.
     public subscript(key: String) -> JSONValue? {
         get {
-            for e in entries where e.key == key { return e.value }
+            let n = key.utf8.count
+            for e in entries where e.key.utf8.count == n && e.key == key { return e.value }
             return nil
         }
         set {
-            if let i = entries.firstIndex(where: { $0.key == key }) {
+            if let i = index(of: key) {
                 if let v = newValue { entries[i].value = v } else { entries.remove(at: i) }
             } else if let v = newValue {
+                // an object being built grows by a few members at once, not by one each time
+                if entries.count == entries.capacity { entries.reserveCapacity(Swift.max(8, entries.count * 2)) }
                 entries.append((key, v))
             }
         }
+    }
+
+    /// Where `key` is. Lengths are compared first: a key's UTF-8 count is read from the string
+    /// itself, where a full comparison is a call (most members differ in length).
+    @inline(__always) func index(of key: String) -> Int? {
+        let n = key.utf8.count
+        for i in entries.indices where entries[i].key.utf8.count == n && entries[i].key == key { return i }
+        return nil
+    }
+
+    /// An empty object with room for `capacity` members.
+    public init(minimumCapacity capacity: Int) {
+        entries = []
+        entries.reserveCapacity(capacity)
     }
 
     /// Members as given, duplicates kept (the parser: lookups see the first).
