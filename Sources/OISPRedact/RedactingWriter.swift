@@ -230,20 +230,38 @@ struct RedactingContent: EventWriteFilter {
 /// A small set of short names, looked up by length and then bytes: for member names, cheaper than
 /// hashing each one.
 struct NameSet: Sendable {
-    /// Names by their UTF-8 length.
-    let byLength: [[[UInt8]]]
+    /// Every name's bytes, back to back, grouped by UTF-8 length.
+    let blob: [UInt8]
+    /// For each length n: where its names start in `blob`, and how many there are.
+    let byLength: [(start: Int, count: Int)]
 
     init(_ names: Set<String>) {
-        var t = [[[UInt8]]](repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
-        for n in names { t[n.utf8.count].append(Array(n.utf8)) }
-        byLength = t
+        var groups = [[String]](repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
+        for n in names { groups[n.utf8.count].append(n) }
+        var blob = [UInt8](), table: [(start: Int, count: Int)] = []
+        for g in groups {
+            table.append((blob.count, g.count))
+            for n in g { blob += n.utf8 }
+        }
+        self.blob = blob
+        byLength = table
     }
 
+    /// One call a member name: compared where the name's bytes lie (no copy, nothing retained).
     func contains(_ k: String) -> Bool {
         let n = k.utf8.count
-        guard n < byLength.count, !byLength[n].isEmpty else { return false }
-        let candidates = byLength[n]
-        var k = k
-        return k.withUTF8 { u in candidates.contains { c in c.withUnsafeBufferPointer { memcmp($0.baseAddress!, u.baseAddress!, n) == 0 } } }
+        guard n < byLength.count else { return false }
+        let (start, count) = byLength[n]
+        guard count > 0 else { return false }
+        if n == 0 { return true }
+        let found = k.utf8.withContiguousStorageIfAvailable { u in
+            blob.withUnsafeBufferPointer { b in
+                for j in 0..<count where memcmp(b.baseAddress! + start + j * n, u.baseAddress!, n) == 0 { return true }
+                return false
+            }
+        }
+        if let found { return found }
+        let bytes = Array(k.utf8)
+        return (0..<count).contains { j in blob[(start + j * n)..<(start + j * n + n)].elementsEqual(bytes) }
     }
 }
