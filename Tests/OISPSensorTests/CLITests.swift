@@ -182,6 +182,29 @@ final class CLITests: XCTestCase {
     /// `replay` (parallel) writes what `bench pipeline` (one thread) writes: one path; and JSONL
     /// from another writer (members sorted at every level, spaces, escaped slashes) gets the same
     /// stages: each response its cost, each secret its redaction.
+    /// `bench decode` measures record's own path: its output is what record writes for those
+    /// calls (each decoded, priced, the key gone), streamed or not.
+    func testBenchDecodeRunsRecordsPath() throws {
+        let dir = try TestSupport.tempDir("benchdecode")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for stream in [false, true] {
+            let out = dir.appendingPathComponent("out-\(stream).jsonl")
+            let r = try TestSupport.run(TestSupport.sensor, ["bench", "decode", "--calls", "40", "--chunks", "7", "--output", out.path] + (stream ? ["--stream"] : []))
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("40 \(stream ? "streamed (7 chunks)" : "non-streamed") calls"), r.stdout)
+            let events = TestSupport.lines(out).map { try! OISPEvent(jsonBytes: Array($0.utf8)) }
+            XCTAssertEqual(events.filter { $0.eventType == "ai.request" }.count, 40)
+            let answers = events.filter { $0.eventType == "ai.response" }
+            XCTAssertEqual(answers.count, 40)
+            for a in answers {
+                XCTAssertEqual(a.data["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue, (0..<7).map { "word\($0)" }.joined(separator: " ") + (stream ? " " : ""))
+                XCTAssertEqual(a.data["usage"]?["total_tokens"]?.intValue, 18)
+                XCTAssertEqual(a.ext?["oisp.cost"]?["status"]?.stringValue, "priced")
+            }
+            XCTAssertFalse(String(decoding: try Data(contentsOf: out), as: UTF8.self).contains("BENCHKEY1234567890"))
+        }
+    }
+
     func testReplayOfAnyWritersJSONLTakesTheOnePath() throws {
         let dir = try TestSupport.tempDir("onepath")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -8,6 +8,36 @@ import XCTest
 final class JSONCodecTests: XCTestCase {
     static let specials: [String] = ["\"", "\\", "\n", "\r", "\t", "\u{1}", "\u{1F}", "/", "é", "🚀", "\u{7F}", " "]
 
+    /// Containers wider and deeper than the parser's member and item stacks start (16): every
+    /// object keeps its members in order, every array its items, against Foundation's reading;
+    /// a document cut anywhere is an error, and the stacks it leaves are freed (no crash, no leak
+    /// through a later parse).
+    func testWideAndDeepContainersAndCutDocuments() throws {
+        func doc(_ depth: Int) -> String {
+            guard depth > 0 else { return #""leaf""# }
+            let members = (0..<40).map { i in #""k\#(i)":"# + (i % 13 == 0 ? doc(depth - 1) : i % 2 == 0 ? "[\((0..<(20 + i)).map(String.init).joined(separator: ","))]" : #""v\#(i)-\#(depth)""#) }
+            return "{" + members.joined(separator: ",") + "}"
+        }
+        let text = doc(4)
+        let bytes = Array(text.utf8)
+        let ours = try JSONParser.parse(bytes)
+        var w = JSONWriter()
+        w.value(ours)
+        XCTAssertEqual(w.bytes, bytes, "written back byte for byte: member order and items kept")
+        let theirs = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+        XCTAssertEqual(theirs?.count, 40)
+        XCTAssertEqual(ours["k2"]?.arrayValue?.count, 22)
+        XCTAssertEqual(ours["k13"]?["k13"]?["k26"]?["k1"]?.stringValue, "v1-1")
+        XCTAssertEqual(ours["k13"]?["k13"]?["k26"]?["k39"]?.stringValue, "leaf")
+        var cut = 0
+        for end in stride(from: 1, to: bytes.count, by: 97) {
+            XCTAssertThrowsError(try JSONParser.parse(bytes[0..<end]))
+            cut += 1
+        }
+        XCTAssertGreaterThan(cut, 100)
+        XCTAssertEqual(try JSONParser.parse(bytes), ours)
+    }
+
     func testStringsWithAnEscapeAtEveryPosition() throws {
         var checked = 0
         for n in 0..<34 {

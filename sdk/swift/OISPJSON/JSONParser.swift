@@ -35,6 +35,7 @@ public struct JSONParser {
 
     public static func parse(buffer: UnsafeBufferPointer<UInt8>, skipping: KeySet) throws -> JSONValue {
         var p = Cursor(buf: buffer)
+        defer { p.release() }
         p.skipKeys = skipping.keys
         p.skipWS()
         let v = try p.value(depth: 0)
@@ -45,6 +46,7 @@ public struct JSONParser {
 
     public static func parse(buffer: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
         var p = Cursor(buf: buffer)
+        defer { p.release() }
         p.skipWS()
         let v = try p.value(depth: 0)
         p.skipWS()
@@ -57,11 +59,14 @@ public struct JSONParser {
         var i = 0
         /// Members and items of the objects and arrays being read, stacked: each container's
         /// storage is then made once at its final size instead of grown member by member.
-        var members: [(key: String, value: JSONValue)] = []
-        var items: [JSONValue] = []
+        var members = MoveStack<(key: String, value: JSONValue)>()
+        var items = MoveStack<JSONValue>()
         /// Member names whose values are checked but not built (`parse(buffer:skipping:)`).
         var skipKeys: [[UInt8]] = []
         init(buf: UnsafeBufferPointer<UInt8>) { self.buf = buf }
+
+        /// Frees the stacks (what a failed parse left on them included).
+        mutating func release() { members.release(); items.release() }
 
         /// Whether the key starting at `i` (its opening quote) is one to skip: then `i` is moved
         /// past its closing quote. Keys with escapes are never skipped.
@@ -187,9 +192,7 @@ public struct JSONParser {
                     if buf[i] == UInt8(ascii: "}") {
                         i += 1
                         if members.count == base { return .object(JSONObject()) } // every member skipped
-                        let o = JSONObject(uncheckedEntries: Array(members[base...]))
-                        members.removeSubrange(base...)
-                        return .object(o)
+                        return .object(JSONObject(uncheckedEntries: members.pop(from: base)))
                     }
                     throw fail("expected ',' or '}'")
                 }
@@ -207,9 +210,7 @@ public struct JSONParser {
                     if buf[i] == UInt8(ascii: ",") { i += 1; continue }
                     if buf[i] == UInt8(ascii: "]") {
                         i += 1
-                        let a = Array(items[base...])
-                        items.removeSubrange(base...)
-                        return .array(a)
+                        return .array(items.pop(from: base))
                     }
                     throw fail("expected ',' or ']'")
                 }
@@ -323,5 +324,52 @@ public struct JSONParser {
             }
             throw fail("unterminated string")
         }
+    }
+}
+
+/// A stack whose top elements leave by moving into an array of their own: a container's members
+/// are stacked while it is read, then moved out at its end (no copy of each key and value and
+/// no release of the copies left behind, as an `Array` slice copy and `removeSubrange` did).
+/// Freed by `release()` (its owner's parse ends through a `defer`).
+struct MoveStack<T> {
+    private var base: UnsafeMutablePointer<T>?
+    private(set) var count = 0
+    private var capacity = 0
+
+    @inline(__always) mutating func append(_ v: T) {
+        if count == capacity { grow() }
+        (base! + count).initialize(to: v)
+        count += 1
+    }
+
+    private mutating func grow() {
+        let c = Swift.max(16, capacity * 2)
+        let b = UnsafeMutablePointer<T>.allocate(capacity: c)
+        if let old = base {
+            b.moveInitialize(from: old, count: count)
+            old.deallocate()
+        }
+        base = b
+        capacity = c
+    }
+
+    /// The elements from index `from` on, moved into a new array; the stack drops back to `from`.
+    mutating func pop(from: Int) -> [T] {
+        let n = count - from
+        guard n > 0, let b = base else { return [] }
+        let a = [T](unsafeUninitializedCapacity: n) { dst, made in
+            dst.baseAddress!.moveInitialize(from: b + from, count: n)
+            made = n
+        }
+        count = from
+        return a
+    }
+
+    mutating func release() {
+        if let b = base {
+            b.deinitialize(count: count)
+            b.deallocate()
+        }
+        base = nil; count = 0; capacity = 0
     }
 }
