@@ -700,4 +700,15 @@ PY
   kill $spid $npid $rpid 2>/dev/null || true; wait $spid $npid $rpid 2>/dev/null || true
   echo "record: $CALLS streamed calls ($CHUNKS SSE chunks an answer) and $CALLS_PLAIN non-streamed ones a load, $CONNS keep-alive TLS connections, python $("$P3" -c 'import platform; print(platform.python_version())') (SSL_*_ex) and curl $(curl --version | awk 'NR==1{print $2}') (SSL_read/SSL_write) against the python server, and curl --http2 against nginx (h2-*); $ROUNDS rounds in $(( $(date +%s) - t_start )) s; sensor: $S"
   "$P3" Benchmarks/record_report.py report "$R/results.jsonl" "$R/inst.jsonl"
+  # the same calls through record's own path without the kernel (bench decode, one core): what
+  # the decoding, the stages and the writer cost by themselves, apart from the ring buffer and
+  # from sharing the CPUs with the processes watched
+  for args in "--calls 20000" "--calls 3000 --stream"; do
+    best=""
+    for _ in 1 2 3; do
+      v=$(taskset -c 1 "$S" bench decode $args 2>/dev/null | grep -o 'CPU [0-9.]*' | cut -d' ' -f2)
+      if [ -z "$best" ] || awk -v a="$v" -v b="$best" 'BEGIN{exit !(a < b)}'; then best=$v; fi
+    done
+    echo "record's path without the kernel (bench decode $args, best of 3): $best µs a call"
+  done
 fi

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OISPEvent
 import OISPRuntime
 
 /// The `oisp-sensor` / `oisp` command line.
@@ -21,3 +22,11 @@ func printError(_ s: String) {
     FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
 }
 
+extension OISPCommand {
+    /// The executables' entry: libcrypto's state kept until the process is gone (see
+    /// `Hashing.keepLibcryptoStateAtExit`), then the command.
+    public static func start() {
+        Hashing.keepLibcryptoStateAtExit()
+        main()
+    }
+}

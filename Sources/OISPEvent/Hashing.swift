@@ -27,6 +27,14 @@ public enum Hashing {
 
     public static func keyed(_ s: String, key: [UInt8]) -> String { keyed(Array(s.utf8), key: key) }
 
+    /// Tells libcrypto not to free its global state from an `atexit` handler: threads that are
+    /// still running when the process exits (an exporter's send threads, dispatch workers, a
+    /// plugin's own) may be using it, and freeing it under them crashed a `replay` at exit. The
+    /// kernel reclaims the memory. Call first thing in `main`, before anything uses libcrypto.
+    public static func keepLibcryptoStateAtExit() {
+        _ = OPENSSL_init_crypto(UInt64(OPENSSL_INIT_NO_ATEXIT), nil)
+    }
+
     /// Lowercase hex of bytes.
     public static func hexString(_ bytes: [UInt8]) -> String { bytes.withUnsafeBufferPointer { hex($0) } }
 }

@@ -1,3 +1,3 @@
 import OISPCLI
 
-OISPCommand.main()
+OISPCommand.start()
