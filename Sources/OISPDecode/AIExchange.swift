@@ -32,7 +32,7 @@ final class AIExchange {
 
     let auth: AuthMemo
 
-    init(decoder: AIDecoder, connection: PlaintextChunk.ConnectionID, remotePort: Int?, auth: AuthMemo = AuthMemo()) {
+    init(decoder: AIDecoder, connection: PlaintextChunk.ConnectionID, remotePort: Int?, auth: AuthMemo) {
         self.decoder = decoder
         self.connection = connection
         self.remotePort = remotePort
@@ -140,11 +140,8 @@ final class AIExchange {
         if ndjson != nil && !encoded {
             ndjson! += bytes
             var out: [OISPEvent] = []
-            while let nl = ndjson!.firstIndex(of: 10) {
-                let line = Array(ndjson![..<nl])
-                ndjson!.removeFirst(nl + 1)
-                out.take(streamed(String(decoding: line, as: UTF8.self), event: nil, ts: ts))
-            }
+            let used = streamedLines(ndjson!, all: false, ts: ts, into: &out)
+            if used > 0 { ndjson!.removeFirst(used) }
             if ndjson!.count > decoder.options.maxBodyBytes { ndjson = []; bodyOverflow = true }
             return out
         }
@@ -153,10 +150,21 @@ final class AIExchange {
         return []
     }
 
-    /// One streamed event (SSE data or NDJSON line) → accumulator (+ a streaming chunk event).
-    func streamed(_ text: String, event: String?, ts: Timestamp) -> [OISPEvent] {
-        var text = text
-        return text.withUTF8 { streamed($0, event: event, ts: ts) }
+    /// Each whole NDJSON line of `buf` (with `all`, a last one without its newline too) through
+    /// `streamed`, where it lies; returns how many bytes were taken.
+    private func streamedLines(_ buf: [UInt8], all: Bool, ts: Timestamp, into out: inout [OISPEvent]) -> Int {
+        buf.withUnsafeBufferPointer { u in
+            var start = 0
+            for i in 0..<u.count where u[i] == 10 {
+                out.take(streamed(UnsafeBufferPointer(rebasing: u[start..<i]), event: nil, ts: ts))
+                start = i + 1
+            }
+            if all && start < u.count {
+                out.take(streamed(UnsafeBufferPointer(rebasing: u[start...]), event: nil, ts: ts))
+                start = u.count
+            }
+            return start
+        }
     }
 
     /// Members of an OpenAI chunk that nothing reads, left unbuilt: the chunk's object type,
@@ -165,8 +173,8 @@ final class AIExchange {
     /// a tool call's id is one.
     static let unreadChunkMembers = JSONParser.KeySet(["object", "created", "system_fingerprint", "service_tier", "obfuscation", "logprobs"])
 
-    /// The same, from the event's bytes as they lie (trimmed and parsed as bytes: no string
-    /// made on the per-chunk path).
+    /// One streamed event (SSE data or NDJSON line) → accumulator (+ a streaming chunk event),
+    /// from its bytes as they lie: trimmed and parsed as bytes, no string made per chunk.
     func streamed(_ u: UnsafeBufferPointer<UInt8>, event: String?, ts: Timestamp) -> [OISPEvent] {
         guard acc != nil else { return [] }
         var s = 0, end = u.count
@@ -215,13 +223,14 @@ final class AIExchange {
             sse!.finish { e, d in out.take(streamed(d, event: e, ts: ts)) }
         } else if ndjson != nil {
             if encoded { ndjson = AIExchange.decodedBody(responseBody, head: responseHead) }
-            for line in ndjson!.split(separator: 10) { out.take(streamed(String(decoding: line, as: UTF8.self), event: nil, ts: ts)) }
+            _ = streamedLines(ndjson!, all: true, ts: ts, into: &out)
         } else {
             let body = AIExchange.decodedBody(responseBody, head: responseHead)
             if let v = try? JSONParser.parse(body) { acc!.consumeBody(v) }
             else if let s = String(validating: body, as: UTF8.self), s.utf8Contains("data:") {
                 var p = SSEParser()
-                for ev in p.feed(body) + p.finish() { out.take(streamed(ev.data, event: ev.event, ts: ts)) }
+                p.feed(body) { e, d in out.take(streamed(d, event: e, ts: ts)) }
+                p.finish { e, d in out.take(streamed(d, event: e, ts: ts)) }
             }
         }
         let status = responseHead?.status ?? 0
@@ -303,7 +312,7 @@ enum AuthInfo {
         return String(key.prefix(min(4, max(0, key.count / 4))))
     }
 
-    static func read(_ head: HTTPHead, hash: KeyedHash, memo: AuthMemo? = nil) -> JSONObject {
+    static func read(_ head: HTTPHead, hash: KeyedHash, memo: AuthMemo) -> JSONObject {
         var key: String?
         var type = "api_key"
         if let a = head.header("authorization") {
@@ -329,13 +338,8 @@ enum AuthInfo {
         guard let key, !key.isEmpty else { o["type"] = "none"; return o }
         o["type"] = .string(type)
         o["key_prefix"] = .string(prefix(key))
-        if let memo, memo.key == key {
-            o["key_hash"] = .string(memo.hash)
-        } else {
-            let h = hash.hash(key)
-            o["key_hash"] = .string(h)
-            memo?.key = key; memo?.hash = h
-        }
+        if memo.key != key { memo.key = key; memo.hash = hash.hash(key) }
+        o["key_hash"] = .string(memo.hash)
         return o
     }
 }

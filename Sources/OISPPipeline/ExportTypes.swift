@@ -228,7 +228,8 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
         }
         if calls { put(.callFieldsMark, rewritten ? "0" : "1") }
         let d = e.data
-        if e.eventType.hasPrefix("ai.") {
+        let ai = e.eventType.hasPrefix("ai.")
+        if ai {
             put(.requestID, d["request_id"]?.stringValue)
             put(.provider, d["provider"]?["name"]?.stringValue)
             put(e.eventType == "ai.request" ? .requestModel : .responseModel, d["model"]?["id"]?.stringValue)
@@ -244,7 +245,7 @@ public enum RecordField: UInt8, CaseIterable, Sendable {
             }
             put(.statusCode, d["status_code"]?.intValue)
         }
-        if calls && e.eventType.hasPrefix("ai.") {
+        if calls && ai {
             // the call fields: what a span and the GenAI metrics of the call read
             if !rewritten { put(.requestType, d["request_type"]?.stringValue) }
             put(.endpoint, d["provider"]?["endpoint"]?.stringValue)
@@ -341,9 +342,8 @@ public protocol ExportSink: AnyObject {
 
 /// Which fields a record carries: none, the 1.3 list, or those and the call fields. Each costs
 /// every record, so records carry the most any exporter asks for, and no more.
-public enum RecordFieldLevel: UInt8, Comparable, Sendable {
+public enum RecordFieldLevel: UInt8, Sendable {
     case off, record, call
-    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// A processing stage run on every event before fan-out (the GenAI cost stage is one). Returns

@@ -21,8 +21,8 @@ public struct JSONParser {
 
     /// Parses one JSON document, leaving out every object member (at any depth) named in
     /// `skipping`: its value is checked as strict JSON but never built (no string made, nothing
-    /// allocated). For a reader that needs none of a large member (an exporter that puts no
-    /// message content on a span). Names are matched as written, byte for byte.
+    /// allocated). For a reader that needs none of some members (the decoder's OpenAI stream
+    /// chunks). Names are matched as written, byte for byte, at every depth.
     public static func parse(buffer: UnsafeBufferPointer<UInt8>, skipping: [String]) throws -> JSONValue {
         try parse(buffer: buffer, skipping: KeySet(skipping))
     }

@@ -63,11 +63,7 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
 
     /// Gets or sets a member; setting nil removes it, setting an existing key keeps its position.
     public subscript(key: String) -> JSONValue? {
-        get {
-            let n = key.utf8.count
-            for e in entries where e.key.utf8.count == n && e.key == key { return e.value }
-            return nil
-        }
+        get { index(of: key).map { entries[$0].value } }
         set {
             if let i = index(of: key) {
                 if let v = newValue { entries[i].value = v } else { entries.remove(at: i) }
@@ -85,12 +81,6 @@ public struct JSONObject: Equatable, Sendable, Sequence, ExpressibleByDictionary
         let n = key.utf8.count
         for i in entries.indices where entries[i].key.utf8.count == n && entries[i].key == key { return i }
         return nil
-    }
-
-    /// An empty object with room for `capacity` members.
-    public init(minimumCapacity capacity: Int) {
-        entries = []
-        entries.reserveCapacity(capacity)
     }
 
     /// Members as given, duplicates kept (the parser: lookups see the first).
