@@ -93,9 +93,9 @@ def report(results, insts):
     nrounds = max(len(v) for v in rows.values())
     print(f"record: CPU per call in ms (utime+stime from /proc/<pid>/stat over the load window, median of {nrounds} round(s));"
           " watched = the client and the server; + = watched under the watcher minus watched alone")
-    fmt = "  {:<12} {:<30} {:>8} {:>8} {:>8} {:>9} {:>17} {:>13} {:>9}"
-    print(fmt.format("load", "watcher", "watched", "watcher", "+", "watcher/", "client p50/p99", "seen/sent", "lost"))
-    print(fmt.format("", "", "ms/call", "ms/call", "ms/call", "alone", "ms", "", ""))
+    fmt = "  {:<12} {:<30} {:>8} {:>8} {:>8} {:>9} {:>17} {:>8} {:>13} {:>9}"
+    print(fmt.format("load", "watcher", "watched", "watcher", "+", "watcher/", "client p50/p99", "calls/s", "seen/sent", "lost"))
+    print(fmt.format("", "", "ms/call", "ms/call", "ms/call", "alone", "ms", "", "", ""))
     ratios = {}
     for load in loads:
         base = rows.get((load, "none"))
@@ -107,6 +107,7 @@ def report(results, insts):
             wd = watched(rs)
             own = per_call(rs, "watcher_cpu_s") if w != "none" else None
             p50, p99 = med(x["p50_ms"] for x in rs), med(x["p99_ms"] for x in rs)
+            rate = med(x["window_calls"] / x["window_s"] for x in rs if x.get("window_s"))
             sent = sum(x["sent"] for x in rs)
             seen = "—" if w == "none" else f"{sum(x.get('seen', 0) for x in rs)}/{sent}"
             if w == "none":
@@ -123,11 +124,12 @@ def report(results, insts):
                              "—" if own is None else f"{own:.3f}",
                              "—" if w == "none" or b is None else f"{wd - b:+.3f}",
                              "—" if ratio is None else f"{ratio:.3f}",
-                             f"{p50:.2f}/{p99:.2f}", seen, lost))
+                             f"{p50:.2f}/{p99:.2f}", f"{rate:.0f}", seen, lost))
     print("  seen = ai.response events for the load's client pids (sensor) / answers read in full, i.e. a READ holding"
           " 'data: [DONE]' or the JSON completion (sslsniff); sent includes each python connection's warm-up call;"
           " lost = ring_buffer_lost summed over the sensor runs (+N dq: records dropped by a full decode queue) /"
-          " perf-buffer samples sslsniff reported lost")
+          " perf-buffer samples sslsniff reported lost; calls/s = the load's rate over its window (the load runs"
+          " as fast as client and server go: the rate a zero loss was seen at)")
     for w in ("off", "on", "otlp"):
         if ("py-stream", w) in ratios and ratios[("py-stream", w)][1] is not None:
             print(f"RATIO record sensor/watched ({names[w]}, streamed, python) = {ratios[('py-stream', w)][1]:.3f} (target <= 0.10)")

@@ -44,7 +44,7 @@ final class AIExchange {
     /// Both events of the call carry it: hashed once.
     lazy var traceContext: OISPEvent.TraceContext = {
         let h = Hashing.sha256(Array(requestID.utf8))
-        return .init(traceID: Hashing.hexString(Array(h[0..<16])), spanID: Hashing.hexString(Array(h[16..<24])), traceFlags: 1)
+        return .init(traceID: Hashing.hexString(h[0..<16]), spanID: Hashing.hexString(h[16..<24]), traceFlags: 1)
     }()
 
     func requestHeadReceived(_ head: HTTPHead, ts: Timestamp) {

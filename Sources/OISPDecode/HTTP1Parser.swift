@@ -169,49 +169,59 @@ public struct HTTP1Parser {
     /// The head's lines split at CRLF, read as bytes where they lie (no String of the whole head,
     /// no Foundation splitting or trimming: this runs once per message of every connection).
     private func parseHead(_ bytes: ArraySlice<UInt8>) throws -> HTTPHead {
-        var lines: [Range<Int>] = []
-        var from = bytes.startIndex, i = bytes.startIndex
-        while i < bytes.endIndex {
-            if bytes[i] == 13, i + 1 < bytes.endIndex, bytes[i + 1] == 10 {
-                lines.append(from..<i)
-                i += 2
-                from = i
-            } else {
+        // lines are found one after another where they lie: no array of lines or of the start
+        // line's fields (each an allocation, for every message of every connection)
+        func lineEnd(from: Int) -> Int {
+            var i = from
+            while i + 1 < bytes.endIndex {
+                if bytes[i] == 13, bytes[i + 1] == 10 { return i }
                 i += 1
             }
+            return bytes.endIndex
         }
-        lines.append(from..<bytes.endIndex)
-        let start = bytes[lines[0]]
+        let firstEnd = lineEnd(from: bytes.startIndex)
+        let start = bytes[bytes.startIndex..<firstEnd]
         var head = HTTPHead(isRequest: isRequest)
         // the start line's fields: runs of spaces separate them; the third is the rest of the line
-        var parts: [ArraySlice<UInt8>] = []
+        var f0 = start[start.startIndex..<start.startIndex], f1 = f0, f2 = f0, count = 0
         var j = start.startIndex
-        while j < start.endIndex, parts.count < 3 {
+        while j < start.endIndex, count < 3 {
             while j < start.endIndex, start[j] == 32 { j += 1 }
             guard j < start.endIndex else { break }
-            if parts.count == 2 { parts.append(start[j...]); break }
+            if count == 2 { f2 = start[j...]; count = 3; break }
             var k = j
             while k < start.endIndex, start[k] != 32 { k += 1 }
-            parts.append(start[j..<k])
+            if count == 0 { f0 = start[j..<k] } else { f1 = start[j..<k] }
+            count += 1
             j = k
         }
-        let http1: [UInt8] = Array("HTTP/1.".utf8)
+        func isHTTP1(_ b: ArraySlice<UInt8>) -> Bool {
+            b.count >= 7 && b.starts(with: "HTTP/1.".utf8)
+        }
         func text(_ b: ArraySlice<UInt8>) -> String { String(decoding: b, as: UTF8.self) }
         if isRequest {
-            guard parts.count == 3, parts[2].starts(with: http1), parts[0].allSatisfy({ ($0 >= 65 && $0 <= 90) || $0 == 45 }) else {
+            guard count == 3, isHTTP1(f2), f0.allSatisfy({ ($0 >= 65 && $0 <= 90) || $0 == 45 }) else {
                 throw HTTPParseError(reason: "not an HTTP/1.x request line: \(text(start).prefix(60))")
             }
-            head.method = text(parts[0]); head.path = text(parts[1]); head.version = text(parts[2])
+            head.method = text(f0); head.path = text(f1); head.version = text(f2)
         } else {
-            guard parts.count >= 2, parts[0].starts(with: http1), parts[1].count == 3, parts[1].allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                  let status = Int(text(parts[1])), (100...999).contains(status) else {
+            guard count >= 2, isHTTP1(f0), f1.count == 3, f1.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
                 throw HTTPParseError(reason: "not an HTTP/1.x status line: \(text(start).prefix(60))")
             }
-            head.version = text(parts[0]); head.status = status
+            let status = f1.reduce(0) { $0 * 10 + Int($1 - 48) }
+            guard (100...999).contains(status) else { throw HTTPParseError(reason: "not an HTTP/1.x status line: \(text(start).prefix(60))") }
+            head.version = text(f0); head.status = status
         }
-        head.headers.reserveCapacity(lines.count - 1)
-        for r in lines.dropFirst() where !r.isEmpty {
-            let l = bytes[r]
+        // one header a line at most: the head's line feeds, counted once, size the array
+        var lines = 0
+        for b in bytes[firstEnd...] where b == 10 { lines += 1 }
+        head.headers.reserveCapacity(lines + 1)
+        var from = firstEnd + 2
+        while from < bytes.endIndex {
+            let e0 = lineEnd(from: from)
+            defer { from = e0 + 2 }
+            if e0 == from { continue }
+            let l = bytes[from..<e0]
             guard let colon = l.firstIndex(of: 58) else { throw HTTPParseError(reason: "malformed header line") }
             var v = colon + 1, e = l.endIndex
             while v < e, l[v] == 32 || l[v] == 9 { v += 1 }

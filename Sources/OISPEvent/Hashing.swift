@@ -6,10 +6,14 @@ public enum Hashing {
     private static let unkeyed = KeyedHash(key: [])
 
     static func hex(_ bytes: UnsafeBufferPointer<UInt8>, prefix: StaticString = "") -> String {
-        var out = [UInt8](UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
-        out.reserveCapacity(out.count + bytes.count * 2)
-        for b in bytes { out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
+        // written into the string's own storage: no array first
+        let p = prefix.utf8CodeUnitCount
+        return String(unsafeUninitializedCapacity: p + bytes.count * 2) { out in
+            for i in 0..<p { out[i] = prefix.utf8Start[i] }
+            var j = p
+            for b in bytes { out[j] = hexDigits[Int(b >> 4)]; out[j + 1] = hexDigits[Int(b & 15)]; j += 2 }
+            return j
+        }
     }
 
     /// Raw SHA-256 digest (from a prepared digest state: OpenSSL 3's one-shot `SHA256()` looks
@@ -37,6 +41,7 @@ public enum Hashing {
 
     /// Lowercase hex of bytes.
     public static func hexString(_ bytes: [UInt8]) -> String { bytes.withUnsafeBufferPointer { hex($0) } }
+    public static func hexString(_ bytes: ArraySlice<UInt8>) -> String { bytes.withUnsafeBufferPointer { hex($0) } }
 }
 
 /// HMAC-SHA-256 (plain SHA-256 for an empty key) with one key, the key's padded inner and outer

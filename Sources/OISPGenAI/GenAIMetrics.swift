@@ -95,6 +95,8 @@ public final class GenAIMetrics: @unchecked Sendable {
 
     private static func key(_ name: String, _ labels: [(String, String)]) -> String {
         var k = name
+        // sized once: appended in pieces, the key was made three or four times over
+        k.reserveCapacity(labels.reduce(name.utf8.count) { $0 + 2 + $1.0.utf8.count + $1.1.utf8.count })
         for (a, b) in labels { k += "\u{1}"; k += a; k += "\u{2}"; k += b }
         return k
     }

@@ -10,6 +10,8 @@ final class JobThreads: @unchecked Sendable {
     private let cond = NSCondition()
     private var jobs: [() -> Void] = []
     private var idle = 0
+    /// Threads made and not yet out of their loop, and those of them running a job.
+    private var alive = 0, busy = 0
     private var stopped = false
     private let name: String
 
@@ -23,6 +25,7 @@ final class JobThreads: @unchecked Sendable {
         if idle >= jobs.count {
             cond.signal()
         } else {
+            alive += 1
             let t = Thread { [self] in loop() }
             t.name = name
             t.start()
@@ -30,11 +33,16 @@ final class JobThreads: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Idle threads end now, busy ones after their job.
-    func stop() {
+    /// Idle threads end now, busy ones after their job. Waits (up to `wait`) until every thread
+    /// not running a job has left its loop, so none is still releasing what its last job held
+    /// (a sink, a plugin instance) while the process goes on to exit; a job that never returns
+    /// (a hung plugin call) is not waited for.
+    func stop(wait: TimeInterval = 2) {
+        let until = Date().addingTimeInterval(wait)
         cond.lock()
         stopped = true
         cond.broadcast()
+        while alive > busy, cond.wait(until: until) {}
         cond.unlock()
     }
 
@@ -42,10 +50,14 @@ final class JobThreads: @unchecked Sendable {
         cond.lock()
         while true {
             if !jobs.isEmpty {
-                let job = jobs.removeFirst()
-                cond.unlock()
-                job()
+                busy += 1
+                do {
+                    let job = jobs.removeFirst()
+                    cond.unlock()
+                    job()
+                } // the job, and what it captured, is released here, before the lock is taken
                 cond.lock()
+                busy -= 1
                 continue
             }
             if stopped { break }
@@ -53,6 +65,8 @@ final class JobThreads: @unchecked Sendable {
             cond.wait()
             idle -= 1
         }
+        alive -= 1
+        cond.broadcast() // for stop's wait
         cond.unlock()
     }
 }

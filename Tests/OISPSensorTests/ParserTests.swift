@@ -66,7 +66,15 @@ final class ParserTests: XCTestCase {
         for bad in ["post /x HTTP/1.1", "GET /x", "GET /x HTTP/2.0", "GET /x HTTP/1.1\r\nno colon here"] {
             XCTAssertThrowsError(try heads(bad + "\r\n\r\n", request: true), bad)
         }
-        for bad in ["HTTP/1.1 20 OK", "HTTP/1.1 abc OK", "HTTP/2 200 OK", "HTTP/1.1"] {
+        // a provider's answer carries dozens of headers (rate limits, tracing, CDN): all kept, in
+        // order, values with colons whole
+        let many = (0..<40).map { "x-ratelimit-\($0): \($0):\($0 * 7)" }.joined(separator: "\r\n")
+        let big = try heads("HTTP/1.1 200 OK\r\nDate: Mon, 07 Dec 2026 21:00:00 GMT\r\n\(many)\r\nContent-Length: 0\r\n\r\n", request: false)
+        XCTAssertEqual(big.first?.headers.count, 42)
+        XCTAssertEqual(big.first?.header("date"), "Mon, 07 Dec 2026 21:00:00 GMT")
+        XCTAssertEqual(big.first?.headers[40].value, "39:273")
+        XCTAssertEqual(big.first?.header("content-length"), "0")
+        for bad in ["HTTP/1.1 20 OK", "HTTP/1.1 abc OK", "HTTP/2 200 OK", "HTTP/1.1", "HTTP/1.1 099 Early"] {
             XCTAssertThrowsError(try heads(bad + "\r\n\r\n", request: false), bad)
         }
     }
