@@ -77,11 +77,13 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 if p.exe == nil { p.exe = filename }
                 if p.name == nil { p.name = comm }
                 p.startMono = ts
+                let args = p.args ?? []
+                p.args = nil
                 processes.set(p)
                 guard wanted(pid: Int64(pid), comm: comm, exe: p.exe) else { continue }
                 var data = JSONObject()
                 data["exe"] = .string(p.exe ?? filename)
-                data["args"] = .array((p.cmdline ?? "").split(separator: " ").map { .string(String($0)) })
+                data["args"] = .array(args.map { .string($0) })
                 data.set("cwd", p.cwd.map(JSONValue.string))
                 let shells: Set<String> = ["sh", "bash", "dash", "zsh", "fish"]
                 data["is_shell"] = .bool(shells.contains(p.name ?? comm))
@@ -166,7 +168,8 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 }
                 let peer = sslPeer[id]
                 let chunk = PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: d.bytes, ts: wall(d.tsMono),
-                                           tid: Int64(d.tid), truncated: d.truncated, remoteIP: peer?.ip, remotePort: peer?.port)
+                                           tid: Int64(d.tid), truncated: d.truncated, remoteIP: peer?.ip, remotePort: peer?.port,
+                                           plain: d.stack == UInt32(OISP_STACK_PLAIN.rawValue))
                 if emitRawEvents { out.events.append(rawEvent(chunk, stack: d.stack)) }
                 out.chunks.append(chunk)
             }
@@ -199,7 +202,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
         var proc = processes.get(c.connection.pid).oisp
         proc.tid = c.tid
         return OISPEvent(eventType: "capture.ssl_data", ts: c.ts, host: host, process: proc, source: src,
-                         confidence: .init(level: "high", completeness: c.truncated ? "partial" : "full", reasons: ["tls_boundary_capture"]),
+                         confidence: .init(level: "high", completeness: c.truncated ? "partial" : "full", reasons: [plain ? "plaintext_socket_capture" : "tls_boundary_capture"]),
                          data: data)
     }
 

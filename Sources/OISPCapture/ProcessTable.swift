@@ -9,6 +9,8 @@ public struct ProcessInfoRecord: Sendable {
     public var exe: String?
     public var name: String?
     public var cmdline: String?
+    /// argv, each argument whole (spaces kept), for the exec event; the table does not keep it.
+    public var args: [String]?
     public var cwd: String?
     public var containerID: String?
     /// The Kubernetes pod UID from the cgroup path, when the process is in a pod.
@@ -68,6 +70,12 @@ public final class ProcessTable: @unchecked Sendable {
             let cut = d.count > ProcessTable.maxCmdline
             if cut { d = d.prefix(ProcessTable.maxCmdline) }
             r.cmdline = d.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ") + (cut ? " …[truncated]" : "")
+            // arguments as the process got them: an empty one kept, the NUL ending the last not
+            // read as one more; a cut list ends with the marker
+            var argv = d.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            if !cut, d.last == 0 { argv.removeLast() }
+            if cut { argv.append("…[truncated]") }
+            r.args = argv
         }
         if let s = ProcFS.text("\(root)/status") {
             for line in s.split(separator: "\n") {
@@ -99,12 +107,17 @@ public final class ProcessTable: @unchecked Sendable {
     /// The cached record, reading /proc on first sight.
     public func get(_ pid: Int64) -> ProcessInfoRecord {
         if let r = lock.withLock({ table[pid] }) { return r }
-        let r = ProcessTable.read(pid: pid)
+        var r = ProcessTable.read(pid: pid)
+        r.args = nil // only the exec event carries them
         lock.withLock { table[pid] = r }
         return r
     }
 
-    public func set(_ r: ProcessInfoRecord) { lock.withLock { table[r.pid] = r } }
+    public func set(_ r: ProcessInfoRecord) {
+        var r = r
+        r.args = nil
+        lock.withLock { table[r.pid] = r }
+    }
     /// Marks a process as exited; its record is dropped after `exitGraceNanoseconds`.
     public func exited(_ pid: Int64, now: UInt64) -> ProcessInfoRecord? {
         lock.lock(); defer { lock.unlock() }

@@ -57,15 +57,21 @@ public final class AIDecoder: @unchecked Sendable {
         keyedHash = KeyedHash(key: options.hashKey)
     }
 
-    func makeEvent(_ type: String, ts: Timestamp, connection: PlaintextChunk.ConnectionID, point: String, complete: Bool,
-                   data: JSONObject) -> OISPEvent {
+    /// An event of a call; `plain`: its connection is plain HTTP on a socket, so the capture is
+    /// a socket tracepoint's and the point a socket's, not a TLS library's.
+    func makeEvent(_ type: String, ts: Timestamp, connection: PlaintextChunk.ConnectionID, point: String, plain: Bool = false,
+                   complete: Bool, data: JSONObject) -> OISPEvent {
         let env = envelope(connection.pid)
         var src = env.source
         src.capturePoint = point
+        if plain {
+            src.captureMethod = "ebpf_tracepoint"
+            src.capturePoint = point == "ssl_write" ? "socket_write" : point == "ssl_read" ? "socket_read" : point
+        }
         counters.withLock { $0.aiEvents += 1 }
         return OISPEvent(eventType: type, ts: ts, host: env.host, process: env.process, source: src,
                          confidence: .init(level: "high", completeness: complete ? "full" : "partial",
-                                           reasons: ["tls_boundary_capture", "known_endpoint"]),
+                                           reasons: [plain ? "plaintext_socket_capture" : "tls_boundary_capture", "known_endpoint"]),
                          data: data)
     }
 
@@ -75,7 +81,7 @@ public final class AIDecoder: @unchecked Sendable {
         counters.withLock { $0.chunks += 1 }
         let conn: Connection
         if let c = connections[chunk.connection] { conn = c } else {
-            conn = Connection(id: chunk.connection, decoder: self, remotePort: chunk.remotePort)
+            conn = Connection(id: chunk.connection, decoder: self, remotePort: chunk.remotePort, plain: chunk.plain)
             connections[chunk.connection] = conn
         }
         conn.lastSeen = chunk.ts
@@ -134,6 +140,8 @@ final class Connection {
     let id: PlaintextChunk.ConnectionID
     unowned let decoder: AIDecoder
     let remotePort: Int?
+    /// Plain HTTP on a socket (no TLS): its calls' endpoints are `http://`.
+    let plain: Bool
     var mode: Mode = .unknown
     var lastSeen = Timestamp(nanoseconds: 0)
     var requestParser = HTTP1Parser(isRequest: true)
@@ -145,10 +153,11 @@ final class Connection {
     /// The last credential its requests carried and its hash (as long as the connection lives).
     let auth = AuthMemo()
 
-    init(id: PlaintextChunk.ConnectionID, decoder: AIDecoder, remotePort: Int?) {
+    init(id: PlaintextChunk.ConnectionID, decoder: AIDecoder, remotePort: Int?, plain: Bool = false) {
         self.id = id
         self.decoder = decoder
         self.remotePort = remotePort
+        self.plain = plain
     }
 
     static let h2Preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
@@ -229,7 +238,7 @@ final class Connection {
             for ev in try requestParser.feed(bytes) {
                 switch ev {
                 case .head(let h):
-                    let x = AIExchange(decoder: decoder, connection: id, remotePort: remotePort, auth: auth)
+                    let x = AIExchange(decoder: decoder, connection: id, remotePort: remotePort, auth: auth, plain: plain)
                     x.requestHeadReceived(h, ts: ts)
                     current = x
                     responseParser.pendingRequestMethods.append(h.method)

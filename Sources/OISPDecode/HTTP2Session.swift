@@ -121,7 +121,8 @@ final class HTTP2Session {
         var out: [OISPEvent] = []
         if isWrite {
             if streams[stream] == nil {
-                let x = AIExchange(decoder: connection.decoder, connection: connection.id, remotePort: connection.remotePort, auth: connection.auth)
+                let x = AIExchange(decoder: connection.decoder, connection: connection.id, remotePort: connection.remotePort, auth: connection.auth,
+                                   plain: connection.plain)
                 x.requestHeadReceived(head, ts: ts)
                 streams[stream] = x
                 if streams.count > 1000 { streams.remove(at: streams.startIndex) }

@@ -21,10 +21,13 @@ public struct PlaintextChunk: Sendable, Equatable {
     /// No bytes: the TLS library ended the connection (SSL_free, gnutls_deinit, PR_Close, Go's
     /// Close). Not written as a `capture.ssl_data` event: raw recordings carry data only.
     public var closed: Bool
+    /// Read from a plain TCP socket (`[capture] plain_http_ports`), not at a TLS library.
+    public var plain: Bool
 
     public init(connection: ConnectionID, isWrite: Bool, bytes: [UInt8], ts: Timestamp, tid: Int64? = nil,
-                truncated: Bool = false, remoteIP: String? = nil, remotePort: Int? = nil, closed: Bool = false) {
+                truncated: Bool = false, remoteIP: String? = nil, remotePort: Int? = nil, closed: Bool = false, plain: Bool = false) {
         self.connection = connection; self.isWrite = isWrite; self.bytes = bytes; self.ts = ts; self.tid = tid
         self.truncated = truncated; self.remoteIP = remoteIP; self.remotePort = remotePort; self.closed = closed
+        self.plain = plain
     }
 }

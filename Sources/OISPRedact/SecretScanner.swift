@@ -296,7 +296,15 @@ public struct SecretScanner: Sendable {
         if toggles.apiKeys {
             switch c {
             case 115: // s
-                if SecretScanner.hasPrefix(b, i, "sk-") { return keyAfter(3, min: 20) }
+                if SecretScanner.hasPrefix(b, i, "sk-") {
+                    // a provider's own key prefix says "key" by itself: no digits asked of what
+                    // follows (a placeholder or a test key of one letter is redacted too); a bare
+                    // `sk-` needs some (`sk-learn-…` is prose)
+                    let named = SecretScanner.hasPrefix(b, i, "sk-proj-") || SecretScanner.hasPrefix(b, i, "sk-ant-")
+                        || SecretScanner.hasPrefix(b, i, "sk-svcacct-") || SecretScanner.hasPrefix(b, i, "sk-admin-")
+                        || SecretScanner.hasPrefix(b, i, "sk-or-v1-")
+                    return keyAfter(3, min: 20, needDigit: !named)
+                }
                 if SecretScanner.hasPrefix(b, i, "sk_live_") || SecretScanner.hasPrefix(b, i, "sk_test_") { return keyAfter(8, min: 16, needDigit: false, charset: SecretScanner.isAlnum) }
             case 114: // r
                 if SecretScanner.hasPrefix(b, i, "rk_live_") || SecretScanner.hasPrefix(b, i, "rk_test_") { return keyAfter(8, min: 16, needDigit: false, charset: SecretScanner.isAlnum) }
@@ -317,16 +325,18 @@ public struct SecretScanner: Sendable {
                     let e = SecretScanner.run(b, i + 4, SecretScanner.isAlnum)
                     if e - i - 4 >= 36 && e - i - 4 <= 255 { return Finding(start: i, end: e, type: "api_key") }
                 }
-                if SecretScanner.hasPrefix(b, i, "gsk_") { return keyAfter(4, min: 20, charset: SecretScanner.isAlnum) }
+                if SecretScanner.hasPrefix(b, i, "gsk_") { return keyAfter(4, min: 20, needDigit: false, charset: SecretScanner.isAlnum) }
+                // GitLab personal, project and group access tokens
+                if SecretScanner.hasPrefix(b, i, "glpat-") { return keyAfter(6, min: 20, max: 64, needDigit: false, charset: { SecretScanner.isAlnum($0) || $0 == 45 || $0 == 95 }) }
             case 120: // x
                 if SecretScanner.hasPrefix(b, i, "xox"), i + 4 < b.count, [98, 112, 97, 114, 115, 101].contains(b[i + 3]), b[i + 4] == 45 {
                     return keyAfter(5, min: 10, charset: { SecretScanner.isAlnum($0) || $0 == 45 })
                 }
-                if SecretScanner.hasPrefix(b, i, "xai-") { return keyAfter(4, min: 20, charset: SecretScanner.isAlnum) }
+                if SecretScanner.hasPrefix(b, i, "xai-") { return keyAfter(4, min: 20, needDigit: false, charset: SecretScanner.isAlnum) }
             case 104: // h
                 if SecretScanner.hasPrefix(b, i, "hf_") { return keyAfter(3, min: 30, max: 64, needDigit: false, charset: SecretScanner.isAlnum) }
             case 112: // p
-                if SecretScanner.hasPrefix(b, i, "pplx-") { return keyAfter(5, min: 20, charset: SecretScanner.isAlnum) }
+                if SecretScanner.hasPrefix(b, i, "pplx-") { return keyAfter(5, min: 20, needDigit: false, charset: SecretScanner.isAlnum) }
             default: break
             }
         }
@@ -441,6 +451,11 @@ public struct SecretScanner: Sendable {
         while j < b.count && digits.count <= 19 {
             let d = b[j]
             if SecretScanner.isDigit(d) { digits.append(d - 48); cur += 1; j += 1; continue }
+            // a country code before an area code in parentheses: `+1 (415) 555-0132` is one number
+            if c == 43, d == 32, cur > 0, groups.isEmpty, j + 2 < b.count, b[j + 1] == 40, SecretScanner.isDigit(b[j + 2]) {
+                groups.append(cur); cur = 0; seps.append(d); j += 2
+                continue
+            }
             if (d == 32 || d == 45 || d == 46 || d == 41 || d == 40) && j + 1 < b.count && (SecretScanner.isDigit(b[j + 1]) || (d == 41 && b[j + 1] == 32 && j + 2 < b.count && SecretScanner.isDigit(b[j + 2]))) && cur > 0 {
                 groups.append(cur); cur = 0; seps.append(d); j += 1
                 if d == 41 && j < b.count && b[j] == 32 { j += 1 }

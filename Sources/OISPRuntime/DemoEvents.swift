@@ -93,7 +93,7 @@ public struct DemoEventGenerator {
             auth = ["type": "api_key", "key_prefix": .string(p), "key_hash": .string(Hashing.keyed("demo-key-" + s.provider, key: []))]
         }
         let request = OISPEvent(eventType: "ai.request", ts: next(3), host: host, actor: actor, process: proc, source: src,
-                                confidence: .init(level: "high", completeness: "full", reasons: ["tls_boundary_capture", "known_endpoint"]),
+                                confidence: .init(level: "high", completeness: "full", reasons: [s.tls ? "tls_boundary_capture" : "plaintext_socket_capture", "known_endpoint"]),
                                 data: ["request_id": .string(requestID),
                                        "provider": ["name": .string(s.provider), "endpoint": .string(endpoint)],
                                        "model": ["id": .string(s.model)],
@@ -130,7 +130,7 @@ public struct DemoEventGenerator {
                                     "latency_ms": .int(latency), "time_to_first_token_ms": .int(ttft), "finish_reason": "stop"]
         if let p = s.responseIDPrefix { response["provider_request_id"] = .string(p + ULID.make().lowercased()) }
         out.append(OISPEvent(eventType: "ai.response", ts: next(20), host: host, actor: actor, process: proc, source: src,
-                             confidence: .init(level: "high", completeness: "full", reasons: ["tls_boundary_capture", "known_endpoint"]),
+                             confidence: .init(level: "high", completeness: "full", reasons: [s.tls ? "tls_boundary_capture" : "plaintext_socket_capture", "known_endpoint"]),
                              relatedEvents: [.init(eventID: request.eventID, relationship: "caused_by")], traceContext: trace,
                              data: response))
         src.capturePoint = "sched_process_exit"

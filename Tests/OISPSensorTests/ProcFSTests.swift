@@ -22,6 +22,32 @@ final class ProcFSTests: XCTestCase {
         XCTAssertTrue(cmd.hasSuffix(" …[truncated]"), String(cmd.suffix(40)))
         XCTAssertLessThanOrEqual(cmd.utf8.count, ProcessTable.maxCmdline + " …[truncated]".utf8.count)
         XCTAssertGreaterThan(cmd.utf8.count, ProcessTable.maxCmdline - 10, "read to the limit, not to a page")
+        let args = try XCTUnwrap(ProcessTable.read(pid: Int64(p.processIdentifier)).args)
+        // argv[0] is what python was started as (a version manager's shim execs it by full path)
+        XCTAssertEqual(args.first?.hasSuffix("python3"), true, "\(args.prefix(1))")
+        XCTAssertEqual(Array(args.dropFirst().prefix(2)), ["-c", "import sys, time; print('up', flush=True); time.sleep(30)"])
+        XCTAssertEqual(args.last, "…[truncated]")
+    }
+
+    /// The exec event's `args` are argv: an argument with spaces is one argument, an empty one
+    /// is kept (the command line string joins them with spaces).
+    func testArgumentsAreReadWhole() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import sys, time; print('up', flush=True); time.sleep(30)", "-H", "api-key: abc def", "", "last"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        _ = out.fileHandleForReading.availableData
+        let r = ProcessTable.read(pid: Int64(p.processIdentifier))
+        let args = try XCTUnwrap(r.args)
+        XCTAssertEqual(args.first?.hasSuffix("python3"), true, "\(args.prefix(1))")
+        XCTAssertEqual(Array(args.dropFirst()), ["-c", "import sys, time; print('up', flush=True); time.sleep(30)", "-H", "api-key: abc def", "", "last"])
+        XCTAssertEqual(r.cmdline, args[0] + " -c import sys, time; print('up', flush=True); time.sleep(30) -H api-key: abc def last")
+        // the table keeps no copy of them
+        let table = ProcessTable()
+        XCTAssertNil(table.get(Int64(p.processIdentifier)).args)
     }
 
     func testStacksPastTheFirstPageOfProcFilesAreFound() throws {

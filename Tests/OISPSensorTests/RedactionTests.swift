@@ -53,7 +53,8 @@ final class RedactionTests: XCTestCase {
         case "ssn": return "\(100 + Int(rng.next() % 565))-\(10 + Int(rng.next() % 89))-\(1000 + Int(rng.next() % 8999))"
         case "phone":
             let a = 200 + Int(rng.next() % 799), b = 200 + Int(rng.next() % 799), c = 1000 + Int(rng.next() % 8999)
-            return ["(\(a)) \(b)-\(c)", "\(a)-\(b)-\(c)", "+1 \(a) \(b) \(c)", "+44 20 \(b)\(c % 10) \(c)", "\(a).\(b).\(c)"][i % 5]
+            return ["(\(a)) \(b)-\(c)", "\(a)-\(b)-\(c)", "+1 \(a) \(b) \(c)", "+44 20 \(b)\(c % 10) \(c)", "\(a).\(b).\(c)",
+                    "+1 (\(a)) \(b)-\(c)"][i % 6]
         case "ip_address":
             if i % 3 == 0 { return "2001:db8:\(String(rng.next() % 65535, radix: 16))::\(String(rng.next() % 65535, radix: 16))" }
             return "\(10 + rng.next() % 200).\(rng.next() % 256).\(rng.next() % 256).\(1 + rng.next() % 254)"
@@ -274,7 +275,15 @@ final class ScannerPrecheckTests: XCTestCase {
         // "bearer" are looked for
         for (text, type) in [("see eyJabcdefghijk.abcdefghijkl.mnopqrstuvwx here", "jwt"),
                              ("AIza" + String(repeating: "Q", count: 35), "api_key"),
-                             ("AKIAQWERTYUIOPASDFGH", "api_key")] {
+                             ("AKIAQWERTYUIOPASDFGH", "api_key"),
+                             // a provider's named prefix needs no digit after it (test keys, placeholders)
+                             ("key sk-proj-" + String(repeating: "A", count: 32) + " end", "api_key"),
+                             ("sk-ant-api-" + String(repeating: "x", count: 40), "api_key"),
+                             ("sk-svcacct-" + String(repeating: "Q", count: 24), "api_key"),
+                             ("sk-or-v1-" + String(repeating: "f", count: 64), "api_key"),
+                             ("gsk_" + String(repeating: "b", count: 52), "api_key"),
+                             ("token glpat-abcdEFGH1234ijklMNOP here", "api_key"),
+                             ("glpat-" + String(repeating: "Z", count: 20), "api_key")] {
             var t = text
             XCTAssertTrue(t.withUTF8 { SecretScanner.mayHoldFinding($0) }, text)
             XCTAssertEqual(sc.scan(text).map(\.type), [type], text)

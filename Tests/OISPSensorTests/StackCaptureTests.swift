@@ -518,6 +518,18 @@ final class StackCaptureTests: XCTestCase {
         let c = try XCTUnwrap(Self.clients.first { $0.name == "plain-curl" })
         let req = try XCTUnwrap(Self.events.first { $0.process?.pid == Int64(c.pid) && $0.eventType == "ai.request" })
         XCTAssertEqual(req.data["provider"]?["name"]?.stringValue, "ollama")
+        // plain HTTP says so: the endpoint's scheme, where and how it was captured
+        XCTAssertEqual(req.data["provider"]?["endpoint"]?.stringValue?.hasPrefix("http://"), true, "\(req.data)")
+        XCTAssertEqual(req.source.captureMethod, "ebpf_tracepoint")
+        XCTAssertEqual(req.source.capturePoint, "socket_write")
+        XCTAssertEqual(req.confidence?.reasons.first, "plaintext_socket_capture")
+        let resp = try XCTUnwrap(Self.events.first { $0.process?.pid == Int64(c.pid) && $0.eventType == "ai.response" })
+        XCTAssertEqual(resp.source.capturePoint, "socket_read")
+        // and a TLS client's calls say TLS
+        let go = try XCTUnwrap(Self.clients.first { $0.name == "go-h1" })
+        let goReq = try XCTUnwrap(Self.events.first { $0.process?.pid == Int64(go.pid) && $0.eventType == "ai.request" })
+        XCTAssertEqual(goReq.data["provider"]?["endpoint"]?.stringValue?.hasPrefix("https://"), true)
+        XCTAssertEqual(goReq.source.capturePoint, "ssl_write")
         // the TLS clients' plaintext never shows up as plain HTTP (their ports are not listed)
         let plainPids = Set(Self.clients.filter { $0.name.hasPrefix("plain-") }.map { Int64($0.pid) })
         XCTAssertFalse(Self.events.contains { $0.data["stack"]?.stringValue == "plain_http" && !plainPids.contains($0.process?.pid ?? 0) && $0.process?.name?.hasPrefix("python") != true })
