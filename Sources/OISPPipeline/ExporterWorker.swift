@@ -366,6 +366,7 @@ public final class ExporterWorker: @unchecked Sendable {
             h.signal() // leave it signalled for anyone else who looks
             return false
         }
+        var hung = stillHung
         if stillHung {
             logger.error("exporter still hung at shutdown; not flushed or destroyed", metadata: ["exporter": "\(name)"])
         } else {
@@ -384,9 +385,11 @@ public final class ExporterWorker: @unchecked Sendable {
             if done.wait(timeout: .now() + .nanoseconds(Int(until - start))) == .timedOut {
                 logger.error("exporter flush/close did not return within the shutdown budget; left to process exit",
                              metadata: ["exporter": "\(name)"])
+                hung = true
             }
         }
-        threads.stop()
+        // the threads end before the worker says it has finished (a hung call's never does)
+        threads.stop(wait: hung ? 0 : 2)
         cond.lock()
         finished = true
         cond.broadcast()

@@ -10,8 +10,8 @@ final class JobThreads: @unchecked Sendable {
     private let cond = NSCondition()
     private var jobs: [() -> Void] = []
     private var idle = 0
-    /// Threads made and not yet out of their loop, and those of them running a job.
-    private var alive = 0, busy = 0
+    /// Threads made and not yet out of their loop.
+    private var alive = 0
     private var stopped = false
     private let name: String
 
@@ -33,16 +33,16 @@ final class JobThreads: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Idle threads end now, busy ones after their job. Waits (up to `wait`) until every thread
-    /// not running a job has left its loop, so none is still releasing what its last job held
-    /// (a sink, a plugin instance) while the process goes on to exit; a job that never returns
-    /// (a hung plugin call) is not waited for.
+    /// Idle threads end now, busy ones after their job. Waits up to `wait` until every thread has
+    /// left its loop, so none is still running or releasing what its last job held (a sink, a
+    /// plugin instance) while the process goes on to exit. A caller that knows a job will not
+    /// return (a hung plugin call) passes 0.
     func stop(wait: TimeInterval = 2) {
         let until = Date().addingTimeInterval(wait)
         cond.lock()
         stopped = true
         cond.broadcast()
-        while alive > busy, cond.wait(until: until) {}
+        while alive > 0, cond.wait(until: until) {}
         cond.unlock()
     }
 
@@ -50,14 +50,12 @@ final class JobThreads: @unchecked Sendable {
         cond.lock()
         while true {
             if !jobs.isEmpty {
-                busy += 1
                 do {
                     let job = jobs.removeFirst()
                     cond.unlock()
                     job()
                 } // the job, and what it captured, is released here, before the lock is taken
                 cond.lock()
-                busy -= 1
                 continue
             }
             if stopped { break }
