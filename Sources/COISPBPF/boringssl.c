@@ -83,29 +83,37 @@ typedef struct source {
     uint64_t lo, hi; /* vaddrs a reference may point at: the string start .. the suffix */
 } source;
 
-static int find_sources(bfile *f, source *src, oisp_boringssl_info *out) {
+/* One pass over the read-only data for "ssl/ssl_lib.c": followed by "c" and a NUL it is
+ * BoringSSL's error-location string (each place recorded in src); followed by a NUL it is
+ * OpenSSL's, which only sets *openssl (a static libssl: named when its symbols are gone). The
+ * prefix is put together at run time: this file's own object (linked into the sensor) must not
+ * hold it, or the sensor would find "BoringSSL" in itself. */
+static int find_sources(bfile *f, source *src, oisp_boringssl_info *out, int *openssl) {
     size_t n;
+    *openssl = 0;
     if (elf_getphdrnum(f->elf, &n) != 0) return 0;
     int found = 0;
-    /* "ssl/ssl_lib.cc" with its NUL, put together at run time: this file's own object (linked
-     * into the sensor) must not hold the string, or the sensor would find "BoringSSL" in itself */
-    char needle[sizeof SOURCE_SUFFIX_REVERSED];
-    for (size_t k = 0; k + 1 < sizeof needle; k++) needle[k] = SOURCE_SUFFIX_REVERSED[sizeof needle - 2 - k];
-    needle[sizeof needle - 1] = 0;
+    char needle[sizeof SOURCE_SUFFIX_REVERSED - 2]; /* "ssl/ssl_lib.c", no NUL */
+    for (size_t k = 0; k < sizeof needle; k++) needle[k] = SOURCE_SUFFIX_REVERSED[sizeof SOURCE_SUFFIX_REVERSED - 2 - k];
+    const size_t boring_len = sizeof needle + 1; /* "ssl/ssl_lib.cc" */
     for (size_t i = 0; i < n && found < MAX_SOURCES; i++) {
         GElf_Phdr ph;
         if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_LOAD || (ph.p_flags & PF_X)) continue;
         if (ph.p_offset > f->size || ph.p_filesz > f->size - ph.p_offset) continue;
         const uint8_t *base = f->map + ph.p_offset, *end = base + ph.p_filesz, *p = base;
         while (found < MAX_SOURCES && (p = memmem(p, (size_t)(end - p), needle, sizeof needle)) != NULL) {
+            const uint8_t *after = p + sizeof needle;
+            int boring = end - after >= 2 && after[0] == 'c' && after[1] == 0;
+            int ossl = end - after >= 1 && after[0] == 0;
             const uint8_t *s = p;
             while (s > base && s[-1] >= 0x20 && s[-1] < 0x7f && p - s < 256) s--;
-            int whole = s == p || p[-1] == '/';
-            if (whole && (s == base || s[-1] == 0)) {
+            int whole = (s == p || p[-1] == '/') && (s == base || s[-1] == 0);
+            if (whole && ossl) *openssl = 1;
+            if (whole && boring) {
                 src[found].lo = ph.p_vaddr + (uint64_t)(s - base);
                 src[found].hi = ph.p_vaddr + (uint64_t)(p - base);
                 if (!found) {
-                    size_t len = (size_t)(p - s) + sizeof needle - 1;
+                    size_t len = (size_t)(p - s) + boring_len;
                     if (len >= sizeof out->source) len = sizeof out->source - 1;
                     memcpy(out->source, s, len);
                     out->source[len] = 0;
@@ -113,7 +121,7 @@ static int find_sources(bfile *f, source *src, oisp_boringssl_info *out) {
                 }
                 found++;
             }
-            p += sizeof needle;
+            p = after;
         }
     }
     return found;
@@ -383,9 +391,17 @@ static uint32_t reason_bit(uint32_t r) {
 
 static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *err, size_t errlen) {
     source src[MAX_SOURCES];
-    int nsrc = find_sources(f, src, out);
-    if (nsrc == 0)
+    int openssl = 0;
+    int nsrc = find_sources(f, src, out, &openssl);
+    if (nsrc == 0) {
+        /* called for executables without SSL_write in their symbols: OpenSSL's libssl linked in
+         * and stripped is named, not left unseen */
+        if (openssl)
+            return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_STATIC_OPENSSL,
+                               "%s: static OpenSSL without symbols (ssl/ssl_lib.c linked in, no SSL_write/SSL_read in the symbol table): "
+                               "not probed; its functions are not searched for (link libssl dynamically, or keep its symbols)", path);
         return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_NO_BORINGSSL, "%s: no BoringSSL (no ssl_lib.cc error-location string)", path);
+    }
 
     site *sites = calloc(MAX_SITES, sizeof *sites);
     func *funcs = calloc(MAX_SITES, sizeof *funcs);

@@ -449,6 +449,11 @@ public final class BPFCapture: @unchecked Sendable {
                 if !id.isEmpty { lock.withLock { boringByBuildID[id] = .some(nil) } }
                 return
             }
+            if r == OISP_BORINGSSL_ERR_STATIC_OPENSSL.rawValue {
+                if !id.isEmpty { lock.withLock { boringByBuildID[id] = .some(nil) } }
+                record(path: name, key: key, stack: "openssl", functions: 0, problem: "static OpenSSL in \(name) not covered: \(text())")
+                return
+            }
             guard r == OISP_BORINGSSL_OK.rawValue else {
                 record(path: name, key: key, stack: "boringssl", functions: 0, problem: "static BoringSSL in \(name) not covered: \(text())")
                 return

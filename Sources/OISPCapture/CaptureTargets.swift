@@ -116,12 +116,14 @@ public enum CaptureTargets {
     }
 
     /// Static BoringSSL (Bun, Chromium/Electron): covered when SSL_write and SSL_read are found
-    /// for certain by ssl_lib.cc's own error reports; nil when the file has no BoringSSL.
+    /// for certain by ssl_lib.cc's own error reports; nil when the file has no BoringSSL. A
+    /// static OpenSSL without symbols, found on the way, is named as not covered.
     static func boringSSL(_ path: String) -> Stack? {
         var info = oisp_boringssl_info()
         var err = [CChar](repeating: 0, count: 512)
         let r = oisp_boringssl_inspect(path, &info, &err, err.count)
         if r == OISP_BORINGSSL_ERR_NO_BORINGSSL.rawValue { return nil }
+        if r == OISP_BORINGSSL_ERR_STATIC_OPENSSL.rawValue { return Stack(name: "openssl", covered: false, detail: String(cString: err)) }
         if r == OISP_BORINGSSL_OK.rawValue {
             return Stack(name: "boringssl", covered: true,
                          detail: "static BoringSSL: SSL_write/SSL_read found by ssl_lib.cc's error reports (\(info.sites) sites in \(info.functions) functions)")

@@ -99,4 +99,45 @@ final class ProcFSTests: XCTestCase {
         XCTAssertTrue(names.contains("openssl"), "\(proc.stacks)")
         XCTAssertTrue(names.contains("plain_http"), "\(proc.stacks)")
     }
+
+    /// A static OpenSSL is covered through its symbols; stripped of them it is named as not
+    /// covered, with the reason (what `check` and `capture-targets` print), never left unseen.
+    func testAStrippedStaticOpenSSLIsNamedNotCovered() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("oisp-static-ssl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let src = dir.appendingPathComponent("c.c").path
+        try """
+        #include <openssl/ssl.h>
+        #include <stdio.h>
+        #include <unistd.h>
+        int main(void) { SSL_CTX *c = SSL_CTX_new(TLS_client_method()); SSL *s = SSL_new(c); printf("up %p\\n", (void *)s); fflush(stdout); sleep(30); return 0; }
+        """.write(toFile: src, atomically: true, encoding: .utf8)
+        let bin = dir.appendingPathComponent("static_ssl").path, stripped = bin + "_stripped"
+        let cc = try TestSupport.run("/usr/bin/gcc", ["-O2", "-o", bin, src, "-Wl,-Bstatic", "-lssl", "-lcrypto", "-Wl,-Bdynamic", "-lpthread", "-ldl"])
+        XCTAssertEqual(cc.status, 0, cc.stderr)
+        try TestSupport.run("/usr/bin/cp", [bin, stripped])
+        XCTAssertEqual(try TestSupport.run("/usr/bin/strip", [stripped]).status, 0)
+
+        XCTAssertEqual(CaptureTargets.stacks(ofExecutable: bin).map(\.name), ["openssl"])
+        XCTAssertEqual(CaptureTargets.stacks(ofExecutable: bin).first?.covered, true)
+        let s = try XCTUnwrap(CaptureTargets.stacks(ofExecutable: stripped).first)
+        XCTAssertEqual(s.name, "openssl")
+        XCTAssertFalse(s.covered)
+        XCTAssertTrue(s.detail.contains("static OpenSSL without symbols"), s.detail)
+        // a program with no TLS at all has no stack to name
+        XCTAssertEqual(CaptureTargets.stacks(ofExecutable: "/usr/bin/true").count, 0)
+
+        // a running process of it is listed with that reason
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: stripped)
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        _ = out.fileHandleForReading.availableData
+        let proc = try XCTUnwrap(CaptureTargets.inspect(pid: p.processIdentifier))
+        XCTAssertEqual(proc.stacks.map(\.name), ["openssl"])
+        XCTAssertEqual(proc.stacks.first?.covered, false)
+    }
 }

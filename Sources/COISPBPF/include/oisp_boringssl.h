@@ -54,6 +54,7 @@ enum oisp_boringssl_status {
     OISP_BORINGSSL_ERR_AMBIGUOUS = -7,    /* more than one function matches */
     OISP_BORINGSSL_ERR_ENTRY = -8,        /* a function's entry failed validation */
     OISP_BORINGSSL_ERR_DISASM = -9,       /* capstone unavailable or failed */
+    OISP_BORINGSSL_ERR_STATIC_OPENSSL = -10, /* no BoringSSL, but a static OpenSSL libssl (ssl/ssl_lib.c) without symbols */
 };
 
 typedef struct oisp_boringssl_func {
