@@ -6,7 +6,8 @@ import Foundation
 /// files themselves, without loading anything into the kernel.
 public enum CaptureTargets {
     public struct Stack: Sendable, Equatable {
-        /// openssl, gnutls, nss, go_tls, boringssl, rustls, plain_http
+        /// openssl, gnutls, nss, go_tls, boringssl, rustls, plain_http; never covered: jsse,
+        /// wolfssl, mbedtls
         public var name: String
         public var covered: Bool
         /// How it is found (the library probed, "symbols in the executable", "pclntab", …) or,
@@ -57,6 +58,11 @@ public enum CaptureTargets {
         if let l = lib("libgnutls") { stacks.append(Stack(name: "gnutls", covered: true, detail: "uprobes on \(l)")) }
         if let l = lib("libnspr4"), lib("libssl3") != nil { stacks.append(Stack(name: "nss", covered: true, detail: "uprobes on \(l) (SSL-layered descriptors)")) }
         if lib("librustls") != nil { stacks.append(Stack(name: "rustls", covered: false, detail: rustlsReason)) }
+        // stacks no probe reaches, named so that a node's blind spots show: Java's TLS runs in
+        // the JVM's own code, and wolfSSL and mbed TLS are not probed
+        if let l = lib("libjvm.so") { stacks.append(Stack(name: "jsse", covered: false, detail: "Java (\(l)): TLS in the JVM's own code (JSSE), no native function to probe; not captured")) }
+        if let l = lib("libwolfssl") { stacks.append(Stack(name: "wolfssl", covered: false, detail: "\(l): wolfSSL is not probed")) }
+        if let l = lib("libmbedtls") { stacks.append(Stack(name: "mbedtls", covered: false, detail: "\(l): mbed TLS is not probed")) }
         stacks += executableStacks("\(root)/root\(exe)", facts: facts)
         if !plainPorts.isEmpty, let p = plainSocket(pid: pid, ports: Set(plainPorts.map(Int.init))) {
             stacks.append(Stack(name: "plain_http", covered: true, detail: "socket on listed port \(p) (syscall tracepoints)"))

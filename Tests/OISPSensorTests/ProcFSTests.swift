@@ -140,4 +140,29 @@ final class ProcFSTests: XCTestCase {
         XCTAssertEqual(proc.stacks.map(\.name), ["openssl"])
         XCTAssertEqual(proc.stacks.first?.covered, false)
     }
+
+    /// A JVM's TLS (JSSE) is Java code, out of any probe's reach: a Java process is named as
+    /// not covered, with why, not left out of the list.
+    func testAJavaProcessIsNamedNotCovered() throws {
+        let java = "/usr/bin/java"
+        guard FileManager.default.isExecutableFile(atPath: java) else { return XCTFail("no \(java): `make deps` installs default-jre-headless") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("oisp-java-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let src = dir.appendingPathComponent("Up.java").path
+        try "public class Up { public static void main(String[] a) throws Exception { System.out.println(\"up\"); System.out.flush(); Thread.sleep(30000); } }"
+            .write(toFile: src, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: java)
+        p.arguments = [src]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        _ = out.fileHandleForReading.availableData
+        let proc = try XCTUnwrap(CaptureTargets.inspect(pid: p.processIdentifier))
+        let jsse = try XCTUnwrap(proc.stacks.first { $0.name == "jsse" }, "\(proc.stacks)")
+        XCTAssertFalse(jsse.covered)
+        XCTAssertTrue(jsse.detail.contains("JSSE"), jsse.detail)
+    }
 }
