@@ -9,14 +9,8 @@ import XCTest
 final class ProcFSTests: XCTestCase {
     /// A command line rides in every event: it is read whole up to 4 KiB and cut there with a mark.
     func testLongCommandLinesAreCutAtTheirLimit() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import sys, time; print('up', flush=True); time.sleep(30)", String(repeating: "classpath/entry.jar:", count: 2000)]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
+        let (p, _) = try startAndRead("/usr/bin/env", ["python3", "-c", "import sys, time; print('up', flush=True); time.sleep(30)", String(repeating: "classpath/entry.jar:", count: 2000)])
         defer { p.terminate(); p.waitUntilExit() }
-        _ = out.fileHandleForReading.availableData
         let cmd = try XCTUnwrap(ProcessTable.read(pid: Int64(p.processIdentifier)).cmdline)
         XCTAssertTrue(cmd.contains("python3 -c import sys"), String(cmd.prefix(80)))
         XCTAssertTrue(cmd.hasSuffix(" …[truncated]"), String(cmd.suffix(40)))
@@ -32,14 +26,8 @@ final class ProcFSTests: XCTestCase {
     /// The exec event's `args` are argv: an argument with spaces is one argument, an empty one
     /// is kept (the command line string joins them with spaces).
     func testArgumentsAreReadWhole() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import sys, time; print('up', flush=True); time.sleep(30)", "-H", "api-key: abc def", "", "last"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
+        let (p, _) = try startAndRead("/usr/bin/env", ["python3", "-c", "import sys, time; print('up', flush=True); time.sleep(30)", "-H", "api-key: abc def", "", "last"])
         defer { p.terminate(); p.waitUntilExit() }
-        _ = out.fileHandleForReading.availableData
         let r = ProcessTable.read(pid: Int64(p.processIdentifier))
         let args = try XCTUnwrap(r.args)
         XCTAssertEqual(args.first?.hasSuffix("python3"), true, "\(args.prefix(1))")
@@ -72,14 +60,9 @@ final class ProcFSTests: XCTestCase {
         print(srv.getsockname()[1], flush=True)
         time.sleep(60)
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script, dir.path]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
+        let (p, first) = try startAndRead("/usr/bin/env", ["python3", "-c", script, dir.path])
         defer { p.terminate(); p.waitUntilExit() }
-        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let line = first.trimmingCharacters(in: .whitespacesAndNewlines)
         let port = try XCTUnwrap(UInt16(line), "child printed \(line)")
         let pid = p.processIdentifier
 
@@ -129,13 +112,8 @@ final class ProcFSTests: XCTestCase {
         XCTAssertEqual(CaptureTargets.stacks(ofExecutable: "/usr/bin/true").count, 0)
 
         // a running process of it is listed with that reason
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: stripped)
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
+        let (p, _) = try startAndRead(stripped, [])
         defer { p.terminate(); p.waitUntilExit() }
-        _ = out.fileHandleForReading.availableData
         let proc = try XCTUnwrap(CaptureTargets.inspect(pid: p.processIdentifier))
         XCTAssertEqual(proc.stacks.map(\.name), ["openssl"])
         XCTAssertEqual(proc.stacks.first?.covered, false)
@@ -152,17 +130,22 @@ final class ProcFSTests: XCTestCase {
         let src = dir.appendingPathComponent("Up.java").path
         try "public class Up { public static void main(String[] a) throws Exception { System.out.println(\"up\"); System.out.flush(); Thread.sleep(30000); } }"
             .write(toFile: src, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: java)
-        p.arguments = [src]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
+        let (p, _) = try startAndRead(java, [src])
         defer { p.terminate(); p.waitUntilExit() }
-        _ = out.fileHandleForReading.availableData
         let proc = try XCTUnwrap(CaptureTargets.inspect(pid: p.processIdentifier))
         let jsse = try XCTUnwrap(proc.stacks.first { $0.name == "jsse" }, "\(proc.stacks)")
         XCTAssertFalse(jsse.covered)
         XCTAssertTrue(jsse.detail.contains("JSSE"), jsse.detail)
+    }
+
+    /// Starts a program and reads its first output (it prints once it is up); the caller ends it.
+    private func startAndRead(_ exe: String, _ args: [String]) throws -> (Process, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        return (p, String(decoding: out.fileHandleForReading.availableData, as: UTF8.self))
     }
 }
