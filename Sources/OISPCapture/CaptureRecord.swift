@@ -120,7 +120,7 @@ public enum CaptureRecord: Sendable {
                 return groups.joined(separator: ":")
             }
             let conn = Connect(pid: h.pid, tid: h.tid, uid: h.uid, tsMono: h.ts_ns, comm: comm, fd: e.fd,
-                               result: e.ret, ip: ip, port: e.port, isIPv6: v6 && !ip.contains("."))
+                               result: e.ret, ip: ip, port: e.port, isIPv6: v6 && !ip.utf8.contains(46))
             return Int32(h.kind) == Int32(OISP_EV_ACCEPT.rawValue) ? .accept(conn) : .connect(conn)
         default:
             return nil

@@ -276,7 +276,8 @@ extension OISPEvent {
         oispVersion = try str(version, "oisp_version") ?? oispSpecVersion
         eventID = try str(id, "event_id", required: true)!
         eventType = try str(type, "event_type", required: true)!
-        guard eventType.contains(".") else { throw r.fail("event_type", "expected category.name, got \(eventType)") }
+        // a byte search: String.contains(String) is Foundation's locale-aware range(of:), 3 % of replay
+        guard eventType.utf8.contains(46) else { throw r.fail("event_type", "expected category.name, got \(eventType)") }
         let tsText = try str(tsv, "ts", required: true)!
         guard let t = Timestamp(rfc3339: tsText) else { throw r.fail("ts", "not RFC 3339: \(tsText)") }
         ts = t
