@@ -21,6 +21,8 @@ public enum APIFamily: String, Sendable {
         }
     }
     public var isEmbedding: Bool { requestType == "embedding" }
+    /// Ollama's own API (`/api/chat`, `/api/generate`, `/api/embed`).
+    public var isOllamaNative: Bool { self == .ollamaChat || self == .ollamaGenerate || self == .ollamaEmbed }
 }
 
 /// One provider entry (see `builtinProvidersJSON`).
@@ -129,18 +131,45 @@ public struct ProviderRegistry: Sendable {
             if !e.pathPrefixes.isEmpty && !e.pathPrefixes.contains(where: { path.utf8HasPrefix($0) }) { continue }
             var hit = e.hosts.contains(host) || e.hostSuffixes.contains { host.utf8HasSuffix($0) }
             if !e.hostContains.isEmpty { hit = hit && e.hostContains.contains { host.utf8Contains($0) } }
+            var byPort = false
             if !hit, !e.localPorts.isEmpty, let port, e.localPorts.contains(port),
                ProviderRegistry.localHosts.contains(host) || host.isEmpty {
                 hit = true
+                byPort = true
             }
+            // only Ollama serves its own API: a port guess (8000: vLLM) does not name it otherwise
+            if hit, byPort, family.isOllamaNative { return ProviderMatch(provider: "ollama", family: family, pathModel: pathModel, region: region) }
             if hit { return ProviderMatch(provider: e.name, family: family, pathModel: pathModel, region: region) }
         }
         // An unknown host speaking a recognised AI API (self-hosted gateways, proxies).
         switch family {
         case .openaiChat, .anthropicMessages, .geminiGenerate, .bedrockConverse, .openaiResponses:
             return ProviderMatch(provider: "unknown", family: family, pathModel: pathModel, region: region)
+        case .ollamaChat, .ollamaGenerate, .ollamaEmbed:
+            // Ollama on another port (OLLAMA_HOST, a pod's service): its API paths are short and
+            // generic (`/api/chat`), so only on this machine, a private address or a host named
+            // for it (`ollama.ai.svc`), not on any web server
+            guard ProviderRegistry.localHosts.contains(host) || host.isEmpty || ProviderRegistry.isPrivateAddress(host)
+                    || host.utf8HasPrefix("ollama") else { return nil }
+            return ProviderMatch(provider: "ollama", family: family, pathModel: pathModel, region: region)
         default:
             return nil
         }
+    }
+
+    /// An IPv4 address in 10/8, 172.16/12, 192.168/16 or 127/8, or an IPv6 ULA (fc00::/7) or
+    /// link-local (fe80::/10) address.
+    static func isPrivateAddress(_ host: String) -> Bool {
+        let h = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        var a4 = in_addr(), a6 = in6_addr()
+        if inet_pton(AF_INET, h, &a4) == 1 {
+            let b = withUnsafeBytes(of: a4) { Array($0) }
+            return b[0] == 10 || b[0] == 127 || (b[0] == 172 && (16...31).contains(b[1])) || (b[0] == 192 && b[1] == 168)
+        }
+        if inet_pton(AF_INET6, h, &a6) == 1 {
+            let b = withUnsafeBytes(of: a6) { Array($0) }
+            return b[0] & 0xfe == 0xfc || (b[0] == 0xfe && b[1] & 0xc0 == 0x80)
+        }
+        return false
     }
 }

@@ -350,6 +350,29 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(s["finish_reason"], "stop")
     }
 
+    /// Ollama's own API names Ollama wherever it is served from this machine, a private address
+    /// or a host named for it (a port guess does not rename it); the same paths on a public web
+    /// server are not taken for AI calls.
+    func testOllamaNativeAPIOnOtherPortsAndHosts() {
+        func provider(_ host: String, _ path: String = "/api/chat", port: Int?) -> JSONValue? {
+            let req = Self.http("POST \(path) HTTP/1.1\nHost: \(host)\nContent-Type: application/json\n",
+                                #"{"model":"llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false}"#)
+            let resp = Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\n",
+                                 #"{"model":"llama3.2","message":{"role":"assistant","content":"yo"},"done":true,"prompt_eval_count":5,"eval_count":1}"#)
+            let evs = decode([Conversation(request: req, response: resp, remotePort: port)])
+            return evs.first { $0.eventType == "ai.request" }?.data["provider"]?["name"]
+        }
+        XCTAssertEqual(provider("127.0.0.1:8000", port: 8000), "ollama", "port 8000 guesses vLLM, but /api/chat is Ollama's")
+        XCTAssertEqual(provider("127.0.0.1:8000", "/v1/chat/completions", port: 8000), "vllm")
+        XCTAssertEqual(provider("127.0.0.1:8081", port: 8081), "ollama")
+        XCTAssertEqual(provider("localhost:9000", "/api/generate", port: 9000), "ollama")
+        XCTAssertEqual(provider("10.1.2.3:80", port: 80), "ollama")
+        XCTAssertEqual(provider("[fd00::5]:8081", port: 8081), "ollama")
+        XCTAssertEqual(provider("ollama.ai.svc.cluster.local", port: 80), "ollama")
+        XCTAssertNil(provider("chat.example.com", port: 443))
+        XCTAssertNil(provider("8.8.8.8:80", port: 80))
+    }
+
     func testBedrockConverse() {
         let req = Self.http("POST /model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse HTTP/1.1\nHost: bedrock-runtime.us-east-1.amazonaws.com\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20250101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc\nContent-Type: application/json\n",
                             #"{"messages":[{"role":"user","content":[{"text":"Summarise the doc"}]}],"system":[{"text":"Be short"}],"inferenceConfig":{"maxTokens":200,"temperature":0.1}}"#)
