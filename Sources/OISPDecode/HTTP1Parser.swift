@@ -50,6 +50,9 @@ public struct HTTP1Parser {
                 }
                 let head = try parseHead(buffer[pos..<end.start])
                 pos = end.after
+                // an interim answer (100 Continue to `Expect: 100-continue`, 103 Early Hints) is
+                // not the answer: the request's final response follows on the same connection
+                if !isRequest && head.status >= 100 && head.status < 200 && head.status != 101 { continue loop }
                 out.append(.head(head))
                 let te = head.header("transfer-encoding")?.lowercased() ?? ""
                 var noBody = false

@@ -373,6 +373,25 @@ final class DecoderTests: XCTestCase {
         XCTAssertNil(provider("8.8.8.8:80", port: 80))
     }
 
+    /// A client that sends `Expect: 100-continue` (curl and libcurl-based SDKs with large
+    /// bodies) gets `100 Continue` first: the call's answer is the final response after it.
+    func testInterimResponsesAreNotTheAnswer() {
+        let req = Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-proj-ContinueKey1234567890abcd\nExpect: 100-continue\nContent-Type: application/json\n",
+                            #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"a long prompt"}]}"#)
+        let final = Self.http("HTTP/1.1 200 OK\nContent-Type: application/json\n",
+                              #"{"id":"chatcmpl-c","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"done"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}"#)
+        for interim in ["HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"] {
+            let evs = decode([Conversation(request: req, response: Array(interim.utf8) + final),
+                              Conversation(request: req, response: final)])
+            XCTAssertEqual(evs.filter { $0.eventType.hasPrefix("ai.") }.map(\.eventType), ["ai.request", "ai.response", "ai.request", "ai.response"], interim)
+            for r in only(evs, "ai.response") {
+                XCTAssertEqual(r.data["status_code"], 200)
+                XCTAssertEqual(r.data["choices"]?.arrayValue?.first?["message"]?["content"], "done")
+                XCTAssertEqual(r.data["usage"]?["total_tokens"], 10)
+            }
+        }
+    }
+
     func testBedrockConverse() {
         let req = Self.http("POST /model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse HTTP/1.1\nHost: bedrock-runtime.us-east-1.amazonaws.com\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20250101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc\nContent-Type: application/json\n",
                             #"{"messages":[{"role":"user","content":[{"text":"Summarise the doc"}]}],"system":[{"text":"Be short"}],"inferenceConfig":{"maxTokens":200,"temperature":0.1}}"#)
