@@ -65,10 +65,8 @@ final class AIExchange {
     }
 
     static func decodedBody(_ body: [UInt8], head: HTTPHead?) -> [UInt8] {
-        let enc = head?.header("content-encoding")?.lowercased() ?? ""
-        if enc.utf8Contains("gzip") { return (try? BodyCodecs.inflate(body, gzip: true)) ?? body }
-        if enc.utf8Contains("deflate") { return (try? BodyCodecs.inflate(body, gzip: false)) ?? body }
-        return body
+        guard let enc = head?.header("content-encoding"), !enc.isEmpty else { return body }
+        return BodyCodecs.decode(body, contentEncoding: enc) ?? body
     }
 
     func requestCompleted(ts: Timestamp, truncated: Bool) -> [OISPEvent] {

@@ -1,6 +1,7 @@
+import Foundation
 import CZlibCrypto
 
-/// Content-Encoding (gzip, deflate) with zlib, bounded in output size.
+/// Content-Encoding: gzip and deflate (zlib), br (brotli) and zstd, bounded in output size.
 public enum BodyCodecs {
     public struct DecompressError: Error, CustomStringConvertible { public let description: String }
 
@@ -40,6 +41,92 @@ public enum BodyCodecs {
         }
         if rc == Z_DATA_ERROR { return nil }
         guard rc == Z_STREAM_END || rc == Z_OK || rc == Z_BUF_ERROR else { throw DecompressError(description: "zlib inflate failed (\(rc))") }
+        return out
+    }
+
+    /// Decodes brotli data (`Content-Encoding: br`: what Chromium/Electron and Bun accept, and
+    /// CDNs in front of AI APIs send). Output is capped at `limit` bytes.
+    public static func brotli(_ input: [UInt8], limit: Int = 64 << 20) throws -> [UInt8] {
+        guard let st = BrotliDecoderCreateInstance(nil, nil, nil) else { throw DecompressError(description: "brotli init failed") }
+        defer { BrotliDecoderDestroyInstance(st) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        let result: BrotliDecoderResult = input.withUnsafeBufferPointer { ib in
+            var availIn = ib.count
+            var nextIn = ib.baseAddress
+            while true {
+                var availOut = chunk.count
+                let r = chunk.withUnsafeMutableBufferPointer { cb -> BrotliDecoderResult in
+                    var nextOut = cb.baseAddress
+                    return BrotliDecoderDecompressStream(st, &availIn, &nextIn, &availOut, &nextOut, nil)
+                }
+                out.append(contentsOf: chunk[0..<(chunk.count - availOut)])
+                if out.count > limit { return BROTLI_DECODER_RESULT_ERROR }
+                if r != BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT { return r }
+            }
+        }
+        guard result == BROTLI_DECODER_RESULT_SUCCESS else {
+            throw DecompressError(description: result == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT ? "brotli data cut short" : "brotli data invalid or over the limit")
+        }
+        return out
+    }
+
+    /// Decodes zstd data (`Content-Encoding: zstd`, one or more frames). Output is capped at
+    /// `limit` bytes.
+    public static func zstd(_ input: [UInt8], limit: Int = 64 << 20) throws -> [UInt8] {
+        guard let ds = ZSTD_createDStream() else { throw DecompressError(description: "zstd init failed") }
+        defer { ZSTD_freeDStream(ds) }
+        ZSTD_initDStream(ds)
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var last = 0
+        try input.withUnsafeBufferPointer { ib in
+            var inb = ZSTD_inBuffer(src: ib.baseAddress, size: ib.count, pos: 0)
+            repeat {
+                let (r, produced) = chunk.withUnsafeMutableBufferPointer { cb -> (Int, Int) in
+                    var outb = ZSTD_outBuffer(dst: cb.baseAddress, size: cb.count, pos: 0)
+                    let r = ZSTD_decompressStream(ds, &outb, &inb)
+                    return (r, outb.pos)
+                }
+                if ZSTD_isError(r) != 0 { throw DecompressError(description: "zstd: \(String(cString: ZSTD_getErrorName(r)))") }
+                out.append(contentsOf: chunk[0..<produced])
+                if out.count > limit { throw DecompressError(description: "zstd output over the limit") }
+                last = r
+                if produced == chunk.count { continue } // more output may be waiting
+            } while inb.pos < inb.size
+        }
+        // drain what the last input left in the decoder
+        while last != 0 {
+            let (r, produced) = chunk.withUnsafeMutableBufferPointer { cb -> (Int, Int) in
+                var inb = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+                var outb = ZSTD_outBuffer(dst: cb.baseAddress, size: cb.count, pos: 0)
+                let r = ZSTD_decompressStream(ds, &outb, &inb)
+                return (r, outb.pos)
+            }
+            if ZSTD_isError(r) != 0 { throw DecompressError(description: "zstd: \(String(cString: ZSTD_getErrorName(r)))") }
+            out.append(contentsOf: chunk[0..<produced])
+            if out.count > limit { throw DecompressError(description: "zstd output over the limit") }
+            if produced == 0 { break } // needs input that never came: cut short
+            last = r
+        }
+        if last != 0 { throw DecompressError(description: "zstd data cut short") }
+        return out
+    }
+
+    /// A body decoded by its Content-Encoding (encodings listed in the order applied, so undone
+    /// last first); nil when an encoding is unknown or the data does not decode.
+    public static func decode(_ body: [UInt8], contentEncoding: String) -> [UInt8]? {
+        var out = body
+        for e in contentEncoding.lowercased().split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).reversed() {
+            switch e {
+            case "", "identity": continue
+            case "gzip", "x-gzip": guard let o = try? inflate(out, gzip: true) else { return nil }; out = o
+            case "deflate": guard let o = try? inflate(out, gzip: false) else { return nil }; out = o
+            case "br": guard let o = try? brotli(out) else { return nil }; out = o
+            case "zstd": guard let o = try? zstd(out) else { return nil }; out = o
+            default: return nil
+            }
+        }
         return out
     }
 

@@ -433,6 +433,52 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(reqs.map { $0.data["messages"]!.arrayValue![0]["content"]!.stringValue! }, ["q0", "q1", "q2"])
     }
 
+    /// Bodies compressed by the real `brotli` and `zstd` tools (what a CDN in front of an AI API
+    /// sends Chromium/Electron and Bun, which accept br and zstd), plain and streamed, and two
+    /// encodings applied in turn; a body that does not decode is kept as it came, never a crash.
+    func testBrotliAndZstdBodies() throws {
+        func tool(_ exe: String, _ args: [String], _ input: [UInt8]) throws -> [UInt8] {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("oisp-codec-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let inp = dir.appendingPathComponent("in").path, out = dir.appendingPathComponent("out").path
+            try Data(input).write(to: URL(fileURLWithPath: inp))
+            let r = try TestSupport.run(exe, args + ["-o", out, inp])
+            XCTAssertEqual(r.status, 0, "\(exe): \(r.stderr)")
+            return Array(try Data(contentsOf: URL(fileURLWithPath: out)))
+        }
+        for exe in ["/usr/bin/brotli", "/usr/bin/zstd"] where !FileManager.default.isExecutableFile(atPath: exe) {
+            return XCTFail("\(exe) missing: `make deps` installs brotli and zstd")
+        }
+        let body = Array(#"{"id":"chatcmpl-B","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"compressed answer"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#.utf8)
+        let sse = Array((["{\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"stream\"}}]}",
+                          "{\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ed\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}",
+                          "[DONE]"].map { "data: \($0)\n\n" }.joined()).utf8)
+        let br = try tool("/usr/bin/brotli", ["-f"], body), zs = try tool("/usr/bin/zstd", ["-q", "-f"], body)
+        let brThenGzip = BodyCodecs.gzip(br)
+        let zsSSE = try tool("/usr/bin/zstd", ["-q", "-f"], sse)
+        XCTAssertEqual(try BodyCodecs.brotli(br), body)
+        XCTAssertEqual(try BodyCodecs.zstd(zs), body)
+        XCTAssertThrowsError(try BodyCodecs.brotli(Array(br.dropLast(3))))
+        XCTAssertThrowsError(try BodyCodecs.zstd(Array(zs.dropLast(3))))
+        let cases: [(String, [UInt8], String, String)] = [("br", br, "application/json", "compressed answer"),
+                                                          ("zstd", zs, "application/json", "compressed answer"),
+                                                          ("br, gzip", brThenGzip, "application/json", "compressed answer"),
+                                                          ("zstd", zsSSE, "text/event-stream", "streamed")]
+        for (enc, data, type, content) in cases {
+            let resp = Array("HTTP/1.1 200 OK\r\nContent-Type: \(type)\r\nContent-Encoding: \(enc)\r\nContent-Length: \(data.count)\r\n\r\n".utf8) + data
+            let req = Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-k\nAccept-Encoding: gzip, deflate, br, zstd\n",
+                                #"{"model":"gpt-4o","stream":\#(type == "text/event-stream"),"messages":[{"role":"user","content":"q"}]}"#)
+            let a = try XCTUnwrap(only(decode([Conversation(request: req, response: resp)]), "ai.response").first, enc)
+            XCTAssertEqual(a.data["choices"]?.arrayValue?.first?["message"]?["content"], .string(content), enc)
+            XCTAssertEqual(a.data["usage"]?["total_tokens"], 5, enc)
+        }
+        // bytes that are not what their encoding says: kept as they came, the call still reported
+        let bad = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: br\r\nContent-Length: 5\r\n\r\nxxxxx".utf8)
+        let evs = decode([Conversation(request: Self.http("POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\n", #"{"model":"gpt-4o","messages":[]}"#), response: bad)])
+        XCTAssertEqual(only(evs, "ai.response").count, 1)
+    }
+
     func testResponseBeforeRequestBodyIsStillPaired() {
         let decoder = AIDecoder { _ in (nil, OISPEvent.Process(pid: 1), OISPEvent.Source()) }
         let id = PlaintextChunk.ConnectionID(pid: 1, handle: 9)
