@@ -398,7 +398,7 @@ static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *e
          * and stripped is named, not left unseen */
         if (openssl)
             return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_STATIC_OPENSSL,
-                               "%s: static OpenSSL without symbols (ssl/ssl_lib.c linked in, no SSL_write/SSL_read in the symbol table): "
+                               "%s: static OpenSSL without symbols (ssl/ssl_lib.c linked in, no SSL_write/SSL_read in the symbol table; or a BoringSSL from before 2017): "
                                "not probed; its functions are not searched for (link libssl dynamically, or keep its symbols)", path);
         return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_NO_BORINGSSL, "%s: no BoringSSL (no ssl_lib.cc error-location string)", path);
     }

@@ -86,6 +86,8 @@ public final class BPFCapture: @unchecked Sendable {
     /// Static BoringSSL found by build id (and file size): SSL_write and SSL_read entries, or nil
     /// when the binary has no BoringSSL. A copy of a binary already searched is not searched again.
     private var boringByBuildID: [String: (write: UInt64, read: UInt64)?] = [:]
+    /// Build ids of static OpenSSL without symbols, with why not covered: a copy is named too.
+    private var staticOpenSSLByBuildID: [String: String] = [:]
     private var targetList: [Target] = []
     public var targets: [Target] { lock.withLock { targetList } }
 
@@ -439,7 +441,12 @@ public final class BPFCapture: @unchecked Sendable {
         let id = oisp_boringssl_build_id(path, &idBuf, idBuf.count) == 0 && stat(path, &st) == 0 ? "\(String(cString: idBuf)):\(st.st_size)" : ""
         let offsets: (write: UInt64, read: UInt64), found: String?
         if !id.isEmpty, let known = lock.withLock({ boringByBuildID[id] }) {
-            guard let known else { return } // searched before: no BoringSSL
+            guard let known else { // searched before: no BoringSSL
+                if let why = lock.withLock({ staticOpenSSLByBuildID[id] }) {
+                    record(path: name, key: key, stack: "openssl", functions: 0, problem: "static OpenSSL in \(name) not covered: \(why)")
+                }
+                return
+            }
             offsets = known
             found = "build id seen before"
         } else {
@@ -450,7 +457,7 @@ public final class BPFCapture: @unchecked Sendable {
                 return
             }
             if r == OISP_BORINGSSL_ERR_STATIC_OPENSSL.rawValue {
-                if !id.isEmpty { lock.withLock { boringByBuildID[id] = .some(nil) } }
+                if !id.isEmpty { lock.withLock { boringByBuildID[id] = .some(nil); staticOpenSSLByBuildID[id] = "no SSL_write/SSL_read symbols (a copy of a file searched before, by build id)" } }
                 record(path: name, key: key, stack: "openssl", functions: 0, problem: "static OpenSSL in \(name) not covered: \(text())")
                 return
             }

@@ -73,7 +73,7 @@ public final class ProcessTable: @unchecked Sendable {
             // arguments as the process got them: an empty one kept, the NUL ending the last not
             // read as one more; a cut list ends with the marker
             var argv = d.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-            if !cut, d.last == 0 { argv.removeLast() }
+            if d.last == 0 { argv.removeLast() } // the NUL ending the last (read whole, or cut right after it)
             if cut { argv.append("…[truncated]") }
             r.args = argv
         }

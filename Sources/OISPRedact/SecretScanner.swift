@@ -327,7 +327,7 @@ public struct SecretScanner: Sendable {
                 }
                 if SecretScanner.hasPrefix(b, i, "gsk_") { return keyAfter(4, min: 20, needDigit: false, charset: SecretScanner.isAlnum) }
                 // GitLab personal, project and group access tokens
-                if SecretScanner.hasPrefix(b, i, "glpat-") { return keyAfter(6, min: 20, max: 64, needDigit: false, charset: { SecretScanner.isAlnum($0) || $0 == 45 || $0 == 95 }) }
+                if SecretScanner.hasPrefix(b, i, "glpat-") { return keyAfter(6, min: 20, max: 4096, needDigit: false, charset: { SecretScanner.isAlnum($0) || $0 == 45 || $0 == 95 }) }
             case 120: // x
                 if SecretScanner.hasPrefix(b, i, "xox"), i + 4 < b.count, [98, 112, 97, 114, 115, 101].contains(b[i + 3]), b[i + 4] == 45 {
                     return keyAfter(5, min: 10, charset: { SecretScanner.isAlnum($0) || $0 == 45 })

@@ -36,6 +36,14 @@ final class ProcFSTests: XCTestCase {
         // the table keeps no copy of them
         let table = ProcessTable()
         XCTAssertNil(table.get(Int64(p.processIdentifier)).args)
+        table.set(r)
+        XCTAssertNil(table.get(Int64(p.processIdentifier)).args)
+        // and the exec event carries them as they are
+        let builder = CaptureEventBuilder(hostname: "node-1", sensorName: nil, version: "test")
+        let out = builder.process([.exec(pid: UInt32(p.processIdentifier), ppid: 1, uid: 0, tsMono: 1, comm: "python3", filename: "/usr/bin/python3")])
+        let exec = try XCTUnwrap(out.events.first { $0.eventType == "process.exec" })
+        XCTAssertEqual(exec.data["args"]?.arrayValue?.dropFirst().compactMap(\.stringValue),
+                       ["-c", "import sys, time; print('up', flush=True); time.sleep(30)", "-H", "api-key: abc def", "", "last"])
     }
 
     func testStacksPastTheFirstPageOfProcFilesAreFound() throws {

@@ -283,7 +283,8 @@ final class ScannerPrecheckTests: XCTestCase {
                              ("sk-or-v1-" + String(repeating: "f", count: 64), "api_key"),
                              ("gsk_" + String(repeating: "b", count: 52), "api_key"),
                              ("token glpat-abcdEFGH1234ijklMNOP here", "api_key"),
-                             ("glpat-" + String(repeating: "Z", count: 20), "api_key")] {
+                             ("glpat-" + String(repeating: "Z", count: 20), "api_key"),
+                             ("glpat-" + String(repeating: "Z", count: 20) + "_for_the_prod_deploy_pipeline_variables_2024_" + String(repeating: "q", count: 40), "api_key")] {
             var t = text
             XCTAssertTrue(t.withUTF8 { SecretScanner.mayHoldFinding($0) }, text)
             XCTAssertEqual(sc.scan(text).map(\.type), [type], text)
