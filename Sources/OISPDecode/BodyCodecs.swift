@@ -79,37 +79,21 @@ public enum BodyCodecs {
         ZSTD_initDStream(ds)
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        var last = 0
-        try input.withUnsafeBufferPointer { ib in
+        let last: Int = try input.withUnsafeBufferPointer { ib in
             var inb = ZSTD_inBuffer(src: ib.baseAddress, size: ib.count, pos: 0)
-            repeat {
+            while true {
                 let (r, produced) = chunk.withUnsafeMutableBufferPointer { cb -> (Int, Int) in
                     var outb = ZSTD_outBuffer(dst: cb.baseAddress, size: cb.count, pos: 0)
-                    let r = ZSTD_decompressStream(ds, &outb, &inb)
-                    return (r, outb.pos)
+                    return (ZSTD_decompressStream(ds, &outb, &inb), outb.pos)
                 }
                 if ZSTD_isError(r) != 0 { throw DecompressError(description: "zstd: \(String(cString: ZSTD_getErrorName(r)))") }
                 out.append(contentsOf: chunk[0..<produced])
                 if out.count > limit { throw DecompressError(description: "zstd output over the limit") }
-                last = r
-                if produced == chunk.count { continue } // more output may be waiting
-            } while inb.pos < inb.size
-        }
-        // drain what the last input left in the decoder
-        while last != 0 {
-            let (r, produced) = chunk.withUnsafeMutableBufferPointer { cb -> (Int, Int) in
-                var inb = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
-                var outb = ZSTD_outBuffer(dst: cb.baseAddress, size: cb.count, pos: 0)
-                let r = ZSTD_decompressStream(ds, &outb, &inb)
-                return (r, outb.pos)
+                // all input taken and the output not full: everything decodable is out
+                if inb.pos == inb.size && produced < chunk.count { return r }
             }
-            if ZSTD_isError(r) != 0 { throw DecompressError(description: "zstd: \(String(cString: ZSTD_getErrorName(r)))") }
-            out.append(contentsOf: chunk[0..<produced])
-            if out.count > limit { throw DecompressError(description: "zstd output over the limit") }
-            if produced == 0 { break } // needs input that never came: cut short
-            last = r
         }
-        if last != 0 { throw DecompressError(description: "zstd data cut short") }
+        if last != 0 { throw DecompressError(description: "zstd data cut short") } // 0: the last frame ended
         return out
     }
 
