@@ -83,11 +83,10 @@ public final class BPFCapture: @unchecked Sendable {
         /// How the functions were found when it is worth saying (a build id seen before).
         public var found: String? = nil
     }
-    /// Static BoringSSL found by build id (and file size): SSL_write and SSL_read entries, or nil
-    /// when the binary has no BoringSSL. A copy of a binary already searched is not searched again.
-    private var boringByBuildID: [String: (write: UInt64, read: UInt64)?] = [:]
-    /// Build ids of static OpenSSL without symbols, with why not covered: a copy is named too.
-    private var staticOpenSSLByBuildID: [String: String] = [:]
+    /// What the BoringSSL search found in a binary, by build id (and file size): a copy of a
+    /// binary already searched is not searched again, and is reported as the first was.
+    private enum BoringSearch { case found(write: UInt64, read: UInt64), none, strippedOpenSSL }
+    private var boringByBuildID: [String: BoringSearch] = [:]
     private var targetList: [Target] = []
     public var targets: [Target] { lock.withLock { targetList } }
 
@@ -441,23 +440,24 @@ public final class BPFCapture: @unchecked Sendable {
         let id = oisp_boringssl_build_id(path, &idBuf, idBuf.count) == 0 && stat(path, &st) == 0 ? "\(String(cString: idBuf)):\(st.st_size)" : ""
         let offsets: (write: UInt64, read: UInt64), found: String?
         if !id.isEmpty, let known = lock.withLock({ boringByBuildID[id] }) {
-            guard let known else { // searched before: no BoringSSL
-                if let why = lock.withLock({ staticOpenSSLByBuildID[id] }) {
-                    record(path: name, key: key, stack: "openssl", functions: 0, problem: "static OpenSSL in \(name) not covered: \(why)")
-                }
+            switch known {
+            case .found(let w, let r): offsets = (w, r)
+            case .none: return
+            case .strippedOpenSSL:
+                record(path: name, key: key, stack: "openssl", functions: 0,
+                       problem: "static OpenSSL in \(name) not covered: no SSL_write/SSL_read symbols (a copy of a file searched before, by build id)")
                 return
             }
-            offsets = known
             found = "build id seen before"
         } else {
             var info = oisp_boringssl_info()
             let r = oisp_boringssl_inspect(path, &info, &err, err.count)
             if r == OISP_BORINGSSL_ERR_NO_BORINGSSL.rawValue {
-                if !id.isEmpty { lock.withLock { boringByBuildID[id] = .some(nil) } }
+                if !id.isEmpty { lock.withLock { boringByBuildID[id] = BoringSearch.none } }
                 return
             }
             if r == OISP_BORINGSSL_ERR_STATIC_OPENSSL.rawValue {
-                if !id.isEmpty { lock.withLock { boringByBuildID[id] = .some(nil); staticOpenSSLByBuildID[id] = "no SSL_write/SSL_read symbols (a copy of a file searched before, by build id)" } }
+                if !id.isEmpty { lock.withLock { boringByBuildID[id] = .strippedOpenSSL } }
                 record(path: name, key: key, stack: "openssl", functions: 0, problem: "static OpenSSL in \(name) not covered: \(text())")
                 return
             }
@@ -466,7 +466,7 @@ public final class BPFCapture: @unchecked Sendable {
                 return
             }
             offsets = (info.write.entry, info.read.entry)
-            if !id.isEmpty { lock.withLock { boringByBuildID[id] = offsets } }
+            if !id.isEmpty { lock.withLock { boringByBuildID[id] = .found(write: offsets.write, read: offsets.read) } }
             found = nil
         }
         let n = attachLock.withLock { () -> Int32 in

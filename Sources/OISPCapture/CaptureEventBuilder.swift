@@ -120,7 +120,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 let p = processes.get(Int64(c.pid))
                 guard wanted(pid: Int64(c.pid), comm: c.comm, exe: p.exe) else { continue }
                 var data = JSONObject()
-                data["dest"] = ["ip": .string(c.ip), "port": .int(Int64(c.port)), "is_private": .bool(CaptureEventBuilder.isPrivate(c.ip))]
+                data["dest"] = ["ip": .string(c.ip), "port": .int(Int64(c.port)), "is_private": .bool(IPAddress.isPrivate(c.ip))]
                 data["protocol"] = "tcp"
                 data["success"] = .bool(ok)
                 if !ok { data["error"] = .string(String(cString: strerror(-c.result))) }
@@ -133,7 +133,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 let p = processes.get(Int64(c.pid))
                 guard wanted(pid: Int64(c.pid), comm: c.comm, exe: p.exe) else { continue }
                 var data = JSONObject()
-                data["src"] = ["ip": .string(c.ip), "port": .int(Int64(c.port)), "is_private": .bool(CaptureEventBuilder.isPrivate(c.ip))]
+                data["src"] = ["ip": .string(c.ip), "port": .int(Int64(c.port)), "is_private": .bool(IPAddress.isPrivate(c.ip))]
                 data["protocol"] = "tcp"
                 data["success"] = true
                 if c.fd >= 0 { data["fd"] = .int(Int64(c.fd)) } // the syscall path knows it; the socket-state path does not
@@ -197,12 +197,12 @@ public final class CaptureEventBuilder: @unchecked Sendable {
         }
         if let ip = c.remoteIP, let port = c.remotePort { data["dest"] = ["ip": .string(ip), "port": .int(Int64(port))] }
         data["stack"] = .string(CaptureRecord.stackName(stack))
-        let plain = stack == UInt32(OISP_STACK_PLAIN.rawValue)
-        let src = source(plain ? "ebpf_tracepoint" : "ebpf_uprobe", plain ? (c.isWrite ? "socket_write" : "socket_read") : (c.isWrite ? "ssl_write" : "ssl_read"))
+        let how = PlaintextChunk.capture(plain: c.plain, write: c.isWrite)
+        let src = source(how.method, how.point)
         var proc = processes.get(c.connection.pid).oisp
         proc.tid = c.tid
         return OISPEvent(eventType: "capture.ssl_data", ts: c.ts, host: host, process: proc, source: src,
-                         confidence: .init(level: "high", completeness: c.truncated ? "partial" : "full", reasons: [plain ? "plaintext_socket_capture" : "tls_boundary_capture"]),
+                         confidence: .init(level: "high", completeness: c.truncated ? "partial" : "full", reasons: [how.reason]),
                          data: data)
     }
 
@@ -239,11 +239,5 @@ public final class CaptureEventBuilder: @unchecked Sendable {
             return b.map(String.init).joined(separator: ".")
         }
         return stride(from: 0, to: bytes.count, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
-    }
-
-    static func isPrivate(_ ip: String) -> Bool {
-        if ip.hasPrefix("10.") || ip.hasPrefix("192.168.") || ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("fe80") || ip.hasPrefix("fd") { return true }
-        if ip.hasPrefix("172."), let second = Int(ip.split(separator: ".")[1]), (16...31).contains(second) { return true }
-        return false
     }
 }

@@ -57,21 +57,19 @@ public final class AIDecoder: @unchecked Sendable {
         keyedHash = KeyedHash(key: options.hashKey)
     }
 
-    /// An event of a call; `plain`: its connection is plain HTTP on a socket, so the capture is
-    /// a socket tracepoint's and the point a socket's, not a TLS library's.
-    func makeEvent(_ type: String, ts: Timestamp, connection: PlaintextChunk.ConnectionID, point: String, plain: Bool = false,
+    /// An event of a call, seen in what the client wrote (`write`) or read, on a TLS connection
+    /// or a plain-HTTP one (`plain`): its source and reason say which (`PlaintextChunk.capture`).
+    func makeEvent(_ type: String, ts: Timestamp, connection: PlaintextChunk.ConnectionID, write: Bool, plain: Bool,
                    complete: Bool, data: JSONObject) -> OISPEvent {
         let env = envelope(connection.pid)
+        let how = PlaintextChunk.capture(plain: plain, write: write)
         var src = env.source
-        src.capturePoint = point
-        if plain {
-            src.captureMethod = "ebpf_tracepoint"
-            src.capturePoint = point == "ssl_write" ? "socket_write" : point == "ssl_read" ? "socket_read" : point
-        }
+        src.captureMethod = how.method
+        src.capturePoint = how.point
         counters.withLock { $0.aiEvents += 1 }
         return OISPEvent(eventType: type, ts: ts, host: env.host, process: env.process, source: src,
                          confidence: .init(level: "high", completeness: complete ? "full" : "partial",
-                                           reasons: [plain ? "plaintext_socket_capture" : "tls_boundary_capture", "known_endpoint"]),
+                                           reasons: [how.reason, "known_endpoint"]),
                          data: data)
     }
 
@@ -257,7 +255,9 @@ final class Connection {
             for ev in try responseParser.feed(bytes) {
                 switch ev {
                 case .head(let h):
-                    if (100..<200).contains(h.status) { continue }
+                    // interim answers never get here (the parser passes over them); 101 Switching
+                    // Protocols ends HTTP on the connection and is no call's answer either
+                    if h.status == 101 { continue }
                     (pending.first ?? current)?.responseHeadReceived(h, ts: ts)
                 case .body(let b): if let x = pending.first ?? current { out.take(x.responseBodyReceived(b, ts: ts)) }
                 case .end:

@@ -102,7 +102,7 @@ final class AIExchange {
             d["input_count"] = .int(Int64(n))
         }
         if json == nil && !body.isEmpty { d["body_parse_error"] = true }
-        var e = decoder.makeEvent("ai.request", ts: requestStart ?? ts, connection: connection, point: "ssl_write", plain: plain,
+        var e = decoder.makeEvent("ai.request", ts: requestStart ?? ts, connection: connection, write: true, plain: plain,
                                   complete: !requestTruncated && json != nil, data: d)
         e.traceContext = traceContext
         requestEvent = (e.eventID, d["model"]?["id"], d["input_count"])
@@ -206,7 +206,7 @@ final class AIExchange {
         if !delta.toolCalls.isEmpty { dd["tool_calls"] = .array(delta.toolCalls) }
         d["delta"] = .object(dd)
         d.set("finish_reason", delta.finishReason.map(JSONValue.string))
-        var e = decoder.makeEvent("ai.streaming_chunk", ts: ts, connection: connection, point: "ssl_read", plain: plain, complete: true, data: d)
+        var e = decoder.makeEvent("ai.streaming_chunk", ts: ts, connection: connection, write: false, plain: plain, complete: true, data: d)
         if let r = requestEvent { e.relatedEvents = [.init(eventID: r.eventID, relationship: "parent")] }
         e.traceContext = traceContext
         return [e]
@@ -256,7 +256,7 @@ final class AIExchange {
             e.set("latency_ms", latency.map(JSONValue.int))
             e["status_code"] = .int(Int64(status))
             e["success"] = .bool((200..<300).contains(status))
-            var ev = decoder.makeEvent("ai.embedding", ts: ts, connection: connection, point: "ssl_read", plain: plain, complete: !truncated, data: e)
+            var ev = decoder.makeEvent("ai.embedding", ts: ts, connection: connection, write: false, plain: plain, complete: !truncated, data: e)
             if let r = requestEvent { ev.relatedEvents = [.init(eventID: r.eventID, relationship: "caused_by")] }
             ev.traceContext = traceContext
             return out + [ev]
@@ -276,7 +276,7 @@ final class AIExchange {
         }
         // a streamed answer is one event: its content assembled above, and how many chunks made it
         if sse != nil || ndjson != nil { d["chunk_count"] = .int(chunkIndex) }
-        var resp = decoder.makeEvent("ai.response", ts: ts, connection: connection, point: "ssl_read", plain: plain,
+        var resp = decoder.makeEvent("ai.response", ts: ts, connection: connection, write: false, plain: plain,
                                      complete: !truncated && !bodyOverflow, data: d)
         if let r = requestEvent { resp.relatedEvents = [.init(eventID: r.eventID, relationship: "caused_by")] }
         resp.traceContext = traceContext
@@ -289,7 +289,7 @@ final class AIExchange {
             td["arguments_hash"] = .string(decoder.keyedHash.hash(t.arguments))
             td["triggered_by"] = .string(resp.eventID)
             td["request_id"] = .string(requestID)
-            var te = decoder.makeEvent("agent.tool_call", ts: ts, connection: connection, point: "ssl_read", plain: plain, complete: true, data: td)
+            var te = decoder.makeEvent("agent.tool_call", ts: ts, connection: connection, write: false, plain: plain, complete: true, data: td)
             te.relatedEvents = [.init(eventID: resp.eventID, relationship: "caused_by")]
             te.traceContext = traceContext
             out.append(te)

@@ -1,4 +1,3 @@
-import Foundation
 import OISPEvent
 
 /// API format of a request, which decides how bodies are read.
@@ -149,27 +148,11 @@ public struct ProviderRegistry: Sendable {
             // Ollama on another port (OLLAMA_HOST, a pod's service): its API paths are short and
             // generic (`/api/chat`), so only on this machine, a private address or a host named
             // for it (`ollama.ai.svc`), not on any web server
-            guard ProviderRegistry.localHosts.contains(host) || host.isEmpty || ProviderRegistry.isPrivateAddress(host)
+            guard ProviderRegistry.localHosts.contains(host) || host.isEmpty || IPAddress.isPrivate(host)
                     || host.utf8HasPrefix("ollama") else { return nil }
             return ProviderMatch(provider: "ollama", family: family, pathModel: pathModel, region: region)
         default:
             return nil
         }
-    }
-
-    /// An IPv4 address in 10/8, 172.16/12, 192.168/16 or 127/8, or an IPv6 ULA (fc00::/7) or
-    /// link-local (fe80::/10) address.
-    static func isPrivateAddress(_ host: String) -> Bool {
-        let h = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        var a4 = in_addr(), a6 = in6_addr()
-        if inet_pton(AF_INET, h, &a4) == 1 {
-            let b = withUnsafeBytes(of: a4) { Array($0) }
-            return b[0] == 10 || b[0] == 127 || (b[0] == 172 && (16...31).contains(b[1])) || (b[0] == 192 && b[1] == 168)
-        }
-        if inet_pton(AF_INET6, h, &a6) == 1 {
-            let b = withUnsafeBytes(of: a6) { Array($0) }
-            return b[0] & 0xfe == 0xfc || (b[0] == 0xfe && b[1] & 0xc0 == 0x80)
-        }
-        return false
     }
 }

@@ -31,3 +31,13 @@ public struct PlaintextChunk: Sendable, Equatable {
         self.plain = plain
     }
 }
+
+extension PlaintextChunk {
+    /// How plaintext was captured, as its events say: the source's method and point, and the
+    /// confidence reason (a TLS library's uprobe, or a plain socket's tracepoint). One answer for
+    /// raw capture events and for the AI events decoded from them.
+    public static func capture(plain: Bool, write: Bool) -> (method: String, point: String, reason: String) {
+        plain ? ("ebpf_tracepoint", write ? "socket_write" : "socket_read", "plaintext_socket_capture")
+              : ("ebpf_uprobe", write ? "ssl_write" : "ssl_read", "tls_boundary_capture")
+    }
+}

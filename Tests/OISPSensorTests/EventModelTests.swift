@@ -128,4 +128,16 @@ final class KeyedHashTests: XCTestCase {
             XCTAssertEqual(h.hash(text), "sha256:" + hex)
         }
     }
+
+    /// One private-address rule for capture (`is_private` of connects and accepts) and decode
+    /// (where Ollama's own API is taken for one).
+    func testPrivateAddresses() {
+        for ip in ["10.0.0.1", "127.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1", "::1", "[::1]", "fd00::5", "fc00::1",
+                   "fe80::1", "::ffff:10.1.2.3"] {
+            XCTAssertTrue(IPAddress.isPrivate(ip), ip)
+        }
+        for ip in ["8.8.8.8", "172.15.0.1", "172.32.0.1", "192.169.0.1", "2001:db8::1", "::ffff:8.8.8.8", "fdomain.example", "ollama", ""] {
+            XCTAssertFalse(IPAddress.isPrivate(ip), ip)
+        }
+    }
 }
