@@ -69,11 +69,12 @@ public final class ProcessTable: @unchecked Sendable {
         if var d = ProcFS.read("\(root)/cmdline", limit: ProcessTable.maxCmdline + 1), !d.isEmpty {
             let cut = d.count > ProcessTable.maxCmdline
             if cut { d = d.prefix(ProcessTable.maxCmdline) }
-            r.cmdline = d.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ") + (cut ? " …[truncated]" : "")
             // arguments as the process got them: an empty one kept, the NUL ending the last not
-            // read as one more; a cut list ends with the marker
+            // read as one more; a cut list ends with the marker. The command line joins the
+            // non-empty ones with spaces (the strings shared, not made twice).
             var argv = d.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
             if d.last == 0 { argv.removeLast() } // the NUL ending the last (read whole, or cut right after it)
+            r.cmdline = argv.filter { !$0.isEmpty }.joined(separator: " ") + (cut ? " …[truncated]" : "")
             if cut { argv.append("…[truncated]") }
             r.args = argv
         }
