@@ -6,7 +6,7 @@ CONFIG ?= debug
 APT_PACKAGES := libltdl-dev libbpf-dev libelf-dev librdkafka-dev libcurl4-openssl-dev zlib1g-dev libssl-dev \
                 clang-14 llvm-14 bpftool gcc make python3 python3-venv curl openssl kcat nginx-light prometheus libcapstone-dev \
                 golang-go wget gnutls-bin libnss3-dev libnss3-tools chromium firefox-esr qemu-system-x86 busybox-static iproute2 tmux \
-                cargo rustc librust-ureq-dev default-jre-headless libbrotli-dev libzstd-dev brotli zstd
+                cargo rustc librust-ureq-dev default-jre-headless libbrotli-dev libzstd-dev brotli zstd libdw-dev
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path)
 
 BPF_CLANG ?= $(shell command -v clang-14 || command -v clang)

@@ -38,7 +38,7 @@ let package = Package(
         // libltdl (GNU libtool's portable dlopen wrapper) from libltdl-dev.
         .systemLibrary(name: "CLTDL", path: "Sources/CLTDL"),
         // libbpf loader for bpf/oisp.bpf.c (libbpf-dev, libelf-dev); Go TLS discovery disassembles with capstone (libcapstone-dev).
-        .target(name: "COISPBPF", linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z"), .linkedLibrary("capstone")]),
+        .target(name: "COISPBPF", linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z"), .linkedLibrary("capstone"), .linkedLibrary("dw")]),
 
         // The JSON model (ordered objects, strict parser, compact writer): part of the SDK, so the
         // core and Swift exporter plugins share it without a plugin ever importing the core.

@@ -315,6 +315,13 @@ int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, size_t num, size_
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_write_ex_exit, int ret) { return leave(&write_args, ret, OISP_DIR_WRITE); }
 
+/* OpenSSL 3.3+'s ssl_write_internal (SSL_write_ex2's arguments): `written` after `flags`. Exit:
+ * ssl_write_ex_exit. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex2_enter, void *ssl, const void *buf, size_t num, __u64 flags, size_t *written) {
+    return enter(&write_args, (__u64)ssl, (__u64)buf, (__u64)written);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num, size_t *readbytes) {
     return enter(&read_args, (__u64)ssl, (__u64)buf, (__u64)readbytes);

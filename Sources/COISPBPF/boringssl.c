@@ -6,6 +6,8 @@
 #include "oisp_elfscan.h"
 
 #include <capstone/capstone.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -389,6 +391,226 @@ static uint32_t reason_bit(uint32_t r) {
     }
 }
 
+/* ---- static OpenSSL 3 without symbols ---- */
+
+/* OpenSSL 3's include/openssl/err.h and sslerr.h (stable: part of its ABI). */
+#define O_ERR_LIB_SSL 20
+#define O_UNINITIALIZED 276         /* SSL_R_UNINITIALIZED */
+#define O_UNSUPPORTED_WRITE_FLAG 412 /* SSL_R_UNSUPPORTED_WRITE_FLAG: ssl_write_internal's `flags`, 3.3+ */
+#define O_MAX_REFS 64
+
+/* Where a "name\0" string lies in the read-only data: at most `max` addresses. The name is put
+ * together by the caller at run time (see find_sources). */
+static int find_cstring(bfile *f, const char *name, uint64_t *at, int max) {
+    size_t n, len = strlen(name) + 1; /* with its NUL */
+    int found = 0;
+    if (elf_getphdrnum(f->elf, &n) != 0) return 0;
+    for (size_t i = 0; i < n && found < max; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_LOAD || (ph.p_flags & PF_X)) continue;
+        if (ph.p_offset > f->size || ph.p_filesz > f->size - ph.p_offset) continue;
+        const uint8_t *base = f->map + ph.p_offset, *end = base + ph.p_filesz, *p = base;
+        while (found < max && (p = memmem(p, (size_t)(end - p), name, len)) != NULL) {
+            at[found++] = ph.p_vaddr + (uint64_t)(p - base);
+            p += len;
+        }
+    }
+    return found;
+}
+
+/* One ERR_raise(ERR_LIB_SSL, reason) site of OpenSSL 3: the function's name loaded into RDX
+ * (ERR_set_debug(file, line, func)), a call, then EDI = 20 and ESI = reason before the next call
+ * (ERR_set_error(lib, reason, fmt)). The reason, or -1 when the code there is not that. */
+static int64_t raise_site(bfile *f, uint64_t va) {
+    uint64_t avail;
+    const uint8_t *code = code_at(f, va, &avail, NULL);
+    if (!code) return -1;
+    size_t left = avail < 96 ? avail : 96;
+    uint64_t addr = va;
+    int calls = 0;
+    int64_t lib = -1, reason = -1;
+    for (int k = 0; k < 16 && calls < 2 && cs_disasm_iter(f->cs, &code, &left, &addr, f->insn); k++) {
+        cs_insn *in = f->insn;
+        cs_x86 *x = &in->detail->x86;
+        if (k == 0) {
+            if ((in->id != X86_INS_LEA && in->id != X86_INS_MOV) || x->op_count != 2 || x->operands[0].type != X86_OP_REG ||
+                (x->operands[0].reg != X86_REG_RDX && x->operands[0].reg != X86_REG_EDX))
+                return -1;
+            continue;
+        }
+        if (in->id == X86_INS_CALL) { calls++; continue; }
+        if (in->id == X86_INS_JMP || in->id == X86_INS_RET) return -1;
+        if (calls != 1 || in->id != X86_INS_MOV || x->op_count != 2 || x->operands[0].type != X86_OP_REG ||
+            x->operands[1].type != X86_OP_IMM)
+            continue;
+        if (x->operands[0].reg == X86_REG_EDI) lib = x->operands[1].imm;
+        if (x->operands[0].reg == X86_REG_ESI) reason = x->operands[1].imm;
+    }
+    if (calls != 2 || lib != O_ERR_LIB_SSL || reason <= 0) return -1;
+    return reason & 0x7fffff; /* ERR_RFLAGS above */
+}
+
+/* Instructions loading one of the addresses `at` into a register (RIP-relative LEA; MOV r32,
+ * imm32 in non-PIE files), up to `max`. */
+static int find_loads(bfile *f, const uint64_t *at, int nat, uint64_t *sites, int max) {
+    int n = 0;
+    uint64_t lo = at[0], hi = at[0];
+    for (int i = 1; i < nat; i++) {
+        if (at[i] < lo) lo = at[i];
+        if (at[i] > hi) hi = at[i];
+    }
+    const int abs32 = hi < 0x80000000ull;
+    for (int s = 0; s < f->ntext && n < max; s++) {
+        const uint8_t *t = f->map + f->text[s].off;
+        const uint64_t base = f->text[s].vaddr, size = f->text[s].size;
+        for (uint64_t i = 0; i + 7 <= size && n < max; i++) {
+            if ((i & 7) == 0 && i + 16 <= size && !any_byte(t + i + 1, BYTES(0xff), BYTES(0x8d)) &&
+                (!abs32 || !any_byte(t + i, BYTES(0xf8), BYTES(0xb8)))) {
+                i += 7;
+                continue;
+            }
+            uint64_t target = 0, cand = 0;
+            if (t[i + 1] == 0x8d && (t[i] & 0xfb) == 0x48 && (t[i + 2] & 0xc7) == 0x05) {
+                int32_t d;
+                memcpy(&d, t + i + 3, 4);
+                target = base + i + 7 + (int64_t)d;
+                cand = base + i;
+            } else if (abs32 && (t[i] & 0xf8) == 0xb8) {
+                uint32_t v;
+                memcpy(&v, t + i + 1, 4);
+                target = v;
+                cand = base + i - (i > 0 && t[i - 1] == 0x41);
+            }
+            if (!cand || target < lo || target > hi) continue;
+            for (int k = 0; k < nat; k++)
+                if (target == at[k]) { sites[n++] = cand; break; }
+        }
+    }
+    return n;
+}
+
+/* The start of the function whose code holds `va`, from the unwind tables every x86-64 ELF keeps
+ * when stripped (.eh_frame_hdr's sorted table of FDE starts; the FDE itself through libdw): 0
+ * when no FDE covers it, or the FDE there is not a function's entry (a hot/cold split part, whose
+ * frame is already set up: its CFA is not RSP+8). */
+static uint64_t function_start(bfile *f, Dwarf_CFI *cfi, uint64_t va) {
+    size_t n;
+    if (!cfi || elf_getphdrnum(f->elf, &n) != 0) return 0;
+    Dwarf_Frame *fr = NULL;
+    if (dwarf_cfi_addrframe(cfi, va, &fr) != 0) return 0; /* no FDE covers it */
+    free(fr);
+    for (size_t i = 0; i < n; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_GNU_EH_FRAME) continue;
+        if (ph.p_offset > f->size || ph.p_filesz > f->size - ph.p_offset || ph.p_filesz < 12) return 0;
+        const uint8_t *h = f->map + ph.p_offset;
+        /* version 1; the table must be datarel sdata4 (what GNU ld, gold and lld write) */
+        if (h[0] != 1 || h[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4)) return 0;
+        size_t at = 4;
+        uint8_t ptr_fmt = h[1] & 0x0f, cnt_fmt = h[2] & 0x0f;
+        at += (ptr_fmt == DW_EH_PE_udata8 || ptr_fmt == DW_EH_PE_sdata8) ? 8 : 4;
+        if (cnt_fmt != DW_EH_PE_udata4 && cnt_fmt != DW_EH_PE_sdata4) return 0;
+        uint32_t count;
+        memcpy(&count, h + at, 4);
+        at += 4;
+        if (count == 0 || (uint64_t)count * 8 > ph.p_filesz - at) return 0;
+        const uint8_t *tab = h + at;
+        /* the greatest FDE start at or below va (entries sorted by start) */
+        int64_t lo = 0, hi = (int64_t)count - 1, best = -1;
+        while (lo <= hi) {
+            int64_t mid = (lo + hi) / 2;
+            int32_t rel;
+            memcpy(&rel, tab + mid * 8, 4);
+            uint64_t start = ph.p_vaddr + (int64_t)rel;
+            if (start <= va) { best = (int64_t)start; lo = mid + 1; } else hi = mid - 1;
+        }
+        if (best < 0) return 0;
+        uint64_t start = (uint64_t)best;
+        Dwarf_Op *ops;
+        size_t nops;
+        if (dwarf_cfi_addrframe(cfi, start, &fr) != 0) return 0;
+        int entry = dwarf_frame_cfa(fr, &ops, &nops) == 0 && nops == 1 && ops[0].atom == DW_OP_bregx && ops[0].number == 7 /* RSP */ &&
+                    ops[0].number2 == 8;
+        free(fr);
+        return entry ? start : 0;
+    }
+    return 0;
+}
+
+/* ssl_write_internal and ssl_read_internal of a static OpenSSL 3 whose symbols are gone. Every
+ * ERR_raise passes __func__ (OPENSSL_FUNC) to ERR_set_debug, so the functions' own names are
+ * strings, loaded by their own error paths only: the one function holding every such load of
+ * "ssl_write_internal" (and reporting SSL_R_UNINITIALIZED, as its source does) is it. Its entry
+ * comes from the unwind tables (no padding or prologue heuristics: GCC's layout has neither).
+ * ssl_read_internal has SSL_read_ex's signature; ssl_write_internal SSL_write_ex's, with a
+ * `flags` argument before `written` since 3.3 (when it reports SSL_R_UNSUPPORTED_WRITE_FLAG). */
+static int inspect_openssl(bfile *f, const char *path, oisp_boringssl_info *out, char *err, size_t errlen) {
+    char names[2][24];
+    snprintf(names[0], sizeof names[0], "ssl_%s_internal", "write");
+    snprintf(names[1], sizeof names[1], "ssl_%s_internal", "read");
+    out->library = OISP_TLS_LIBRARY_OPENSSL;
+    snprintf(out->source, sizeof out->source, "ssl/ssl_lib.c");
+    Elf *elf = f->elf;
+    Dwarf_CFI *cfi = dwarf_getcfi_elf(elf);
+    int rc = OISP_BORINGSSL_OK;
+    uint64_t entries[2] = { 0, 0 };
+    for (int k = 0; k < 2 && rc == OISP_BORINGSSL_OK; k++) {
+        uint64_t at[4], sites[O_MAX_REFS];
+        int nat = find_cstring(f, names[k], at, 4);
+        if (nat == 0) {
+            rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_STATIC_OPENSSL,
+                             "%s: static OpenSSL without symbols (ssl/ssl_lib.c linked in, no SSL_write/SSL_read in the symbol table), "
+                             "and no \"%s\" error-location name (OpenSSL before 3.0 or built without them, or a BoringSSL from before 2017): not probed",
+                             path, names[k]);
+            break;
+        }
+        int nsites = find_loads(f, at, nat, sites, O_MAX_REFS);
+        uint64_t start = 0;
+        int raises = 0, uninit = 0, flags = 0, elsewhere = 0;
+        for (int i = 0; i < nsites; i++) {
+            int64_t reason = raise_site(f, sites[i]);
+            if (reason < 0) continue;
+            raises++;
+            uint64_t s = function_start(f, cfi, sites[i]);
+            if (s == 0 || (start && s != start)) { elsewhere++; continue; }
+            start = s;
+            uninit |= reason == O_UNINITIALIZED;
+            flags |= reason == O_UNSUPPORTED_WRITE_FLAG;
+        }
+        out->sites += (uint32_t)raises;
+        if (raises == 0 || start == 0 || elsewhere || !uninit) {
+            rc = oisp_errorf(err, errlen, elsewhere ? OISP_BORINGSSL_ERR_AMBIGUOUS : OISP_BORINGSSL_ERR_NOT_FOUND,
+                             "%s: static OpenSSL without symbols: %s not found by its error reports (%d ERR_raise sites name it, "
+                             "%d outside one function entry in the unwind tables, SSL_R_UNINITIALIZED %s): not probed",
+                             path, names[k], raises, elsewhere, uninit ? "reported" : "not reported");
+            break;
+        }
+        entries[k] = start;
+        if (k == 0) out->write_args = flags ? 5 : 4;
+    }
+    if (cfi) dwarf_cfi_end(cfi);
+    if (rc != OISP_BORINGSSL_OK) return rc;
+    out->functions = 2;
+    /* each must be an entry something calls (SSL_write, SSL_read_ex, …) */
+    uint64_t sorted[2] = { entries[0] < entries[1] ? entries[0] : entries[1], entries[0] < entries[1] ? entries[1] : entries[0] };
+    uint32_t counts[2] = { 0, 0 };
+    if (sorted[0] == sorted[1])
+        return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_AMBIGUOUS, "%s: %s and %s found in one function: not probed", path, names[0], names[1]);
+    count_callers(f, sorted, counts, 2);
+    for (int k = 0; k < 2; k++) {
+        oisp_boringssl_func *o = k == 0 ? &out->write : &out->read;
+        uint64_t off;
+        uint32_t callers = counts[entries[k] == sorted[0] ? 0 : 1];
+        if (callers == 0 || !code_at(f, entries[k], NULL, &off))
+            return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_ENTRY, "%s: %s candidate at 0x%llx is not a called function entry",
+                               path, names[k], (unsigned long long)entries[k]);
+        o->vaddr = entries[k];
+        o->entry = off;
+        o->callers = callers;
+    }
+    return OISP_BORINGSSL_OK;
+}
+
 static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *err, size_t errlen) {
     source src[MAX_SOURCES];
     int openssl = 0;
@@ -396,10 +618,7 @@ static int inspect(bfile *f, const char *path, oisp_boringssl_info *out, char *e
     if (nsrc == 0) {
         /* called for executables without SSL_write in their symbols: OpenSSL's libssl linked in
          * and stripped is named, not left unseen */
-        if (openssl)
-            return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_STATIC_OPENSSL,
-                               "%s: static OpenSSL without symbols (ssl/ssl_lib.c linked in, no SSL_write/SSL_read in the symbol table; or a BoringSSL from before 2017): "
-                               "not probed; its functions are not searched for (link libssl dynamically, or keep its symbols)", path);
+        if (openssl) return inspect_openssl(f, path, out, err, errlen);
         return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_NO_BORINGSSL, "%s: no BoringSSL (no ssl_lib.cc error-location string)", path);
     }
 

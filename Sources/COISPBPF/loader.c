@@ -537,17 +537,28 @@ int oisp_bpf_attach_go(oisp_bpf *b, const char *path, const oisp_gotls_info *inf
     return attached;
 }
 
-/* BoringSSL in a stripped executable: uprobe + uretprobe on SSL_write and SSL_read at the file
- * offsets oisp_boringssl_inspect found (func_name NULL: the offset is used as is). The entries
- * record OISP_STACK_BORINGSSL; the exits are OpenSSL's (same signature and return value). */
-int oisp_bpf_attach_offsets(oisp_bpf *b, const char *path, uint64_t write_off, uint64_t read_off, char *err, size_t errlen) {
+/* BoringSSL or OpenSSL in a stripped executable: uprobe + uretprobe on the write and read
+ * functions at the file offsets oisp_boringssl_inspect found (func_name NULL: the offset is used
+ * as is). BoringSSL's entries record OISP_STACK_BORINGSSL; the exits are OpenSSL's (same signature
+ * and return value). OpenSSL's ssl_*_internal take SSL_*_ex's arguments. */
+int oisp_bpf_attach_offsets(oisp_bpf *b, const char *path, uint64_t write_off, uint64_t read_off, uint32_t library,
+                            uint32_t write_args, char *err, size_t errlen) {
+    const int ossl = library == OISP_TLS_LIBRARY_OPENSSL;
+    const char *lib = ossl ? "OpenSSL" : "BoringSSL";
     /* reads before writes, exits before entries (see oisp_bpf_attach_lib) */
-    const struct { uint64_t off; const char *fn, *enter, *exit; } funcs[2] = {
-        { read_off, "SSL_read", "boringssl_read_enter", "ssl_read_exit" },
-        { write_off, "SSL_write", "boringssl_write_enter", "ssl_write_exit" },
+    typedef struct { uint64_t off; const char *fn, *enter, *exit; } probe_fn;
+    const probe_fn funcs[2] = {
+        ossl ? (probe_fn){ read_off, "ssl_read_internal", "ssl_read_ex_enter", "ssl_read_ex_exit" }
+             : (probe_fn){ read_off, "SSL_read", "boringssl_read_enter", "ssl_read_exit" },
+        ossl ? (probe_fn){ write_off, "ssl_write_internal", write_args == 5 ? "ssl_write_ex2_enter" : "ssl_write_ex_enter", "ssl_write_ex_exit" }
+             : (probe_fn){ write_off, "SSL_write", "boringssl_write_enter", "ssl_write_exit" },
     };
+    if (ossl && write_args != 4 && write_args != 5) {
+        set_err(err, errlen, "OpenSSL ssl_write_internal: unknown argument count", EINVAL);
+        return -EINVAL;
+    }
     if (write_off == 0 || read_off == 0 || write_off == read_off) {
-        set_err(err, errlen, "BoringSSL offsets missing or equal", EINVAL);
+        set_err(err, errlen, ossl ? "OpenSSL offsets missing or equal" : "BoringSSL offsets missing or equal", EINVAL);
         return -EINVAL;
     }
     size_t first = b->nlinks;
@@ -568,7 +579,7 @@ int oisp_bpf_attach_offsets(oisp_bpf *b, const char *path, uint64_t write_off, u
             }
             if (e) {
                 char what[400];
-                snprintf(what, sizeof what, "attaching BoringSSL %s %s at offset 0x%llx of %s", funcs[i].fn,
+                snprintf(what, sizeof what, "attaching %s %s %s at offset 0x%llx of %s", lib, funcs[i].fn,
                          ret ? "uretprobe" : "uprobe", (unsigned long long)funcs[i].off, path);
                 set_err(err, errlen, what, e);
                 drop_links_from(b, first);

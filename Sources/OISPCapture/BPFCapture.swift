@@ -85,7 +85,10 @@ public final class BPFCapture: @unchecked Sendable {
     }
     /// What the BoringSSL search found in a binary, by build id (and file size): a copy of a
     /// binary already searched is not searched again, and is reported as the first was.
-    private enum BoringSearch { case found(write: UInt64, read: UInt64), none, strippedOpenSSL }
+    /// What the search of a stripped executable found, per build id: the functions (BoringSSL's
+    /// SSL_write/SSL_read, or OpenSSL's ssl_write_internal/ssl_read_internal), nothing, or a
+    /// static OpenSSL whose functions were not found (why).
+    private enum BoringSearch { case found(write: UInt64, read: UInt64, library: UInt32, writeArgs: UInt32), none, strippedOpenSSL(String) }
     private var boringByBuildID: [String: BoringSearch] = [:]
     private var targetList: [Target] = []
     public var targets: [Target] { lock.withLock { targetList } }
@@ -438,14 +441,14 @@ public final class BPFCapture: @unchecked Sendable {
         var idBuf = [CChar](repeating: 0, count: 41)
         var st = stat()
         let id = oisp_boringssl_build_id(path, &idBuf, idBuf.count) == 0 && stat(path, &st) == 0 ? "\(String(cString: idBuf)):\(st.st_size)" : ""
-        let offsets: (write: UInt64, read: UInt64), found: String?
+        let offsets: (write: UInt64, read: UInt64, library: UInt32, writeArgs: UInt32), found: String?
         if !id.isEmpty, let known = lock.withLock({ boringByBuildID[id] }) {
             switch known {
-            case .found(let w, let r): offsets = (w, r)
+            case .found(let w, let r, let lib, let args): offsets = (w, r, lib, args)
             case .none: return
-            case .strippedOpenSSL:
+            case .strippedOpenSSL(let why):
                 record(path: name, key: key, stack: "openssl", functions: 0,
-                       problem: "static OpenSSL in \(name) not covered: no SSL_write/SSL_read symbols (a copy of a file searched before, by build id)")
+                       problem: "static OpenSSL in \(name) not covered: \(why) (a copy of a file searched before, by build id)")
                 return
             }
             found = "build id seen before"
@@ -456,26 +459,29 @@ public final class BPFCapture: @unchecked Sendable {
                 if !id.isEmpty { lock.withLock { boringByBuildID[id] = BoringSearch.none } }
                 return
             }
-            if r == OISP_BORINGSSL_ERR_STATIC_OPENSSL.rawValue {
-                if !id.isEmpty { lock.withLock { boringByBuildID[id] = .strippedOpenSSL } }
-                record(path: name, key: key, stack: "openssl", functions: 0, problem: "static OpenSSL in \(name) not covered: \(text())")
-                return
-            }
+            let openssl = info.library == OISP_TLS_LIBRARY_OPENSSL.rawValue
             guard r == OISP_BORINGSSL_OK.rawValue else {
-                record(path: name, key: key, stack: "boringssl", functions: 0, problem: "static BoringSSL in \(name) not covered: \(text())")
+                if openssl {
+                    let why = text().replacingOccurrences(of: "\(name): ", with: "")
+                    if !id.isEmpty { lock.withLock { boringByBuildID[id] = .strippedOpenSSL(why) } }
+                    record(path: name, key: key, stack: "openssl", functions: 0, problem: "static OpenSSL in \(name) not covered: \(why)")
+                } else {
+                    record(path: name, key: key, stack: "boringssl", functions: 0, problem: "static BoringSSL in \(name) not covered: \(text())")
+                }
                 return
             }
-            offsets = (info.write.entry, info.read.entry)
-            if !id.isEmpty { lock.withLock { boringByBuildID[id] = .found(write: offsets.write, read: offsets.read) } }
-            found = nil
+            offsets = (info.write.entry, info.read.entry, info.library, info.write_args)
+            if !id.isEmpty { lock.withLock { boringByBuildID[id] = .found(write: offsets.write, read: offsets.read, library: offsets.library, writeArgs: offsets.writeArgs) } }
+            found = openssl ? "ssl_write_internal, ssl_read_internal by their error reports (\(info.write_args == 5 ? "OpenSSL 3.3+ arguments" : "OpenSSL 3.0–3.2 arguments"))" : nil
         }
         let n = attachLock.withLock { () -> Int32 in
             // not stopped, and the file not rewritten (and its probes detached) during the search
             guard lock.withLock({ !stopped && inodes[inode]?.owner == owner }) else { return 0 }
             oisp_bpf_set_owner(bpf, owner)
-            return oisp_bpf_attach_offsets(bpf, path, offsets.write, offsets.read, &err, err.count)
+            return oisp_bpf_attach_offsets(bpf, path, offsets.write, offsets.read, offsets.library, offsets.writeArgs, &err, err.count)
         }
-        record(path: name, key: key, stack: "boringssl", functions: n > 0 ? 2 : 0, problem: n < 0 ? text() : nil, found: found)
+        let stack = offsets.library == OISP_TLS_LIBRARY_OPENSSL.rawValue ? "openssl" : "boringssl"
+        record(path: name, key: key, stack: stack, functions: n > 0 ? 2 : 0, problem: n < 0 ? text() : nil, found: found)
     }
 
     /// Waits until background inspections queued so far are done (tests, `check`).

@@ -123,18 +123,22 @@ public enum CaptureTargets {
 
     /// Static BoringSSL (Bun, Chromium/Electron): covered when SSL_write and SSL_read are found
     /// for certain by ssl_lib.cc's own error reports; nil when the file has no BoringSSL. A
-    /// static OpenSSL without symbols, found on the way, is named as not covered.
+    /// static OpenSSL 3 without symbols, found on the way, is covered when ssl_write_internal and
+    /// ssl_read_internal are found by theirs, else named as not covered with why.
     static func boringSSL(_ path: String) -> Stack? {
         var info = oisp_boringssl_info()
         var err = [CChar](repeating: 0, count: 512)
         let r = oisp_boringssl_inspect(path, &info, &err, err.count)
         if r == OISP_BORINGSSL_ERR_NO_BORINGSSL.rawValue { return nil }
-        if r == OISP_BORINGSSL_ERR_STATIC_OPENSSL.rawValue { return Stack(name: "openssl", covered: false, detail: String(cString: err)) }
+        let openssl = info.library == OISP_TLS_LIBRARY_OPENSSL.rawValue
         if r == OISP_BORINGSSL_OK.rawValue {
-            return Stack(name: "boringssl", covered: true,
-                         detail: "static BoringSSL: SSL_write/SSL_read found by ssl_lib.cc's error reports (\(info.sites) sites in \(info.functions) functions)")
+            return openssl
+                ? Stack(name: "openssl", covered: true,
+                        detail: "static OpenSSL without symbols: ssl_write_internal/ssl_read_internal found by their error reports (\(info.sites) sites; \(info.write_args == 5 ? "3.3+" : "3.0–3.2") arguments)")
+                : Stack(name: "boringssl", covered: true,
+                        detail: "static BoringSSL: SSL_write/SSL_read found by ssl_lib.cc's error reports (\(info.sites) sites in \(info.functions) functions)")
         }
-        return Stack(name: "boringssl", covered: false, detail: String(cString: err))
+        return Stack(name: openssl ? "openssl" : "boringssl", covered: false, detail: String(cString: err))
     }
 
     /// A listed port of an established TCP socket the process holds, if any.

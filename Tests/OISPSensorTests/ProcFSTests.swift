@@ -1,3 +1,4 @@
+import COISPBPF
 import Foundation
 import OISPCapture
 import XCTest
@@ -91,9 +92,12 @@ final class ProcFSTests: XCTestCase {
         XCTAssertTrue(names.contains("plain_http"), "\(proc.stacks)")
     }
 
-    /// A static OpenSSL is covered through its symbols; stripped of them it is named as not
-    /// covered, with the reason (what `check` and `capture-targets` print), never left unseen.
-    func testAStrippedStaticOpenSSLIsNamedNotCovered() throws {
+    /// A static OpenSSL is covered through its symbols; stripped of them, through its error
+    /// reports: the functions found are the ones the symbols name (checked against `nm` of the
+    /// unstripped build, for the file and for a running process). Where those reports are gone
+    /// (the function names overwritten in a copy) it is named as not covered, with the reason,
+    /// never probed at a guess.
+    func testAStrippedStaticOpenSSLIsFoundByItsErrorReports() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("oisp-static-ssl-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -102,29 +106,66 @@ final class ProcFSTests: XCTestCase {
         #include <openssl/ssl.h>
         #include <stdio.h>
         #include <unistd.h>
-        int main(void) { SSL_CTX *c = SSL_CTX_new(TLS_client_method()); SSL *s = SSL_new(c); printf("up %p\\n", (void *)s); fflush(stdout); sleep(30); return 0; }
+        int main(int argc, char **argv) { SSL_CTX *c = SSL_CTX_new(TLS_client_method()); SSL *s = SSL_new(c); size_t n; char b[8];
+          if (argc > 5) { SSL_write(s, "x", 1); SSL_read_ex(s, b, 8, &n); }
+          printf("up %p\\n", (void *)s); fflush(stdout); sleep(30); return 0; }
         """.write(toFile: src, atomically: true, encoding: .utf8)
-        let bin = dir.appendingPathComponent("static_ssl").path, stripped = bin + "_stripped"
+        let bin = dir.appendingPathComponent("static_ssl").path, stripped = bin + "_stripped", blanked = bin + "_blanked"
         let cc = try TestSupport.run("/usr/bin/gcc", ["-O2", "-o", bin, src, "-Wl,-Bstatic", "-lssl", "-lcrypto", "-Wl,-Bdynamic", "-lpthread", "-ldl"])
         XCTAssertEqual(cc.status, 0, cc.stderr)
-        try TestSupport.run("/usr/bin/cp", [bin, stripped])
-        XCTAssertEqual(try TestSupport.run("/usr/bin/strip", [stripped]).status, 0)
+        XCTAssertEqual(try TestSupport.run("/usr/bin/strip", ["-o", stripped, bin]).status, 0)
 
         XCTAssertEqual(CaptureTargets.stacks(ofExecutable: bin).map(\.name), ["openssl"])
         XCTAssertEqual(CaptureTargets.stacks(ofExecutable: bin).first?.covered, true)
+        var info = oisp_boringssl_info()
+        var err = [CChar](repeating: 0, count: 512)
+        XCTAssertEqual(oisp_boringssl_inspect(stripped, &info, &err, err.count), OISP_BORINGSSL_OK.rawValue, String(cString: err))
+        XCTAssertEqual(info.library, OISP_TLS_LIBRARY_OPENSSL.rawValue)
+        XCTAssertEqual(info.write_args, 4, "Debian 12's OpenSSL 3.0: ssl_write_internal(s, buf, num, written)")
+        // the truth, from the symbols the stripped copy lost
+        let nm = try TestSupport.run("/usr/bin/nm", [bin])
+        func symbol(_ name: String) -> UInt64? {
+            nm.stdout.split(separator: "\n").lazy.map { $0.split(separator: " ") }.first { $0.count == 3 && $0[2] == name }.flatMap { UInt64($0[0], radix: 16) }
+        }
+        XCTAssertEqual(info.write.vaddr, try XCTUnwrap(symbol("ssl_write_internal")))
+        XCTAssertEqual(info.read.vaddr, try XCTUnwrap(symbol("ssl_read_internal")))
+        XCTAssertGreaterThan(info.write.callers, 0)
         let s = try XCTUnwrap(CaptureTargets.stacks(ofExecutable: stripped).first)
         XCTAssertEqual(s.name, "openssl")
-        XCTAssertFalse(s.covered)
-        XCTAssertTrue(s.detail.contains("static OpenSSL without symbols"), s.detail)
+        XCTAssertTrue(s.covered, s.detail)
+        XCTAssertTrue(s.detail.contains("ssl_write_internal"), s.detail)
+
+        // the function names overwritten (as a build without them would lack them): named, not probed
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: stripped))
+        var blankedNames = 0
+        for name in ["ssl_write_internal", "ssl_read_internal"] {
+            let needle = Data((name + "\0").utf8)
+            var from = bytes.startIndex
+            while let r = bytes.range(of: needle, in: from..<bytes.endIndex) {
+                bytes[r.lowerBound] = UInt8(ascii: "X")
+                blankedNames += 1
+                from = r.upperBound
+            }
+        }
+        XCTAssertGreaterThanOrEqual(blankedNames, 2)
+        try bytes.write(to: URL(fileURLWithPath: blanked))
+        XCTAssertEqual(chmod(blanked, 0o755), 0)
+        let b = try XCTUnwrap(CaptureTargets.stacks(ofExecutable: blanked).first)
+        XCTAssertEqual(b.name, "openssl")
+        XCTAssertFalse(b.covered)
+        XCTAssertTrue(b.detail.contains("static OpenSSL without symbols"), b.detail)
         // a program with no TLS at all has no stack to name
         XCTAssertEqual(CaptureTargets.stacks(ofExecutable: "/usr/bin/true").count, 0)
 
-        // a running process of it is listed with that reason
+        // running processes of them are listed with the same verdicts
         let (p, _) = try startAndRead(stripped, [])
         defer { p.terminate(); p.waitUntilExit() }
         let proc = try XCTUnwrap(CaptureTargets.inspect(pid: p.processIdentifier))
         XCTAssertEqual(proc.stacks.map(\.name), ["openssl"])
-        XCTAssertEqual(proc.stacks.first?.covered, false)
+        XCTAssertEqual(proc.stacks.first?.covered, true)
+        let (q, _) = try startAndRead(blanked, [])
+        defer { q.terminate(); q.waitUntilExit() }
+        XCTAssertEqual(try XCTUnwrap(CaptureTargets.inspect(pid: q.processIdentifier)).stacks.first?.covered, false)
     }
 
     /// A JVM's TLS (JSSE) is Java code, out of any probe's reach: a Java process is named as

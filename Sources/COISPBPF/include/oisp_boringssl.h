@@ -30,6 +30,16 @@
  *      SSL_write's (source order of ssl_lib.cc).
  * Anything else is an error with the reason; no offset is ever guessed.
  *
+ * A static OpenSSL 3 without symbols (found by its "ssl/ssl_lib.c" string) is searched for too:
+ * OpenSSL 3's ERR_raise passes the function's own name (__func__) to ERR_set_debug, so the loads
+ * of "ssl_write_internal" and "ssl_read_internal" that are ERR_raise(ERR_LIB_SSL, …) sites (EDX =
+ * the name, then EDI = 20, ESI = reason) lie in those functions alone; each must sit in one FDE of
+ * the unwind tables whose start is a function entry (CFA = RSP+8, not a cold part), report
+ * SSL_R_UNINITIALIZED, and be called directly. They take SSL_read_ex's and SSL_write_ex's
+ * arguments (ssl_write_internal gained `flags` before `written` in 3.3, when it began reporting
+ * SSL_R_UNSUPPORTED_WRITE_FLAG: write_args says 4 or 5). OpenSSL 1.1 (no function names) is
+ * reported, not searched.
+ *
  * Supported: x86-64 ELF, BoringSSL since ssl_read_impl/SSL_peek (2017) built with error file
  * names (the default), functions aligned to 16 with int3 padding (clang + lld, as Chromium, Bun,
  * Electron and Node-less Rust/C++ programs are built). */
@@ -57,6 +67,12 @@ enum oisp_boringssl_status {
     OISP_BORINGSSL_ERR_STATIC_OPENSSL = -10, /* no BoringSSL, but a static OpenSSL libssl (ssl/ssl_lib.c) without symbols */
 };
 
+/* oisp_boringssl_info.library */
+enum oisp_tls_library {
+    OISP_TLS_LIBRARY_BORINGSSL = 0,
+    OISP_TLS_LIBRARY_OPENSSL = 1, /* write/read are ssl_write_internal/ssl_read_internal */
+};
+
 typedef struct oisp_boringssl_func {
     uint64_t vaddr;   /* link-time virtual address of the entry */
     uint64_t entry;   /* file offset of the entry: what a uprobe needs */
@@ -75,6 +91,8 @@ typedef struct oisp_boringssl_info {
     oisp_boringssl_func read;  /* SSL_read */
     uint64_t text_bytes;     /* executable bytes scanned */
     double elapsed_ms;       /* time the inspection took */
+    uint32_t library;        /* enum oisp_tls_library */
+    uint32_t write_args;     /* OpenSSL: ssl_write_internal's arguments, 4 (written 4th) or 5 (3.3+: flags, written) */
 } oisp_boringssl_info;
 
 /** Inspects an executable or shared object. Returns OISP_BORINGSSL_OK with `out` filled, or a

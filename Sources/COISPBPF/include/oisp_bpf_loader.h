@@ -82,12 +82,15 @@ int oisp_bpf_attach_ssl(oisp_bpf *b, const char *binary_path, char *err, size_t 
  *  the number of probes attached, or -errno (nothing stays attached on error). */
 int oisp_bpf_attach_go(oisp_bpf *b, const char *binary_path, const oisp_gotls_info *info, char *err, size_t errlen);
 
-/** Attaches uprobe + uretprobe on BoringSSL's SSL_write and SSL_read in a stripped executable (all
- *  processes running it) at the file offsets from oisp_boringssl_inspect: BoringSSL entry
- *  programs (stack OISP_STACK_BORINGSSL), OpenSSL's exit programs; noop_enter/noop_exit with the
- *  noop option. Returns 2 (functions attached) or -errno (nothing stays attached on error). */
-int oisp_bpf_attach_offsets(oisp_bpf *b, const char *binary_path, uint64_t write_off, uint64_t read_off, char *err,
-                            size_t errlen);
+/** Attaches uprobe + uretprobe on the write and read functions of a stripped executable (all
+ *  processes running it) at the file offsets from oisp_boringssl_inspect. `library` says which:
+ *  OISP_TLS_LIBRARY_BORINGSSL (SSL_write, SSL_read: BoringSSL entry programs, stack
+ *  OISP_STACK_BORINGSSL, OpenSSL's exit programs) or OISP_TLS_LIBRARY_OPENSSL
+ *  (ssl_write_internal, ssl_read_internal: the SSL_write_ex/SSL_read_ex programs, or
+ *  ssl_write_ex2_enter when `write_args` is 5); noop_enter/noop_exit with the noop option.
+ *  Returns 2 (functions attached) or -errno (nothing stays attached on error). */
+int oisp_bpf_attach_offsets(oisp_bpf *b, const char *binary_path, uint64_t write_off, uint64_t read_off, uint32_t library,
+                            uint32_t write_args, char *err, size_t errlen);
 
 /** Attaches uprobe + uretprobe on every rustls Writer::write and Reader::read of an executable
  *  (all processes running it) at the file offsets from oisp_rustls_inspect, with the entry
