@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark side by side with its peer, in one go (< 10 minutes on 2 cores):
 #   pipeline  — events/s decode → redact (safe) → JSONL on one core, vs orjson parse+serialize
-#   capture   — ns per TLS/socket call per stack (OpenSSL, GnuTLS, NSS, Go crypto/tls, rustls, Bun's BoringSSL, plain HTTP): no probes / empty probes (the kernel's trap) / full capture
+#   capture   — ns per TLS/socket call per stack (OpenSSL shared and static-stripped, GnuTLS, NSS, Go crypto/tls, rustls, Bun's BoringSSL, plain HTTP): no probes / empty probes (the kernel's trap) / full capture
 #   kafka     — events/s into librdkafka's mock cluster: oisp-sensor replay vs kcat -P
 #   otlp      — AI spans/s into rotel over gRPC: oisp-sensor replay vs the official Python exporter
 #   http      — events/s into nginx: the exporter alone and whole replay vs curl posting the same bodies
@@ -112,6 +112,8 @@ if [[ $WHAT == *capture* ]]; then
   # short, so they run 3 times in a row in every column. CAPTURE_N iterations a loop (default 40000).
   # About 2.5 min on 2 cores.
   cc -O2 -o "$OUT/ssl_loop" Benchmarks/ssl_loop.c -lssl -lcrypto
+  # the same loop on OpenSSL linked in statically and stripped (found by its error reports)
+  cc -O2 -o "$OUT/ssl_loop_static" Benchmarks/ssl_loop.c -Wl,-Bstatic -lssl -lcrypto -Wl,-Bdynamic && strip "$OUT/ssl_loop_static"
   cc -O2 -o "$OUT/gnutls_loop" Benchmarks/gnutls_loop.c -lgnutls
   cc -O2 -o "$OUT/plain_loop" Benchmarks/plain_loop.c
   cc -O2 -o "$OUT/syscall_loop" Benchmarks/syscall_loop.c
@@ -215,6 +217,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
   t_start=$(date +%s)
   for _ in $(seq "${CAPTURE_ROUNDS:-3}"); do
     measure openssl a 1 "$OUT/ssl_loop" "$N"
+    measure openssl_static a 1 "$OUT/ssl_loop_static" "$N"
     measure gnutls a 1 "$OUT/gnutls_loop" "$N"
     measure nss a 1 "$OUT/nss_loop" "$N" "$OUT/nssdb"
     measure go a 1 "$OUT/go_tls_loop" "$N" 0
@@ -224,6 +227,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
     measure plain_listed a 3 "$OUT/plain_loop" "$N" "$PLAIN_PORT"
     start_sensor --noop-probes -c "$OUT/plain-off.toml"
     measure openssl b 1 "$OUT/ssl_loop" "$N"
+    measure openssl_static b 1 "$OUT/ssl_loop_static" "$N"
     measure gnutls b 1 "$OUT/gnutls_loop" "$N"
     measure nss b 1 "$OUT/nss_loop" "$N" "$OUT/nssdb"
     measure go b 1 "$OUT/go_tls_loop" "$N" 1   # 1 s before timing: a Go binary is probed after its exec
@@ -233,6 +237,7 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
     stop_sensor
     start_sensor -c "$OUT/plain-on.toml"
     measure openssl c 1 "$OUT/ssl_loop" "$N"
+    measure openssl_static c 1 "$OUT/ssl_loop_static" "$N"
     measure gnutls c 1 "$OUT/gnutls_loop" "$N"
     measure nss c 1 "$OUT/nss_loop" "$N" "$OUT/nssdb"
     measure go c 1 "$OUT/go_tls_loop" "$N" 1
@@ -262,10 +267,11 @@ print("%.0f" % ((t1 - t0) / max(1, c1 - c0)))' "$before" "$after" >> "$OUT/cap-r
   cmed() { sort -n "$OUT/cap-r.$1.$2" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
   crange() { sort -n "$OUT/cap-r.$1.$2" | awk 'NR==1{lo=$1} {hi=$1} END{printf "%s–%s", lo, hi}'; }
   echo "capture: ns per call (1 KiB write + 1 KiB read per iteration, $N iterations; median of ${CAPTURE_ROUNDS:-3} rounds, min–max in brackets; plain rows 3 runs a round) in $(( $(date +%s) - t_start )) s; sensor: $S$([ -n "${PIN_LOOP[*]}" ] && echo "; pinned: loops CPU 1, sensor CPU 0")"
-  for row in openssl gnutls nss go $([ -n "$RUSTLS" ] && echo rustls) $([ -n "$BUN" ] && echo boringssl) plain_listed; do
+  for row in openssl openssl_static gnutls nss go $([ -n "$RUSTLS" ] && echo rustls) $([ -n "$BUN" ] && echo boringssl) plain_listed; do
     a=$(cmed $row a); b=$(cmed $row b); c=$(cmed $row c)
     case $row in
       openssl) what="OpenSSL SSL_write/SSL_read, BIO pair" ;;
+      openssl_static) what="the same on OpenSSL linked statically and stripped: ssl_write_internal/ssl_read_internal" ;;
       gnutls) what="GnuTLS gnutls_record_send/recv, in-memory transport" ;;
       nss) what="NSS PR_Write/PR_Read, loopback TCP, one thread" ;;
       go) what="Go crypto/tls (*Conn).Write/Read, net.Pipe" ;;
