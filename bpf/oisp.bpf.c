@@ -255,15 +255,18 @@ static __always_inline int emit_plaintext(__u64 handle, __u64 buf, __u64 total, 
         n &= (OISP_CHUNK_MAX * 2 - 1);
         if (n == 0 || n > OISP_CHUNK_MAX) break;
         if (bpf_probe_read_user(d->data, n, (void *)(args.buf + off)) != 0) {
+            /* unreadable from here on: one empty record says the call's bytes from `off` to
+             * `total` are left out (as the cut below does) */
             d->len = 0;
             d->flags |= OISP_FLAG_TRUNCATED;
-            n = 0;
+            submit(d, offsetof(struct oisp_ssl_data, data), c);
+            return 0;
         }
         submit(d, offsetof(struct oisp_ssl_data, data) + n, c);
-        if (n == 0) break;
     }
     if (want < total) {
-        /* Mark the cut with an empty record carrying the truncation flag at the cut offset. */
+        /* Mark the cut with an empty record carrying the truncation flag at the cut offset: the
+         * call's bytes from there to total_len are left out (user space skips them in order). */
         d->offset = (__u32)want;
         d->len = 0;
         d->flags |= OISP_FLAG_TRUNCATED;

@@ -169,7 +169,8 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 let peer = sslPeer[id]
                 let chunk = PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: d.bytes, ts: wall(d.tsMono),
                                            tid: Int64(d.tid), truncated: d.truncated, remoteIP: peer?.ip, remotePort: peer?.port,
-                                           plain: d.stack == UInt32(OISP_STACK_PLAIN.rawValue))
+                                           plain: d.stack == UInt32(OISP_STACK_PLAIN.rawValue),
+                                           missing: d.truncated && d.bytes.isEmpty ? max(0, d.totalLength - d.offset) : 0)
                 if emitRawEvents { out.events.append(rawEvent(chunk, stack: d.stack)) }
                 out.chunks.append(chunk)
             }
@@ -190,6 +191,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
         data["ssl"] = .string(String(c.connection.handle, radix: 16))
         data["length"] = .int(Int64(c.bytes.count))
         data["truncated"] = .bool(c.truncated)
+        if c.missing > 0 { data["missing_bytes"] = .int(Int64(c.missing)) }
         if let s = String(validating: c.bytes, as: UTF8.self) {
             data["text"] = .string(s)
         } else {

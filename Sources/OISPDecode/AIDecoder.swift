@@ -163,10 +163,8 @@ final class Connection {
 
     /// The first four bytes of a request line or of HTTP/2's preface: the same test the BPF side
     /// makes before it sends a quiet connection's write again (bpf/oisp.bpf.c, starts_request).
-    static let requestStarts: [[UInt8]] = ["GET ", "POST", "PUT ", "PATC", "DELE", "HEAD", "OPTI", "PRI "].map { Array($0.utf8) }
-    static func startsRequest(_ b: [UInt8]) -> Bool {
-        b.count >= 4 && requestStarts.contains { $0[0] == b[0] && $0[1] == b[1] && $0[2] == b[2] && $0[3] == b[3] }
-    }
+    static let requestStarts: [[UInt8]] = HTTP1Parser.requestStarts + [Array("PRI ".utf8)]
+    static func startsRequest(_ b: [UInt8]) -> Bool { HTTP1Parser.begins(b, with: requestStarts) }
 
     func feed(_ c: PlaintextChunk) throws -> [OISPEvent] {
         if mode == .unknown {
@@ -208,6 +206,13 @@ final class Connection {
                 return []
             }
         }
+        if c.bytes.isEmpty {
+            // where capture cut a call: its left-out bytes are skipped, so the message goes on
+            // (or ends) in step; HTTP/2 frames cannot be followed across a gap and are left as they are
+            guard c.missing > 0, mode == .http1 else { return [] }
+            return try feedHTTP1(events: c.isWrite ? requestParser.skip(c.missing) : responseParser.skip(c.missing),
+                                 isWrite: c.isWrite, ts: c.ts, truncated: true)
+        }
         if c.isWrite, (mode == .http1 && !requestParser.inMessage && responseParser.inMessage && Connection.startsRequest(c.bytes))
             || (mode == .http2 && c.bytes.starts(with: Connection.h2Preface)) {
             // A new request while the last answer is still coming in, or a new HTTP/2 preface: the
@@ -231,9 +236,13 @@ final class Connection {
     }
 
     func feedHTTP1(_ bytes: [UInt8], isWrite: Bool, ts: Timestamp, truncated: Bool) throws -> [OISPEvent] {
+        try feedHTTP1(events: isWrite ? requestParser.feed(bytes) : responseParser.feed(bytes), isWrite: isWrite, ts: ts, truncated: truncated)
+    }
+
+    func feedHTTP1(events: [HTTPParseEvent], isWrite: Bool, ts: Timestamp, truncated: Bool) throws -> [OISPEvent] {
         var out: [OISPEvent] = []
         if isWrite {
-            for ev in try requestParser.feed(bytes) {
+            for ev in events {
                 switch ev {
                 case .head(let h):
                     let x = AIExchange(decoder: decoder, connection: id, remotePort: remotePort, auth: auth, plain: plain)
@@ -241,6 +250,7 @@ final class Connection {
                     current = x
                     responseParser.pendingRequestMethods.append(h.method)
                 case .body(let b): current?.requestBodyReceived(b)
+                case .gap(let n): current?.requestBodyGap(n)
                 case .end:
                     guard let x = current else { continue }
                     decoder.counted(request: true)
@@ -252,7 +262,7 @@ final class Connection {
                 }
             }
         } else {
-            for ev in try responseParser.feed(bytes) {
+            for ev in events {
                 switch ev {
                 case .head(let h):
                     // interim answers never get here (the parser passes over them); 101 Switching
@@ -260,6 +270,7 @@ final class Connection {
                     if h.status == 101 { continue }
                     (pending.first ?? current)?.responseHeadReceived(h, ts: ts)
                 case .body(let b): if let x = pending.first ?? current { out.take(x.responseBodyReceived(b, ts: ts)) }
+                case .gap(let n): (pending.first ?? current)?.responseBodyGap(n)
                 case .end:
                     // A response may end before its request body was fully written (early answer).
                     guard let x = pending.isEmpty ? current : pending.removeFirst() else { continue }

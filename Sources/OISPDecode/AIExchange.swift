@@ -13,6 +13,8 @@ final class AIExchange {
     var requestStart: Timestamp?
     var requestEnd: Timestamp?
     var requestTruncated = false
+    /// Where capture first left request body bytes out (the JSON before it is what is read).
+    var requestGapAt: Int?
     /// What the answer's events take from the request's: its id, model and input count (not
     /// the whole event: keeping a copy retained each of its strings for the exchange's life).
     var requestEvent: (eventID: String, model: JSONValue?, inputCount: JSONValue?)?
@@ -64,6 +66,23 @@ final class AIExchange {
         requestBody += bytes
     }
 
+    /// Request body bytes capture left out (a write cut at `max_capture_bytes`).
+    func requestBodyGap(_ n: Int) {
+        guard isAI else { return }
+        requestTruncated = true
+        if requestGapAt == nil { requestGapAt = requestBody.count }
+    }
+
+    /// Response body bytes capture left out: a streamed answer's event in progress is ended
+    /// there (its data, cut, does not parse and is passed over); a whole body is then partial.
+    func responseBodyGap(_ n: Int) {
+        guard isAI else { return }
+        responseGap = true
+        if sse != nil && !encoded { sse!.feed([10, 10]) { _, _ in } }
+        if ndjson != nil && !encoded { ndjson!.append(10) }
+    }
+    var responseGap = false
+
     static func decodedBody(_ body: [UInt8], head: HTTPHead?) -> [UInt8] {
         guard let enc = head?.header("content-encoding"), !enc.isEmpty else { return body }
         return BodyCodecs.decode(body, contentEncoding: enc) ?? body
@@ -74,7 +93,14 @@ final class AIExchange {
         guard let match, let head = requestHead else { return [] }
         requestTruncated = requestTruncated || truncated
         let body = AIExchange.decodedBody(requestBody, head: head)
-        let json = try? JSONParser.parse(body)
+        var json = requestGapAt == nil ? try? JSONParser.parse(body) : nil
+        // a body capture cut short (a prompt over `max_capture_bytes` in one write): what it
+        // holds before the cut — the members and messages that were whole — is read
+        var cut = false
+        if json == nil, requestTruncated, let v = JSONCut.whole(prefix: body[..<min(body.count, requestGapAt ?? body.count)]) {
+            json = v
+            cut = true
+        }
         let r = AIRequestReader.read(family: match.family, path: head.path, body: json)
         var d = JSONObject()
         d["request_id"] = .string(requestID)
@@ -87,7 +113,8 @@ final class AIExchange {
         if let model = r.model ?? match.pathModel { d["model"] = ["id": .string(model)] }
         d["auth"] = .object(AuthInfo.read(head, hash: decoder.keyedHash, memo: auth))
         d["request_type"] = .string(match.family.requestType)
-        d["streaming"] = .bool(r.streaming)
+        // a cut body may have lost its "stream" member: not known, then, rather than false
+        if !cut || r.streaming || json?["stream"] != nil { d["streaming"] = .bool(r.streaming) }
         if !match.family.isEmbedding {
             d["messages"] = .array(r.messages)
             d["messages_count"] = .int(Int64(r.messages.count))
@@ -102,6 +129,7 @@ final class AIExchange {
             d["input_count"] = .int(Int64(n))
         }
         if json == nil && !body.isEmpty { d["body_parse_error"] = true }
+        if cut { d["body_cut"] = true }
         var e = decoder.makeEvent("ai.request", ts: requestStart ?? ts, connection: connection, write: true, plain: plain,
                                   complete: !requestTruncated && json != nil, data: d)
         e.traceContext = traceContext
@@ -277,7 +305,7 @@ final class AIExchange {
         // a streamed answer is one event: its content assembled above, and how many chunks made it
         if sse != nil || ndjson != nil { d["chunk_count"] = .int(chunkIndex) }
         var resp = decoder.makeEvent("ai.response", ts: ts, connection: connection, write: false, plain: plain,
-                                     complete: !truncated && !bodyOverflow, data: d)
+                                     complete: !truncated && !bodyOverflow && !responseGap, data: d)
         if let r = requestEvent { resp.relatedEvents = [.init(eventID: r.eventID, relationship: "caused_by")] }
         resp.traceContext = traceContext
         out.append(resp)

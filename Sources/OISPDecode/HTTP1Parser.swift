@@ -14,6 +14,10 @@ public struct HTTP1Parser {
         case chunkDataEnd
         case trailers
         case untilClose
+        /// Bytes were left out where the message's framing cannot be followed (a chunked body,
+        /// a head, past the message's end): everything is passed over until a message starts
+        /// at the beginning of a later call's bytes.
+        case lost
     }
     private var state: State = .head
     private var buffer: [UInt8] = []
@@ -23,7 +27,54 @@ public struct HTTP1Parser {
     public init(isRequest: Bool) { self.isRequest = isRequest }
 
     /// Whether a message is in progress (head seen, end not yet).
-    public var inMessage: Bool { if case .head = state { return !buffer.isEmpty } ; return true }
+    public var inMessage: Bool {
+        switch state {
+        case .head: return !buffer.isEmpty
+        case .lost: return false
+        default: return true
+        }
+    }
+
+    /// `n` bytes of the stream that capture left out (a call cut at `max_capture_bytes`). In a
+    /// body of known length, or one read until the connection closes, they are passed over (a
+    /// `.gap`) and the message goes on; a gap reaching past the body's end ends the message. Where
+    /// the framing cannot be followed across it (chunked, inside a head, past the end), the
+    /// message in progress ends there and what follows is passed over until a message begins at
+    /// the start of a later piece (`feed`).
+    public mutating func skip(_ n: Int) -> [HTTPParseEvent] {
+        guard n > 0 else { return [] }
+        switch state {
+        case .fixed(let remaining) where buffer.isEmpty:
+            if n < remaining { state = .fixed(remaining: remaining - n); return [.gap(n)] }
+            state = n == remaining ? .head : .lost
+            return [.gap(remaining), .end]
+        case .untilClose:
+            return [.gap(n)]
+        case .lost:
+            return []
+        default:
+            let cut = inMessage && !isHeadState
+            state = .lost
+            buffer = []
+            return cut ? [.end] : []
+        }
+    }
+
+    private var isHeadState: Bool { if case .head = state { return true }; return false }
+
+    /// The first four bytes of the request lines of the methods an AI call uses.
+    public static let requestStarts: [[UInt8]] = ["GET ", "POST", "PUT ", "PATC", "DELE", "HEAD", "OPTI"].map { Array($0.utf8) }
+    static let responseStart: [UInt8] = Array("HTTP/".utf8)
+
+    /// Whether `b` begins with one of `starts` (each four bytes).
+    public static func begins(_ b: [UInt8], with starts: [[UInt8]]) -> Bool {
+        b.count >= 4 && starts.contains { $0[0] == b[0] && $0[1] == b[1] && $0[2] == b[2] && $0[3] == b[3] }
+    }
+
+    /// Whether `bytes` begin an HTTP message (a request line's method, or "HTTP/" for a response).
+    public func startsMessage(_ bytes: [UInt8]) -> Bool {
+        isRequest ? HTTP1Parser.begins(bytes, with: HTTP1Parser.requestStarts) : bytes.starts(with: HTTP1Parser.responseStart)
+    }
 
     public mutating func reset() { state = .head; buffer = [] }
 
@@ -33,8 +84,14 @@ public struct HTTP1Parser {
         return []
     }
 
-    /// Feeds bytes; returns the parse events they complete.
+    /// Feeds bytes (one read's or write's, or a piece of one); returns the parse events they
+    /// complete. After bytes were left out where the framing was lost (`skip`), pieces are passed
+    /// over until one begins a message.
     public mutating func feed(_ bytes: [UInt8]) throws -> [HTTPParseEvent] {
+        if case .lost = state {
+            guard startsMessage(bytes) else { return [] }
+            state = .head
+        }
         buffer.append(contentsOf: bytes)
         var out: [HTTPParseEvent] = []
         var pos = 0
@@ -118,6 +175,9 @@ public struct HTTP1Parser {
                 if empty { state = .head; out.append(.end) }
             case .untilClose:
                 if pos < buffer.count { out.append(.body(Array(buffer[pos...]))); pos = buffer.count }
+                break loop
+            case .lost:
+                pos = buffer.count
                 break loop
             }
         }

@@ -50,6 +50,8 @@ import Foundation
 public enum HTTPParseEvent: Sendable {
     case head(HTTPHead)
     case body([UInt8])
+    /// Body bytes capture left out (`HTTP1Parser.skip`): the body goes on after them.
+    case gap(Int)
     case end
 }
 

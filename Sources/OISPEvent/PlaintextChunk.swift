@@ -23,12 +23,17 @@ public struct PlaintextChunk: Sendable, Equatable {
     public var closed: Bool
     /// Read from a plain TCP socket (`[capture] plain_http_ports`), not at a TLS library.
     public var plain: Bool
+    /// Bytes of the call that capture left out after this point (beyond `max_capture_bytes`, or
+    /// unreadable): carried by an empty chunk where the cut is, so the decoder can skip them and
+    /// stay in step with the connection's messages. 0 for every other chunk.
+    public var missing: Int
 
     public init(connection: ConnectionID, isWrite: Bool, bytes: [UInt8], ts: Timestamp, tid: Int64? = nil,
-                truncated: Bool = false, remoteIP: String? = nil, remotePort: Int? = nil, closed: Bool = false, plain: Bool = false) {
+                truncated: Bool = false, remoteIP: String? = nil, remotePort: Int? = nil, closed: Bool = false, plain: Bool = false,
+                missing: Int = 0) {
         self.connection = connection; self.isWrite = isWrite; self.bytes = bytes; self.ts = ts; self.tid = tid
         self.truncated = truncated; self.remoteIP = remoteIP; self.remotePort = remotePort; self.closed = closed
-        self.plain = plain
+        self.plain = plain; self.missing = missing
     }
 }
 

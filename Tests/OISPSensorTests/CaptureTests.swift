@@ -370,6 +370,8 @@ final class CaptureTests: XCTestCase {
         XCTAssertEqual(q2["messages"]?.arrayValue?.first?["content"], "Same call, two protocols")
     }
 
+    /// A write over `max_capture_bytes` is cut and marked; an AI call cut so (a long context in
+    /// one write) is still reported, and the connection's next call decodes in full.
     func testTruncationIsMarkedAtTheConfiguredLimit() throws {
         try Self.skipOrFail()
         let dir = try TestSupport.tempDir("trunc")
@@ -377,12 +379,42 @@ final class CaptureTests: XCTestCase {
         defer { server.terminate() }
         let (sensor, out, _) = try Self.startSensor(config: "[capture]\nmax_capture_bytes = 8192\nprocess = false\n", dir: dir, name: "trunc")
         let p = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "big"])
+        // an AI call over the limit, then a short one on the same connection
+        let ai = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.fixtures.appendingPathComponent("tls_client.py").path, "\(port)", "bigai"])
         Self.stopSensor(sensor)
         XCTAssertEqual(p.status, 0)
-        let evs = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }.filter { $0.eventType == "capture.ssl_data" }
+        XCTAssertEqual(ai.status, 0, ai.stderr)
+        let all = TestSupport.lines(out).compactMap { try? OISPEvent(jsonBytes: Array($0.utf8)) }
+        let evs = all.filter { $0.eventType == "capture.ssl_data" }
         let cut = evs.filter { $0.data["truncated"]?.boolValue == true && $0.data["direction"]?.stringValue == "write" }
         XCTAssertFalse(cut.isEmpty, "a 64 KiB write above an 8 KiB limit is marked truncated")
         XCTAssertTrue(cut.allSatisfy { $0.confidence?.completeness == "partial" })
+        // the cut says how much was left out: the write's length less what was captured
+        let marks = cut.filter { ($0.data["missing_bytes"]?.intValue ?? 0) > 0 }
+        XCTAssertGreaterThanOrEqual(marks.count, 2, "one mark per cut write")
+        XCTAssertTrue(marks.allSatisfy { $0.data["length"]?.intValue == 0 })
+        // The cut call is still reported: the request with what came whole before the cut, the
+        // answer whole (model, usage, cost); the next call on the connection decodes in full.
+        let reqs = all.filter { $0.eventType == "ai.request" }, resps = all.filter { $0.eventType == "ai.response" }
+        XCTAssertEqual(reqs.count, 2, "\(all.map(\.eventType))")
+        XCTAssertEqual(resps.count, 2)
+        let (q1, q2) = (try XCTUnwrap(reqs.first), try XCTUnwrap(reqs.last))
+        XCTAssertEqual(q1.confidence?.completeness, "partial")
+        XCTAssertEqual(q1.data["body_cut"], true)
+        XCTAssertEqual(q1.data["messages"]?.arrayValue?.first?["content"], "You are a coding agent.")
+        XCTAssertEqual(q1.data["auth"]?["key_prefix"], "sk-proj-")
+        XCTAssertNil(q1.data["streaming"], "its stream member was past the cut: not known")
+        XCTAssertEqual(q2.confidence?.completeness, "full")
+        XCTAssertEqual(q2.data["model"]?["id"], "gpt-4o")
+        XCTAssertEqual(q2.data["messages"]?.arrayValue?.last?["content"], "xxxxxxxxxx")
+        for (q, a) in zip(reqs, resps) {
+            XCTAssertEqual(a.data["request_id"], q.data["request_id"])
+            XCTAssertEqual(a.confidence?.completeness, "full")
+            XCTAssertEqual(a.data["model"]?["id"]?.stringValue?.hasPrefix("gpt-4o"), true)
+            XCTAssertEqual(a.data["usage"]?["total_tokens"]?.intValue, 17)
+            XCTAssertNotNil(a.data["usage"]?["total_cost_usd"])
+        }
+        XCTAssertFalse(all.contains { $0.jsonString().contains("BIGKEY1234567890") }, "the key never appears")
     }
 
     /// The server's side of a loopback call decodes to nothing, so once the decoder says so the

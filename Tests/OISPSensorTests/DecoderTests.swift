@@ -94,6 +94,72 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(quiet.count, 3)
     }
 
+    /// A call whose request capture cut (one write over `max_capture_bytes`: an agent's long
+    /// context) is still reported — the request with what came whole before the cut, the answer in
+    /// full — and the connection stays in step: its next call decodes in full. A cut where the
+    /// framing cannot be followed (a chunked body) ends that request; the next call still decodes.
+    func testACallCutByTheCaptureLimitIsReportedAndTheConnectionStaysInStep() throws {
+        let decoder = AIDecoder { pid in
+            (OISPEvent.Host(hostname: "node-1"), OISPEvent.Process(pid: pid, name: "agent"), OISPEvent.Source(captureMethod: "ebpf_uprobe"))
+        }
+        let id = PlaintextChunk.ConnectionID(pid: 9, handle: 0x3000)
+        var t: Int64 = 1_700_000_000_000_000_000
+        func feed(_ write: Bool, _ b: [UInt8], truncated: Bool = false, missing: Int = 0) -> [OISPEvent] {
+            t += 1_000_000
+            return decoder.feed(PlaintextChunk(connection: id, isWrite: write, bytes: b, ts: Timestamp(nanoseconds: t), truncated: truncated,
+                                               remotePort: 443, missing: missing))
+        }
+        let context = String(repeating: "the repository's files, one after another. ", count: 2000)
+        let big = #"{"messages":[{"role":"system","content":"You are a coding agent."},{"role":"user","content":"see \"this\", then"},{"role":"user","content":"\#(context)"}],"model":"gpt-4o","stream":true}"#
+        let small = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"and now?"}]}"#
+        func answer(_ model: String) -> [UInt8] {
+            DecoderTests.http("HTTP/1.1 200 OK\nContent-Type: application/json\n",
+                              #"{"id":"chatcmpl-9","model":"\#(model)","choices":[{"index":0,"message":{"role":"assistant","content":"done"},"finish_reason":"stop"}],"usage":{"prompt_tokens":30000,"completion_tokens":1,"total_tokens":30001}}"#)
+        }
+        let head = "POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-proj-CUTTEST0000000000000000\nContent-Type: application/json\n"
+        var checked = 0
+        for limit in [300, 4096, 65536] { // cut in the first messages, in the long one
+            let whole = DecoderTests.http(head, big)
+            XCTAssertGreaterThan(whole.count, limit)
+            var evs = feed(true, Array(whole[..<limit]), truncated: true)
+            evs += feed(true, [], truncated: true, missing: whole.count - limit)
+            evs += feed(false, answer("gpt-4o-2024-08-06"))
+            evs += feed(true, DecoderTests.http(head, small))
+            evs += feed(false, answer("gpt-4o-mini"))
+            let reqs = only(evs, "ai.request"), resps = only(evs, "ai.response")
+            XCTAssertEqual(reqs.count, 2, "limit \(limit): \(evs.map(\.eventType))")
+            XCTAssertEqual(resps.count, 2)
+            guard reqs.count == 2, resps.count == 2 else { continue }
+            XCTAssertEqual(reqs[0].confidence?.completeness, "partial")
+            XCTAssertEqual(reqs[0].data["body_cut"], true)
+            XCTAssertNil(reqs[0].data["body_parse_error"])
+            XCTAssertNil(reqs[0].data["streaming"], "its stream member lay past the cut")
+            let msgs = reqs[0].data["messages"]?.arrayValue ?? []
+            XCTAssertEqual(msgs.first?["content"], "You are a coding agent.", "limit \(limit)")
+            if limit >= 4096 { XCTAssertEqual(msgs.count, 3); XCTAssertEqual(msgs[1]["content"], #"see "this", then"#) }
+            XCTAssertEqual(resps[0].confidence?.completeness, "full")
+            XCTAssertEqual(resps[0].data["model"]?["id"], "gpt-4o-2024-08-06")
+            XCTAssertEqual(resps[0].data["usage"]?["total_tokens"], 30001)
+            XCTAssertEqual(resps[0].data["request_id"], reqs[0].data["request_id"])
+            XCTAssertEqual(reqs[1].confidence?.completeness, "full")
+            XCTAssertEqual(reqs[1].data["model"]?["id"], "gpt-4o-mini")
+            XCTAssertEqual(resps[1].data["request_id"], reqs[1].data["request_id"])
+            checked += 1
+        }
+        XCTAssertEqual(checked, 3)
+        // a chunked request body cut: its chunks cannot be followed across the gap
+        let chunkedCall = DecoderTests.chunked(head, [String(big.prefix(3000)), String(big.dropFirst(3000))])
+        var evs = feed(true, Array(chunkedCall[..<2000]), truncated: true)
+        evs += feed(true, [], truncated: true, missing: chunkedCall.count - 2000)
+        evs += feed(false, answer("gpt-4o"))
+        evs += feed(true, DecoderTests.http(head, small))
+        evs += feed(false, answer("gpt-4o-mini"))
+        XCTAssertEqual(only(evs, "ai.request").count, 2, "\(evs.map(\.eventType))")
+        XCTAssertEqual(only(evs, "ai.request").first?.data["body_cut"], true)
+        XCTAssertEqual(only(evs, "ai.request").last?.data["model"]?["id"], "gpt-4o-mini")
+        XCTAssertEqual(only(evs, "ai.response").map { $0.data["usage"]?["total_tokens"]?.intValue }, [30001, 30001])
+    }
+
     func only(_ evs: [OISPEvent], _ type: String) -> [OISPEvent] { evs.filter { $0.eventType == type } }
 
     // MARK: OpenAI

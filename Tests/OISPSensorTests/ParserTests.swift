@@ -50,6 +50,46 @@ final class ParserTests: XCTestCase {
         return try p.feed(Array(text.utf8)).compactMap { if case .head(let h) = $0 { return h }; return nil }
     }
 
+    /// Bytes capture left out (`skip`): passed over inside a body of known length (the message
+    /// ends where its length says, the next one parses), ending the message where they reach past
+    /// it; where the framing cannot be followed (chunked, a head) the message ends and bytes are
+    /// passed over until a piece begins a message.
+    func testSkippedBytesKeepTheParserInStep() throws {
+        func kinds(_ evs: [HTTPParseEvent]) -> [String] {
+            evs.map { if case .head = $0 { return "head" }; if case .body(let b) = $0 { return "body\(b.count)" }; if case .gap(let n) = $0 { return "gap\(n)" }; return "end" }
+        }
+        let next = Array("POST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nok".utf8)
+        var p = HTTP1Parser(isRequest: true)
+        XCTAssertEqual(kinds(try p.feed(Array("POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123".utf8))), ["head", "body4"])
+        XCTAssertEqual(kinds(p.skip(4)), ["gap4"])
+        XCTAssertEqual(kinds(try p.feed(Array("89".utf8))), ["body2", "end"])
+        XCTAssertEqual(kinds(try p.feed(next)), ["head", "body2", "end"])
+        // exactly to the end, then past it (the next message's start is lost with it)
+        XCTAssertEqual(kinds(try p.feed(Array("POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123".utf8))), ["head", "body4"])
+        XCTAssertEqual(kinds(p.skip(6)), ["gap6", "end"])
+        XCTAssertEqual(kinds(try p.feed(next)), ["head", "body2", "end"])
+        XCTAssertEqual(kinds(try p.feed(Array("POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123".utf8))), ["head", "body4"])
+        XCTAssertEqual(kinds(p.skip(9)), ["gap6", "end"])
+        XCTAssertFalse(p.inMessage)
+        XCTAssertEqual(kinds(try p.feed(Array("xyz".utf8))), [], "the rest of what was cut: passed over")
+        XCTAssertEqual(kinds(try p.feed(next)), ["head", "body2", "end"])
+        // chunked: the message ends at the cut
+        XCTAssertEqual(kinds(try p.feed(Array("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n5\r\nef".utf8))), ["head", "body4", "body2"])
+        XCTAssertEqual(kinds(p.skip(100)), ["end"])
+        XCTAssertEqual(kinds(try p.feed(Array("\r\n0\r\n\r\n".utf8))), [])
+        XCTAssertEqual(kinds(try p.feed(next)), ["head", "body2", "end"])
+        // a cut inside a head: nothing had begun, so nothing ends
+        XCTAssertEqual(kinds(try p.feed(Array("POST /d HTTP/1.1\r\nX-Lo".utf8))), [])
+        XCTAssertEqual(kinds(p.skip(50)), [])
+        XCTAssertEqual(kinds(try p.feed(next)), ["head", "body2", "end"])
+        // a response read until the connection closes goes on after a gap
+        var r = HTTP1Parser(isRequest: false)
+        XCTAssertEqual(kinds(try r.feed(Array("HTTP/1.1 200 OK\r\n\r\nabc".utf8))), ["head", "body3"])
+        XCTAssertEqual(kinds(r.skip(10)), ["gap10"])
+        XCTAssertEqual(kinds(try r.feed(Array("de".utf8))), ["body2"])
+        XCTAssertEqual(kinds(r.finishUntilClose()), ["end"])
+    }
+
     func testHTTPHeadFieldsTrimmedAndStartLinesChecked() throws {
         let r = try heads("POST  /v1/chat/completions?x=1 HTTP/1.1\r\nHost: api.openai.com\r\nX-Empty:\r\nAuthorization: \t Bearer sk-test \t\r\nContent-Length: 0\r\n\r\n", request: true)
         XCTAssertEqual(r.count, 1)

@@ -1,5 +1,5 @@
 """Test client using python's ssl module (SSL_read_ex/SSL_write_ex).
-Usage: tls_client.py PORT MODE. Modes: simple | threads | big"""
+Usage: tls_client.py PORT MODE. Modes: simple | threads | openai | bigai | big"""
 import http.client, json, ssl, sys, threading
 
 port, mode = int(sys.argv[1]), sys.argv[2]
@@ -37,6 +37,18 @@ elif mode == "openai":
             "Content-Type": "application/json"})
         print(c.getresponse().read().decode()[:200])
         c.close()
+elif mode == "bigai":
+    # An agent's long context: a 64 KiB call in one write (messages first, as the OpenAI SDK
+    # orders its body), then a short call on the same keep-alive connection.
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+    for size in (65536, 10):
+        body = json.dumps({"messages": [{"role": "system", "content": "You are a coding agent."},
+                                        {"role": "user", "content": "x" * size}], "model": "gpt-4o", "stream": False})
+        c.request("POST", "/v1/chat/completions", body=body, headers={
+            "Host": "api.openai.com", "Authorization": "Bearer sk-proj-BIGKEY1234567890abcdefghij",
+            "Content-Type": "application/json"})
+        print(c.getresponse().read().decode()[:100])
+    c.close()
 elif mode == "big":
     body = bytes((i * 7 + 3) % 251 for i in range(65536))
     body = body.hex().encode()[:65536]  # 64 KiB of printable text
