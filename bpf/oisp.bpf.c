@@ -239,7 +239,14 @@ static __always_inline int emit_plaintext(__u64 handle, __u64 buf, __u64 total, 
     d->total_len = total > 0xffffffffULL ? 0xffffffffU : (__u32)total;
     __u64 limit = c->max_capture_bytes;
     d->flags = total > limit ? OISP_FLAG_TRUNCATED : 0;
-    __u64 want = total > limit ? limit : total;
+    /* A call over the limit keeps its first bytes and its last ones: a request body's last
+     * members (model, stream, tools) follow its messages in the OpenAI and Anthropic SDKs. */
+    __u64 tail = 0;
+    if (total > limit) {
+        tail = limit / 4;
+        if (tail > (__u64)OISP_TAIL_CHUNKS * OISP_CHUNK_MAX) tail = (__u64)OISP_TAIL_CHUNKS * OISP_CHUNK_MAX;
+    }
+    __u64 want = total > limit ? limit - tail : total;
 
     for (int i = 0; i < OISP_MAX_CHUNKS; i++) {
         __u64 off = (__u64)i * OISP_CHUNK_MAX;
@@ -266,11 +273,31 @@ static __always_inline int emit_plaintext(__u64 handle, __u64 buf, __u64 total, 
     }
     if (want < total) {
         /* Mark the cut with an empty record carrying the truncation flag at the cut offset: the
-         * call's bytes from there to total_len are left out (user space skips them in order). */
+         * call's bytes from there to total_len are left out (user space skips them in order),
+         * up to the tail's first record when one follows (OISP_FLAG_TAIL). */
         d->offset = (__u32)want;
         d->len = 0;
-        d->flags |= OISP_FLAG_TRUNCATED;
+        d->flags |= OISP_FLAG_TRUNCATED | (tail ? OISP_FLAG_TAIL : 0);
         submit(d, offsetof(struct oisp_ssl_data, data), c);
+        d->flags &= ~OISP_FLAG_TAIL;
+    }
+    __u64 from = total - tail;
+    for (int i = 0; i < OISP_TAIL_CHUNKS; i++) {
+        __u64 off = from + (__u64)i * OISP_CHUNK_MAX;
+        if (tail == 0 || off >= total) break;
+        __u64 n = total - off;
+        if (n > OISP_CHUNK_MAX) n = OISP_CHUNK_MAX;
+        d->offset = (__u32)off;
+        d->len = (__u32)n;
+        barrier_var(n); /* as above, for older verifiers */
+        n &= (OISP_CHUNK_MAX * 2 - 1);
+        if (n == 0 || n > OISP_CHUNK_MAX) break;
+        if (bpf_probe_read_user(d->data, n, (void *)(args.buf + off)) != 0) {
+            d->len = 0;
+            submit(d, offsetof(struct oisp_ssl_data, data), c);
+            return 0;
+        }
+        submit(d, offsetof(struct oisp_ssl_data, data) + n, c);
     }
     return 0;
 }

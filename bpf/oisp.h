@@ -7,6 +7,7 @@
 #define OISP_PATH_LEN 256
 #define OISP_CHUNK_MAX 16384      /* bytes of plaintext per ring-buffer record */
 #define OISP_MAX_CHUNKS 16        /* per SSL call: up to 256 KiB before marking truncation */
+#define OISP_TAIL_CHUNKS 4        /* of a call over max_capture_bytes, its last quarter of the limit (64 KiB at most) is kept too */
 
 enum oisp_ev_kind {
     OISP_EV_SSL_DATA = 1,
@@ -23,6 +24,7 @@ enum oisp_direction {
 
 #define OISP_FLAG_TRUNCATED 1u
 #define OISP_FLAG_CLOSED 2u /* no data: the connection ended (SSL_free, gnutls_deinit, PR_Close) */
+#define OISP_FLAG_TAIL 4u   /* on a cut's empty record: the call's last bytes follow (their offset ends the gap) */
 
 /* Which TLS implementation (or plain socket layer) a oisp_ssl_data record came from. */
 enum oisp_stack {

@@ -22,6 +22,10 @@ public final class CaptureEventBuilder: @unchecked Sendable {
     /// per stream or per chunk. Only connections opened before the sensor started need the walk
     /// (later ones are known from their connect), and those are all there at the first look.
     private var sslPeerMiss: [Int64: (next: UInt64, wait: UInt64)] = [:]
+    /// Calls cut with their end to follow (OISP_FLAG_TAIL), by connection and direction: where the
+    /// bytes left out begin. The end's first record says where they end.
+    private var cutsAwaitingTail: [CutKey: Int] = [:]
+    private struct CutKey: Hashable { var id: PlaintextChunk.ConnectionID; var isWrite: Bool }
 
     public init(hostname: String, sensorName: String?, version: String, processFilter: [String] = [], pidFilter: [Int64] = []) {
         host = OISPEvent.Host(hostname: hostname, os: "linux", arch: CaptureEventBuilder.arch())
@@ -98,6 +102,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 lastConnectByPid[Int64(pid)] = nil
                 sslPeer = sslPeer.filter { $0.key.pid != Int64(pid) }
                 sslPeerMiss[Int64(pid)] = nil
+                if !cutsAwaitingTail.isEmpty { cutsAwaitingTail = cutsAwaitingTail.filter { $0.key.id.pid != Int64(pid) } }
                 guard wanted(pid: Int64(pid), comm: comm, exe: p.exe) else { continue }
                 let sig = status & 0x7f
                 let code = (status >> 8) & 0xff
@@ -167,12 +172,24 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                     }
                 }
                 let peer = sslPeer[id]
-                let chunk = PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: d.bytes, ts: wall(d.tsMono),
-                                           tid: Int64(d.tid), truncated: d.truncated, remoteIP: peer?.ip, remotePort: peer?.port,
-                                           plain: d.stack == UInt32(OISP_STACK_PLAIN.rawValue),
-                                           missing: d.truncated && d.bytes.isEmpty ? max(0, d.totalLength - d.offset) : 0)
-                if emitRawEvents { out.events.append(rawEvent(chunk, stack: d.stack)) }
-                out.chunks.append(chunk)
+                func chunk(_ bytes: [UInt8], missing: Int) -> PlaintextChunk {
+                    PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: bytes, ts: wall(d.tsMono), tid: Int64(d.tid), truncated: d.truncated,
+                                   remoteIP: peer?.ip, remotePort: peer?.port, plain: d.stack == UInt32(OISP_STACK_PLAIN.rawValue), missing: missing)
+                }
+                // a cut: the bytes from its offset to the call's end, or to its tail's first record
+                let key = CutKey(id: id, isWrite: d.isWrite)
+                if let from = cutsAwaitingTail.removeValue(forKey: key) {
+                    let gap = chunk([], missing: max(0, d.offset - from))
+                    if emitRawEvents { out.events.append(rawEvent(gap, stack: d.stack)) }
+                    out.chunks.append(gap)
+                }
+                if d.truncated && d.bytes.isEmpty && d.tailFollows {
+                    cutsAwaitingTail[key] = d.offset
+                    continue
+                }
+                let c = chunk(d.bytes, missing: d.truncated && d.bytes.isEmpty ? max(0, d.totalLength - d.offset) : 0)
+                if emitRawEvents { out.events.append(rawEvent(c, stack: d.stack)) }
+                out.chunks.append(c)
             }
         }
         return out

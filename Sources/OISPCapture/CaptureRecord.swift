@@ -21,6 +21,9 @@ public enum CaptureRecord: Sendable {
         /// true for SSL_write (app → network), false for SSL_read.
         public var isWrite: Bool
         public var truncated: Bool
+        /// On a cut's empty record: the call's last bytes follow it (OISP_FLAG_TAIL), and the
+        /// first of them says where the bytes left out end.
+        public var tailFollows = false
         /// No data: the connection ended (OISP_FLAG_CLOSED).
         public var closed: Bool = false
         /// Where it was captured: `enum oisp_stack` (OpenSSL, Go, GnuTLS, NSS, BoringSSL, rustls, plain HTTP).
@@ -93,11 +96,13 @@ public enum CaptureRecord: Sendable {
             let stack = raw.loadUnaligned(fromByteOffset: MemoryLayout<oisp_ssl_data>.offset(of: \oisp_ssl_data.stack)!, as: UInt32.self)
             let n = min(Int(len), raw.count - dataOffset)
             let bytes = [UInt8](UnsafeRawBufferPointer(rebasing: raw[dataOffset..<(dataOffset + n)]))
-            return .sslData(SSLData(pid: h.pid, tid: h.tid, uid: h.uid, tsMono: h.ts_ns, comm: comm, ssl: ssl,
-                                    isWrite: dir == UInt32(OISP_DIR_WRITE.rawValue),
-                                    truncated: flags & UInt32(OISP_FLAG_TRUNCATED) != 0,
-                                    closed: flags & UInt32(OISP_FLAG_CLOSED) != 0,
-                                    stack: stack, totalLength: Int(total), offset: Int(off), bytes: bytes))
+            var d = SSLData(pid: h.pid, tid: h.tid, uid: h.uid, tsMono: h.ts_ns, comm: comm, ssl: ssl,
+                            isWrite: dir == UInt32(OISP_DIR_WRITE.rawValue),
+                            truncated: flags & UInt32(OISP_FLAG_TRUNCATED) != 0,
+                            closed: flags & UInt32(OISP_FLAG_CLOSED) != 0,
+                            stack: stack, totalLength: Int(total), offset: Int(off), bytes: bytes)
+            d.tailFollows = flags & UInt32(OISP_FLAG_TAIL) != 0
+            return .sslData(d)
         case Int32(OISP_EV_EXEC.rawValue):
             guard raw.count >= MemoryLayout<oisp_exec>.size else { return nil }
             let e = raw.loadUnaligned(as: oisp_exec.self)

@@ -94,10 +94,11 @@ final class AIExchange {
         requestTruncated = requestTruncated || truncated
         let body = AIExchange.decodedBody(requestBody, head: head)
         var json = requestGapAt == nil ? try? JSONParser.parse(body) : nil
-        // a body capture cut short (a prompt over `max_capture_bytes` in one write): what it
-        // holds before the cut — the members and messages that were whole — is read
+        // a body capture cut (a prompt over `max_capture_bytes` in one write): what its start
+        // and its end hold whole — the first messages, the members after them — is read
         var cut = false
-        if json == nil, requestTruncated, let v = JSONCut.whole(prefix: body[..<min(body.count, requestGapAt ?? body.count)]) {
+        let gapAt = min(body.count, requestGapAt ?? body.count)
+        if json == nil, requestTruncated, let v = JSONCut.whole(prefix: body[..<gapAt], suffix: body[gapAt...]) {
             json = v
             cut = true
         }
@@ -123,7 +124,9 @@ final class AIExchange {
             d.set("tool_choice", r.toolChoice.map(JSONValue.string))
             if !r.parameters.isEmpty { d["parameters"] = .object(r.parameters) }
             if !r.conversation.isEmpty { d["conversation"] = .object(r.conversation) }
-            let chars = r.messages.reduce(0) { $0 + Int($1["content_length"]?.intValue ?? 0) }
+            var chars = r.messages.reduce(0) { $0 + Int($1["content_length"]?.intValue ?? 0) }
+            // a cut body's messages are mostly left out: its whole length is the better measure
+            if cut, let n = head.header("content-length").flatMap(HTTP1Parser.contentLength) { chars = max(chars, n) }
             d["estimated_tokens"] = .int(Int64((chars + 3) / 4))
         } else if let n = r.inputCount {
             d["input_count"] = .int(Int64(n))

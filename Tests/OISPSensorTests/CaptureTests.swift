@@ -393,6 +393,8 @@ final class CaptureTests: XCTestCase {
         let marks = cut.filter { ($0.data["missing_bytes"]?.intValue ?? 0) > 0 }
         XCTAssertGreaterThanOrEqual(marks.count, 2, "one mark per cut write")
         XCTAssertTrue(marks.allSatisfy { $0.data["length"]?.intValue == 0 })
+        // …and its end follows the mark: a quarter of the limit, the write's last bytes
+        XCTAssertTrue(cut.contains { $0.data["text"]?.stringValue?.hasSuffix(#""model": "gpt-4o", "stream": false}"#) == true })
         // The cut call is still reported: the request with what came whole before the cut, the
         // answer whole (model, usage, cost); the next call on the connection decodes in full.
         let reqs = all.filter { $0.eventType == "ai.request" }, resps = all.filter { $0.eventType == "ai.response" }
@@ -403,7 +405,9 @@ final class CaptureTests: XCTestCase {
         XCTAssertEqual(q1.data["body_cut"], true)
         XCTAssertEqual(q1.data["messages"]?.arrayValue?.first?["content"], "You are a coding agent.")
         XCTAssertEqual(q1.data["auth"]?["key_prefix"], "sk-proj-")
-        XCTAssertNil(q1.data["streaming"], "its stream member was past the cut: not known")
+        // the members after the messages come from the call's end, which capture keeps too
+        XCTAssertEqual(q1.data["model"]?["id"], "gpt-4o")
+        XCTAssertEqual(q1.data["streaming"], false)
         XCTAssertEqual(q2.confidence?.completeness, "full")
         XCTAssertEqual(q2.data["model"]?["id"], "gpt-4o")
         XCTAssertEqual(q2.data["messages"]?.arrayValue?.last?["content"], "xxxxxxxxxx")

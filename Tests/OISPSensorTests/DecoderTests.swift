@@ -118,11 +118,15 @@ final class DecoderTests: XCTestCase {
         }
         let head = "POST /v1/chat/completions HTTP/1.1\nHost: api.openai.com\nAuthorization: Bearer sk-proj-CUTTEST0000000000000000\nContent-Type: application/json\n"
         var checked = 0
-        for limit in [300, 4096, 65536] { // cut in the first messages, in the long one
+        // cut in the first messages or in the long one; with the call's end kept (as capture
+        // keeps a quarter of the limit) or not (an unreadable buffer)
+        for (limit, keepEnd) in [300, 4096, 65536].flatMap({ l in [(l, false), (l, true)] }) {
             let whole = DecoderTests.http(head, big)
             XCTAssertGreaterThan(whole.count, limit)
-            var evs = feed(true, Array(whole[..<limit]), truncated: true)
-            evs += feed(true, [], truncated: true, missing: whole.count - limit)
+            let tail = keepEnd ? limit / 4 : 0, want = limit - tail
+            var evs = feed(true, Array(whole[..<want]), truncated: true)
+            evs += feed(true, [], truncated: true, missing: whole.count - tail - want)
+            if tail > 0 { evs += feed(true, Array(whole[(whole.count - tail)...]), truncated: true) }
             evs += feed(false, answer("gpt-4o-2024-08-06"))
             evs += feed(true, DecoderTests.http(head, small))
             evs += feed(false, answer("gpt-4o-mini"))
@@ -133,10 +137,18 @@ final class DecoderTests: XCTestCase {
             XCTAssertEqual(reqs[0].confidence?.completeness, "partial")
             XCTAssertEqual(reqs[0].data["body_cut"], true)
             XCTAssertNil(reqs[0].data["body_parse_error"])
-            XCTAssertNil(reqs[0].data["streaming"], "its stream member lay past the cut")
+            XCTAssertGreaterThanOrEqual(reqs[0].data["estimated_tokens"]?.intValue ?? 0, Int64(big.utf8.count / 4), "measured by the whole body")
+            if keepEnd {
+                // the members after the messages, from the call's end
+                XCTAssertEqual(reqs[0].data["model"]?["id"], "gpt-4o", "limit \(limit)")
+                XCTAssertEqual(reqs[0].data["streaming"], true)
+            } else {
+                XCTAssertNil(reqs[0].data["model"])
+                XCTAssertNil(reqs[0].data["streaming"], "its stream member lay past the cut")
+            }
             let msgs = reqs[0].data["messages"]?.arrayValue ?? []
-            XCTAssertEqual(msgs.first?["content"], "You are a coding agent.", "limit \(limit)")
-            if limit >= 4096 { XCTAssertEqual(msgs.count, 3); XCTAssertEqual(msgs[1]["content"], #"see "this", then"#) }
+            if want >= 300 { XCTAssertEqual(msgs.first?["content"], "You are a coding agent.", "limit \(limit)") } else { XCTAssertEqual(msgs.first?["role"], "system") }
+            if want >= 3000 { XCTAssertEqual(msgs.count, 3); XCTAssertEqual(msgs[1]["content"], #"see "this", then"#) }
             XCTAssertEqual(resps[0].confidence?.completeness, "full")
             XCTAssertEqual(resps[0].data["model"]?["id"], "gpt-4o-2024-08-06")
             XCTAssertEqual(resps[0].data["usage"]?["total_tokens"], 30001)
@@ -146,7 +158,12 @@ final class DecoderTests: XCTestCase {
             XCTAssertEqual(resps[1].data["request_id"], reqs[1].data["request_id"])
             checked += 1
         }
-        XCTAssertEqual(checked, 3)
+        XCTAssertEqual(checked, 6)
+        // the end alone, read backwards: members whole after the gap, escapes and nesting included
+        let members = JSONCut.rootMembers(suffix: Array(#"tent":"x"}],"a":"q\\","b":{"c":[1,{"d":"]\"}"}]},"e":[],"f":null} "#.utf8)[...])
+        XCTAssertEqual(members.map(\.0), ["a", "b", "e", "f"])
+        XCTAssertEqual(members.first?.1, #"q\"#)
+        XCTAssertEqual(members[1].1["c"]?.arrayValue?.last?["d"], #"]"}"#)
         // a chunked request body cut: its chunks cannot be followed across the gap
         let chunkedCall = DecoderTests.chunked(head, [String(big.prefix(3000)), String(big.dropFirst(3000))])
         var evs = feed(true, Array(chunkedCall[..<2000]), truncated: true)
