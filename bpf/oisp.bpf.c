@@ -242,7 +242,7 @@ static __always_inline int emit_plaintext(__u64 handle, __u64 buf, __u64 total, 
     /* A call over the limit keeps its first bytes and its last ones: a request body's last
      * members (model, stream, tools) follow its messages in the OpenAI and Anthropic SDKs. */
     __u64 tail = 0;
-    if (total > limit) {
+    if (total > limit && total <= 0xffffffffULL) { /* offsets are 32-bit */
         tail = limit / 4;
         if (tail > (__u64)OISP_TAIL_CHUNKS * OISP_CHUNK_MAX) tail = (__u64)OISP_TAIL_CHUNKS * OISP_CHUNK_MAX;
     }

@@ -504,12 +504,12 @@ static uint64_t function_start(bfile *f, Dwarf_CFI *cfi, uint64_t va) {
         if (!gelf_getphdr(f->elf, (int)i, &ph) || ph.p_type != PT_GNU_EH_FRAME) continue;
         if (ph.p_offset > f->size || ph.p_filesz > f->size - ph.p_offset || ph.p_filesz < 12) return 0;
         const uint8_t *h = f->map + ph.p_offset;
-        /* version 1; the table must be datarel sdata4 (what GNU ld, gold and lld write) */
-        if (h[0] != 1 || h[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4)) return 0;
-        size_t at = 4;
-        uint8_t ptr_fmt = h[1] & 0x0f, cnt_fmt = h[2] & 0x0f;
-        at += (ptr_fmt == DW_EH_PE_udata8 || ptr_fmt == DW_EH_PE_sdata8) ? 8 : 4;
-        if (cnt_fmt != DW_EH_PE_udata4 && cnt_fmt != DW_EH_PE_sdata4) return 0;
+        /* version 1, the pointer to .eh_frame pcrel sdata4, the count udata4, the table datarel
+         * sdata4: what GNU ld, gold and lld write (anything else is not read) */
+        if (h[0] != 1 || h[1] != (DW_EH_PE_pcrel | DW_EH_PE_sdata4) || h[2] != DW_EH_PE_udata4 ||
+            h[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4))
+            return 0;
+        size_t at = 8; /* after the 4 bytes of the pointer */
         uint32_t count;
         memcpy(&count, h + at, 4);
         at += 4;
@@ -567,16 +567,20 @@ static int inspect_openssl(bfile *f, const char *path, oisp_boringssl_info *out,
         int nsites = find_loads(f, at, nat, sites, O_MAX_REFS);
         uint64_t start = 0;
         int raises = 0, uninit = 0, flags = 0, elsewhere = 0;
+        /* every load of the name counts for the one-function rule (a copy inlined into a
+         * caller, or a clone with other arguments, makes it ambiguous); the raise sites among
+         * them give the reasons */
         for (int i = 0; i < nsites; i++) {
-            int64_t reason = raise_site(f, sites[i]);
-            if (reason < 0) continue;
-            raises++;
             uint64_t s = function_start(f, cfi, sites[i]);
             if (s == 0 || (start && s != start)) { elsewhere++; continue; }
             start = s;
+            int64_t reason = raise_site(f, sites[i]);
+            if (reason < 0) continue;
+            raises++;
             uninit |= reason == O_UNINITIALIZED;
             flags |= reason == O_UNSUPPORTED_WRITE_FLAG;
         }
+        if (nsites >= O_MAX_REFS) elsewhere++; /* more loads than looked at */
         out->sites += (uint32_t)raises;
         if (raises == 0 || start == 0 || elsewhere || !uninit) {
             rc = oisp_errorf(err, errlen, elsewhere ? OISP_BORINGSSL_ERR_AMBIGUOUS : OISP_BORINGSSL_ERR_NOT_FOUND,
@@ -601,9 +605,11 @@ static int inspect_openssl(bfile *f, const char *path, oisp_boringssl_info *out,
         oisp_boringssl_func *o = k == 0 ? &out->write : &out->read;
         uint64_t off;
         uint32_t callers = counts[entries[k] == sorted[0] ? 0 : 1];
-        if (callers == 0 || !code_at(f, entries[k], NULL, &off))
-            return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_ENTRY, "%s: %s candidate at 0x%llx is not a called function entry",
-                               path, names[k], (unsigned long long)entries[k]);
+        /* SSL_write and SSL_write_ex (SSL_read and SSL_read_ex) both call it: fewer direct
+         * callers means it was inlined somewhere, and the copy found may not be the one used */
+        if (callers < 2 || !code_at(f, entries[k], NULL, &off))
+            return oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_ENTRY, "%s: %s candidate at 0x%llx has %u direct callers (SSL_%s and SSL_%s_ex call it)",
+                               path, names[k], (unsigned long long)entries[k], callers, k == 0 ? "write" : "read", k == 0 ? "write" : "read");
         o->vaddr = entries[k];
         o->entry = off;
         o->callers = callers;

@@ -24,7 +24,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
     private var sslPeerMiss: [Int64: (next: UInt64, wait: UInt64)] = [:]
     /// Calls cut with their end to follow (OISP_FLAG_TAIL), by connection and direction: where the
     /// bytes left out begin. The end's first record says where they end.
-    private var cutsAwaitingTail: [CutKey: Int] = [:]
+    private var cutsAwaitingTail: [CutKey: (from: Int, total: Int)] = [:]
     private struct CutKey: Hashable { var id: PlaintextChunk.ConnectionID; var isWrite: Bool }
 
     public init(hostname: String, sensorName: String?, version: String, processFilter: [String] = [], pidFilter: [Int64] = []) {
@@ -156,6 +156,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 let id = PlaintextChunk.ConnectionID(pid: Int64(d.pid), handle: d.ssl)
                 if d.closed {
                     sslPeer[id] = nil
+                    if !cutsAwaitingTail.isEmpty { cutsAwaitingTail[CutKey(id: id, isWrite: true)] = nil; cutsAwaitingTail[CutKey(id: id, isWrite: false)] = nil }
                     out.chunks.append(PlaintextChunk(connection: id, isWrite: true, bytes: [], ts: wall(d.tsMono), tid: Int64(d.tid), closed: true))
                     continue
                 }
@@ -178,13 +179,16 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 }
                 // a cut: the bytes from its offset to the call's end, or to its tail's first record
                 let key = CutKey(id: id, isWrite: d.isWrite)
-                if let from = cutsAwaitingTail.removeValue(forKey: key) {
-                    let gap = chunk([], missing: max(0, d.offset - from))
+                if let cut = cutsAwaitingTail.removeValue(forKey: key) {
+                    // the tail's first record ends the gap; any other record (the tail lost in
+                    // the ring buffer, a new call at offset 0) means the rest of that call is gone
+                    let end = d.offset > cut.from && d.offset <= cut.total ? d.offset : cut.total
+                    let gap = chunk([], missing: end - cut.from)
                     if emitRawEvents { out.events.append(rawEvent(gap, stack: d.stack)) }
                     out.chunks.append(gap)
                 }
                 if d.truncated && d.bytes.isEmpty && d.tailFollows {
-                    cutsAwaitingTail[key] = d.offset
+                    cutsAwaitingTail[key] = (d.offset, max(d.offset, d.totalLength))
                     continue
                 }
                 let c = chunk(d.bytes, missing: d.truncated && d.bytes.isEmpty ? max(0, d.totalLength - d.offset) : 0)

@@ -61,10 +61,17 @@ final class AIExchange {
     }
 
     func requestBodyReceived(_ bytes: [UInt8]) {
-        guard isAI else { return }
-        if requestBody.count + bytes.count > decoder.options.maxBodyBytes { requestTruncated = true; return }
+        guard isAI, !requestOverflow else { return }
+        if requestBody.count + bytes.count > decoder.options.maxBodyBytes {
+            // kept up to here (later, smaller pieces would splice the body)
+            requestTruncated = true
+            requestOverflow = true
+            if requestGapAt == nil { requestGapAt = requestBody.count }
+            return
+        }
         requestBody += bytes
     }
+    var requestOverflow = false
 
     /// Request body bytes capture left out (a write cut at `max_capture_bytes`).
     func requestBodyGap(_ n: Int) {
@@ -92,7 +99,8 @@ final class AIExchange {
         requestEnd = ts
         guard let match, let head = requestHead else { return [] }
         requestTruncated = requestTruncated || truncated
-        let body = AIExchange.decodedBody(requestBody, head: head)
+        // a body with a gap is read as it came: a content-encoded one then does not parse
+        let body = requestGapAt == nil ? AIExchange.decodedBody(requestBody, head: head) : requestBody
         var json = requestGapAt == nil ? try? JSONParser.parse(body) : nil
         // a body capture cut (a prompt over `max_capture_bytes` in one write): what its start
         // and its end hold whole — the first messages, the members after them — is read
@@ -293,14 +301,17 @@ final class AIExchange {
             return out + [ev]
         }
         if let model { d["model"] = ["id": .string(model)] }
-        d["status_code"] = .int(Int64(status))
-        d["success"] = .bool((200..<300).contains(status) && a.error == nil)
+        // no head: the answer's start was left out by capture (its status is not known)
+        if responseHead != nil {
+            d["status_code"] = .int(Int64(status))
+            d["success"] = .bool((200..<300).contains(status) && a.error == nil)
+        }
         if let err = a.error { d["error"] = .object(err) }
-        else if !(200..<300).contains(status) {
+        else if responseHead != nil && !(200..<300).contains(status) {
             d["error"] = ["type": "http_error", "message": .string(String(decoding: responseBody.prefix(512), as: UTF8.self)), "code": .int(Int64(status))]
         }
         for (k, v) in a.responseFields() { d[k] = v }
-        if !(200..<300).contains(status) { d["finish_reason"] = "error" }
+        if responseHead != nil && !(200..<300).contains(status) { d["finish_reason"] = "error" }
         d.set("latency_ms", latency.map(JSONValue.int))
         if let ft = firstTokenAt, let re = requestEnd, sse != nil || ndjson != nil {
             d["time_to_first_token_ms"] = .int(max(0, (ft.nanoseconds - re.nanoseconds) / 1_000_000))
@@ -308,7 +319,7 @@ final class AIExchange {
         // a streamed answer is one event: its content assembled above, and how many chunks made it
         if sse != nil || ndjson != nil { d["chunk_count"] = .int(chunkIndex) }
         var resp = decoder.makeEvent("ai.response", ts: ts, connection: connection, write: false, plain: plain,
-                                     complete: !truncated && !bodyOverflow && !responseGap, data: d)
+                                     complete: !truncated && !bodyOverflow && !responseGap && responseHead != nil, data: d)
         if let r = requestEvent { resp.relatedEvents = [.init(eventID: r.eventID, relationship: "caused_by")] }
         resp.traceContext = traceContext
         out.append(resp)

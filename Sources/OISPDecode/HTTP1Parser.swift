@@ -53,14 +53,16 @@ public struct HTTP1Parser {
         case .lost:
             return []
         default:
-            let cut = inMessage && !isHeadState
+            // a head cut (partly read: its message ends there, unanswered; a response's request
+            // is then answered, so the next answer pairs with the next request) or a body whose
+            // framing is lost
+            let cut = inMessage
+            if case .head = state, cut, !isRequest, !pendingRequestMethods.isEmpty { pendingRequestMethods.removeFirst() }
             state = .lost
             buffer = []
             return cut ? [.end] : []
         }
     }
-
-    private var isHeadState: Bool { if case .head = state { return true }; return false }
 
     /// The first four bytes of the request lines of the methods an AI call uses.
     public static let requestStarts: [[UInt8]] = ["GET ", "POST", "PUT ", "PATC", "DELE", "HEAD", "OPTI"].map { Array($0.utf8) }

@@ -1,4 +1,5 @@
 import Foundation
+import OISPCapture
 import OISPDecode
 import OISPEvent
 import XCTest
@@ -175,6 +176,35 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(only(evs, "ai.request").first?.data["body_cut"], true)
         XCTAssertEqual(only(evs, "ai.request").last?.data["model"]?["id"], "gpt-4o-mini")
         XCTAssertEqual(only(evs, "ai.response").map { $0.data["usage"]?["total_tokens"]?.intValue }, [30001, 30001])
+    }
+
+    /// Capture's records of a cut call become the chunks the decoder skips by: the cut's mark
+    /// says how much was left out — to the call's end, or to its end's first record when that
+    /// follows (OISP_FLAG_TAIL); an end lost in the ring buffer leaves the rest of the call out.
+    func testCapturedCutsBecomeGapsOfTheirSize() {
+        let builder = CaptureEventBuilder(hostname: "node-1", sensorName: nil, version: "test")
+        func rec(_ off: Int, _ len: Int, total: Int = 1000, tail: Bool = false, ssl: UInt64 = 0x77) -> CaptureRecord {
+            var d = CaptureRecord.SSLData(pid: 4242, tid: 4242, uid: 0, tsMono: 1, comm: "agent", ssl: ssl, isWrite: true,
+                                          truncated: true, totalLength: total, offset: off, bytes: Array(repeating: 0x61, count: len))
+            d.tailFollows = tail
+            return .sslData(d)
+        }
+        func shape(_ recs: [CaptureRecord]) -> [String] {
+            builder.process(recs).chunks.map { $0.bytes.isEmpty ? "gap\($0.missing)" : "\($0.bytes.count)" }
+        }
+        XCTAssertEqual(shape([rec(0, 600), rec(600, 0, tail: true), rec(750, 250)]), ["600", "gap150", "250"])
+        XCTAssertEqual(shape([rec(0, 600), rec(600, 0)]), ["600", "gap400"], "no end kept: to the call's end")
+        // the end lost: the next record is a new call's
+        XCTAssertEqual(shape([rec(0, 600), rec(600, 0, tail: true)]), ["600"])
+        XCTAssertEqual(shape([rec(0, 80, total: 80)]), ["gap400", "80"])
+        // an unreadable end: its own mark covers the rest
+        XCTAssertEqual(shape([rec(0, 600), rec(600, 0, tail: true), rec(750, 0)]), ["600", "gap150", "gap250"])
+        // a connection's close forgets a cut waiting for its end
+        XCTAssertEqual(shape([rec(0, 600, ssl: 0x88), rec(600, 0, tail: true, ssl: 0x88)]), ["600"])
+        var closed = CaptureRecord.SSLData(pid: 4242, tid: 4242, uid: 0, tsMono: 1, comm: "agent", ssl: 0x88, isWrite: true, closed: true, totalLength: 0, bytes: [])
+        closed.tailFollows = false
+        XCTAssertEqual(builder.process([.sslData(closed)]).chunks.map(\.closed), [true])
+        XCTAssertEqual(shape([rec(0, 80, total: 80, ssl: 0x88)]), ["80"])
     }
 
     func only(_ evs: [OISPEvent], _ type: String) -> [OISPEvent] { evs.filter { $0.eventType == type } }

@@ -78,10 +78,17 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(kinds(p.skip(100)), ["end"])
         XCTAssertEqual(kinds(try p.feed(Array("\r\n0\r\n\r\n".utf8))), [])
         XCTAssertEqual(kinds(try p.feed(next)), ["head", "body2", "end"])
-        // a cut inside a head: nothing had begun, so nothing ends
+        // a cut inside a head: the message ends there (for a response: its request is answered,
+        // unread, and the next answer pairs with the next request)
         XCTAssertEqual(kinds(try p.feed(Array("POST /d HTTP/1.1\r\nX-Lo".utf8))), [])
-        XCTAssertEqual(kinds(p.skip(50)), [])
+        XCTAssertEqual(kinds(p.skip(50)), ["end"])
         XCTAssertEqual(kinds(try p.feed(next)), ["head", "body2", "end"])
+        var q = HTTP1Parser(isRequest: false)
+        q.pendingRequestMethods = ["POST", "HEAD"]
+        XCTAssertEqual(kinds(try q.feed(Array("HTTP/1.1 200 OK\r\nContent-Ty".utf8))), [])
+        XCTAssertEqual(kinds(q.skip(300)), ["end"])
+        XCTAssertEqual(q.pendingRequestMethods, ["HEAD"], "the cut answer's request is answered")
+        XCTAssertEqual(kinds(try q.feed(Array("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".utf8))), ["head", "end"], "a HEAD's answer has no body")
         // a response read until the connection closes goes on after a gap
         var r = HTTP1Parser(isRequest: false)
         XCTAssertEqual(kinds(try r.feed(Array("HTTP/1.1 200 OK\r\n\r\nabc".utf8))), ["head", "body3"])
