@@ -498,7 +498,7 @@ public final class BPFCapture: @unchecked Sendable {
             guard let pid = Int32(e), pid != me, options.targetPID == 0 || UInt32(pid) == options.targetPID else { continue }
             let sockets = ProcSockets.of(pid: Int64(pid))
             guard !sockets.isEmpty else { continue }
-            let ns = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) ?? "?"
+            let ns = ProcFS.link("/proc/\(pid)/ns/net") ?? "?"
             if tables[ns] == nil { tables[ns] = Self.listedSockets(pid: pid, ports: ports) }
             for (fd, inode) in sockets where tables[ns]!.contains(inode) { _ = oisp_bpf_plain_add(bpf, UInt32(pid), fd) }
         }
@@ -522,7 +522,7 @@ public final class BPFCapture: @unchecked Sendable {
 
     /// Probes a process's executable (static OpenSSL, Go crypto/tls), once per file.
     func attachExecutable(pid: Int32) {
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe") {
+        if let exe = ProcFS.link("/proc/\(pid)/exe") {
             attach(path: "/proc/\(pid)/root\(exe)", urgent: true)
         }
     }
@@ -530,7 +530,7 @@ public final class BPFCapture: @unchecked Sendable {
     /// Looks at one process: its executable (static OpenSSL, e.g. node) and mapped libssl.
     func scan(pid: Int32) {
         let root = "/proc/\(pid)"
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/exe") {
+        if let exe = ProcFS.link("\(root)/exe") {
             // Through /proc/<pid>/root so binaries inside containers resolve.
             attach(path: "\(root)/root\(exe)")
         }

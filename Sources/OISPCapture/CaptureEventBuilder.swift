@@ -160,6 +160,12 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                     out.chunks.append(PlaintextChunk(connection: id, isWrite: true, bytes: [], ts: wall(d.tsMono), tid: Int64(d.tid), closed: true))
                     continue
                 }
+                // a connection whose first bytes are read and begin a request is a server's: its
+                // peer (the client) is not looked for in /proc (a walk of the node's socket table,
+                // per accepted connection), and the decoder quiets it
+                if sslPeer[id] == nil && d.offset == 0 && !d.isWrite && PlaintextChunk.begins(d.bytes, with: PlaintextChunk.requestStarts) {
+                    sslPeer[id] = (ip: "", port: 0) // none to look for (its later records too)
+                }
                 if sslPeer[id] == nil {
                     if let peer = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] {
                         sslPeer[id] = peer
@@ -172,7 +178,7 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                         }
                     }
                 }
-                let peer = sslPeer[id]
+                let peer = sslPeer[id].flatMap { $0.port == 0 ? nil : $0 }
                 func chunk(_ bytes: [UInt8], missing: Int) -> PlaintextChunk {
                     PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: bytes, ts: wall(d.tsMono), tid: Int64(d.tid), truncated: d.truncated,
                                    remoteIP: peer?.ip, remotePort: peer?.port, plain: d.stack == UInt32(OISP_STACK_PLAIN.rawValue), missing: missing)

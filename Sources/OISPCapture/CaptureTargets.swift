@@ -41,7 +41,7 @@ public enum CaptureTargets {
 
     static func inspect(pid: Int32, plainPorts: [UInt16], facts: FileFacts) -> Process? {
         let root = "/proc/\(pid)"
-        guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/exe") else { return nil }
+        guard let exe = ProcFS.link("\(root)/exe") else { return nil }
         let name = (ProcFS.text("\(root)/comm") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         var stacks: [Stack] = []
         var libs: [String] = []

@@ -15,13 +15,26 @@ public enum ProcFS {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var out = Data()
-        var buf = [UInt8](repeating: 0, count: 16384)
+        // read for every exec and every process scan: an uninitialised buffer, not a zeroed array
+        let size = 16384
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        defer { buf.deallocate() }
         while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let n = Glibc.read(fd, buf, size)
             if n < 0 { if errno == EINTR { continue }; return out.isEmpty ? nil : out }
             if n == 0 { return out }
-            out.append(contentsOf: buf[0..<min(n, limit - out.count)])
+            out.append(buf.assumingMemoryBound(to: UInt8.self), count: min(n, limit - out.count))
             if out.count >= limit { return out }
+        }
+    }
+
+    /// Where a symbolic link points (readlink(2)), or nil. For /proc/<pid>/exe, cwd and fd
+    /// links, read for every exec: Foundation's FileManager costs several times the syscall.
+    public static func link(_ path: String) -> String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(PATH_MAX) + 1) { b -> String? in
+            let n = readlink(path, b.baseAddress!, Int(PATH_MAX))
+            guard n > 0 else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(start: b.baseAddress!, count: n), as: UTF8.self)
         }
     }
 

@@ -62,8 +62,8 @@ public final class ProcessTable: @unchecked Sendable {
     public static func read(pid: Int64) -> ProcessInfoRecord {
         let root = "/proc/\(pid)"
         var r = ProcessInfoRecord(pid: pid)
-        r.exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/exe")
-        r.cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/cwd")
+        r.exe = ProcFS.link("\(root)/exe")
+        r.cwd = ProcFS.link("\(root)/cwd")
         // a command line rides in every event's envelope: at most 4 KiB of it (a JVM's class
         // path can be megabytes), cut with a marker
         if var d = ProcFS.read("\(root)/cmdline", limit: ProcessTable.maxCmdline + 1), !d.isEmpty {
@@ -79,10 +79,11 @@ public final class ProcessTable: @unchecked Sendable {
             r.args = argv
         }
         if let s = ProcFS.text("\(root)/status") {
-            for line in s.split(separator: "\n") {
+            // Name, PPid and Uid are among its first lines (1, 7, 9): the rest (about 50) is not split
+            for line in s.split(separator: "\n", maxSplits: 16) {
                 if line.hasPrefix("PPid:") { r.ppid = Int64(line.dropFirst(5).trimmingCharacters(in: .whitespaces)) }
-                if line.hasPrefix("Uid:") { r.uid = line.dropFirst(4).split(whereSeparator: { $0 == "\t" || $0 == " " }).first.flatMap { Int64($0) } }
                 if line.hasPrefix("Name:") { r.name = line.dropFirst(5).trimmingCharacters(in: .whitespaces) }
+                if line.hasPrefix("Uid:") { r.uid = line.dropFirst(4).split(whereSeparator: { $0 == "\t" || $0 == " " }).first.flatMap { Int64($0) }; break }
             }
         }
         if let exe = r.exe { r.name = (exe as NSString).lastPathComponent }
@@ -138,7 +139,7 @@ enum ProcSockets {
         guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return [] }
         var out: [(fd: Int32, inode: String)] = []
         for fd in fds {
-            if let n = Int32(fd), let t = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), t.hasPrefix("socket:[") {
+            if let n = Int32(fd), let t = ProcFS.link("/proc/\(pid)/fd/\(fd)"), t.hasPrefix("socket:[") {
                 out.append((n, String(t.dropFirst(8).dropLast())))
             }
         }

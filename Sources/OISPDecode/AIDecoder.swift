@@ -163,8 +163,7 @@ final class Connection {
 
     /// The first four bytes of a request line or of HTTP/2's preface: the same test the BPF side
     /// makes before it sends a quiet connection's write again (bpf/oisp.bpf.c, starts_request).
-    static let requestStarts: [[UInt8]] = HTTP1Parser.requestStarts + [Array("PRI ".utf8)]
-    static func startsRequest(_ b: [UInt8]) -> Bool { HTTP1Parser.begins(b, with: requestStarts) }
+    static func startsRequest(_ b: [UInt8]) -> Bool { PlaintextChunk.begins(b, with: PlaintextChunk.requestStarts) }
 
     func feed(_ c: PlaintextChunk) throws -> [OISPEvent] {
         if mode == .unknown {

@@ -1,3 +1,5 @@
+import OISPEvent
+
 /// Incremental HTTP/1.1 parser for one direction of one connection: start line, headers,
 /// Content-Length and chunked bodies, keep-alive (any number of messages back to back).
 /// Bytes may arrive in pieces of any size. Memory is bounded: heads over 64 KiB are errors,
@@ -64,18 +66,11 @@ public struct HTTP1Parser {
         }
     }
 
-    /// The first four bytes of the request lines of the methods an AI call uses.
-    public static let requestStarts: [[UInt8]] = ["GET ", "POST", "PUT ", "PATC", "DELE", "HEAD", "OPTI"].map { Array($0.utf8) }
     static let responseStart: [UInt8] = Array("HTTP/".utf8)
-
-    /// Whether `b` begins with one of `starts` (each four bytes).
-    public static func begins(_ b: [UInt8], with starts: [[UInt8]]) -> Bool {
-        b.count >= 4 && starts.contains { $0[0] == b[0] && $0[1] == b[1] && $0[2] == b[2] && $0[3] == b[3] }
-    }
 
     /// Whether `bytes` begin an HTTP message (a request line's method, or "HTTP/" for a response).
     public func startsMessage(_ bytes: [UInt8]) -> Bool {
-        isRequest ? HTTP1Parser.begins(bytes, with: HTTP1Parser.requestStarts) : bytes.starts(with: HTTP1Parser.responseStart)
+        isRequest ? PlaintextChunk.begins(bytes, with: PlaintextChunk.requestLineStarts) : bytes.starts(with: HTTP1Parser.responseStart)
     }
 
     public mutating func reset() { state = .head; buffer = [] }

@@ -38,6 +38,16 @@ public struct PlaintextChunk: Sendable, Equatable {
 }
 
 extension PlaintextChunk {
+    /// The first four bytes of the request lines of the methods an AI call uses.
+    public static let requestLineStarts: [[UInt8]] = ["GET ", "POST", "PUT ", "PATC", "DELE", "HEAD", "OPTI"].map { Array($0.utf8) }
+    /// … and of HTTP/2's connection preface ("PRI * HTTP/2.0").
+    public static let requestStarts: [[UInt8]] = requestLineStarts + [Array("PRI ".utf8)]
+
+    /// Whether `b` begins with one of `starts` (each four bytes).
+    public static func begins(_ b: [UInt8], with starts: [[UInt8]]) -> Bool {
+        b.count >= 4 && starts.contains { $0[0] == b[0] && $0[1] == b[1] && $0[2] == b[2] && $0[3] == b[3] }
+    }
+
     /// How plaintext was captured, as its events say: the source's method and point, and the
     /// confidence reason (a TLS library's uprobe, or a plain socket's tracepoint). One answer for
     /// raw capture events and for the AI events decoded from them.
