@@ -207,8 +207,19 @@ final class Connection {
         }
         if c.bytes.isEmpty {
             // where capture cut a call: its left-out bytes are skipped, so the message goes on
-            // (or ends) in step; HTTP/2 frames cannot be followed across a gap and are left as they are
-            guard c.missing > 0, mode == .http1 else { return [] }
+            // (or ends) in step
+            guard c.missing > 0 else { return [] }
+            if mode == .http2 {
+                // HTTP/2's frames and header compression cannot be followed across left-out
+                // bytes: what its streams hold so far is reported (partial), and the connection
+                // goes quiet (a new connection on the handle starts afresh)
+                let out = h2?.close(ts: c.ts) ?? []
+                h2 = nil
+                mode = .opaque
+                decoder.onQuiet?(id)
+                return out
+            }
+            guard mode == .http1 else { return [] }
             return try feedHTTP1(events: c.isWrite ? requestParser.skip(c.missing) : responseParser.skip(c.missing),
                                  isWrite: c.isWrite, ts: c.ts, truncated: true)
         }

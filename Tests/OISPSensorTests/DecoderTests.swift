@@ -695,6 +695,48 @@ final class DecoderTests: XCTestCase {
         XCTAssertEqual(checked, 3)
     }
 
+    /// An HTTP/2 write cut by capture (an h2 client writing a long body in one call): the frames
+    /// and header compression cannot be followed across the gap, so the stream's request is
+    /// reported with what came (partial, its first messages), not dropped with the connection,
+    /// and the connection goes quiet.
+    func testAnHTTP2WriteCutByCaptureReportsItsRequest() throws {
+        func frame(_ type: UInt8, _ flags: UInt8, _ stream: UInt32, _ p: [UInt8]) -> [UInt8] {
+            [UInt8(p.count >> 16), UInt8(p.count >> 8 & 0xff), UInt8(p.count & 0xff), type, flags,
+             UInt8(stream >> 24), UInt8(stream >> 16 & 0xff), UInt8(stream >> 8 & 0xff), UInt8(stream & 0xff)] + p
+        }
+        func indexedName(_ i: UInt8, _ value: String) -> [UInt8] { [i] + [UInt8(value.utf8.count)] + Array(value.utf8) }
+        let reqHeaders = [0x83, 0x87] + indexedName(0x04, "/v1/chat/completions") + indexedName(0x01, "api.openai.com")
+        let body = Array(#"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"\#(String(repeating: "context ", count: 4000))"}],"model":"gpt-4o"}"#.utf8)
+        let decoder = AIDecoder { pid in (nil, OISPEvent.Process(pid: pid, name: "client"), OISPEvent.Source()) }
+        var quiet: [PlaintextChunk.ConnectionID] = []
+        decoder.onQuiet = { quiet.append($0) }
+        let id = PlaintextChunk.ConnectionID(pid: 7, handle: 2)
+        var t: Int64 = 1_700_000_000_000_000_000
+        var out: [OISPEvent] = []
+        func send(_ write: Bool, _ b: [UInt8], missing: Int = 0) {
+            t += 1_000_000
+            out += decoder.feed(PlaintextChunk(connection: id, isWrite: write, bytes: b, ts: Timestamp(nanoseconds: t), truncated: missing > 0, remotePort: 443, missing: missing))
+        }
+        send(true, Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + frame(4, 0, 0, []))
+        send(false, frame(4, 0, 0, []))
+        // DATA frames of at most 16 KiB (SETTINGS_MAX_FRAME_SIZE's default), the call cut inside the second
+        var write = frame(1, 0x4, 1, reqHeaders)
+        for at in stride(from: 0, to: body.count, by: 16384) {
+            write += frame(0, at + 16384 >= body.count ? 0x1 : 0, 1, Array(body[at..<min(body.count, at + 16384)]))
+        }
+        send(true, Array(write.prefix(20000)))
+        send(true, [], missing: write.count - 20000)
+        XCTAssertEqual(quiet, [id])
+        let reqs = out.filter { $0.eventType == "ai.request" }
+        XCTAssertEqual(reqs.count, 1, "\(out.map(\.eventType))")
+        XCTAssertEqual(reqs.first?.confidence?.completeness, "partial")
+        XCTAssertEqual(reqs.first?.data["messages"]?.arrayValue?.first?["content"], "Be brief.")
+        XCTAssertEqual(reqs.first?.data["body_cut"], true)
+        // the rest of the cut call, then another connection's preface on the handle: afresh
+        send(true, Array(write.suffix(1000)))
+        XCTAssertEqual(out.filter { $0.eventType == "ai.request" }.count, 1)
+    }
+
     /// An HTTP/1.1 answer the client stopped reading and never closed (its process lives on): the
     /// idle sweep reports it as it stood, partial, instead of forgetting it.
     func testAnAnswerLeftOpenIsReportedByTheIdleSweep() throws {
