@@ -50,7 +50,9 @@ public final class BPFCapture: @unchecked Sendable {
     private var gate: ExecGate?
     private var gateProblem: String?
     private var attachedPaths: [String] = []
-    private var pendingScans: [(pid: Int32, at: UInt64)] = []
+    /// Processes to look at again after exec (`exe`: its executable too; the first look's was
+    /// attached with the exec itself).
+    private var pendingScans: [(pid: Int32, at: UInt64, exe: Bool)] = []
     private var lastFullScan: UInt64 = 0
     private var thread: Thread?
     private var running = false
@@ -527,10 +529,11 @@ public final class BPFCapture: @unchecked Sendable {
         }
     }
 
-    /// Looks at one process: its executable (static OpenSSL, e.g. node) and mapped libssl.
-    func scan(pid: Int32) {
+    /// Looks at one process: its executable (static OpenSSL, e.g. node; unless `executable` is
+    /// false: just attached at its exec) and mapped libssl.
+    func scan(pid: Int32, executable: Bool = true) {
         let root = "/proc/\(pid)"
-        if let exe = ProcFS.link("\(root)/exe") {
+        if executable, let exe = ProcFS.link("\(root)/exe") {
             // Through /proc/<pid>/root so binaries inside containers resolve.
             attach(path: "\(root)/root\(exe)")
         }
@@ -660,9 +663,9 @@ public final class BPFCapture: @unchecked Sendable {
                 me.attachExecutable(pid: Int32(pid))
                 let now = DispatchTime.now().uptimeNanoseconds
                 // The new image's libraries are mapped by the dynamic loader shortly after exec.
-                me.pendingScans.append((Int32(pid), now))
-                me.pendingScans.append((Int32(pid), now + 30_000_000))
-                me.pendingScans.append((Int32(pid), now + 300_000_000))
+                me.pendingScans.append((Int32(pid), now, false))
+                me.pendingScans.append((Int32(pid), now + 30_000_000, true))
+                me.pendingScans.append((Int32(pid), now + 300_000_000, true))
             }
             if case .exec(let pid, _, _, _, _, _) = r { me.onExec?(Int64(pid)) } // after the attach: it must not wait
             if case .sslData(let d) = r { me.batchBytes += d.bytes.count + 96 } else { me.batchBytes += 96 }
@@ -683,12 +686,12 @@ public final class BPFCapture: @unchecked Sendable {
             }
             if options.ssl {
                 let now = DispatchTime.now().uptimeNanoseconds
-                var due: [Int32] = []
+                var due: [(pid: Int32, exe: Bool)] = []
                 pendingScans.removeAll { item in
-                    if item.at <= now { due.append(item.pid); return true }
+                    if item.at <= now { due.append((item.pid, item.exe)); return true }
                     return false
                 }
-                for pid in due { scan(pid: pid) }
+                for d in due { scan(pid: d.pid, executable: d.exe) }
                 if now - lastFullScan > 5_000_000_000 { scanAllProcesses() }
             }
         }
