@@ -179,13 +179,11 @@ static inline int any_byte(const uint8_t *p, uint64_t mask, uint64_t want) {
 }
 #define BYTES(b) (0x0101010101010101ull * (uint8_t)(b))
 
-static int find_sites(bfile *f, const source *src, int nsrc, site *sites) {
-    int n = 0;
-    uint64_t lo = src[0].lo, hi = src[0].hi;
-    for (int i = 1; i < nsrc; i++) {
-        if (src[i].lo < lo) lo = src[i].lo;
-        if (src[i].hi > hi) hi = src[i].hi;
-    }
+/* Every instruction loading an address in [lo, hi] into a register: RIP-relative LEA, or (in a
+ * non-PIE file, where [lo, hi] lies below 2 GiB) MOV r32, imm32. A word-at-a-time pre-filter
+ * skips runs without either opcode. `hit(ctx, va, target)` is called for each; it returns
+ * non-zero to stop the scan. Shared by the BoringSSL and the OpenSSL searches. */
+static void scan_loads(bfile *f, uint64_t lo, uint64_t hi, int (*hit)(void *ctx, uint64_t va, uint64_t target), void *ctx) {
     const int abs32 = hi < 0x80000000ull; /* non-PIE: MOV r32, imm32 can load it */
     for (int s = 0; s < f->ntext; s++) {
         const uint8_t *t = f->map + f->text[s].off;
@@ -196,22 +194,48 @@ static int find_sites(bfile *f, const source *src, int nsrc, site *sites) {
                 i += 7; /* no LEA opcode at i+1..i+8 (nor MOV r32, imm32 at i..i+7) */
                 continue;
             }
-            uint64_t cand = 0;
+            uint64_t target, va;
             /* LEA r64, [RIP + disp32]: REX.W (48/4C) 8D, ModRM mod=00 rm=101 */
             if (t[i + 1] == 0x8d && (t[i] & 0xfb) == 0x48 && (t[i + 2] & 0xc7) == 0x05) {
                 int32_t d;
                 memcpy(&d, t + i + 3, 4);
-                uint64_t target = base + i + 7 + (int64_t)d;
-                if (target - lo <= hi - lo && refers(src, nsrc, target)) cand = base + i;
+                target = base + i + 7 + (int64_t)d;
+                va = base + i;
             } else if (abs32 && (t[i] & 0xf8) == 0xb8) { /* MOV r32, imm32 (B8+r, REX.B as 41) */
                 uint32_t v;
                 memcpy(&v, t + i + 1, 4);
-                if (v - lo <= hi - lo && refers(src, nsrc, v)) cand = base + i - (i > 0 && t[i - 1] == 0x41);
+                target = v;
+                va = base + i - (i > 0 && t[i - 1] == 0x41);
+            } else {
+                continue;
             }
-            if (cand && n < MAX_SITES && decode_site(f, cand, &sites[n])) n++;
+            if (target - lo <= hi - lo && hit(ctx, va, target)) return;
         }
     }
-    return n;
+}
+
+typedef struct sites_ctx {
+    bfile *f;
+    const source *src;
+    int nsrc, n;
+    site *sites;
+} sites_ctx;
+
+static int site_hit(void *ctx, uint64_t va, uint64_t target) {
+    sites_ctx *c = ctx;
+    if (refers(c->src, c->nsrc, target) && c->n < MAX_SITES && decode_site(c->f, va, &c->sites[c->n])) c->n++;
+    return 0;
+}
+
+static int find_sites(bfile *f, const source *src, int nsrc, site *sites) {
+    uint64_t lo = src[0].lo, hi = src[0].hi;
+    for (int i = 1; i < nsrc; i++) {
+        if (src[i].lo < lo) lo = src[i].lo;
+        if (src[i].hi > hi) hi = src[i].hi;
+    }
+    sites_ctx c = { .f = f, .src = src, .nsrc = nsrc, .n = 0, .sites = sites };
+    scan_loads(f, lo, hi, site_hit, &c);
+    return c.n;
 }
 
 /* ---- 3. function entries ---- */
@@ -450,43 +474,26 @@ static int64_t raise_site(bfile *f, uint64_t va) {
     return reason & 0x7fffff; /* ERR_RFLAGS above */
 }
 
-/* Instructions loading one of the addresses `at` into a register (RIP-relative LEA; MOV r32,
- * imm32 in non-PIE files), up to `max`. */
-static int find_loads(bfile *f, const uint64_t *at, int nat, uint64_t *sites, int max) {
-    int n = 0;
-    uint64_t lo = at[0], hi = at[0];
-    for (int i = 1; i < nat; i++) {
-        if (at[i] < lo) lo = at[i];
-        if (at[i] > hi) hi = at[i];
+/* The loads of a set of addresses (each name's copies), by which name they load, up to
+ * O_MAX_REFS a name; one pass over the code for all of them. */
+typedef struct loads_ctx {
+    const uint64_t *at;
+    const int *name; /* at[k] is a copy of name[k] */
+    int nat;
+    uint64_t sites[2][O_MAX_REFS];
+    int n[2];
+} loads_ctx;
+
+static int load_hit(void *ctx, uint64_t va, uint64_t target) {
+    loads_ctx *c = ctx;
+    for (int k = 0; k < c->nat; k++) {
+        if (target != c->at[k]) continue;
+        int w = c->name[k];
+        if (c->n[w] < O_MAX_REFS) c->sites[w][c->n[w]] = va;
+        c->n[w]++; /* counted past the cap: more loads than looked at */
+        break;
     }
-    const int abs32 = hi < 0x80000000ull;
-    for (int s = 0; s < f->ntext && n < max; s++) {
-        const uint8_t *t = f->map + f->text[s].off;
-        const uint64_t base = f->text[s].vaddr, size = f->text[s].size;
-        for (uint64_t i = 0; i + 7 <= size && n < max; i++) {
-            if ((i & 7) == 0 && i + 16 <= size && !any_byte(t + i + 1, BYTES(0xff), BYTES(0x8d)) &&
-                (!abs32 || !any_byte(t + i, BYTES(0xf8), BYTES(0xb8)))) {
-                i += 7;
-                continue;
-            }
-            uint64_t target = 0, cand = 0;
-            if (t[i + 1] == 0x8d && (t[i] & 0xfb) == 0x48 && (t[i + 2] & 0xc7) == 0x05) {
-                int32_t d;
-                memcpy(&d, t + i + 3, 4);
-                target = base + i + 7 + (int64_t)d;
-                cand = base + i;
-            } else if (abs32 && (t[i] & 0xf8) == 0xb8) {
-                uint32_t v;
-                memcpy(&v, t + i + 1, 4);
-                target = v;
-                cand = base + i - (i > 0 && t[i - 1] == 0x41);
-            }
-            if (!cand || target < lo || target > hi) continue;
-            for (int k = 0; k < nat; k++)
-                if (target == at[k]) { sites[n++] = cand; break; }
-        }
-    }
-    return n;
+    return 0;
 }
 
 /* The start of the function whose code holds `va`, from the unwind tables every x86-64 ELF keeps
@@ -554,17 +561,35 @@ static int inspect_openssl(bfile *f, const char *path, oisp_boringssl_info *out,
     Dwarf_CFI *cfi = dwarf_getcfi_elf(elf);
     int rc = OISP_BORINGSSL_OK;
     uint64_t entries[2] = { 0, 0 };
+    /* where each name lies (a copy or two), then every load of any of them in one pass */
+    uint64_t at[8];
+    int name[8], nat = 0;
     for (int k = 0; k < 2 && rc == OISP_BORINGSSL_OK; k++) {
-        uint64_t at[4], sites[O_MAX_REFS];
-        int nat = find_cstring(f, names[k], at, 4);
-        if (nat == 0) {
+        int found = find_cstring(f, names[k], at + nat, 4);
+        if (found == 0)
             rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_STATIC_OPENSSL,
                              "%s: static OpenSSL without symbols (ssl/ssl_lib.c linked in, no SSL_write/SSL_read in the symbol table), "
                              "and no \"%s\" error-location name (OpenSSL before 3.0 or built without them, or a BoringSSL from before 2017): not probed",
                              path, names[k]);
-            break;
+        for (int j = 0; j < found; j++) name[nat + j] = k;
+        nat += found;
+    }
+    loads_ctx *loads = rc == OISP_BORINGSSL_OK ? calloc(1, sizeof *loads) : NULL;
+    if (rc == OISP_BORINGSSL_OK && !loads) rc = oisp_errorf(err, errlen, OISP_BORINGSSL_ERR_IO, "out of memory");
+    if (loads) {
+        uint64_t lo = at[0], hi = at[0];
+        for (int i = 1; i < nat; i++) {
+            if (at[i] < lo) lo = at[i];
+            if (at[i] > hi) hi = at[i];
         }
-        int nsites = find_loads(f, at, nat, sites, O_MAX_REFS);
+        loads->at = at;
+        loads->name = name;
+        loads->nat = nat;
+        scan_loads(f, lo, hi, load_hit, loads);
+    }
+    for (int k = 0; k < 2 && rc == OISP_BORINGSSL_OK; k++) {
+        const uint64_t *sites = loads->sites[k];
+        int nsites = loads->n[k] < O_MAX_REFS ? loads->n[k] : O_MAX_REFS;
         uint64_t start = 0;
         int raises = 0, uninit = 0, flags = 0, elsewhere = 0;
         /* every load of the name counts for the one-function rule (a copy inlined into a
@@ -580,7 +605,7 @@ static int inspect_openssl(bfile *f, const char *path, oisp_boringssl_info *out,
             uninit |= reason == O_UNINITIALIZED;
             flags |= reason == O_UNSUPPORTED_WRITE_FLAG;
         }
-        if (nsites >= O_MAX_REFS) elsewhere++; /* more loads than looked at */
+        if (loads->n[k] > O_MAX_REFS) elsewhere++; /* more loads than looked at */
         out->sites += (uint32_t)raises;
         if (raises == 0 || start == 0 || elsewhere || !uninit) {
             rc = oisp_errorf(err, errlen, elsewhere ? OISP_BORINGSSL_ERR_AMBIGUOUS : OISP_BORINGSSL_ERR_NOT_FOUND,
@@ -593,6 +618,7 @@ static int inspect_openssl(bfile *f, const char *path, oisp_boringssl_info *out,
         if (k == 0) out->write_args = flags ? 5 : 4;
     }
     if (cfi) dwarf_cfi_end(cfi);
+    free(loads);
     if (rc != OISP_BORINGSSL_OK) return rc;
     out->functions = 2;
     /* each must be an entry something calls (SSL_write, SSL_read_ex, …) */

@@ -85,11 +85,10 @@ public final class BPFCapture: @unchecked Sendable {
         /// How the functions were found when it is worth saying (a build id seen before).
         public var found: String? = nil
     }
-    /// What the BoringSSL search found in a binary, by build id (and file size): a copy of a
-    /// binary already searched is not searched again, and is reported as the first was.
-    /// What the search of a stripped executable found, per build id: the functions (BoringSSL's
-    /// SSL_write/SSL_read, or OpenSSL's ssl_write_internal/ssl_read_internal), nothing, or a
-    /// static OpenSSL whose functions were not found (why).
+    /// What the search of a stripped executable found, by build id (and file size), so a copy of
+    /// a binary already searched is not searched again and is reported as the first was: the
+    /// functions (BoringSSL's SSL_write/SSL_read, or OpenSSL's ssl_write_internal/
+    /// ssl_read_internal), nothing, or a static OpenSSL whose functions were not found (why).
     private enum BoringSearch { case found(write: UInt64, read: UInt64, library: UInt32, writeArgs: UInt32), none, strippedOpenSSL(String) }
     private var boringByBuildID: [String: BoringSearch] = [:]
     private var targetList: [Target] = []

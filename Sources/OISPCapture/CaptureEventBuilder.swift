@@ -163,29 +163,32 @@ public final class CaptureEventBuilder: @unchecked Sendable {
                 // a connection whose first bytes are read and begin a request is a server's: its
                 // peer (the client) is not looked for in /proc (a walk of the node's socket table,
                 // per accepted connection), and the decoder quiets it
-                if sslPeer[id] == nil && d.offset == 0 && !d.isWrite && PlaintextChunk.begins(d.bytes, with: PlaintextChunk.requestStarts) {
-                    sslPeer[id] = (ip: "", port: 0) // none to look for (its later records too)
+                var known = sslPeer[id]
+                if known == nil && d.offset == 0 && !d.isWrite && PlaintextChunk.begins(d.bytes, with: PlaintextChunk.requestStarts) {
+                    known = (ip: "", port: 0) // none to look for (its later records too)
+                    sslPeer[id] = known
                 }
-                if sslPeer[id] == nil {
-                    if let peer = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] {
-                        sslPeer[id] = peer
+                if known == nil {
+                    if let p = lastConnect[Int64(d.tid)] ?? lastConnectByPid[Int64(d.pid)] {
+                        known = p
                     } else if d.tsMono >= (sslPeerMiss[Int64(d.pid)]?.next ?? 0) {
-                        if let peer = CaptureEventBuilder.establishedPeer(pid: Int64(d.pid)) {
-                            sslPeer[id] = peer
+                        if let p = CaptureEventBuilder.establishedPeer(pid: Int64(d.pid)) {
+                            known = p
                         } else {
                             let wait = min(max(1_000_000_000, 2 * (sslPeerMiss[Int64(d.pid)]?.wait ?? 0)), 64_000_000_000)
                             sslPeerMiss[Int64(d.pid)] = (d.tsMono + wait, wait)
                         }
                     }
+                    if known != nil { sslPeer[id] = known }
                 }
-                let peer = sslPeer[id].flatMap { $0.port == 0 ? nil : $0 }
+                let peer = known.flatMap { $0.port == 0 ? nil : $0 }
                 func chunk(_ bytes: [UInt8], missing: Int) -> PlaintextChunk {
                     PlaintextChunk(connection: id, isWrite: d.isWrite, bytes: bytes, ts: wall(d.tsMono), tid: Int64(d.tid), truncated: d.truncated,
                                    remoteIP: peer?.ip, remotePort: peer?.port, plain: d.stack == UInt32(OISP_STACK_PLAIN.rawValue), missing: missing)
                 }
                 // a cut: the bytes from its offset to the call's end, or to its tail's first record
                 let key = CutKey(id: id, isWrite: d.isWrite)
-                if let cut = cutsAwaitingTail.removeValue(forKey: key) {
+                if !cutsAwaitingTail.isEmpty, let cut = cutsAwaitingTail.removeValue(forKey: key) {
                     // the tail's first record ends the gap; any other record (the tail lost in
                     // the ring buffer, a new call at offset 0) means the rest of that call is gone
                     let end = d.offset > cut.from && d.offset <= cut.total ? d.offset : cut.total
